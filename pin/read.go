@@ -1,0 +1,282 @@
+package pin
+
+import (
+	"bytes"
+	"crypto"
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+)
+
+// MaxFileSize caps how much of one input ReadItems reads. Real certificate
+// bundles are a few hundred kilobytes at most.
+const MaxFileSize = 4 << 20
+
+// Kind says what an Item was computed from and, for certificates in a chain,
+// where it sits.
+type Kind string
+
+// Kinds of items.
+const (
+	KindLeaf         Kind = "leaf"
+	KindIntermediate Kind = "intermediate"
+	KindRoot         Kind = "root"
+	KindCertificate  Kind = "certificate" // a lone certificate read from a file
+	KindKey          Kind = "key"
+	KindCSR          Kind = "csr"
+)
+
+// Item is one pinnable thing: a certificate, a key or a CSR, with its pin.
+type Item struct {
+	Pin      Pin
+	Kind     Kind
+	Subject  string    // certificate or CSR subject; empty for bare keys
+	Issuer   string    // certificate issuer
+	NotAfter time.Time // zero unless a certificate
+	KeyType  string    // e.g. "RSA-2048", "ECDSA-P256", "Ed25519"
+	Cert     *x509.Certificate
+}
+
+// FromChain returns one item per certificate, leaf first, with positions
+// (leaf, intermediate, root). A single self-signed certificate is a root;
+// a single other certificate is a leaf.
+func FromChain(chain []*x509.Certificate) []Item {
+	items := make([]Item, 0, len(chain))
+	for i, c := range chain {
+		k := KindIntermediate
+		switch {
+		case i == 0 && (len(chain) > 1 || !selfSigned(c)):
+			k = KindLeaf
+		case i == len(chain)-1 && selfSigned(c):
+			k = KindRoot
+		}
+		items = append(items, certItem(c, k))
+	}
+	return items
+}
+
+func selfSigned(c *x509.Certificate) bool {
+	return bytes.Equal(c.RawIssuer, c.RawSubject) && c.CheckSignatureFrom(c) == nil
+}
+
+func certItem(c *x509.Certificate, k Kind) Item {
+	return Item{
+		Pin: FromCertificate(c), Kind: k, Subject: c.Subject.String(), Issuer: c.Issuer.String(),
+		NotAfter: c.NotAfter, KeyType: KeyType(c.PublicKey), Cert: c,
+	}
+}
+
+// KeyType names a public key's algorithm and size, e.g. "RSA-2048",
+// "ECDSA-P-256" or "Ed25519".
+func KeyType(pub crypto.PublicKey) string { return keyTypeName(pub) }
+
+// ReadError names the input and the block that could not be read.
+type ReadError struct {
+	Name  string // file name, or "-" for standard input
+	Block int    // 1-based PEM block number; 0 when not applicable
+	Err   error
+}
+
+func (e *ReadError) Error() string {
+	if e.Block > 0 {
+		return fmt.Sprintf("%s: PEM block %d: %v", e.Name, e.Block, e.Err)
+	}
+	return fmt.Sprintf("%s: %v", e.Name, e.Err)
+}
+
+func (e *ReadError) Unwrap() error { return e.Err }
+
+// ErrTooLarge is wrapped when an input exceeds MaxFileSize.
+var ErrTooLarge = fmt.Errorf("input is larger than %d bytes", MaxFileSize)
+
+// ReadItems reads PEM (one or more blocks of CERTIFICATE, PUBLIC KEY, RSA
+// PUBLIC KEY, PRIVATE KEY, EC PRIVATE KEY, RSA PRIVATE KEY, CERTIFICATE
+// REQUEST) or DER (a certificate, a chain of certificates, an SPKI, a PKCS#8,
+// PKCS#1 or SEC 1 private key, or a CSR) and returns an item for each key,
+// certificate or CSR, in input order. Certificates read together are
+// positioned as a chain by FromChain. At most MaxFileSize bytes are read.
+func ReadItems(r io.Reader, name string) ([]Item, error) {
+	data, err := io.ReadAll(io.LimitReader(r, MaxFileSize+1))
+	if err != nil {
+		return nil, &ReadError{Name: name, Err: err}
+	}
+	if len(data) > MaxFileSize {
+		return nil, &ReadError{Name: name, Err: ErrTooLarge}
+	}
+	return ParseItems(data, name)
+}
+
+// ParseItems is ReadItems over bytes already in memory.
+func ParseItems(data []byte, name string) ([]Item, error) {
+	if len(data) > MaxFileSize {
+		return nil, &ReadError{Name: name, Err: ErrTooLarge}
+	}
+	if bytes.Contains(data, []byte("-----BEGIN")) {
+		return parsePEM(data, name)
+	}
+	if len(bytes.TrimSpace(data)) == 0 {
+		return nil, &ReadError{Name: name, Err: errors.New("empty input: expected PEM or DER")}
+	}
+	items, err := parseDER(data)
+	if err != nil {
+		return nil, &ReadError{Name: name, Err: err}
+	}
+	return items, nil
+}
+
+func parsePEM(data []byte, name string) ([]Item, error) {
+	var items []Item
+	var certs []*x509.Certificate
+	flush := func() {
+		items = append(items, positionCerts(certs)...)
+		certs = nil
+	}
+	rest := data
+	for n := 1; ; n++ {
+		var block *pem.Block
+		block, rest = pem.Decode(rest)
+		if block == nil {
+			if n == 1 || bytes.Contains(rest, []byte("-----BEGIN")) {
+				return nil, &ReadError{Name: name, Block: n, Err: errors.New("malformed or truncated PEM (no matching END line, or bad base64)")}
+			}
+			break
+		}
+		if block.Type == "CERTIFICATE" || block.Type == "TRUSTED CERTIFICATE" {
+			c, err := x509.ParseCertificate(block.Bytes)
+			if err != nil {
+				return nil, &ReadError{Name: name, Block: n, Err: fmt.Errorf("CERTIFICATE: %w", err)}
+			}
+			certs = append(certs, c)
+			continue
+		}
+		flush()
+		it, err := parseBlock(block.Type, block.Bytes)
+		if err != nil {
+			return nil, &ReadError{Name: name, Block: n, Err: err}
+		}
+		items = append(items, it)
+	}
+	flush()
+	if len(items) == 0 {
+		return nil, &ReadError{Name: name, Err: errors.New("no certificate, key or CSR found")}
+	}
+	return items, nil
+}
+
+// positionCerts labels certificates read from a file. One certificate is
+// just a certificate unless self-signed (a root); several form a chain.
+func positionCerts(certs []*x509.Certificate) []Item {
+	if len(certs) == 1 {
+		k := KindCertificate
+		if selfSigned(certs[0]) {
+			k = KindRoot
+		}
+		return []Item{certItem(certs[0], k)}
+	}
+	return FromChain(certs)
+}
+
+func parseBlock(typ string, der []byte) (Item, error) {
+	switch typ {
+	case "PUBLIC KEY":
+		pub, err := x509.ParsePKIXPublicKey(der)
+		if err != nil {
+			return Item{}, fmt.Errorf("PUBLIC KEY: %w", err)
+		}
+		return keyItem(pub)
+	case "RSA PUBLIC KEY":
+		pub, err := x509.ParsePKCS1PublicKey(der)
+		if err != nil {
+			return Item{}, fmt.Errorf("RSA PUBLIC KEY: %w", err)
+		}
+		return keyItem(pub)
+	case "PRIVATE KEY":
+		k, err := x509.ParsePKCS8PrivateKey(der)
+		if err != nil {
+			return Item{}, fmt.Errorf("PRIVATE KEY: %w", err)
+		}
+		return privItem(k)
+	case "EC PRIVATE KEY":
+		k, err := x509.ParseECPrivateKey(der)
+		if err != nil {
+			return Item{}, fmt.Errorf("EC PRIVATE KEY: %w", err)
+		}
+		return privItem(k)
+	case "RSA PRIVATE KEY":
+		k, err := x509.ParsePKCS1PrivateKey(der)
+		if err != nil {
+			return Item{}, fmt.Errorf("RSA PRIVATE KEY: %w", err)
+		}
+		return privItem(k)
+	case "CERTIFICATE REQUEST", "NEW CERTIFICATE REQUEST":
+		csr, err := x509.ParseCertificateRequest(der)
+		if err != nil {
+			return Item{}, fmt.Errorf("CERTIFICATE REQUEST: %w", err)
+		}
+		return Item{Pin: FromSPKI(csr.RawSubjectPublicKeyInfo), Kind: KindCSR, Subject: csr.Subject.String(), KeyType: KeyType(csr.PublicKey)}, nil
+	case "ENCRYPTED PRIVATE KEY":
+		return Item{}, errors.New("ENCRYPTED PRIVATE KEY: encrypted keys are not read; pin the certificate or the public key instead")
+	default:
+		return Item{}, fmt.Errorf("unsupported PEM block type %q (expected CERTIFICATE, PUBLIC KEY, RSA PUBLIC KEY, PRIVATE KEY, EC PRIVATE KEY, RSA PRIVATE KEY or CERTIFICATE REQUEST)", typ)
+	}
+}
+
+func keyItem(pub crypto.PublicKey) (Item, error) {
+	p, err := FromPublicKey(pub)
+	if err != nil {
+		return Item{}, err
+	}
+	return Item{Pin: p, Kind: KindKey, KeyType: KeyType(pub)}, nil
+}
+
+func privItem(k any) (Item, error) {
+	s, ok := k.(crypto.Signer)
+	if !ok {
+		return Item{}, fmt.Errorf("private key of type %T has no public key", k)
+	}
+	return keyItem(s.Public())
+}
+
+// parseDER tries, in order: certificates (one or a concatenated chain), SPKI,
+// PKCS#8, SEC 1, PKCS#1 private and public keys, and a CSR.
+func parseDER(der []byte) ([]Item, error) {
+	if certs, err := x509.ParseCertificates(der); err == nil && len(certs) > 0 {
+		return positionCerts(certs), nil
+	}
+	if pub, err := x509.ParsePKIXPublicKey(der); err == nil {
+		it, err := keyItem(pub)
+		return []Item{it}, err
+	}
+	if k, err := x509.ParsePKCS8PrivateKey(der); err == nil {
+		it, err := privItem(k)
+		return []Item{it}, err
+	}
+	if k, err := x509.ParseECPrivateKey(der); err == nil {
+		it, err := privItem(k)
+		return []Item{it}, err
+	}
+	if k, err := x509.ParsePKCS1PrivateKey(der); err == nil {
+		it, err := privItem(k)
+		return []Item{it}, err
+	}
+	if pub, err := x509.ParsePKCS1PublicKey(der); err == nil {
+		it, err := keyItem(pub)
+		return []Item{it}, err
+	}
+	if csr, err := x509.ParseCertificateRequest(der); err == nil {
+		return []Item{{Pin: FromSPKI(csr.RawSubjectPublicKeyInfo), Kind: KindCSR, Subject: csr.Subject.String(), KeyType: KeyType(csr.PublicKey)}}, nil
+	}
+	return nil, errors.New("not PEM, and not a DER certificate, public key, private key or CSR")
+}
+
+// Describe returns a short description used in messages.
+func (it Item) Describe() string {
+	if it.Subject != "" {
+		return strings.TrimSpace(string(it.Kind) + " " + it.Subject)
+	}
+	return string(it.Kind)
+}

@@ -1,0 +1,307 @@
+// Package policy decides which pins apply to a host.
+//
+// A [Policy] binds a host pattern to a set of pins. Patterns are:
+//
+//	api.example.com      the host itself (with IncludeSubdomains: and every name below it)
+//	*.example.com        exactly one extra label (a.example.com, not a.b.example.com, not example.com)
+//	**.example.com       example.com and every name below it, at any depth
+//	192.0.2.7, 2001:db8::1   an IP literal, matched exactly
+//
+// When several policies of a [Set] match, the most specific wins: the one
+// whose base name has the most labels; for equal bases an exact host beats a
+// one-label wildcard, which beats an any-depth rule. Host names are compared
+// in their normalised form: lower case, no trailing dot, IDNs as A-labels.
+// Wildcards and include-subdomains on a public suffix (com, co.uk, github.io)
+// are refused, as TrustKit does. The rules and their test table are in
+// docs/pins.md.
+package policy
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"strings"
+
+	"golang.org/x/net/idna"
+	"golang.org/x/net/publicsuffix"
+
+	"pinset.dev/pinset/pin"
+)
+
+// MinEnforcedPins is how many pins an enforced policy needs: one for the key
+// in use and at least one held back, so that a rotation never bricks clients.
+const MinEnforcedPins = 2
+
+// MaxPins bounds the pins of one policy.
+const MaxPins = 64
+
+// Policy is the pin rule for one host pattern.
+type Policy struct {
+	Pattern           string    `json:"pattern"`
+	Pins              []pin.Pin `json:"pins"`
+	IncludeSubdomains bool      `json:"include_subdomains,omitempty"`
+	ReportOnly        bool      `json:"report_only,omitempty"`
+	ReportURI         string    `json:"report_uri,omitempty"`
+}
+
+// Wildcard says how a pattern extends below its base name.
+type Wildcard int
+
+// Wildcard kinds.
+const (
+	Exact     Wildcard = iota // the base name only
+	OneLabel                  // *.base: exactly one extra label
+	AnyDepth                  // **.base, or base with include-subdomains: base and all below
+	Subdomain                 // base with include-subdomains (same reach as AnyDepth)
+)
+
+// Pattern is a parsed, normalised host pattern.
+type Pattern struct {
+	Base     string // normalised host name or canonical IP literal
+	Wildcard Wildcard
+	IP       bool
+}
+
+// String returns the pattern in pinset's spelling.
+func (p Pattern) String() string {
+	switch p.Wildcard {
+	case OneLabel:
+		return "*." + p.Base
+	case AnyDepth:
+		return "**." + p.Base
+	default:
+		return p.Base
+	}
+}
+
+// Errors returned by pattern and policy validation.
+var (
+	ErrPublicSuffix = errors.New("wildcards and include-subdomains are refused on a public suffix")
+	ErrNoPins       = errors.New("a policy needs at least one pin")
+	ErrNoBackupPin  = fmt.Errorf("an enforced host needs at least %d pins (the key in use and a backup held back); a single pin bricks clients at the next key rotation", MinEnforcedPins)
+)
+
+// NormalizeHost returns a host name in its canonical form: lower case,
+// without a trailing dot, IDN labels as A-labels (punycode). An IP literal
+// (optionally in brackets) is returned in Go's canonical text form.
+func NormalizeHost(host string) (string, error) {
+	h := strings.TrimSuffix(strings.TrimSpace(host), ".")
+	if strings.HasPrefix(h, "[") && strings.HasSuffix(h, "]") {
+		h = h[1 : len(h)-1]
+	}
+	if h == "" {
+		return "", errors.New("empty host name")
+	}
+	if len(h) > 253*4 {
+		return "", errors.New("host name too long")
+	}
+	if ip := net.ParseIP(h); ip != nil {
+		return ip.String(), nil
+	}
+	a, err := idna.Lookup.ToASCII(h)
+	if err != nil {
+		return "", fmt.Errorf("invalid host name %q: %v", host, err)
+	}
+	a = strings.ToLower(a)
+	if len(a) > 253 {
+		return "", fmt.Errorf("invalid host name %q: longer than 253 characters", host)
+	}
+	for _, l := range strings.Split(a, ".") {
+		if l == "" {
+			return "", fmt.Errorf("invalid host name %q: empty label", host)
+		}
+		if l == "*" || strings.Contains(l, "*") {
+			return "", fmt.Errorf("invalid host name %q: '*' is only allowed as a leading '*.' or '**.'", host)
+		}
+	}
+	return a, nil
+}
+
+// ParsePattern parses and normalises a host pattern. includeSubdomains
+// extends an exact host to every name below it.
+func ParsePattern(s string, includeSubdomains bool) (Pattern, error) {
+	var p Pattern
+	rest := strings.TrimSpace(s)
+	switch {
+	case strings.HasPrefix(rest, "**."):
+		p.Wildcard, rest = AnyDepth, rest[3:]
+	case strings.HasPrefix(rest, "*."):
+		p.Wildcard, rest = OneLabel, rest[2:]
+	}
+	if includeSubdomains {
+		if p.Wildcard != Exact {
+			return Pattern{}, fmt.Errorf("pattern %q: include-subdomains applies to exact hosts only; write **.base instead", s)
+		}
+		p.Wildcard = Subdomain
+	}
+	base, err := NormalizeHost(rest)
+	if err != nil {
+		return Pattern{}, fmt.Errorf("pattern %q: %w", s, err)
+	}
+	p.Base = base
+	p.IP = net.ParseIP(base) != nil
+	if p.IP && p.Wildcard != Exact {
+		return Pattern{}, fmt.Errorf("pattern %q: IP literals match exactly; wildcards and include-subdomains do not apply", s)
+	}
+	if !p.IP && p.Wildcard != Exact && IsPublicSuffix(base) {
+		return Pattern{}, fmt.Errorf("pattern %q: %w (%q is a public suffix: the rule would cover unrelated sites)", s, ErrPublicSuffix, base)
+	}
+	return p, nil
+}
+
+// IsPublicSuffix reports whether a normalised name is a public suffix
+// (ICANN or private section of the Public Suffix List), such as "com",
+// "co.uk" or "github.io". Unlisted single labels count as suffixes.
+func IsPublicSuffix(name string) bool {
+	ps, _ := publicsuffix.PublicSuffix(name)
+	return ps == name
+}
+
+// Reach reports whether the pattern covers a normalised host, and how
+// specific the match is (higher is more specific).
+func (p Pattern) Reach(host string) (rank int, ok bool) {
+	labels := strings.Count(p.Base, ".") + 1
+	switch p.Wildcard {
+	case Exact:
+		if host == p.Base {
+			return labels*4 + 3, true
+		}
+	case OneLabel:
+		if rest, found := strings.CutSuffix(host, "."+p.Base); found && rest != "" && !strings.Contains(rest, ".") {
+			return labels*4 + 2, true
+		}
+	case AnyDepth, Subdomain:
+		if host == p.Base || strings.HasSuffix(host, "."+p.Base) {
+			return labels*4 + 1, true
+		}
+	}
+	return 0, false
+}
+
+// Validate checks a policy on its own: the pattern, the pins (none zero,
+// none repeated, at most MaxPins) and the report URI. It does not require a
+// backup pin; documents that enforce pins call RequireBackup too.
+func (p Policy) Validate() error {
+	if _, err := ParsePattern(p.Pattern, p.IncludeSubdomains); err != nil {
+		return err
+	}
+	if len(p.Pins) == 0 {
+		return fmt.Errorf("host %q: %w", p.Pattern, ErrNoPins)
+	}
+	if len(p.Pins) > MaxPins {
+		return fmt.Errorf("host %q: %d pins is more than the limit of %d", p.Pattern, len(p.Pins), MaxPins)
+	}
+	seen := make(map[pin.Pin]bool, len(p.Pins))
+	for _, q := range p.Pins {
+		if q.IsZero() {
+			return fmt.Errorf("host %q: a pin of all zero bytes is not a pin", p.Pattern)
+		}
+		if seen[q] {
+			return fmt.Errorf("host %q: pin %s is listed twice", p.Pattern, q)
+		}
+		seen[q] = true
+	}
+	if p.ReportURI != "" {
+		u, err := url.Parse(p.ReportURI)
+		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			return fmt.Errorf("host %q: report URI %q must be an absolute http(s) URL", p.Pattern, p.ReportURI)
+		}
+	}
+	return nil
+}
+
+// RequireBackup returns ErrNoBackupPin for an enforced policy with fewer
+// than MinEnforcedPins pins.
+func (p Policy) RequireBackup() error {
+	if !p.ReportOnly && len(p.Pins) < MinEnforcedPins {
+		return fmt.Errorf("host %q has %d pin(s): %w", p.Pattern, len(p.Pins), ErrNoBackupPin)
+	}
+	return nil
+}
+
+// Enforced reports whether a failure of this policy refuses the connection.
+func (p Policy) Enforced() bool { return !p.ReportOnly }
+
+// Set is an immutable, validated collection of policies with at most one
+// policy per pattern. It is safe for concurrent use.
+type Set struct {
+	policies []Policy
+	patterns []Pattern
+	exact    map[string]int // normalised exact host -> index
+}
+
+// NewSet validates the policies and builds a set. Two policies with the
+// same reach (for example "**.example.com" and "example.com" with
+// include-subdomains) are an error.
+func NewSet(policies []Policy) (*Set, error) {
+	s := &Set{exact: make(map[string]int)}
+	seen := make(map[Pattern]string)
+	for _, p := range policies {
+		if err := p.Validate(); err != nil {
+			return nil, err
+		}
+		pat, _ := ParsePattern(p.Pattern, p.IncludeSubdomains)
+		key := pat
+		if key.Wildcard == Subdomain {
+			key.Wildcard = AnyDepth
+		}
+		if prev, dup := seen[key]; dup {
+			return nil, fmt.Errorf("host %q duplicates %q: both cover the same names", p.Pattern, prev)
+		}
+		seen[key] = p.Pattern
+		p.Pins = append([]pin.Pin(nil), p.Pins...)
+		if pat.Wildcard == Exact {
+			s.exact[pat.Base] = len(s.policies)
+		}
+		s.policies = append(s.policies, p)
+		s.patterns = append(s.patterns, pat)
+	}
+	return s, nil
+}
+
+// Match returns the most specific policy covering host (a name or IP
+// literal, in any case, with or without a trailing dot or brackets).
+func (s *Set) Match(host string) (Policy, bool) {
+	if s == nil {
+		return Policy{}, false
+	}
+	h, err := NormalizeHost(host)
+	if err != nil {
+		return Policy{}, false
+	}
+	if i, ok := s.exact[h]; ok {
+		return s.policies[i], true
+	}
+	best, bestRank := -1, 0
+	for i, pat := range s.patterns {
+		if pat.IP {
+			continue
+		}
+		if r, ok := pat.Reach(h); ok && r > bestRank {
+			best, bestRank = i, r
+		}
+	}
+	if best < 0 {
+		return Policy{}, false
+	}
+	return s.policies[best], true
+}
+
+// Policies returns a copy of the policies in the order given to NewSet.
+func (s *Set) Policies() []Policy {
+	if s == nil {
+		return nil
+	}
+	out := make([]Policy, len(s.policies))
+	copy(out, s.policies)
+	return out
+}
+
+// Len returns the number of policies.
+func (s *Set) Len() int {
+	if s == nil {
+		return 0
+	}
+	return len(s.policies)
+}

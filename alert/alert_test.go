@@ -1,0 +1,236 @@
+package alert
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// receiver is a webhook endpoint on loopback that records every body.
+type receiver struct {
+	mu     sync.Mutex
+	bodies [][]byte
+	paths  []string
+	fail   bool
+	srv    *httptest.Server
+}
+
+func newReceiver(t *testing.T) *receiver {
+	r := &receiver{}
+	r.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		b, _ := io.ReadAll(req.Body)
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		if req.Method != http.MethodPost || req.Header.Get("Content-Type") != "application/json" {
+			http.Error(w, "want POST application/json", http.StatusBadRequest)
+			return
+		}
+		if r.fail {
+			http.Error(w, "down for maintenance", http.StatusServiceUnavailable)
+			return
+		}
+		r.bodies = append(r.bodies, b)
+		r.paths = append(r.paths, req.URL.Path)
+	}))
+	t.Cleanup(r.srv.Close)
+	return r
+}
+
+func (r *receiver) take() ([][]byte, []string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	b, p := r.bodies, r.paths
+	r.bodies, r.paths = nil, nil
+	return b, p
+}
+
+func (r *receiver) setFail(f bool) { r.mu.Lock(); r.fail = f; r.mu.Unlock() }
+
+type clock struct{ t time.Time }
+
+func (c *clock) now() time.Time          { return c.t }
+func (c *clock) advance(d time.Duration) { c.t = c.t.Add(d) }
+
+func coverageLost(addr string) Alert {
+	return Alert{
+		Labels:      map[string]string{"alertname": "PinsetCoverageLost", "app": "com.example", "host": "api.example.com", "address": addr, "severity": "critical"},
+		Annotations: map[string]string{"summary": "clients refuse " + addr},
+	}
+}
+
+func TestFiringRepeatResolveAllShapes(t *testing.T) {
+	slack, am, hook := newReceiver(t), newReceiver(t), newReceiver(t)
+	clk := &clock{t: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
+	m := NewManager([]Route{
+		{Notifier: &Slack{URL: slack.srv.URL + "/services/T000/B000/secret"}},
+		{Notifier: &Alertmanager{URL: am.srv.URL}, RepeatInterval: time.Minute},
+		{Notifier: &Webhook{URL: hook.srv.URL + "/hook", ExternalURL: "http://127.0.0.1:8080"}},
+	}, Options{Now: clk.now, GeneratorURL: "http://127.0.0.1:8080/metrics"})
+	ctx := context.Background()
+	a := coverageLost("127.0.0.3:443")
+	start := clk.t
+
+	if err := m.Update(ctx, []Alert{a}); err != nil {
+		t.Fatal(err)
+	}
+	// Slack: one text line.
+	bodies, _ := slack.take()
+	if len(bodies) != 1 {
+		t.Fatalf("slack got %d messages, want 1", len(bodies))
+	}
+	var sm SlackMessage
+	if err := json.Unmarshal(bodies[0], &sm); err != nil {
+		t.Fatal(err)
+	}
+	if want := "[FIRING] PinsetCoverageLost app=com.example api.example.com 127.0.0.3:443: clients refuse 127.0.0.3:443"; sm.Text != want {
+		t.Fatalf("slack text %q, want %q", sm.Text, want)
+	}
+	// Alertmanager: a list on /api/v2/alerts without endsAt.
+	bodies, paths := am.take()
+	if len(bodies) != 1 || paths[0] != "/api/v2/alerts" {
+		t.Fatalf("alertmanager got %d bodies on %v", len(bodies), paths)
+	}
+	var pa []map[string]any
+	if err := json.Unmarshal(bodies[0], &pa); err != nil {
+		t.Fatal(err)
+	}
+	if len(pa) != 1 || pa[0]["endsAt"] != nil || pa[0]["startsAt"] != start.Format(time.RFC3339) || pa[0]["generatorURL"] != "http://127.0.0.1:8080/metrics" {
+		t.Fatalf("alertmanager body %s", bodies[0])
+	}
+	// Webhook: Alertmanager's notification shape.
+	bodies, _ = hook.take()
+	var wm WebhookMessage
+	if err := json.Unmarshal(bodies[0], &wm); err != nil {
+		t.Fatal(err)
+	}
+	if wm.Version != "4" || wm.Status != "firing" || len(wm.Alerts) != 1 || wm.Alerts[0].Status != "firing" ||
+		wm.Alerts[0].Fingerprint != a.Fingerprint() || wm.CommonLabels["host"] != "api.example.com" || wm.GroupLabels["alertname"] != "PinsetCoverageLost" {
+		t.Fatalf("webhook body %s", bodies[0])
+	}
+
+	// Still firing 30s later: deduplicated everywhere.
+	clk.advance(30 * time.Second)
+	if err := m.Update(ctx, []Alert{a}); err != nil {
+		t.Fatal(err)
+	}
+	for name, r := range map[string]*receiver{"slack": slack, "alertmanager": am, "webhook": hook} {
+		if b, _ := r.take(); len(b) != 0 {
+			t.Fatalf("%s got a duplicate: %s", name, b[0])
+		}
+	}
+	// 90s after firing: only the Alertmanager route (1m repeat) hears again, same startsAt.
+	clk.advance(time.Minute)
+	if err := m.Update(ctx, []Alert{a}); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := slack.take(); len(b) != 0 {
+		t.Fatal("slack repeated before its interval")
+	}
+	bodies, _ = am.take()
+	if len(bodies) != 1 || !strings.Contains(string(bodies[0]), start.Format(time.RFC3339)) {
+		t.Fatalf("alertmanager repeat: %q", bodies)
+	}
+	hook.take()
+
+	// Condition gone: resolved everywhere, once.
+	clk.advance(time.Minute)
+	if err := m.Update(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	bodies, _ = slack.take()
+	if len(bodies) != 1 || !strings.Contains(string(bodies[0]), "[RESOLVED] PinsetCoverageLost") {
+		t.Fatalf("slack resolution: %q", bodies)
+	}
+	bodies, _ = am.take()
+	if err := json.Unmarshal(bodies[0], &pa); err != nil {
+		t.Fatal(err)
+	}
+	ends, _ := time.Parse(time.RFC3339, pa[0]["endsAt"].(string))
+	if !ends.Equal(clk.t) || ends.After(clk.t) {
+		t.Fatalf("alertmanager resolution endsAt %v, want %v", pa[0]["endsAt"], clk.t)
+	}
+	bodies, _ = hook.take()
+	if err := json.Unmarshal(bodies[0], &wm); err != nil {
+		t.Fatal(err)
+	}
+	if wm.Status != "resolved" || wm.Alerts[0].Status != "resolved" || wm.Alerts[0].Fingerprint != a.Fingerprint() {
+		t.Fatalf("webhook resolution %s", bodies[0])
+	}
+	if len(m.Firing()) != 0 {
+		t.Fatal("alert still firing after resolution")
+	}
+	clk.advance(time.Minute)
+	if err := m.Update(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := slack.take(); len(b) != 0 {
+		t.Fatal("resolution sent twice")
+	}
+}
+
+func TestFailedDeliveryIsRetried(t *testing.T) {
+	r := newReceiver(t)
+	clk := &clock{t: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
+	m := NewManager([]Route{{Notifier: &Webhook{URL: r.srv.URL}}}, Options{Now: clk.now})
+	ctx := context.Background()
+	a := coverageLost("127.0.0.2:443")
+	r.setFail(true)
+	err := m.Update(ctx, []Alert{a})
+	if err == nil || !strings.Contains(err.Error(), "503") {
+		t.Fatalf("want a 503 delivery error, got %v", err)
+	}
+	if strings.Contains(err.Error(), r.srv.URL+"/") && strings.Contains(err.Error(), "secret") {
+		t.Fatal("error leaks the webhook path")
+	}
+	r.setFail(false)
+	clk.advance(time.Minute)
+	if err := m.Update(ctx, []Alert{a}); err != nil {
+		t.Fatal(err)
+	}
+	bodies, _ := r.take()
+	if len(bodies) != 1 || !strings.Contains(string(bodies[0]), `"status":"firing"`) {
+		t.Fatalf("retry: %q", bodies)
+	}
+	// Resolution fails, then is delivered at the next evaluation.
+	r.setFail(true)
+	clk.advance(time.Minute)
+	if err := m.Update(ctx, nil); err == nil {
+		t.Fatal("want a delivery error")
+	}
+	r.setFail(false)
+	clk.advance(time.Minute)
+	if err := m.Update(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	bodies, _ = r.take()
+	if len(bodies) != 1 || !strings.Contains(string(bodies[0]), `"status":"resolved"`) {
+		t.Fatalf("resolution retry: %q", bodies)
+	}
+}
+
+func TestFingerprintMatchesAlertmanager(t *testing.T) {
+	// Label order must not matter; the value is 16 hex digits as in
+	// Alertmanager's notifications.
+	a := Alert{Labels: map[string]string{"alertname": "Test", "host": "a"}}
+	b := Alert{Labels: map[string]string{"host": "a", "alertname": "Test"}}
+	if a.Fingerprint() != b.Fingerprint() || len(a.Fingerprint()) != 16 {
+		t.Fatalf("fingerprint %q vs %q", a.Fingerprint(), b.Fingerprint())
+	}
+	c := Alert{Labels: map[string]string{"alertname": "Test", "host": "b"}}
+	if a.Fingerprint() == c.Fingerprint() {
+		t.Fatal("different labels, same fingerprint")
+	}
+}
+
+func TestAlertWithoutNameRefused(t *testing.T) {
+	m := NewManager(nil, Options{})
+	if err := m.Update(context.Background(), []Alert{{Labels: map[string]string{"host": "x"}}}); err == nil {
+		t.Fatal("want an error for an alert without alertname")
+	}
+}

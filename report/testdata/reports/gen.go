@@ -39,7 +39,9 @@ func main() {
 	leaf := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "api.example.com"},
 		DNSNames: []string{"api.example.com"}, NotBefore: nb, NotAfter: na, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
 	leafDER := must(x509.CreateCertificate(rand.Reader, leaf, caCert, &leafKey.PublicKey, caKey))
-	p := func(der []byte) string { return string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})) }
+	p := func(der []byte) string {
+		return string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}))
+	}
 	chain := []string{p(leafDER), p(caDER)}
 	pinOf := func(k *ecdsa.PrivateKey) string {
 		spki := must(x509.MarshalPKIXPublicKey(&k.PublicKey))

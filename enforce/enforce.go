@@ -1,0 +1,342 @@
+// Package enforce checks pins during Go TLS handshakes.
+//
+// An [Enforcer] holds a [Source] of host policies and checks, on every
+// handshake, that a pin of the matching policy appears in a chain the
+// platform verified. It is the one place pinset decides whether a
+// connection's keys are acceptable:
+//
+//	e := enforce.New(enforce.Static(set), enforce.Options{OnFailure: report})
+//	client := &http.Client{Transport: &http.Transport{
+//		DialTLSContext: e.DialTLSContext(&tls.Config{RootCAs: roots}, &net.Dialer{}),
+//	}}
+//
+// or, when the dialer is not yours, wrap the TLS configuration:
+//
+//	cfg := e.TLSConfig(&tls.Config{RootCAs: roots})
+//
+// # What is checked, and when
+//
+// The check runs in [tls.Config.VerifyConnection], which Go calls after
+// normal certificate verification on every handshake, new and resumed
+// alike (VerifyPeerCertificate is not called on resumption, so it is not
+// used). Pins are compared only with [tls.ConnectionState.VerifiedChains]:
+// the chains from the leaf to a trusted root that Go built. The
+// certificates the server sent are never trusted for this: an attacker
+// holding any certificate from a trusted CA can append the genuine pinned
+// certificate to what it serves (CVE-2016-2402), and that certificate is
+// not part of any verified chain. When Go built several verified chains, a
+// pin in any of them is enough.
+//
+// A host no policy covers passes. A host with an enforced policy fails with
+// a [*Failure] (errors.Is(err, [ErrPinMismatch])) unless some pin matches. A
+// report-only policy calls [Options.OnFailure] and lets the connection
+// through. OnFailure is also called for enforced failures, so that one
+// callback can send every report.
+//
+// # Which host
+//
+// The host matched against policies is the name the certificate was
+// verified for: the TLS ServerName when set, otherwise the SNI the client
+// sent. Go sends no SNI for IP literals; [Enforcer.DialTLSContext] knows the
+// address it dials and uses it. [Enforcer.Verify] and [Enforcer.TLSConfig]
+// without a ServerName fall back to the IP addresses the verified leaf
+// names, and check every policy that covers one of them.
+//
+// # Swapping pin sets
+//
+// The Source is read on every handshake, so a client can replace its pin
+// set at run time ([AtomicSource]) and the next handshake, including a
+// resumed one, uses the new set.
+package enforce
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"pinset.dev/pinset/pin"
+	"pinset.dev/pinset/policy"
+)
+
+// Source supplies the current host policies. Policies is called on every
+// handshake and must be safe for concurrent use; a nil set pins nothing.
+type Source interface {
+	Policies() *policy.Set
+}
+
+// Static returns a Source that always returns set.
+func Static(set *policy.Set) Source { return staticSource{set} }
+
+type staticSource struct{ set *policy.Set }
+
+func (s staticSource) Policies() *policy.Set { return s.set }
+
+// AtomicSource is a Source whose set can be replaced while connections are
+// being made. The zero value pins nothing.
+type AtomicSource struct{ p atomic.Pointer[policy.Set] }
+
+// NewAtomicSource returns an AtomicSource holding set.
+func NewAtomicSource(set *policy.Set) *AtomicSource {
+	s := &AtomicSource{}
+	s.Store(set)
+	return s
+}
+
+// Store replaces the set; handshakes that start afterwards use it.
+func (s *AtomicSource) Store(set *policy.Set) { s.p.Store(set) }
+
+// Policies returns the current set.
+func (s *AtomicSource) Policies() *policy.Set { return s.p.Load() }
+
+// Options tune an Enforcer.
+type Options struct {
+	// OnFailure, when set, is called with every failure: enforced ones
+	// (which also refuse the connection) and report-only ones (which do
+	// not). It runs inside the handshake: keep it quick and hand reports
+	// to a queue.
+	OnFailure func(*Failure)
+	// Now stamps failures; nil means time.Now.
+	Now func() time.Time
+}
+
+// Enforcer checks pins. It is safe for concurrent use.
+type Enforcer struct {
+	src  Source
+	opts Options
+}
+
+// New returns an Enforcer reading policies from src.
+func New(src Source, opts Options) *Enforcer {
+	if src == nil {
+		src = Static(nil)
+	}
+	return &Enforcer{src: src, opts: opts}
+}
+
+// ErrPinMismatch is matched (with errors.Is) by every *Failure.
+var ErrPinMismatch = errors.New("pin mismatch")
+
+// ErrInsecureBase is returned on every handshake of a configuration built
+// from a base with InsecureSkipVerify set: without normal verification
+// there are no verified chains, and pins checked against whatever a server
+// sends protect nothing.
+var ErrInsecureBase = errors.New("enforce: the base tls.Config sets InsecureSkipVerify; pins are checked only against verified chains, so pinning refuses to run without normal verification")
+
+// Failure describes a handshake whose verified chains hold none of the
+// pins of the host's policy. It carries what a failure report needs.
+type Failure struct {
+	Host       string        // the host matched against policies (normalised)
+	Port       int           // 0 when unknown
+	Policy     policy.Policy // the policy that matched Host
+	Expected   []pin.Pin     // the policy's pins
+	ReportOnly bool          // true when the connection was allowed anyway
+	Resumed    bool          // the handshake resumed an earlier session
+	Time       time.Time
+	// VerifiedChains are the chains Go verified (leaf first), the only
+	// chains pins are compared with. Empty when verification was skipped.
+	VerifiedChains [][]*x509.Certificate
+	// ServedChain is what the server sent, leaf first; for reports only.
+	ServedChain []*x509.Certificate
+}
+
+// Error explains the failure in one line.
+func (f *Failure) Error() string {
+	var b strings.Builder
+	mode := "refused"
+	if f.ReportOnly {
+		mode = "allowed (report-only)"
+	}
+	fmt.Fprintf(&b, "pin mismatch for %s, connection %s: ", hostPort(f.Host, f.Port), mode)
+	if len(f.VerifiedChains) == 0 {
+		b.WriteString("no verified chain (certificate verification was skipped)")
+	} else {
+		fmt.Fprintf(&b, "no key of the verified chain (%s) is among the %d pin(s) of %q (%s)",
+			joinPins(f.VerifiedPins()), len(f.Expected), f.Policy.Pattern, joinPins(f.Expected))
+	}
+	return b.String()
+}
+
+// Is makes errors.Is(err, ErrPinMismatch) true.
+func (f *Failure) Is(target error) bool { return target == ErrPinMismatch }
+
+// VerifiedPins returns the pins of every certificate of the verified
+// chains, leaf first, each once.
+func (f *Failure) VerifiedPins() []pin.Pin {
+	var out []pin.Pin
+	for _, ch := range f.VerifiedChains {
+		for _, c := range ch {
+			p := pin.FromCertificate(c)
+			if !pin.Contains(out, p) {
+				out = append(out, p)
+			}
+		}
+	}
+	return out
+}
+
+// ServedPins returns the pins of the served chain, in the order sent.
+func (f *Failure) ServedPins() []pin.Pin {
+	out := make([]pin.Pin, len(f.ServedChain))
+	for i, c := range f.ServedChain {
+		out[i] = pin.FromCertificate(c)
+	}
+	return out
+}
+
+func joinPins(ps []pin.Pin) string {
+	s := make([]string, len(ps))
+	for i, p := range ps {
+		s[i] = p.Format(pin.OkHttp)
+	}
+	return strings.Join(s, ", ")
+}
+
+func hostPort(host string, port int) string {
+	if port == 0 {
+		return host
+	}
+	return net.JoinHostPort(host, strconv.Itoa(port))
+}
+
+// Verify checks the pins of the connection's host against its verified
+// chains and returns nil, or a *Failure for an enforced policy. port is
+// carried into failures (0 when unknown). The host is cs.ServerName; when
+// that is empty (an IP literal), every policy covering an IP address of
+// the verified leaf is checked.
+func (e *Enforcer) Verify(cs tls.ConnectionState, port int) error {
+	return e.verify(cs.ServerName, cs, port)
+}
+
+func (e *Enforcer) verify(host string, cs tls.ConnectionState, port int) error {
+	set := e.src.Policies()
+	if set == nil || set.Len() == 0 {
+		return nil
+	}
+	if host != "" {
+		return e.check(set, host, cs, port)
+	}
+	// No name: the client dialled an IP literal without ServerName. Go
+	// verified the leaf for that address, so it is one of the leaf's IP
+	// SANs; check every policy that covers any of them.
+	if len(cs.VerifiedChains) == 0 || len(cs.VerifiedChains[0]) == 0 {
+		if len(cs.PeerCertificates) == 0 {
+			return nil
+		}
+		for _, ip := range cs.PeerCertificates[0].IPAddresses {
+			if _, ok := set.Match(ip.String()); ok {
+				return e.check(set, ip.String(), cs, port)
+			}
+		}
+		return nil
+	}
+	for _, ip := range cs.VerifiedChains[0][0].IPAddresses {
+		if err := e.check(set, ip.String(), cs, port); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (e *Enforcer) check(set *policy.Set, host string, cs tls.ConnectionState, port int) error {
+	pol, ok := set.Match(host)
+	if !ok {
+		return nil
+	}
+	for _, chain := range cs.VerifiedChains {
+		for _, c := range chain {
+			if pin.Contains(pol.Pins, pin.FromCertificate(c)) {
+				return nil
+			}
+		}
+	}
+	if h, err := policy.NormalizeHost(host); err == nil {
+		host = h
+	}
+	now := time.Now
+	if e.opts.Now != nil {
+		now = e.opts.Now
+	}
+	f := &Failure{
+		Host: host, Port: port, Policy: pol, Expected: pol.Pins, ReportOnly: pol.ReportOnly,
+		Resumed: cs.DidResume, Time: now(), VerifiedChains: cs.VerifiedChains, ServedChain: cs.PeerCertificates,
+	}
+	if e.opts.OnFailure != nil {
+		e.opts.OnFailure(f)
+	}
+	if f.ReportOnly {
+		return nil
+	}
+	return f
+}
+
+// TLSConfig returns a clone of base (nil means an empty config) whose
+// VerifyConnection checks pins after normal verification, then calls
+// base.VerifyConnection if there is one. Failures carry port 0: use
+// DialTLSContext to have ports in reports. A base with InsecureSkipVerify
+// gives a configuration whose every handshake fails with ErrInsecureBase.
+func (e *Enforcer) TLSConfig(base *tls.Config) *tls.Config {
+	return e.config(base, "", 0)
+}
+
+func (e *Enforcer) config(base *tls.Config, dialHost string, port int) *tls.Config {
+	var cfg *tls.Config
+	if base == nil {
+		cfg = &tls.Config{}
+	} else {
+		cfg = base.Clone()
+	}
+	next := cfg.VerifyConnection
+	insecure := cfg.InsecureSkipVerify
+	fixedName := cfg.ServerName
+	cfg.VerifyConnection = func(cs tls.ConnectionState) error {
+		if insecure {
+			return ErrInsecureBase
+		}
+		host := fixedName
+		if host == "" {
+			host = dialHost
+		}
+		if host == "" {
+			host = cs.ServerName
+		}
+		if err := e.verify(strings.Trim(host, "[]"), cs, port); err != nil {
+			return err
+		}
+		if next != nil {
+			return next(cs)
+		}
+		return nil
+	}
+	return cfg
+}
+
+// DialTLSContext returns a dial function (for http.Transport.DialTLSContext
+// and the like) that connects with d (nil means a zero net.Dialer),
+// handshakes with a clone of base whose ServerName defaults to the dialled
+// host, and checks pins knowing the host and port. The returned connection
+// is a *tls.Conn whose handshake is complete.
+func (e *Enforcer) DialTLSContext(base *tls.Config, d *net.Dialer) func(ctx context.Context, network, addr string) (net.Conn, error) {
+	if d == nil {
+		d = &net.Dialer{}
+	}
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		host, portStr, err := net.SplitHostPort(addr)
+		if err != nil {
+			return nil, fmt.Errorf("enforce: dial %q: %w", addr, err)
+		}
+		port, _ := strconv.Atoi(portStr)
+		cfg := e.config(base, host, port)
+		if cfg.ServerName == "" {
+			cfg.ServerName = host
+		}
+		td := &tls.Dialer{NetDialer: d, Config: cfg}
+		return td.DialContext(ctx, network, addr)
+	}
+}

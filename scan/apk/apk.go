@@ -1,0 +1,280 @@
+// Package apk reads an Android APK in place: the binary (AXML)
+// AndroidManifest.xml, the Network Security Config it references, found by
+// resolving android:networkSecurityConfig through resources.arsc (never by
+// file name: release builds obfuscate res/ paths), the certificates of @raw
+// trust anchors, and the http:// URLs in DEX, resources and assets.
+//
+// Binary XML and resource tables are decoded by
+// github.com/shogo82148/androidbinary after a strict validation pass of ours
+// (validate.go) that bounds every size and count.
+package apk
+
+import (
+	"bytes"
+	"fmt"
+	"path"
+	"strconv"
+	"strings"
+
+	"github.com/shogo82148/androidbinary"
+
+	"pinset.dev/pinset/pin"
+	"pinset.dev/pinset/scan/android"
+	"pinset.dev/pinset/scan/archive"
+	"pinset.dev/pinset/scan/internal/urls"
+)
+
+// Per-entry limits, far above real files.
+const (
+	MaxManifest = 8 << 20
+	MaxTable    = 128 << 20
+	MaxXML      = 8 << 20
+	MaxCert     = 1 << 20
+)
+
+// DecodeXML decodes a binary XML document into a tree.
+func DecodeXML(b []byte) (root *android.Element, err error) {
+	if err := validateXML(b); err != nil {
+		return nil, err
+	}
+	defer func() {
+		if p := recover(); p != nil {
+			root, err = nil, malformed("binary XML decoder failed: %v", p)
+		}
+	}()
+	x, err := androidbinary.NewXMLFile(bytes.NewReader(b))
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
+	}
+	var buf bytes.Buffer
+	if _, err := buf.ReadFrom(x.Reader()); err != nil {
+		return nil, err
+	}
+	root, err = android.ParseXML(buf.Bytes())
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
+	}
+	return root, nil
+}
+
+// Table is a decoded resources.arsc.
+type Table struct{ t *androidbinary.TableFile }
+
+// DecodeTable decodes a resource table.
+func DecodeTable(b []byte) (t *Table, err error) {
+	if err := validateTable(b); err != nil {
+		return nil, err
+	}
+	defer func() {
+		if p := recover(); p != nil {
+			t, err = nil, malformed("resource table decoder failed: %v", p)
+		}
+	}()
+	tf, err := androidbinary.NewTableFile(bytes.NewReader(b))
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
+	}
+	return &Table{tf}, nil
+}
+
+// ParseRef reads a reference attribute value as written by the decoder
+// ("@0x7F120001").
+func ParseRef(v string) (uint32, bool) {
+	if !strings.HasPrefix(v, "@0x") && !strings.HasPrefix(v, "@0X") {
+		return 0, false
+	}
+	n, err := strconv.ParseUint(v[3:], 16, 32)
+	return uint32(n), err == nil
+}
+
+// Resolve returns the value of resource id in the default configuration:
+// a string, a bool, or a uint32 (integers, and the target of a reference).
+func (t *Table) Resolve(id uint32) (v any, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			v, err = nil, malformed("resource 0x%08x: %v", id, p)
+		}
+	}()
+	v, err = t.t.GetResource(androidbinary.ResID(id), nil)
+	if err != nil {
+		return nil, fmt.Errorf("resource 0x%08x: %v", id, err)
+	}
+	return v, nil
+}
+
+// ResolveString resolves a reference that must name a string, such as the
+// path of a file resource.
+func (t *Table) ResolveString(ref string) (string, error) {
+	id, ok := ParseRef(ref)
+	if !ok {
+		return "", fmt.Errorf("%q is not a resource reference", ref)
+	}
+	v, err := t.Resolve(id)
+	if err != nil {
+		return "", err
+	}
+	s, ok := v.(string)
+	if !ok || s == "" {
+		return "", fmt.Errorf("resource %s is not a file path (%v)", ref, v)
+	}
+	return s, nil
+}
+
+// resolveAttrs replaces reference values of the named attributes by their
+// boolean or integer value in the table, where it can.
+func resolveAttrs(root *android.Element, t *Table, names ...string) {
+	if t == nil {
+		return
+	}
+	want := map[string]bool{}
+	for _, n := range names {
+		want[n] = true
+	}
+	root.Walk(func(e *android.Element) {
+		for i := range e.Attrs {
+			a := &e.Attrs[i]
+			id, ok := ParseRef(a.Value)
+			if !ok || !want[a.Name] {
+				continue
+			}
+			v, err := t.Resolve(id)
+			if err != nil {
+				continue
+			}
+			switch x := v.(type) {
+			case bool:
+				a.Value = strconv.FormatBool(x)
+			case uint32:
+				a.Value = strconv.FormatUint(uint64(x), 10)
+			case string:
+				a.Value = x
+			}
+		}
+	})
+}
+
+// Read reads an APK.
+func Read(a *archive.Archive) (*android.App, error) {
+	app := &android.App{File: a.Name, Format: "apk", ManifestEntry: "AndroidManifest.xml"}
+	mb, err := a.ReadMax(app.ManifestEntry, MaxManifest)
+	if err != nil {
+		return nil, err
+	}
+	mroot, err := DecodeXML(mb)
+	if err != nil {
+		return nil, &archive.Error{File: a.Name, Entry: app.ManifestEntry, Err: err}
+	}
+	var table *Table
+	var tableErr error
+	if a.Has("resources.arsc") {
+		tb, err := a.ReadMax("resources.arsc", MaxTable)
+		if err != nil {
+			tableErr = err
+		} else if table, err = DecodeTable(tb); err != nil {
+			tableErr = &archive.Error{File: a.Name, Entry: "resources.arsc", Err: err}
+		}
+	} else {
+		tableErr = &archive.Error{File: a.Name, Entry: "resources.arsc", Err: archive.ErrNotFound}
+	}
+	resolveAttrs(mroot, table, "debuggable", "usesCleartextTraffic", "minSdkVersion", "targetSdkVersion")
+	m, err := android.ParseManifest(mroot)
+	if err != nil {
+		return nil, &archive.Error{File: a.Name, Entry: app.ManifestEntry, Err: err}
+	}
+	app.Manifest = m
+	if ref := m.NetworkSecurityConfig; ref != "" {
+		app.NSCEntry, app.NSC, app.NSCErr = readNSC(a, table, tableErr, ref)
+	}
+	app.URLs = FindURLs(a, func(name string) bool {
+		return name == "resources.arsc" || strings.HasSuffix(name, ".dex") ||
+			strings.HasPrefix(name, "assets/") || strings.HasPrefix(name, "res/") ||
+			strings.HasPrefix(name, "lib/") || name == app.ManifestEntry
+	})
+	return app, nil
+}
+
+func readNSC(a *archive.Archive, table *Table, tableErr error, ref string) (string, *android.NSC, error) {
+	if table == nil {
+		return "", nil, fmt.Errorf("cannot resolve %s: %w", ref, tableErr)
+	}
+	entry, err := table.ResolveString(ref)
+	if err != nil {
+		return "", nil, &archive.Error{File: a.Name, Entry: "resources.arsc", Err: err}
+	}
+	b, err := a.ReadMax(entry, MaxXML)
+	if err != nil {
+		return entry, nil, err
+	}
+	root, err := DecodeXML(b)
+	if err != nil {
+		return entry, nil, &archive.Error{File: a.Name, Entry: entry, Err: err}
+	}
+	resolveAttrs(root, table, "cleartextTrafficPermitted", "overridePins", "includeSubdomains")
+	nsc, err := android.ParseNSC(root)
+	if err != nil {
+		return entry, nil, &archive.Error{File: a.Name, Entry: entry, Err: err}
+	}
+	nsc.Path = entry
+	LoadAnchors(nsc, func(ref string) (string, []byte, error) {
+		file, err := table.ResolveString(ref)
+		if err != nil {
+			return "", nil, err
+		}
+		b, err := a.ReadMax(file, MaxCert)
+		return file, b, err
+	})
+	return entry, nsc, nil
+}
+
+// LoadAnchors reads the certificates of every @raw trust anchor in nsc
+// through load, which maps the anchor's reference to a file and its bytes.
+func LoadAnchors(nsc *android.NSC, load func(ref string) (string, []byte, error)) {
+	each := func(c *android.Config) {
+		if c == nil {
+			return
+		}
+		for i := range c.Anchors {
+			an := &c.Anchors[i]
+			if !an.IsRaw() || an.File != "" || an.Err != nil {
+				continue
+			}
+			file, b, err := load(an.Src)
+			an.File = file
+			if err != nil {
+				an.Err = err
+				continue
+			}
+			an.Certs, an.Err = pin.ParseItems(b, path.Base(file))
+		}
+	}
+	each(nsc.Base)
+	each(nsc.Debug)
+	for _, d := range nsc.Domains {
+		each(d)
+	}
+}
+
+// FindURLs scans the entries selected by want for http:// URLs, skipping
+// what cannot be read within the limits.
+func FindURLs(a *archive.Archive, want func(string) bool) []urls.Hit {
+	var hits []urls.Hit
+	for _, name := range a.Find(want) {
+		if strings.HasSuffix(name, "/") || media(name) {
+			continue
+		}
+		b, err := a.Read(name)
+		if err != nil {
+			continue
+		}
+		hits = append(hits, urls.Find(name, b)...)
+	}
+	return hits
+}
+
+func media(name string) bool {
+	switch strings.ToLower(path.Ext(name)) {
+	case ".png", ".jpg", ".jpeg", ".webp", ".gif", ".mp3", ".mp4", ".ogg", ".wav", ".ttf", ".otf", ".9.png", ".car", ".nib", ".storyboardc":
+		return true
+	}
+	return false
+}

@@ -1,0 +1,120 @@
+// Package aab reads an Android App Bundle in place, without converting it
+// to an APK first: the manifest and res/xml files are aapt2's protobuf XML
+// (Resources.proto XmlNode) and the resource table is resources.pb, both
+// decoded here field by field with google.golang.org/protobuf's protowire.
+// The Network Security Config is found by resolving the manifest's
+// android:networkSecurityConfig reference through resources.pb, as for an
+// APK.
+package aab
+
+import (
+	"fmt"
+	"path"
+	"strings"
+
+	"pinset.dev/pinset/scan/android"
+	"pinset.dev/pinset/scan/apk"
+	"pinset.dev/pinset/scan/archive"
+)
+
+// Per-entry limits.
+const (
+	MaxManifest = 8 << 20
+	MaxTable    = 128 << 20
+	MaxXML      = 8 << 20
+	MaxCert     = 1 << 20
+)
+
+// Module is the bundle's base module directory.
+const Module = "base/"
+
+// Read reads the base module of an AAB.
+func Read(a *archive.Archive) (*android.App, error) {
+	app := &android.App{File: a.Name, Format: "aab", ManifestEntry: Module + "manifest/AndroidManifest.xml"}
+	mb, err := a.ReadMax(app.ManifestEntry, MaxManifest)
+	if err != nil {
+		return nil, err
+	}
+	mroot, err := DecodeXML(mb)
+	if err != nil {
+		return nil, &archive.Error{File: a.Name, Entry: app.ManifestEntry, Err: err}
+	}
+	tableEntry := Module + "resources.pb"
+	var table *Table
+	var tableErr error
+	if tb, err := a.ReadMax(tableEntry, MaxTable); err != nil {
+		tableErr = err
+	} else if table, err = DecodeTable(tb); err != nil {
+		tableErr = &archive.Error{File: a.Name, Entry: tableEntry, Err: err}
+	}
+	resolveAttrs(mroot, table, "debuggable", "usesCleartextTraffic", "minSdkVersion", "targetSdkVersion")
+	m, err := android.ParseManifest(mroot)
+	if err != nil {
+		return nil, &archive.Error{File: a.Name, Entry: app.ManifestEntry, Err: err}
+	}
+	app.Manifest = m
+	if ref := m.NetworkSecurityConfig; ref != "" {
+		app.NSCEntry, app.NSC, app.NSCErr = readNSC(a, table, tableErr, tableEntry, ref)
+	}
+	app.URLs = apk.FindURLs(a, func(name string) bool {
+		return strings.HasSuffix(name, ".dex") || strings.Contains(name, "/assets/") ||
+			strings.Contains(name, "/res/") || strings.Contains(name, "/lib/") ||
+			strings.HasSuffix(name, "/resources.pb") || strings.HasSuffix(name, "/AndroidManifest.xml")
+	})
+	return app, nil
+}
+
+func readNSC(a *archive.Archive, table *Table, tableErr error, tableEntry, ref string) (string, *android.NSC, error) {
+	if table == nil {
+		return "", nil, fmt.Errorf("cannot resolve %s: %w", ref, tableErr)
+	}
+	file, err := table.Resolve(ref)
+	if err != nil {
+		return "", nil, &archive.Error{File: a.Name, Entry: tableEntry, Err: err}
+	}
+	entry := Module + strings.TrimPrefix(path.Clean(file), "/")
+	b, err := a.ReadMax(entry, MaxXML)
+	if err != nil {
+		return entry, nil, err
+	}
+	root, err := DecodeXML(b)
+	if err != nil {
+		return entry, nil, &archive.Error{File: a.Name, Entry: entry, Err: err}
+	}
+	resolveAttrs(root, table, "cleartextTrafficPermitted", "overridePins", "includeSubdomains")
+	nsc, err := android.ParseNSC(root)
+	if err != nil {
+		return entry, nil, &archive.Error{File: a.Name, Entry: entry, Err: err}
+	}
+	nsc.Path = entry
+	apk.LoadAnchors(nsc, func(ref string) (string, []byte, error) {
+		f, err := table.Resolve(ref)
+		if err != nil {
+			return "", nil, err
+		}
+		e := Module + strings.TrimPrefix(path.Clean(f), "/")
+		b, err := a.ReadMax(e, MaxCert)
+		return e, b, err
+	})
+	return entry, nsc, nil
+}
+
+func resolveAttrs(root *android.Element, t *Table, names ...string) {
+	if t == nil {
+		return
+	}
+	want := map[string]bool{}
+	for _, n := range names {
+		want[n] = true
+	}
+	root.Walk(func(e *android.Element) {
+		for i := range e.Attrs {
+			at := &e.Attrs[i]
+			if want[at.Name] && strings.HasPrefix(at.Value, "@") {
+				if v, err := t.Resolve(at.Value); err == nil {
+					at.Value = v
+				}
+			}
+		}
+	})
+}

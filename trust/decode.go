@@ -1,0 +1,477 @@
+package trust
+
+import (
+	"encoding/base64"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf16"
+	"unicode/utf8"
+)
+
+// Strict JSON.
+//
+// Signed bytes are read with a small parser of its own rather than
+// encoding/json, which accepts duplicate keys (the last wins), matches field
+// names case-insensitively, replaces invalid UTF-8 and lone surrogates with
+// U+FFFD and reads numbers as floats: each of these lets a verifier read
+// something other than what a person reviewed and signed. This parser
+// builds a small tree and refuses, with the offset and the JSON path:
+//
+//   - input over the size cap, invalid UTF-8, a byte order mark;
+//   - duplicate keys (compared after unescaping), lone surrogates, control
+//     characters in strings;
+//   - numbers with a fraction or exponent, leading zeros, or more than 16
+//     digits (versions stay exact in every language's doubles);
+//   - nesting deeper than maxDepth, and anything after the top value.
+//
+// The schema layer (object) then refuses unknown fields and case-variant
+// field names, and checks every type.
+
+// maxDepth bounds nesting; pinset's documents are 4 levels deep.
+const maxDepth = 16
+
+// maxIntDigits bounds integer literals (2^53-1 has 16 digits).
+const maxIntDigits = 16
+
+// jkind is the kind of a JSON value.
+type jkind int
+
+const (
+	jNull jkind = iota
+	jBool
+	jInt
+	jString
+	jArray
+	jObject
+)
+
+func (k jkind) String() string {
+	return [...]string{"null", "boolean", "integer", "string", "array", "object"}[k]
+}
+
+// jvalue is a parsed JSON value.
+type jvalue struct {
+	kind jkind
+	off  int
+	b    bool
+	s    string // string value, or the integer's digits
+	arr  []*jvalue
+	keys []string // object keys in order
+	obj  map[string]*jvalue
+}
+
+type jparser struct {
+	what string
+	data []byte
+	pos  int
+}
+
+// parseStrict parses data as one JSON value under the strict rules.
+// what names the document in errors.
+func parseStrict(what string, data []byte, limit int) (*jvalue, error) {
+	if len(data) > limit {
+		return nil, &DecodeError{What: what, Offset: -1, Reason: fmt.Sprintf("%d bytes is over the cap of %d", len(data), limit), Err: ErrTooLarge}
+	}
+	if !utf8.Valid(data) {
+		off := 0
+		for off < len(data) {
+			r, n := utf8.DecodeRune(data[off:])
+			if r == utf8.RuneError && n <= 1 {
+				break
+			}
+			off += n
+		}
+		return nil, &DecodeError{What: what, Offset: off, Reason: "invalid UTF-8", Err: ErrMalformed}
+	}
+	p := &jparser{what: what, data: data}
+	p.space()
+	v, err := p.value(0)
+	if err != nil {
+		return nil, err
+	}
+	p.space()
+	if p.pos != len(p.data) {
+		return nil, p.fail("trailing data after the JSON value")
+	}
+	return v, nil
+}
+
+func (p *jparser) fail(format string, args ...any) error {
+	return &DecodeError{What: p.what, Offset: p.pos, Reason: fmt.Sprintf(format, args...), Err: ErrMalformed}
+}
+
+func (p *jparser) space() {
+	for p.pos < len(p.data) {
+		switch p.data[p.pos] {
+		case ' ', '\t', '\n', '\r':
+			p.pos++
+		default:
+			return
+		}
+	}
+}
+
+func (p *jparser) value(depth int) (*jvalue, error) {
+	if depth > maxDepth {
+		return nil, p.fail("nesting deeper than %d", maxDepth)
+	}
+	if p.pos >= len(p.data) {
+		return nil, p.fail("unexpected end of input")
+	}
+	start := p.pos
+	switch c := p.data[p.pos]; {
+	case c == '{':
+		return p.object(depth)
+	case c == '[':
+		return p.array(depth)
+	case c == '"':
+		s, err := p.str()
+		if err != nil {
+			return nil, err
+		}
+		return &jvalue{kind: jString, off: start, s: s}, nil
+	case c == '-' || (c >= '0' && c <= '9'):
+		return p.number()
+	case p.literal("true"):
+		return &jvalue{kind: jBool, off: start, b: true}, nil
+	case p.literal("false"):
+		return &jvalue{kind: jBool, off: start}, nil
+	case p.literal("null"):
+		return &jvalue{kind: jNull, off: start}, nil
+	default:
+		return nil, p.fail("unexpected character %q", rune(c))
+	}
+}
+
+func (p *jparser) literal(lit string) bool {
+	if strings.HasPrefix(string(p.data[p.pos:min(len(p.data), p.pos+len(lit))]), lit) {
+		p.pos += len(lit)
+		return true
+	}
+	return false
+}
+
+func (p *jparser) object(depth int) (*jvalue, error) {
+	v := &jvalue{kind: jObject, off: p.pos, obj: map[string]*jvalue{}}
+	p.pos++ // {
+	p.space()
+	if p.pos < len(p.data) && p.data[p.pos] == '}' {
+		p.pos++
+		return v, nil
+	}
+	for {
+		p.space()
+		if p.pos >= len(p.data) || p.data[p.pos] != '"' {
+			return nil, p.fail("expected a string key")
+		}
+		keyOff := p.pos
+		k, err := p.str()
+		if err != nil {
+			return nil, err
+		}
+		if _, dup := v.obj[k]; dup {
+			p.pos = keyOff
+			return nil, p.fail("duplicate key %q", k)
+		}
+		p.space()
+		if p.pos >= len(p.data) || p.data[p.pos] != ':' {
+			return nil, p.fail("expected ':' after key %q", k)
+		}
+		p.pos++
+		p.space()
+		e, err := p.value(depth + 1)
+		if err != nil {
+			return nil, err
+		}
+		v.obj[k] = e
+		v.keys = append(v.keys, k)
+		p.space()
+		if p.pos >= len(p.data) {
+			return nil, p.fail("unexpected end of input in an object")
+		}
+		switch p.data[p.pos] {
+		case ',':
+			p.pos++
+		case '}':
+			p.pos++
+			return v, nil
+		default:
+			return nil, p.fail("expected ',' or '}' in an object")
+		}
+	}
+}
+
+func (p *jparser) array(depth int) (*jvalue, error) {
+	v := &jvalue{kind: jArray, off: p.pos}
+	p.pos++ // [
+	p.space()
+	if p.pos < len(p.data) && p.data[p.pos] == ']' {
+		p.pos++
+		return v, nil
+	}
+	for {
+		p.space()
+		e, err := p.value(depth + 1)
+		if err != nil {
+			return nil, err
+		}
+		v.arr = append(v.arr, e)
+		p.space()
+		if p.pos >= len(p.data) {
+			return nil, p.fail("unexpected end of input in an array")
+		}
+		switch p.data[p.pos] {
+		case ',':
+			p.pos++
+		case ']':
+			p.pos++
+			return v, nil
+		default:
+			return nil, p.fail("expected ',' or ']' in an array")
+		}
+	}
+}
+
+func (p *jparser) number() (*jvalue, error) {
+	start := p.pos
+	if p.data[p.pos] == '-' {
+		p.pos++
+	}
+	digits := p.pos
+	for p.pos < len(p.data) && p.data[p.pos] >= '0' && p.data[p.pos] <= '9' {
+		p.pos++
+	}
+	n := p.pos - digits
+	if n == 0 {
+		return nil, p.fail("a number needs digits")
+	}
+	if p.pos < len(p.data) {
+		switch p.data[p.pos] {
+		case '.', 'e', 'E':
+			p.pos = start
+			return nil, p.fail("floating-point numbers are not allowed (integers only)")
+		}
+	}
+	if n > 1 && p.data[digits] == '0' {
+		p.pos = start
+		return nil, p.fail("leading zeros are not allowed")
+	}
+	if n > maxIntDigits {
+		p.pos = start
+		return nil, p.fail("integer with more than %d digits", maxIntDigits)
+	}
+	return &jvalue{kind: jInt, off: start, s: string(p.data[start:p.pos])}, nil
+}
+
+func (p *jparser) str() (string, error) {
+	p.pos++ // opening quote
+	var b strings.Builder
+	for {
+		if p.pos >= len(p.data) {
+			return "", p.fail("unterminated string")
+		}
+		c := p.data[p.pos]
+		switch {
+		case c == '"':
+			p.pos++
+			return b.String(), nil
+		case c < 0x20:
+			return "", p.fail("control character 0x%02x in a string", c)
+		case c == '\\':
+			if p.pos+1 >= len(p.data) {
+				return "", p.fail("unterminated escape")
+			}
+			e := p.data[p.pos+1]
+			p.pos += 2
+			switch e {
+			case '"', '\\', '/':
+				b.WriteByte(e)
+			case 'b':
+				b.WriteByte('\b')
+			case 'f':
+				b.WriteByte('\f')
+			case 'n':
+				b.WriteByte('\n')
+			case 'r':
+				b.WriteByte('\r')
+			case 't':
+				b.WriteByte('\t')
+			case 'u':
+				r, err := p.hex4()
+				if err != nil {
+					return "", err
+				}
+				if utf16.IsSurrogate(r) {
+					if r >= 0xdc00 || !strings.HasPrefix(string(p.data[p.pos:min(len(p.data), p.pos+2)]), `\u`) {
+						return "", p.fail("lone UTF-16 surrogate in a \\u escape")
+					}
+					p.pos += 2
+					r2, err := p.hex4()
+					if err != nil {
+						return "", err
+					}
+					r = utf16.DecodeRune(r, r2)
+					if r == utf8.RuneError {
+						return "", p.fail("invalid UTF-16 surrogate pair in a \\u escape")
+					}
+				}
+				b.WriteRune(r)
+			default:
+				p.pos -= 2
+				return "", p.fail("invalid escape \\%c", e)
+			}
+		default:
+			// Valid UTF-8 was checked for the whole input up front.
+			r, n := utf8.DecodeRune(p.data[p.pos:])
+			b.WriteRune(r)
+			p.pos += n
+		}
+	}
+}
+
+func (p *jparser) hex4() (rune, error) {
+	if p.pos+4 > len(p.data) {
+		return 0, p.fail("short \\u escape")
+	}
+	n, err := strconv.ParseUint(string(p.data[p.pos:p.pos+4]), 16, 32)
+	if err != nil || strings.ContainsAny(string(p.data[p.pos:p.pos+4]), "+-") {
+		return 0, p.fail("invalid \\u escape")
+	}
+	p.pos += 4
+	return rune(n), nil
+}
+
+// Schema layer.
+
+// dec walks a parsed tree, remembering the document name for errors.
+type dec struct {
+	what string
+}
+
+func (d dec) fail(v *jvalue, path, format string, args ...any) error {
+	off := -1
+	if v != nil {
+		off = v.off
+	}
+	return &DecodeError{What: d.what, Path: path, Offset: off, Reason: fmt.Sprintf(format, args...), Err: ErrMalformed}
+}
+
+// object checks that v is an object with every required field, no field
+// outside required and optional, and no case variant of a known name.
+func (d dec) object(v *jvalue, path string, required, optional []string) (map[string]*jvalue, error) {
+	if v.kind != jObject {
+		return nil, d.fail(v, path, "expected an object, found %s", v.kind)
+	}
+	known := func(k string) bool {
+		for _, n := range required {
+			if n == k {
+				return true
+			}
+		}
+		for _, n := range optional {
+			if n == k {
+				return true
+			}
+		}
+		return false
+	}
+	for _, k := range v.keys {
+		if known(k) {
+			continue
+		}
+		for _, n := range append(append([]string(nil), required...), optional...) {
+			if strings.EqualFold(n, k) {
+				return nil, d.fail(v.obj[k], join(path, k), "field name %q differs in case from %q", k, n)
+			}
+		}
+		return nil, d.fail(v.obj[k], join(path, k), "unknown field %q", k)
+	}
+	for _, n := range required {
+		if _, ok := v.obj[n]; !ok {
+			return nil, d.fail(v, path, "missing field %q", n)
+		}
+	}
+	return v.obj, nil
+}
+
+func join(path, k string) string {
+	if path == "" {
+		return k
+	}
+	return path + "." + k
+}
+
+func index(path string, i int) string { return fmt.Sprintf("%s[%d]", path, i) }
+
+func (d dec) str(v *jvalue, path string) (string, error) {
+	if v.kind != jString {
+		return "", d.fail(v, path, "expected a string, found %s", v.kind)
+	}
+	return v.s, nil
+}
+
+func (d dec) boolean(v *jvalue, path string) (bool, error) {
+	if v.kind != jBool {
+		return false, d.fail(v, path, "expected true or false, found %s", v.kind)
+	}
+	return v.b, nil
+}
+
+// uint reads a non-negative integer no larger than MaxVersion.
+func (d dec) uint(v *jvalue, path string) (uint64, error) {
+	if v.kind != jInt {
+		return 0, d.fail(v, path, "expected an integer, found %s", v.kind)
+	}
+	if strings.HasPrefix(v.s, "-") {
+		return 0, d.fail(v, path, "expected a non-negative integer")
+	}
+	n, err := strconv.ParseUint(v.s, 10, 64)
+	if err != nil || n > MaxVersion {
+		return 0, d.fail(v, path, "integer out of range (at most %d)", uint64(MaxVersion))
+	}
+	return n, nil
+}
+
+func (d dec) array(v *jvalue, path string, maxLen int) ([]*jvalue, error) {
+	if v.kind != jArray {
+		return nil, d.fail(v, path, "expected an array, found %s", v.kind)
+	}
+	if len(v.arr) > maxLen {
+		return nil, d.fail(v, path, "%d entries is more than the limit of %d", len(v.arr), maxLen)
+	}
+	return v.arr, nil
+}
+
+// TimeLayout is the one spelling of times in signed documents: RFC 3339
+// in UTC, whole seconds, with a "Z".
+const TimeLayout = "2006-01-02T15:04:05Z"
+
+func (d dec) time(v *jvalue, path string) (time.Time, error) {
+	s, err := d.str(v, path)
+	if err != nil {
+		return time.Time{}, err
+	}
+	t, err := time.Parse(TimeLayout, s)
+	if err != nil || t.Format(TimeLayout) != s {
+		return time.Time{}, d.fail(v, path, "time %q is not RFC 3339 UTC with whole seconds (like 2026-01-02T15:04:05Z)", s)
+	}
+	return t, nil
+}
+
+// b64 decodes standard base64 with padding, refusing any other spelling.
+func (d dec) b64(v *jvalue, path string) ([]byte, error) {
+	s, err := d.str(v, path)
+	if err != nil {
+		return nil, err
+	}
+	b, err := base64.StdEncoding.Strict().DecodeString(s)
+	if err != nil {
+		return nil, d.fail(v, path, "not standard padded base64: %v", err)
+	}
+	return b, nil
+}
+
+// formatTime writes a time in TimeLayout.
+func formatTime(t time.Time) string { return t.UTC().Truncate(time.Second).Format(TimeLayout) }

@@ -1,0 +1,199 @@
+package trust
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"pinset.dev/pinset/pin"
+	"pinset.dev/pinset/policy"
+)
+
+// MaxHosts bounds the host policies of one manifest.
+const MaxHosts = 1000
+
+// Manifest is the pin manifest: the host policies one app enforces,
+// signed by the pins role of the root whose version it names.
+type Manifest struct {
+	AppID       string
+	Version     uint64 // strictly increasing
+	RootVersion uint64 // the root it is signed under (mix-and-match guard)
+	IssuedAt    time.Time
+	Expires     time.Time
+	Hosts       []policy.Policy
+}
+
+// PolicySet returns the manifest's host policies as a validated set, the
+// form the enforce package consumes.
+func (m *Manifest) PolicySet() (*policy.Set, error) {
+	return policy.NewSet(m.Hosts)
+}
+
+// Validate checks the manifest's own rules: app id, versions, times
+// (expires after issued-at), at least one and at most MaxHosts hosts, each
+// host a valid policy, no two covering the same names, and every enforced
+// host with at least two pins (policy.Policy.RequireBackup).
+func (m *Manifest) Validate() error {
+	if !validAppID(m.AppID) {
+		return invalid("manifest", "app id %q: use 1 to %d characters of A-Z a-z 0-9 . _ -", m.AppID, MaxAppIDLen)
+	}
+	if m.Version < 1 || m.Version > MaxVersion {
+		return invalid("manifest", "version %d out of range 1 to %d", m.Version, uint64(MaxVersion))
+	}
+	if m.RootVersion < 1 || m.RootVersion > MaxVersion {
+		return invalid("manifest", "root version %d out of range 1 to %d", m.RootVersion, uint64(MaxVersion))
+	}
+	if m.IssuedAt.IsZero() || m.Expires.IsZero() {
+		return invalid("manifest", "issued-at and expiry are required")
+	}
+	if !m.Expires.After(m.IssuedAt) {
+		return &docError{msg: fmt.Sprintf("manifest v%d expires (%s) before it is issued (%s)", m.Version, formatTime(m.Expires), formatTime(m.IssuedAt)), errs: []error{ErrExpiresBeforeIssued}}
+	}
+	if len(m.Hosts) == 0 {
+		return invalid("manifest", "no hosts (to stop enforcing, publish the hosts as report-only)")
+	}
+	if len(m.Hosts) > MaxHosts {
+		return invalid("manifest", "%d hosts is more than the limit of %d", len(m.Hosts), MaxHosts)
+	}
+	if _, err := policy.NewSet(m.Hosts); err != nil {
+		return invalidWrap("manifest", err)
+	}
+	for _, h := range m.Hosts {
+		if err := h.RequireBackup(); err != nil {
+			return invalidWrap("manifest", err)
+		}
+	}
+	return nil
+}
+
+type manifestJSON struct {
+	AppID       string          `json:"app_id"`
+	Version     uint64          `json:"version"`
+	RootVersion uint64          `json:"root_version"`
+	IssuedAt    string          `json:"issued_at"`
+	Expires     string          `json:"expires"`
+	Hosts       []policy.Policy `json:"hosts"`
+}
+
+// Marshal validates the manifest and encodes it as the payload of a
+// manifest envelope (indented JSON, fields in a fixed order, pins as
+// standard base64, final newline).
+func (m *Manifest) Marshal() ([]byte, error) {
+	if err := m.Validate(); err != nil {
+		return nil, err
+	}
+	j := manifestJSON{AppID: m.AppID, Version: m.Version, RootVersion: m.RootVersion,
+		IssuedAt: formatTime(m.IssuedAt), Expires: formatTime(m.Expires), Hosts: m.Hosts}
+	b, err := json.MarshalIndent(j, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	return append(b, '\n'), nil
+}
+
+// Envelope returns an unsigned envelope around the manifest's payload.
+func (m *Manifest) Envelope() (*Envelope, error) {
+	b, err := m.Marshal()
+	if err != nil {
+		return nil, err
+	}
+	return &Envelope{PayloadType: PayloadTypeManifest, Payload: b}, nil
+}
+
+// DecodeManifest strictly decodes and validates a manifest payload (the
+// bytes inside the envelope). It checks no signature.
+func DecodeManifest(payload []byte) (*Manifest, error) {
+	const what = "manifest"
+	v, err := parseStrict(what, payload, MaxPayloadSize)
+	if err != nil {
+		return nil, err
+	}
+	d := dec{what}
+	f, err := d.object(v, "", []string{"app_id", "version", "root_version", "issued_at", "expires", "hosts"}, nil)
+	if err != nil {
+		return nil, err
+	}
+	m := &Manifest{}
+	if m.AppID, err = d.str(f["app_id"], "app_id"); err != nil {
+		return nil, err
+	}
+	if m.Version, err = d.uint(f["version"], "version"); err != nil {
+		return nil, err
+	}
+	if m.RootVersion, err = d.uint(f["root_version"], "root_version"); err != nil {
+		return nil, err
+	}
+	if m.IssuedAt, err = d.time(f["issued_at"], "issued_at"); err != nil {
+		return nil, err
+	}
+	if m.Expires, err = d.time(f["expires"], "expires"); err != nil {
+		return nil, err
+	}
+	hosts, err := d.array(f["hosts"], "hosts", MaxHosts)
+	if err != nil {
+		return nil, err
+	}
+	for i, hv := range hosts {
+		p := index("hosts", i)
+		hf, err := d.object(hv, p, []string{"pattern", "pins"}, []string{"include_subdomains", "report_only", "report_uri"})
+		if err != nil {
+			return nil, err
+		}
+		var h policy.Policy
+		if h.Pattern, err = d.str(hf["pattern"], p+".pattern"); err != nil {
+			return nil, err
+		}
+		pins, err := d.array(hf["pins"], p+".pins", policy.MaxPins)
+		if err != nil {
+			return nil, err
+		}
+		for j, pv := range pins {
+			pp := index(p+".pins", j)
+			s, err := d.str(pv, pp)
+			if err != nil {
+				return nil, err
+			}
+			raw, err := base64.StdEncoding.Strict().DecodeString(s)
+			if err != nil || len(raw) != pin.Size {
+				return nil, invalid(what, "%s: pin %q is not %d bytes of standard base64", pp, s, pin.Size)
+			}
+			h.Pins = append(h.Pins, pin.Pin(raw))
+		}
+		if x, ok := hf["include_subdomains"]; ok {
+			if h.IncludeSubdomains, err = d.boolean(x, p+".include_subdomains"); err != nil {
+				return nil, err
+			}
+		}
+		if x, ok := hf["report_only"]; ok {
+			if h.ReportOnly, err = d.boolean(x, p+".report_only"); err != nil {
+				return nil, err
+			}
+		}
+		if x, ok := hf["report_uri"]; ok {
+			if h.ReportURI, err = d.str(x, p+".report_uri"); err != nil {
+				return nil, err
+			}
+		}
+		m.Hosts = append(m.Hosts, h)
+	}
+	if err := m.Validate(); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// DecodeManifestUnverified decodes a manifest envelope strictly WITHOUT
+// checking any signature, version or expiry: for offline tools (export,
+// check, inspect) that say so to their users. Clients must use
+// State.UpdateManifest instead.
+func DecodeManifestUnverified(envelope []byte) (*Manifest, error) {
+	env, err := ParseEnvelope(envelope)
+	if err != nil {
+		return nil, err
+	}
+	if env.PayloadType != PayloadTypeManifest {
+		return nil, fmt.Errorf("payload type %q, expected %q: %w", env.PayloadType, PayloadTypeManifest, ErrPayloadType)
+	}
+	return DecodeManifest(env.Payload)
+}

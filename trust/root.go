@@ -1,0 +1,316 @@
+package trust
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"time"
+)
+
+// Role names. The root role signs roots (its keys stay offline); the pins
+// role signs manifests.
+const (
+	RoleRoot = "root"
+	RolePins = "pins"
+)
+
+// Limits of documents.
+const (
+	// MaxVersion is the largest version number: 2^53-1, exact in every
+	// language's double-precision numbers.
+	MaxVersion = 1<<53 - 1
+	// MaxKeys bounds the keys of a root and the key ids of a role.
+	MaxKeys = 32
+	// MaxAppIDLen bounds an app id.
+	MaxAppIDLen = 128
+)
+
+// Role is a set of keys and how many of them must sign.
+type Role struct {
+	KeyIDs    []string
+	Threshold int
+}
+
+// Root is the root document: which keys may sign roots and manifests for
+// one app, and how many of them must. Root N+1 is trusted only when signed
+// by a threshold of root N's root role and a threshold of its own.
+type Root struct {
+	AppID    string
+	Version  uint64
+	Expires  time.Time
+	Keys     []*Key
+	RootRole Role
+	PinsRole Role
+}
+
+// Key returns the key with the given id, or nil.
+func (r *Root) Key(id string) *Key {
+	for _, k := range r.Keys {
+		if k.ID == id {
+			return k
+		}
+	}
+	return nil
+}
+
+// Role returns the named role ("root" or "pins").
+func (r *Root) Role(name string) (Role, bool) {
+	switch name {
+	case RoleRoot:
+		return r.RootRole, true
+	case RolePins:
+		return r.PinsRole, true
+	}
+	return Role{}, false
+}
+
+// validAppID reports whether s is a valid app id: 1 to 128 characters of
+// A-Z a-z 0-9 . _ - (it appears in URL paths of the pin service).
+func validAppID(s string) bool {
+	if len(s) == 0 || len(s) > MaxAppIDLen {
+		return false
+	}
+	for _, c := range []byte(s) {
+		ok := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-'
+		if !ok {
+			return false
+		}
+	}
+	return true
+}
+
+// Validate checks the root's rules: app id, version, keys (allowed
+// algorithm, key id = SHA-256 of the SPKI, no key twice), and both roles
+// (known key ids, none twice, 1 <= threshold <= number of keys).
+func (r *Root) Validate() error {
+	if !validAppID(r.AppID) {
+		return invalid("root", "app id %q: use 1 to %d characters of A-Z a-z 0-9 . _ -", r.AppID, MaxAppIDLen)
+	}
+	if r.Version < 1 || r.Version > MaxVersion {
+		return invalid("root", "version %d out of range 1 to %d", r.Version, uint64(MaxVersion))
+	}
+	if r.Expires.IsZero() {
+		return invalid("root", "no expiry")
+	}
+	if len(r.Keys) == 0 || len(r.Keys) > MaxKeys {
+		return invalid("root", "%d keys (expected 1 to %d)", len(r.Keys), MaxKeys)
+	}
+	seen := map[string]bool{}
+	for _, k := range r.Keys {
+		if seen[k.ID] {
+			return invalid("root", "key %s listed twice", k.ID)
+		}
+		seen[k.ID] = true
+		pk, err := parseKey(k.ID, k.Alg, k.SPKI)
+		if err != nil {
+			return err
+		}
+		k.pub = pk.pub
+	}
+	for _, name := range []string{RoleRoot, RolePins} {
+		role, _ := r.Role(name)
+		if len(role.KeyIDs) == 0 || len(role.KeyIDs) > MaxKeys {
+			return invalid("root", "role %s has %d keys (expected 1 to %d)", name, len(role.KeyIDs), MaxKeys)
+		}
+		ids := map[string]bool{}
+		for _, id := range role.KeyIDs {
+			if ids[id] {
+				return invalid("root", "role %s lists key %s twice", name, id)
+			}
+			ids[id] = true
+			if !seen[id] {
+				return invalid("root", "role %s names key %s, which is not in keys", name, id)
+			}
+		}
+		if role.Threshold < 1 || role.Threshold > len(role.KeyIDs) {
+			return invalid("root", "role %s threshold %d out of range 1 to %d", name, role.Threshold, len(role.KeyIDs))
+		}
+	}
+	return nil
+}
+
+// verifyRole counts the valid signatures of env by distinct keys of the
+// named role of r, and returns a *ThresholdError when they are fewer than
+// the role's threshold. Signatures by other keys are ignored, a key counts
+// once however often it signs, and each key verifies with its own
+// algorithm. It returns how many valid signatures it counted.
+func (r *Root) verifyRole(name string, env *Envelope) (int, error) {
+	role, _ := r.Role(name)
+	msg := PAE(env.PayloadType, env.Payload)
+	te := &ThresholdError{Role: name, Version: r.Version, Threshold: role.Threshold}
+	counted := map[string]bool{}
+	for _, s := range env.Signatures {
+		if !slices.Contains(role.KeyIDs, s.KeyID) {
+			te.Unknown++
+			continue
+		}
+		if counted[s.KeyID] {
+			te.Repeated++
+			continue
+		}
+		k := r.Key(s.KeyID)
+		if k == nil || k.verify(msg, s.Sig) != nil {
+			te.Invalid++
+			continue
+		}
+		counted[s.KeyID] = true
+		te.Valid++
+	}
+	if te.Valid < te.Threshold {
+		return te.Valid, te
+	}
+	return te.Valid, nil
+}
+
+type rootJSON struct {
+	AppID   string              `json:"app_id"`
+	Version uint64              `json:"version"`
+	Expires string              `json:"expires"`
+	Keys    []keyJSON           `json:"keys"`
+	Roles   map[string]roleJSON `json:"roles"`
+}
+
+type keyJSON struct {
+	KeyID string `json:"keyid"`
+	Alg   string `json:"alg"`
+	SPKI  string `json:"spki"`
+}
+
+type roleJSON struct {
+	KeyIDs    []string `json:"keyids"`
+	Threshold int      `json:"threshold"`
+}
+
+// Marshal validates the root and encodes it as the payload of a root
+// envelope (indented JSON, fields in a fixed order, final newline).
+func (r *Root) Marshal() ([]byte, error) {
+	if err := r.Validate(); err != nil {
+		return nil, err
+	}
+	j := rootJSON{AppID: r.AppID, Version: r.Version, Expires: formatTime(r.Expires), Roles: map[string]roleJSON{
+		RoleRoot: {KeyIDs: r.RootRole.KeyIDs, Threshold: r.RootRole.Threshold},
+		RolePins: {KeyIDs: r.PinsRole.KeyIDs, Threshold: r.PinsRole.Threshold},
+	}}
+	for _, k := range r.Keys {
+		j.Keys = append(j.Keys, keyJSON{KeyID: k.ID, Alg: string(k.Alg), SPKI: base64.StdEncoding.EncodeToString(k.SPKI)})
+	}
+	b, err := json.MarshalIndent(j, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	return append(b, '\n'), nil
+}
+
+// Envelope returns an unsigned envelope around the root's payload.
+func (r *Root) Envelope() (*Envelope, error) {
+	b, err := r.Marshal()
+	if err != nil {
+		return nil, err
+	}
+	return &Envelope{PayloadType: PayloadTypeRoot, Payload: b}, nil
+}
+
+// DecodeRoot strictly decodes and validates a root payload (the bytes
+// inside the envelope). It checks no signature.
+func DecodeRoot(payload []byte) (*Root, error) {
+	const what = "root"
+	v, err := parseStrict(what, payload, MaxPayloadSize)
+	if err != nil {
+		return nil, err
+	}
+	d := dec{what}
+	f, err := d.object(v, "", []string{"app_id", "version", "expires", "keys", "roles"}, nil)
+	if err != nil {
+		return nil, err
+	}
+	r := &Root{}
+	if r.AppID, err = d.str(f["app_id"], "app_id"); err != nil {
+		return nil, err
+	}
+	if r.Version, err = d.uint(f["version"], "version"); err != nil {
+		return nil, err
+	}
+	if r.Expires, err = d.time(f["expires"], "expires"); err != nil {
+		return nil, err
+	}
+	keys, err := d.array(f["keys"], "keys", MaxKeys)
+	if err != nil {
+		return nil, err
+	}
+	for i, kv := range keys {
+		p := index("keys", i)
+		kf, err := d.object(kv, p, []string{"keyid", "alg", "spki"}, nil)
+		if err != nil {
+			return nil, err
+		}
+		k := &Key{}
+		if k.ID, err = d.str(kf["keyid"], p+".keyid"); err != nil {
+			return nil, err
+		}
+		alg, err := d.str(kf["alg"], p+".alg")
+		if err != nil {
+			return nil, err
+		}
+		k.Alg = Algorithm(alg)
+		if k.SPKI, err = d.b64(kf["spki"], p+".spki"); err != nil {
+			return nil, err
+		}
+		r.Keys = append(r.Keys, k)
+	}
+	rf, err := d.object(f["roles"], "roles", []string{RoleRoot, RolePins}, nil)
+	if err != nil {
+		return nil, err
+	}
+	for _, name := range []string{RoleRoot, RolePins} {
+		p := "roles." + name
+		of, err := d.object(rf[name], p, []string{"keyids", "threshold"}, nil)
+		if err != nil {
+			return nil, err
+		}
+		ids, err := d.array(of["keyids"], p+".keyids", MaxKeys)
+		if err != nil {
+			return nil, err
+		}
+		var role Role
+		for i, iv := range ids {
+			id, err := d.str(iv, index(p+".keyids", i))
+			if err != nil {
+				return nil, err
+			}
+			role.KeyIDs = append(role.KeyIDs, id)
+		}
+		t, err := d.uint(of["threshold"], p+".threshold")
+		if err != nil {
+			return nil, err
+		}
+		role.Threshold = int(min(t, MaxKeys+1))
+		if name == RoleRoot {
+			r.RootRole = role
+		} else {
+			r.PinsRole = role
+		}
+	}
+	if err := r.Validate(); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// DecodeRootUnverified decodes a root envelope strictly WITHOUT checking
+// any signature, for tools that display or edit documents (inspect,
+// manifest new, sign). Never use its result to decide what to trust.
+func DecodeRootUnverified(envelope []byte) (*Root, *Envelope, error) {
+	env, err := ParseEnvelope(envelope)
+	if err != nil {
+		return nil, nil, err
+	}
+	if env.PayloadType != PayloadTypeRoot {
+		return nil, nil, fmt.Errorf("payload type %q, expected %q: %w", env.PayloadType, PayloadTypeRoot, ErrPayloadType)
+	}
+	r, err := DecodeRoot(env.Payload)
+	if err != nil {
+		return nil, nil, err
+	}
+	return r, env, nil
+}

@@ -1,0 +1,352 @@
+package trust
+
+import (
+	"bytes"
+	"fmt"
+	"slices"
+	"time"
+
+	"pinset.dev/pinset/policy"
+)
+
+// MaxRootChain caps the roots walked in one UpdateRootChain call.
+const MaxRootChain = 32
+
+// MaxClockSkew is how far in the future a manifest's issued-at may lie
+// before it is refused: device clocks drift, and a manifest signed seconds
+// ago on a server must not be refused for that.
+const MaxClockSkew = 10 * time.Minute
+
+// Floors are the lowest versions a State ever accepts: the versions of the
+// root and manifest shipped inside the app. A document below them is
+// refused with ErrBelowFloor whatever else happens (a wiped cache, a root
+// rotation).
+type Floors struct {
+	RootVersion     uint64
+	ManifestVersion uint64
+}
+
+// State is what a verifier trusts: one root, at most one manifest signed
+// under a root, and the floors. It is immutable: the Update methods return
+// a new State, or an error and leave the old one in force (so a failed
+// update never leaves a client with fewer pins), or s itself when the
+// update changes nothing. A *State is safe for concurrent use.
+type State struct {
+	root            *Root
+	rootEnv         []byte
+	rootPayload     []byte
+	manifest        *Manifest
+	manifestEnv     []byte
+	manifestPayload []byte
+	set             *policy.Set
+	floors          Floors
+	// versionReset is set when a root rotation removed a pins key: the
+	// trusted manifest (perhaps fast-forwarded by the removed key) keeps
+	// being enforced, but its version no longer blocks the next one.
+	versionReset bool
+	// highWater is the latest issued-at of an accepted manifest: a clock
+	// set back before it does not make expired manifests current again.
+	highWater time.Time
+}
+
+// NewState builds the initial state from the root and manifest envelopes
+// shipped with the app. The root must carry a threshold of signatures by
+// its own root role; the manifest (optional: nil for none) a threshold of
+// the root's pins role, for the same app, bound to this root. Neither is
+// checked for expiry: what an app ships is trusted as a starting point and
+// kept until something newer verifies. Their versions become the floors.
+func NewState(root, manifest []byte) (*State, error) {
+	env, err := parseTyped(root, PayloadTypeRoot)
+	if err != nil {
+		return nil, fmt.Errorf("bundled root: %w", err)
+	}
+	r, err := DecodeRoot(env.Payload)
+	if err != nil {
+		return nil, fmt.Errorf("bundled root: %w", err)
+	}
+	if _, err := r.verifyRole(RoleRoot, env); err != nil {
+		return nil, fmt.Errorf("bundled root: %w", err)
+	}
+	s := &State{root: r, rootEnv: clone(root), rootPayload: env.Payload, floors: Floors{RootVersion: r.Version}}
+	if manifest == nil {
+		return s, nil
+	}
+	next, err := s.updateManifest(manifest, time.Time{}, false)
+	if err != nil {
+		return nil, fmt.Errorf("bundled manifest: %w", err)
+	}
+	next.floors.ManifestVersion = next.manifest.Version
+	return next, nil
+}
+
+// VerifyRootChain verifies a sequence of root envelopes: roots[0] is the
+// trusted starting point (checked against its own root role, like a
+// bundled root), and each later one must be the next version, signed by a
+// threshold of the previous root's root role and of its own. The last root
+// must not be expired at now; expired roots in between are fine. The pin
+// service uses it to check an uploaded root against the published chain.
+func VerifyRootChain(roots [][]byte, now time.Time) (*State, error) {
+	if len(roots) == 0 {
+		return nil, ErrNoRoot
+	}
+	s, err := NewState(roots[0], nil)
+	if err != nil {
+		return nil, err
+	}
+	if len(roots) == 1 {
+		if s.RootExpired(now) {
+			return nil, &ExpiredError{Document: "root", Version: s.root.Version, Expires: s.root.Expires, Now: now}
+		}
+		return s, nil
+	}
+	return s.UpdateRootChain(roots[1:], now)
+}
+
+// WithFloors returns a copy of s whose floors are raised to f (floors
+// never go down). Use it when an app ships floors above its bundled
+// documents.
+func (s *State) WithFloors(f Floors) *State {
+	n := *s
+	n.floors.RootVersion = max(n.floors.RootVersion, f.RootVersion)
+	n.floors.ManifestVersion = max(n.floors.ManifestVersion, f.ManifestVersion)
+	return &n
+}
+
+// Root returns the trusted root. Do not modify it.
+func (s *State) Root() *Root { return s.root }
+
+// Manifest returns the trusted manifest, or nil. Do not modify it.
+func (s *State) Manifest() *Manifest { return s.manifest }
+
+// RootEnvelope returns the exact bytes of the trusted root envelope.
+func (s *State) RootEnvelope() []byte { return clone(s.rootEnv) }
+
+// ManifestEnvelope returns the exact bytes of the trusted manifest
+// envelope, or nil.
+func (s *State) ManifestEnvelope() []byte { return clone(s.manifestEnv) }
+
+// Floors returns the floors in force.
+func (s *State) Floors() Floors { return s.floors }
+
+// Policies returns the trusted manifest's policies (nil without a
+// manifest). With it a *State satisfies enforce.Source.
+func (s *State) Policies() *policy.Set { return s.set }
+
+// Stale reports whether the trusted manifest is missing or expired at now
+// (or at the latest issue time seen, if the clock reads earlier). A stale
+// manifest keeps being enforced: pinset never fails open; the app should
+// refresh and tell someone.
+func (s *State) Stale(now time.Time) bool {
+	return s.manifest == nil || !s.effectiveNow(now).Before(s.manifest.Expires)
+}
+
+// RootExpired reports whether the trusted root is expired at now. While it
+// is, no manifest update is accepted: fetch the next root first.
+func (s *State) RootExpired(now time.Time) bool { return !now.Before(s.root.Expires) }
+
+func (s *State) effectiveNow(now time.Time) time.Time {
+	if now.Before(s.highWater) {
+		return s.highWater
+	}
+	return now
+}
+
+// UpdateRoot verifies root envelope b as the next root (version N+1 of
+// the trusted N) and returns the new state. It is UpdateRootChain with a
+// chain of one.
+func (s *State) UpdateRoot(b []byte, now time.Time) (*State, error) {
+	return s.UpdateRootChain([][]byte{b}, now)
+}
+
+// UpdateRootChain walks a sequence of root envelopes, each the next
+// version after the one before (N+1, N+2, ...), each signed by a threshold
+// of the previous root's root role and of its own. Roots in the middle may
+// have expired; the final one must not be. More than MaxRootChain
+// envelopes are refused with ErrRootChainTooLong before any is verified.
+//
+// The trusted root itself is a no-op when offered again (same payload);
+// the same version with a different payload is ErrEquivocation. When a
+// rotation removes a pins-role key, the trusted manifest stays in force
+// but its version stops blocking later manifests, so that a manifest
+// fast-forwarded by a stolen pins key can be replaced (see docs/trust.md).
+func (s *State) UpdateRootChain(chain [][]byte, now time.Time) (*State, error) {
+	return s.updateRootChain(chain, now, true)
+}
+
+func (s *State) updateRootChain(chain [][]byte, now time.Time, checkExpiry bool) (*State, error) {
+	if len(chain) > MaxRootChain {
+		return nil, fmt.Errorf("%d roots offered: %w (at most %d per update)", len(chain), ErrRootChainTooLong, MaxRootChain)
+	}
+	if len(chain) == 0 {
+		return s, nil
+	}
+	cur := s
+	for i, b := range chain {
+		next, err := cur.rootStep(b)
+		if err != nil {
+			if len(chain) > 1 {
+				return nil, fmt.Errorf("root chain entry %d: %w", i+1, err)
+			}
+			return nil, err
+		}
+		cur = next
+	}
+	if checkExpiry && cur.RootExpired(now) {
+		return nil, &ExpiredError{Document: "root", Version: cur.root.Version, Expires: cur.root.Expires, Now: now}
+	}
+	return cur, nil
+}
+
+// rootStep verifies one root envelope against s's root.
+func (s *State) rootStep(b []byte) (*State, error) {
+	env, err := parseTyped(b, PayloadTypeRoot)
+	if err != nil {
+		return nil, err
+	}
+	// Signatures first, over the exact bytes, by the trusted root's keys.
+	if _, err := s.root.verifyRole(RoleRoot, env); err != nil {
+		return nil, err
+	}
+	r, err := DecodeRoot(env.Payload)
+	if err != nil {
+		return nil, err
+	}
+	if r.AppID != s.root.AppID {
+		return nil, fmt.Errorf("root for app %q, trusted root is for %q: %w", r.AppID, s.root.AppID, ErrWrongApp)
+	}
+	switch {
+	case r.Version < s.floors.RootVersion:
+		return nil, &VersionError{Document: "root", Got: r.Version, Trusted: s.floors.RootVersion, Err: ErrBelowFloor}
+	case r.Version < s.root.Version:
+		return nil, &VersionError{Document: "root", Got: r.Version, Trusted: s.root.Version, Err: ErrRollback}
+	case r.Version == s.root.Version:
+		if bytes.Equal(env.Payload, s.rootPayload) {
+			return s, nil
+		}
+		return nil, &VersionError{Document: "root", Got: r.Version, Trusted: s.root.Version, Err: ErrEquivocation}
+	case r.Version != s.root.Version+1:
+		return nil, &VersionError{Document: "root", Got: r.Version, Trusted: s.root.Version, Err: ErrRootVersionGap}
+	}
+	// And a threshold of its own root keys: the new keys accept their role.
+	if _, err := r.verifyRole(RoleRoot, env); err != nil {
+		return nil, err
+	}
+	n := *s
+	n.root, n.rootEnv, n.rootPayload = r, clone(b), env.Payload
+	for _, id := range s.root.PinsRole.KeyIDs {
+		if !slices.Contains(r.PinsRole.KeyIDs, id) {
+			n.versionReset = true
+		}
+	}
+	return &n, nil
+}
+
+// UpdateManifest verifies manifest envelope b against the trusted root
+// and state, and returns the new state. In order it checks: the envelope
+// (strict, size cap), the payload type, a threshold of the pins role's
+// signatures over the exact bytes, the strict payload and its rules
+// (including two pins per enforced host), the app id, the root version
+// binding, the version (floor, rollback, same version: no-op for the same
+// bytes, ErrEquivocation for others), issued-at not in the future, expiry,
+// and that the trusted root itself is not expired. On any error the
+// trusted state stays as it was.
+func (s *State) UpdateManifest(b []byte, now time.Time) (*State, error) {
+	return s.updateManifest(b, now, true)
+}
+
+// Restore re-verifies documents a client cached on disk on top of the
+// bundled state s: the roots walked since, then the manifest (either may
+// be empty). It checks everything UpdateRootChain and UpdateManifest do
+// except expiry and issued-at, because a cache may outlive them and an
+// expired manifest newer than the bundled one is still the best known
+// (it will be reported stale). A corrupted or truncated cache fails here;
+// the caller then keeps s.
+func (s *State) Restore(roots [][]byte, manifest []byte) (*State, error) {
+	cur, err := s.updateRootChain(roots, time.Time{}, false)
+	if err != nil {
+		return nil, fmt.Errorf("cached root: %w", err)
+	}
+	if len(manifest) == 0 {
+		return cur, nil
+	}
+	next, err := cur.updateManifest(manifest, time.Time{}, false)
+	if err != nil {
+		return nil, fmt.Errorf("cached manifest: %w", err)
+	}
+	return next, nil
+}
+
+func (s *State) updateManifest(b []byte, now time.Time, checkTime bool) (*State, error) {
+	env, err := parseTyped(b, PayloadTypeManifest)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := s.root.verifyRole(RolePins, env); err != nil {
+		return nil, err
+	}
+	m, err := DecodeManifest(env.Payload)
+	if err != nil {
+		return nil, err
+	}
+	if m.AppID != s.root.AppID {
+		return nil, fmt.Errorf("manifest for app %q, trusted root is for %q: %w", m.AppID, s.root.AppID, ErrWrongApp)
+	}
+	if m.RootVersion != s.root.Version {
+		return nil, fmt.Errorf("manifest v%d is bound to root v%d, trusted root is v%d: %w", m.Version, m.RootVersion, s.root.Version, ErrRootMismatch)
+	}
+	if m.Version < s.floors.ManifestVersion {
+		return nil, &VersionError{Document: "manifest", Got: m.Version, Trusted: s.floors.ManifestVersion, Err: ErrBelowFloor}
+	}
+	if s.manifest != nil && !s.versionReset {
+		switch {
+		case m.Version < s.manifest.Version:
+			return nil, &VersionError{Document: "manifest", Got: m.Version, Trusted: s.manifest.Version, Err: ErrRollback}
+		case m.Version == s.manifest.Version:
+			if bytes.Equal(env.Payload, s.manifestPayload) {
+				return s, nil
+			}
+			return nil, &VersionError{Document: "manifest", Got: m.Version, Trusted: s.manifest.Version, Err: ErrEquivocation}
+		}
+	}
+	if checkTime {
+		if m.IssuedAt.After(now.Add(MaxClockSkew)) {
+			return nil, fmt.Errorf("manifest v%d issued at %s, after now (%s): %w", m.Version, formatTime(m.IssuedAt), formatTime(now), ErrIssuedInFuture)
+		}
+		if eff := s.effectiveNow(now); !eff.Before(m.Expires) {
+			return nil, &ExpiredError{Document: "manifest", Version: m.Version, Expires: m.Expires, Now: eff}
+		}
+		if s.RootExpired(now) {
+			return nil, fmt.Errorf("cannot accept manifests under an expired root: %w", &ExpiredError{Document: "root", Version: s.root.Version, Expires: s.root.Expires, Now: now})
+		}
+	}
+	set, err := m.PolicySet()
+	if err != nil { // Validate already built the same set; unreachable
+		return nil, invalidWrap("manifest", err)
+	}
+	n := *s
+	n.manifest, n.manifestEnv, n.manifestPayload, n.set = m, clone(b), env.Payload, set
+	n.versionReset = false
+	if m.IssuedAt.After(n.highWater) {
+		n.highWater = m.IssuedAt
+	}
+	return &n, nil
+}
+
+// parseTyped parses an envelope and checks its payload type.
+func parseTyped(b []byte, payloadType string) (*Envelope, error) {
+	env, err := ParseEnvelope(b)
+	if err != nil {
+		return nil, err
+	}
+	if env.PayloadType != payloadType {
+		return nil, fmt.Errorf("payload type %q, expected %q: %w", env.PayloadType, payloadType, ErrPayloadType)
+	}
+	return env, nil
+}
+
+func clone(b []byte) []byte {
+	if b == nil {
+		return nil
+	}
+	return append([]byte(nil), b...)
+}

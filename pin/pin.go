@@ -159,7 +159,9 @@ func Parse(s string) (Pin, error) {
 	case strings.Contains(s, ":"):
 		p, err := parseHex(strings.ReplaceAll(s, ":", ""), true, s)
 		return wrap(orig, p, err)
-	case len(s) == 2*Size && isHex(s):
+	case len(s) == 2*Size, isHex(s):
+		// 64 characters can only be hex (base64 of 32 bytes is 44), and a
+		// string of hex digits only is never padded base64 (no '=').
 		p, err := parseHex(s, false, s)
 		return wrap(orig, p, err)
 	default:
@@ -215,12 +217,24 @@ func parseHex(h string, colons bool, orig string) (Pin, error) {
 			}
 		}
 	}
+	for i := 0; i < len(h); i++ {
+		if !isHex(h[i : i+1]) {
+			return Pin{}, &ParseError{orig, fmt.Sprintf("not valid hex: %q is not a hex digit", h[i])}
+		}
+	}
+	if colons && len(h) != 2*Size {
+		return Pin{}, &ParseError{orig, fmt.Sprintf("%d hex pairs; a SHA-256 pin is exactly %d", len(h)/2, Size)}
+	}
+	if len(h) != 2*Size {
+		hint := ""
+		if len(h) == 40 {
+			hint = " (40 hex digits is a SHA-1 digest, which pinset refuses)"
+		}
+		return Pin{}, &ParseError{orig, fmt.Sprintf("%d hex digits; a SHA-256 pin is exactly %d%s", len(h), 2*Size, hint)}
+	}
 	b, err := hex.DecodeString(h)
 	if err != nil {
 		return Pin{}, &ParseError{orig, "not valid hex"}
-	}
-	if len(b) != Size {
-		return Pin{}, &ParseError{orig, fmt.Sprintf("decodes to %d bytes; a SHA-256 pin is exactly %d", len(b), Size)}
 	}
 	return Pin(b), nil
 }

@@ -153,6 +153,10 @@ func parsePEM(data []byte, name string) ([]Item, error) {
 			certs = append(certs, c)
 			continue
 		}
+		if block.Type == "EC PARAMETERS" {
+			// openssl ecparam -genkey writes the curve before the key.
+			continue
+		}
 		flush()
 		it, err := parseBlock(block.Type, block.Bytes)
 		if err != nil {

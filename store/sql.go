@@ -1,0 +1,514 @@
+package store
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"pinset.dev/pinset/report"
+)
+
+// The SQL below is shared by both backends: placeholders are $N (SQLite
+// accepts them too), times are Unix seconds in integer columns and flags
+// are 0/1 integers, so no type differs between the two.
+
+// conn is what the shared SQL needs from a database or a transaction.
+type conn interface {
+	exec(ctx context.Context, q string, args ...any) (int64, error)
+	query(ctx context.Context, q string, args ...any) (rows, error)
+	queryRow(ctx context.Context, q string, args ...any) row
+}
+
+type rows interface {
+	Next() bool
+	Scan(dest ...any) error
+	Err() error
+	Close()
+}
+
+type row interface{ Scan(dest ...any) error }
+
+// backend is one database: a conn plus transactions and lifecycle.
+type backend interface {
+	conn
+	// inTx runs f in a write transaction that is committed when f returns
+	// nil and rolled back otherwise.
+	inTx(ctx context.Context, f func(c conn) error) error
+	ping(ctx context.Context) error
+	close() error
+	name() string
+}
+
+// sqlStore implements Store over a backend.
+type sqlStore struct{ db backend }
+
+func unix(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.Unix()
+}
+
+func fromUnix(s int64) time.Time {
+	if s == 0 {
+		return time.Time{}
+	}
+	return time.Unix(s, 0).UTC()
+}
+
+func (s *sqlStore) Ping(ctx context.Context) error { return s.db.ping(ctx) }
+func (s *sqlStore) Close() error                   { return s.db.close() }
+func (s *sqlStore) Backend() string                { return s.db.name() }
+
+func (s *sqlStore) Apps(ctx context.Context) ([]App, error) {
+	rs, err := s.db.query(ctx, `SELECT id, root_version, manifest_version, created_at, updated_at FROM apps ORDER BY id`)
+	if err != nil {
+		return nil, err
+	}
+	defer rs.Close()
+	var out []App
+	for rs.Next() {
+		var a App
+		var c, u int64
+		if err := rs.Scan(&a.ID, &a.RootVersion, &a.ManifestVersion, &c, &u); err != nil {
+			return nil, err
+		}
+		a.CreatedAt, a.UpdatedAt = fromUnix(c), fromUnix(u)
+		out = append(out, a)
+	}
+	return out, rs.Err()
+}
+
+func (s *sqlStore) App(ctx context.Context, id string) (App, error) {
+	a := App{ID: id}
+	var c, u int64
+	err := s.db.queryRow(ctx, `SELECT root_version, manifest_version, created_at, updated_at FROM apps WHERE id = $1`, id).
+		Scan(&a.RootVersion, &a.ManifestVersion, &c, &u)
+	if err != nil {
+		return App{}, err
+	}
+	a.CreatedAt, a.UpdatedAt = fromUnix(c), fromUnix(u)
+	return a, nil
+}
+
+func digest(b []byte) string {
+	h := sha256.Sum256(b)
+	return hex.EncodeToString(h[:])
+}
+
+func (s *sqlStore) PublishRoot(ctx context.Context, d Document, prev int64) error {
+	if d.Version <= prev {
+		return fmt.Errorf("root version %d is not above %d: %w", d.Version, prev, ErrConflict)
+	}
+	now := d.CreatedAt
+	if now.IsZero() {
+		now = time.Now()
+	}
+	return s.db.inTx(ctx, func(c conn) error {
+		if prev == 0 {
+			n, err := c.exec(ctx, `INSERT INTO apps (id, root_version, manifest_version, created_at, updated_at)
+				VALUES ($1, 0, 0, $2, $2) ON CONFLICT (id) DO NOTHING`, d.App, unix(now))
+			if err != nil {
+				return err
+			}
+			_ = n
+		}
+		n, err := c.exec(ctx, `UPDATE apps SET root_version = $1, updated_at = $2 WHERE id = $3 AND root_version = $4`,
+			d.Version, unix(now), d.App, prev)
+		if err != nil {
+			return err
+		}
+		if n != 1 {
+			return fmt.Errorf("app %q root: %w", d.App, ErrConflict)
+		}
+		_, err = c.exec(ctx, `INSERT INTO roots (app, version, body, sha256, expires, created_at) VALUES ($1, $2, $3, $4, $5, $6)`,
+			d.App, d.Version, d.Body, digest(d.Body), unix(d.Expires), unix(now))
+		return err
+	})
+}
+
+func (s *sqlStore) scanDoc(r row, app string, manifest bool) (Document, error) {
+	d := Document{App: app}
+	var issued, exp, created int64
+	var err error
+	if manifest {
+		err = r.Scan(&d.Version, &d.RootVersion, &d.Body, &d.SHA256, &issued, &exp, &d.Source, &created)
+	} else {
+		err = r.Scan(&d.Version, &d.Body, &d.SHA256, &exp, &created)
+	}
+	if err != nil {
+		return Document{}, err
+	}
+	d.IssuedAt, d.Expires, d.CreatedAt = fromUnix(issued), fromUnix(exp), fromUnix(created)
+	return d, nil
+}
+
+func (s *sqlStore) Root(ctx context.Context, app string, version int64) (Document, error) {
+	return s.scanDoc(s.db.queryRow(ctx, `SELECT version, body, sha256, expires, created_at FROM roots WHERE app = $1 AND version = $2`,
+		app, version), app, false)
+}
+
+func (s *sqlStore) LatestRoot(ctx context.Context, app string) (Document, error) {
+	return s.scanDoc(s.db.queryRow(ctx, `SELECT r.version, r.body, r.sha256, r.expires, r.created_at
+		FROM roots r JOIN apps a ON a.id = r.app AND a.root_version = r.version WHERE r.app = $1`, app), app, false)
+}
+
+func (s *sqlStore) PublishManifest(ctx context.Context, d Document, prev int64) error {
+	if d.Version <= prev {
+		return fmt.Errorf("manifest version %d is not above %d: %w", d.Version, prev, ErrConflict)
+	}
+	now := d.CreatedAt
+	if now.IsZero() {
+		now = time.Now()
+	}
+	if d.Source == "" {
+		d.Source = "publish"
+	}
+	return s.db.inTx(ctx, func(c conn) error {
+		n, err := c.exec(ctx, `UPDATE apps SET manifest_version = $1, updated_at = $2 WHERE id = $3 AND manifest_version = $4`,
+			d.Version, unix(now), d.App, prev)
+		if err != nil {
+			return err
+		}
+		if n != 1 {
+			if _, err := manifestVersionOf(ctx, c, d.App); errors.Is(err, ErrNotFound) {
+				return fmt.Errorf("app %q: publish a root first: %w", d.App, ErrNotFound)
+			}
+			return fmt.Errorf("app %q manifest: %w", d.App, ErrConflict)
+		}
+		_, err = c.exec(ctx, `INSERT INTO manifests (app, version, root_version, body, sha256, issued_at, expires, source, created_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+			d.App, d.Version, d.RootVersion, d.Body, digest(d.Body), unix(d.IssuedAt), unix(d.Expires), d.Source, unix(now))
+		return err
+	})
+}
+
+func manifestVersionOf(ctx context.Context, c conn, id string) (int64, error) {
+	var v int64
+	err := c.queryRow(ctx, `SELECT manifest_version FROM apps WHERE id = $1`, id).Scan(&v)
+	return v, err
+}
+
+const manifestCols = `m.version, m.root_version, m.body, m.sha256, m.issued_at, m.expires, m.source, m.created_at`
+
+func (s *sqlStore) Manifest(ctx context.Context, app string) (Document, error) {
+	return s.scanDoc(s.db.queryRow(ctx, `SELECT `+manifestCols+`
+		FROM manifests m JOIN apps a ON a.id = m.app AND a.manifest_version = m.version WHERE m.app = $1`, app), app, true)
+}
+
+func (s *sqlStore) ManifestVersion(ctx context.Context, app string, version int64) (Document, error) {
+	return s.scanDoc(s.db.queryRow(ctx, `SELECT `+manifestCols+` FROM manifests m WHERE m.app = $1 AND m.version = $2`,
+		app, version), app, true)
+}
+
+func (s *sqlStore) Manifests(ctx context.Context, app string) ([]Document, error) {
+	rs, err := s.db.query(ctx, `SELECT m.version, m.root_version, m.sha256, m.issued_at, m.expires, m.source, m.created_at
+		FROM manifests m WHERE m.app = $1 ORDER BY m.version DESC`, app)
+	if err != nil {
+		return nil, err
+	}
+	defer rs.Close()
+	var out []Document
+	for rs.Next() {
+		d := Document{App: app}
+		var issued, exp, created int64
+		if err := rs.Scan(&d.Version, &d.RootVersion, &d.SHA256, &issued, &exp, &d.Source, &created); err != nil {
+			return nil, err
+		}
+		d.IssuedAt, d.Expires, d.CreatedAt = fromUnix(issued), fromUnix(exp), fromUnix(created)
+		out = append(out, d)
+	}
+	return out, rs.Err()
+}
+
+func b2i(b bool) int64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+func joinPins(r *report.Report) string {
+	ps := r.PresentedPins()
+	ss := make([]string, len(ps))
+	for i, p := range ps {
+		ss[i] = p.String()
+	}
+	return strings.Join(ss, ",")
+}
+
+func (s *sqlStore) AddReport(ctx context.Context, r *report.Report, raw []byte, now time.Time) (int64, bool, error) {
+	norm, err := json.Marshal(r)
+	if err != nil {
+		return 0, false, err
+	}
+	if raw == nil {
+		raw = []byte{}
+	}
+	var id, count int64
+	err = s.db.queryRow(ctx, `INSERT INTO reports (app, host, port, platform, app_version, format, validation_result, enforce,
+			report_time, first_seen, last_seen, count, dedup_key, presented_pins, normalized, raw)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, 1, $11, $12, $13, $14)
+		ON CONFLICT (dedup_key) DO UPDATE SET count = reports.count + 1, last_seen = excluded.last_seen
+		RETURNING id, count`,
+		r.App, r.Host, int64(r.Port), r.Platform, r.AppVersion, r.Format, int64(r.ValidationResult), b2i(r.Enforce),
+		unix(r.Time), unix(now), r.DedupKey, joinPins(r), string(norm), raw).Scan(&id, &count)
+	if err != nil {
+		return 0, false, err
+	}
+	return id, count > 1, nil
+}
+
+// where builds the filter of a report query.
+func (q ReportQuery) where() (string, []any) {
+	var conds []string
+	var args []any
+	add := func(cond string, v any) {
+		args = append(args, v)
+		conds = append(conds, fmt.Sprintf(cond, len(args)))
+	}
+	if q.App != "" {
+		add("app = $%d", q.App)
+	}
+	if q.Host != "" {
+		add("host = $%d", q.Host)
+	}
+	if q.Platform != "" {
+		add("platform = $%d", strings.ToUpper(q.Platform))
+	}
+	if !q.Since.IsZero() {
+		add("report_time >= $%d", q.Since.Unix())
+	}
+	if !q.Until.IsZero() {
+		add("report_time < $%d", q.Until.Unix())
+	}
+	if q.BeforeID > 0 {
+		add("id < $%d", q.BeforeID)
+	}
+	if len(conds) == 0 {
+		return "", nil
+	}
+	return " WHERE " + strings.Join(conds, " AND "), args
+}
+
+func (s *sqlStore) Reports(ctx context.Context, q ReportQuery) ([]StoredReport, error) {
+	limit := q.Limit
+	if limit <= 0 {
+		limit = 100
+	}
+	if limit > 1000 {
+		limit = 1000
+	}
+	w, args := q.where()
+	rs, err := s.db.query(ctx, `SELECT id, count, first_seen, last_seen, normalized FROM reports`+w+
+		fmt.Sprintf(` ORDER BY report_time DESC, id DESC LIMIT %d`, limit), args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rs.Close()
+	out := []StoredReport{}
+	for rs.Next() {
+		var sr StoredReport
+		var first, last int64
+		var norm string
+		if err := rs.Scan(&sr.ID, &sr.Count, &first, &last, &norm); err != nil {
+			return nil, err
+		}
+		if err := json.Unmarshal([]byte(norm), &sr.Report); err != nil {
+			return nil, fmt.Errorf("report %d: %w", sr.ID, err)
+		}
+		sr.FirstSeen, sr.LastSeen = fromUnix(first), fromUnix(last)
+		out = append(out, sr)
+	}
+	return out, rs.Err()
+}
+
+func (s *sqlStore) RawReport(ctx context.Context, id int64) ([]byte, error) {
+	var raw []byte
+	err := s.db.queryRow(ctx, `SELECT raw FROM reports WHERE id = $1`, id).Scan(&raw)
+	return raw, err
+}
+
+func (s *sqlStore) Aggregate(ctx context.Context, q ReportQuery) (Aggregates, error) {
+	q.BeforeID = 0
+	w, args := q.where()
+	rs, err := s.db.query(ctx, `SELECT host, app_version, report_time, presented_pins, count FROM reports`+w, args...)
+	if err != nil {
+		return Aggregates{}, err
+	}
+	defer rs.Close()
+	byHost, byPin, byVer, byDay := map[string]*Count{}, map[string]*Count{}, map[string]*Count{}, map[string]*Count{}
+	var agg Aggregates
+	bump := func(m map[string]*Count, k string, n int64) {
+		c := m[k]
+		if c == nil {
+			c = &Count{Key: k}
+			m[k] = c
+		}
+		c.Reports++
+		c.Events += n
+	}
+	for rs.Next() {
+		var host, ver, pins string
+		var t, n int64
+		if err := rs.Scan(&host, &ver, &t, &pins, &n); err != nil {
+			return Aggregates{}, err
+		}
+		agg.Total.Reports++
+		agg.Total.Events += n
+		bump(byHost, host, n)
+		bump(byVer, ver, n)
+		bump(byDay, fromUnix(t).Format("2006-01-02"), n)
+		seen := map[string]bool{}
+		for _, p := range strings.Split(pins, ",") {
+			if p != "" && !seen[p] {
+				seen[p] = true
+				bump(byPin, p, n)
+			}
+		}
+	}
+	if err := rs.Err(); err != nil {
+		return Aggregates{}, err
+	}
+	agg.Total.Key = "all"
+	agg.ByHost, agg.ByPin, agg.ByAppVersion = sorted(byHost, false), sorted(byPin, false), sorted(byVer, false)
+	agg.ByDay = sorted(byDay, true)
+	return agg, nil
+}
+
+func sorted(m map[string]*Count, byKey bool) []Count {
+	out := make([]Count, 0, len(m))
+	for _, c := range m {
+		out = append(out, *c)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if !byKey && out[i].Events != out[j].Events {
+			return out[i].Events > out[j].Events
+		}
+		return out[i].Key < out[j].Key
+	})
+	return out
+}
+
+func (s *sqlStore) AddToken(ctx context.Context, name string, hash TokenHash, now time.Time) error {
+	if name == "" {
+		return errors.New("a token needs a name")
+	}
+	n, err := s.db.exec(ctx, `INSERT INTO tokens (name, hash, created_at) VALUES ($1, $2, $3) ON CONFLICT (name) DO NOTHING`,
+		name, hex.EncodeToString(hash[:]), unix(now))
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return fmt.Errorf("token %q: %w", name, ErrExists)
+	}
+	return nil
+}
+
+func (s *sqlStore) Tokens(ctx context.Context) ([]Token, error) {
+	rs, err := s.db.query(ctx, `SELECT name, created_at, COALESCE(revoked_at, 0) FROM tokens ORDER BY created_at, name`)
+	if err != nil {
+		return nil, err
+	}
+	defer rs.Close()
+	var out []Token
+	for rs.Next() {
+		var t Token
+		var c, r int64
+		if err := rs.Scan(&t.Name, &c, &r); err != nil {
+			return nil, err
+		}
+		t.CreatedAt, t.RevokedAt = fromUnix(c), fromUnix(r)
+		out = append(out, t)
+	}
+	return out, rs.Err()
+}
+
+func (s *sqlStore) RevokeToken(ctx context.Context, name string, now time.Time) error {
+	n, err := s.db.exec(ctx, `UPDATE tokens SET revoked_at = $1 WHERE name = $2 AND revoked_at IS NULL`, unix(now), name)
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return fmt.Errorf("token %q: %w (unknown or already revoked)", name, ErrNotFound)
+	}
+	return nil
+}
+
+func (s *sqlStore) CheckToken(ctx context.Context, secret string) (string, error) {
+	rs, err := s.db.query(ctx, `SELECT name, hash FROM tokens WHERE revoked_at IS NULL`)
+	if err != nil {
+		return "", err
+	}
+	defer rs.Close()
+	var names, hashes []string
+	for rs.Next() {
+		var n, h string
+		if err := rs.Scan(&n, &h); err != nil {
+			return "", err
+		}
+		names, hashes = append(names, n), append(hashes, h)
+	}
+	if err := rs.Err(); err != nil {
+		return "", err
+	}
+	if name, ok := matchToken(secret, names, hashes); ok {
+		return name, nil
+	}
+	return "", ErrNotFound
+}
+
+func (s *sqlStore) AddProbeResults(ctx context.Context, results []ProbeResult) error {
+	return s.db.inTx(ctx, func(c conn) error {
+		for _, r := range results {
+			detail := r.Detail
+			if len(detail) == 0 {
+				detail = []byte("{}")
+			}
+			if !json.Valid(detail) {
+				return fmt.Errorf("probe result %s %s: detail is not JSON", r.Host, r.Addr)
+			}
+			if _, err := c.exec(ctx, `INSERT INTO probe_results (app, host, port, addr, time, ok, not_after, covered, detail)
+				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`, r.App, r.Host, int64(r.Port), r.Addr, unix(r.Time), b2i(r.OK),
+				unix(r.NotAfter), b2i(r.Covered), string(detail)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+func (s *sqlStore) ProbeResults(ctx context.Context, host string, since time.Time, limit int) ([]ProbeResult, error) {
+	if limit <= 0 {
+		limit = 1000
+	}
+	q := `SELECT app, host, port, addr, time, ok, not_after, covered, detail FROM probe_results WHERE time >= $1`
+	args := []any{unix(since)}
+	if host != "" {
+		q += ` AND host = $2`
+		args = append(args, host)
+	}
+	rs, err := s.db.query(ctx, q+fmt.Sprintf(` ORDER BY time DESC, id DESC LIMIT %d`, limit), args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rs.Close()
+	var out []ProbeResult
+	for rs.Next() {
+		var r ProbeResult
+		var port, t, ok, na, cov int64
+		var detail string
+		if err := rs.Scan(&r.App, &r.Host, &port, &r.Addr, &t, &ok, &na, &cov, &detail); err != nil {
+			return nil, err
+		}
+		r.Port, r.Time, r.OK, r.NotAfter, r.Covered, r.Detail = int(port), fromUnix(t), ok == 1, fromUnix(na), cov == 1, []byte(detail)
+		out = append(out, r)
+	}
+	return out, rs.Err()
+}

@@ -7,6 +7,7 @@ import (
 
 	"pinset.dev/pinset/pin"
 	"pinset.dev/pinset/policy"
+	"pinset.dev/pinset/trust"
 )
 
 // Refusal is one live address a manifest would make clients refuse.
@@ -81,4 +82,17 @@ func Gate(ctx context.Context, policies []policy.Policy, opts Options) (*Report,
 		return rep, &GateError{Refusals: refs, Report: rep}
 	}
 	return rep, nil
+}
+
+// ManifestGate returns the publish gate in the shape the pin service's
+// hook takes: it checks the manifest's concrete hosts with opts and
+// returns a *GateError when the manifest would make clients refuse a live
+// address. Infrastructure failures (a host that does not resolve, an
+// address that does not answer) do not block a publication: the gate
+// judges the manifest, not the network.
+func ManifestGate(opts Options) func(ctx context.Context, m *trust.Manifest) error {
+	return func(ctx context.Context, m *trust.Manifest) error {
+		_, err := Gate(ctx, m.Hosts, opts)
+		return err
+	}
 }

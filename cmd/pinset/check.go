@@ -1,0 +1,226 @@
+package main
+
+import (
+	"crypto/x509"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"pinset.dev/pinset/check"
+	"pinset.dev/pinset/trust"
+)
+
+func init() { addCommand(newCheckCmd) }
+
+// checkFlags are the probe settings shared by `pinset check` and
+// `pinset manifest new --check`.
+type checkFlags struct {
+	caFile        string
+	timeout       time.Duration
+	expiryWarning string
+	resolve       []string
+	port          int
+	concurrency   int
+}
+
+func (cf *checkFlags) register(cmd *cobra.Command) {
+	f := cmd.Flags()
+	f.StringVar(&cf.caFile, "cafile", "", "PEM `FILE` of extra trusted CA certificates (added to the system roots)")
+	f.DurationVar(&cf.timeout, "timeout", check.DefaultTimeout, "time limit for each address (connection and handshake)")
+	f.StringVar(&cf.expiryWarning, "expiry-warning", "21d", "flag certificates expiring within this `DURATION` (e.g. 21d, 72h)")
+	f.StringArrayVar(&cf.resolve, "resolve", nil, "connect to `HOST:PORT:ADDR` instead of resolving HOST (repeatable, as curl's --resolve)")
+	f.IntVar(&cf.port, "port", check.DefaultPort, "port of the manifest's hosts and of hosts given without one")
+	f.IntVar(&cf.concurrency, "concurrency", check.DefaultConcurrency, "hosts probed at once")
+}
+
+// options turns the flags into check.Options.
+func (cf *checkFlags) options() (check.Options, error) {
+	o := check.Options{Timeout: cf.timeout, DefaultPort: cf.port, Concurrency: cf.concurrency}
+	if cf.port < 1 || cf.port > 65535 {
+		return o, fmt.Errorf("--port %d: not a port number from 1 to 65535", cf.port)
+	}
+	d, err := checkParseDays(cf.expiryWarning)
+	if err != nil {
+		return o, fmt.Errorf("--expiry-warning: %v", err)
+	}
+	o.ExpiryWarning = d
+	if o.Resolve, err = check.ParseResolve(cf.resolve); err != nil {
+		return o, err
+	}
+	if cf.caFile != "" {
+		pool, err := checkLoadCAs(cf.caFile)
+		if err != nil {
+			return o, err
+		}
+		o.RootCAs = pool
+	}
+	return o, nil
+}
+
+func newCheckCmd() *cobra.Command {
+	var (
+		cf                     checkFlags
+		manifestFile, rootFile string
+		asJSON                 bool
+	)
+	cmd := &cobra.Command{
+		Use:   "check --manifest pins.json [--root root.json] [flags] [HOST[:PORT] ...]",
+		Short: "Check that a pin manifest covers what every address of its hosts serves",
+		Long: `pinset check connects to every address (IPv4 and IPv6) of each host, with SNI
+set to the host, and decides per address whether a client holding the
+manifest would accept the connection: the served chain must verify (system
+roots plus --cafile) and the verified chain must hold a pin of the host's
+policy. The decision is the one the client SDK makes.
+
+It also flags hosts with fewer than two pins, hosts whose pins are all served
+right now (no key held back for the next rotation), certificates expiring
+within --expiry-warning, and pins that match nothing served anywhere.
+
+With no HOST arguments every concrete host of the manifest is checked on
+--port; wildcard patterns (*.example.com, **.example.com) name no host to
+connect to and are listed as not probed: name such hosts as arguments.
+Without --root the manifest's signatures are not checked (a warning says so);
+with --root they are verified as a client would.
+
+Exit status: 0 when every address is accepted, 1 when clients would refuse
+any address (or on bad input), 2 when none is refused but some host or
+address could not be checked.
+
+Examples:
+  pinset check --manifest pins.json
+  pinset check --manifest pins.json --root root.json api.example.com cdn.example.com:8443
+  pinset check --manifest pins.json --json > report.json
+  pinset check --manifest pins.json --cafile private-ca.pem --resolve api.example.com:443:10.0.0.7 api.example.com`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runCheck(cmd, manifestFile, rootFile, asJSON, &cf, args)
+		},
+	}
+	cf.register(cmd)
+	f := cmd.Flags()
+	f.StringVar(&manifestFile, "manifest", "", "pin manifest envelope `FILE` (required)")
+	f.StringVar(&rootFile, "root", "", "trusted root envelope `FILE`: verify the manifest's signatures first")
+	f.BoolVar(&asJSON, "json", false, "print the report as JSON (docs/check.md)")
+	_ = cmd.MarkFlagRequired("manifest")
+	return cmd
+}
+
+func runCheck(cmd *cobra.Command, manifestFile, rootFile string, asJSON bool, cf *checkFlags, args []string) error {
+	opts, err := cf.options()
+	if err != nil {
+		return err
+	}
+	m, err := checkLoadManifest(cmd.ErrOrStderr(), manifestFile, rootFile)
+	if err != nil {
+		return err
+	}
+	var targets []check.Target
+	for _, a := range args {
+		t, err := check.ParseTarget(a, cf.port)
+		if err != nil {
+			return err
+		}
+		targets = append(targets, t)
+	}
+	rep, err := check.Run(cmd.Context(), m.Hosts, targets, opts)
+	if err != nil {
+		return fmt.Errorf("%s: %w", manifestFile, err)
+	}
+	out := cmd.OutOrStdout()
+	if asJSON {
+		err = rep.WriteJSON(out)
+	} else {
+		err = rep.WriteText(out)
+	}
+	if err != nil {
+		return err
+	}
+	switch {
+	case rep.Refused():
+		return exitCode(1, fmt.Errorf("%s: clients would refuse %d address(es)", manifestFile, rep.Summary.RefusedPin+rep.Summary.RefusedUntrusted))
+	case rep.Incomplete():
+		return exitCode(2, fmt.Errorf("%s: %d address(es) unreachable and %d host(s) unresolved: not checked", manifestFile, rep.Summary.Unreachable, rep.Summary.Unresolved))
+	}
+	return nil
+}
+
+// checkLoadManifest reads a manifest envelope, verified against rootFile
+// when one is given, else decoded without verification (with a warning).
+func checkLoadManifest(stderr io.Writer, manifestFile, rootFile string) (*trust.Manifest, error) {
+	mb, err := checkReadFile(manifestFile)
+	if err != nil {
+		return nil, err
+	}
+	if rootFile == "" {
+		m, err := trust.DecodeManifestUnverified(mb)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", manifestFile, err)
+		}
+		warningf(stderr, "%s: signatures not verified (pass --root root.json to verify them)", manifestFile)
+		return m, nil
+	}
+	rb, err := checkReadFile(rootFile)
+	if err != nil {
+		return nil, err
+	}
+	st, err := trust.NewState(rb, mb)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", manifestFile, err)
+	}
+	return st.Manifest(), nil
+}
+
+// checkMaxFile caps the files check reads (envelopes and CA bundles).
+const checkMaxFile = 8 << 20
+
+func checkReadFile(name string) ([]byte, error) {
+	f, err := os.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, checkMaxFile+1))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	if len(b) > checkMaxFile {
+		return nil, fmt.Errorf("%s: larger than %d bytes", name, checkMaxFile)
+	}
+	return b, nil
+}
+
+// checkLoadCAs returns the system roots plus the certificates of file.
+func checkLoadCAs(file string) (*x509.CertPool, error) {
+	b, err := checkReadFile(file)
+	if err != nil {
+		return nil, err
+	}
+	pool, err := x509.SystemCertPool()
+	if err != nil || pool == nil {
+		pool = x509.NewCertPool()
+	}
+	if !pool.AppendCertsFromPEM(b) {
+		return nil, fmt.Errorf("%s: no PEM CERTIFICATE block found", file)
+	}
+	return pool, nil
+}
+
+// checkParseDays parses a Go duration or a whole number of days ("21d").
+func checkParseDays(s string) (time.Duration, error) {
+	if d, ok := strings.CutSuffix(s, "d"); ok {
+		n, err := strconv.Atoi(d)
+		if err != nil || n < 0 || n > 36500 {
+			return 0, fmt.Errorf("%q: want a number of days such as 21d, or a duration such as 72h", s)
+		}
+		return time.Duration(n) * 24 * time.Hour, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d < 0 {
+		return 0, fmt.Errorf("%q: want a number of days such as 21d, or a duration such as 72h", s)
+	}
+	return d, nil
+}

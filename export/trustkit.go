@@ -1,0 +1,93 @@
+package export
+
+import (
+	"fmt"
+
+	"pinset.dev/pinset/pin"
+)
+
+// TrustKit (https://github.com/datatheorem/TrustKit and TrustKit-Android).
+//
+// TrustKit keys its policies by domain name; kTSKIncludeSubdomains (iOS) and
+// the NSC's includeSubdomains (Android) reach every depth below the name. It
+// refuses an enforced domain with fewer than two pins, has a report-only mode
+// (kTSKEnforcePinning NO, enforcePinning="false") and sends failure reports
+// to each domain's report URIs. Unless told otherwise it also sends every
+// report to a default URI run by TrustKit's authors; the export turns that off
+// (kTSKDisableDefaultReportUri, disableDefaultReportUri) so reports go only
+// where the policy says.
+
+// trustKitIOSKey is the Info.plist key TrustKit reads its configuration from
+// when the app does not pass one in code.
+const trustKitIOSKey = "TSKConfiguration"
+
+func renderTrustKitIOS(p *prepared) ([]byte, error) {
+	hosts := p.domainKeyed("TrustKit", "kTSKIncludeSubdomains", false)
+	domains := map[string]any{}
+	for _, h := range hosts {
+		d := map[string]any{
+			"kTSKPublicKeyHashes":         pinStrings(h.Pins, pin.Base64),
+			"kTSKEnforcePinning":          !h.ReportOnly,
+			"kTSKIncludeSubdomains":       h.includeSubdomains,
+			"kTSKDisableDefaultReportUri": true,
+		}
+		if h.ReportURI != "" {
+			d["kTSKReportUris"] = []string{h.ReportURI}
+		}
+		if e := p.expirationDate(); e != "" {
+			d["kTSKExpirationDate"] = e
+		}
+		domains[h.base()] = d
+	}
+	cfg := map[string]any{
+		// Swizzling lets TrustKit check the connections of every
+		// NSURLSession and NSURLConnection delegate without code changes,
+		// which is what a configuration read from Info.plist is for.
+		"kTSKSwizzleNetworkDelegates": true,
+		"kTSKPinnedDomains":           domains,
+	}
+	return writePlist(p, map[string]any{trustKitIOSKey: cfg})
+}
+
+func renderTrustKitAndroid(p *prepared) ([]byte, error) {
+	const platform = "TrustKit-Android"
+	hosts := p.domainKeyed(platform, `includeSubdomains="true"`, false)
+	// On Android 7.0 and later the system itself reads this file and enforces
+	// every <pin-set>, whatever <trustkit-config enforcePinning> says: a
+	// report-only host written here would be enforced there. Leave it out.
+	var kept []keyed
+	for _, h := range hosts {
+		if !h.ReportOnly {
+			kept = append(kept, h)
+			continue
+		}
+		msg := "left out: on Android 7.0+ the system reads this file and enforces every <pin-set> regardless of enforcePinning=\"false\", so report-only cannot be expressed; this host is not pinned and no failures are reported"
+		name := h.base()
+		if !h.coversBase() {
+			name = "a." + name
+		}
+		if c := platformCover(hostsNotReportOnly(hosts), name, false); c != "" {
+			msg = fmt.Sprintf("left out: on Android 7.0+ the system enforces every <pin-set> regardless of enforcePinning=\"false\", so report-only cannot be expressed; %s, an enforced policy, covers %s instead, so its pins ARE enforced on it", c, name)
+		}
+		p.warn(WarnReportOnly, h.Pattern, "%s", msg)
+	}
+	return writeNSC(p, kept, func(w *xmlWriter, h keyed) {
+		if h.ReportURI == "" {
+			w.line(2, `<trustkit-config enforcePinning="true" disableDefaultReportUri="true" />`)
+			return
+		}
+		w.line(2, `<trustkit-config enforcePinning="true" disableDefaultReportUri="true">`)
+		w.line(3, fmt.Sprintf(`<report-uri>%s</report-uri>`, esc(h.ReportURI)))
+		w.line(2, `</trustkit-config>`)
+	}), nil
+}
+
+func hostsNotReportOnly(hs []keyed) []keyed {
+	var out []keyed
+	for _, h := range hs {
+		if !h.ReportOnly {
+			out = append(out, h)
+		}
+	}
+	return out
+}

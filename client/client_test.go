@@ -1,0 +1,549 @@
+package client
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/json"
+	"errors"
+	"io"
+	"math/big"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"pinset.dev/pinset/enforce"
+	"pinset.dev/pinset/internal/pki"
+	"pinset.dev/pinset/pin"
+	"pinset.dev/pinset/policy"
+	"pinset.dev/pinset/report"
+	"pinset.dev/pinset/trust"
+)
+
+// world is one end-to-end setup: a CA the client trusts, a backend HTTPS
+// server whose key is pinned (plus a backup key held back), the pin
+// service simulator, and the event log of a client.
+type world struct {
+	t       *testing.T
+	clock   *clock
+	ca      *pki.CA
+	inter   *pki.CA
+	live    *pki.Leaf // the backend's current certificate
+	backup  *pki.Leaf // a certificate for the held-back key
+	backend *backend
+	repo    *repo
+	root1   []byte
+	m1      []byte
+
+	mu     sync.Mutex
+	events []Event
+}
+
+func newWorld(t *testing.T) *world {
+	t.Helper()
+	w := &world{t: t, clock: newClock(t0)}
+	tmpl := pki.Template{Now: w.clock.Now, Rand: pki.NewDeterministicRand("world-ca")}
+	w.ca = pki.Must(pki.NewRoot(tmpl))
+	w.inter = pki.Must(w.ca.NewIntermediate(tmpl))
+	lt := pki.Template{Now: w.clock.Now, Hosts: []string{"127.0.0.1"}, Rand: pki.NewDeterministicRand("world-live")}
+	w.live = pki.Must(w.inter.NewLeaf(lt))
+	lt.Rand = pki.NewDeterministicRand("world-backup")
+	w.backup = pki.Must(w.inter.NewLeaf(lt))
+	w.backend = newBackend(t, w.live)
+	w.repo = newRepo(t, "com.example.app")
+	w.root1 = w.repo.rootBytes(1)
+	w.m1 = w.repo.publish(1, t0.Add(-time.Hour), 30*24*time.Hour, pol("127.0.0.1", w.live.Pin(), w.backup.Pin()))
+	return w
+}
+
+func (w *world) config(store Store) Config {
+	return Config{
+		BundledRoot:     w.root1,
+		BundledManifest: w.m1,
+		ServiceURL:      w.repo.url(),
+		Store:           store,
+		TLS:             &tls.Config{RootCAs: w.ca.Pool()},
+		Now:             w.clock.Now,
+		Rand:            pki.NewDeterministicRand("jitter"),
+		FetchTimeout:    2 * time.Second,
+		OnEvent: func(e Event) {
+			w.mu.Lock()
+			w.events = append(w.events, e)
+			w.mu.Unlock()
+		},
+	}
+}
+
+func (w *world) newClient(store Store) *Client {
+	w.t.Helper()
+	c, err := New(w.config(store))
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	w.t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// eventsOf returns the events of a kind seen so far.
+func (w *world) eventsOf(k EventKind) []Event {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	var out []Event
+	for _, e := range w.events {
+		if e.Kind == k {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+func (w *world) waitEvent(k EventKind, d time.Duration) Event {
+	w.t.Helper()
+	deadline := time.Now().Add(d)
+	for time.Now().Before(deadline) {
+		if es := w.eventsOf(k); len(es) > 0 {
+			return es[len(es)-1]
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	w.t.Fatalf("no %s event within %v", k, d)
+	return Event{}
+}
+
+// get fetches the backend through hc and returns the body or the error.
+func get(hc *http.Client, url string) (string, error) {
+	resp, err := hc.Get(url)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return string(b), err
+}
+
+func mustGet(t *testing.T, hc *http.Client, url string) {
+	t.Helper()
+	body, err := get(hc, url)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	if !strings.HasPrefix(body, "hello from") {
+		t.Fatalf("GET %s: body %q", url, body)
+	}
+}
+
+func mustRefuse(t *testing.T, hc *http.Client, url string) *enforce.Failure {
+	t.Helper()
+	_, err := get(hc, url)
+	var f *enforce.Failure
+	if !errors.As(err, &f) || !errors.Is(err, enforce.ErrPinMismatch) {
+		t.Fatalf("GET %s: want a pin failure, got %v", url, err)
+	}
+	return f
+}
+
+func TestPinnedBackendAccepted(t *testing.T) {
+	w := newWorld(t)
+	c := w.newClient(nil)
+	st := c.State()
+	if st.RootVersion != 1 || st.ManifestVersion != 1 || st.Source != "bundled" || st.Stale {
+		t.Fatalf("state = %+v", st)
+	}
+	mustGet(t, c.HTTPClient(), w.backend.url("/"))
+	// the tls.Config for custom dialers enforces the same pins
+	conn, err := tls.Dial("tcp", w.backend.srv.Listener.Addr().String(), c.TLSConfig(&tls.Config{RootCAs: w.ca.Pool(), ServerName: "127.0.0.1"}))
+	if err != nil {
+		t.Fatalf("TLSConfig dial: %v", err)
+	}
+	conn.Close()
+}
+
+// An interceptor with a certificate from a CA the client trusts, but an
+// unpinned key, is refused, and the TrustKit report reaches the report
+// endpoint (the service's, by default).
+func TestInterceptorRefusedAndReported(t *testing.T) {
+	w := newWorld(t)
+	c := w.newClient(nil)
+	evil := pki.Must(w.inter.NewLeaf(pki.Template{Now: w.clock.Now, Hosts: []string{"127.0.0.1"}, Rand: pki.NewDeterministicRand("evil")}))
+	w.backend.setLeaf(evil)
+	hc := c.HTTPClient()
+	f := mustRefuse(t, hc, w.backend.url("/"))
+	if f.Port != w.backend.port || f.Host != "127.0.0.1" {
+		t.Errorf("failure names %s:%d, want 127.0.0.1:%d", f.Host, f.Port, w.backend.port)
+	}
+	// the same refusal with tls.Config (no port known)
+	if _, err := tls.Dial("tcp", w.backend.srv.Listener.Addr().String(), c.TLSConfig(&tls.Config{RootCAs: w.ca.Pool(), ServerName: "127.0.0.1"})); !errors.Is(err, enforce.ErrPinMismatch) {
+		t.Errorf("TLSConfig dial: want pin mismatch, got %v", err)
+	}
+
+	// Two reports: the transport's (with the port) and the tls.Config's
+	// (port unknown, 0): they differ, so both are sent.
+	rep := w.repo.waitReport(t, 5*time.Second)
+	rep2 := w.repo.waitReport(t, 5*time.Second)
+	if strings.Contains(string(rep.Body), `"port":0,`) {
+		rep, rep2 = rep2, rep
+	}
+	if !strings.Contains(string(rep2.Body), `"port":0,`) {
+		t.Errorf("no report from the tls.Config dial (port 0)")
+	}
+	if rep.Path != "/v1/apps/com.example.app/reports" {
+		t.Errorf("report POSTed to %s", rep.Path)
+	}
+	var tk report.TrustKit
+	if err := json.Unmarshal(rep.Body, &tk); err != nil {
+		t.Fatal(err)
+	}
+	if tk.Hostname != "127.0.0.1" || tk.Port != w.backend.port || !tk.EnforcePinning || tk.ValidationResult != report.ResultNoMatchingPin || tk.AppBundleID != "com.example.app" || tk.AppPlatform != "GO" {
+		t.Errorf("report: host %s port %d enforce %v result %d app %q platform %q", tk.Hostname, tk.Port, tk.EnforcePinning, tk.ValidationResult, tk.AppBundleID, tk.AppPlatform)
+	}
+	if len(tk.KnownPins) != 2 || tk.KnownPins[0] != w.live.Pin().Format(pin.HPKP) {
+		t.Errorf("known-pins = %v", tk.KnownPins)
+	}
+	if len(tk.ValidatedCertificateChain) != 3 || len(tk.ServedCertificateChain) != 2 {
+		t.Errorf("chains: %d validated, %d served", len(tk.ValidatedCertificateChain), len(tk.ServedCertificateChain))
+	}
+	if tk.DateTime != "2026-03-01T12:00:00Z" {
+		t.Errorf("date-time = %q", tk.DateTime)
+	}
+	w.waitEvent(EventReportSent, 5*time.Second)
+	if len(w.eventsOf(EventPinFailure)) < 1 {
+		t.Error("no pin-failure event")
+	}
+
+	// The same failure again within 24 hours is not reported again; after
+	// 24 hours it is.
+	mustRefuse(t, hc, w.backend.url("/"))
+	c.FlushReports(context.Background())
+	select {
+	case r := <-w.repo.reports:
+		t.Fatalf("duplicate report sent within 24h: %s", r.Body)
+	case <-time.After(100 * time.Millisecond):
+	}
+	w.clock.Add(ReportDedupWindow + time.Minute)
+	mustRefuse(t, hc, w.backend.url("/"))
+	w.repo.waitReport(t, 5*time.Second)
+}
+
+// A report-only host connects, and its failure is reported to the policy's
+// own report URI.
+func TestReportOnlyHostConnectsAndReports(t *testing.T) {
+	w := newWorld(t)
+	got := make(chan []byte, 4)
+	rsrv := newHTTPSReportServer(t, w.ca, got)
+	other := pki.Must(w.inter.NewLeaf(pki.Template{Now: w.clock.Now, Hosts: []string{"127.0.0.1"}, Rand: pki.NewDeterministicRand("other")}))
+	p := pol("127.0.0.1", other.Pin())
+	p.ReportOnly = true
+	p.ReportURI = rsrv + "/hpkp-report"
+	w.m1 = w.repo.publish(1, t0.Add(-time.Hour), 30*24*time.Hour, p)
+	c := w.newClient(nil)
+	mustGet(t, c.HTTPClient(), w.backend.url("/"))
+	select {
+	case b := <-got:
+		var tk report.TrustKit
+		if err := json.Unmarshal(b, &tk); err != nil {
+			t.Fatal(err)
+		}
+		if tk.EnforcePinning || tk.NotedHostname != "127.0.0.1" {
+			t.Errorf("report = %+v", tk)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("report-only failure was not reported")
+	}
+	e := w.waitEvent(EventPinFailure, time.Second)
+	if e.Failure == nil || !e.Failure.ReportOnly {
+		t.Errorf("event = %+v", e)
+	}
+}
+
+// newHTTPSReportServer is a report collector served over TLS with a
+// certificate from ca: reports travel over plain CA validation.
+func newHTTPSReportServer(t *testing.T, ca *pki.CA, got chan<- []byte) string {
+	leaf := pki.Must(ca.NewLeaf(pki.Template{Hosts: []string{"127.0.0.1"}, Rand: pki.NewDeterministicRand("reports")}))
+	srv := newBackend(t, leaf)
+	srv.srv.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		got <- b
+		w.WriteHeader(http.StatusNoContent)
+	})
+	return "https://" + srv.srv.Listener.Addr().String()
+}
+
+// The server rotates to its backup key and a new manifest is published:
+// the running client adopts it without restart and keeps working; the old
+// manifest replayed afterwards is refused.
+func TestRotationAdoptedWithoutRestartAndReplayRefused(t *testing.T) {
+	w := newWorld(t)
+	store := &MemStore{}
+	c := w.newClient(store)
+	hc := c.HTTPClient()
+	mustGet(t, hc, w.backend.url("/")) // a keep-alive connection under v1
+
+	// Manifest v2 pins the backup key plus a new held-back key.
+	next := pki.Must(w.inter.NewLeaf(pki.Template{Now: w.clock.Now, Hosts: []string{"127.0.0.1"}, Rand: pki.NewDeterministicRand("next")}))
+	w.clock.Add(time.Hour)
+	w.repo.publish(2, w.clock.Now(), 30*24*time.Hour, pol("127.0.0.1", w.backup.Pin(), next.Pin()))
+	if err := c.Refresh(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if v := c.State().ManifestVersion; v != 2 {
+		t.Fatalf("manifest version %d after refresh, want 2", v)
+	}
+	// The server still presents the old key, which v2 no longer pins: the
+	// request is refused, so the keep-alive connection (and TLS session)
+	// made under v1 was not reused.
+	mustRefuse(t, hc, w.backend.url("/"))
+	// The server rotates to the backup key: the running client works.
+	w.backend.setLeaf(w.backup)
+	mustGet(t, hc, w.backend.url("/"))
+
+	// Replay of v1: refused as a rollback, v2 stays.
+	w.repo.serveManifest(w.m1)
+	err := c.Refresh(context.Background())
+	if !errors.Is(err, trust.ErrRollback) {
+		t.Fatalf("replayed v1: want rollback, got %v", err)
+	}
+	if v := c.State().ManifestVersion; v != 2 {
+		t.Fatalf("manifest version %d after replay, want 2", v)
+	}
+	mustGet(t, hc, w.backend.url("/"))
+	e := w.eventsOf(EventRejected)
+	if len(e) == 0 || !errors.Is(e[len(e)-1].Err, trust.ErrRollback) {
+		t.Errorf("no rejected event for the replay: %v", e)
+	}
+
+	// A new run starts from the cache: v2.
+	c2 := w.newClient(store)
+	if st := c2.State(); st.ManifestVersion != 2 || st.Source != "cache" {
+		t.Fatalf("restart: state %+v", st)
+	}
+	mustGet(t, c2.HTTPClient(), w.backend.url("/"))
+}
+
+// The background loop picks a new manifest up by itself.
+func TestBackgroundRefresh(t *testing.T) {
+	w := newWorld(t)
+	cfg := w.config(nil)
+	cfg.RefreshInterval = 20 * time.Millisecond
+	c, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.Start()
+	w.repo.publish(2, t0, 30*24*time.Hour, pol("127.0.0.1", w.backup.Pin(), w.live.Pin()))
+	deadline := time.Now().Add(5 * time.Second)
+	for c.State().ManifestVersion != 2 {
+		if time.Now().After(deadline) {
+			t.Fatal("background refresh did not adopt v2")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	mustGet(t, c.HTTPClient(), w.backend.url("/"))
+}
+
+// Root rotation: root v2 with a new pins key, then a manifest under it.
+func TestRootRotationWalk(t *testing.T) {
+	w := newWorld(t)
+	store := &MemStore{}
+	c := w.newClient(store)
+	w.repo.rotateRoot(true)
+	w.repo.rotateRoot(false)
+	w.repo.publish(0, t0, 30*24*time.Hour, pol("127.0.0.1", w.live.Pin(), w.backup.Pin()))
+	if err := c.Refresh(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	st := c.State()
+	if st.RootVersion != 3 || st.ManifestVersion != 2 {
+		t.Fatalf("state after rotation: %+v", st)
+	}
+	mustGet(t, c.HTTPClient(), w.backend.url("/"))
+	// Root v4 rotates again; the cache holds the manifest placed between
+	// roots and replays it in order.
+	w.repo.rotateRoot(false)
+	if err := c.Refresh(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	c2 := w.newClient(store)
+	if st := c2.State(); st.RootVersion != 4 || st.ManifestVersion != 2 || st.Source != "cache" {
+		t.Fatalf("restart after rotation: %+v", st)
+	}
+}
+
+// Pin endpoint down, 404, HTML, garbage, endless or trickling: the client
+// keeps its last valid pins and stays usable; the failure is an event.
+func TestPinEndpointFailuresKeepPins(t *testing.T) {
+	w := newWorld(t)
+	c := w.newClient(nil)
+	w.repo.publish(2, t0, 30*24*time.Hour, pol("127.0.0.1", w.live.Pin(), w.backup.Pin()))
+	if err := c.Refresh(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	hc := c.HTTPClient()
+	for _, tc := range []struct {
+		name string
+		mode int32
+		want error
+	}{
+		{"down", modeDown, nil},
+		{"404", mode404, nil},
+		{"500", mode500, ErrBadStatus},
+		{"html", modeHTML, ErrBadContentType},
+		{"garbage", modeGarbage, trust.ErrMalformed},
+		{"endless", modeEndless, ErrTooLarge},
+		{"trickle", modeTrickle, context.DeadlineExceeded},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			w.repo.mode.Store(tc.mode)
+			defer w.repo.mode.Store(modeOK)
+			start := time.Now()
+			err := c.Refresh(context.Background())
+			if err == nil {
+				t.Fatal("refresh succeeded against a broken endpoint")
+			}
+			if tc.want != nil && !errors.Is(err, tc.want) {
+				t.Errorf("err = %v, want %v", err, tc.want)
+			}
+			if el := time.Since(start); el > 4*time.Second {
+				t.Errorf("refresh took %v, beyond the 2s fetch timeout", el)
+			}
+			if st := c.State(); st.ManifestVersion != 2 || c.Policies().Len() != 1 {
+				t.Fatalf("state after %s: %+v", tc.name, st)
+			}
+			mustGet(t, hc, w.backend.url("/"))
+			e := w.eventsOf(EventRejected)
+			if len(e) == 0 || e[len(e)-1].Source != "network" {
+				t.Errorf("no rejected event")
+			}
+		})
+	}
+}
+
+// An expired manifest keeps being enforced and is reported stale; an
+// expired manifest fetched from the network is refused.
+func TestExpiredManifestStaysEnforced(t *testing.T) {
+	w := newWorld(t)
+	c := w.newClient(nil)
+	w.clock.Add(31 * 24 * time.Hour)
+	w.repo.mode.Store(mode500)
+	c.Refresh(context.Background())
+	if !c.State().Stale {
+		t.Fatal("state not stale after expiry")
+	}
+	w.waitEvent(EventStale, time.Second)
+	mustGet(t, c.HTTPClient(), w.backend.url("/"))
+	evil := pki.Must(w.inter.NewLeaf(pki.Template{Now: w.clock.Now, Hosts: []string{"127.0.0.1"}, Rand: pki.NewDeterministicRand("evil2")}))
+	w.backend.setLeaf(evil)
+	mustRefuse(t, c.HTTPClient(), w.backend.url("/")) // never fails open (a new transport: no idle connection)
+	w.backend.setLeaf(w.live)
+
+	w.repo.mode.Store(modeOK)
+	w.repo.publish(2, t0, 24*time.Hour, pol("127.0.0.1", w.live.Pin(), w.backup.Pin())) // already expired
+	if err := c.Refresh(context.Background()); !errors.Is(err, trust.ErrExpired) {
+		t.Fatalf("expired v2: want ErrExpired, got %v", err)
+	}
+	if c.State().ManifestVersion != 1 {
+		t.Fatal("expired manifest adopted")
+	}
+}
+
+// Conditional fetches: an unchanged manifest is answered 304.
+func TestIfNoneMatch(t *testing.T) {
+	w := newWorld(t)
+	c := w.newClient(nil)
+	w.repo.publish(2, t0, 30*24*time.Hour, pol("127.0.0.1", w.live.Pin(), w.backup.Pin()))
+	if err := c.Refresh(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	updates := len(w.eventsOf(EventUpdated))
+	if err := c.Refresh(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(w.eventsOf(EventUpdated)); n != updates {
+		t.Errorf("an unchanged manifest produced an update event")
+	}
+	if c.state.Load().etag == "" {
+		t.Error("no ETag kept")
+	}
+}
+
+// Mutual TLS: a client certificate from Config.TLS is presented on pinned
+// connections.
+func TestMutualTLSWithPins(t *testing.T) {
+	w := newWorld(t)
+	// The server checks client certificates with its own (real) clock.
+	clientCA := pki.Must(pki.NewRoot(pki.Template{Rand: pki.NewDeterministicRand("client-ca")}))
+	key := pki.Must(pki.NewKey(pki.P256, pki.NewDeterministicRand("client-key")))
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(7), Subject: pkix.Name{CommonName: "app instance 7"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+	}
+	der, err := x509.CreateCertificate(pki.NewDeterministicRand("client-sig"), tmpl, clientCA.Cert, key.Public(), clientCA.Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.backend.clientCAs.Store(clientCA.Pool())
+	cfg := w.config(nil)
+	cfg.TLS.Certificates = []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}
+	c, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	mustGet(t, c.HTTPClient(), w.backend.url("/"))
+	// pins still apply to a mutually authenticated connection
+	evil := pki.Must(w.inter.NewLeaf(pki.Template{Now: w.clock.Now, Hosts: []string{"127.0.0.1"}, Rand: pki.NewDeterministicRand("evil-mtls")}))
+	w.backend.setLeaf(evil)
+	mustRefuse(t, c.HTTPClient(), w.backend.url("/"))
+	w.backend.setLeaf(w.live)
+	// without the certificate the server refuses
+	c2 := w.newClient(nil)
+	if _, err := get(c2.HTTPClient(), w.backend.url("/")); err == nil {
+		t.Fatal("server accepted a client without a certificate")
+	}
+}
+
+func TestConfigErrors(t *testing.T) {
+	w := newWorld(t)
+	cfg := w.config(nil)
+	cfg.TLS.InsecureSkipVerify = true
+	if _, err := New(cfg); err == nil {
+		t.Error("InsecureSkipVerify accepted")
+	}
+	cfg = w.config(nil)
+	cfg.BundledManifest = []byte("{}")
+	if _, err := New(cfg); !errors.Is(err, trust.ErrMalformed) {
+		t.Errorf("bad bundled manifest: %v", err)
+	}
+	cfg = w.config(nil)
+	cfg.AppID = "other.app"
+	if _, err := New(cfg); err == nil {
+		t.Error("app id mismatch accepted")
+	}
+	// No manifest bundled, none to fetch: refuse to run with zero pins.
+	cfg = w.config(nil)
+	cfg.BundledManifest = nil
+	cfg.ServiceURL = ""
+	if _, err := New(cfg); !errors.Is(err, errNoManifest) {
+		t.Errorf("no manifest: %v", err)
+	}
+	// No manifest bundled but a service: fetched at start.
+	cfg.ServiceURL = w.repo.url()
+	c, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	if c.State().ManifestVersion != 1 {
+		t.Errorf("bootstrap state %+v", c.State())
+	}
+	w.repo.mode.Store(mode404)
+	if _, err := New(cfg); !errors.Is(err, errNoManifest) {
+		t.Errorf("bootstrap against 404: %v", err)
+	}
+}
+
+var _ = policy.Policy{}

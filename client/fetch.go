@@ -1,0 +1,135 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Limits of one refresh. A response larger than the byte cap is aborted as
+// soon as the cap is passed; a refresh that takes longer than its time limit
+// (a trickling server) is cut off, and the trusted state stays as it was.
+const (
+	// maxRootSteps is how many root versions one refresh walks forward.
+	maxRootSteps = 32
+	// DefaultMaxDocumentBytes caps one fetched root or manifest.
+	DefaultMaxDocumentBytes = 1 << 20
+	// DefaultFetchTimeout bounds one whole refresh (every request in it).
+	DefaultFetchTimeout = 30 * time.Second
+)
+
+// Errors of the fetch step. They are wrapped with the URL and reported in
+// rejected events; the trusted state never changes on any of them.
+var (
+	ErrTooLarge       = errors.New("response larger than the byte cap")
+	ErrBadStatus      = errors.New("unexpected HTTP status")
+	ErrBadContentType = errors.New("response is not a JSON document")
+)
+
+// fetchResult is one fetched document.
+type fetchResult struct {
+	Body        []byte
+	ETag        string
+	NotModified bool // 304: the ETag still names the current document
+	NotFound    bool // 404: for roots, the end of the chain
+}
+
+// fetcher gets documents from the pin service with caps on size and time.
+type fetcher struct {
+	hc       *http.Client
+	base     *url.URL
+	app      string
+	maxBytes int64
+}
+
+func (f *fetcher) rootURL(n int64) string {
+	return f.base.JoinPath("v1", "apps", f.app, "roots", strconv.FormatInt(n, 10)+".json").String()
+}
+
+func (f *fetcher) manifestURL() string {
+	return f.base.JoinPath("v1", "apps", f.app, "pins.json").String()
+}
+
+// get fetches u. A 404 is returned as NotFound, a 304 (when etag was sent)
+// as NotModified; any other non-200 status, a body over the cap or a
+// non-JSON content type is an error.
+func (f *fetcher) get(ctx context.Context, u, etag string) (fetchResult, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return fetchResult{}, err
+	}
+	req.Header.Set("Accept", "application/json")
+	if etag != "" {
+		req.Header.Set("If-None-Match", etag)
+	}
+	resp, err := f.hc.Do(req)
+	if err != nil {
+		return fetchResult{}, err
+	}
+	defer resp.Body.Close()
+	switch {
+	case resp.StatusCode == http.StatusNotModified && etag != "":
+		return fetchResult{NotModified: true, ETag: etag}, nil
+	case resp.StatusCode == http.StatusNotFound:
+		return fetchResult{NotFound: true}, nil
+	case resp.StatusCode != http.StatusOK:
+		return fetchResult{}, fmt.Errorf("GET %s: %w %d", u, ErrBadStatus, resp.StatusCode)
+	}
+	if ct := resp.Header.Get("Content-Type"); ct != "" {
+		mt, _, err := mime.ParseMediaType(ct)
+		if err != nil || !(mt == "application/json" || strings.HasSuffix(mt, "+json")) {
+			return fetchResult{}, fmt.Errorf("GET %s: %w (Content-Type %q)", u, ErrBadContentType, ct)
+		}
+	}
+	if resp.ContentLength > f.maxBytes {
+		return fetchResult{}, fmt.Errorf("GET %s: %w of %d bytes (Content-Length %d)", u, ErrTooLarge, f.maxBytes, resp.ContentLength)
+	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, f.maxBytes+1))
+	if err != nil {
+		return fetchResult{}, fmt.Errorf("GET %s: reading body: %w", u, err)
+	}
+	if int64(len(body)) > f.maxBytes {
+		return fetchResult{}, fmt.Errorf("GET %s: %w of %d bytes", u, ErrTooLarge, f.maxBytes)
+	}
+	return fetchResult{Body: body, ETag: resp.Header.Get("ETag")}, nil
+}
+
+// backoff computes the wait before the next refresh: the interval with
+// jitter after a success, and an exponentially growing delay (capped at the
+// interval) after consecutive failures, also with jitter, so that a fleet of
+// clients does not hit the service in step.
+type backoff struct {
+	interval time.Duration // regular refresh interval
+	jitter   float64       // fraction of the wait, 0..1, spread both ways
+	min      time.Duration // first retry after a failure
+	rand     func() float64
+}
+
+func (b backoff) next(failures int) time.Duration {
+	d := b.interval
+	if failures > 0 {
+		d = b.min
+		for i := 1; i < failures && d < b.interval; i++ {
+			d *= 2
+		}
+		if d > b.interval {
+			d = b.interval
+		}
+	}
+	if b.jitter > 0 && b.rand != nil {
+		// uniformly in [d*(1-j), d*(1+j)]
+		f := 1 + b.jitter*(2*b.rand()-1)
+		d = time.Duration(float64(d) * f)
+	}
+	if d <= 0 {
+		d = time.Millisecond
+	}
+	return d
+}

@@ -1,0 +1,114 @@
+package client
+
+import (
+	"errors"
+	"time"
+
+	"pinset.dev/pinset/trust"
+)
+
+// This file is the client's only contact with the verifier: every root and
+// manifest, bundled, cached or fetched, goes through trust.State.
+
+// trustError marks an error of the verifier (as opposed to one of the
+// network), so a refresh can tell a rejected document from a failed fetch.
+type trustError struct{ err error }
+
+func (e *trustError) Error() string { return e.err.Error() }
+func (e *trustError) Unwrap() error { return e.err }
+
+// errNoManifest: a state without a manifest would pin nothing.
+var errNoManifest = errors.New("no pin manifest: bundle one, or give a pin service URL to fetch one at start")
+
+// bundledState verifies the documents shipped with the app. manifest may be
+// nil; the caller then must obtain one before enforcing.
+func bundledState(root, manifest []byte, now time.Time) (*snapshot, error) {
+	if len(manifest) == 0 {
+		manifest = nil
+	}
+	ts, err := trust.NewState(root, manifest)
+	if err != nil {
+		return nil, err
+	}
+	s := &snapshot{ts: ts, source: "bundled", updated: now}
+	s.derive()
+	return s, nil
+}
+
+// derive fills the snapshot's summary fields and pin set from its state.
+func (s *snapshot) derive() {
+	s.set = s.ts.Policies()
+	s.rootVersion = int64(s.ts.Root().Version)
+	if m := s.ts.Manifest(); m != nil {
+		s.manifestVersion = int64(m.Version)
+		s.issuedAt, s.expires = m.IssuedAt, m.Expires
+	}
+}
+
+// hasManifest reports whether the state pins anything.
+func (s *snapshot) hasManifest() bool { return s.ts.Manifest() != nil }
+
+// applyRoot verifies the next root on top of s, in place. A root that is
+// not newer than the trusted one (a cache written before the app shipped a
+// newer bundled root) is skipped and reported as not applied.
+func (s *snapshot) applyRoot(b []byte, now time.Time) (applied bool, err error) {
+	if r, _, err := trust.DecodeRootUnverified(b); err == nil && r.Version <= uint64(s.rootVersion) {
+		return false, nil
+	}
+	ts, err := s.ts.UpdateRoot(b, now)
+	if err != nil {
+		return false, &trustError{err}
+	}
+	s.ts = ts
+	s.roots = append(s.roots, b)
+	s.derive()
+	return true, nil
+}
+
+// applyManifest verifies a fetched manifest on top of s, in place,
+// recording how many roots preceded it.
+func (s *snapshot) applyManifest(b []byte, now time.Time) error {
+	ts, err := s.ts.UpdateManifest(b, now)
+	if err != nil {
+		return &trustError{err}
+	}
+	s.ts = ts
+	s.manifest = b
+	s.manifestAfter = len(s.roots)
+	s.derive()
+	return nil
+}
+
+// restore replays cached documents on top of s, in place, with
+// trust.State.Restore: the same checks as fetched documents except expiry,
+// since a cache may outlive a manifest that is still the newest known (it
+// is then enforced and reported stale). Roots not newer than the trusted
+// one are skipped (the app may ship a newer bundled root than its cache).
+func (s *snapshot) restore(roots [][]byte, manifest []byte, after int) error {
+	var before, later [][]byte
+	for i, r := range roots {
+		if rr, _, err := trust.DecodeRootUnverified(r); err == nil && rr.Version <= uint64(s.rootVersion) {
+			continue
+		}
+		if i < after {
+			before = append(before, r)
+		} else {
+			later = append(later, r)
+		}
+	}
+	ts, err := s.ts.Restore(before, manifest)
+	if err != nil {
+		return err
+	}
+	s.roots = append(s.roots, before...)
+	if len(manifest) > 0 && ts != s.ts {
+		s.manifest, s.manifestAfter = manifest, len(s.roots)
+	}
+	if ts, err = ts.Restore(later, nil); err != nil {
+		return err
+	}
+	s.roots = append(s.roots, later...)
+	s.ts = ts
+	s.derive()
+	return nil
+}

@@ -51,7 +51,7 @@ type reporter struct {
 	wg    sync.WaitGroup
 	once  sync.Once
 
-	mu     sync.Mutex
+	mu      sync.Mutex
 	seen    map[[32]byte]time.Time
 	pending int // queued or being sent
 	closed  bool

@@ -141,7 +141,11 @@ func (p *jparser) value(depth int) (*jvalue, error) {
 	case p.literal("null"):
 		return &jvalue{kind: jNull, off: start}, nil
 	default:
-		return nil, p.fail("unexpected character %q", rune(c))
+		r, _ := utf8.DecodeRune(p.data[p.pos:])
+		if r == '\ufeff' {
+			return nil, p.fail("byte order mark (JSON text must not start with one)")
+		}
+		return nil, p.fail("unexpected character %q", r)
 	}
 }
 

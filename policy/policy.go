@@ -22,6 +22,7 @@ import (
 	"net"
 	"net/url"
 	"strings"
+	"unicode/utf8"
 
 	"golang.org/x/net/idna"
 	"golang.org/x/net/publicsuffix"
@@ -99,24 +100,60 @@ func NormalizeHost(host string) (string, error) {
 	if ip := net.ParseIP(h); ip != nil {
 		return ip.String(), nil
 	}
-	a, err := idna.Lookup.ToASCII(h)
+	if !utf8.ValidString(h) {
+		return "", fmt.Errorf("invalid host name %q: not valid UTF-8", host)
+	}
+	if strings.Contains(h, "*") {
+		return "", fmt.Errorf("invalid host name %q: '*' is only allowed as a leading '*.' or '**.'", host)
+	}
+	a, err := idnaProfile.ToASCII(h)
 	if err != nil {
 		return "", fmt.Errorf("invalid host name %q: %v", host, err)
 	}
 	a = strings.ToLower(a)
+	if again, err := idnaProfile.ToASCII(a); err != nil || again != a {
+		// The A-labels must themselves be valid: "xn--" labels that
+		// decode to disallowed code points are refused here.
+		return "", fmt.Errorf("invalid host name %q: its A-label form %q is not a valid name", host, a)
+	}
 	if len(a) > 253 {
 		return "", fmt.Errorf("invalid host name %q: longer than 253 characters", host)
 	}
-	for _, l := range strings.Split(a, ".") {
+	labels := strings.Split(a, ".")
+	for _, l := range labels {
 		if l == "" {
 			return "", fmt.Errorf("invalid host name %q: empty label", host)
 		}
-		if l == "*" || strings.Contains(l, "*") {
-			return "", fmt.Errorf("invalid host name %q: '*' is only allowed as a leading '*.' or '**.'", host)
+		if len(l) > 63 {
+			return "", fmt.Errorf("invalid host name %q: label longer than 63 characters", host)
 		}
+		for i := 0; i < len(l); i++ {
+			c := l[i]
+			if !('a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-' || c == '_') {
+				return "", fmt.Errorf("invalid host name %q: character %q is not allowed in a host name", host, c)
+			}
+		}
+	}
+	if last := labels[len(labels)-1]; strings.Trim(last, "0123456789") == "" {
+		// A numeric last label makes an IPv4 address in URL parsers
+		// (WHATWG), never a name: refuse rather than guess.
+		return "", fmt.Errorf("invalid host name %q: neither a host name (its last label is numeric) nor an IP address", host)
 	}
 	return a, nil
 }
+
+// idnaProfile is UTS #46 lookup processing (non-transitional, so "ß" stays
+// "ß" and becomes "xn--zca"), without the two rules real host names break:
+// hyphens in the third and fourth positions (r3---sn-abc.googlevideo.com)
+// and underscores. NormalizeHost checks the ASCII result itself.
+var idnaProfile = idna.New(
+	idna.MapForLookup(),
+	idna.Transitional(false),
+	idna.BidiRule(),
+	idna.CheckJoiners(true),
+	idna.CheckHyphens(false),
+	idna.StrictDomainName(false),
+)
 
 // ParsePattern parses and normalises a host pattern. includeSubdomains
 // extends an exact host to every name below it.
@@ -272,6 +309,11 @@ func (s *Set) Match(host string) (Policy, bool) {
 	}
 	if i, ok := s.exact[h]; ok {
 		return s.policies[i], true
+	}
+	if net.ParseIP(h) != nil {
+		// IP literals match exact IP patterns only: "*.0.2.1" must not
+		// cover 192.0.2.1.
+		return Policy{}, false
 	}
 	best, bestRank := -1, 0
 	for i, pat := range s.patterns {

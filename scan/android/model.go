@@ -102,8 +102,10 @@ type Config struct {
 	// nor a parent domain-config sets it.
 	Cleartext *bool
 	// Anchors are the trust anchors in effect (nil: inherited from
-	// base-config, i.e. not set here nor in a parent).
-	Anchors []Anchor
+	// base-config, i.e. not set here nor in a parent); AnchorsElement is
+	// where they are declared.
+	Anchors        []Anchor
+	AnchorsElement string
 	PinSet  *PinSet // nil when no pin-set applies
 }
 
@@ -187,6 +189,7 @@ func parseConfig(e *Element, parent *Config) *Config {
 	if parent != nil {
 		c.Cleartext = parent.Cleartext
 		c.Anchors = parent.Anchors
+		c.AnchorsElement = parent.AnchorsElement
 		c.PinSet = parent.PinSet
 	}
 	if v, ok := e.Attr("cleartextTrafficPermitted"); ok {
@@ -202,6 +205,7 @@ func parseConfig(e *Element, parent *Config) *Config {
 	}
 	for _, ta := range e.Child("trust-anchors") {
 		c.Anchors = []Anchor{}
+		c.AnchorsElement = ta.Path
 		for _, cert := range ta.Child("certificates") {
 			a := Anchor{}
 			a.Src, _ = cert.Attr("src")

@@ -1,0 +1,143 @@
+package scan
+
+import (
+	"context"
+	"sort"
+	"time"
+
+	"pinset.dev/pinset/pin"
+	"pinset.dev/pinset/policy"
+	"pinset.dev/pinset/scan/archive"
+)
+
+// Options tune a scan. The zero value scans with the wall clock, a 30-day
+// expiry warning and no cross-check.
+type Options struct {
+	// Now is the date pin expirations are compared with; nil means
+	// time.Now. Tests inject a fixed clock.
+	Now func() time.Time
+	// ExpiryWarning is how soon before a pin-set expiration a warning is
+	// given; zero means 30 days.
+	ExpiryWarning time.Duration
+	// FirstParty are the domains under the developer's control: each must
+	// be covered by pinning (MASVS-NETWORK-2). The hosts of Expected are
+	// added to them.
+	FirstParty []string
+	// Expected is the signed pin manifest's policy set to cross-check the
+	// app's embedded pins against; nil skips that check.
+	Expected *policy.Set
+	// Live returns the pins of the verified chain a host serves now
+	// (e.g. through package probe); nil skips that check.
+	Live func(ctx context.Context, host string) ([]pin.Pin, error)
+	// Context bounds Live calls; nil means context.Background.
+	Context context.Context
+	// Limits bound what is read from archives; zero means
+	// archive.DefaultLimits.
+	Limits archive.Limits
+}
+
+func (o Options) now() time.Time {
+	if o.Now != nil {
+		return o.Now()
+	}
+	return time.Now()
+}
+
+func (o Options) warn() time.Duration {
+	if o.ExpiryWarning > 0 {
+		return o.ExpiryWarning
+	}
+	return 30 * 24 * time.Hour
+}
+
+// Report is the result of scanning one artifact.
+type Report struct {
+	File     string        `json:"file"`
+	Platform string        `json:"platform"` // "android" or "ios"
+	Format   string        `json:"format"`   // "apk", "aab", "nsc", "ipa", "plist"
+	App      App           `json:"app"`
+	Pins     []EmbeddedPin `json:"pins"`
+	Findings []Finding     `json:"findings"`
+}
+
+// App summarises what was read, for the report header.
+type App struct {
+	ID         string `json:"id,omitempty"` // package name or bundle id
+	MinSDK     int    `json:"min_sdk,omitempty"`
+	TargetSDK  int    `json:"target_sdk,omitempty"`
+	Debuggable bool   `json:"debuggable,omitempty"`
+	NSC        string `json:"network_security_config,omitempty"` // the entry it resolved to
+	MinimumOS  string `json:"minimum_os,omitempty"`
+	Plist      string `json:"plist_format,omitempty"`
+	Encrypted  bool   `json:"encrypted,omitempty"`
+}
+
+// EmbeddedPin is a pin found in the app's configuration.
+type EmbeddedPin struct {
+	Host              string   `json:"host"`
+	IncludeSubdomains bool     `json:"include_subdomains,omitempty"`
+	Pin               pin.Pin  `json:"pin"`
+	Source            string   `json:"source"` // "nsc", "NSPinnedDomains", "TrustKit"
+	Location          Location `json:"location"`
+}
+
+// Max returns the highest severity among the findings, and false when there
+// are none.
+func (r *Report) Max() (Severity, bool) {
+	if len(r.Findings) == 0 {
+		return Info, false
+	}
+	m := Info
+	for _, f := range r.Findings {
+		m = max(m, f.Severity)
+	}
+	return m, true
+}
+
+// Fails reports whether any finding is at or above threshold.
+func (r *Report) Fails(threshold Severity) bool {
+	for _, f := range r.Findings {
+		if f.Severity >= threshold {
+			return true
+		}
+	}
+	return false
+}
+
+// Count returns the number of findings per severity.
+func (r *Report) Count() map[Severity]int {
+	c := map[Severity]int{}
+	for _, f := range r.Findings {
+		c[f.Severity]++
+	}
+	return c
+}
+
+// add appends a finding unless the same one is already there.
+func (r *Report) add(f Finding) {
+	for _, g := range r.Findings {
+		if g.RuleID == f.RuleID && g.Location == f.Location && g.Message == f.Message {
+			return
+		}
+	}
+	r.Findings = append(r.Findings, f)
+}
+
+// sort orders findings by severity (highest first), then rule order, then
+// location: stable output for diffs and baselines.
+func (r *Report) sort() {
+	order := map[string]int{}
+	for i, rule := range Rules {
+		order[rule.ID] = i
+	}
+	sort.SliceStable(r.Findings, func(i, j int) bool {
+		a, b := r.Findings[i], r.Findings[j]
+		if a.Severity != b.Severity {
+			return a.Severity > b.Severity
+		}
+		if order[a.RuleID] != order[b.RuleID] {
+			return order[a.RuleID] < order[b.RuleID]
+		}
+		return a.Location.String() < b.Location.String()
+	})
+}

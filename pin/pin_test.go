@@ -5,6 +5,9 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
+	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -198,4 +201,37 @@ func FuzzParse(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestDocSpellings parses every example of the spellings table in
+// docs/pins.md: they must all be the same pin.
+func TestDocSpellings(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("..", "docs", "pins.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Pin(sha256.Sum256([]byte("hello")))
+	seen := map[Format]bool{}
+	for _, line := range strings.Split(string(b), "\n") {
+		cells := strings.Split(line, "|")
+		if len(cells) < 4 {
+			continue
+		}
+		f := Format(strings.Trim(strings.TrimSpace(cells[1]), "`"))
+		if !slices.Contains(Formats, f) {
+			continue
+		}
+		ex := strings.Trim(strings.TrimSpace(cells[2]), "`")
+		got, err := Parse(ex)
+		if err != nil || got != want {
+			t.Errorf("docs/pins.md example %s %q: %v", f, ex, err)
+		}
+		if want.Format(f) != ex {
+			t.Errorf("docs/pins.md example %s is %q, Format prints %q", f, ex, want.Format(f))
+		}
+		seen[f] = true
+	}
+	if len(seen) != len(Formats) {
+		t.Errorf("docs/pins.md shows %d of %d formats", len(seen), len(Formats))
+	}
 }

@@ -1,0 +1,353 @@
+package main
+
+import (
+	"context"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"pinset.dev/pinset/export"
+	"pinset.dev/pinset/pin"
+	"pinset.dev/pinset/policy"
+	"pinset.dev/pinset/probe"
+)
+
+func init() { addCommand(newExportCmd) }
+
+type exportFlags struct {
+	manifest, root, out, expiration, maxAge, pkg, caFile string
+	pins, hosts, certs, connects                         []string
+	timeout                                              time.Duration
+	asJSON, strict                                       bool
+}
+
+func newExportCmd() *cobra.Command {
+	var ef exportFlags
+	cmd := &cobra.Command{
+		Use:   "export FORMAT (--manifest pins.json [--root root.json] | --pin HOST=PIN,PIN ...) [flags]",
+		Short: "Write pins as Android, iOS, OkHttp, TrustKit, Alamofire, HPKP or Go configuration",
+		Long: `Export writes the host policies of a pin manifest (or of --pin arguments) in
+the configuration format an app consumes:
+
+  android-nsc       res/xml/network_security_config.xml: a domain-config and
+                    pin-set per host, cleartext off, system trust anchors only
+  okhttp            Kotlin code building OkHttp's CertificatePinner
+  trustkit-ios      TrustKit's TSKConfiguration, an Info.plist fragment
+  trustkit-android  the Network Security Config with TrustKit's tags
+  ios-ats           Info.plist NSAppTransportSecurity/NSPinnedDomains (iOS 14+)
+  alamofire         Swift ServerTrustManager with PublicKeysTrustEvaluator
+  hpkp              Public-Key-Pins-Report-Only header values
+  go                a Go file bundling the signed root and manifest for
+                    pinset's client SDK (needs --manifest and --root)
+
+No platform expresses every pinset policy. Where one cannot (a one-label
+*.wildcard on Android or iOS, report-only hosts, OkHttp accepting the pins of
+every matching pattern, no expiry in ATS...), export writes the closest safe
+configuration and prints a warning saying exactly what behaves differently;
+--strict turns warnings into a failure. docs/export.md lists them all.
+
+--pin takes the syntax of 'pinset manifest new --host':
+  HOST=PIN,PIN[;include-subdomains][;report-only][;report-uri=URL]
+where HOST is api.example.com, *.example.com (one label), **.example.com (any
+depth) or an IP literal, and each PIN is in any spelling 'pinset pin' prints.
+An enforced host needs two pins: the key in use and a backup.
+
+--host PATTERN (repeatable) exports only some policies: a pattern as written
+in the manifest, or a host name, which selects the policy that applies to it.
+
+ios-ats files a pin under NSPinnedLeafIdentities or NSPinnedCAIdentities by
+where it sits in the chain, learned from --cert files (PEM or DER certificate
+chains, leaf first) or from live servers with --connect HOST[:PORT] (and
+--cafile for private CAs). Alamofire also embeds the keys it learns this way.
+
+Examples:
+  pinset export android-nsc --manifest pins.json --root root.json \
+      -o app/src/main/res/xml/network_security_config.xml
+  pinset export okhttp --pin 'api.example.com=sha256/AAAA...=,sha256/BBBB...='
+  pinset export ios-ats --manifest pins.json --connect api.example.com
+  pinset export trustkit-ios --manifest pins.json --expiration 2027-06-30
+  pinset export go --manifest pins.json --root root.json --package pins -o pins/pins.go`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) != 1 {
+				return errorWithHint(fmt.Errorf("export needs one FORMAT, got %d arguments", len(args)),
+					"formats: "+strings.Join(export.FormatNames(), ", "))
+			}
+			return nil
+		},
+		ValidArgs: export.FormatNames(),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runExport(cmd, args[0], &ef)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&ef.manifest, "manifest", "", "signed pin manifest `FILE` (pins.json)")
+	f.StringVar(&ef.root, "root", "", "trusted root `FILE`: verify the manifest's signatures (required by the go format)")
+	f.StringArrayVar(&ef.pins, "pin", nil, "a policy `HOST=PIN,PIN[;include-subdomains][;report-only][;report-uri=URL]` instead of a manifest (repeatable)")
+	f.StringArrayVar(&ef.hosts, "host", nil, "export only the policy of this `PATTERN` or host name (repeatable)")
+	f.StringVarP(&ef.out, "output", "o", "", "write to `FILE` instead of standard output")
+	f.StringVar(&ef.expiration, "expiration", "", "pin-set expiration `DATE` (yyyy-mm-dd) for android-nsc and trustkit: after it the platform stops enforcing the pins")
+	f.StringArrayVar(&ef.certs, "cert", nil, "certificate chain `FILE` (PEM or DER) telling where pins sit in the chain (repeatable)")
+	f.StringArrayVar(&ef.connects, "connect", nil, "learn chain positions from a live server `HOST[:PORT]` (repeatable)")
+	f.StringVar(&ef.caFile, "cafile", "", "PEM `FILE` of extra trusted CAs for --connect")
+	f.DurationVar(&ef.timeout, "timeout", 10*time.Second, "timeout of each --connect")
+	f.StringVar(&ef.maxAge, "max-age", "60d", "hpkp max-age, as days (60d) or a duration")
+	f.StringVar(&ef.pkg, "package", export.DefaultGoPackage, "package `NAME` of the go format")
+	f.BoolVar(&ef.asJSON, "json", false, "print {format, output, warnings} as JSON instead of the file")
+	f.BoolVar(&ef.strict, "strict", false, "fail (exit 3) when the format cannot express a policy exactly")
+	return cmd
+}
+
+// exportMaxFile caps the files export reads.
+const exportMaxFile = 8 << 20
+
+func runExport(cmd *cobra.Command, format string, ef *exportFlags) error {
+	stderr := cmd.ErrOrStderr()
+	var spec *export.Format
+	for _, f := range export.Formats() {
+		if f.Name == format {
+			spec = &f
+		}
+	}
+	if spec == nil {
+		return errorWithHint(fmt.Errorf("unknown export format %q", format), "formats: "+strings.Join(export.FormatNames(), ", "))
+	}
+	in := export.Input{Positions: export.NewPositions(), GoPackage: ef.pkg}
+
+	switch {
+	case ef.manifest != "" && len(ef.pins) > 0:
+		return errors.New("give --manifest or --pin, not both")
+	case ef.manifest == "" && len(ef.pins) == 0:
+		return errorWithHint(errors.New("nothing to export"), "give --manifest pins.json (signed) or --pin 'HOST=PIN,PIN'")
+	case spec.NeedsSigned && (ef.manifest == "" || ef.root == ""):
+		return errorWithHint(fmt.Errorf("the %s format bundles the signed root and manifest: --manifest and --root are required", format),
+			"pinset export go --manifest pins.json --root root.json -o pins/pins.go")
+	case spec.NeedsSigned && len(ef.hosts) > 0:
+		return fmt.Errorf("the %s format bundles the signed manifest whole: --host cannot select part of it", format)
+	case ef.root != "" && ef.manifest == "":
+		return errors.New("--root verifies a --manifest; it does nothing with --pin")
+	}
+
+	if ef.manifest != "" {
+		mb, err := exportReadFile(ef.manifest)
+		if err != nil {
+			return err
+		}
+		var rb []byte
+		if ef.root != "" {
+			if rb, err = exportReadFile(ef.root); err != nil {
+				return err
+			}
+		}
+		m, err := export.LoadManifest(mb, rb)
+		if err != nil {
+			return fmt.Errorf("%s: %w", ef.manifest, err)
+		}
+		if !m.Verified {
+			warningf(stderr, "%s: signatures not verified (pass --root root.json to verify them)", ef.manifest)
+		}
+		if m.ExpiredAt(time.Now()) {
+			warningf(stderr, "%s: manifest version %d expired on %s; its pins are exported as they are", ef.manifest, m.Version, m.Expires.UTC().Format(time.DateOnly))
+		}
+		in.Policies, in.Source = m.Hosts, m.Describe(filepath.Base(ef.manifest))
+		in.Manifest, in.Root = mb, rb
+	} else {
+		for _, s := range ef.pins {
+			p, err := export.ParsePinSpec(s)
+			if err != nil {
+				return errorWithHint(fmt.Errorf("--pin: %w", err), "syntax: HOST=PIN,PIN[;include-subdomains][;report-only][;report-uri=URL]")
+			}
+			in.Policies = append(in.Policies, p)
+		}
+	}
+	pols, err := export.Select(in.Policies, ef.hosts)
+	if err != nil {
+		return err
+	}
+	in.Policies = pols
+
+	if ef.expiration != "" {
+		d, err := time.Parse(time.DateOnly, ef.expiration)
+		if err != nil {
+			return fmt.Errorf("--expiration %q: want a date such as 2027-06-30", ef.expiration)
+		}
+		if !d.After(time.Now()) {
+			warningf(stderr, "--expiration %s is not in the future: the platforms treat these hosts as NOT pinned from that day", ef.expiration)
+		}
+		in.Expiration = d
+	}
+	if in.HPKPMaxAge, err = exportParseDays(ef.maxAge); err != nil {
+		return fmt.Errorf("--max-age %w", err)
+	}
+
+	for _, name := range ef.certs {
+		b, err := exportReadFile(name)
+		if err != nil {
+			return err
+		}
+		items, err := pin.ParseItems(b, name)
+		if err != nil {
+			return err
+		}
+		in.Positions.AddItems(items)
+	}
+	if len(ef.connects) > 0 {
+		if err := exportConnect(cmd, ef, in.Positions); err != nil {
+			return err
+		}
+	}
+
+	res, err := export.Export(format, in)
+	if err != nil {
+		if errors.Is(err, policy.ErrNoBackupPin) {
+			return errorWithHint(err, "add the pin of a key held back for rotation (pinset pin backup.pub), or mark the host ;report-only")
+		}
+		return err
+	}
+	for _, w := range res.Warnings {
+		warningf(stderr, "%s: %s", format, w)
+	}
+
+	out := res.Data
+	if ef.asJSON {
+		type jw struct {
+			Code    string `json:"code"`
+			Pattern string `json:"pattern,omitempty"`
+			Message string `json:"message"`
+		}
+		doc := struct {
+			Format   string `json:"format"`
+			Output   string `json:"output"`
+			Warnings []jw   `json:"warnings"`
+		}{Format: format, Output: string(res.Data), Warnings: []jw{}}
+		for _, w := range res.Warnings {
+			doc.Warnings = append(doc.Warnings, jw{w.Code, w.Pattern, w.Message})
+		}
+		if out, err = json.MarshalIndent(doc, "", "  "); err != nil {
+			return err
+		}
+		out = append(out, '\n')
+	}
+	if ef.out != "" && ef.out != "-" {
+		if err := os.WriteFile(ef.out, out, 0o644); err != nil {
+			return err
+		}
+	} else if _, err := cmd.OutOrStdout().Write(out); err != nil {
+		return err
+	}
+	if ef.strict && len(res.Warnings) > 0 {
+		return exitCode(3, fmt.Errorf("%s: %d policy difference(s) (see the warnings above); --strict refuses them", format, len(res.Warnings)))
+	}
+	return nil
+}
+
+// exportConnect learns chain positions from live servers.
+func exportConnect(cmd *cobra.Command, ef *exportFlags, ps export.Positions) error {
+	opts := probe.Options{Timeout: ef.timeout}
+	if ef.caFile != "" {
+		pool, err := exportLoadCAs(ef.caFile)
+		if err != nil {
+			return err
+		}
+		opts.RootCAs = pool
+	}
+	for _, target := range ef.connects {
+		host, port, err := exportSplitHostPort(target)
+		if err != nil {
+			return fmt.Errorf("--connect %q: %w", target, err)
+		}
+		ctx, cancel := context.WithTimeout(cmd.Context(), ef.timeout+time.Second)
+		results, err := probe.Probe(ctx, host, port, opts)
+		cancel()
+		if err != nil {
+			return fmt.Errorf("--connect %s: %w", target, err)
+		}
+		unverified, err := ps.AddProbe(results)
+		if err != nil {
+			return fmt.Errorf("--connect %s: %w", target, err)
+		}
+		if unverified > 0 {
+			warningf(cmd.ErrOrStderr(), "--connect %s: the chain did not verify (%v); positions are taken from the chain the server sent", target, firstVerifyErr(results))
+		}
+	}
+	return nil
+}
+
+func firstVerifyErr(rs []probe.Result) error {
+	for _, r := range rs {
+		if r.VerifyErr != nil {
+			return r.VerifyErr
+		}
+	}
+	return nil
+}
+
+func exportSplitHostPort(s string) (string, int, error) {
+	host, portStr, err := net.SplitHostPort(s)
+	if err != nil {
+		// No port: the whole string is the host (a bare IPv6 literal too).
+		return strings.Trim(s, "[]"), 443, nil
+	}
+	port, err := strconv.Atoi(portStr)
+	if err != nil || port < 1 || port > 65535 {
+		return "", 0, fmt.Errorf("port %q is not a number from 1 to 65535", portStr)
+	}
+	return host, port, nil
+}
+
+func exportReadFile(name string) ([]byte, error) {
+	var r io.Reader = os.Stdin
+	if name != "-" {
+		f, err := os.Open(name)
+		if err != nil {
+			return nil, err
+		}
+		defer f.Close()
+		r = f
+	}
+	b, err := io.ReadAll(io.LimitReader(r, exportMaxFile+1))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	if len(b) > exportMaxFile {
+		return nil, fmt.Errorf("%s: larger than %d bytes", name, exportMaxFile)
+	}
+	return b, nil
+}
+
+func exportLoadCAs(file string) (*x509.CertPool, error) {
+	b, err := exportReadFile(file)
+	if err != nil {
+		return nil, err
+	}
+	pool, err := x509.SystemCertPool()
+	if err != nil || pool == nil {
+		pool = x509.NewCertPool()
+	}
+	if !pool.AppendCertsFromPEM(b) {
+		return nil, fmt.Errorf("%s: no PEM CERTIFICATE block found", file)
+	}
+	return pool, nil
+}
+
+// exportParseDays parses a whole number of days ("60d") or a Go duration.
+func exportParseDays(s string) (time.Duration, error) {
+	if d, ok := strings.CutSuffix(s, "d"); ok {
+		n, err := strconv.Atoi(d)
+		if err == nil && n >= 0 && n <= 36500 {
+			return time.Duration(n) * 24 * time.Hour, nil
+		}
+	} else if d, err := time.ParseDuration(s); err == nil && d >= 0 {
+		return d, nil
+	}
+	return 0, fmt.Errorf("%q: want a number of days such as 60d, or a duration such as 720h", s)
+}

@@ -46,6 +46,10 @@ func Android(app *android.App, opts Options) *Report {
 				r.add(newFinding("AND-CLEARTEXT-DEFAULT", keep, nscLoc(el),
 					"targetSdkVersion %d and the Network Security Config does not set cleartextTrafficPermitted in <base-config>: cleartext is permitted by default below API 28", target))
 			}
+			if m.UsesCleartextTraffic != nil && *m.UsesCleartextTraffic && m.MinSDK < 24 {
+				r.add(newFinding("AND-CLEARTEXT-MANIFEST", Low, manifestLoc,
+					`android:usesCleartextTraffic="true": ignored from Android 7.0, where the Network Security Config governs, but it applies on Android 6.0 (minSdkVersion %d)`, m.MinSDK))
+			}
 			if (nsc.Base == nil || nsc.Base.Anchors == nil) && target <= 23 {
 				r.add(newFinding("AND-USER-CA-DEFAULT", keep, sdkLoc,
 					"targetSdkVersion %d and <base-config> declares no <trust-anchors>: user-installed CAs are trusted by default up to API 23", target))
@@ -120,7 +124,7 @@ func Android(app *android.App, opts Options) *Report {
 	}
 
 	// Pinning coverage of first-party domains.
-	if len(pinned) == 0 && (app.Format != "nsc" || nsc != nil) {
+	if len(pinned) == 0 && len(firstParty(opts)) == 0 {
 		loc := manifestLoc
 		if nsc != nil {
 			loc = nscLoc("network-security-config")

@@ -27,7 +27,7 @@ func IOS(app *ipa.App, opts Options) *Report {
 	if info.TrustKit != nil {
 		pinned = append(pinned, trustKitFindings(r, info.TrustKit, opts, loc)...)
 	}
-	if len(pinned) == 0 {
+	if len(pinned) == 0 && len(firstParty(opts)) == 0 {
 		r.add(newFinding("IOS-NO-PINNING", keep, loc("NSAppTransportSecurity"),
 			"Info.plist pins no domain (neither NSPinnedDomains nor a TrustKit configuration); pinning done in code cannot be seen here"))
 	}

@@ -84,6 +84,7 @@ func Read(a *archive.Archive) (*App, error) {
 		} else {
 			bin.Entry = entry
 			app.Binary = bin
+			blank(eb, bin.Signature)
 		}
 		app.URLs = append(app.URLs, urls.Find(entry, eb)...)
 	}

@@ -3,7 +3,6 @@ package ipa
 import (
 	"bytes"
 	"debug/macho"
-	"encoding/binary"
 	"fmt"
 )
 
@@ -11,6 +10,7 @@ import (
 const (
 	lcEncryptionInfo   = 0x21
 	lcEncryptionInfo64 = 0x2C
+	lcCodeSignature    = 0x1D
 )
 
 // Binary is what pinset reads from the app's main executable.
@@ -21,6 +21,9 @@ type Binary struct {
 	Encrypted bool
 	Archs     []string
 	Err       error // why the executable could not be read
+	// Signature are the byte ranges of code signatures: their certificates
+	// carry Apple's CRL and OCSP URLs, which are not the app's traffic.
+	Signature [][2]int64
 }
 
 // ParseMachO reads the load commands of a thin or universal Mach-O.
@@ -32,10 +35,12 @@ func ParseMachO(b []byte) (bin *Binary, err error) {
 	}()
 	bin = &Binary{}
 	var files []*macho.File
+	var offsets []int64
 	if ff, ferr := macho.NewFatFile(bytes.NewReader(b)); ferr == nil {
 		defer ff.Close()
 		for _, a := range ff.Arches {
 			files = append(files, a.File)
+			offsets = append(offsets, int64(a.Offset))
 		}
 	} else {
 		f, err := macho.NewFile(bytes.NewReader(b))
@@ -44,8 +49,9 @@ func ParseMachO(b []byte) (bin *Binary, err error) {
 		}
 		defer f.Close()
 		files = append(files, f)
+		offsets = append(offsets, 0)
 	}
-	for _, f := range files {
+	for i, f := range files {
 		bin.Archs = append(bin.Archs, f.Cpu.String())
 		for _, l := range f.Loads {
 			raw := l.Raw()
@@ -53,6 +59,11 @@ func ParseMachO(b []byte) (bin *Binary, err error) {
 				continue
 			}
 			cmd := f.ByteOrder.Uint32(raw)
+			if cmd == lcCodeSignature && len(raw) >= 16 {
+				off := offsets[i] + int64(f.ByteOrder.Uint32(raw[8:]))
+				bin.Signature = append(bin.Signature, [2]int64{off, off + int64(f.ByteOrder.Uint32(raw[12:]))})
+				continue
+			}
 			if cmd != lcEncryptionInfo && cmd != lcEncryptionInfo64 {
 				continue
 			}
@@ -67,4 +78,12 @@ func ParseMachO(b []byte) (bin *Binary, err error) {
 	return bin, nil
 }
 
-var _ = binary.LittleEndian
+// blank zeroes the ranges of b (clipped to its length).
+func blank(b []byte, ranges [][2]int64) {
+	for _, r := range ranges {
+		lo, hi := max(r[0], 0), min(r[1], int64(len(b)))
+		if lo < hi {
+			clear(b[lo:hi])
+		}
+	}
+}

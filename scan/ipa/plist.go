@@ -149,5 +149,5 @@ func ParseInfo(b []byte) (info *Info, format string, err error) {
 	if err != nil {
 		return nil, "", fmt.Errorf("malformed property list: %v", err)
 	}
-	return info, plist.FormatNames[f], nil
+	return info, strings.ToLower(plist.FormatNames[f]), nil
 }

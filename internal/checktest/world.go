@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"pinset.dev/pinset/check"
 	"pinset.dev/pinset/internal/pki"
 	"pinset.dev/pinset/pin"
 	"pinset.dev/pinset/policy"
@@ -112,4 +113,12 @@ func (w *World) Documents(version uint64, policies []policy.Policy) (root, manif
 	me, err := m.Envelope()
 	manifest = sign(me, err, pinsSigner)
 	return root, manifest
+}
+
+// Options returns check options for a fleet of this world: its root, the
+// fleet's port and resolve map, a 5s timeout, and a clock one day after
+// Epoch.
+func Options(w *World, f *Fleet) check.Options {
+	return check.Options{RootCAs: w.Pool(), Timeout: 5 * time.Second, Resolve: f.Resolve(), DefaultPort: f.Port,
+		Now: func() time.Time { return w.Epoch.Add(24 * time.Hour) }}
 }

@@ -1,0 +1,337 @@
+// Package monitor keeps watching what `pinset check` checks once: every
+// concrete host of every published manifest, at every address, on a
+// schedule, inside `pinset serve`.
+//
+// Each round ([Monitor.RunOnce]) reads the apps and their current
+// manifests from the service's [store.Store], runs [check.Run] on each
+// manifest's hosts, appends one [store.ProbeResult] per address to the
+// store's history, updates the Prometheus metrics, and hands the alerts
+// whose conditions hold to an [alert.Manager], which fires, deduplicates
+// and resolves them. [Monitor.Run] repeats rounds every Config.Interval.
+//
+// Metrics never vanish when a probe fails: an address that stops
+// answering keeps its series, with probe success 0 and the last
+// certificate expiry and coverage that were seen, and a failing probe
+// raises an alert. The metrics and alert rules are listed in
+// docs/monitoring.md.
+package monitor
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"sync"
+	"time"
+
+	"pinset.dev/pinset/alert"
+	"pinset.dev/pinset/check"
+	"pinset.dev/pinset/store"
+	"pinset.dev/pinset/trust"
+)
+
+// Defaults.
+const (
+	DefaultInterval       = 5 * time.Minute
+	DefaultSpikeThreshold = 20
+	DefaultSpikeWindow    = 15 * time.Minute
+)
+
+// Config configures a Monitor.
+type Config struct {
+	// Interval between rounds; zero means DefaultInterval.
+	Interval time.Duration
+	// Check holds the probe settings (roots, timeout, expiry warning,
+	// port, resolve overrides). Its Now is replaced by Config.Now.
+	Check check.Options
+	// Alerts receives the alerts of every round; nil sends none (metrics
+	// and history are still kept).
+	Alerts *alert.Manager
+	// SpikeThreshold is how many pin-failure report events for one host
+	// within SpikeWindow raise PinsetPinFailureReportSpike. Zero means
+	// DefaultSpikeThreshold; negative disables the rule.
+	SpikeThreshold int
+	// SpikeWindow is the window for SpikeThreshold.
+	SpikeWindow time.Duration
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+	// Logger receives one line per round and per problem; nil discards.
+	Logger *slog.Logger
+}
+
+// Monitor runs rounds of checks. It is safe for concurrent use.
+type Monitor struct {
+	st  store.Store
+	cfg Config
+
+	runMu sync.Mutex // one round at a time
+
+	mu      sync.Mutex
+	state   state
+	metrics *metrics
+}
+
+// New returns a Monitor over st.
+func New(st store.Store, cfg Config) *Monitor {
+	if cfg.Interval <= 0 {
+		cfg.Interval = DefaultInterval
+	}
+	if cfg.SpikeThreshold == 0 {
+		cfg.SpikeThreshold = DefaultSpikeThreshold
+	}
+	if cfg.SpikeWindow <= 0 {
+		cfg.SpikeWindow = DefaultSpikeWindow
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Check.ExpiryWarning == 0 {
+		cfg.Check.ExpiryWarning = check.DefaultExpiryWarning
+	}
+	cfg.Check.Now = cfg.Now
+	m := &Monitor{st: st, cfg: cfg, state: newState()}
+	m.metrics = newMetrics(m)
+	return m
+}
+
+// Round is the outcome of one round.
+type Round struct {
+	Time time.Time
+	// Reports are the check reports, per app id.
+	Reports map[string]*check.Report
+	// Alerts are the alerts whose conditions held.
+	Alerts []alert.Alert
+	// ReportEvents counts pin-failure report events per app and host in
+	// the spike window.
+	ReportEvents map[string]map[string]int64
+}
+
+// Run runs a round now and then every Interval until ctx ends. Errors of
+// a round are logged, not returned: monitoring goes on.
+func (m *Monitor) Run(ctx context.Context) error {
+	t := time.NewTicker(m.cfg.Interval)
+	defer t.Stop()
+	for {
+		if _, err := m.RunOnce(ctx); err != nil && ctx.Err() == nil {
+			m.cfg.Logger.Error("monitor round", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+}
+
+// RunOnce checks every app's current manifest once, records history and
+// metrics, and updates the alerts. The error joins what went wrong (a
+// manifest that does not decode, the store, alert delivery); whatever
+// could be checked still was.
+func (m *Monitor) RunOnce(ctx context.Context) (*Round, error) {
+	m.runMu.Lock()
+	defer m.runMu.Unlock()
+	start := m.cfg.Now()
+	r := &Round{Time: start, Reports: map[string]*check.Report{}, ReportEvents: map[string]map[string]int64{}}
+	var errs []error
+	apps, err := m.st.Apps(ctx)
+	if err != nil {
+		m.metrics.roundFailed()
+		return nil, fmt.Errorf("monitor: listing apps: %w", err)
+	}
+	next := newState()
+	for _, app := range apps {
+		if app.ManifestVersion == 0 {
+			continue
+		}
+		doc, err := m.st.Manifest(ctx, app.ID)
+		if errors.Is(err, store.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("monitor: %s: reading the manifest: %w", app.ID, err))
+			continue
+		}
+		// The service verified the manifest before storing it.
+		man, err := trust.DecodeManifestUnverified(doc.Body)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("monitor: %s: manifest v%d: %w", app.ID, doc.Version, err))
+			continue
+		}
+		rep, err := check.Run(ctx, man.Hosts, nil, m.cfg.Check)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("monitor: %s: manifest v%d: %w", app.ID, doc.Version, err))
+			continue
+		}
+		r.Reports[app.ID] = rep
+		next.addReport(app.ID, man.Version, rep, m.prev())
+		if err := m.st.AddProbeResults(ctx, probeResults(app.ID, rep)); err != nil {
+			errs = append(errs, fmt.Errorf("monitor: %s: storing results: %w", app.ID, err))
+		}
+		for _, u := range rep.Unprobed {
+			m.cfg.Logger.Info("monitor: pattern not probed", "app", app.ID, "pattern", u.Pattern, "reason", u.Reason)
+		}
+		if m.cfg.SpikeThreshold > 0 {
+			agg, err := m.st.Aggregate(ctx, store.ReportQuery{App: app.ID, Since: start.Add(-m.cfg.SpikeWindow), Until: start.Add(time.Second)})
+			if err != nil {
+				errs = append(errs, fmt.Errorf("monitor: %s: counting reports: %w", app.ID, err))
+			} else {
+				counts := map[string]int64{}
+				for _, c := range agg.ByHost {
+					counts[c.Key] = c.Events
+				}
+				r.ReportEvents[app.ID] = counts
+				next.reports[app.ID] = counts
+			}
+		}
+	}
+	r.Alerts = m.rules(r)
+	m.mu.Lock()
+	m.state = next
+	m.mu.Unlock()
+	if m.cfg.Alerts != nil {
+		if err := m.cfg.Alerts.Update(ctx, r.Alerts); err != nil {
+			m.metrics.notifyFailed()
+			errs = append(errs, err)
+		}
+	}
+	m.metrics.roundDone(start, m.cfg.Now().Sub(start), r.Alerts)
+	m.cfg.Logger.Info("monitor round", "apps", len(r.Reports), "alerts", len(r.Alerts), "duration", m.cfg.Now().Sub(start))
+	return r, errors.Join(errs...)
+}
+
+func (m *Monitor) prev() state {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.state
+}
+
+// probeResults turns a report into history rows, one per address (and one
+// with an empty address for a host that did not resolve).
+func probeResults(app string, rep *check.Report) []store.ProbeResult {
+	var out []store.ProbeResult
+	for _, h := range rep.Hosts {
+		if h.Error != "" {
+			detail, _ := json.Marshal(map[string]string{"error": h.Error})
+			out = append(out, store.ProbeResult{App: app, Host: h.Host, Port: h.Port, Time: rep.CheckedAt, Detail: detail})
+			continue
+		}
+		for _, a := range h.Addresses {
+			detail, _ := json.Marshal(a)
+			out = append(out, store.ProbeResult{
+				App: app, Host: h.Host, Port: h.Port, Addr: a.Address, Time: rep.CheckedAt,
+				OK: a.Verdict != check.Unreachable, NotAfter: a.NotAfter, Covered: !a.Verdict.Refused() && a.Verdict != check.Unreachable,
+				Detail: detail,
+			})
+		}
+	}
+	return out
+}
+
+// state is what the metrics show between rounds.
+type state struct {
+	addrs   map[addrKey]*addrState
+	hosts   map[hostKey]*hostState
+	reports map[string]map[string]int64 // app -> host -> events in window
+}
+
+type addrKey struct {
+	app, host string
+	port      int
+	addr      string
+}
+
+type hostKey struct {
+	app, host string
+	port      int
+}
+
+type addrState struct {
+	success       bool
+	covered       float64 // 1 clients accept, 0 they refuse; last known when unreachable
+	known         bool    // covered and notAfter hold a seen value
+	notAfter      time.Time
+	chainNotAfter time.Time
+	lastSuccess   time.Time
+}
+
+type hostState struct {
+	manifest   uint64
+	pinned     bool
+	pins       int
+	backupPins int // -1 unknown
+	resolved   bool
+}
+
+func newState() state {
+	return state{addrs: map[addrKey]*addrState{}, hosts: map[hostKey]*hostState{}, reports: map[string]map[string]int64{}}
+}
+
+// addReport folds one app's report in, carrying last known values over
+// from prev for addresses that did not answer, and keeping the addresses
+// of a host that did not resolve (as failing) rather than dropping them.
+func (s state) addReport(app string, version uint64, rep *check.Report, prev state) {
+	for _, h := range rep.Hosts {
+		hk := hostKey{app, h.Host, h.Port}
+		hs := &hostState{manifest: version, pinned: h.Pattern != "", pins: len(h.Pins), backupPins: h.BackupPins, resolved: h.Error == ""}
+		if hs.backupPins < 0 {
+			if old, ok := prev.hosts[hk]; ok {
+				hs.backupPins = old.backupPins
+			}
+		}
+		s.hosts[hk] = hs
+		if h.Error != "" {
+			for k, old := range prev.addrs {
+				if k.app == app && k.host == h.Host && k.port == h.Port {
+					c := *old
+					c.success = false
+					s.addrs[k] = &c
+				}
+			}
+			continue
+		}
+		for _, a := range h.Addresses {
+			k := addrKey{app, h.Host, h.Port, a.Address}
+			st := &addrState{success: a.Verdict != check.Unreachable}
+			if old, ok := prev.addrs[k]; ok {
+				*st = *old
+				st.success = a.Verdict != check.Unreachable
+			}
+			if st.success {
+				st.known = true
+				st.lastSuccess = rep.CheckedAt
+				st.notAfter, st.chainNotAfter = a.NotAfter, a.EarliestNotAfter
+				st.covered = 0
+				if a.Verdict == check.Accepted || a.Verdict == check.AcceptedReportOnly {
+					st.covered = 1
+				}
+			}
+			s.addrs[k] = st
+		}
+	}
+}
+
+func sortedAddrKeys(m map[addrKey]*addrState) []addrKey {
+	keys := make([]addrKey, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		a, b := keys[i], keys[j]
+		if a.app != b.app {
+			return a.app < b.app
+		}
+		if a.host != b.host {
+			return a.host < b.host
+		}
+		if a.port != b.port {
+			return a.port < b.port
+		}
+		return a.addr < b.addr
+	})
+	return keys
+}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"crypto/x509"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -223,4 +224,63 @@ func checkParseDays(s string) (time.Duration, error) {
 		return 0, fmt.Errorf("%q: want a number of days such as 21d, or a duration such as 72h", s)
 	}
 	return d, nil
+}
+
+// The publish gate of 'pinset manifest new --check' (manifest.go leaves
+// the hook; the decision is check.Gate's, the one the service runs too).
+func init() {
+	manifestGateFlags = func(cmd *cobra.Command) { new(checkFlags).register(cmd) }
+	manifestGate = checkManifestGate
+}
+
+// checkFlagsOf reads the probe flags registered on cmd.
+func checkFlagsOf(cmd *cobra.Command) (*checkFlags, error) {
+	f := cmd.Flags()
+	cf := &checkFlags{}
+	var err error
+	get := func(fn func() error) {
+		if err == nil {
+			err = fn()
+		}
+	}
+	get(func() (e error) { cf.caFile, e = f.GetString("cafile"); return })
+	get(func() (e error) { cf.timeout, e = f.GetDuration("timeout"); return })
+	get(func() (e error) { cf.expiryWarning, e = f.GetString("expiry-warning"); return })
+	get(func() (e error) { cf.resolve, e = f.GetStringArray("resolve"); return })
+	get(func() (e error) { cf.port, e = f.GetInt("port"); return })
+	get(func() (e error) { cf.concurrency, e = f.GetInt("concurrency"); return })
+	return cf, err
+}
+
+// checkManifestGate runs the publish gate on a manifest about to be
+// written. A refusal names host, address and missing pin; with force it
+// becomes a warning.
+func checkManifestGate(cmd *cobra.Command, m *trust.Manifest, force bool) error {
+	cf, err := checkFlagsOf(cmd)
+	if err != nil {
+		return err
+	}
+	opts, err := cf.options()
+	if err != nil {
+		return err
+	}
+	stderr := cmd.ErrOrStderr()
+	rep, err := check.Gate(cmd.Context(), m.Hosts, opts)
+	var ge *check.GateError
+	switch {
+	case errors.As(err, &ge) && force:
+		warningf(stderr, "--force: writing the manifest although %v", err)
+	case err != nil:
+		return errorWithHint(fmt.Errorf("check: %w", err), "add the missing pins (see 'pinset check'), or pass --force if clients are meant to refuse these addresses")
+	}
+	for _, f := range rep.Findings {
+		if f.Code == check.CodeRefusedPin {
+			continue // in the refusal above
+		}
+		if f.Severity != check.SevInfo {
+			warningf(stderr, "check: %s", f.Message)
+		}
+	}
+	fmt.Fprintf(stderr, "pinset: check: %s\n", rep.SummaryLine())
+	return nil
 }

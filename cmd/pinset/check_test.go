@@ -139,3 +139,47 @@ func TestCheckCommandBadInput(t *testing.T) {
 		}
 	}
 }
+
+func TestManifestNewCheckGate(t *testing.T) {
+	dir, f, w := checkFixture(t, "live", "backup")
+	out := filepath.Join(dir, "v2.json")
+	base := append([]string{"manifest", "new", "--root", filepath.Join(dir, "root.json"), "--version", "2", "-o", out,
+		"--check", "--cafile", filepath.Join(dir, "ca.pem"), "--port", strconv.Itoa(f.Port)}, f.ResolveFlags()...)
+	omits := "api.example.test=" + w.Pin("live").String() + "," + w.Pin("backup").String()
+
+	code, _, stderr := checkRunCLI(t, append(base, "--host", omits)...)
+	if code != 1 {
+		t.Fatalf("exit %d, want 1: %s", code, stderr)
+	}
+	for _, want := range []string{"api.example.test", f.Address(2), w.Pin("rotated").Format(pin.OkHttp), "--force"} {
+		if !strings.Contains(stderr, want) {
+			t.Errorf("refusal does not name %q:\n%s", want, stderr)
+		}
+	}
+	if strings.Contains(stderr, f.Address(0)+" serves") {
+		t.Errorf("refusal names a covered address:\n%s", stderr)
+	}
+	if _, err := os.Stat(out); !os.IsNotExist(err) {
+		t.Fatal("a refused manifest was written")
+	}
+
+	// Forced: written, with a warning.
+	code, _, stderr = checkRunCLI(t, append(base, "--host", omits, "--force")...)
+	if code != 0 || !strings.Contains(stderr, "--force") {
+		t.Fatalf("forced: exit %d: %s", code, stderr)
+	}
+	if _, err := os.Stat(out); err != nil {
+		t.Fatal(err)
+	}
+	os.Remove(out)
+
+	// Covering every address: accepted without force.
+	covers := omits + "," + w.Pin("rotated").String()
+	code, _, stderr = checkRunCLI(t, append(base, "--host", covers)...)
+	if code != 0 || !strings.Contains(stderr, "3 accepted") {
+		t.Fatalf("covering manifest: exit %d: %s", code, stderr)
+	}
+	if _, err := os.Stat(out); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -111,6 +111,7 @@ const (
 	WarnDuplicateDomain  = "duplicate-domain"
 	WarnPosition         = "chain-position" // ios-ats: where a pin sits is unknown or mixed
 	WarnIPLiteral        = "ip-literal"
+	WarnRefusedDomain    = "refused-domain" // the library would refuse the name at start-up
 	WarnObsolete         = "obsolete"
 	WarnBundledKeys      = "bundled-keys"
 )

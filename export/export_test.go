@@ -204,22 +204,28 @@ func checkPins(t *testing.T, format string, in Input, data []byte) {
 	case "trustkit-ios":
 		var v struct {
 			TSKConfiguration struct {
-				KTSKSwizzleNetworkDelegates *bool                     `plist:"kTSKSwizzleNetworkDelegates"`
-				KTSKPinnedDomains           map[string]map[string]any `plist:"kTSKPinnedDomains"`
+				SwizzleNetworkDelegates *bool                     `plist:"TSKSwizzleNetworkDelegates"`
+				PinnedDomains           map[string]map[string]any `plist:"TSKPinnedDomains"`
 			}
 		}
 		decodePlist(t, data, &v)
-		if v.TSKConfiguration.KTSKSwizzleNetworkDelegates == nil {
-			t.Errorf("kTSKSwizzleNetworkDelegates missing")
+		if v.TSKConfiguration.SwizzleNetworkDelegates == nil {
+			t.Errorf("TSKSwizzleNetworkDelegates missing")
 		}
-		for host, d := range v.TSKConfiguration.KTSKPinnedDomains {
+		for host, d := range v.TSKConfiguration.PinnedDomains {
 			var pins []string
-			for _, s := range d["kTSKPublicKeyHashes"].([]any) {
+			for _, s := range d["TSKPublicKeyHashes"].([]any) {
 				pins = append(pins, s.(string))
 			}
 			hostPins(host, pins)
-			if pol, ok := set.Match(host); ok && pol.ReportOnly == d["kTSKEnforcePinning"].(bool) {
-				t.Errorf("trustkit-ios: %s: kTSKEnforcePinning=%v for report-only=%v", host, d["kTSKEnforcePinning"], pol.ReportOnly)
+			if pol, ok := set.Match(host); ok && pol.ReportOnly == d["TSKEnforcePinning"].(bool) {
+				t.Errorf("trustkit-ios: %s: TSKEnforcePinning=%v for report-only=%v", host, d["TSKEnforcePinning"], pol.ReportOnly)
+			}
+			if d["TSKDisableDefaultReportUri"] != true {
+				t.Errorf("trustkit-ios: %s: reports also go to TrustKit's default URI", host)
+			}
+			if e := in.Expiration; !e.IsZero() && d["TSKExpirationDate"] != e.Format("2006-01-02") {
+				t.Errorf("trustkit-ios: %s: TSKExpirationDate %v", host, d["TSKExpirationDate"])
 			}
 		}
 	case "ios-ats":
@@ -429,6 +435,7 @@ func TestWarnings(t *testing.T) {
 		"trustkit-ios": {
 			WarnOneLabelWildcard: {"*.shop.example.com"},
 			WarnDuplicateDomain:  {"*.users.example.com"},
+			WarnRefusedDomain:    {"192.0.2.7"},
 		},
 		"ios-ats": {
 			WarnOneLabelWildcard: {"*.shop.example.com"},
@@ -705,5 +712,30 @@ func TestPositionsFromItems(t *testing.T) {
 	}
 	if pos.Of(fakePin("never seen")) != Unknown {
 		t.Error("an unseen pin has a position")
+	}
+}
+
+func TestTrustKitRefuses(t *testing.T) {
+	for name, refused := range map[string]bool{
+		"api.example.com": false, "a.b.example.co.uk": false, "192.0.2.7": true, "2001:db8::1": true,
+		"api.example.test": true, "host.internal": true,
+	} {
+		if got := trustKitRefuses(name) != ""; got != refused {
+			t.Errorf("trustKitRefuses(%q) = %q, want refused=%v", name, trustKitRefuses(name), refused)
+		}
+	}
+	in := Input{Policies: []policy.Policy{
+		{Pattern: "api.example.test", Pins: []pin.Pin{fakePin("1"), fakePin("2")}},
+		{Pattern: "api.example.com", Pins: []pin.Pin{fakePin("1"), fakePin("2")}},
+	}}
+	res, err := Export("trustkit-ios", in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Contains(res.Data, []byte("example.test")) || !bytes.Contains(res.Data, []byte("api.example.com")) {
+		t.Errorf("a name TrustKit refuses was written:\n%s", res.Data)
+	}
+	if len(res.Warnings) != 1 || res.Warnings[0].Code != WarnRefusedDomain || !strings.Contains(res.Warnings[0].Message, ".test is not in the Public Suffix List") {
+		t.Errorf("warnings: %v", res.Warnings)
 	}
 }

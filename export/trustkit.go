@@ -2,6 +2,10 @@ package export
 
 import (
 	"fmt"
+	"net"
+	"strings"
+
+	"golang.org/x/net/publicsuffix"
 
 	"pinset.dev/pinset/pin"
 )
@@ -16,26 +20,36 @@ import (
 // report to a default URI run by TrustKit's authors; the export turns that off
 // (kTSKDisableDefaultReportUri, disableDefaultReportUri) so reports go only
 // where the policy says.
+//
+// In an Info.plist the keys are the string VALUES of TrustKit's constants:
+// kTSKPinnedDomains is "TSKPinnedDomains", kTSKPublicKeyHashes is
+// "TSKPublicKeyHashes", and so on (TSKTrustKitConfig.m). TrustKit reads the
+// TSKConfiguration dictionary from Info.plist in a library constructor and
+// initialises its shared instance with it, so no code is needed.
 
 // trustKitIOSKey is the Info.plist key TrustKit reads its configuration from
 // when the app does not pass one in code.
 const trustKitIOSKey = "TSKConfiguration"
 
 func renderTrustKitIOS(p *prepared) ([]byte, error) {
-	hosts := p.domainKeyed("TrustKit", "kTSKIncludeSubdomains", false)
+	hosts := p.domainKeyed("TrustKit", "TSKIncludeSubdomains", false)
 	domains := map[string]any{}
 	for _, h := range hosts {
+		if why := trustKitRefuses(h.base()); why != "" {
+			p.warn(WarnRefusedDomain, h.Pattern, "left out: TrustKit raises an exception at start-up (\"invalid domain\") for %s, %s; the host is not pinned by TrustKit", h.base(), why)
+			continue
+		}
 		d := map[string]any{
-			"kTSKPublicKeyHashes":         pinStrings(h.Pins, pin.Base64),
-			"kTSKEnforcePinning":          !h.ReportOnly,
-			"kTSKIncludeSubdomains":       h.includeSubdomains,
-			"kTSKDisableDefaultReportUri": true,
+			"TSKPublicKeyHashes":         pinStrings(h.Pins, pin.Base64),
+			"TSKEnforcePinning":          !h.ReportOnly,
+			"TSKIncludeSubdomains":       h.includeSubdomains,
+			"TSKDisableDefaultReportUri": true,
 		}
 		if h.ReportURI != "" {
-			d["kTSKReportUris"] = []string{h.ReportURI}
+			d["TSKReportUris"] = []string{h.ReportURI}
 		}
 		if e := p.expirationDate(); e != "" {
-			d["kTSKExpirationDate"] = e
+			d["TSKExpirationDate"] = e
 		}
 		domains[h.base()] = d
 	}
@@ -43,8 +57,8 @@ func renderTrustKitIOS(p *prepared) ([]byte, error) {
 		// Swizzling lets TrustKit check the connections of every
 		// NSURLSession and NSURLConnection delegate without code changes,
 		// which is what a configuration read from Info.plist is for.
-		"kTSKSwizzleNetworkDelegates": true,
-		"kTSKPinnedDomains":           domains,
+		"TSKSwizzleNetworkDelegates": true,
+		"TSKPinnedDomains":           domains,
 	}
 	return writePlist(p, map[string]any{trustKitIOSKey: cfg})
 }
@@ -90,4 +104,20 @@ func hostsNotReportOnly(hs []keyed) []keyed {
 		}
 	}
 	return out
+}
+
+// trustKitRefuses says why TrustKit (iOS) would refuse a domain name, or
+// "". TrustKit checks each domain with a Public Suffix List lookup and
+// raises an exception when the name has no registry part: an IP address or
+// a name under a top-level domain the list does not know (.test,
+// .internal...). The exception stops the app at start-up.
+func trustKitRefuses(name string) string {
+	if net.ParseIP(name) != nil {
+		return "an IP address"
+	}
+	suffix, icann := publicsuffix.PublicSuffix(name)
+	if !icann && !strings.Contains(suffix, ".") {
+		return fmt.Sprintf("whose top-level domain .%s is not in the Public Suffix List", suffix)
+	}
+	return ""
 }

@@ -194,49 +194,112 @@ func Run(ctx context.Context, policies []policy.Policy, targets []Target, opts O
 		targets, rep.Unprobed = Targets(policies, opts.DefaultPort)
 	}
 	rep.Hosts = make([]HostResult, len(targets))
-	sem := make(chan struct{}, opts.Concurrency)
-	var wg sync.WaitGroup
-	for i, t := range targets {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
-			rep.Hosts[i] = checkHost(ctx, set, t, opts)
-		}()
+	addrs := make([][]string, len(targets))
+	// Resolve every host, then probe every address of every host, each
+	// stage with at most opts.Concurrency in flight: a host behind many
+	// addresses costs one timeout, not one per address.
+	parallel(len(targets), opts.Concurrency, func(i int) {
+		t := targets[i]
+		hr := HostResult{Host: t.Host, Port: t.Port, BackupPins: -1, Addresses: []AddressResult{}}
+		if pol, pinned := set.Match(t.Host); pinned {
+			hr.Pattern, hr.Pins, hr.ReportOnly = pol.Pattern, pol.Pins, pol.ReportOnly
+		}
+		a, err := resolve(ctx, t, opts)
+		if err != nil {
+			hr.Error = err.Error()
+		}
+		rep.Hosts[i], addrs[i] = hr, a
+	})
+	type job struct{ host, addr int }
+	var jobs []job
+	for i, a := range addrs {
+		for j := range a {
+			jobs = append(jobs, job{i, j})
+		}
+		rep.Hosts[i].Addresses = make([]AddressResult, len(a))
 	}
-	wg.Wait()
+	parallel(len(jobs), opts.Concurrency, func(k int) {
+		j := jobs[k]
+		t := targets[j.host]
+		rep.Hosts[j.host].Addresses[j.addr] = probeAddr(ctx, set, t, addrs[j.host][j.addr], opts)
+	})
 	if err := ctx.Err(); err != nil {
 		return nil, err
+	}
+	for i := range rep.Hosts {
+		as := rep.Hosts[i].Addresses
+		sort.SliceStable(as, func(a, b int) bool { return addrLess(as[a].Address, as[b].Address) })
 	}
 	finish(rep, set, opts)
 	return rep, nil
 }
 
-// checkHost probes every address of one host and judges each.
-func checkHost(ctx context.Context, set *policy.Set, t Target, opts Options) HostResult {
-	hr := HostResult{Host: t.Host, Port: t.Port, BackupPins: -1, Addresses: []AddressResult{}}
-	pol, pinned := set.Match(t.Host)
-	if pinned {
-		hr.Pattern, hr.Pins, hr.ReportOnly = pol.Pattern, pol.Pins, pol.ReportOnly
+// parallel runs f(0..n-1) with at most limit calls at once.
+func parallel(n, limit int, f func(i int)) {
+	sem := make(chan struct{}, limit)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			f(i)
+		}()
 	}
+	wg.Wait()
+}
+
+// resolve returns the addresses of a target: the Resolve override for
+// "HOST:PORT" (or "HOST:*"), the IP literal itself, or DNS (IPv4 and IPv6).
+func resolve(ctx context.Context, t Target, opts Options) ([]string, error) {
+	for _, key := range []string{t.String(), net.JoinHostPort(t.Host, "*")} {
+		if list, ok := opts.Resolve[key]; ok {
+			if len(list) == 0 {
+				return nil, fmt.Errorf("resolve override for %s has no addresses", key)
+			}
+			return list, nil
+		}
+	}
+	if ip := net.ParseIP(t.Host); ip != nil {
+		return []string{ip.String()}, nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, opts.Timeout)
+	defer cancel()
+	ips, err := net.DefaultResolver.LookupIPAddr(ctx, t.Host)
+	if err != nil {
+		return nil, fmt.Errorf("resolving %s: %w", t.Host, err)
+	}
+	if len(ips) == 0 {
+		return nil, fmt.Errorf("%s has no addresses", t.Host)
+	}
+	out := make([]string, 0, len(ips))
+	for _, ip := range ips {
+		if ip.Zone == "" { // link-local addresses with a zone cannot be named in Resolve
+			out = append(out, ip.IP.String())
+		}
+	}
+	return out, nil
+}
+
+// probeAddr probes one address of a target through probe.Probe (with a
+// one-address override, so the handshake, SNI and verification are the
+// probe package's) and judges it.
+func probeAddr(ctx context.Context, set *policy.Set, t Target, addr string, opts Options) AddressResult {
 	results, err := probe.Probe(ctx, t.Host, t.Port, probe.Options{
 		ServerName: t.Host,
 		RootCAs:    opts.RootCAs,
 		Timeout:    opts.Timeout,
-		AllAddrs:   true,
-		Resolve:    opts.Resolve,
+		Resolve:    map[string][]string{t.String(): {addr}},
 		Now:        opts.Now,
 	})
-	if err != nil && len(results) == 0 {
-		hr.Error = err.Error()
-		return hr
+	if err != nil || len(results) == 0 {
+		if err == nil {
+			err = errors.New("no result")
+		}
+		return AddressResult{Address: net.JoinHostPort(addr, strconv.Itoa(t.Port)), Verdict: Unreachable, Reason: err.Error()}
 	}
-	for _, r := range results {
-		hr.Addresses = append(hr.Addresses, judge(set, t, r, opts.Now))
-	}
-	sort.SliceStable(hr.Addresses, func(i, j int) bool { return addrLess(hr.Addresses[i].Address, hr.Addresses[j].Address) })
-	return hr
+	return judge(set, t, results[0], opts.Now)
 }
 
 // judge decides what a client holding the policies does with one probed

@@ -3,8 +3,10 @@ package check_test
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -275,4 +277,23 @@ func hasFinding(r *check.Report, code check.Code, addr string, p pin.Pin) bool {
 		return true
 	}
 	return false
+}
+
+func TestIPv4AndIPv6Addresses(t *testing.T) {
+	w := checktest.NewWorld(t, host)
+	f, err := checktest.Start(host, []string{"127.0.0.2", "::1"}, []tls.Certificate{w.Leaf("live", 90*day), w.Leaf("rotated", 90*day)})
+	if err != nil {
+		t.Skipf("no IPv6 loopback here: %v", err)
+	}
+	t.Cleanup(f.Close)
+	pols := []policy.Policy{{Pattern: host, Pins: []pin.Pin{w.Pin("live"), w.Pin("backup")}}}
+	rep, err := check.Run(context.Background(), pols, nil, opts(w, f, checktest.Epoch.Add(day)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	as := rep.Hosts[0].Addresses
+	if len(as) != 2 || as[0].Address != f.Address(0) || as[0].Verdict != check.Accepted ||
+		as[1].Address != "[::1]:"+strconv.Itoa(f.Port) || as[1].Verdict != check.RefusedPin {
+		t.Fatalf("addresses %+v", as)
+	}
 }

@@ -2,19 +2,15 @@ package store
 
 import (
 	"context"
-	"crypto/rand"
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/jackc/pgx/v5"
 
 	"pinset.dev/pinset/report"
 )
@@ -45,33 +41,12 @@ func postgresURLForTest(t *testing.T) string {
 		}
 		t.Skip("PINSET_TEST_POSTGRES_URL not set; start a database with: eval \"$(bash .ci/postgres.sh)\"")
 	}
-	ctx := context.Background()
-	c, err := pgx.Connect(ctx, base)
-	if err != nil {
-		t.Fatalf("PINSET_TEST_POSTGRES_URL: %v", err)
-	}
-	defer c.Close(ctx)
-	var b [6]byte
-	rand.Read(b[:])
-	schema := "t_" + hex.EncodeToString(b[:])
-	if _, err := c.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		c, err := pgx.Connect(context.Background(), base)
-		if err == nil {
-			c.Exec(context.Background(), "DROP SCHEMA "+schema+" CASCADE")
-			c.Close(context.Background())
-		}
-	})
-	u, err := url.Parse(base)
+	u, err := TestSchema(context.Background(), base, t.Name())
 	if err != nil {
 		t.Fatal(err)
 	}
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	return u.String()
+	t.Cleanup(func() { DropTestSchema(context.Background(), base, u) })
+	return u
 }
 
 func openPostgresForTest(t *testing.T) Store {

@@ -1,0 +1,282 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"pinset.dev/pinset/store"
+	"pinset.dev/pinset/trust"
+)
+
+type ctxKey int
+
+const tokenNameKey ctxKey = 0
+
+// admin wraps h with the admin checks: a client certificate verified
+// against Config.AdminClientCAs when configured, then a live bearer token.
+// The token is compared by the store in constant time and never logged.
+func (s *Server) admin(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if s.cfg.AdminClientCAs != nil && (r.TLS == nil || len(r.TLS.VerifiedChains) == 0) {
+			s.m.authFailures.WithLabelValues("client_certificate").Inc()
+			writeError(w, http.StatusForbidden, "client_certificate_required", "the admin API requires a client certificate from the configured CA")
+			return
+		}
+		secret, ok := bearer(r.Header.Get("Authorization"))
+		if !ok {
+			s.m.authFailures.WithLabelValues("missing").Inc()
+			w.Header().Set("WWW-Authenticate", `Bearer realm="pinset admin"`)
+			writeError(w, http.StatusUnauthorized, "unauthorized", "missing bearer token: send Authorization: Bearer TOKEN (create one with 'pinset token new')")
+			return
+		}
+		name, err := s.store.CheckToken(r.Context(), secret)
+		if errors.Is(err, store.ErrNotFound) {
+			s.m.authFailures.WithLabelValues("invalid").Inc()
+			w.Header().Set("WWW-Authenticate", `Bearer realm="pinset admin", error="invalid_token"`)
+			writeError(w, http.StatusUnauthorized, "unauthorized", "invalid or revoked token")
+			return
+		}
+		if err != nil {
+			s.internalError(w, r, err)
+			return
+		}
+		h.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), tokenNameKey, name)))
+	})
+}
+
+func bearer(h string) (string, bool) {
+	scheme, tok, ok := strings.Cut(h, " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return "", false
+	}
+	tok = strings.TrimSpace(tok)
+	return tok, tok != ""
+}
+
+func tokenName(ctx context.Context) string {
+	n, _ := ctx.Value(tokenNameKey).(string)
+	return n
+}
+
+// PublishError is a refused publication: the HTTP status, a stable code
+// and the reason.
+type PublishError struct {
+	Status int
+	Code   string
+	Err    error
+	Force  bool // the publish gate refused; forcing would publish
+}
+
+func (e *PublishError) Error() string { return e.Err.Error() }
+func (e *PublishError) Unwrap() error { return e.Err }
+
+// classify maps a trust or store error to the answer: 409 for version
+// conflicts (rollback, equivocation, a concurrent publish), 413 for size,
+// 422 for everything a client would refuse.
+func classify(what string, err error) *PublishError {
+	pe := &PublishError{Status: http.StatusUnprocessableEntity, Err: fmt.Errorf("%s refused: %w", what, err)}
+	switch {
+	case errors.Is(err, trust.ErrTooLarge):
+		pe.Status, pe.Code = http.StatusRequestEntityTooLarge, "too_large"
+	case errors.Is(err, trust.ErrMalformed):
+		pe.Status, pe.Code = http.StatusBadRequest, "malformed"
+	case errors.Is(err, trust.ErrPayloadType):
+		pe.Code = "wrong_payload_type"
+	case errors.Is(err, trust.ErrThreshold):
+		pe.Code = "threshold_not_met"
+	case errors.Is(err, trust.ErrAlgorithm):
+		pe.Code = "bad_algorithm"
+	case errors.Is(err, trust.ErrWrongApp):
+		pe.Code = "wrong_app"
+	case errors.Is(err, trust.ErrBelowFloor), errors.Is(err, trust.ErrRollback):
+		pe.Status, pe.Code = http.StatusConflict, "rollback"
+	case errors.Is(err, trust.ErrEquivocation):
+		pe.Status, pe.Code = http.StatusConflict, "equivocation"
+	case errors.Is(err, trust.ErrRootVersionGap):
+		pe.Status, pe.Code = http.StatusConflict, "root_version_gap"
+	case errors.Is(err, trust.ErrRootMismatch):
+		pe.Code = "root_mismatch"
+	case errors.Is(err, trust.ErrExpired):
+		pe.Code = "expired"
+	case errors.Is(err, trust.ErrIssuedInFuture):
+		pe.Code = "issued_in_future"
+	case errors.Is(err, trust.ErrInvalidDocument), errors.Is(err, trust.ErrExpiresBeforeIssued):
+		pe.Code = "invalid_document"
+	case errors.Is(err, store.ErrConflict):
+		pe.Status, pe.Code = http.StatusConflict, "conflict"
+	case errors.Is(err, store.ErrNotFound):
+		pe.Status, pe.Code = http.StatusConflict, "no_root"
+	default:
+		pe.Code = "refused"
+	}
+	return pe
+}
+
+func readEnvelope(r *http.Request) ([]byte, error) {
+	b, err := trust.ReadEnvelope(r.Body)
+	if err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+func (s *Server) handlePutRoot(w http.ResponseWriter, r *http.Request) {
+	app := r.PathValue("app")
+	b, err := readEnvelope(r)
+	if err == nil {
+		var res *PublishResult
+		res, err = s.PublishRoot(r.Context(), app, b)
+		if err == nil {
+			s.log.Info("published root", "app", app, "version", res.Version, "changed", res.Changed, "token", tokenName(r.Context()))
+			writeJSON(w, publishStatus(res), res)
+			return
+		}
+	}
+	s.refuse(w, r, "root", app, err)
+}
+
+func (s *Server) handlePutPins(w http.ResponseWriter, r *http.Request) {
+	app := r.PathValue("app")
+	force := r.URL.Query().Get("force") == "1" || r.URL.Query().Get("force") == "true" || r.Header.Get("Pinset-Force") == "1"
+	b, err := readEnvelope(r)
+	if err == nil {
+		var res *PublishResult
+		res, err = s.PublishManifest(r.Context(), app, b, PublishOptions{Force: force})
+		if err == nil {
+			s.log.Info("published manifest", "app", app, "version", res.Version, "changed", res.Changed,
+				"forced", force, "token", tokenName(r.Context()))
+			writeJSON(w, publishStatus(res), res)
+			return
+		}
+	}
+	s.refuse(w, r, "manifest", app, err)
+}
+
+func publishStatus(res *PublishResult) int {
+	if res.Changed {
+		return http.StatusCreated
+	}
+	return http.StatusOK
+}
+
+func (s *Server) refuse(w http.ResponseWriter, r *http.Request, what, app string, err error) {
+	var pe *PublishError
+	if !errors.As(err, &pe) {
+		pe = classify(what, err)
+	}
+	if pe.Status >= 500 {
+		s.internalError(w, r, err)
+		return
+	}
+	s.m.publishes.WithLabelValues(what, pe.Code).Inc()
+	s.log.Warn("publication refused", "what", what, "app", app, "code", pe.Code, "reason", pe.Error(), "token", tokenName(r.Context()))
+	writeJSON(w, pe.Status, apiError{Error: pe.Error(), Code: pe.Code, Force: pe.Force})
+}
+
+// appInfo is one entry of GET /v1/admin/apps.
+type appInfo struct {
+	store.App
+	ManifestExpires string `json:"manifest_expires,omitempty"`
+	RootExpires     string `json:"root_expires,omitempty"`
+}
+
+func (s *Server) handleApps(w http.ResponseWriter, r *http.Request) {
+	apps, err := s.store.Apps(r.Context())
+	if err != nil {
+		s.internalError(w, r, err)
+		return
+	}
+	out := make([]appInfo, 0, len(apps))
+	for _, a := range apps {
+		info := appInfo{App: a}
+		if snap, err := s.docs.get(r.Context(), a.ID); err == nil && !snap.missing {
+			if snap.manifest != nil {
+				info.ManifestExpires = snap.manifest.expires.UTC().Format("2006-01-02T15:04:05Z")
+			}
+			if snap.root != nil {
+				info.RootExpires = snap.root.expires.UTC().Format("2006-01-02T15:04:05Z")
+			}
+		}
+		out = append(out, info)
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"apps": out})
+}
+
+func (s *Server) handleManifestHistory(w http.ResponseWriter, r *http.Request) {
+	app := r.PathValue("app")
+	ms, err := s.store.Manifests(r.Context(), app)
+	if err != nil {
+		s.internalError(w, r, err)
+		return
+	}
+	if ms == nil {
+		ms = []store.Document{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"app": app, "manifests": ms})
+}
+
+func (s *Server) handleAdminReports(w http.ResponseWriter, r *http.Request) {
+	app := r.PathValue("app")
+	q := r.URL.Query()
+	rq := store.ReportQuery{App: app, Host: strings.ToLower(q.Get("host")), Platform: q.Get("platform")}
+	var ok1, ok2 bool
+	rq.Since, ok1 = parseTimeParam(q.Get("since"))
+	rq.Until, ok2 = parseTimeParam(q.Get("until"))
+	if !ok1 || !ok2 {
+		writeError(w, http.StatusBadRequest, "bad_request", "since and until take RFC 3339 times or yyyy-mm-dd dates")
+		return
+	}
+	for name, dst := range map[string]*int64{"before": &rq.BeforeID} {
+		if v := q.Get(name); v != "" {
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil || n < 1 {
+				writeError(w, http.StatusBadRequest, "bad_request", name+" must be a report id")
+				return
+			}
+			*dst = n
+		}
+	}
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 1000 {
+			writeError(w, http.StatusBadRequest, "bad_request", "limit must be 1 to 1000")
+			return
+		}
+		rq.Limit = n
+	}
+	reports, err := s.store.Reports(r.Context(), rq)
+	if err != nil {
+		s.internalError(w, r, err)
+		return
+	}
+	agg, err := s.store.Aggregate(r.Context(), rq)
+	if err != nil {
+		s.internalError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"app": app, "reports": reports, "aggregates": agg})
+}
+
+func (s *Server) handleRawReport(w http.ResponseWriter, r *http.Request) {
+	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	if err != nil {
+		writeError(w, http.StatusNotFound, "not_found", "no such report")
+		return
+	}
+	raw, err := s.store.RawReport(r.Context(), id)
+	if errors.Is(err, store.ErrNotFound) {
+		writeError(w, http.StatusNotFound, "not_found", "no such report")
+		return
+	}
+	if err != nil {
+		s.internalError(w, r, err)
+		return
+	}
+	w.Header().Set("Content-Type", "application/octet-stream")
+	w.Header().Set("Content-Disposition", "attachment")
+	w.Write(raw)
+}

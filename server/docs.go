@@ -1,0 +1,322 @@
+package server
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"pinset.dev/pinset/policy"
+	"pinset.dev/pinset/store"
+	"pinset.dev/pinset/trust"
+)
+
+// doc is one servable document: its bytes, their gzip form and ETags,
+// computed once.
+type doc struct {
+	version  int64
+	body     []byte
+	gz       []byte // nil when gzip does not make it smaller
+	etag     string // strong ETag of body
+	etagGz   string // strong ETag of gz
+	modified time.Time
+	expires  time.Time
+}
+
+func newDoc(d store.Document) *doc {
+	sum := sha256.Sum256(d.Body)
+	tag := hex.EncodeToString(sum[:16])
+	x := &doc{version: d.Version, body: d.Body, etag: `"` + tag + `"`, etagGz: `"` + tag + `-gz"`,
+		modified: d.CreatedAt, expires: d.Expires}
+	var buf bytes.Buffer
+	zw, _ := gzip.NewWriterLevel(&buf, gzip.BestCompression)
+	zw.Write(d.Body)
+	zw.Close()
+	if buf.Len() < len(d.Body) {
+		x.gz = buf.Bytes()
+	}
+	return x
+}
+
+// appDocs is a snapshot of one app's served state.
+type appDocs struct {
+	loaded   time.Time
+	missing  bool // the app does not exist
+	root     *doc
+	manifest *doc
+	policies *policy.Set // the current manifest's, for attributing reports
+}
+
+type appEntry struct {
+	mu   sync.Mutex // held while refreshing
+	snap atomic.Pointer[appDocs]
+}
+
+// docCache serves documents from memory, re-reading an app's state from
+// the store at most once per interval (and at once after a local publish).
+type docCache struct {
+	st       store.Store
+	interval time.Duration
+	now      func() time.Time
+	apps     sync.Map // app id -> *appEntry
+	roots    sync.Map // "app/N" -> *doc; root versions never change
+	nroots   atomic.Int64
+}
+
+const maxCachedRoots = 4096
+
+func newDocCache(st store.Store, interval time.Duration, now func() time.Time) *docCache {
+	return &docCache{st: st, interval: interval, now: now}
+}
+
+// get returns the app's snapshot, refreshing it when older than the
+// interval. While one request refreshes, the others keep serving the
+// previous snapshot.
+func (c *docCache) get(ctx context.Context, app string) (*appDocs, error) {
+	v, _ := c.apps.LoadOrStore(app, &appEntry{})
+	e := v.(*appEntry)
+	snap := e.snap.Load()
+	if snap != nil && c.now().Sub(snap.loaded) < c.interval {
+		return snap, nil
+	}
+	if snap != nil {
+		if !e.mu.TryLock() {
+			return snap, nil
+		}
+	} else {
+		e.mu.Lock()
+		if s := e.snap.Load(); s != nil {
+			e.mu.Unlock()
+			return s, nil
+		}
+	}
+	defer e.mu.Unlock()
+	next, err := c.load(ctx, app, snap)
+	if err != nil {
+		if snap != nil {
+			return snap, nil // serve the last good state while the store hiccups
+		}
+		return nil, err
+	}
+	if next.missing {
+		// Do not let random app names grow the cache.
+		c.apps.Delete(app)
+	}
+	e.snap.Store(next)
+	return next, nil
+}
+
+// invalidate forces the next get to re-read the store.
+func (c *docCache) invalidate(app string) {
+	if v, ok := c.apps.Load(app); ok {
+		v.(*appEntry).snap.Store(nil)
+	}
+}
+
+func (c *docCache) load(ctx context.Context, app string, prev *appDocs) (*appDocs, error) {
+	a, err := c.st.App(ctx, app)
+	if errors.Is(err, store.ErrNotFound) {
+		return &appDocs{loaded: c.now(), missing: true}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	next := &appDocs{loaded: c.now()}
+	if prev != nil && prev.root != nil && prev.root.version == a.RootVersion {
+		next.root = prev.root
+	} else if a.RootVersion > 0 {
+		d, err := c.st.LatestRoot(ctx, app)
+		if err != nil {
+			return nil, err
+		}
+		next.root = newDoc(d)
+	}
+	if prev != nil && prev.manifest != nil && prev.manifest.version == a.ManifestVersion {
+		next.manifest, next.policies = prev.manifest, prev.policies
+	} else if a.ManifestVersion > 0 {
+		d, err := c.st.Manifest(ctx, app)
+		if err != nil {
+			return nil, err
+		}
+		next.manifest = newDoc(d)
+		// Stored manifests were verified before publishing; decoding
+		// them here only serves to attribute HPKP reports to the app.
+		if m, err := trust.DecodeManifestUnverified(d.Body); err == nil {
+			next.policies, _ = m.PolicySet()
+		}
+	}
+	return next, nil
+}
+
+func (c *docCache) root(ctx context.Context, app string, version int64) (*doc, error) {
+	key := app + "/" + strconv.FormatInt(version, 10)
+	if v, ok := c.roots.Load(key); ok {
+		return v.(*doc), nil
+	}
+	d, err := c.st.Root(ctx, app, version)
+	if err != nil {
+		return nil, err
+	}
+	x := newDoc(d)
+	if c.nroots.Load() < maxCachedRoots {
+		if _, loaded := c.roots.LoadOrStore(key, x); !loaded {
+			c.nroots.Add(1)
+		}
+	}
+	return x, nil
+}
+
+// Cache-Control of the public documents. They are signed, so shared caches
+// may keep them; a root version never changes.
+const (
+	cacheLatest    = "public, max-age=60, stale-if-error=86400"
+	cacheImmutable = "public, max-age=31536000, immutable"
+)
+
+// serveDoc writes d with conditional GET and gzip negotiation.
+func serveDoc(w http.ResponseWriter, r *http.Request, d *doc, cacheControl string) {
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Cache-Control", cacheControl)
+	h.Set("Vary", "Accept-Encoding")
+	h.Set("X-Content-Type-Options", "nosniff")
+	if !d.modified.IsZero() {
+		h.Set("Last-Modified", d.modified.UTC().Format(http.TimeFormat))
+	}
+	useGz := d.gz != nil && acceptsGzip(r.Header.Get("Accept-Encoding"))
+	body, tag := d.body, d.etag
+	if useGz {
+		body, tag = d.gz, d.etagGz
+		h.Set("Content-Encoding", "gzip")
+	}
+	h.Set("ETag", tag)
+	if inm := r.Header.Get("If-None-Match"); inm != "" && etagMatch(inm, d) {
+		w.WriteHeader(http.StatusNotModified)
+		return
+	}
+	h.Set("Content-Length", strconv.Itoa(len(body)))
+	w.WriteHeader(http.StatusOK)
+	if r.Method != http.MethodHead {
+		w.Write(body)
+	}
+}
+
+// etagMatch implements If-None-Match's weak comparison against either
+// representation of d.
+func etagMatch(header string, d *doc) bool {
+	for _, t := range strings.Split(header, ",") {
+		t = strings.TrimPrefix(strings.TrimSpace(t), "W/")
+		if t == "*" || t == d.etag || t == d.etagGz {
+			return true
+		}
+	}
+	return false
+}
+
+func acceptsGzip(ae string) bool {
+	for _, part := range strings.Split(ae, ",") {
+		coding, params, _ := strings.Cut(strings.TrimSpace(part), ";")
+		if !strings.EqualFold(strings.TrimSpace(coding), "gzip") {
+			continue
+		}
+		params = strings.ReplaceAll(params, " ", "")
+		if q, ok := strings.CutPrefix(params, "q="); ok {
+			if f, err := strconv.ParseFloat(q, 64); err == nil && f == 0 {
+				return false
+			}
+		}
+		return true
+	}
+	return false
+}
+
+func (s *Server) handleRootLatest(w http.ResponseWriter, r *http.Request) {
+	app := r.PathValue("app")
+	snap, ok := s.appSnapshot(w, r, app)
+	if !ok {
+		return
+	}
+	if snap.root == nil {
+		writeError(w, http.StatusNotFound, "not_found", "app "+app+" has no root")
+		return
+	}
+	serveDoc(w, r, snap.root, cacheLatest)
+}
+
+func (s *Server) handleRootVersion(w http.ResponseWriter, r *http.Request) {
+	app := r.PathValue("app")
+	name := r.PathValue("file")
+	num, ok := strings.CutSuffix(name, ".json")
+	v, err := strconv.ParseInt(num, 10, 64)
+	if !ok || err != nil || v < 1 || num[0] == '0' {
+		writeError(w, http.StatusNotFound, "not_found", "no such root: want /v1/apps/{app}/roots/{N}.json")
+		return
+	}
+	if !validApp(app) {
+		writeError(w, http.StatusNotFound, "not_found", "no such app")
+		return
+	}
+	d, err := s.docs.root(r.Context(), app, v)
+	if errors.Is(err, store.ErrNotFound) {
+		writeError(w, http.StatusNotFound, "not_found", "app "+app+" has no root version "+num)
+		return
+	}
+	if err != nil {
+		s.internalError(w, r, err)
+		return
+	}
+	serveDoc(w, r, d, cacheImmutable)
+}
+
+func (s *Server) handleManifest(w http.ResponseWriter, r *http.Request) {
+	app := r.PathValue("app")
+	snap, ok := s.appSnapshot(w, r, app)
+	if !ok {
+		return
+	}
+	if snap.manifest == nil {
+		writeError(w, http.StatusNotFound, "not_found", "app "+app+" has no manifest")
+		return
+	}
+	serveDoc(w, r, snap.manifest, cacheLatest)
+}
+
+func (s *Server) appSnapshot(w http.ResponseWriter, r *http.Request, app string) (*appDocs, bool) {
+	if !validApp(app) {
+		writeError(w, http.StatusNotFound, "not_found", "no such app")
+		return nil, false
+	}
+	snap, err := s.docs.get(r.Context(), app)
+	if err != nil {
+		s.internalError(w, r, err)
+		return nil, false
+	}
+	if snap.missing {
+		writeError(w, http.StatusNotFound, "not_found", "no such app: "+app)
+		return nil, false
+	}
+	return snap, true
+}
+
+// validApp accepts the app ids trust accepts (1 to 128 of A-Z a-z 0-9 . _ -).
+func validApp(s string) bool {
+	if len(s) == 0 || len(s) > trust.MaxAppIDLen {
+		return false
+	}
+	for _, c := range []byte(s) {
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '.', c == '_', c == '-':
+		default:
+			return false
+		}
+	}
+	return true
+}

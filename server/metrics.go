@@ -1,0 +1,104 @@
+package server
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+type metrics struct {
+	requests     *prometheus.CounterVec
+	duration     *prometheus.HistogramVec
+	reports      *prometheus.CounterVec
+	publishes    *prometheus.CounterVec
+	authFailures *prometheus.CounterVec
+	resigns      *prometheus.CounterVec
+}
+
+func newMetrics(reg *prometheus.Registry, s *Server) (*metrics, error) {
+	m := &metrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "pinset_http_requests_total", Help: "HTTP requests by route pattern, method and status code.",
+		}, []string{"route", "method", "code"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "pinset_http_request_duration_seconds", Help: "HTTP request latency by route pattern.",
+			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
+		}, []string{"route"}),
+		reports: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "pinset_reports_received_total", Help: "Pin-failure reports by format and result (stored, duplicate, invalid, too_large, rate_limited, unknown_app).",
+		}, []string{"format", "result"}),
+		publishes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "pinset_publications_total", Help: "Root and manifest uploads by kind and result (published or the refusal code).",
+		}, []string{"kind", "result"}),
+		authFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "pinset_admin_auth_failures_total", Help: "Refused admin requests by reason.",
+		}, []string{"reason"}),
+		resigns: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "pinset_manifest_resigns_total", Help: "Online manifest re-signings by result.",
+		}, []string{"result"}),
+	}
+	docs := &docCollector{s: s,
+		version: prometheus.NewDesc("pinset_manifest_version", "Version of the manifest served per app.", []string{"app"}, nil),
+		expiry:  prometheus.NewDesc("pinset_manifest_expiry_timestamp_seconds", "Expiry of the manifest served per app.", []string{"app"}, nil),
+		rootExp: prometheus.NewDesc("pinset_root_expiry_timestamp_seconds", "Expiry of the latest root per app.", []string{"app"}, nil),
+	}
+	for _, c := range []prometheus.Collector{m.requests, m.duration, m.reports, m.publishes, m.authFailures, m.resigns, docs} {
+		if err := reg.Register(c); err != nil {
+			return nil, err
+		}
+	}
+	// Process and Go metrics, unless the caller's registry has them.
+	reg.Register(collectors.NewGoCollector())
+	reg.Register(collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m, nil
+}
+
+// docCollector exports the served documents' versions and expiries at
+// scrape time.
+type docCollector struct {
+	s                        *Server
+	version, expiry, rootExp *prometheus.Desc
+}
+
+func (c *docCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- c.version
+	ch <- c.expiry
+	ch <- c.rootExp
+}
+
+func (c *docCollector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	apps, err := c.s.store.Apps(ctx)
+	if err != nil {
+		return
+	}
+	for _, a := range apps {
+		snap, err := c.s.docs.get(ctx, a.ID)
+		if err != nil || snap.missing {
+			continue
+		}
+		if snap.manifest != nil {
+			ch <- prometheus.MustNewConstMetric(c.version, prometheus.GaugeValue, float64(snap.manifest.version), a.ID)
+			ch <- prometheus.MustNewConstMetric(c.expiry, prometheus.GaugeValue, float64(snap.manifest.expires.Unix()), a.ID)
+		}
+		if snap.root != nil {
+			ch <- prometheus.MustNewConstMetric(c.rootExp, prometheus.GaugeValue, float64(snap.root.expires.Unix()), a.ID)
+		}
+	}
+}
+
+func (s *Server) metricsHandler() http.Handler {
+	return promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{Registry: s.reg})
+}
+
+func digestHex(b []byte) string {
+	h := sha256.Sum256(b)
+	return hex.EncodeToString(h[:])
+}

@@ -1,0 +1,152 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+
+	"pinset.dev/pinset/store"
+	"pinset.dev/pinset/trust"
+)
+
+// PublishResult is the answer to a publication.
+type PublishResult struct {
+	App     string `json:"app"`
+	Kind    string `json:"kind"` // "root" or "manifest"
+	Version uint64 `json:"version"`
+	Changed bool   `json:"changed"` // false: these exact bytes were already current
+	SHA256  string `json:"sha256,omitempty"`
+}
+
+// PublishOptions tune PublishManifest.
+type PublishOptions struct {
+	Force  bool   // publish even if the publish gate refuses
+	Source string // recorded with the manifest: "publish" (default) or "resign"
+}
+
+// PublishRoot verifies root envelope b for app and makes it the latest
+// root. The first root of an app must be signed by a threshold of its own
+// root keys and unexpired; every later one must be the next version,
+// signed by a threshold of the current root's root keys and of its own
+// (trust.State.UpdateRoot). Re-uploading the current root changes nothing.
+func (s *Server) PublishRoot(ctx context.Context, app string, b []byte) (*PublishResult, error) {
+	now := s.now()
+	cur, err := s.store.LatestRoot(ctx, app)
+	var st *trust.State
+	var prev int64
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		st, err = trust.VerifyRootChain([][]byte{b}, now)
+	case err != nil:
+		return nil, &PublishError{Status: http.StatusInternalServerError, Code: "internal", Err: err}
+	default:
+		prev = cur.Version
+		// Say "rollback" for an older root even when its signatures no
+		// longer verify under the current keys (they would be refused
+		// either way; this names the real mistake).
+		if old, _, derr := trust.DecodeRootUnverified(b); derr == nil && old.AppID == app && int64(old.Version) < cur.Version {
+			return nil, classify("root", &trust.VersionError{Document: "root", Got: old.Version, Trusted: uint64(cur.Version), Err: trust.ErrRollback})
+		}
+		var trusted *trust.State
+		trusted, err = trust.NewState(cur.Body, nil)
+		if err != nil {
+			return nil, &PublishError{Status: http.StatusInternalServerError, Code: "internal", Err: fmt.Errorf("stored root v%d: %w", cur.Version, err)}
+		}
+		st, err = trusted.UpdateRoot(b, now)
+		if err == nil && st == trusted {
+			return &PublishResult{App: app, Kind: "root", Version: uint64(cur.Version), SHA256: cur.SHA256}, nil
+		}
+	}
+	if err != nil {
+		return nil, classify("root", err)
+	}
+	root := st.Root()
+	if root.AppID != app {
+		return nil, classify("root", fmt.Errorf("root for app %q uploaded to app %q: %w", root.AppID, app, trust.ErrWrongApp))
+	}
+	d := store.Document{App: app, Version: int64(root.Version), Body: b, Expires: root.Expires, CreatedAt: now}
+	if err := s.store.PublishRoot(ctx, d, prev); err != nil {
+		if errors.Is(err, store.ErrConflict) {
+			return nil, classify("root", err)
+		}
+		return nil, &PublishError{Status: http.StatusInternalServerError, Code: "internal", Err: err}
+	}
+	s.docs.invalidate(app)
+	s.m.publishes.WithLabelValues("root", "published").Inc()
+	return &PublishResult{App: app, Kind: "root", Version: root.Version, Changed: true, SHA256: digestHex(b)}, nil
+}
+
+// PublishManifest verifies manifest envelope b for app against the app's
+// latest root and current manifest, exactly as a client holding them
+// would (trust.State.UpdateManifest: pins-role threshold, app id, root
+// binding, version above the current one, issued-at and expiry), asks the
+// publish gate unless forced, and makes it current with a compare-and-swap
+// on the current version. Re-uploading the current manifest changes
+// nothing.
+func (s *Server) PublishManifest(ctx context.Context, app string, b []byte, opts PublishOptions) (*PublishResult, error) {
+	now := s.now()
+	rootDoc, err := s.store.LatestRoot(ctx, app)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, &PublishError{Status: http.StatusConflict, Code: "no_root", Err: fmt.Errorf("manifest refused: app %q has no root yet: publish its root first", app)}
+	}
+	if err != nil {
+		return nil, &PublishError{Status: http.StatusInternalServerError, Code: "internal", Err: err}
+	}
+	st, err := trust.NewState(rootDoc.Body, nil)
+	if err != nil {
+		return nil, &PublishError{Status: http.StatusInternalServerError, Code: "internal", Err: fmt.Errorf("stored root v%d: %w", rootDoc.Version, err)}
+	}
+	var prev int64
+	cur, err := s.store.Manifest(ctx, app)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+	case err != nil:
+		return nil, &PublishError{Status: http.StatusInternalServerError, Code: "internal", Err: err}
+	default:
+		prev = cur.Version
+		if bytes.Equal(cur.Body, b) {
+			return &PublishResult{App: app, Kind: "manifest", Version: uint64(cur.Version), SHA256: cur.SHA256}, nil
+		}
+		if cur.RootVersion == rootDoc.Version {
+			// The current manifest, as a client holds it: later uploads
+			// are checked against its version and contents.
+			if restored, rerr := st.Restore(nil, cur.Body); rerr == nil {
+				st = restored
+			}
+		}
+	}
+	next, err := st.UpdateManifest(b, now)
+	if err != nil {
+		return nil, classify("manifest", err)
+	}
+	m := next.Manifest()
+	if m.AppID != app {
+		return nil, classify("manifest", fmt.Errorf("manifest for app %q uploaded to app %q: %w", m.AppID, app, trust.ErrWrongApp))
+	}
+	if int64(m.Version) <= prev {
+		return nil, classify("manifest", &trust.VersionError{Document: "manifest", Got: m.Version, Trusted: uint64(prev), Err: trust.ErrRollback})
+	}
+	if s.cfg.PublishGate != nil && opts.Source != "resign" {
+		if gerr := s.cfg.PublishGate(ctx, m); gerr != nil {
+			if !opts.Force {
+				s.m.publishes.WithLabelValues("manifest", "gate_refused").Inc()
+				return nil, &PublishError{Status: http.StatusConflict, Code: "publish_gate", Force: true,
+					Err: fmt.Errorf("manifest v%d refused by the publish gate: %w (publish with force=1 to override)", m.Version, gerr)}
+			}
+			s.log.Warn("publish gate overridden", "app", app, "version", m.Version, "reason", gerr.Error())
+		}
+	}
+	d := store.Document{App: app, Version: int64(m.Version), RootVersion: int64(m.RootVersion), Body: b,
+		IssuedAt: m.IssuedAt, Expires: m.Expires, Source: opts.Source, CreatedAt: now}
+	if err := s.store.PublishManifest(ctx, d, prev); err != nil {
+		if errors.Is(err, store.ErrConflict) || errors.Is(err, store.ErrNotFound) {
+			return nil, classify("manifest", err)
+		}
+		return nil, &PublishError{Status: http.StatusInternalServerError, Code: "internal", Err: err}
+	}
+	s.docs.invalidate(app)
+	s.m.publishes.WithLabelValues("manifest", "published").Inc()
+	return &PublishResult{App: app, Kind: "manifest", Version: m.Version, Changed: true, SHA256: digestHex(b)}, nil
+}

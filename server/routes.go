@@ -1,0 +1,46 @@
+package server
+
+import (
+	"context"
+	"net/http"
+	"time"
+)
+
+func (s *Server) routes() {
+	mux := http.NewServeMux()
+	pub := func(pattern string, h http.HandlerFunc) { mux.Handle(pattern, h) }
+	adm := func(pattern string, h http.HandlerFunc) { mux.Handle(pattern, s.admin(h)) }
+
+	pub("GET /v1/apps/{app}/root.json", s.handleRootLatest)
+	pub("GET /v1/apps/{app}/roots/{file}", s.handleRootVersion)
+	pub("GET /v1/apps/{app}/pins.json", s.handleManifest)
+	pub("POST /v1/reports", s.handleReport)
+	pub("POST /v1/apps/{app}/reports", s.handleReport)
+
+	adm("PUT /v1/admin/apps/{app}/root", s.handlePutRoot)
+	adm("PUT /v1/admin/apps/{app}/pins", s.handlePutPins)
+	adm("GET /v1/admin/apps", s.handleApps)
+	adm("GET /v1/admin/apps/{app}/manifests", s.handleManifestHistory)
+	adm("GET /v1/admin/apps/{app}/reports", s.handleAdminReports)
+	adm("GET /v1/admin/reports/{id}/raw", s.handleRawReport)
+
+	mux.Handle("GET /metrics", s.metricsHandler())
+	pub("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	pub("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		if err := s.store.Ping(ctx); err != nil {
+			s.log.Warn("not ready", "err", err)
+			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "database unavailable"})
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ready", "store": s.store.Backend()})
+	})
+	if s.cfg.Routes != nil {
+		s.cfg.Routes(mux, s.admin)
+	}
+	s.mux = mux
+	s.handler = s.instrument(mux)
+}

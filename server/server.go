@@ -1,0 +1,228 @@
+// Package server is the pin service behind `pinset serve`: it publishes
+// signed roots and manifests to apps, ingests pin-failure reports, and
+// gives operators an admin API. The HTTP API is specified in docs/api.md.
+//
+// Public documents are served from memory: each is gzip-compressed and
+// hashed into a strong ETag once, when it is loaded from the store, and
+// re-read from the store at most once per [Config.RefreshInterval] so that
+// several processes sharing one PostgreSQL database serve the same state.
+// Every document is signed, so a CDN may cache them (Cache-Control is set
+// for that) without being trusted.
+//
+// Admin uploads are verified with package trust exactly as a client would
+// verify them (signatures and thresholds, root chain continuity, versions,
+// app id, expiry) and then published with a compare-and-swap on the
+// current version ([store.Store.PublishManifest]), after the optional
+// publish gate ([Config.PublishGate]).
+package server
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"pinset.dev/pinset/store"
+	"pinset.dev/pinset/trust"
+)
+
+// Config configures a Server. Only Store is required.
+type Config struct {
+	// Store holds the state. The server does not close it.
+	Store store.Store
+	// Logger receives structured logs; nil discards them. Logs never
+	// contain tokens, keys or request bodies.
+	Logger *slog.Logger
+	// Now is the clock (verification times, report times); nil: time.Now.
+	Now func() time.Time
+	// Registry receives the server's metrics (and may be shared with a
+	// monitor); nil makes a new one. /metrics serves this registry.
+	Registry *prometheus.Registry
+
+	// PublishGate, when set, is asked before a verified manifest is
+	// published (package check provides one that probes the live hosts).
+	// A non-nil error refuses the upload with 409 and the error's text,
+	// unless the request says force (query force=1 or header
+	// "Pinset-Force: 1").
+	PublishGate func(ctx context.Context, m *trust.Manifest) error
+
+	// Tasks run in the background while Serve runs (a monitor, for
+	// example); their context ends at shutdown. An error is logged.
+	Tasks []func(ctx context.Context) error
+	// Routes, when set, may add handlers to the server's mux; admin wraps
+	// a handler with the admin authentication (bearer token, client
+	// certificate when configured).
+	Routes func(mux *http.ServeMux, admin func(http.Handler) http.Handler)
+
+	// RefreshInterval bounds how stale served documents may be relative
+	// to the store (publishes by other processes). Default 1s.
+	RefreshInterval time.Duration
+	// ReportRate and ReportBurst set the per-client-address token bucket
+	// for report uploads (reports per second, burst). Defaults 1/s, 20.
+	ReportRate  float64
+	ReportBurst int
+	// AdminClientCAs, when set, requires admin requests to come over TLS
+	// with a client certificate that verifies against these CAs, in
+	// addition to the bearer token. Use TLSConfig to build the server's
+	// tls.Config accordingly.
+	AdminClientCAs *x509.CertPool
+
+	// Resign, when set, re-signs each app's current manifest with a fresh
+	// expiry before it goes stale (see ResignConfig).
+	Resign *ResignConfig
+}
+
+// Server is the pin service. Create it with New; it is an http.Handler.
+type Server struct {
+	cfg     Config
+	store   store.Store
+	log     *slog.Logger
+	now     func() time.Time
+	reg     *prometheus.Registry
+	mux     *http.ServeMux
+	handler http.Handler
+	docs    *docCache
+	limiter *limiter
+	m       *metrics
+}
+
+// New builds a server. It does not start anything; see Serve.
+func New(cfg Config) (*Server, error) {
+	if cfg.Store == nil {
+		return nil, errors.New("server: no store")
+	}
+	s := &Server{cfg: cfg, store: cfg.Store, log: cfg.Logger, now: cfg.Now, reg: cfg.Registry}
+	if s.log == nil {
+		s.log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if s.reg == nil {
+		s.reg = prometheus.NewRegistry()
+	}
+	if cfg.RefreshInterval <= 0 {
+		cfg.RefreshInterval = time.Second
+	}
+	if cfg.ReportRate <= 0 {
+		cfg.ReportRate = 1
+	}
+	if cfg.ReportBurst <= 0 {
+		cfg.ReportBurst = 20
+	}
+	s.cfg = cfg
+	m, err := newMetrics(s.reg, s)
+	if err != nil {
+		return nil, err
+	}
+	s.m = m
+	s.docs = newDocCache(cfg.Store, cfg.RefreshInterval, s.now)
+	s.limiter = newLimiter(cfg.ReportRate, cfg.ReportBurst, s.now)
+	s.routes()
+	return s, nil
+}
+
+// Store returns the server's store (for a monitor).
+func (s *Server) Store() store.Store { return s.store }
+
+// Registry returns the Prometheus registry /metrics serves.
+func (s *Server) Registry() *prometheus.Registry { return s.reg }
+
+// Logger returns the server's logger.
+func (s *Server) Logger() *slog.Logger { return s.log }
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
+
+// Timeouts of the HTTP server against slow or idle clients.
+const (
+	ReadHeaderTimeout = 5 * time.Second
+	ReadTimeout       = 20 * time.Second
+	WriteTimeout      = 30 * time.Second
+	IdleTimeout       = 120 * time.Second
+	MaxHeaderBytes    = 16 << 10
+	ShutdownTimeout   = 10 * time.Second
+)
+
+// HTTPServer returns an http.Server for s with the timeouts above.
+func (s *Server) HTTPServer(tlsConfig *tls.Config) *http.Server {
+	return &http.Server{
+		Handler:           s,
+		TLSConfig:         tlsConfig,
+		ReadHeaderTimeout: ReadHeaderTimeout,
+		ReadTimeout:       ReadTimeout,
+		WriteTimeout:      WriteTimeout,
+		IdleTimeout:       IdleTimeout,
+		MaxHeaderBytes:    MaxHeaderBytes,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}
+}
+
+// TLSConfig returns a server tls.Config for cert; with
+// Config.AdminClientCAs set it asks for (but does not require) client
+// certificates, which the admin endpoints then require.
+func (s *Server) TLSConfig(cert tls.Certificate) *tls.Config {
+	c := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	if s.cfg.AdminClientCAs != nil {
+		c.ClientCAs = s.cfg.AdminClientCAs
+		c.ClientAuth = tls.VerifyClientCertIfGiven
+	}
+	return c
+}
+
+// Serve serves on ln (over TLS when tlsConfig is not nil) until ctx ends,
+// then shuts down gracefully: it stops accepting, lets requests in flight
+// finish (up to ShutdownTimeout) and stops the background tasks. It
+// returns nil after a shutdown caused by ctx.
+func (s *Server) Serve(ctx context.Context, ln net.Listener, tlsConfig *tls.Config) error {
+	hs := s.HTTPServer(tlsConfig)
+	tctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	done := make(chan struct{})
+	tasks := append([]func(context.Context) error(nil), s.cfg.Tasks...)
+	if s.cfg.Resign != nil {
+		tasks = append(tasks, s.resignLoop)
+	}
+	running := len(tasks)
+	for _, t := range tasks {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			if err := t(tctx); err != nil && tctx.Err() == nil {
+				s.log.Error("background task failed", "err", err)
+			}
+		}()
+	}
+	errc := make(chan error, 1)
+	go func() {
+		if tlsConfig != nil {
+			ln = tls.NewListener(ln, tlsConfig)
+		}
+		errc <- hs.Serve(ln)
+	}()
+	s.log.Info("serving", "addr", ln.Addr().String(), "tls", tlsConfig != nil, "store", s.store.Backend())
+	var err error
+	select {
+	case err = <-errc:
+	case <-ctx.Done():
+		s.log.Info("shutting down")
+		sctx, scancel := context.WithTimeout(context.Background(), ShutdownTimeout)
+		err = hs.Shutdown(sctx)
+		scancel()
+		<-errc
+	}
+	cancel()
+	for range running {
+		<-done
+	}
+	if errors.Is(err, http.ErrServerClosed) {
+		err = nil
+	}
+	return err
+}

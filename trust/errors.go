@@ -163,6 +163,16 @@ func (e *VersionError) Error() string {
 
 func (e *VersionError) Unwrap() error { return e.Err }
 
+// ChainError says which root of a chain given to UpdateRootChain failed.
+type ChainError struct {
+	Index int // 0-based position in the chain
+	Err   error
+}
+
+func (e *ChainError) Error() string { return fmt.Sprintf("root chain entry %d: %v", e.Index+1, e.Err) }
+
+func (e *ChainError) Unwrap() error { return e.Err }
+
 // ExpiredError reports an expired document. It wraps ErrExpired.
 type ExpiredError struct {
 	Document string // "root" or "manifest"

@@ -211,11 +211,12 @@ const (
 )
 
 // keyEncryption is how passphrase-protected keys are written: PKCS#8
-// PBES2 (RFC 8018) with scrypt (N=2^15, r=8, p=1, 16-byte salt) and
+// PBES2 (RFC 8018) with scrypt (N=2^14, r=8, p=1, 16-byte salt: the
+// parameters of "openssl pkcs8 -scrypt", within its memory limit) and
 // AES-256-CBC, which OpenSSL reads too ("openssl pkey -in NAME.key").
 var keyEncryption = &pkcs8.Opts{
 	Cipher:  pkcs8.AES256CBC,
-	KDFOpts: pkcs8.ScryptOpts{SaltSize: 16, CostParameter: 1 << 15, BlockSize: 8, ParallelizationParameter: 1},
+	KDFOpts: pkcs8.ScryptOpts{SaltSize: 16, CostParameter: 1 << 14, BlockSize: 8, ParallelizationParameter: 1},
 }
 
 // ErrPassphrase is returned for an encrypted key without a passphrase or

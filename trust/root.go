@@ -130,12 +130,12 @@ func (r *Root) Validate() error {
 	return nil
 }
 
-// verifyRole counts the valid signatures of env by distinct keys of the
+// VerifyRole counts the valid signatures of env by distinct keys of the
 // named role of r, and returns a *ThresholdError when they are fewer than
 // the role's threshold. Signatures by other keys are ignored, a key counts
 // once however often it signs, and each key verifies with its own
 // algorithm. It returns how many valid signatures it counted.
-func (r *Root) verifyRole(name string, env *Envelope) (int, error) {
+func (r *Root) VerifyRole(name string, env *Envelope) (int, error) {
 	role, _ := r.Role(name)
 	msg := PAE(env.PayloadType, env.Payload)
 	te := &ThresholdError{Role: name, Version: r.Version, Threshold: role.Threshold}

@@ -58,14 +58,14 @@ type State struct {
 func NewState(root, manifest []byte) (*State, error) {
 	env, err := parseTyped(root, PayloadTypeRoot)
 	if err != nil {
-		return nil, fmt.Errorf("bundled root: %w", err)
+		return nil, err
 	}
 	r, err := DecodeRoot(env.Payload)
 	if err != nil {
-		return nil, fmt.Errorf("bundled root: %w", err)
+		return nil, err
 	}
-	if _, err := r.verifyRole(RoleRoot, env); err != nil {
-		return nil, fmt.Errorf("bundled root: %w", err)
+	if _, err := r.VerifyRole(RoleRoot, env); err != nil {
+		return nil, err
 	}
 	s := &State{root: r, rootEnv: clone(root), rootPayload: env.Payload, floors: Floors{RootVersion: r.Version}}
 	if manifest == nil {
@@ -184,17 +184,22 @@ func (s *State) updateRootChain(chain [][]byte, now time.Time, checkExpiry bool)
 	for i, b := range chain {
 		next, err := cur.rootStep(b)
 		if err != nil {
-			if len(chain) > 1 {
-				return nil, fmt.Errorf("root chain entry %d: %w", i+1, err)
-			}
-			return nil, err
+			return nil, chainError(len(chain), i, err)
 		}
 		cur = next
 	}
 	if checkExpiry && cur.RootExpired(now) {
-		return nil, &ExpiredError{Document: "root", Version: cur.root.Version, Expires: cur.root.Expires, Now: now}
+		return nil, chainError(len(chain), len(chain)-1, &ExpiredError{Document: "root", Version: cur.root.Version, Expires: cur.root.Expires, Now: now})
 	}
 	return cur, nil
+}
+
+// chainError says which entry of a chain of several failed.
+func chainError(n, i int, err error) error {
+	if n == 1 {
+		return err
+	}
+	return &ChainError{Index: i, Err: err}
 }
 
 // rootStep verifies one root envelope against s's root.
@@ -204,7 +209,7 @@ func (s *State) rootStep(b []byte) (*State, error) {
 		return nil, err
 	}
 	// Signatures first, over the exact bytes, by the trusted root's keys.
-	if _, err := s.root.verifyRole(RoleRoot, env); err != nil {
+	if _, err := s.root.VerifyRole(RoleRoot, env); err != nil {
 		return nil, err
 	}
 	r, err := DecodeRoot(env.Payload)
@@ -228,7 +233,7 @@ func (s *State) rootStep(b []byte) (*State, error) {
 		return nil, &VersionError{Document: "root", Got: r.Version, Trusted: s.root.Version, Err: ErrRootVersionGap}
 	}
 	// And a threshold of its own root keys: the new keys accept their role.
-	if _, err := r.verifyRole(RoleRoot, env); err != nil {
+	if _, err := r.VerifyRole(RoleRoot, env); err != nil {
 		return nil, err
 	}
 	n := *s
@@ -281,7 +286,7 @@ func (s *State) updateManifest(b []byte, now time.Time, checkTime bool) (*State,
 	if err != nil {
 		return nil, err
 	}
-	if _, err := s.root.verifyRole(RolePins, env); err != nil {
+	if _, err := s.root.VerifyRole(RolePins, env); err != nil {
 		return nil, err
 	}
 	m, err := DecodeManifest(env.Payload)

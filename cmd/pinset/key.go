@@ -1,0 +1,263 @@
+package main
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"pinset.dev/pinset/trust"
+)
+
+func init() { addCommand(newKeyCmd) }
+
+// trustRand is the randomness of key generation and signing; tests
+// replace it with a seeded source.
+var trustRand io.Reader = rand.Reader
+
+// trustNow is the clock of verify, root new and manifest new; tests
+// replace it.
+var trustNow = time.Now
+
+func newKeyCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "key",
+		Short: "Make signing keys for roots and pin manifests",
+		Long: `Signing keys for pinset's root and pin manifest documents.
+
+A root lists the public keys of two roles: "root" (signs roots; keep these
+offline, ideally on separate machines) and "pins" (signs pin manifests).
+See docs/trust.md.`,
+	}
+	cmd.AddCommand(newKeyNewCmd())
+	return cmd
+}
+
+func newKeyNewCmd() *cobra.Command {
+	var (
+		alg, passFile string
+		force, asJSON bool
+	)
+	cmd := &cobra.Command{
+		Use:   "new NAME",
+		Short: "Generate a key pair: NAME.key (private, 0600) and NAME.pub",
+		Long: `pinset key new writes a new signing key:
+
+  NAME.key  the private key, PKCS#8 PEM, mode 0600; encrypted (PKCS#8 PBES2
+            with scrypt and AES-256-CBC, which OpenSSL also reads) when a
+            passphrase is given with --passphrase-file
+  NAME.pub  the public key, PUBLIC KEY PEM, to list in a root
+
+and prints the key id: the hex SHA-256 of the public key's SubjectPublicKeyInfo
+(the same 32 bytes as its SPKI pin).
+
+ECDSA P-256 (the default) is verified natively by Android and iOS; Ed25519
+needs Android API 33 or a library. Existing files are not overwritten
+without --force.
+
+Examples:
+  pinset key new root-a --passphrase-file pass.txt
+  pinset key new pins --alg p256
+  pinset key new ci-signer --alg ed25519`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			a, err := trust.ParseAlgorithm(alg)
+			if err != nil {
+				return fmt.Errorf("--alg: %w", err)
+			}
+			var pass []byte
+			if passFile != "" {
+				if pass, err = trustReadPassphrase(passFile); err != nil {
+					return err
+				}
+			}
+			s, err := trust.GenerateKey(a, trustRand)
+			if err != nil {
+				return err
+			}
+			priv, err := s.MarshalPrivateKeyPEM(pass)
+			if err != nil {
+				return err
+			}
+			name := args[0]
+			keyFile, pubFile := name+".key", name+".pub"
+			if err := trustWriteNew(keyFile, priv, 0o600, force); err != nil {
+				return err
+			}
+			if err := trustWriteNew(pubFile, s.Key.MarshalPublicKeyPEM(), 0o644, force); err != nil {
+				return err
+			}
+			out := cmd.OutOrStdout()
+			if asJSON {
+				return trustJSON(out, map[string]any{"key_file": keyFile, "public_file": pubFile, "keyid": s.Key.ID, "alg": s.Key.Alg, "encrypted": len(pass) > 0})
+			}
+			enc := "unencrypted"
+			if len(pass) > 0 {
+				enc = "encrypted"
+			}
+			fmt.Fprintf(out, "%s: %s private key (%s, mode 0600)\n%s: public key\nkey id: %s\n", keyFile, s.Key.Alg, enc, pubFile, s.Key.ID)
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&alg, "alg", "p256", "key algorithm: p256 (ECDSA P-256, SHA-256) or ed25519")
+	f.StringVar(&passFile, "passphrase-file", "", "encrypt the private key with the passphrase in `FILE` (first line)")
+	f.BoolVar(&force, "force", false, "overwrite existing NAME.key and NAME.pub")
+	f.BoolVar(&asJSON, "json", false, "print the result as JSON")
+	return cmd
+}
+
+// trustMaxFile caps the files the trust commands read.
+const trustMaxFile = trust.MaxEnvelopeSize
+
+// trustReadFile reads a file of at most max bytes ("-" is stdin).
+func trustReadFile(name string, max int64) ([]byte, error) {
+	var r io.Reader
+	if name == "-" {
+		r = os.Stdin
+	} else {
+		f, err := os.Open(name)
+		if err != nil {
+			return nil, err
+		}
+		defer f.Close()
+		r = f
+	}
+	b, err := io.ReadAll(io.LimitReader(r, max+1))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	if int64(len(b)) > max {
+		return nil, fmt.Errorf("%s: larger than %d bytes", name, max)
+	}
+	return b, nil
+}
+
+// trustReadPassphrase reads the first line of a passphrase file.
+func trustReadPassphrase(name string) ([]byte, error) {
+	b, err := trustReadFile(name, 64<<10)
+	if err != nil {
+		return nil, err
+	}
+	line, _, _ := bytes.Cut(b, []byte("\n"))
+	line = bytes.TrimSuffix(line, []byte("\r"))
+	if len(line) == 0 {
+		return nil, fmt.Errorf("%s: empty passphrase", name)
+	}
+	return line, nil
+}
+
+// trustReadSigner loads a private key file.
+func trustReadSigner(keyFile, passFile string) (*trust.Signer, error) {
+	b, err := trustReadFile(keyFile, 64<<10)
+	if err != nil {
+		return nil, err
+	}
+	var pass []byte
+	if passFile != "" {
+		if pass, err = trustReadPassphrase(passFile); err != nil {
+			return nil, err
+		}
+	}
+	s, err := trust.ParsePrivateKeyPEM(b, pass)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", keyFile, err)
+	}
+	return s, nil
+}
+
+// trustWriteNew writes a new file, refusing to replace one unless force.
+func trustWriteNew(name string, data []byte, perm os.FileMode, force bool) error {
+	flags := os.O_WRONLY | os.O_CREATE | os.O_EXCL
+	if force {
+		flags = os.O_WRONLY | os.O_CREATE | os.O_TRUNC
+	}
+	f, err := os.OpenFile(name, flags, perm)
+	if errors.Is(err, os.ErrExist) {
+		return errorWithHint(fmt.Errorf("%s already exists", name), "choose another name, or pass --force to overwrite it")
+	}
+	if err != nil {
+		return err
+	}
+	if err := f.Chmod(perm); err != nil { // the umask must not widen a private key
+		f.Close()
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// trustWriteAtomic replaces name with data through a temporary file in
+// the same directory and a rename, so that readers see the old or the new
+// file, never half of one. It keeps the file's mode when it exists.
+func trustWriteAtomic(name string, data []byte, perm os.FileMode) error {
+	if fi, err := os.Stat(name); err == nil {
+		perm = fi.Mode().Perm()
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(name), "."+filepath.Base(name)+".tmp*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Chmod(perm); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), name)
+}
+
+// trustWriteOutput writes a document to -o FILE, or to stdout when the
+// name is empty or "-".
+func trustWriteOutput(cmd *cobra.Command, name string, data []byte) error {
+	if name == "" || name == "-" {
+		_, err := cmd.OutOrStdout().Write(data)
+		return err
+	}
+	return trustWriteAtomic(name, data, 0o644)
+}
+
+// trustParseDuration reads a lifetime: Go durations (72h) or days (30d).
+func trustParseDuration(s string) (time.Duration, error) {
+	if d, ok := strings.CutSuffix(s, "d"); ok {
+		n, err := strconv.Atoi(d)
+		if err != nil || n <= 0 || n > 100*365 {
+			return 0, fmt.Errorf("%q: expected a number of days like 30d", s)
+		}
+		return time.Duration(n) * 24 * time.Hour, nil
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil || v <= 0 {
+		return 0, fmt.Errorf("%q: expected a duration like 30d or 72h", s)
+	}
+	return v, nil
+}
+
+// trustJSON prints v as indented JSON.
+func trustJSON(w io.Writer, v any) error {
+	e := json.NewEncoder(w)
+	e.SetIndent("", "  ")
+	return e.Encode(v)
+}

@@ -1,0 +1,245 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"strings"
+
+	"github.com/spf13/cobra"
+	"gopkg.in/yaml.v3"
+
+	"pinset.dev/pinset/pin"
+	"pinset.dev/pinset/policy"
+	"pinset.dev/pinset/trust"
+)
+
+func init() { addCommand(newManifestCmd) }
+
+// manifestGate is the publish gate that 'pinset manifest new --check'
+// runs before writing: it checks the manifest against the live hosts and
+// returns an error naming the host, address and missing pin when clients
+// would refuse one (unless force). check.go sets it (package check owns
+// the decision); while it is nil the --check flag is not offered.
+//
+// ---- CHECK HOOK: wired by the check engineer (package check) ----
+var manifestGate func(cmd *cobra.Command, m *trust.Manifest, force bool) error
+
+// manifestGateFlags lets the gate register its own flags (e.g. --cafile,
+// --resolve) on 'manifest new'.
+var manifestGateFlags func(cmd *cobra.Command)
+
+func newManifestCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "manifest",
+		Short: "Make pin manifests: the host policies apps enforce",
+		Long: `A pin manifest lists host policies (pattern, pins, include-subdomains,
+enforce or report-only, report URI) with a version, the root version it is
+signed under, an issue time and an expiry. The root's pins keys sign it.
+See docs/trust.md.`,
+	}
+	cmd.AddCommand(newManifestNewCmd())
+	return cmd
+}
+
+func newManifestNewCmd() *cobra.Command {
+	var (
+		rootFile, expires, policyFile, out string
+		hosts                              []string
+		version                            uint64
+		runCheck, force                    bool
+	)
+	cmd := &cobra.Command{
+		Use:   "new --root root.json --version N (--host SPEC ... | --policy FILE) -o pins.json",
+		Short: "Write an unsigned pin manifest envelope",
+		Long: `pinset manifest new writes a pin manifest in an unsigned envelope, bound
+to the app and version of --root; sign it with 'pinset sign' by the pins keys.
+
+A host is given as
+  --host 'PATTERN=PIN,PIN[;include-subdomains][;report-only][;report-uri=URL]'
+where PATTERN is a host, *.domain (one label) or **.domain (any depth) and
+PINs are in any spelling 'pinset pin' prints (base64, sha256/..., hex).
+Or list the hosts in a YAML file with --policy:
+
+  hosts:
+    - pattern: api.example.com
+      pins:
+        - sha256/AAAA...=
+        - sha256/BBBB...=
+      include_subdomains: false
+      report_only: false
+      report_uri: https://reports.example.com/v1/reports
+
+An enforced host needs at least two pins: the key in use and a backup held
+back, so that a rotation never locks clients out. Versions must increase
+with every manifest; the expiry defaults to 30 days.
+
+Examples:
+  pinset manifest new --root root.json --version 1 \
+      --host 'api.example.com=sha256/AAAA...=,sha256/BBBB...=' -o pins.json
+  pinset manifest new --root root.json --version 2 --policy hosts.yaml -o pins.json
+  pinset sign --key pins.key pins.json`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if rootFile == "" {
+				return fmt.Errorf("--root is required: the manifest is bound to its app and version")
+			}
+			rb, err := trustReadFile(rootFile, trustMaxFile)
+			if err != nil {
+				return err
+			}
+			root, renv, err := trust.DecodeRootUnverified(rb)
+			if err != nil {
+				return fmt.Errorf("%s: %w", rootFile, err)
+			}
+			if len(renv.Signatures) == 0 {
+				warningf(cmd.ErrOrStderr(), "%s is unsigned: clients will not trust it until it is signed", rootFile)
+			}
+			if version == 0 {
+				return errorWithHint(fmt.Errorf("--version is required"), "use a number above the version of the manifest apps hold now")
+			}
+			lifetime, err := trustParseDuration(expires)
+			if err != nil {
+				return fmt.Errorf("--expires: %v", err)
+			}
+			now := trustNow().UTC()
+			m := &trust.Manifest{AppID: root.AppID, Version: version, RootVersion: root.Version, IssuedAt: now, Expires: now.Add(lifetime)}
+			if (policyFile == "") == (len(hosts) == 0) {
+				return fmt.Errorf("give the hosts with --host (repeatable) or --policy FILE, not both")
+			}
+			if policyFile != "" {
+				if m.Hosts, err = manifestReadPolicy(policyFile); err != nil {
+					return err
+				}
+			}
+			for _, h := range hosts {
+				p, err := manifestParseHost(h)
+				if err != nil {
+					return fmt.Errorf("--host %q: %w", h, err)
+				}
+				m.Hosts = append(m.Hosts, p)
+			}
+			for _, p := range m.Hosts {
+				if err := p.RequireBackup(); err != nil {
+					return errorWithHint(err, "add the pin of a backup key held back for the next rotation, or mark the host report-only")
+				}
+			}
+			env, err := m.Envelope()
+			if err != nil {
+				return err
+			}
+			if runCheck {
+				if err := manifestGate(cmd, m, force); err != nil {
+					return err
+				}
+			}
+			b, err := env.Marshal()
+			if err != nil {
+				return err
+			}
+			if err := trustWriteOutput(cmd, out, b); err != nil {
+				return err
+			}
+			if out != "" && out != "-" {
+				fmt.Fprintf(cmd.ErrOrStderr(), "%s: unsigned manifest %s v%d under root v%d, %d hosts, expires %s; sign it with 'pinset sign --key PINS.key %s'\n",
+					out, m.AppID, m.Version, m.RootVersion, len(m.Hosts), m.Expires.Format(trust.TimeLayout), out)
+			}
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&rootFile, "root", "", "the root `FILE` the manifest is signed under")
+	f.Uint64Var(&version, "version", 0, "manifest version (must increase with every manifest)")
+	f.StringVar(&expires, "expires", "30d", "lifetime of the manifest (e.g. 30d, 72h)")
+	f.StringArrayVar(&hosts, "host", nil, "host policy `PATTERN=PIN,PIN[;include-subdomains][;report-only][;report-uri=URL]` (repeatable)")
+	f.StringVar(&policyFile, "policy", "", "YAML `FILE` listing the hosts")
+	f.StringVarP(&out, "output", "o", "", "write the envelope to `FILE` (default stdout)")
+	if manifestGate != nil {
+		f.BoolVar(&runCheck, "check", false, "check the manifest against the live hosts first; refuse it if clients would refuse any address")
+		f.BoolVar(&force, "force", false, "with --check: write the manifest even if the check fails")
+		if manifestGateFlags != nil {
+			manifestGateFlags(cmd)
+		}
+	}
+	return cmd
+}
+
+// manifestParseHost reads 'PATTERN=PIN,PIN[;include-subdomains][;report-only][;report-uri=URL]'.
+func manifestParseHost(spec string) (policy.Policy, error) {
+	var p policy.Policy
+	parts := strings.Split(spec, ";")
+	pattern, pins, ok := strings.Cut(parts[0], "=")
+	if !ok || strings.TrimSpace(pattern) == "" {
+		return p, fmt.Errorf("expected PATTERN=PIN,PIN")
+	}
+	p.Pattern = strings.TrimSpace(pattern)
+	for _, s := range strings.Split(pins, ",") {
+		if strings.TrimSpace(s) == "" {
+			continue
+		}
+		q, err := pin.Parse(s)
+		if err != nil {
+			return p, err
+		}
+		p.Pins = append(p.Pins, q)
+	}
+	for _, opt := range parts[1:] {
+		opt = strings.TrimSpace(opt)
+		switch {
+		case opt == "include-subdomains":
+			p.IncludeSubdomains = true
+		case opt == "report-only":
+			p.ReportOnly = true
+		case strings.HasPrefix(opt, "report-uri="):
+			p.ReportURI = strings.TrimPrefix(opt, "report-uri=")
+		case opt == "":
+		default:
+			return p, fmt.Errorf("unknown option %q (expected include-subdomains, report-only or report-uri=URL)", opt)
+		}
+	}
+	return p, p.Validate()
+}
+
+// manifestPolicyFile is the YAML of --policy.
+type manifestPolicyFile struct {
+	Hosts []struct {
+		Pattern           string   `yaml:"pattern"`
+		Pins              []string `yaml:"pins"`
+		IncludeSubdomains bool     `yaml:"include_subdomains"`
+		ReportOnly        bool     `yaml:"report_only"`
+		ReportURI         string   `yaml:"report_uri"`
+	} `yaml:"hosts"`
+}
+
+// manifestReadPolicy reads a --policy YAML file strictly (unknown keys are
+// errors).
+func manifestReadPolicy(name string) ([]policy.Policy, error) {
+	b, err := trustReadFile(name, 4<<20)
+	if err != nil {
+		return nil, err
+	}
+	var f manifestPolicyFile
+	d := yaml.NewDecoder(bytes.NewReader(b))
+	d.KnownFields(true)
+	if err := d.Decode(&f); err != nil {
+		return nil, fmt.Errorf("%s: %v", name, err)
+	}
+	if len(f.Hosts) == 0 {
+		return nil, fmt.Errorf("%s: no hosts listed (expected a 'hosts:' list)", name)
+	}
+	var out []policy.Policy
+	for i, h := range f.Hosts {
+		p := policy.Policy{Pattern: h.Pattern, IncludeSubdomains: h.IncludeSubdomains, ReportOnly: h.ReportOnly, ReportURI: h.ReportURI}
+		for _, s := range h.Pins {
+			q, err := pin.Parse(s)
+			if err != nil {
+				return nil, fmt.Errorf("%s: hosts[%d] (%s): %w", name, i, h.Pattern, err)
+			}
+			p.Pins = append(p.Pins, q)
+		}
+		if err := p.Validate(); err != nil {
+			return nil, fmt.Errorf("%s: hosts[%d]: %w", name, i, err)
+		}
+		out = append(out, p)
+	}
+	return out, nil
+}

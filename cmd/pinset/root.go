@@ -1,0 +1,164 @@
+package main
+
+import (
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"pinset.dev/pinset/trust"
+)
+
+func init() { addCommand(newRootDocCmd) }
+
+func newRootDocCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "root",
+		Short: "Make root documents: the keys and thresholds an app trusts",
+		Long: `A root lists an app's public keys and, for two roles, which keys sign and
+how many must:
+
+  root   signs roots (root N+1 needs a threshold of root N's root keys AND
+         of its own); keep these keys offline
+  pins   signs pin manifests
+
+Apps ship root v1 and walk later roots one version at a time. See
+docs/trust.md.`,
+	}
+	cmd.AddCommand(newRootNewCmd())
+	return cmd
+}
+
+func newRootNewCmd() *cobra.Command {
+	var (
+		app, expires, previous, out string
+		rootKeys, pinsKeys          []string
+		rootThreshold, pinsThresh   int
+		version                     uint64
+	)
+	cmd := &cobra.Command{
+		Use:   "new --app APP --root-key A.pub ... --pins-key P.pub ... -o root.json",
+		Short: "Write an unsigned root envelope",
+		Long: `pinset root new writes a root document in an unsigned envelope; sign it
+with 'pinset sign' by a threshold of the root keys (and, for version N+1, by a
+threshold of root N's root keys as well).
+
+The root threshold defaults to a majority of the root keys, the pins
+threshold to 1. The expiry defaults to 365 days: an app whose root has
+expired accepts no new manifest until it fetches the next root.
+
+Examples:
+  # root v1: three offline root keys, two of which must sign; one pins key
+  pinset root new --app com.example.app \
+      --root-key a.pub --root-key b.pub --root-key c.pub --root-threshold 2 \
+      --pins-key pins.pub -o root.json
+  pinset sign --key a.key root.json      # on machine A
+  pinset sign --key b.key root.json      # on machine B
+
+  # root v2 rotating key c out: signed by 2 of v1's root keys and 2 of its own
+  pinset root new --previous root.json --root-key a.pub --root-key b.pub \
+      --root-key d.pub --pins-key pins.pub -o root-2.json`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			doc := &trust.Root{AppID: app, Version: version}
+			if previous != "" {
+				b, err := trustReadFile(previous, trustMaxFile)
+				if err != nil {
+					return err
+				}
+				prev, env, err := trust.DecodeRootUnverified(b)
+				if err != nil {
+					return fmt.Errorf("%s: %w", previous, err)
+				}
+				if len(env.Signatures) == 0 {
+					warningf(cmd.ErrOrStderr(), "%s is unsigned: sign it before publishing either root", previous)
+				}
+				if doc.AppID == "" {
+					doc.AppID = prev.AppID
+				} else if doc.AppID != prev.AppID {
+					return fmt.Errorf("--app %q differs from %s's app %q", doc.AppID, previous, prev.AppID)
+				}
+				if doc.Version == 0 {
+					doc.Version = prev.Version + 1
+				} else if doc.Version != prev.Version+1 {
+					return errorWithHint(fmt.Errorf("--version %d does not follow %s (v%d)", doc.Version, previous, prev.Version), "roots are walked one version at a time: use the next version")
+				}
+			}
+			if doc.AppID == "" {
+				return fmt.Errorf("--app is required (or --previous ROOT.json)")
+			}
+			if doc.Version == 0 {
+				doc.Version = 1
+			}
+			if doc.Version > 1 && previous == "" {
+				warningf(cmd.ErrOrStderr(), "root v%d without --previous: cannot check it follows the previous root", doc.Version)
+			}
+			lifetime, err := trustParseDuration(expires)
+			if err != nil {
+				return fmt.Errorf("--expires: %v", err)
+			}
+			doc.Expires = trustNow().UTC().Add(lifetime)
+			if len(rootKeys) == 0 || len(pinsKeys) == 0 {
+				return errorWithHint(fmt.Errorf("at least one --root-key and one --pins-key are required"), "make keys with 'pinset key new NAME'")
+			}
+			add := func(files []string) ([]string, error) {
+				var ids []string
+				for _, f := range files {
+					b, err := trustReadFile(f, 64<<10)
+					if err != nil {
+						return nil, err
+					}
+					k, err := trust.ParsePublicKeyPEM(b)
+					if err != nil {
+						return nil, fmt.Errorf("%s: %w", f, err)
+					}
+					if doc.Key(k.ID) == nil {
+						doc.Keys = append(doc.Keys, k)
+					}
+					ids = append(ids, k.ID)
+				}
+				return ids, nil
+			}
+			if doc.RootRole.KeyIDs, err = add(rootKeys); err != nil {
+				return err
+			}
+			if doc.PinsRole.KeyIDs, err = add(pinsKeys); err != nil {
+				return err
+			}
+			doc.RootRole.Threshold = rootThreshold
+			if rootThreshold == 0 {
+				doc.RootRole.Threshold = len(doc.RootRole.KeyIDs)/2 + 1
+			}
+			doc.PinsRole.Threshold = pinsThresh
+			if doc.RootRole.Threshold == 1 && len(doc.RootRole.KeyIDs) == 1 {
+				warningf(cmd.ErrOrStderr(), "a single root key: losing it or having it stolen loses the app's pins; consider 2 of 3")
+			}
+			env, err := doc.Envelope()
+			if err != nil {
+				return err
+			}
+			b, err := env.Marshal()
+			if err != nil {
+				return err
+			}
+			if err := trustWriteOutput(cmd, out, b); err != nil {
+				return err
+			}
+			if out != "" && out != "-" {
+				fmt.Fprintf(cmd.ErrOrStderr(), "%s: unsigned root %s v%d (root keys %d of %d, pins keys %d of %d, expires %s); sign it with 'pinset sign --key KEY %s'\n",
+					out, doc.AppID, doc.Version, doc.RootRole.Threshold, len(doc.RootRole.KeyIDs), doc.PinsRole.Threshold, len(doc.PinsRole.KeyIDs), doc.Expires.Format(trust.TimeLayout), out)
+			}
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&app, "app", "", "app id, e.g. com.example.app (A-Z a-z 0-9 . _ -)")
+	f.StringArrayVar(&rootKeys, "root-key", nil, "public key `FILE` of the root role (repeatable)")
+	f.IntVar(&rootThreshold, "root-threshold", 0, "root signatures required (default: a majority of the root keys)")
+	f.StringArrayVar(&pinsKeys, "pins-key", nil, "public key `FILE` of the pins role (repeatable)")
+	f.IntVar(&pinsThresh, "pins-threshold", 1, "pins signatures required on a manifest")
+	f.StringVar(&expires, "expires", "365d", "lifetime of the root (e.g. 365d, 8760h)")
+	f.Uint64Var(&version, "version", 0, "root version (default 1, or the --previous version plus one)")
+	f.StringVar(&previous, "previous", "", "the root `FILE` this one follows (for version N+1)")
+	f.StringVarP(&out, "output", "o", "", "write the envelope to `FILE` (default stdout)")
+	return cmd
+}

@@ -1,0 +1,169 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"pinset.dev/pinset/trust"
+)
+
+func init() { addCommand(newVerifyCmd) }
+
+// verifyResult is the JSON output of pinset verify.
+type verifyResult struct {
+	File        string `json:"file"`
+	Valid       bool   `json:"valid"`
+	Type        string `json:"type,omitempty"` // root or manifest
+	AppID       string `json:"app_id,omitempty"`
+	Version     uint64 `json:"version,omitempty"`
+	RootVersion uint64 `json:"root_version,omitempty"`
+	Expires     string `json:"expires,omitempty"`
+	Signatures  int    `json:"signatures,omitempty"` // valid signatures counted
+	Threshold   int    `json:"threshold,omitempty"`
+	Hosts       int    `json:"hosts,omitempty"`
+	Error       string `json:"error,omitempty"`
+}
+
+func newVerifyCmd() *cobra.Command {
+	var (
+		rootFile string
+		chain    []string
+		asJSON   bool
+	)
+	cmd := &cobra.Command{
+		Use:   "verify --root TRUSTED_ROOT.json [--chain ROOT_N.json ...] [FILE]",
+		Short: "Verify a root chain and/or a pin manifest as a client would",
+		Long: `pinset verify starts from a trusted root (the one an app ships, which must
+carry a threshold of its own root keys' signatures), walks the --chain roots
+one version at a time (each signed by a threshold of the previous root's root
+keys and of its own), and then verifies FILE: another root (the end of the
+chain) or a pin manifest (signed by a threshold of the final root's pins
+keys, for the same app, bound to that root version, not expired, every
+enforced host with two pins).
+
+It exits 0 and prints one line when everything verifies, and otherwise
+exits 1 with the precise reason, for example:
+  pinset: pins.json: threshold not met: 1 of 2 pins signatures (root v1)
+
+Examples:
+  pinset verify --root root.json pins.json
+  pinset verify --root root-1.json --chain root-2.json root-3.json
+  pinset verify --root root-1.json --chain root-2.json pins.json --json`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if rootFile == "" {
+				return errorWithHint(fmt.Errorf("--root is required"), "give the root the app trusts (e.g. the one it ships)")
+			}
+			var file string
+			if len(args) == 1 {
+				file = args[0]
+			}
+			res, err := verifyFiles(rootFile, chain, file, trustNow())
+			if asJSON {
+				if jerr := trustJSON(cmd.OutOrStdout(), res); jerr != nil {
+					return jerr
+				}
+				if err != nil {
+					return exitCode(1, nil)
+				}
+				return nil
+			}
+			if err != nil {
+				return err
+			}
+			fmt.Fprintln(cmd.OutOrStdout(), verifySummary(res))
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&rootFile, "root", "", "the trusted root `FILE` to start from")
+	f.StringArrayVar(&chain, "chain", nil, "root `FILE` of the next version (repeatable, in order)")
+	f.BoolVar(&asJSON, "json", false, "print the result as JSON")
+	return cmd
+}
+
+// verifyFiles runs the verifier over the files and describes the result.
+// On failure the error names the file that failed.
+func verifyFiles(rootFile string, chain []string, file string, now time.Time) (verifyResult, error) {
+	res := verifyResult{File: rootFile}
+	fail := func(name string, err error) (verifyResult, error) {
+		res.File = name
+		res.Valid = false
+		err = fmt.Errorf("%s: %w", name, err)
+		res.Error = err.Error()
+		return res, err
+	}
+	rb, err := trustReadFile(rootFile, trustMaxFile)
+	if err != nil {
+		return fail(rootFile, err)
+	}
+	st, err := trust.NewState(rb, nil)
+	if err != nil {
+		return fail(rootFile, err)
+	}
+	last := rootFile
+	var manifestBytes []byte
+	roots := append([]string(nil), chain...)
+	if file != "" {
+		b, err := trustReadFile(file, trustMaxFile)
+		if err != nil {
+			return fail(file, err)
+		}
+		env, err := trust.ParseEnvelope(b)
+		if err != nil {
+			return fail(file, err)
+		}
+		if env.PayloadType == trust.PayloadTypeManifest {
+			manifestBytes = b
+		} else {
+			roots = append(roots, file)
+		}
+	}
+	var rootBytes [][]byte
+	for _, name := range roots {
+		b, err := trustReadFile(name, trustMaxFile)
+		if err != nil {
+			return fail(name, err)
+		}
+		rootBytes = append(rootBytes, b)
+		last = name
+	}
+	if st, err = st.UpdateRootChain(rootBytes, now); err != nil {
+		var ce *trust.ChainError
+		if errors.As(err, &ce) {
+			return fail(roots[ce.Index], ce.Err)
+		}
+		return fail(last, err)
+	}
+	if len(rootBytes) == 0 && st.RootExpired(now) {
+		r := st.Root()
+		return fail(rootFile, &trust.ExpiredError{Document: "root", Version: r.Version, Expires: r.Expires, Now: now})
+	}
+	r := st.Root()
+	env, _ := trust.ParseEnvelope(st.RootEnvelope())
+	n, _ := r.VerifyRole(trust.RoleRoot, env)
+	res = verifyResult{File: last, Valid: true, Type: "root", AppID: r.AppID, Version: r.Version, Expires: r.Expires.Format(trust.TimeLayout), Signatures: n, Threshold: r.RootRole.Threshold}
+	if manifestBytes == nil {
+		return res, nil
+	}
+	st, err = st.UpdateManifest(manifestBytes, now)
+	if err != nil {
+		return fail(file, err)
+	}
+	m := st.Manifest()
+	menv, _ := trust.ParseEnvelope(manifestBytes)
+	n, _ = r.VerifyRole(trust.RolePins, menv)
+	return verifyResult{File: file, Valid: true, Type: "manifest", AppID: m.AppID, Version: m.Version, RootVersion: m.RootVersion,
+		Expires: m.Expires.Format(trust.TimeLayout), Signatures: n, Threshold: r.PinsRole.Threshold, Hosts: len(m.Hosts)}, nil
+}
+
+func verifySummary(r verifyResult) string {
+	if r.Type == "manifest" {
+		return fmt.Sprintf("%s: OK: manifest %s v%d under root v%d, %d hosts, %d of %d pins signatures, expires %s",
+			r.File, r.AppID, r.Version, r.RootVersion, r.Hosts, r.Signatures, r.Threshold, r.Expires)
+	}
+	return fmt.Sprintf("%s: OK: root %s v%d, %d of %d root signatures, expires %s", r.File, r.AppID, r.Version, r.Signatures, r.Threshold, r.Expires)
+}

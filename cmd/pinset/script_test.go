@@ -1,0 +1,40 @@
+package main
+
+import (
+	"os"
+	"testing"
+
+	"github.com/rogpeppe/go-internal/testscript"
+)
+
+// Scripts in testdata/script/*.txt run the real pinset binary (this test
+// binary, re-executed as "pinset"). Test files of other commands may add
+// their own script commands and set-up steps from init functions:
+//
+//	func init() { scriptCmds["myserver"] = startMyServer }
+var (
+	scriptCmds   = map[string]func(ts *testscript.TestScript, neg bool, args []string){}
+	scriptSetups []func(env *testscript.Env) error
+)
+
+func TestMain(m *testing.M) {
+	testscript.Main(m, map[string]func(){
+		"pinset": func() { os.Exit(run(os.Args[1:])) },
+	})
+}
+
+func TestScripts(t *testing.T) {
+	testscript.Run(t, testscript.Params{
+		Dir:                 "testdata/script",
+		Cmds:                scriptCmds,
+		RequireExplicitExec: true,
+		Setup: func(env *testscript.Env) error {
+			for _, f := range scriptSetups {
+				if err := f(env); err != nil {
+					return err
+				}
+			}
+			return nil
+		},
+	})
+}

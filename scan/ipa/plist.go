@@ -139,6 +139,9 @@ func ParseInfo(b []byte) (info *Info, format string, err error) {
 	if len(b) > MaxPlist {
 		return nil, "", fmt.Errorf("property list of %d bytes exceeds the %d-byte limit", len(b), MaxPlist)
 	}
+	if len(strings.TrimSpace(string(b[:min(len(b), 64)]))) == 0 {
+		return nil, "", fmt.Errorf("empty property list")
+	}
 	defer func() {
 		if p := recover(); p != nil {
 			info, err = nil, fmt.Errorf("malformed property list: %v", p)

@@ -25,8 +25,9 @@ import (
 // into the code and created with SecKeyCreateWithData; the others (keys held
 // back for rotation, typically) must be bundled with the app as DER
 // certificates with a name derived from the pin. The generated code stops
-// the app at start-up when one of those is missing, so a missing backup key
-// is found in testing rather than on the day the server rotates to it.
+// the app (fatalError) when the trust manager is first used and one of those
+// is missing, so a missing backup key is found in testing rather than on the
+// day the server rotates to it.
 
 func renderAlamofire(p *prepared) ([]byte, error) {
 	const platform = "Alamofire"
@@ -81,8 +82,9 @@ func renderAlamofire(p *prepared) ([]byte, error) {
 //  - every other key (typically one held back for rotation) must be bundled
 //    with the app as a DER certificate named as shown (pinset-<hex>.cer);
 //    check a file with 'pinset pin FILE.cer' before bundling it.
-// A key that cannot be loaded stops the app at start-up, so that a missing
-// backup key is found in testing, not on the day the server rotates to it.
+// A key that cannot be loaded stops the app (fatalError) when the trust
+// manager is first used, so that a missing backup key is found in testing,
+// not on the day the server rotates to it.
 //
 // Use it with Session(serverTrustManager: pinsetServerTrustManager).
 

@@ -8,8 +8,9 @@
 //  - every other key (typically one held back for rotation) must be bundled
 //    with the app as a DER certificate named as shown (pinset-<hex>.cer);
 //    check a file with 'pinset pin FILE.cer' before bundling it.
-// A key that cannot be loaded stops the app at start-up, so that a missing
-// backup key is found in testing, not on the day the server rotates to it.
+// A key that cannot be loaded stops the app (fatalError) when the trust
+// manager is first used, so that a missing backup key is found in testing,
+// not on the day the server rotates to it.
 //
 // Use it with Session(serverTrustManager: pinsetServerTrustManager).
 

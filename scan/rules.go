@@ -4,7 +4,7 @@ package scan
 // baselines refer to them.
 type Rule struct {
 	ID       string
-	Platform string   // "android", "ios" or "" for both
+	Platform string // "android", "ios" or "" for both
 	Title    string
 	Severity Severity // the usual severity; a finding may differ (see docs/scan.md)
 	MASVS    string   // MASVS v2 control

@@ -106,7 +106,7 @@ type Config struct {
 	// where they are declared.
 	Anchors        []Anchor
 	AnchorsElement string
-	PinSet  *PinSet // nil when no pin-set applies
+	PinSet         *PinSet // nil when no pin-set applies
 }
 
 // Domain is one <domain> of a domain-config.

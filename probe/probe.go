@@ -29,6 +29,7 @@ import (
 	"time"
 
 	"pinset.dev/pinset/pin"
+	"pinset.dev/pinset/policy"
 )
 
 // DefaultTimeout bounds one address's connection and handshake.
@@ -143,6 +144,9 @@ func SplitHostPort(s string, defaultPort int) (string, int, error) {
 	if h == "" {
 		return "", 0, fmt.Errorf("%q: empty host", s)
 	}
+	if strings.HasPrefix(s, "[") && net.ParseIP(h) == nil {
+		return "", 0, fmt.Errorf("%q: %q in brackets is not an IPv6 address", s, h)
+	}
 	return h, n, nil
 }
 
@@ -174,12 +178,17 @@ func Probe(ctx context.Context, host string, port int, opts Options) ([]Result, 
 }
 
 func resolve(ctx context.Context, host string, port int, opts Options) ([]string, error) {
-	key := net.JoinHostPort(host, strconv.Itoa(port))
-	if list, ok := opts.Resolve[key]; ok {
-		return normaliseAddrs(key, list)
+	names := []string{host}
+	if n, err := policy.NormalizeHost(host); err == nil && n != host {
+		names = append(names, n)
 	}
-	if list, ok := opts.Resolve[net.JoinHostPort(host, "*")]; ok {
-		return normaliseAddrs(key, list)
+	key := net.JoinHostPort(host, strconv.Itoa(port))
+	for _, name := range names {
+		for _, p := range []string{strconv.Itoa(port), "*"} {
+			if list, ok := opts.Resolve[net.JoinHostPort(name, p)]; ok {
+				return normaliseAddrs(key, list)
+			}
+		}
 	}
 	if ip := net.ParseIP(host); ip != nil {
 		return []string{ip.String()}, nil
@@ -295,4 +304,84 @@ func probeAddr(ctx context.Context, host string, port int, ip string, opts Optio
 func isTimeout(err error) bool {
 	var ne net.Error
 	return errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout())
+}
+
+// ChainItem is one certificate of a Result, with its pin and position, and
+// whether the server sent it and whether it is part of the verified chain.
+type ChainItem struct {
+	pin.Item
+	Served   bool // the server sent this certificate
+	Verified bool // it is part of the first verified chain
+}
+
+// Chain lists what a person choosing pins should see. For a verified
+// result: the first verified chain, leaf to root (the root usually comes
+// from the trust store, not from the server), then any served certificate
+// outside that chain (pinning those has no effect: clients match verified
+// chains only). For an unverified result: the served chain as sent, none of
+// it verified.
+func (r Result) Chain() []ChainItem {
+	served := make(map[string]bool, len(r.ServedChain))
+	for _, c := range r.ServedChain {
+		served[string(c.Raw)] = true
+	}
+	var out []ChainItem
+	inVerified := map[string]bool{}
+	if len(r.VerifiedChains) > 0 {
+		for _, it := range pin.FromChain(r.VerifiedChains[0]) {
+			inVerified[string(it.Cert.Raw)] = true
+			out = append(out, ChainItem{Item: it, Served: served[string(it.Cert.Raw)], Verified: true})
+		}
+	}
+	for _, it := range pin.FromChain(r.ServedChain) {
+		if !inVerified[string(it.Cert.Raw)] {
+			out = append(out, ChainItem{Item: it, Served: true})
+		}
+	}
+	return out
+}
+
+// ParseResolve reads curl-style --resolve entries, HOST:PORT:ADDR (ADDR an
+// IPv4 or IPv6 literal, with or without brackets; HOST may be an IPv6
+// literal in brackets), into an Options.Resolve map. Several entries for
+// one HOST:PORT add addresses. Hosts are normalised as policy does.
+func ParseResolve(entries []string) (map[string][]string, error) {
+	if len(entries) == 0 {
+		return nil, nil
+	}
+	m := make(map[string][]string)
+	for _, e := range entries {
+		bad := fmt.Errorf("--resolve %q: want HOST:PORT:ADDR, e.g. api.example.com:443:127.0.0.2", e)
+		var host, rest string
+		if strings.HasPrefix(e, "[") {
+			i := strings.Index(e, "]:")
+			if i < 0 {
+				return nil, bad
+			}
+			host, rest = e[1:i], e[i+2:]
+		} else {
+			var ok bool
+			if host, rest, ok = strings.Cut(e, ":"); !ok {
+				return nil, bad
+			}
+		}
+		port, addr, ok := strings.Cut(rest, ":")
+		if !ok || host == "" || addr == "" {
+			return nil, bad
+		}
+		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+			return nil, fmt.Errorf("--resolve %q: port %q is not a number from 1 to 65535", e, port)
+		}
+		ip := net.ParseIP(strings.TrimSuffix(strings.TrimPrefix(addr, "["), "]"))
+		if ip == nil {
+			return nil, fmt.Errorf("--resolve %q: %q is not an IP address", e, addr)
+		}
+		h, err := policy.NormalizeHost(host)
+		if err != nil {
+			return nil, fmt.Errorf("--resolve %q: %v", e, err)
+		}
+		key := net.JoinHostPort(h, port)
+		m[key] = append(m[key], ip.String())
+	}
+	return m, nil
 }

@@ -233,6 +233,7 @@ func TestSplitHostPort(t *testing.T) {
 		{"example.com:99999", "", 0, true},
 		{"example.com:https", "", 0, true},
 		{"[example.com]", "", 0, true},
+		{"[example.com]:443", "", 0, true},
 		{":443", "", 0, true},
 		{"", "", 0, true},
 	} {
@@ -240,5 +241,31 @@ func TestSplitHostPort(t *testing.T) {
 		if tc.bad != (err != nil) || h != tc.host || p != tc.port {
 			t.Errorf("SplitHostPort(%q) = %q, %d, %v", tc.in, h, p, err)
 		}
+	}
+}
+
+func TestParseResolve(t *testing.T) {
+	m, err := ParseResolve([]string{"API.example.com:443:127.0.0.2", "api.example.com:443:[::1]", "[2001:db8::1]:8443:127.0.0.3", "x.test:1:::1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := m["api.example.com:443"]; len(got) != 2 || got[0] != "127.0.0.2" || got[1] != "::1" {
+		t.Errorf("api.example.com:443 -> %v", got)
+	}
+	if got := m["[2001:db8::1]:8443"]; len(got) != 1 || got[0] != "127.0.0.3" {
+		t.Errorf("[2001:db8::1]:8443 -> %v (%v)", got, m)
+	}
+	if got := m["x.test:1"]; len(got) != 1 || got[0] != "::1" {
+		t.Errorf("x.test:1 -> %v", got)
+	}
+	for _, bad := range []string{"host", "host:443", "host:443:", "host:0:127.0.0.1", "host:x:127.0.0.1", "host:443:nowhere", "[::1:443:127.0.0.1", ":443:127.0.0.1"} {
+		if _, err := ParseResolve([]string{bad}); err == nil {
+			t.Errorf("ParseResolve(%q) accepted", bad)
+		}
+	}
+	// Probe finds an override written in another case.
+	addrs, err := resolve(context.Background(), "Api.Example.COM", 443, Options{Resolve: m})
+	if err != nil || len(addrs) != 2 {
+		t.Fatalf("resolve with a normalised key: %v %v", addrs, err)
 	}
 }

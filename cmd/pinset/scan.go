@@ -7,6 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"pinset.dev/pinset/check"
 	"pinset.dev/pinset/pin"
 	"pinset.dev/pinset/probe"
 	"pinset.dev/pinset/scan"
@@ -22,6 +23,9 @@ type scanFlags struct {
 	expiryDays             int
 	date                   string
 	timeout                time.Duration
+	caFile                 string
+	resolve                []string
+	port                   int
 }
 
 func newScanCmd() *cobra.Command {
@@ -51,8 +55,9 @@ pretend another day).
 Give the domains you control with --first-party: each must be pinned
 (MASVS-NETWORK-2). With --manifest, the signed pin manifest's hosts count as
 first-party too, and every pin embedded in the app is cross-checked against
-it; --connect also checks them against what the hosts serve now. A pin that
-matches neither is reported: it can only cause an outage.
+it; --connect also checks them against the verified chains the hosts serve
+now (every address; --cafile, --resolve and --port as for pinset check). A
+pin that matches neither is reported: it can only cause an outage.
 
 Exit status: 0, or 1 when a finding is at or above --fail-on (default: never).
 
@@ -77,6 +82,9 @@ Examples:
 	f.IntVar(&sf.expiryDays, "expiry-warning", 30, "warn when a pin-set expires within `DAYS`")
 	f.StringVar(&sf.date, "date", "", "judge expirations as of `YYYY-MM-DD` instead of today")
 	f.DurationVar(&sf.timeout, "timeout", 10*time.Second, "per-host timeout of --connect")
+	f.IntVar(&sf.port, "port", 443, "port --connect probes")
+	f.StringVar(&sf.caFile, "cafile", "", "PEM `FILE` of CA certificates --connect trusts instead of the system roots")
+	f.StringArrayVar(&sf.resolve, "resolve", nil, "--connect goes to `HOST:PORT:ADDR` instead of resolving HOST (repeatable, as curl's --resolve)")
 	return cmd
 }
 
@@ -116,17 +124,31 @@ func runScan(cmd *cobra.Command, sf *scanFlags, file string) error {
 		opts.Expected = set
 	}
 	if sf.connect {
-		popts := probe.Options{Timeout: sf.timeout, Now: opts.Now}
+		popts := probe.Options{Timeout: sf.timeout, Now: opts.Now, AllAddrs: true}
+		if sf.port < 1 || sf.port > 65535 {
+			return fmt.Errorf("--port %d: not a port number from 1 to 65535", sf.port)
+		}
+		var err error
+		if popts.Resolve, err = check.ParseResolve(sf.resolve); err != nil {
+			return err
+		}
+		if sf.caFile != "" {
+			if popts.RootCAs, err = checkLoadCAs(sf.caFile); err != nil {
+				return err
+			}
+		}
 		opts.Live = func(ctx context.Context, host string) ([]pin.Pin, error) {
-			results, err := probe.Probe(ctx, host, 443, popts)
+			results, err := probe.Probe(ctx, host, sf.port, popts)
 			if err != nil {
 				return nil, err
 			}
+			// Only verified chains count: a pin that matches what an
+			// unverified server sent proves nothing.
 			var pins []pin.Pin
 			var problem error
 			for _, r := range results {
 				if !r.Verified() {
-					problem = r.Problem()
+					problem = fmt.Errorf("%s: %w", r.Addr, r.Problem())
 					continue
 				}
 				pins = append(pins, r.VerifiedPins()...)

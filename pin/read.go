@@ -59,8 +59,16 @@ func FromChain(chain []*x509.Certificate) []Item {
 	return items
 }
 
+// selfSigned reports whether c is a self-signed CA certificate. It only
+// labels certificates for people: old roots signed with SHA-1, whose
+// signatures Go no longer checks, still count.
 func selfSigned(c *x509.Certificate) bool {
-	return bytes.Equal(c.RawIssuer, c.RawSubject) && c.CheckSignatureFrom(c) == nil
+	if !bytes.Equal(c.RawIssuer, c.RawSubject) {
+		return false
+	}
+	err := c.CheckSignatureFrom(c)
+	var insecure x509.InsecureAlgorithmError
+	return err == nil || errors.As(err, &insecure)
 }
 
 func certItem(c *x509.Certificate, k Kind) Item {
@@ -97,8 +105,10 @@ var ErrTooLarge = fmt.Errorf("input is larger than %d bytes", MaxFileSize)
 // PUBLIC KEY, PRIVATE KEY, EC PRIVATE KEY, RSA PRIVATE KEY, CERTIFICATE
 // REQUEST) or DER (a certificate, a chain of certificates, an SPKI, a PKCS#8,
 // PKCS#1 or SEC 1 private key, or a CSR) and returns an item for each key,
-// certificate or CSR, in input order. Certificates read together are
-// positioned as a chain by FromChain. At most MaxFileSize bytes are read.
+// certificate or CSR, in input order. Consecutive certificates each issued
+// by the next are positioned as a chain (leaf, intermediate, root); others
+// are labelled on their own (root or certificate). At most MaxFileSize
+// bytes are read.
 func ReadItems(r io.Reader, name string) ([]Item, error) {
 	data, err := io.ReadAll(io.LimitReader(r, MaxFileSize+1))
 	if err != nil {
@@ -171,17 +181,27 @@ func parsePEM(data []byte, name string) ([]Item, error) {
 	return items, nil
 }
 
-// positionCerts labels certificates read from a file. One certificate is
-// just a certificate unless self-signed (a root); several form a chain.
+// positionCerts labels certificates read from a file. Consecutive
+// certificates each issued by the next form a chain (leaf, intermediate,
+// root); otherwise, as in a bundle of CA certificates, each is labelled on
+// its own: root when it is a self-signed CA, certificate otherwise.
 func positionCerts(certs []*x509.Certificate) []Item {
-	if len(certs) == 1 {
+	chained := len(certs) > 1
+	for i := 0; i+1 < len(certs) && chained; i++ {
+		chained = bytes.Equal(certs[i].RawIssuer, certs[i+1].RawSubject)
+	}
+	if chained {
+		return FromChain(certs)
+	}
+	items := make([]Item, len(certs))
+	for i, c := range certs {
 		k := KindCertificate
-		if selfSigned(certs[0]) {
+		if selfSigned(c) {
 			k = KindRoot
 		}
-		return []Item{certItem(certs[0], k)}
+		items[i] = certItem(c, k)
 	}
-	return FromChain(certs)
+	return items
 }
 
 func parseBlock(typ string, der []byte) (Item, error) {

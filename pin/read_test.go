@@ -368,3 +368,21 @@ func TestP521(t *testing.T) {
 		}
 	}
 }
+
+// TestBundleIsNotAChain: a file of unrelated CA certificates (a trust
+// store bundle) is not labelled leaf / intermediate.
+func TestBundleIsNotAChain(t *testing.T) {
+	a := hierarchy(t, pki.P256)
+	b := hierarchy(t, pki.P384)
+	data := pki.CertPEM(a.Root.Cert, b.Root.Cert, a.Leaf.Cert)
+	items, err := pin.ParseItems(data, "bundle.pem")
+	if err != nil || len(items) != 3 {
+		t.Fatal(items, err)
+	}
+	want := []pin.Kind{pin.KindRoot, pin.KindRoot, pin.KindCertificate}
+	for i, it := range items {
+		if it.Kind != want[i] {
+			t.Errorf("item %d: %s, want %s", i, it.Kind, want[i])
+		}
+	}
+}

@@ -1,0 +1,245 @@
+package main
+
+import (
+	"bytes"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"pinset.dev/pinset/trust"
+)
+
+func init() { addCommand(newPublishCmd) }
+
+// publishItem is one file to upload.
+type publishItem struct {
+	file    string
+	body    []byte
+	kind    string // "root" or "pins"
+	app     string
+	version uint64
+}
+
+func newPublishCmd() *cobra.Command {
+	var (
+		serverURL, token, caFile, certFile, keyFile, app string
+		force, asJSON                                    bool
+		timeout                                          time.Duration
+	)
+	cmd := &cobra.Command{
+		Use:   "publish --server URL --token TOKEN FILE...",
+		Short: "Upload signed roots and manifests to the pin service",
+		Long: `pinset publish uploads signed roots and manifests through the pin service's
+admin API. Each file's kind (root or manifest) is read from its envelope's
+payloadType and its app from the document; roots go first, in version order,
+then manifests. The service verifies each upload as a client would and
+refuses it with the reason (threshold not met, rollback, wrong app, ...).
+
+The token may come from the environment variable PINSET_TOKEN instead of
+--token (better: it stays out of shell history and process listings).
+
+Examples:
+  pinset publish --server https://pins.example.com --token "$TOKEN" root.json pins.json
+  PINSET_TOKEN=... pinset publish --server http://127.0.0.1:8080 pins.json
+  pinset publish --server URL --force pins.json     # override the publish gate`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if token == "" {
+				token = os.Getenv("PINSET_TOKEN")
+			}
+			if serverURL == "" {
+				return errors.New("publish: --server is required")
+			}
+			if token == "" {
+				return errorWithHint(errors.New("publish: no token"), "pass --token or set PINSET_TOKEN (create one with 'pinset token new')")
+			}
+			base, err := url.Parse(strings.TrimRight(serverURL, "/"))
+			if err != nil || (base.Scheme != "http" && base.Scheme != "https") || base.Host == "" {
+				return fmt.Errorf("--server %q: want an http:// or https:// URL", serverURL)
+			}
+			items, err := readPublishItems(args)
+			if err != nil {
+				return err
+			}
+			client, err := publishClient(caFile, certFile, keyFile, timeout)
+			if err != nil {
+				return err
+			}
+			out := cmd.OutOrStdout()
+			var results []map[string]any
+			for _, it := range items {
+				if app != "" {
+					it.app = app
+				}
+				u := *base
+				u.Path += "/v1/admin/apps/" + url.PathEscape(it.app) + "/" + it.kind
+				if force && it.kind == "pins" {
+					u.RawQuery = "force=1"
+				}
+				res, err := putDocument(cmd, client, u.String(), token, it.body)
+				if err != nil {
+					var ee *exitError
+					if errors.As(err, &ee) {
+						return errorWithHint(fmt.Errorf("%s: %w", it.file, ee.err), ee.hint)
+					}
+					return fmt.Errorf("%s: %w", it.file, err)
+				}
+				res["file"] = it.file
+				results = append(results, res)
+				if !asJSON {
+					what := map[string]string{"root": "root", "pins": "manifest"}[it.kind]
+					state := "published"
+					if changed, _ := res["changed"].(bool); !changed {
+						state = "already current"
+					}
+					fmt.Fprintf(out, "%s: %s %s v%d %s\n", it.file, it.app, what, it.version, state)
+				}
+			}
+			if asJSON {
+				enc := json.NewEncoder(out)
+				enc.SetIndent("", "  ")
+				return enc.Encode(results)
+			}
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&serverURL, "server", "", "base `URL` of the pin service, e.g. https://pins.example.com")
+	f.StringVar(&token, "token", "", "admin `TOKEN` (default: $PINSET_TOKEN)")
+	f.StringVar(&app, "app", "", "upload to this `APP` instead of the app the documents name (the service refuses a mismatch)")
+	f.BoolVar(&force, "force", false, "publish manifests even if the service's publish gate refuses them")
+	f.StringVar(&caFile, "cafile", "", "PEM `FILE` of CAs to trust for the service (added to the system roots)")
+	f.StringVar(&certFile, "client-cert", "", "client certificate `FILE` for an admin API behind mutual TLS")
+	f.StringVar(&keyFile, "client-key", "", "private key `FILE` of --client-cert")
+	f.DurationVar(&timeout, "timeout", 60*time.Second, "time limit per upload (the publish gate probes live hosts)")
+	f.BoolVar(&asJSON, "json", false, "print the service's answers as JSON")
+	return cmd
+}
+
+func readPublishItems(files []string) ([]publishItem, error) {
+	var items []publishItem
+	for _, name := range files {
+		f, err := os.Open(name)
+		if err != nil {
+			return nil, err
+		}
+		b, err := trust.ReadEnvelope(f)
+		f.Close()
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", name, err)
+		}
+		env, err := trust.ParseEnvelope(b)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", name, err)
+		}
+		it := publishItem{file: name, body: b}
+		// Decoded without verification only to route the upload; the
+		// service verifies everything.
+		switch env.PayloadType {
+		case trust.PayloadTypeRoot:
+			r, _, err := trust.DecodeRootUnverified(b)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", name, err)
+			}
+			it.kind, it.app, it.version = "root", r.AppID, r.Version
+		case trust.PayloadTypeManifest:
+			m, err := trust.DecodeManifestUnverified(b)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", name, err)
+			}
+			it.kind, it.app, it.version = "pins", m.AppID, m.Version
+		default:
+			return nil, fmt.Errorf("%s: payload type %q is neither a pinset root nor a manifest", name, env.PayloadType)
+		}
+		items = append(items, it)
+	}
+	sort.SliceStable(items, func(i, j int) bool {
+		if items[i].kind != items[j].kind {
+			return items[i].kind == "root"
+		}
+		return items[i].version < items[j].version
+	})
+	return items, nil
+}
+
+func publishClient(caFile, certFile, keyFile string, timeout time.Duration) (*http.Client, error) {
+	tc := &tls.Config{MinVersion: tls.VersionTLS12}
+	if caFile != "" {
+		b, err := os.ReadFile(caFile)
+		if err != nil {
+			return nil, err
+		}
+		pool, err := x509.SystemCertPool()
+		if err != nil {
+			pool = x509.NewCertPool()
+		}
+		if !pool.AppendCertsFromPEM(b) {
+			return nil, fmt.Errorf("%s: no PEM certificate found", caFile)
+		}
+		tc.RootCAs = pool
+	}
+	if (certFile == "") != (keyFile == "") {
+		return nil, errors.New("--client-cert and --client-key go together")
+	}
+	if certFile != "" {
+		c, err := tls.LoadX509KeyPair(certFile, keyFile)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %v", certFile, err)
+		}
+		tc.Certificates = []tls.Certificate{c}
+	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.TLSClientConfig = tc
+	return &http.Client{Transport: tr, Timeout: timeout}, nil
+}
+
+func putDocument(cmd *cobra.Command, client *http.Client, u, token string, body []byte) (map[string]any, error) {
+	req, err := http.NewRequestWithContext(cmd.Context(), http.MethodPut, u, bytes.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := client.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("upload failed: %v", redactURLError(err))
+	}
+	defer resp.Body.Close()
+	rb, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	var out map[string]any
+	if json.Unmarshal(rb, &out) != nil {
+		return nil, fmt.Errorf("%s answered %s, not JSON: is --server a pinset service?", u, resp.Status)
+	}
+	if resp.StatusCode/100 != 2 {
+		msg, _ := out["error"].(string)
+		if msg == "" {
+			msg = resp.Status
+		}
+		if f, _ := out["force"].(bool); f {
+			return nil, errorWithHint(errors.New(msg), "rerun with --force to publish anyway")
+		}
+		return nil, fmt.Errorf("%s (HTTP %d)", msg, resp.StatusCode)
+	}
+	return out, nil
+}
+
+// redactURLError keeps the cause of a transport error without repeating
+// the request URL's user info.
+func redactURLError(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Err
+	}
+	return err
+}

@@ -1,0 +1,365 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+	"gopkg.in/yaml.v3"
+
+	"pinset.dev/pinset/check"
+	"pinset.dev/pinset/server"
+	"pinset.dev/pinset/store"
+	"pinset.dev/pinset/trust"
+)
+
+func init() { addCommand(newServeCmd) }
+
+// serveConfig is the strict configuration file of `pinset serve` (YAML or
+// JSON; unknown keys are errors). Flags given on the command line win.
+type serveConfig struct {
+	Listen          string        `yaml:"listen"`
+	Data            string        `yaml:"data"`
+	Database        string        `yaml:"database"`
+	TLSCert         string        `yaml:"tls_cert"`
+	TLSKey          string        `yaml:"tls_key"`
+	AdminClientCA   string        `yaml:"admin_client_ca"`
+	LogFormat       string        `yaml:"log_format"` // text (default) or json
+	LogLevel        string        `yaml:"log_level"`  // debug, info (default), warn, error
+	RefreshInterval string        `yaml:"refresh_interval"`
+	ReportRate      float64       `yaml:"report_rate"`
+	ReportBurst     int           `yaml:"report_burst"`
+	PublishGate     *gateConfig   `yaml:"publish_gate"`
+	Resign          *resignConfig `yaml:"resign"`
+	// Monitor is decoded by the hooks in serveHooks (package monitor's
+	// wiring), strictly too.
+	Monitor yaml.Node `yaml:"monitor"`
+}
+
+type gateConfig struct {
+	Enabled *bool    `yaml:"enabled"` // default true
+	CAFile  string   `yaml:"cafile"`
+	Timeout string   `yaml:"timeout"`
+	Resolve []string `yaml:"resolve"`
+}
+
+type resignConfig struct {
+	Key            string   `yaml:"key"` // PEM private key of a pins-role key
+	PassphraseFile string   `yaml:"passphrase_file"`
+	Before         string   `yaml:"before"`   // re-sign when expiry is this close; default 7d
+	Lifetime       string   `yaml:"lifetime"` // validity of re-signed manifests; default 30d
+	Interval       string   `yaml:"interval"` // default 1h
+	Apps           []string `yaml:"apps"`
+}
+
+// serveHooks let other files of this command wire more into the server
+// (the monitor): each is called with the decoded configuration and the
+// server configuration before the server starts.
+var serveHooks []func(cfg *serveConfig, sc *server.Config) error
+
+func loadServeConfig(path string) (*serveConfig, error) {
+	cfg := &serveConfig{}
+	if path == "" {
+		return cfg, nil
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	if len(b) > 1<<20 {
+		return nil, fmt.Errorf("%s: larger than 1 MiB", path)
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	if err := dec.Decode(cfg); err != nil && !errors.Is(err, io.EOF) {
+		return nil, fmt.Errorf("%s: %v", path, err)
+	}
+	return cfg, nil
+}
+
+// parseDays reads a duration that may use a d suffix for days ("7d").
+func parseDays(s string) (time.Duration, error) {
+	if n, ok := strings.CutSuffix(s, "d"); ok {
+		var d int
+		if _, err := fmt.Sscanf(n, "%d", &d); err != nil || d < 0 || fmt.Sprint(d) != n {
+			return 0, fmt.Errorf("%q is not a duration (e.g. 7d, 12h, 30m)", s)
+		}
+		return time.Duration(d) * 24 * time.Hour, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return 0, fmt.Errorf("%q is not a duration (e.g. 7d, 12h, 30m)", s)
+	}
+	return d, nil
+}
+
+func optDuration(name, s string, def time.Duration) (time.Duration, error) {
+	if s == "" {
+		return def, nil
+	}
+	d, err := parseDays(s)
+	if err != nil {
+		return 0, fmt.Errorf("%s: %v", name, err)
+	}
+	return d, nil
+}
+
+func newServeCmd() *cobra.Command {
+	var (
+		configFile string
+		flags      serveConfig
+		gate       bool
+	)
+	cmd := &cobra.Command{
+		Use:   "serve [--listen ADDR] [--data DIR] [--database URL] [--config FILE]",
+		Short: "Run the pin service: publish roots and manifests, collect pin-failure reports",
+		Long: `pinset serve runs the pin service apps refresh their pins from.
+
+With no flags it listens on 127.0.0.1:8080 over plain HTTP (acceptable on
+loopback, and behind a TLS-terminating proxy, because every document it
+serves is signed) and keeps its state in SQLite in ./pinset-data. Several
+processes can serve one PostgreSQL database (--database postgres://...).
+
+Public endpoints (docs/api.md):
+  GET  /v1/apps/{app}/root.json        latest signed root
+  GET  /v1/apps/{app}/roots/{N}.json   root version N
+  GET  /v1/apps/{app}/pins.json        current signed manifest
+  POST /v1/reports, /v1/apps/{app}/reports   TrustKit, HPKP and pinset reports
+Admin endpoints need a bearer token from 'pinset token new':
+  PUT  /v1/admin/apps/{app}/root, /v1/admin/apps/{app}/pins   (or 'pinset publish')
+  GET  /v1/admin/apps, /v1/admin/apps/{app}/reports
+Operations: GET /metrics (Prometheus), /healthz, /readyz.
+
+Uploaded manifests pass the publish gate: the live hosts are probed and a
+manifest that would make clients refuse a live address is refused (409)
+unless the upload is forced. --publish-gate=false turns it off.
+
+The configuration file (YAML or JSON) takes the flags' names with
+underscores, and more; unknown keys are errors:
+
+  listen: 0.0.0.0:8443
+  database: postgres://pinset@db.internal/pinset
+  tls_cert: /etc/pinset/tls.crt
+  tls_key: /etc/pinset/tls.key
+  admin_client_ca: /etc/pinset/admin-ca.pem   # admin API needs client certificates
+  log_format: json
+  report_rate: 1          # reports per second per client address
+  report_burst: 20
+  publish_gate: {enabled: true, timeout: 10s}
+  resign:                 # online re-signing (pins role threshold 1 only)
+    key: /etc/pinset/pins.key
+    before: 7d
+    lifetime: 30d
+
+Examples:
+  pinset serve
+  pinset serve --listen 0.0.0.0:8443 --tls-cert tls.crt --tls-key tls.key
+  pinset serve --database postgres://pinset@127.0.0.1/pinset --config pinset.yaml`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cfg, err := loadServeConfig(configFile)
+			if err != nil {
+				return err
+			}
+			f := cmd.Flags()
+			override := func(name string, dst *string, v string) {
+				if f.Changed(name) || *dst == "" {
+					*dst = v
+				}
+			}
+			override("listen", &cfg.Listen, flags.Listen)
+			override("data", &cfg.Data, flags.Data)
+			override("database", &cfg.Database, flags.Database)
+			override("tls-cert", &cfg.TLSCert, flags.TLSCert)
+			override("tls-key", &cfg.TLSKey, flags.TLSKey)
+			override("admin-client-ca", &cfg.AdminClientCA, flags.AdminClientCA)
+			override("log-format", &cfg.LogFormat, flags.LogFormat)
+			if f.Changed("publish-gate") || cfg.PublishGate == nil {
+				if cfg.PublishGate == nil {
+					cfg.PublishGate = &gateConfig{}
+				}
+				cfg.PublishGate.Enabled = &gate
+			}
+			return runServe(cmd.Context(), cmd.ErrOrStderr(), cfg)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&configFile, "config", "", "strict YAML or JSON configuration `FILE`")
+	f.StringVar(&flags.Listen, "listen", "127.0.0.1:8080", "`ADDR`ess to listen on")
+	f.StringVar(&flags.Data, "data", "./pinset-data", "data `DIR`ectory (the SQLite database)")
+	f.StringVar(&flags.Database, "database", "", "database `URL`: postgres://... (default: SQLite in the data directory)")
+	f.StringVar(&flags.TLSCert, "tls-cert", "", "serve HTTPS with this PEM certificate chain `FILE`")
+	f.StringVar(&flags.TLSKey, "tls-key", "", "PEM private key `FILE` of --tls-cert")
+	f.StringVar(&flags.AdminClientCA, "admin-client-ca", "", "require admin clients to present a certificate from the CAs in this PEM `FILE` (needs TLS)")
+	f.StringVar(&flags.LogFormat, "log-format", "text", "log format: text or json")
+	f.BoolVar(&gate, "publish-gate", true, "probe the live hosts before publishing a manifest")
+	return cmd
+}
+
+func runServe(ctx context.Context, stderr io.Writer, cfg *serveConfig) error {
+	var level slog.Level
+	if cfg.LogLevel != "" {
+		if err := level.UnmarshalText([]byte(cfg.LogLevel)); err != nil {
+			return fmt.Errorf("log_level %q: use debug, info, warn or error", cfg.LogLevel)
+		}
+	}
+	var logger *slog.Logger
+	switch cfg.LogFormat {
+	case "", "text":
+		logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	case "json":
+		logger = slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: level}))
+	default:
+		return fmt.Errorf("log format %q: use text or json", cfg.LogFormat)
+	}
+	sc := server.Config{Logger: logger, ReportRate: cfg.ReportRate, ReportBurst: cfg.ReportBurst}
+	var err error
+	if sc.RefreshInterval, err = optDuration("refresh_interval", cfg.RefreshInterval, time.Second); err != nil {
+		return err
+	}
+	if (cfg.TLSCert == "") != (cfg.TLSKey == "") {
+		return errors.New("--tls-cert and --tls-key go together")
+	}
+	var cert tls.Certificate
+	if cfg.TLSCert != "" {
+		if cert, err = tls.LoadX509KeyPair(cfg.TLSCert, cfg.TLSKey); err != nil {
+			return fmt.Errorf("%s: %v", cfg.TLSCert, err)
+		}
+	}
+	if cfg.AdminClientCA != "" {
+		if cfg.TLSCert == "" {
+			return errorWithHint(errors.New("--admin-client-ca needs TLS"), "add --tls-cert and --tls-key")
+		}
+		b, err := os.ReadFile(cfg.AdminClientCA)
+		if err != nil {
+			return err
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(b) {
+			return fmt.Errorf("%s: no PEM certificate found", cfg.AdminClientCA)
+		}
+		sc.AdminClientCAs = pool
+	}
+	if g := cfg.PublishGate; g != nil && (g.Enabled == nil || *g.Enabled) {
+		opts := check.Options{}
+		if opts.Timeout, err = optDuration("publish_gate.timeout", g.Timeout, 0); err != nil {
+			return err
+		}
+		if opts.Resolve, err = check.ParseResolve(g.Resolve); err != nil {
+			return fmt.Errorf("publish_gate.resolve: %v", err)
+		}
+		if g.CAFile != "" {
+			b, err := os.ReadFile(g.CAFile)
+			if err != nil {
+				return err
+			}
+			opts.RootCAs = x509.NewCertPool()
+			if !opts.RootCAs.AppendCertsFromPEM(b) {
+				return fmt.Errorf("%s: no PEM certificate found", g.CAFile)
+			}
+		}
+		sc.PublishGate = check.ManifestGate(opts)
+	}
+	if r := cfg.Resign; r != nil {
+		rc := &server.ResignConfig{Apps: r.Apps}
+		if r.Key == "" {
+			return errors.New("resign.key: the pins-role private key file is required")
+		}
+		kb, err := os.ReadFile(r.Key)
+		if err != nil {
+			return err
+		}
+		var pass []byte
+		if r.PassphraseFile != "" {
+			if pass, err = os.ReadFile(r.PassphraseFile); err != nil {
+				return err
+			}
+			pass = bytes.TrimRight(pass, "\r\n")
+		}
+		if rc.Signer, err = trust.ParsePrivateKeyPEM(kb, pass); err != nil {
+			return fmt.Errorf("%s: %v", r.Key, err)
+		}
+		if rc.Before, err = optDuration("resign.before", r.Before, 0); err != nil {
+			return err
+		}
+		if rc.Lifetime, err = optDuration("resign.lifetime", r.Lifetime, 0); err != nil {
+			return err
+		}
+		if rc.Interval, err = optDuration("resign.interval", r.Interval, 0); err != nil {
+			return err
+		}
+		sc.Resign = rc
+	}
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	st, err := store.Open(ctx, cfg.Database, cfg.Data)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	sc.Store = st
+	for _, h := range serveHooks {
+		if err := h(cfg, &sc); err != nil {
+			return err
+		}
+	}
+	srv, err := server.New(sc)
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return err
+	}
+	var tlsConfig *tls.Config
+	if cfg.TLSCert != "" {
+		tlsConfig = srv.TLSConfig(cert)
+	}
+	return srv.Serve(ctx, ln, tlsConfig)
+}
+
+// openStoreFlags is shared by commands that work on the service's store
+// directly (pinset token).
+type storeFlags struct {
+	data, database, config string
+}
+
+func (sf *storeFlags) register(cmd *cobra.Command) {
+	f := cmd.Flags()
+	f.StringVar(&sf.data, "data", "./pinset-data", "data `DIR`ectory of 'pinset serve' (SQLite)")
+	f.StringVar(&sf.database, "database", "", "database `URL` of 'pinset serve' (postgres://...)")
+	f.StringVar(&sf.config, "config", "", "read data and database from this 'pinset serve' configuration `FILE`")
+}
+
+func (sf *storeFlags) open(cmd *cobra.Command) (store.Store, error) {
+	cfg, err := loadServeConfig(sf.config)
+	if err != nil {
+		return nil, err
+	}
+	if cmd.Flags().Changed("data") || cfg.Data == "" {
+		cfg.Data = sf.data
+	}
+	if cmd.Flags().Changed("database") || cfg.Database == "" {
+		cfg.Database = sf.database
+	}
+	ctx := cmd.Context()
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	return store.Open(ctx, cfg.Database, cfg.Data)
+}

@@ -1,0 +1,408 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"pinset.dev/pinset/store"
+	"pinset.dev/pinset/trust"
+	"pinset.dev/pinset/trust/trusttest"
+)
+
+// These tests run `pinset serve` as a real process (this test binary,
+// re-executed as "pinset" by testscript.Main in script_test.go) and kill
+// it with SIGKILL.
+
+// pinsetBin finds the "pinset" testscript.Main put on PATH.
+func pinsetBin(t *testing.T) string {
+	t.Helper()
+	p, err := exec.LookPath("pinset")
+	if err != nil {
+		t.Fatalf("pinset helper binary not on PATH: %v", err)
+	}
+	return p
+}
+
+// serveProc is one running `pinset serve`.
+type serveProc struct {
+	cmd  *exec.Cmd
+	url  string
+	logs *lockedBuffer
+}
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+func (b *lockedBuffer) String() string { b.mu.Lock(); defer b.mu.Unlock(); return b.b.String() }
+
+var addrRE = regexp.MustCompile(`msg=serving addr=(\S+)`)
+
+// startServe starts pinset serve on a free loopback port and waits until
+// it answers /readyz.
+func startServe(t *testing.T, args ...string) *serveProc {
+	t.Helper()
+	cmd := exec.Command(pinsetBin(t), append([]string{"serve", "--listen", "127.0.0.1:0", "--publish-gate=false"}, args...)...)
+	pr, pw := io.Pipe()
+	logs := &lockedBuffer{}
+	cmd.Stderr = pw
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	p := &serveProc{cmd: cmd, logs: logs}
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			cmd.Process.Kill()
+			cmd.Wait()
+		}
+		pw.Close()
+	})
+	addrc := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(pr)
+		sent := false
+		for sc.Scan() {
+			line := sc.Text()
+			logs.Write([]byte(line + "\n"))
+			if m := addrRE.FindStringSubmatch(line); m != nil && !sent {
+				addrc <- m[1]
+				sent = true
+			}
+		}
+	}()
+	select {
+	case addr := <-addrc:
+		p.url = "http://" + addr
+	case <-time.After(20 * time.Second):
+		t.Fatalf("pinset serve did not start: %s", logs.String())
+	}
+	for i := 0; ; i++ {
+		resp, err := http.Get(p.url + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				break
+			}
+		}
+		if i > 100 {
+			t.Fatalf("not ready: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return p
+}
+
+func (p *serveProc) kill9(t *testing.T) {
+	t.Helper()
+	if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	p.cmd.Wait()
+}
+
+// pinsetRun runs a pinset command as a process and returns stdout, stderr.
+func pinsetRun(t *testing.T, env []string, args ...string) (string, string, error) {
+	t.Helper()
+	cmd := exec.Command(pinsetBin(t), args...)
+	cmd.Env = append(os.Environ(), env...)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	return out.String(), errb.String(), err
+}
+
+// freshRepo returns a signing repository whose newest root (v2) and
+// manifests are issued now, since the server process reads the wall clock.
+func freshRepo(t *testing.T, dir string) (*trusttest.Repo, string) {
+	t.Helper()
+	repo := trusttest.New("shop", 7)
+	repo.Now = time.Now().UTC().Truncate(time.Second)
+	root := repo.PublishRoot()
+	f := filepath.Join(dir, "root.json")
+	if err := os.WriteFile(f, root, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return repo, f
+}
+
+func writeFile(t *testing.T, dir, name string, b []byte) string {
+	t.Helper()
+	f := filepath.Join(dir, name)
+	if err := os.WriteFile(f, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+func newTokenCLI(t *testing.T, data string) string {
+	t.Helper()
+	out, errOut, err := pinsetRun(t, nil, "token", "new", "--name", "ci", "--data", data)
+	if err != nil {
+		t.Fatalf("token new: %v %s", err, errOut)
+	}
+	tok := strings.TrimSpace(out)
+	if !strings.HasPrefix(tok, store.TokenPrefix) {
+		t.Fatalf("token new printed %q", out)
+	}
+	return tok
+}
+
+func TestServeAcknowledgedReportSurvivesKill9(t *testing.T) {
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data")
+	tok := newTokenCLI(t, data)
+	p := startServe(t, "--data", data)
+	repo, rootFile := freshRepo(t, dir)
+	pinsFile := writeFile(t, dir, "pins.json", repo.PublishManifest(nil))
+	if out, errOut, err := pinsetRun(t, []string{"PINSET_TOKEN=" + tok}, "publish", "--server", p.url, rootFile, pinsFile); err != nil {
+		t.Fatalf("publish: %v\n%s%s", err, out, errOut)
+	}
+	body, err := os.ReadFile(filepath.Join("..", "..", "report", "testdata", "reports", "trustkit-android.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Acknowledge a run of distinct reports (other app versions), then kill
+	// the server the moment the last answer arrives.
+	var acked []string
+	for i := range 10 {
+		b := bytes.Replace(body, []byte(`"app-version": "4.2.0"`), []byte(fmt.Sprintf(`"app-version": "9.%d"`, i)), 1)
+		resp, err := http.Post(p.url+"/v1/apps/shop/reports", "application/json", bytes.NewReader(b))
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 201 {
+			t.Fatalf("report %d: %s", i, resp.Status)
+		}
+		acked = append(acked, fmt.Sprintf("9.%d", i))
+	}
+	p.kill9(t)
+
+	p2 := startServe(t, "--data", data)
+	req, _ := http.NewRequest("GET", p2.url+"/v1/admin/apps/shop/reports?limit=1000", nil)
+	req.Header.Set("Authorization", "Bearer "+tok)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out struct{ Reports []store.StoredReport }
+	json.NewDecoder(resp.Body).Decode(&out)
+	have := map[string]bool{}
+	for _, r := range out.Reports {
+		have[r.Report.AppVersion] = true
+	}
+	for _, v := range acked {
+		if !have[v] {
+			t.Errorf("acknowledged report (app version %s) lost after kill -9", v)
+		}
+	}
+	// The token never reached the logs of either process.
+	for _, l := range []string{p.logs.String(), p2.logs.String()} {
+		if strings.Contains(l, strings.TrimPrefix(tok, store.TokenPrefix)) {
+			t.Fatal("token in server logs")
+		}
+	}
+}
+
+// TestServePublishInterruptedByKill9 kills the server while manifests are
+// being published, several times; after each restart the served manifest
+// must be one that was uploaded, verify completely, and be no older than
+// the last acknowledged upload.
+func TestServePublishInterruptedByKill9(t *testing.T) {
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data")
+	tok := newTokenCLI(t, data)
+	repo, rootFile := freshRepo(t, dir)
+	p := startServe(t, "--data", data)
+	first := writeFile(t, dir, "pins1.json", repo.PublishManifest(nil))
+	if _, errOut, err := pinsetRun(t, []string{"PINSET_TOKEN=" + tok}, "publish", "--server", p.url, rootFile, first); err != nil {
+		t.Fatalf("publish: %v %s", err, errOut)
+	}
+	uploaded := map[string]uint64{string(repo.Manifest()): repo.ManifestVersion}
+	var lastAcked uint64 = repo.ManifestVersion
+	client := &http.Client{Timeout: 5 * time.Second}
+	for round := range 4 {
+		// Upload manifests back to back; kill after a delay that lands in
+		// the middle of an upload.
+		stop := make(chan struct{})
+		done := make(chan struct{})
+		var mu sync.Mutex
+		go func() {
+			defer close(done)
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				mu.Lock()
+				m := repo.PublishManifest(nil)
+				uploaded[string(m)] = repo.ManifestVersion
+				v := repo.ManifestVersion
+				mu.Unlock()
+				req, _ := http.NewRequest("PUT", p.url+"/v1/admin/apps/shop/pins", bytes.NewReader(m))
+				req.Header.Set("Authorization", "Bearer "+tok)
+				resp, err := client.Do(req)
+				if err != nil {
+					return // killed
+				}
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode == 201 {
+					mu.Lock()
+					lastAcked = v
+					mu.Unlock()
+				}
+			}
+		}()
+		time.Sleep(time.Duration(150+round*70) * time.Millisecond)
+		p.kill9(t)
+		close(stop)
+		<-done
+
+		p = startServe(t, "--data", data)
+		resp, err := http.Get(p.url + "/v1/apps/shop/pins.json")
+		if err != nil {
+			t.Fatal(err)
+		}
+		served, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		mu.Lock()
+		v, ok := uploaded[string(served)]
+		acked := lastAcked
+		mu.Unlock()
+		if resp.StatusCode != 200 || !ok {
+			t.Fatalf("round %d: served %s %q: not one of the uploaded manifests", round, resp.Status, served)
+		}
+		if v < acked {
+			t.Fatalf("round %d: served v%d, older than the acknowledged v%d", round, v, acked)
+		}
+		st, err := trust.NewState(repo.Root(), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := st.UpdateManifest(served, time.Now()); err != nil {
+			t.Fatalf("round %d: served manifest does not verify: %v", round, err)
+		}
+		t.Logf("round %d: served v%d (last acknowledged v%d, last uploaded v%d)", round, v, acked, repo.ManifestVersion)
+		// The service continues from what it serves.
+		repo.ManifestVersion = v
+		lastAcked = v
+	}
+}
+
+func TestPublishCLIRefusals(t *testing.T) {
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data")
+	tok := newTokenCLI(t, data)
+	repo, rootFile := freshRepo(t, dir)
+	p := startServe(t, "--data", data)
+	m1 := writeFile(t, dir, "pins-v1.json", repo.PublishManifest(nil))
+	m2 := writeFile(t, dir, "pins-v2.json", repo.PublishManifest(nil))
+	env := []string{"PINSET_TOKEN=" + tok}
+	// Files in any order: roots go first, manifests in version order.
+	out, errOut, err := pinsetRun(t, env, "publish", "--server", p.url, m2, m1, rootFile)
+	if err != nil {
+		t.Fatalf("publish: %v %s", err, errOut)
+	}
+	if !strings.Contains(out, "shop root v2 published") || !strings.Contains(out, "shop manifest v3 published") {
+		t.Errorf("publish output:\n%s", out)
+	}
+	other := trusttest.New("blog", 9)
+	other.Now = repo.Now
+	wrongApp := repo.PublishManifest(func(m *trust.Manifest) { m.AppID = "blog" })
+	below := repo.PublishManifestSignedBy(repo.ManifestDoc(), repo.PinsKeys[0])
+	tamper := func(b []byte) []byte {
+		var env map[string]any
+		json.Unmarshal(b, &env)
+		payload, _ := base64.StdEncoding.DecodeString(env["payload"].(string))
+		payload = bytes.Replace(payload, []byte("api.example.com"), []byte("api.examplf.com"), 1)
+		env["payload"] = base64.StdEncoding.EncodeToString(payload)
+		out, _ := json.Marshal(env)
+		return out
+	}
+	cases := []struct {
+		name, file, want string
+	}{
+		{"rollback", m1, "rollback"},
+		{"wrong app", writeFile(t, dir, "wrong-app.json", wrongApp), "for another app"},
+		{"below threshold", writeFile(t, dir, "below.json", below), "threshold not met: 1 of 2"},
+		{"tampered", writeFile(t, dir, "tampered.json", tamper(repo.PublishManifest(nil))), "threshold not met: 0 of 2"},
+		{"not a document", writeFile(t, dir, "garbage.json", []byte("hello")), "garbage.json"},
+	}
+	for _, c := range cases {
+		_, errOut, err := pinsetRun(t, env, "publish", "--server", p.url, "--app", "shop", c.file)
+		if err == nil || !strings.Contains(errOut, c.want) || strings.Count(errOut, "\n") > 2 {
+			t.Errorf("%s: err %v, stderr %q (want %q)", c.name, err, errOut, c.want)
+		}
+	}
+	// Without a valid token: refused, and the CLI says so.
+	_, errOut, err = pinsetRun(t, []string{"PINSET_TOKEN=pinset_nope"}, "publish", "--server", p.url, m2)
+	if err == nil || !strings.Contains(errOut, "invalid or revoked token") {
+		t.Errorf("bad token: %v %q", err, errOut)
+	}
+	_, errOut, err = pinsetRun(t, []string{"PINSET_TOKEN="}, "publish", "--server", p.url, m2)
+	if err == nil || !strings.Contains(errOut, "no token") {
+		t.Errorf("no token: %v %q", err, errOut)
+	}
+	if strings.Contains(p.logs.String(), strings.TrimPrefix(tok, store.TokenPrefix)) {
+		t.Fatal("token in server logs")
+	}
+	// token list and revoke.
+	out, _, _ = pinsetRun(t, nil, "token", "list", "--json", "--data", data)
+	if !strings.Contains(out, `"name": "ci"`) || strings.Contains(out, tok) {
+		t.Errorf("token list: %s", out)
+	}
+	if _, errOut, err := pinsetRun(t, nil, "token", "revoke", "ci", "--data", data); err != nil {
+		t.Fatal(errOut)
+	}
+	_, errOut, err = pinsetRun(t, env, "publish", "--server", p.url, m2)
+	if err == nil || !strings.Contains(errOut, "invalid or revoked token") {
+		t.Errorf("revoked token: %v %q", err, errOut)
+	}
+}
+
+func TestServeConfigStrict(t *testing.T) {
+	dir := t.TempDir()
+	cfg := writeFile(t, dir, "pinset.yaml", []byte("listen: 127.0.0.1:0\nlisten_addr: x\n"))
+	var errb bytes.Buffer
+	root := newRootCmd()
+	root.SetArgs([]string{"serve", "--config", cfg})
+	root.SetErr(&errb)
+	root.SetContext(context.Background())
+	err := root.Execute()
+	if err == nil || !strings.Contains(err.Error(), "listen_addr") || !strings.Contains(err.Error(), "not found") {
+		t.Fatalf("unknown key: %v", err)
+	}
+	cfg = writeFile(t, dir, "pinset.json", []byte(`{"listen": "127.0.0.1:0", "report_rate": "fast"}`))
+	if code := run([]string{"serve", "--config", cfg}); code == 0 {
+		t.Fatal("bad type accepted")
+	}
+	cfg = writeFile(t, dir, "gate.yaml", []byte("publish_gate:\n  enabled: true\n  timeout: 3x\n"))
+	if code := run([]string{"serve", "--config", cfg}); code == 0 {
+		t.Fatal("bad duration accepted")
+	}
+}

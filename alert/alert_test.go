@@ -234,3 +234,22 @@ func TestAlertWithoutNameRefused(t *testing.T) {
 		t.Fatal("want an error for an alert without alertname")
 	}
 }
+
+func TestAlertmanagerFiringTTL(t *testing.T) {
+	r := newReceiver(t)
+	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	am := &Alertmanager{URL: r.srv.URL, FiringTTL: 20 * time.Minute}
+	a := coverageLost("127.0.0.2:443")
+	a.StartsAt = now
+	if err := am.Notify(context.Background(), []Alert{a}, now); err != nil {
+		t.Fatal(err)
+	}
+	bodies, _ := r.take()
+	var pa []PostableAlert
+	if err := json.Unmarshal(bodies[0], &pa); err != nil {
+		t.Fatal(err)
+	}
+	if !pa[0].EndsAt.Equal(now.Add(20 * time.Minute)) {
+		t.Fatalf("endsAt %v, want now+20m", pa[0].EndsAt)
+	}
+}

@@ -130,6 +130,12 @@ type Alertmanager struct {
 	// URL is Alertmanager's base URL, e.g. http://alertmanager:9093.
 	URL    string
 	Client *http.Client
+	// FiringTTL, when set, sends firing alerts with endsAt = now +
+	// FiringTTL, as Prometheus does (4 evaluation intervals): Alertmanager
+	// keeps them firing that long without news, so repeat them more often
+	// than that. Zero sends no endsAt, and Alertmanager's resolve_timeout
+	// applies instead.
+	FiringTTL time.Duration
 }
 
 // Name implements Notifier.
@@ -149,6 +155,9 @@ func (am *Alertmanager) Notify(ctx context.Context, alerts []Alert, now time.Tim
 	body := make([]PostableAlert, len(alerts))
 	for i, a := range alerts {
 		body[i] = PostableAlert{Labels: a.Labels, Annotations: a.Annotations, StartsAt: a.StartsAt, EndsAt: a.EndsAt, GeneratorURL: a.GeneratorURL}
+		if a.EndsAt.IsZero() && am.FiringTTL > 0 {
+			body[i].EndsAt = now.Add(am.FiringTTL)
+		}
 	}
 	return postJSON(ctx, am.Client, strings.TrimSuffix(am.URL, "/")+"/api/v2/alerts", body)
 }

@@ -98,6 +98,10 @@ let pinsetServerTrustManager = ServerTrustManager(
     allHostsMustBeEvaluated: false,
     evaluators: [
 `)
+	if len(kept) == 0 {
+		// An empty Swift dictionary literal is [:], not [].
+		b.WriteString("        :\n")
+	}
 	for _, h := range kept {
 		b.WriteString("        " + strconv.Quote(h.base()) + ": PublicKeysTrustEvaluator(\n")
 		b.WriteString("            keys: [\n")

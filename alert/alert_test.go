@@ -1,11 +1,15 @@
 package alert
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"flag"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -251,5 +255,56 @@ func TestAlertmanagerFiringTTL(t *testing.T) {
 	}
 	if !pa[0].EndsAt.Equal(now.Add(20 * time.Minute)) {
 		t.Fatalf("endsAt %v, want now+20m", pa[0].EndsAt)
+	}
+}
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
+
+// TestGoldenPayloads pins the exact bytes of each shape (docs/alerts.md
+// quotes them): a firing and a resolved alert in one batch.
+func TestGoldenPayloads(t *testing.T) {
+	start := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	now := start.Add(10 * time.Minute)
+	firing := coverageLost("127.0.0.4:443")
+	firing.StartsAt, firing.GeneratorURL = start, "http://127.0.0.1:8080/metrics"
+	resolved := Alert{
+		Labels:      map[string]string{"alertname": "PinsetProbeFailing", "app": "com.example", "host": "api.example.com", "address": "127.0.0.3:443", "severity": "critical"},
+		Annotations: map[string]string{"summary": "no TLS handshake with api.example.com at 127.0.0.3:443"},
+		StartsAt:    start, EndsAt: now, GeneratorURL: "http://127.0.0.1:8080/metrics",
+	}
+	batch := []Alert{firing, resolved}
+	for _, name := range []string{"slack.json", "alertmanager.json", "webhook.json"} {
+		r := newReceiver(t)
+		var n Notifier
+		switch name {
+		case "slack.json":
+			n = &Slack{URL: r.srv.URL}
+		case "alertmanager.json":
+			n = &Alertmanager{URL: r.srv.URL}
+		case "webhook.json":
+			n = &Webhook{URL: r.srv.URL, ExternalURL: "http://127.0.0.1:8080"}
+		}
+		if err := n.Notify(context.Background(), batch, now); err != nil {
+			t.Fatal(err)
+		}
+		bodies, _ := r.take()
+		var pretty bytes.Buffer
+		if err := json.Indent(&pretty, bodies[0], "", "  "); err != nil {
+			t.Fatal(err)
+		}
+		pretty.WriteByte('\n')
+		path := filepath.Join("testdata", name)
+		if *update {
+			if err := os.WriteFile(path, pretty.Bytes(), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		want, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatalf("%v (run go test ./alert -run Golden -update)", err)
+		}
+		if !bytes.Equal(pretty.Bytes(), want) {
+			t.Errorf("%s differs from the golden file:\n%s", name, pretty.String())
+		}
 	}
 }

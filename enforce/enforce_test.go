@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"net/http"
 	"strconv"
 	"sync"
 	"testing"
@@ -378,5 +379,49 @@ func TestSeveralVerifiedChains(t *testing.T) {
 	}
 	if len(cs.VerifiedChains) < 2 {
 		t.Fatalf("expected several verified chains, got %d", len(cs.VerifiedChains))
+	}
+}
+
+// TestHTTPClient runs a pinned http.Client against a loopback HTTPS
+// server, through DialTLSContext and through TLSClientConfig.
+func TestHTTPClient(t *testing.T) {
+	h := pki.Must(pki.NewHierarchy(pki.Template{}, "127.0.0.1"))
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{
+		Handler:   http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "hello") }),
+		TLSConfig: &tls.Config{Certificates: []tls.Certificate{h.Leaf.TLSCertificate()}},
+	}
+	go srv.ServeTLS(ln, "", "")
+	t.Cleanup(func() { srv.Close() })
+	url := "https://" + ln.Addr().String() + "/"
+	base := &tls.Config{RootCAs: h.Root.Pool()}
+	for _, tc := range []struct {
+		name string
+		pin  pin.Pin
+		ok   bool
+	}{{"pinned intermediate", h.Intermediate.Pin(), true}, {"wrong pin", otherPin, false}} {
+		e := New(Static(mustSet(t, pinned("127.0.0.1", tc.pin))), Options{})
+		for _, tr := range []*http.Transport{
+			{DialTLSContext: e.DialTLSContext(base, nil)},
+			{TLSClientConfig: e.TLSConfig(base)},
+		} {
+			resp, err := (&http.Client{Transport: tr}).Get(url)
+			if tc.ok {
+				if err != nil {
+					t.Fatalf("%s: %v", tc.name, err)
+				}
+				b, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if string(b) != "hello" {
+					t.Fatalf("%s: body %q", tc.name, b)
+				}
+			} else if !errors.Is(err, ErrPinMismatch) {
+				t.Fatalf("%s: got %v, want a pin mismatch", tc.name, err)
+			}
+			tr.CloseIdleConnections()
+		}
 	}
 }

@@ -123,8 +123,8 @@ type Template struct {
 	Now func() time.Time
 	// Rand supplies key material and serial numbers; nil means crypto/rand.
 	Rand io.Reader
-	// MaxPathLen for a CA; zero means no limit set (-1 in x509 terms means
-	// unset; use MaxPathLenZero for a CA that may only issue leaves).
+	// MaxPathLenZero makes a CA that may issue leaves only, not further
+	// CAs (path length constraint 0). By default CAs have no constraint.
 	MaxPathLenZero bool
 }
 

@@ -22,6 +22,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -66,7 +67,8 @@ type Monitor struct {
 	st  store.Store
 	cfg Config
 
-	runMu sync.Mutex // one round at a time
+	runMu      sync.Mutex    // one round at a time
+	lastAlerts []alert.Alert // the previous round's alerts (under runMu)
 
 	mu      sync.Mutex
 	state   state
@@ -144,6 +146,7 @@ func (m *Monitor) RunOnce(ctx context.Context) (*Round, error) {
 		return nil, fmt.Errorf("monitor: listing apps: %w", err)
 	}
 	next := newState()
+	var carried []string // apps that could not be checked this round
 	for _, app := range apps {
 		if app.ManifestVersion == 0 {
 			continue
@@ -154,17 +157,23 @@ func (m *Monitor) RunOnce(ctx context.Context) (*Round, error) {
 		}
 		if err != nil {
 			errs = append(errs, fmt.Errorf("monitor: %s: reading the manifest: %w", app.ID, err))
+			next.carry(app.ID, m.prev())
+			carried = append(carried, app.ID)
 			continue
 		}
 		// The service verified the manifest before storing it.
 		man, err := trust.DecodeManifestUnverified(doc.Body)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("monitor: %s: manifest v%d: %w", app.ID, doc.Version, err))
+			next.carry(app.ID, m.prev())
+			carried = append(carried, app.ID)
 			continue
 		}
 		rep, err := check.Run(ctx, man.Hosts, nil, m.cfg.Check)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("monitor: %s: manifest v%d: %w", app.ID, doc.Version, err))
+			next.carry(app.ID, m.prev())
+			carried = append(carried, app.ID)
 			continue
 		}
 		r.Reports[app.ID] = rep
@@ -190,6 +199,14 @@ func (m *Monitor) RunOnce(ctx context.Context) (*Round, error) {
 		}
 	}
 	r.Alerts = m.rules(r)
+	// An app that could not be checked keeps its alerts: a failure of the
+	// monitor must not resolve them.
+	for _, a := range m.lastAlerts {
+		if slices.Contains(carried, a.Labels["app"]) {
+			r.Alerts = append(r.Alerts, a)
+		}
+	}
+	m.lastAlerts = r.Alerts
 	m.mu.Lock()
 	m.state = next
 	m.mu.Unlock()
@@ -311,6 +328,24 @@ func (s state) addReport(app string, version uint64, rep *check.Report, prev sta
 				}
 			}
 			s.addrs[k] = st
+		}
+	}
+}
+
+// carry keeps an app's series from prev, marked failing, when the app
+// could not be checked this round: metrics do not vanish on failure.
+func (s state) carry(app string, prev state) {
+	for k, old := range prev.addrs {
+		if k.app == app {
+			c := *old
+			c.success = false
+			s.addrs[k] = &c
+		}
+	}
+	for k, old := range prev.hosts {
+		if k.app == app {
+			c := *old
+			s.hosts[k] = &c
 		}
 	}
 }

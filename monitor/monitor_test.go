@@ -345,3 +345,31 @@ func promtool(t *testing.T, text string) {
 		t.Fatalf("promtool check metrics: %v\n%s\n--- exposition ---\n%s", err, out, text)
 	}
 }
+
+// A manifest the monitor cannot read (here: garbage stored as v2) makes
+// the round fail for that app, but its alerts stay firing and its series
+// stay exported (probe success 0): nothing resolves or vanishes because
+// the monitor could not look.
+func TestUnreadableManifestKeepsAlertsAndSeries(t *testing.T) {
+	e := setup(t)
+	e.round(t)
+	e.slack.take()
+	if err := e.st.PublishManifest(context.Background(), store.Document{App: app, Version: 2, RootVersion: 1, Body: []byte("garbage"), SHA256: sum([]byte("garbage")), Expires: checktest.Epoch.Add(365 * day)}, 1); err != nil {
+		t.Fatal(err)
+	}
+	e.clk.advance(time.Minute)
+	r, err := e.mon.RunOnce(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "manifest v2") {
+		t.Fatalf("round error %v", err)
+	}
+	if got := names(r); len(got) != 1 || got[0] != monitor.AlertCoverageLost+"@"+e.f.Address(2) {
+		t.Fatalf("alerts %v", got)
+	}
+	if s := e.slack.take(); len(s) != 0 {
+		t.Fatalf("notifications while the monitor could not look: %q", s)
+	}
+	out := exposition(t, e.mon)
+	if n := strings.Count(out, "pinset_monitor_probe_success{"); n != 3 || !strings.Contains(out, fmt.Sprintf(`pinset_monitor_probe_success{address=%q,app=%q,host=%q,port="%d"} 0`, e.f.Address(0), app, host, e.f.Port)) {
+		t.Fatalf("series after a failed round:\n%s", out)
+	}
+}

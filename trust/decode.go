@@ -58,8 +58,25 @@ type jvalue struct {
 	b    bool
 	s    string // string value, or the integer's digits
 	arr  []*jvalue
-	keys []string // object keys in order
-	obj  map[string]*jvalue
+	keys []string  // object keys in order
+	vals []*jvalue // object values, parallel to keys
+}
+
+// maxObjectKeys bounds the members of one object (pinset's objects have at
+// most 6), which keeps the linear duplicate check cheap.
+const maxObjectKeys = 32
+
+// fields are an object's members, looked up by exact name.
+type fields struct{ v *jvalue }
+
+// get returns the member named k, or nil.
+func (f fields) get(k string) *jvalue {
+	for i, n := range f.v.keys {
+		if n == k {
+			return f.v.vals[i]
+		}
+	}
+	return nil
 }
 
 type jparser struct {
@@ -158,7 +175,7 @@ func (p *jparser) literal(lit string) bool {
 }
 
 func (p *jparser) object(depth int) (*jvalue, error) {
-	v := &jvalue{kind: jObject, off: p.pos, obj: map[string]*jvalue{}}
+	v := &jvalue{kind: jObject, off: p.pos}
 	p.pos++ // {
 	p.space()
 	if p.pos < len(p.data) && p.data[p.pos] == '}' {
@@ -175,9 +192,15 @@ func (p *jparser) object(depth int) (*jvalue, error) {
 		if err != nil {
 			return nil, err
 		}
-		if _, dup := v.obj[k]; dup {
+		for _, n := range v.keys {
+			if n == k {
+				p.pos = keyOff
+				return nil, p.fail("duplicate key %q", k)
+			}
+		}
+		if len(v.keys) == maxObjectKeys {
 			p.pos = keyOff
-			return nil, p.fail("duplicate key %q", k)
+			return nil, p.fail("more than %d members in an object", maxObjectKeys)
 		}
 		p.space()
 		if p.pos >= len(p.data) || p.data[p.pos] != ':' {
@@ -189,8 +212,8 @@ func (p *jparser) object(depth int) (*jvalue, error) {
 		if err != nil {
 			return nil, err
 		}
-		v.obj[k] = e
 		v.keys = append(v.keys, k)
+		v.vals = append(v.vals, e)
 		p.space()
 		if p.pos >= len(p.data) {
 			return nil, p.fail("unexpected end of input in an object")
@@ -271,6 +294,18 @@ func (p *jparser) number() (*jvalue, error) {
 
 func (p *jparser) str() (string, error) {
 	p.pos++ // opening quote
+	// Fast path: no escapes (the input is valid UTF-8 already).
+	for i := p.pos; i < len(p.data); i++ {
+		c := p.data[i]
+		if c == '"' {
+			s := string(p.data[p.pos:i])
+			p.pos = i + 1
+			return s, nil
+		}
+		if c == '\\' || c < 0x20 {
+			break
+		}
+	}
 	var b strings.Builder
 	for {
 		if p.pos >= len(p.data) {
@@ -364,9 +399,10 @@ func (d dec) fail(v *jvalue, path, format string, args ...any) error {
 
 // object checks that v is an object with every required field, no field
 // outside required and optional, and no case variant of a known name.
-func (d dec) object(v *jvalue, path string, required, optional []string) (map[string]*jvalue, error) {
+func (d dec) object(v *jvalue, path string, required, optional []string) (fields, error) {
+	f := fields{v}
 	if v.kind != jObject {
-		return nil, d.fail(v, path, "expected an object, found %s", v.kind)
+		return f, d.fail(v, path, "expected an object, found %s", v.kind)
 	}
 	known := func(k string) bool {
 		for _, n := range required {
@@ -387,17 +423,17 @@ func (d dec) object(v *jvalue, path string, required, optional []string) (map[st
 		}
 		for _, n := range append(append([]string(nil), required...), optional...) {
 			if strings.EqualFold(n, k) {
-				return nil, d.fail(v.obj[k], join(path, k), "field name %q differs in case from %q", k, n)
+				return f, d.fail(f.get(k), join(path, k), "field name %q differs in case from %q", k, n)
 			}
 		}
-		return nil, d.fail(v.obj[k], join(path, k), "unknown field %q", k)
+		return f, d.fail(f.get(k), join(path, k), "unknown field %q", k)
 	}
 	for _, n := range required {
-		if _, ok := v.obj[n]; !ok {
-			return nil, d.fail(v, path, "missing field %q", n)
+		if f.get(n) == nil {
+			return f, d.fail(v, path, "missing field %q", n)
 		}
 	}
-	return v.obj, nil
+	return f, nil
 }
 
 func join(path, k string) string {

@@ -80,16 +80,16 @@ func ParseEnvelope(b []byte) (*Envelope, error) {
 		return nil, err
 	}
 	e := &Envelope{}
-	if e.PayloadType, err = d.str(f["payloadType"], "payloadType"); err != nil {
+	if e.PayloadType, err = d.str(f.get("payloadType"), "payloadType"); err != nil {
 		return nil, err
 	}
-	if e.Payload, err = d.b64(f["payload"], "payload"); err != nil {
+	if e.Payload, err = d.b64(f.get("payload"), "payload"); err != nil {
 		return nil, err
 	}
 	if len(e.Payload) > MaxPayloadSize {
-		return nil, &DecodeError{What: what, Path: "payload", Offset: f["payload"].off, Reason: fmt.Sprintf("payload of %d bytes is over the cap of %d", len(e.Payload), MaxPayloadSize), Err: ErrTooLarge}
+		return nil, &DecodeError{What: what, Path: "payload", Offset: f.get("payload").off, Reason: fmt.Sprintf("payload of %d bytes is over the cap of %d", len(e.Payload), MaxPayloadSize), Err: ErrTooLarge}
 	}
-	sigs, err := d.array(f["signatures"], "signatures", MaxSignatures)
+	sigs, err := d.array(f.get("signatures"), "signatures", MaxSignatures)
 	if err != nil {
 		return nil, err
 	}
@@ -100,17 +100,17 @@ func ParseEnvelope(b []byte) (*Envelope, error) {
 			return nil, err
 		}
 		var s Signature
-		if s.KeyID, err = d.str(sf["keyid"], p+".keyid"); err != nil {
+		if s.KeyID, err = d.str(sf.get("keyid"), p+".keyid"); err != nil {
 			return nil, err
 		}
 		if len(s.KeyID) > maxKeyIDLen {
-			return nil, d.fail(sf["keyid"], p+".keyid", "key id longer than %d characters", maxKeyIDLen)
+			return nil, d.fail(sf.get("keyid"), p+".keyid", "key id longer than %d characters", maxKeyIDLen)
 		}
-		if s.Sig, err = d.b64(sf["sig"], p+".sig"); err != nil {
+		if s.Sig, err = d.b64(sf.get("sig"), p+".sig"); err != nil {
 			return nil, err
 		}
 		if len(s.Sig) == 0 || len(s.Sig) > maxSigLen {
-			return nil, d.fail(sf["sig"], p+".sig", "signature of %d bytes (expected 1 to %d)", len(s.Sig), maxSigLen)
+			return nil, d.fail(sf.get("sig"), p+".sig", "signature of %d bytes (expected 1 to %d)", len(s.Sig), maxSigLen)
 		}
 		e.Signatures = append(e.Signatures, s)
 	}

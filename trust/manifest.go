@@ -35,36 +35,43 @@ func (m *Manifest) PolicySet() (*policy.Set, error) {
 // host a valid policy, no two covering the same names, and every enforced
 // host with at least two pins (policy.Policy.RequireBackup).
 func (m *Manifest) Validate() error {
+	_, err := m.validate()
+	return err
+}
+
+// validate is Validate that also returns the policy set it built.
+func (m *Manifest) validate() (*policy.Set, error) {
 	if !validAppID(m.AppID) {
-		return invalid("manifest", "app id %q: use 1 to %d characters of A-Z a-z 0-9 . _ -", m.AppID, MaxAppIDLen)
+		return nil, invalid("manifest", "app id %q: use 1 to %d characters of A-Z a-z 0-9 . _ -", m.AppID, MaxAppIDLen)
 	}
 	if m.Version < 1 || m.Version > MaxVersion {
-		return invalid("manifest", "version %d out of range 1 to %d", m.Version, uint64(MaxVersion))
+		return nil, invalid("manifest", "version %d out of range 1 to %d", m.Version, uint64(MaxVersion))
 	}
 	if m.RootVersion < 1 || m.RootVersion > MaxVersion {
-		return invalid("manifest", "root version %d out of range 1 to %d", m.RootVersion, uint64(MaxVersion))
+		return nil, invalid("manifest", "root version %d out of range 1 to %d", m.RootVersion, uint64(MaxVersion))
 	}
 	if m.IssuedAt.IsZero() || m.Expires.IsZero() {
-		return invalid("manifest", "issued-at and expiry are required")
+		return nil, invalid("manifest", "issued-at and expiry are required")
 	}
 	if !m.Expires.After(m.IssuedAt) {
-		return &docError{msg: fmt.Sprintf("manifest v%d expires (%s) before it is issued (%s)", m.Version, formatTime(m.Expires), formatTime(m.IssuedAt)), errs: []error{ErrExpiresBeforeIssued}}
+		return nil, &docError{msg: fmt.Sprintf("manifest v%d expires (%s) before it is issued (%s)", m.Version, formatTime(m.Expires), formatTime(m.IssuedAt)), errs: []error{ErrExpiresBeforeIssued}}
 	}
 	if len(m.Hosts) == 0 {
-		return invalid("manifest", "no hosts (to stop enforcing, publish the hosts as report-only)")
+		return nil, invalid("manifest", "no hosts (to stop enforcing, publish the hosts as report-only)")
 	}
 	if len(m.Hosts) > MaxHosts {
-		return invalid("manifest", "%d hosts is more than the limit of %d", len(m.Hosts), MaxHosts)
+		return nil, invalid("manifest", "%d hosts is more than the limit of %d", len(m.Hosts), MaxHosts)
 	}
-	if _, err := policy.NewSet(m.Hosts); err != nil {
-		return invalidWrap("manifest", err)
+	set, err := policy.NewSet(m.Hosts)
+	if err != nil {
+		return nil, invalidWrap("manifest", err)
 	}
 	for _, h := range m.Hosts {
 		if err := h.RequireBackup(); err != nil {
-			return invalidWrap("manifest", err)
+			return nil, invalidWrap("manifest", err)
 		}
 	}
-	return nil
+	return set, nil
 }
 
 type manifestJSON struct {
@@ -104,83 +111,94 @@ func (m *Manifest) Envelope() (*Envelope, error) {
 // DecodeManifest strictly decodes and validates a manifest payload (the
 // bytes inside the envelope). It checks no signature.
 func DecodeManifest(payload []byte) (*Manifest, error) {
+	m, _, err := decodeManifest(payload)
+	return m, err
+}
+
+func decodeManifest(payload []byte) (*Manifest, *policy.Set, error) {
 	const what = "manifest"
 	v, err := parseStrict(what, payload, MaxPayloadSize)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	d := dec{what}
 	f, err := d.object(v, "", []string{"app_id", "version", "root_version", "issued_at", "expires", "hosts"}, nil)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	m := &Manifest{}
-	if m.AppID, err = d.str(f["app_id"], "app_id"); err != nil {
-		return nil, err
+	if m.AppID, err = d.str(f.get("app_id"), "app_id"); err != nil {
+		return nil, nil, err
 	}
-	if m.Version, err = d.uint(f["version"], "version"); err != nil {
-		return nil, err
+	if m.Version, err = d.uint(f.get("version"), "version"); err != nil {
+		return nil, nil, err
 	}
-	if m.RootVersion, err = d.uint(f["root_version"], "root_version"); err != nil {
-		return nil, err
+	if m.RootVersion, err = d.uint(f.get("root_version"), "root_version"); err != nil {
+		return nil, nil, err
 	}
-	if m.IssuedAt, err = d.time(f["issued_at"], "issued_at"); err != nil {
-		return nil, err
+	if m.IssuedAt, err = d.time(f.get("issued_at"), "issued_at"); err != nil {
+		return nil, nil, err
 	}
-	if m.Expires, err = d.time(f["expires"], "expires"); err != nil {
-		return nil, err
+	if m.Expires, err = d.time(f.get("expires"), "expires"); err != nil {
+		return nil, nil, err
 	}
-	hosts, err := d.array(f["hosts"], "hosts", MaxHosts)
+	hosts, err := d.array(f.get("hosts"), "hosts", MaxHosts)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	for i, hv := range hosts {
 		p := index("hosts", i)
 		hf, err := d.object(hv, p, []string{"pattern", "pins"}, []string{"include_subdomains", "report_only", "report_uri"})
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		var h policy.Policy
-		if h.Pattern, err = d.str(hf["pattern"], p+".pattern"); err != nil {
-			return nil, err
+		if h.Pattern, err = d.str(hf.get("pattern"), p+".pattern"); err != nil {
+			return nil, nil, err
 		}
-		pins, err := d.array(hf["pins"], p+".pins", policy.MaxPins)
+		pins, err := d.array(hf.get("pins"), p+".pins", policy.MaxPins)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		for j, pv := range pins {
 			pp := index(p+".pins", j)
 			s, err := d.str(pv, pp)
 			if err != nil {
-				return nil, err
+				return nil, nil, err
 			}
-			raw, err := base64.StdEncoding.Strict().DecodeString(s)
-			if err != nil || len(raw) != pin.Size {
-				return nil, invalid(what, "%s: pin %q is not %d bytes of standard base64", pp, s, pin.Size)
+			// Check the length first: Decode needs room for all it decodes.
+			var raw [pin.Size + 2]byte
+			n, err := 0, error(nil)
+			if len(s) == base64.StdEncoding.EncodedLen(pin.Size) {
+				n, err = base64.StdEncoding.Strict().Decode(raw[:], []byte(s))
 			}
-			h.Pins = append(h.Pins, pin.Pin(raw))
+			if err != nil || n != pin.Size {
+				return nil, nil, invalid(what, "%s: pin %q is not %d bytes of standard base64", pp, s, pin.Size)
+			}
+			h.Pins = append(h.Pins, pin.Pin(raw[:pin.Size]))
 		}
-		if x, ok := hf["include_subdomains"]; ok {
+		if x := hf.get("include_subdomains"); x != nil {
 			if h.IncludeSubdomains, err = d.boolean(x, p+".include_subdomains"); err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 		}
-		if x, ok := hf["report_only"]; ok {
+		if x := hf.get("report_only"); x != nil {
 			if h.ReportOnly, err = d.boolean(x, p+".report_only"); err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 		}
-		if x, ok := hf["report_uri"]; ok {
+		if x := hf.get("report_uri"); x != nil {
 			if h.ReportURI, err = d.str(x, p+".report_uri"); err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 		}
 		m.Hosts = append(m.Hosts, h)
 	}
-	if err := m.Validate(); err != nil {
-		return nil, err
+	set, err := m.validate()
+	if err != nil {
+		return nil, nil, err
 	}
-	return m, nil
+	return m, set, nil
 }
 
 // DecodeManifestUnverified decodes a manifest envelope strictly WITHOUT

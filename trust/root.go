@@ -225,16 +225,16 @@ func DecodeRoot(payload []byte) (*Root, error) {
 		return nil, err
 	}
 	r := &Root{}
-	if r.AppID, err = d.str(f["app_id"], "app_id"); err != nil {
+	if r.AppID, err = d.str(f.get("app_id"), "app_id"); err != nil {
 		return nil, err
 	}
-	if r.Version, err = d.uint(f["version"], "version"); err != nil {
+	if r.Version, err = d.uint(f.get("version"), "version"); err != nil {
 		return nil, err
 	}
-	if r.Expires, err = d.time(f["expires"], "expires"); err != nil {
+	if r.Expires, err = d.time(f.get("expires"), "expires"); err != nil {
 		return nil, err
 	}
-	keys, err := d.array(f["keys"], "keys", MaxKeys)
+	keys, err := d.array(f.get("keys"), "keys", MaxKeys)
 	if err != nil {
 		return nil, err
 	}
@@ -245,30 +245,30 @@ func DecodeRoot(payload []byte) (*Root, error) {
 			return nil, err
 		}
 		k := &Key{}
-		if k.ID, err = d.str(kf["keyid"], p+".keyid"); err != nil {
+		if k.ID, err = d.str(kf.get("keyid"), p+".keyid"); err != nil {
 			return nil, err
 		}
-		alg, err := d.str(kf["alg"], p+".alg")
+		alg, err := d.str(kf.get("alg"), p+".alg")
 		if err != nil {
 			return nil, err
 		}
 		k.Alg = Algorithm(alg)
-		if k.SPKI, err = d.b64(kf["spki"], p+".spki"); err != nil {
+		if k.SPKI, err = d.b64(kf.get("spki"), p+".spki"); err != nil {
 			return nil, err
 		}
 		r.Keys = append(r.Keys, k)
 	}
-	rf, err := d.object(f["roles"], "roles", []string{RoleRoot, RolePins}, nil)
+	rf, err := d.object(f.get("roles"), "roles", []string{RoleRoot, RolePins}, nil)
 	if err != nil {
 		return nil, err
 	}
 	for _, name := range []string{RoleRoot, RolePins} {
 		p := "roles." + name
-		of, err := d.object(rf[name], p, []string{"keyids", "threshold"}, nil)
+		of, err := d.object(rf.get(name), p, []string{"keyids", "threshold"}, nil)
 		if err != nil {
 			return nil, err
 		}
-		ids, err := d.array(of["keyids"], p+".keyids", MaxKeys)
+		ids, err := d.array(of.get("keyids"), p+".keyids", MaxKeys)
 		if err != nil {
 			return nil, err
 		}
@@ -280,7 +280,7 @@ func DecodeRoot(payload []byte) (*Root, error) {
 			}
 			role.KeyIDs = append(role.KeyIDs, id)
 		}
-		t, err := d.uint(of["threshold"], p+".threshold")
+		t, err := d.uint(of.get("threshold"), p+".threshold")
 		if err != nil {
 			return nil, err
 		}

@@ -289,7 +289,7 @@ func (s *State) updateManifest(b []byte, now time.Time, checkTime bool) (*State,
 	if _, err := s.root.VerifyRole(RolePins, env); err != nil {
 		return nil, err
 	}
-	m, err := DecodeManifest(env.Payload)
+	m, set, err := decodeManifest(env.Payload)
 	if err != nil {
 		return nil, err
 	}
@@ -323,10 +323,6 @@ func (s *State) updateManifest(b []byte, now time.Time, checkTime bool) (*State,
 		if s.RootExpired(now) {
 			return nil, fmt.Errorf("cannot accept manifests under an expired root: %w", &ExpiredError{Document: "root", Version: s.root.Version, Expires: s.root.Expires, Now: now})
 		}
-	}
-	set, err := m.PolicySet()
-	if err != nil { // Validate already built the same set; unreachable
-		return nil, invalidWrap("manifest", err)
 	}
 	n := *s
 	n.manifest, n.manifestEnv, n.manifestPayload, n.set = m, clone(b), env.Payload, set

@@ -20,7 +20,7 @@ const atsPinKey = "SPKI-SHA256-BASE64"
 func renderATS(p *prepared) ([]byte, error) {
 	const platform = "iOS ATS"
 	hosts := p.domainKeyed(platform, "NSIncludesSubdomains", true)
-	hosts = p.dropReportOnly(platform, hosts, true)
+	hosts = p.dropReportOnly(platform+" has no report-only mode", hosts, true)
 	p.warnReportURI(platform, hosts)
 	p.warnNoExpiration(platform)
 	domains := map[string]any{}

@@ -35,7 +35,6 @@ package export
 import (
 	"errors"
 	"fmt"
-	"sort"
 	"strings"
 	"time"
 
@@ -375,10 +374,11 @@ type keyed struct {
 	includeSubdomains bool
 }
 
-// dropReportOnly removes report-only hosts for platforms without a
-// report-only mode, warning for each, and says when a broader enforced
-// policy will now apply to the dropped host's names instead.
-func (p *prepared) dropReportOnly(platform string, hosts []keyed, oneLevel bool) []keyed {
+// dropReportOnly removes report-only hosts for platforms that cannot
+// express them, warning for each (why says what the platform lacks), and
+// says when a broader enforced policy will now apply to the dropped host's
+// names instead. With oneLevel, include-subdomains reaches one label only.
+func (p *prepared) dropReportOnly(why string, hosts []keyed, oneLevel bool) []keyed {
 	var out, kept []keyed
 	for _, k := range hosts {
 		if !k.ReportOnly {
@@ -390,15 +390,15 @@ func (p *prepared) dropReportOnly(platform string, hosts []keyed, oneLevel bool)
 			out = append(out, k)
 			continue
 		}
-		msg := fmt.Sprintf("left out: %s has no report-only mode, so this host is not pinned there and no failures are reported", platform)
 		name := k.base()
 		if !k.coversBase() {
 			name = "a." + name
 		}
 		if broader := platformCover(kept, name, oneLevel); broader != "" {
-			msg = fmt.Sprintf("left out: %s has no report-only mode; %s, an enforced policy, covers %s there instead, so its pins ARE enforced on it", platform, broader, name)
+			p.warn(WarnReportOnly, k.Pattern, "left out: %s; %s, an enforced policy, covers %s there instead, so its pins ARE enforced on it", why, broader, name)
+		} else {
+			p.warn(WarnReportOnly, k.Pattern, "left out: %s, so this host is not pinned there and no failures are reported", why)
 		}
-		p.warn(WarnReportOnly, k.Pattern, "%s", msg)
 	}
 	return out
 }
@@ -421,15 +421,6 @@ func (p *prepared) warnNoExpiration(platform string) {
 	}
 }
 
-// all returns every host with its own include-subdomains reach.
-func (p *prepared) all() []keyed {
-	out := make([]keyed, len(p.hosts))
-	for i, h := range p.hosts {
-		out[i] = keyed{host: h, includeSubdomains: h.subdomains()}
-	}
-	return out
-}
-
 // pinStrings writes pins in a spelling.
 func pinStrings(pins []pin.Pin, f pin.Format) []string {
 	out := make([]string, len(pins))
@@ -437,14 +428,4 @@ func pinStrings(pins []pin.Pin, f pin.Format) []string {
 		out[i] = q.Format(f)
 	}
 	return out
-}
-
-// sortedKeys returns the keys of a map in order.
-func sortedKeys[V any](m map[string]V) []string {
-	ks := make([]string, 0, len(m))
-	for k := range m {
-		ks = append(ks, k)
-	}
-	sort.Strings(ks)
-	return ks
 }

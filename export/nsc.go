@@ -21,7 +21,7 @@ import (
 func renderNSC(p *prepared) ([]byte, error) {
 	const platform = "Android NSC"
 	hosts := p.domainKeyed(platform, `includeSubdomains="true"`, false)
-	hosts = p.dropReportOnly(platform, hosts, false)
+	hosts = p.dropReportOnly(platform+" has no report-only mode", hosts, false)
 	p.warnReportURI(platform, hosts)
 	return writeNSC(p, hosts, nil), nil
 }

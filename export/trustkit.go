@@ -69,22 +69,7 @@ func renderTrustKitAndroid(p *prepared) ([]byte, error) {
 	// On Android 7.0 and later the system itself reads this file and enforces
 	// every <pin-set>, whatever <trustkit-config enforcePinning> says: a
 	// report-only host written here would be enforced there. Leave it out.
-	var kept []keyed
-	for _, h := range hosts {
-		if !h.ReportOnly {
-			kept = append(kept, h)
-			continue
-		}
-		msg := "left out: on Android 7.0+ the system reads this file and enforces every <pin-set> regardless of enforcePinning=\"false\", so report-only cannot be expressed; this host is not pinned and no failures are reported"
-		name := h.base()
-		if !h.coversBase() {
-			name = "a." + name
-		}
-		if c := platformCover(hostsNotReportOnly(hosts), name, false); c != "" {
-			msg = fmt.Sprintf("left out: on Android 7.0+ the system enforces every <pin-set> regardless of enforcePinning=\"false\", so report-only cannot be expressed; %s, an enforced policy, covers %s instead, so its pins ARE enforced on it", c, name)
-		}
-		p.warn(WarnReportOnly, h.Pattern, "%s", msg)
-	}
+	kept := p.dropReportOnly(`on Android 7.0+ the system reads this file and enforces every <pin-set> regardless of enforcePinning="false", so report-only cannot be expressed`, hosts, false)
 	return writeNSC(p, kept, func(w *xmlWriter, h keyed) {
 		if h.ReportURI == "" {
 			w.line(2, `<trustkit-config enforcePinning="true" disableDefaultReportUri="true" />`)
@@ -94,16 +79,6 @@ func renderTrustKitAndroid(p *prepared) ([]byte, error) {
 		w.line(3, fmt.Sprintf(`<report-uri>%s</report-uri>`, esc(h.ReportURI)))
 		w.line(2, `</trustkit-config>`)
 	}), nil
-}
-
-func hostsNotReportOnly(hs []keyed) []keyed {
-	var out []keyed
-	for _, h := range hs {
-		if !h.ReportOnly {
-			out = append(out, h)
-		}
-	}
-	return out
 }
 
 // trustKitRefuses says why TrustKit (iOS) would refuse a domain name, or

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"net"
 	"os"
 	"strings"
 	"text/tabwriter"
@@ -309,7 +310,7 @@ func pinConnect(cmd *cobra.Command, o pinOptions) error {
 	var failed []error
 	var inputs []pinJSONInput
 	for _, r := range results {
-		label := fmt.Sprintf("%s (%s, SNI %s)", o.connect, r.Addr, r.ServerName)
+		label := pinAddrLabel(o.connect, r)
 		in := pinJSONInput{Input: o.connect, Address: r.Addr, ServerName: r.ServerName, Items: []pinJSONItem{}}
 		switch {
 		case r.Err != nil:
@@ -345,13 +346,13 @@ func pinConnect(cmd *cobra.Command, o pinOptions) error {
 			r := results[i]
 			switch {
 			case r.Err != nil:
-				fmt.Fprintf(tw, "# %s (%s): no chain: %v\n", o.connect, in.Address, r.Err)
+				fmt.Fprintf(tw, "# %s: no chain: %v\n", pinAddrLabel(o.connect, r), r.Err)
 				continue
 			case r.VerifyErr != nil:
-				fmt.Fprintf(tw, "# %s (%s, SNI %s): UNVERIFIED chain (%v)\n", o.connect, in.Address, in.ServerName, r.VerifyErr)
+				fmt.Fprintf(tw, "# %s: UNVERIFIED chain (%v)\n", pinAddrLabel(o.connect, r), r.VerifyErr)
 				fmt.Fprintf(tw, "# these are the certificates the server sent; no trusted chain backs them\n")
 			default:
-				fmt.Fprintf(tw, "# %s (%s, SNI %s): verified chain, %s\n", o.connect, in.Address, in.ServerName, tls.VersionName(r.TLSVersion))
+				fmt.Fprintf(tw, "# %s: verified chain, %s\n", pinAddrLabel(o.connect, r), tls.VersionName(r.TLSVersion))
 			}
 			fmt.Fprintln(tw, "PIN\tPOSITION\tSUBJECT\tNOT AFTER\tNOTE")
 			for _, it := range in.Items {
@@ -393,4 +394,14 @@ func pinWriteJSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(v)
+}
+
+// pinAddrLabel names one probed address: what was asked for, the address
+// connected to, and the name sent as SNI (Go sends none for IP addresses;
+// the certificate is then verified for the address).
+func pinAddrLabel(input string, r probe.Result) string {
+	if net.ParseIP(r.ServerName) != nil {
+		return fmt.Sprintf("%s (%s, no SNI: verified for IP %s)", input, r.Addr, r.ServerName)
+	}
+	return fmt.Sprintf("%s (%s, SNI %s)", input, r.Addr, r.ServerName)
 }

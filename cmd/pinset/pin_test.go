@@ -88,6 +88,7 @@ type scriptPinKey struct {
 // scriptPinServer starts a loopback TLS server for the rest of the script
 // and writes its CA to NAME-ca.pem. KIND is good (a chain from a private
 // CA, valid for api.pinset.test and 127.0.0.1), expired, selfsigned, or
+// silent (a TCP server that accepts and never answers), or
 // cve (an attacker leaf from the CA followed by another genuine
 // certificate, as in CVE-2016-2402). It sets NAME_ADDR (127.0.0.1:PORT),
 // NAME_PORT, and NAME_LEAF_RE, NAME_INTER_RE, NAME_ROOT_RE, NAME_EXTRA_RE.
@@ -97,9 +98,13 @@ type scriptPinKey struct {
 //	pinserver NAME KIND [LISTEN] [CA=OTHER]
 func scriptPinServer(ts *testscript.TestScript, neg bool, args []string) {
 	if neg || len(args) < 2 || len(args) > 4 {
-		ts.Fatalf("usage: pinserver NAME good|expired|selfsigned|cve [LISTEN] [CA=OTHER]")
+		ts.Fatalf("usage: pinserver NAME good|expired|selfsigned|cve|silent [LISTEN] [CA=OTHER]")
 	}
 	name, kind := args[0], args[1]
+	if kind == "silent" {
+		scriptSilentServer(ts, name)
+		return
+	}
 	listen := "127.0.0.1:0"
 	var h *pki.Hierarchy
 	for _, a := range args[2:] {
@@ -167,4 +172,35 @@ func scriptPinServer(ts *testscript.TestScript, neg bool, args []string) {
 		ts.Setenv(name+"_"+k+"_RE", regexp.QuoteMeta(p.String()))
 		ts.Setenv(name+"_"+k, p.String())
 	}
+}
+
+// scriptSilentServer accepts TCP connections and never speaks, so that
+// clients time out in the TLS handshake. It sets NAME_ADDR.
+func scriptSilentServer(ts *testscript.TestScript, name string) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		ts.Fatalf("pinserver: %v", err)
+	}
+	var mu sync.Mutex
+	var conns []net.Conn
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+		}
+	}()
+	ts.Defer(func() {
+		ln.Close()
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range conns {
+			c.Close()
+		}
+	})
+	ts.Setenv(name+"_ADDR", ln.Addr().String())
 }

@@ -41,7 +41,9 @@ const maxCacheBytes = 8 << 20
 // DirStore is a [Store] over a directory: each key is a file written
 // atomically (a temporary file in the same directory, fsync, rename over the
 // old file, fsync of the directory). Files are written mode 0600 and the
-// directory is created 0700 when missing.
+// directory is created 0700 when missing. One process at a time should
+// write a directory: a Save removes temporary files that a killed writer
+// left behind.
 type DirStore struct {
 	Dir string
 
@@ -93,6 +95,14 @@ func (s *DirStore) Save(key string, value []byte) (err error) {
 	defer s.mu.Unlock()
 	if err := os.MkdirAll(s.Dir, 0o700); err != nil {
 		return err
+	}
+	// Temporary files left by a process killed mid-write are never
+	// renamed into place; remove them. (One process writes a cache
+	// directory at a time.)
+	if old, _ := filepath.Glob(filepath.Join(s.Dir, ".tmp-"+key+"-*")); len(old) > 0 {
+		for _, o := range old {
+			os.Remove(o)
+		}
 	}
 	f, err := os.CreateTemp(s.Dir, ".tmp-"+key+"-*")
 	if err != nil {

@@ -53,7 +53,7 @@ func newWorld(t *testing.T) *world {
 	lt.Rand = pki.NewDeterministicRand("world-backup")
 	w.backup = pki.Must(w.inter.NewLeaf(lt))
 	w.backend = newBackend(t, w.live)
-	w.repo = newRepo(t, "com.example.app")
+	w.repo = newRepo(t, "com.example.app", "main")
 	w.root1 = w.repo.rootBytes(1)
 	w.m1 = w.repo.publish(1, t0.Add(-time.Hour), 30*24*time.Hour, pol("127.0.0.1", w.live.Pin(), w.backup.Pin()))
 	return w
@@ -258,11 +258,18 @@ func TestReportOnlyHostConnectsAndReports(t *testing.T) {
 	}
 }
 
+// reportLeaf is a certificate for 127.0.0.1 valid both at the test clock
+// (for pinned clients) and at the real time (the report client, which
+// verifies with the system clock).
+func reportLeaf(ca *pki.CA) *pki.Leaf {
+	return pki.Must(ca.NewLeaf(pki.Template{Hosts: []string{"127.0.0.1"}, Rand: pki.NewDeterministicRand("reports"),
+		NotBefore: t0.Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour)}))
+}
+
 // newHTTPSReportServer is a report collector served over TLS with a
 // certificate from ca: reports travel over plain CA validation.
 func newHTTPSReportServer(t *testing.T, ca *pki.CA, got chan<- []byte) string {
-	leaf := pki.Must(ca.NewLeaf(pki.Template{Hosts: []string{"127.0.0.1"}, Rand: pki.NewDeterministicRand("reports")}))
-	srv := newBackend(t, leaf)
+	srv := newBackend(t, reportLeaf(ca))
 	srv.srv.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		b, _ := io.ReadAll(r.Body)
 		got <- b

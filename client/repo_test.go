@@ -77,9 +77,10 @@ type repo struct {
 	reports chan gotReport
 }
 
-func newRepo(t testing.TB, app string) *repo {
+// newRepo starts a repository for app whose keys derive from seed.
+func newRepo(t testing.TB, app, seed string) *repo {
 	t.Helper()
-	r := &repo{t: t, app: app, rnd: pki.NewDeterministicRand("repo-" + app), roots: map[uint64][]byte{}, manifests: map[uint64][]byte{}, reports: make(chan gotReport, 64)}
+	r := &repo{t: t, app: app, rnd: pki.NewDeterministicRand("repo-" + seed), roots: map[uint64][]byte{}, manifests: map[uint64][]byte{}, reports: make(chan gotReport, 64)}
 	for range 3 {
 		r.rootKeys = append(r.rootKeys, r.genKey())
 	}

@@ -32,7 +32,7 @@ func OpenPostgres(ctx context.Context, url string) (Store, error) {
 		pool.Close()
 		return nil, fmt.Errorf("postgres: %w", err)
 	}
-	return &sqlStore{db: b}, nil
+	return newSQLStore(b), nil
 }
 
 type pgDB struct{ pool *pgxpool.Pool }

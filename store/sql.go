@@ -46,7 +46,14 @@ type backend interface {
 }
 
 // sqlStore implements Store over a backend.
-type sqlStore struct{ db backend }
+type sqlStore struct {
+	db    backend
+	batch *batcher
+}
+
+func newSQLStore(db backend) *sqlStore {
+	return &sqlStore{db: db, batch: newBatcher(db)}
+}
 
 func unix(t time.Time) int64 {
 	if t.IsZero() {
@@ -63,7 +70,10 @@ func fromUnix(s int64) time.Time {
 }
 
 func (s *sqlStore) Ping(ctx context.Context) error { return s.db.ping(ctx) }
-func (s *sqlStore) Close() error                   { return s.db.close() }
+func (s *sqlStore) Close() error {
+	s.batch.close()
+	return s.db.close()
+}
 func (s *sqlStore) Backend() string                { return s.db.name() }
 
 func (s *sqlStore) Apps(ctx context.Context) ([]App, error) {
@@ -251,14 +261,21 @@ func (s *sqlStore) AddReport(ctx context.Context, r *report.Report, raw []byte, 
 	if raw == nil {
 		raw = []byte{}
 	}
+	req := &addReq{r: r, raw: raw, now: now, norm: string(norm), res: make(chan addRes, 1)}
+	return s.batch.add(ctx, req)
+}
+
+// insertReport stores one report inside a transaction.
+func insertReport(ctx context.Context, c conn, q *addReq) (int64, bool, error) {
+	r := q.r
 	var id, count int64
-	err = s.db.queryRow(ctx, `INSERT INTO reports (app, host, port, platform, app_version, format, validation_result, enforce,
+	err := c.queryRow(ctx, `INSERT INTO reports (app, host, port, platform, app_version, format, validation_result, enforce,
 			report_time, first_seen, last_seen, count, dedup_key, presented_pins, normalized, raw)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, 1, $11, $12, $13, $14)
 		ON CONFLICT (dedup_key) DO UPDATE SET count = reports.count + 1, last_seen = excluded.last_seen
 		RETURNING id, count`,
 		r.App, r.Host, int64(r.Port), r.Platform, r.AppVersion, r.Format, int64(r.ValidationResult), b2i(r.Enforce),
-		unix(r.Time), unix(now), r.DedupKey, joinPins(r), string(norm), raw).Scan(&id, &count)
+		unix(r.Time), unix(q.now), r.DedupKey, joinPins(r), q.norm, q.raw).Scan(&id, &count)
 	if err != nil {
 		return 0, false, err
 	}

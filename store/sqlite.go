@@ -54,7 +54,7 @@ func OpenSQLite(ctx context.Context, path string) (Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("database %s: %w", path, err)
 	}
-	return &sqlStore{db: b}, nil
+	return newSQLStore(b), nil
 }
 
 type sqliteDB struct{ db *sql.DB }

@@ -69,6 +69,7 @@ func runConformance(t *testing.T, open func(*testing.T) Store) {
 		{"Publish", testPublish},
 		{"PublishRace", testPublishRace},
 		{"Reports", testReports},
+		{"ReportsConcurrent", testReportsConcurrent},
 		{"Tokens", testTokens},
 		{"ProbeResults", testProbeResults},
 	} {
@@ -295,6 +296,43 @@ func testReports(t *testing.T, s Store) {
 	}
 	if vers["4.2.1"] != 2 || vers["4.2.0"] != 1 || vers[""] != 1 {
 		t.Errorf("by app version %+v", agg.ByAppVersion)
+	}
+}
+
+// testReportsConcurrent adds reports from many goroutines (group commit)
+// and checks every one was stored exactly once, duplicates counted.
+func testReportsConcurrent(t *testing.T, s Store) {
+	ctx := context.Background()
+	base, raw := fixtureReport(t, "trustkit-android.json", "shop")
+	const n = 60
+	var wg sync.WaitGroup
+	errs := make(chan error, 2*n)
+	for i := range n {
+		for range 2 { // each distinct report twice
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				r := *base
+				r.AppVersion = fmt.Sprintf("v%d", i)
+				r.DedupKey = fmt.Sprintf("%064d", i)
+				if _, _, err := s.AddReport(ctx, &r, raw, t0); err != nil {
+					errs <- err
+				}
+			}()
+		}
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	agg, err := s.Aggregate(ctx, ReportQuery{App: "shop"})
+	if err != nil || agg.Total.Reports != n || agg.Total.Events != 2*n || len(agg.ByAppVersion) != n {
+		t.Fatalf("after concurrent adds: %+v %v", agg.Total, err)
+	}
+	s.Close()
+	if _, _, err := s.AddReport(ctx, base, raw, t0); err == nil {
+		t.Error("AddReport after Close succeeded")
 	}
 }
 

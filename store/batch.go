@@ -1,0 +1,133 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+
+	"pinset.dev/pinset/report"
+)
+
+// Reports are written by group commit: one goroutine takes every report
+// waiting in the queue, inserts them in one transaction and answers each
+// caller only after that transaction committed. Durability is the same as
+// one transaction per report (nothing is acknowledged before its commit),
+// but a burst costs one fsync instead of one per report.
+
+// maxBatch bounds the reports of one transaction.
+const maxBatch = 256
+
+// ErrClosed is returned for writes to a closed store.
+var ErrClosed = errors.New("store closed")
+
+type addReq struct {
+	r    *report.Report
+	raw  []byte
+	now  time.Time
+	norm string
+	res  chan addRes
+}
+
+type addRes struct {
+	id  int64
+	dup bool
+	err error
+}
+
+type batcher struct {
+	db    backend
+	queue chan *addReq
+	quit  chan struct{}
+	done  chan struct{}
+	once  sync.Once
+}
+
+func newBatcher(db backend) *batcher {
+	b := &batcher{db: db, queue: make(chan *addReq, 4*maxBatch), quit: make(chan struct{}), done: make(chan struct{})}
+	go b.run()
+	return b
+}
+
+func (b *batcher) add(ctx context.Context, req *addReq) (int64, bool, error) {
+	select {
+	case b.queue <- req:
+	case <-b.quit:
+		return 0, false, ErrClosed
+	case <-ctx.Done():
+		return 0, false, ctx.Err()
+	}
+	select {
+	case res := <-req.res:
+		return res.id, res.dup, res.err
+	case <-ctx.Done():
+		// The report may still be committed; a retry is deduplicated.
+		return 0, false, ctx.Err()
+	}
+}
+
+func (b *batcher) close() {
+	b.once.Do(func() { close(b.quit) })
+	<-b.done
+}
+
+func (b *batcher) run() {
+	defer close(b.done)
+	for {
+		var first *addReq
+		select {
+		case first = <-b.queue:
+		case <-b.quit:
+			// Answer what is still queued, then stop.
+			for {
+				select {
+				case q := <-b.queue:
+					b.commit([]*addReq{q})
+				default:
+					return
+				}
+			}
+		}
+		batch := []*addReq{first}
+	drain:
+		for len(batch) < maxBatch {
+			select {
+			case q := <-b.queue:
+				batch = append(batch, q)
+			default:
+				break drain
+			}
+		}
+		b.commit(batch)
+	}
+}
+
+// commit writes a batch in one transaction; if it fails, each report is
+// retried in its own transaction so that one bad report fails alone.
+func (b *batcher) commit(batch []*addReq) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	results := make([]addRes, len(batch))
+	err := b.db.inTx(ctx, func(c conn) error {
+		for i, q := range batch {
+			id, dup, err := insertReport(ctx, c, q)
+			if err != nil {
+				return err
+			}
+			results[i] = addRes{id: id, dup: dup}
+		}
+		return nil
+	})
+	if err != nil && len(batch) > 1 {
+		for _, q := range batch {
+			b.commit([]*addReq{q})
+		}
+		return
+	}
+	for i, q := range batch {
+		if err != nil {
+			results[i] = addRes{err: err}
+		}
+		q.res <- results[i]
+	}
+}

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	ct "pinset.dev/pinset/client/clienttest"
 	"pinset.dev/pinset/internal/pki"
 )
 
@@ -25,13 +26,13 @@ func cachedStates(t *testing.T, w *world) (v2, v3 []byte) {
 	t.Helper()
 	store := &MemStore{}
 	c := w.newClient(store)
-	w.repo.publish(2, t0, 30*24*time.Hour, pol("127.0.0.1", w.live.Pin(), w.backup.Pin()))
+	w.repo.Publish(2, ct.T0, 30*24*time.Hour, ct.Pol("127.0.0.1", w.live.Pin(), w.backup.Pin()))
 	if err := c.Refresh(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	v2, _ = store.Load(cacheKey)
-	w.repo.rotateRoot(false)
-	w.repo.publish(3, t0, 30*24*time.Hour, pol("127.0.0.1", w.backup.Pin(), w.live.Pin()))
+	w.repo.RotateRoot(false)
+	w.repo.Publish(3, ct.T0, 30*24*time.Hour, ct.Pol("127.0.0.1", w.backup.Pin(), w.live.Pin()))
 	if err := c.Refresh(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -143,9 +144,9 @@ func TestCorruptCacheFallsBackToBundled(t *testing.T) {
 
 	// A cache signed by other keys (another repository for the same app
 	// id) is refused as well.
-	other := newRepo(t, "com.example.app", "impostor")
-	other.publish(5, t0, time.Hour, pol("127.0.0.1", w.live.Pin(), w.backup.Pin()))
-	b, _ := encodeCache(nil, other.manifests[5], 0, "")
+	other := ct.NewRepo(t, "com.example.app", "impostor")
+	other.Publish(5, ct.T0, time.Hour, ct.Pol("127.0.0.1", w.live.Pin(), w.backup.Pin()))
+	b, _ := encodeCache(nil, other.Manifests[5], 0, "")
 	st, rej = load(t, b)
 	if st.ManifestVersion != 1 || len(rej) != 1 {
 		t.Fatalf("foreign manifest in cache: state %+v, rejected %v", st, rej)
@@ -160,8 +161,8 @@ func TestNewerBundledBeatsOlderCache(t *testing.T) {
 	store := &MemStore{}
 	store.Save(cacheKey, v2)
 	cfg := w.config(store)
-	cfg.BundledRoot = w.repo.rootBytes(2)
-	cfg.BundledManifest = w.repo.manifests[3]
+	cfg.BundledRoot = w.repo.RootBytes(2)
+	cfg.BundledManifest = w.repo.Manifests[3]
 	c, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)

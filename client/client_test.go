@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"pinset.dev/pinset/enforce"
+	ct "pinset.dev/pinset/client/clienttest"
 	"pinset.dev/pinset/internal/pki"
 	"pinset.dev/pinset/pin"
 	"pinset.dev/pinset/policy"
@@ -28,13 +29,13 @@ import (
 // service simulator, and the event log of a client.
 type world struct {
 	t       *testing.T
-	clock   *clock
+	clock   *ct.Clock
 	ca      *pki.CA
 	inter   *pki.CA
 	live    *pki.Leaf // the backend's current certificate
 	backup  *pki.Leaf // a certificate for the held-back key
-	backend *backend
-	repo    *repo
+	backend *ct.Backend
+	repo    *ct.Repo
 	root1   []byte
 	m1      []byte
 
@@ -44,7 +45,7 @@ type world struct {
 
 func newWorld(t *testing.T) *world {
 	t.Helper()
-	w := &world{t: t, clock: newClock(t0)}
+	w := &world{t: t, clock: ct.NewClock(ct.T0)}
 	tmpl := pki.Template{Now: w.clock.Now, Rand: pki.NewDeterministicRand("world-ca")}
 	w.ca = pki.Must(pki.NewRoot(tmpl))
 	w.inter = pki.Must(w.ca.NewIntermediate(tmpl))
@@ -52,10 +53,10 @@ func newWorld(t *testing.T) *world {
 	w.live = pki.Must(w.inter.NewLeaf(lt))
 	lt.Rand = pki.NewDeterministicRand("world-backup")
 	w.backup = pki.Must(w.inter.NewLeaf(lt))
-	w.backend = newBackend(t, w.live)
-	w.repo = newRepo(t, "com.example.app", "main")
-	w.root1 = w.repo.rootBytes(1)
-	w.m1 = w.repo.publish(1, t0.Add(-time.Hour), 30*24*time.Hour, pol("127.0.0.1", w.live.Pin(), w.backup.Pin()))
+	w.backend = ct.NewBackend(t, w.live)
+	w.repo = ct.NewRepo(t, "com.example.app", "main")
+	w.root1 = w.repo.RootBytes(1)
+	w.m1 = w.repo.Publish(1, ct.T0.Add(-time.Hour), 30*24*time.Hour, ct.Pol("127.0.0.1", w.live.Pin(), w.backup.Pin()))
 	return w
 }
 
@@ -63,7 +64,7 @@ func (w *world) config(store Store) Config {
 	return Config{
 		BundledRoot:     w.root1,
 		BundledManifest: w.m1,
-		ServiceURL:      w.repo.url(),
+		ServiceURL:      w.repo.URL(),
 		Store:           store,
 		TLS:             &tls.Config{RootCAs: w.ca.Pool()},
 		Now:             w.clock.Now,
@@ -152,9 +153,9 @@ func TestPinnedBackendAccepted(t *testing.T) {
 	if st.RootVersion != 1 || st.ManifestVersion != 1 || st.Source != "bundled" || st.Stale {
 		t.Fatalf("state = %+v", st)
 	}
-	mustGet(t, c.HTTPClient(), w.backend.url("/"))
+	mustGet(t, c.HTTPClient(), w.backend.URL("/"))
 	// the tls.Config for custom dialers enforces the same pins
-	conn, err := tls.Dial("tcp", w.backend.srv.Listener.Addr().String(), c.TLSConfig(&tls.Config{RootCAs: w.ca.Pool(), ServerName: "127.0.0.1"}))
+	conn, err := tls.Dial("tcp", w.backend.Srv.Listener.Addr().String(), c.TLSConfig(&tls.Config{RootCAs: w.ca.Pool(), ServerName: "127.0.0.1"}))
 	if err != nil {
 		t.Fatalf("TLSConfig dial: %v", err)
 	}
@@ -168,21 +169,21 @@ func TestInterceptorRefusedAndReported(t *testing.T) {
 	w := newWorld(t)
 	c := w.newClient(nil)
 	evil := pki.Must(w.inter.NewLeaf(pki.Template{Now: w.clock.Now, Hosts: []string{"127.0.0.1"}, Rand: pki.NewDeterministicRand("evil")}))
-	w.backend.setLeaf(evil)
+	w.backend.SetLeaf(evil)
 	hc := c.HTTPClient()
-	f := mustRefuse(t, hc, w.backend.url("/"))
-	if f.Port != w.backend.port || f.Host != "127.0.0.1" {
-		t.Errorf("failure names %s:%d, want 127.0.0.1:%d", f.Host, f.Port, w.backend.port)
+	f := mustRefuse(t, hc, w.backend.URL("/"))
+	if f.Port != w.backend.Port || f.Host != "127.0.0.1" {
+		t.Errorf("failure names %s:%d, want 127.0.0.1:%d", f.Host, f.Port, w.backend.Port)
 	}
 	// the same refusal with tls.Config (no port known)
-	if _, err := tls.Dial("tcp", w.backend.srv.Listener.Addr().String(), c.TLSConfig(&tls.Config{RootCAs: w.ca.Pool(), ServerName: "127.0.0.1"})); !errors.Is(err, enforce.ErrPinMismatch) {
+	if _, err := tls.Dial("tcp", w.backend.Srv.Listener.Addr().String(), c.TLSConfig(&tls.Config{RootCAs: w.ca.Pool(), ServerName: "127.0.0.1"})); !errors.Is(err, enforce.ErrPinMismatch) {
 		t.Errorf("TLSConfig dial: want pin mismatch, got %v", err)
 	}
 
 	// Two reports: the transport's (with the port) and the tls.Config's
 	// (port unknown, 0): they differ, so both are sent.
-	rep := w.repo.waitReport(t, 5*time.Second)
-	rep2 := w.repo.waitReport(t, 5*time.Second)
+	rep := w.repo.WaitReport(t, 5*time.Second)
+	rep2 := w.repo.WaitReport(t, 5*time.Second)
 	if strings.Contains(string(rep.Body), `"port":0,`) {
 		rep, rep2 = rep2, rep
 	}
@@ -196,7 +197,7 @@ func TestInterceptorRefusedAndReported(t *testing.T) {
 	if err := json.Unmarshal(rep.Body, &tk); err != nil {
 		t.Fatal(err)
 	}
-	if tk.Hostname != "127.0.0.1" || tk.Port != w.backend.port || !tk.EnforcePinning || tk.ValidationResult != report.ResultNoMatchingPin || tk.AppBundleID != "com.example.app" || tk.AppPlatform != "GO" {
+	if tk.Hostname != "127.0.0.1" || tk.Port != w.backend.Port || !tk.EnforcePinning || tk.ValidationResult != report.ResultNoMatchingPin || tk.AppBundleID != "com.example.app" || tk.AppPlatform != "GO" {
 		t.Errorf("report: host %s port %d enforce %v result %d app %q platform %q", tk.Hostname, tk.Port, tk.EnforcePinning, tk.ValidationResult, tk.AppBundleID, tk.AppPlatform)
 	}
 	if len(tk.KnownPins) != 2 || tk.KnownPins[0] != w.live.Pin().Format(pin.HPKP) {
@@ -215,16 +216,16 @@ func TestInterceptorRefusedAndReported(t *testing.T) {
 
 	// The same failure again within 24 hours is not reported again; after
 	// 24 hours it is.
-	mustRefuse(t, hc, w.backend.url("/"))
+	mustRefuse(t, hc, w.backend.URL("/"))
 	c.FlushReports(context.Background())
 	select {
-	case r := <-w.repo.reports:
+	case r := <-w.repo.Reports:
 		t.Fatalf("duplicate report sent within 24h: %s", r.Body)
 	case <-time.After(100 * time.Millisecond):
 	}
 	w.clock.Add(ReportDedupWindow + time.Minute)
-	mustRefuse(t, hc, w.backend.url("/"))
-	w.repo.waitReport(t, 5*time.Second)
+	mustRefuse(t, hc, w.backend.URL("/"))
+	w.repo.WaitReport(t, 5*time.Second)
 }
 
 // A report-only host connects, and its failure is reported to the policy's
@@ -234,12 +235,12 @@ func TestReportOnlyHostConnectsAndReports(t *testing.T) {
 	got := make(chan []byte, 4)
 	rsrv := newHTTPSReportServer(t, w.ca, got)
 	other := pki.Must(w.inter.NewLeaf(pki.Template{Now: w.clock.Now, Hosts: []string{"127.0.0.1"}, Rand: pki.NewDeterministicRand("other")}))
-	p := pol("127.0.0.1", other.Pin())
+	p := ct.Pol("127.0.0.1", other.Pin())
 	p.ReportOnly = true
 	p.ReportURI = rsrv + "/hpkp-report"
-	w.m1 = w.repo.publish(1, t0.Add(-time.Hour), 30*24*time.Hour, p)
+	w.m1 = w.repo.Publish(1, ct.T0.Add(-time.Hour), 30*24*time.Hour, p)
 	c := w.newClient(nil)
-	mustGet(t, c.HTTPClient(), w.backend.url("/"))
+	mustGet(t, c.HTTPClient(), w.backend.URL("/"))
 	select {
 	case b := <-got:
 		var tk report.TrustKit
@@ -263,19 +264,19 @@ func TestReportOnlyHostConnectsAndReports(t *testing.T) {
 // verifies with the system clock).
 func reportLeaf(ca *pki.CA) *pki.Leaf {
 	return pki.Must(ca.NewLeaf(pki.Template{Hosts: []string{"127.0.0.1"}, Rand: pki.NewDeterministicRand("reports"),
-		NotBefore: t0.Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour)}))
+		NotBefore: ct.T0.Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour)}))
 }
 
 // newHTTPSReportServer is a report collector served over TLS with a
 // certificate from ca: reports travel over plain CA validation.
 func newHTTPSReportServer(t *testing.T, ca *pki.CA, got chan<- []byte) string {
-	srv := newBackend(t, reportLeaf(ca))
-	srv.srv.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	srv := ct.NewBackend(t, reportLeaf(ca))
+	srv.Srv.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		b, _ := io.ReadAll(r.Body)
 		got <- b
 		w.WriteHeader(http.StatusNoContent)
 	})
-	return "https://" + srv.srv.Listener.Addr().String()
+	return "https://" + srv.Srv.Listener.Addr().String()
 }
 
 // The server rotates to its backup key and a new manifest is published:
@@ -286,12 +287,12 @@ func TestRotationAdoptedWithoutRestartAndReplayRefused(t *testing.T) {
 	store := &MemStore{}
 	c := w.newClient(store)
 	hc := c.HTTPClient()
-	mustGet(t, hc, w.backend.url("/")) // a keep-alive connection under v1
+	mustGet(t, hc, w.backend.URL("/")) // a keep-alive connection under v1
 
 	// Manifest v2 pins the backup key plus a new held-back key.
 	next := pki.Must(w.inter.NewLeaf(pki.Template{Now: w.clock.Now, Hosts: []string{"127.0.0.1"}, Rand: pki.NewDeterministicRand("next")}))
 	w.clock.Add(time.Hour)
-	w.repo.publish(2, w.clock.Now(), 30*24*time.Hour, pol("127.0.0.1", w.backup.Pin(), next.Pin()))
+	w.repo.Publish(2, w.clock.Now(), 30*24*time.Hour, ct.Pol("127.0.0.1", w.backup.Pin(), next.Pin()))
 	if err := c.Refresh(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -301,13 +302,13 @@ func TestRotationAdoptedWithoutRestartAndReplayRefused(t *testing.T) {
 	// The server still presents the old key, which v2 no longer pins: the
 	// request is refused, so the keep-alive connection (and TLS session)
 	// made under v1 was not reused.
-	mustRefuse(t, hc, w.backend.url("/"))
+	mustRefuse(t, hc, w.backend.URL("/"))
 	// The server rotates to the backup key: the running client works.
-	w.backend.setLeaf(w.backup)
-	mustGet(t, hc, w.backend.url("/"))
+	w.backend.SetLeaf(w.backup)
+	mustGet(t, hc, w.backend.URL("/"))
 
 	// Replay of v1: refused as a rollback, v2 stays.
-	w.repo.serveManifest(w.m1)
+	w.repo.ServeManifest(w.m1)
 	err := c.Refresh(context.Background())
 	if !errors.Is(err, trust.ErrRollback) {
 		t.Fatalf("replayed v1: want rollback, got %v", err)
@@ -315,7 +316,7 @@ func TestRotationAdoptedWithoutRestartAndReplayRefused(t *testing.T) {
 	if v := c.State().ManifestVersion; v != 2 {
 		t.Fatalf("manifest version %d after replay, want 2", v)
 	}
-	mustGet(t, hc, w.backend.url("/"))
+	mustGet(t, hc, w.backend.URL("/"))
 	e := w.eventsOf(EventRejected)
 	if len(e) == 0 || !errors.Is(e[len(e)-1].Err, trust.ErrRollback) {
 		t.Errorf("no rejected event for the replay: %v", e)
@@ -326,7 +327,7 @@ func TestRotationAdoptedWithoutRestartAndReplayRefused(t *testing.T) {
 	if st := c2.State(); st.ManifestVersion != 2 || st.Source != "cache" {
 		t.Fatalf("restart: state %+v", st)
 	}
-	mustGet(t, c2.HTTPClient(), w.backend.url("/"))
+	mustGet(t, c2.HTTPClient(), w.backend.URL("/"))
 }
 
 // The background loop picks a new manifest up by itself.
@@ -340,7 +341,7 @@ func TestBackgroundRefresh(t *testing.T) {
 	}
 	defer c.Close()
 	c.Start()
-	w.repo.publish(2, t0, 30*24*time.Hour, pol("127.0.0.1", w.backup.Pin(), w.live.Pin()))
+	w.repo.Publish(2, ct.T0, 30*24*time.Hour, ct.Pol("127.0.0.1", w.backup.Pin(), w.live.Pin()))
 	deadline := time.Now().Add(5 * time.Second)
 	for c.State().ManifestVersion != 2 {
 		if time.Now().After(deadline) {
@@ -348,7 +349,7 @@ func TestBackgroundRefresh(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	mustGet(t, c.HTTPClient(), w.backend.url("/"))
+	mustGet(t, c.HTTPClient(), w.backend.URL("/"))
 }
 
 // Root rotation: root v2 with a new pins key, then a manifest under it.
@@ -356,9 +357,9 @@ func TestRootRotationWalk(t *testing.T) {
 	w := newWorld(t)
 	store := &MemStore{}
 	c := w.newClient(store)
-	w.repo.rotateRoot(true)
-	w.repo.rotateRoot(false)
-	w.repo.publish(0, t0, 30*24*time.Hour, pol("127.0.0.1", w.live.Pin(), w.backup.Pin()))
+	w.repo.RotateRoot(true)
+	w.repo.RotateRoot(false)
+	w.repo.Publish(0, ct.T0, 30*24*time.Hour, ct.Pol("127.0.0.1", w.live.Pin(), w.backup.Pin()))
 	if err := c.Refresh(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -366,10 +367,10 @@ func TestRootRotationWalk(t *testing.T) {
 	if st.RootVersion != 3 || st.ManifestVersion != 2 {
 		t.Fatalf("state after rotation: %+v", st)
 	}
-	mustGet(t, c.HTTPClient(), w.backend.url("/"))
+	mustGet(t, c.HTTPClient(), w.backend.URL("/"))
 	// Root v4 rotates again; the cache holds the manifest placed between
 	// roots and replays it in order.
-	w.repo.rotateRoot(false)
+	w.repo.RotateRoot(false)
 	if err := c.Refresh(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -384,7 +385,7 @@ func TestRootRotationWalk(t *testing.T) {
 func TestPinEndpointFailuresKeepPins(t *testing.T) {
 	w := newWorld(t)
 	c := w.newClient(nil)
-	w.repo.publish(2, t0, 30*24*time.Hour, pol("127.0.0.1", w.live.Pin(), w.backup.Pin()))
+	w.repo.Publish(2, ct.T0, 30*24*time.Hour, ct.Pol("127.0.0.1", w.live.Pin(), w.backup.Pin()))
 	if err := c.Refresh(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -394,17 +395,17 @@ func TestPinEndpointFailuresKeepPins(t *testing.T) {
 		mode int32
 		want error
 	}{
-		{"down", modeDown, nil},
-		{"404", mode404, nil},
-		{"500", mode500, ErrBadStatus},
-		{"html", modeHTML, ErrBadContentType},
-		{"garbage", modeGarbage, trust.ErrMalformed},
-		{"endless", modeEndless, ErrTooLarge},
-		{"trickle", modeTrickle, context.DeadlineExceeded},
+		{"down", ct.ModeDown, nil},
+		{"404", ct.Mode404, nil},
+		{"500", ct.Mode500, ErrBadStatus},
+		{"html", ct.ModeHTML, ErrBadContentType},
+		{"garbage", ct.ModeGarbage, trust.ErrMalformed},
+		{"endless", ct.ModeEndless, ErrTooLarge},
+		{"trickle", ct.ModeTrickle, context.DeadlineExceeded},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			w.repo.mode.Store(tc.mode)
-			defer w.repo.mode.Store(modeOK)
+			w.repo.Mode.Store(tc.mode)
+			defer w.repo.Mode.Store(ct.ModeOK)
 			start := time.Now()
 			err := c.Refresh(context.Background())
 			if err == nil {
@@ -419,7 +420,7 @@ func TestPinEndpointFailuresKeepPins(t *testing.T) {
 			if st := c.State(); st.ManifestVersion != 2 || c.Policies().Len() != 1 {
 				t.Fatalf("state after %s: %+v", tc.name, st)
 			}
-			mustGet(t, hc, w.backend.url("/"))
+			mustGet(t, hc, w.backend.URL("/"))
 			e := w.eventsOf(EventRejected)
 			if len(e) == 0 || e[len(e)-1].Source != "network" {
 				t.Errorf("no rejected event")
@@ -434,20 +435,20 @@ func TestExpiredManifestStaysEnforced(t *testing.T) {
 	w := newWorld(t)
 	c := w.newClient(nil)
 	w.clock.Add(31 * 24 * time.Hour)
-	w.repo.mode.Store(mode500)
+	w.repo.Mode.Store(ct.Mode500)
 	c.Refresh(context.Background())
 	if !c.State().Stale {
 		t.Fatal("state not stale after expiry")
 	}
 	w.waitEvent(EventStale, time.Second)
-	mustGet(t, c.HTTPClient(), w.backend.url("/"))
+	mustGet(t, c.HTTPClient(), w.backend.URL("/"))
 	evil := pki.Must(w.inter.NewLeaf(pki.Template{Now: w.clock.Now, Hosts: []string{"127.0.0.1"}, Rand: pki.NewDeterministicRand("evil2")}))
-	w.backend.setLeaf(evil)
-	mustRefuse(t, c.HTTPClient(), w.backend.url("/")) // never fails open (a new transport: no idle connection)
-	w.backend.setLeaf(w.live)
+	w.backend.SetLeaf(evil)
+	mustRefuse(t, c.HTTPClient(), w.backend.URL("/")) // never fails open (a new transport: no idle connection)
+	w.backend.SetLeaf(w.live)
 
-	w.repo.mode.Store(modeOK)
-	w.repo.publish(2, t0, 24*time.Hour, pol("127.0.0.1", w.live.Pin(), w.backup.Pin())) // already expired
+	w.repo.Mode.Store(ct.ModeOK)
+	w.repo.Publish(2, ct.T0, 24*time.Hour, ct.Pol("127.0.0.1", w.live.Pin(), w.backup.Pin())) // already expired
 	if err := c.Refresh(context.Background()); !errors.Is(err, trust.ErrExpired) {
 		t.Fatalf("expired v2: want ErrExpired, got %v", err)
 	}
@@ -460,7 +461,7 @@ func TestExpiredManifestStaysEnforced(t *testing.T) {
 func TestIfNoneMatch(t *testing.T) {
 	w := newWorld(t)
 	c := w.newClient(nil)
-	w.repo.publish(2, t0, 30*24*time.Hour, pol("127.0.0.1", w.live.Pin(), w.backup.Pin()))
+	w.repo.Publish(2, ct.T0, 30*24*time.Hour, ct.Pol("127.0.0.1", w.live.Pin(), w.backup.Pin()))
 	if err := c.Refresh(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -492,7 +493,7 @@ func TestMutualTLSWithPins(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w.backend.clientCAs.Store(clientCA.Pool())
+	w.backend.ClientCAs.Store(clientCA.Pool())
 	cfg := w.config(nil)
 	cfg.TLS.Certificates = []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}
 	c, err := New(cfg)
@@ -500,15 +501,15 @@ func TestMutualTLSWithPins(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	mustGet(t, c.HTTPClient(), w.backend.url("/"))
+	mustGet(t, c.HTTPClient(), w.backend.URL("/"))
 	// pins still apply to a mutually authenticated connection
 	evil := pki.Must(w.inter.NewLeaf(pki.Template{Now: w.clock.Now, Hosts: []string{"127.0.0.1"}, Rand: pki.NewDeterministicRand("evil-mtls")}))
-	w.backend.setLeaf(evil)
-	mustRefuse(t, c.HTTPClient(), w.backend.url("/"))
-	w.backend.setLeaf(w.live)
+	w.backend.SetLeaf(evil)
+	mustRefuse(t, c.HTTPClient(), w.backend.URL("/"))
+	w.backend.SetLeaf(w.live)
 	// without the certificate the server refuses
 	c2 := w.newClient(nil)
-	if _, err := get(c2.HTTPClient(), w.backend.url("/")); err == nil {
+	if _, err := get(c2.HTTPClient(), w.backend.URL("/")); err == nil {
 		t.Fatal("server accepted a client without a certificate")
 	}
 }
@@ -538,7 +539,7 @@ func TestConfigErrors(t *testing.T) {
 		t.Errorf("no manifest: %v", err)
 	}
 	// No manifest bundled but a service: fetched at start.
-	cfg.ServiceURL = w.repo.url()
+	cfg.ServiceURL = w.repo.URL()
 	c, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -547,7 +548,7 @@ func TestConfigErrors(t *testing.T) {
 	if c.State().ManifestVersion != 1 {
 		t.Errorf("bootstrap state %+v", c.State())
 	}
-	w.repo.mode.Store(mode404)
+	w.repo.Mode.Store(ct.Mode404)
 	if _, err := New(cfg); !errors.Is(err, errNoManifest) {
 		t.Errorf("bootstrap against 404: %v", err)
 	}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"pinset.dev/pinset/enforce"
+	ct "pinset.dev/pinset/client/clienttest"
 	"pinset.dev/pinset/internal/pki"
 	"pinset.dev/pinset/report"
 )
@@ -21,13 +22,13 @@ func TestReportBypassesPins(t *testing.T) {
 	w := newWorld(t)
 	got := make(chan []byte, 4)
 	rsrv := newHTTPSReportServer(t, w.ca, got) // 127.0.0.1, a key the manifest does not pin
-	p := pol("127.0.0.1", w.live.Pin(), w.backup.Pin())
+	p := ct.Pol("127.0.0.1", w.live.Pin(), w.backup.Pin())
 	p.ReportURI = rsrv + "/r"
-	w.m1 = w.repo.publish(1, t0.Add(-time.Hour), 30*24*time.Hour, p)
+	w.m1 = w.repo.Publish(1, ct.T0.Add(-time.Hour), 30*24*time.Hour, p)
 	c := w.newClient(nil)
 	evil := pki.Must(w.inter.NewLeaf(pki.Template{Now: w.clock.Now, Hosts: []string{"127.0.0.1"}, Rand: pki.NewDeterministicRand("evil")}))
-	w.backend.setLeaf(evil)
-	mustRefuse(t, c.HTTPClient(), w.backend.url("/"))
+	w.backend.SetLeaf(evil)
+	mustRefuse(t, c.HTTPClient(), w.backend.URL("/"))
 	select {
 	case b := <-got:
 		var tk report.TrustKit
@@ -52,12 +53,12 @@ func TestReportQueueNeverBlocks(t *testing.T) {
 		arrived <- struct{}{}
 		<-release
 	})
-	srv := newBackend(t, reportLeaf(w.ca))
-	srv.srv.Config.Handler = hang
+	srv := ct.NewBackend(t, reportLeaf(w.ca))
+	srv.Srv.Config.Handler = hang
 	defer close(release)
 
 	cfg := w.config(nil)
-	cfg.ReportURL = "https://" + srv.srv.Listener.Addr().String() + "/reports"
+	cfg.ReportURL = "https://" + srv.Srv.Listener.Addr().String() + "/reports"
 	cfg.ServiceURL = ""
 	cfg.ReportQueue = 2
 	c, err := New(cfg)
@@ -114,8 +115,8 @@ func TestNoReportURI(t *testing.T) {
 	}
 	defer c.Close()
 	evil := pki.Must(w.inter.NewLeaf(pki.Template{Now: w.clock.Now, Hosts: []string{"127.0.0.1"}, Rand: pki.NewDeterministicRand("evil")}))
-	w.backend.setLeaf(evil)
-	mustRefuse(t, c.HTTPClient(), w.backend.url("/"))
+	w.backend.SetLeaf(evil)
+	mustRefuse(t, c.HTTPClient(), w.backend.URL("/"))
 	d := w.eventsOf(EventReportDropped)
 	if len(d) != 1 {
 		t.Fatalf("dropped events: %v", d)
@@ -131,10 +132,10 @@ func TestNoReportURI(t *testing.T) {
 // A failing report endpoint is an event, not an error anywhere else.
 func TestReportEndpointFailure(t *testing.T) {
 	w := newWorld(t)
-	w.repo.mode.Store(mode500) // the service also takes reports: make POST fail
+	w.repo.Mode.Store(ct.Mode500) // the service also takes reports: make POST fail
 	cfg := w.config(nil)
-	cfg.ReportURL = w.repo.url() + "/nowhere"
-	w.repo.srv.Config.Handler = http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+	cfg.ReportURL = w.repo.URL() + "/nowhere"
+	w.repo.Srv.Config.Handler = http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
 		http.Error(rw, "no", http.StatusServiceUnavailable)
 	})
 	c, err := New(cfg)
@@ -143,8 +144,8 @@ func TestReportEndpointFailure(t *testing.T) {
 	}
 	defer c.Close()
 	evil := pki.Must(w.inter.NewLeaf(pki.Template{Now: w.clock.Now, Hosts: []string{"127.0.0.1"}, Rand: pki.NewDeterministicRand("evil")}))
-	w.backend.setLeaf(evil)
-	mustRefuse(t, c.HTTPClient(), w.backend.url("/"))
+	w.backend.SetLeaf(evil)
+	mustRefuse(t, c.HTTPClient(), w.backend.URL("/"))
 	if err := c.FlushReports(context.Background()); err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,15 @@
-package client
+// Package clienttest is a pin service for tests: a repository simulator
+// that signs roots and manifests with real keys and serves them over
+// net/http on 127.0.0.1 at the documented paths (/v1/apps/{app}/roots/{N}.json,
+// /v1/apps/{app}/pins.json, with ETags), records the reports POSTed to it,
+// and can be switched into failure modes (down, 404, HTML, garbage, an
+// endless or trickling body). Tests bump versions, rotate keys and replay
+// old documents with it. It also has a loopback HTTPS backend whose
+// certificate can be switched at run time.
+//
+// It is for tests of package client, package mobile and the pinset
+// command; nothing in it is fit for production.
+package clienttest
 
 import (
 	"crypto/sha256"
@@ -7,6 +18,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"log"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -23,41 +35,44 @@ import (
 	"pinset.dev/pinset/trust"
 )
 
-// This file is the test's pin service: a small repository simulator that
-// signs roots and manifests with real keys and serves them over net/http on
-// 127.0.0.1 at the documented paths, with ETags, and records the reports
-// POSTed to it. Tests bump versions, rotate keys, replay old documents and
-// switch the endpoint into failure modes.
+// T0 is the fixed time tests start at: documents are issued around it.
+var T0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 
-// A fixed clock for the tests: documents are issued around it.
-var t0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+// Clock is a settable clock safe for concurrent use.
+type Clock struct{ ns atomic.Int64 }
 
-type clock struct{ ns atomic.Int64 }
+// NewClock returns a clock reading t.
+func NewClock(t time.Time) *Clock { c := &Clock{}; c.ns.Store(t.UnixNano()); return c }
 
-func newClock(t time.Time) *clock { c := &clock{}; c.ns.Store(t.UnixNano()); return c }
-func (c *clock) Now() time.Time   { return time.Unix(0, c.ns.Load()).UTC() }
-func (c *clock) Add(d time.Duration) {
-	c.ns.Add(int64(d))
-}
+// Now returns the clock's time.
+func (c *Clock) Now() time.Time { return time.Unix(0, c.ns.Load()).UTC() }
 
-// failure modes of the pin endpoint
+// Add moves the clock.
+func (c *Clock) Add(d time.Duration) { c.ns.Add(int64(d)) }
+
+// Failure modes of the pin endpoint, set with Repo.Mode.Store.
 const (
-	modeOK = iota
-	modeDown
-	mode404
-	modeHTML
-	modeGarbage
-	modeEndless
-	modeTrickle
-	mode500
+	ModeOK = iota
+	ModeDown
+	Mode404
+	ModeHTML
+	ModeGarbage
+	ModeEndless
+	ModeTrickle
+	Mode500
 )
 
-type gotReport struct {
+// Report is a request body POSTed to the repository.
+type Report struct {
 	Path string
 	Body []byte
 }
 
-type repo struct {
+// Repo is the simulated pin service of one app. Mode selects a failure
+// mode; Gets counts GET requests; Reports receives POSTed bodies; Srv is the
+// plain-HTTP server on 127.0.0.1; Manifests holds every manifest signed,
+// by version.
+type Repo struct {
 	t   testing.TB
 	app string
 	rnd io.Reader
@@ -68,32 +83,32 @@ type repo struct {
 	root      *trust.Root
 	roots     map[uint64][]byte
 	manifest  []byte
-	manifests map[uint64][]byte
+	Manifests map[uint64][]byte
 	mversion  uint64
 
-	mode    atomic.Int32
-	gets    atomic.Int64
-	srv     *httptest.Server
-	reports chan gotReport
+	Mode    atomic.Int32
+	Gets    atomic.Int64
+	Srv     *httptest.Server
+	Reports chan Report
 }
 
-// newRepo starts a repository for app whose keys derive from seed.
-func newRepo(t testing.TB, app, seed string) *repo {
+// NewRepo starts a repository for app whose keys derive from seed.
+func NewRepo(t testing.TB, app, seed string) *Repo {
 	t.Helper()
-	r := &repo{t: t, app: app, rnd: pki.NewDeterministicRand("repo-" + seed), roots: map[uint64][]byte{}, manifests: map[uint64][]byte{}, reports: make(chan gotReport, 64)}
+	r := &Repo{t: t, app: app, rnd: pki.NewDeterministicRand("repo-" + seed), roots: map[uint64][]byte{}, Manifests: map[uint64][]byte{}, Reports: make(chan Report, 64)}
 	for range 3 {
 		r.rootKeys = append(r.rootKeys, r.genKey())
 	}
 	r.pinsKeys = []*trust.Signer{r.genKey()}
-	r.root = &trust.Root{AppID: app, Version: 1, Expires: t0.Add(5 * 365 * 24 * time.Hour)}
+	r.root = &trust.Root{AppID: app, Version: 1, Expires: T0.Add(5 * 365 * 24 * time.Hour)}
 	r.setRoles()
 	r.roots[1] = r.signRoot(r.root, r.rootKeys[:2], nil)
-	r.srv = httptest.NewServer(http.HandlerFunc(r.serve))
-	t.Cleanup(r.srv.Close)
+	r.Srv = httptest.NewServer(http.HandlerFunc(r.serve))
+	t.Cleanup(r.Srv.Close)
 	return r
 }
 
-func (r *repo) genKey() *trust.Signer {
+func (r *Repo) genKey() *trust.Signer {
 	s, err := trust.GenerateKey(trust.ECDSAP256SHA256, r.rnd)
 	if err != nil {
 		r.t.Fatal(err)
@@ -101,7 +116,7 @@ func (r *repo) genKey() *trust.Signer {
 	return s
 }
 
-func (r *repo) setRoles() {
+func (r *Repo) setRoles() {
 	r.root.Keys = nil
 	r.root.RootRole = trust.Role{Threshold: 2}
 	r.root.PinsRole = trust.Role{Threshold: 1}
@@ -115,7 +130,7 @@ func (r *repo) setRoles() {
 	}
 }
 
-func (r *repo) signRoot(root *trust.Root, signers, oldSigners []*trust.Signer) []byte {
+func (r *Repo) signRoot(root *trust.Root, signers, oldSigners []*trust.Signer) []byte {
 	env, err := root.Envelope()
 	if err != nil {
 		r.t.Fatal(err)
@@ -132,16 +147,16 @@ func (r *repo) signRoot(root *trust.Root, signers, oldSigners []*trust.Signer) [
 	return b
 }
 
-// rootBytes returns root version v as served.
-func (r *repo) rootBytes(v uint64) []byte {
+// RootBytes returns root version v as served.
+func (r *Repo) RootBytes(v uint64) []byte {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.roots[v]
 }
 
-// rotateRoot publishes root N+1 with a new pins key (and, when newRootKeys,
+// RotateRoot publishes root N+1 with a new pins key (and, when newRootKeys,
 // new root keys), signed by old and new root keys.
-func (r *repo) rotateRoot(newRootKeys bool) {
+func (r *Repo) RotateRoot(newRootKeys bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	old := r.rootKeys[:2]
@@ -156,16 +171,16 @@ func (r *repo) rotateRoot(newRootKeys bool) {
 	r.roots[next.Version] = r.signRoot(r.root, r.rootKeys[:2], old)
 }
 
-// publish signs manifest version v (0: the next one) with the given
+// Publish signs manifest version v (0: the next one) with the given
 // hosts, issued at issued and expiring after ttl, and serves it.
-func (r *repo) publish(v uint64, issued time.Time, ttl time.Duration, hosts ...policy.Policy) []byte {
-	b := r.sign(v, issued, ttl, hosts...)
-	r.serveManifest(b)
+func (r *Repo) Publish(v uint64, issued time.Time, ttl time.Duration, hosts ...policy.Policy) []byte {
+	b := r.Sign(v, issued, ttl, hosts...)
+	r.ServeManifest(b)
 	return b
 }
 
-// sign makes a manifest without publishing it.
-func (r *repo) sign(v uint64, issued time.Time, ttl time.Duration, hosts ...policy.Policy) []byte {
+// Sign makes a manifest without publishing it.
+func (r *Repo) Sign(v uint64, issued time.Time, ttl time.Duration, hosts ...policy.Policy) []byte {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if v == 0 {
@@ -188,38 +203,40 @@ func (r *repo) sign(v uint64, issued time.Time, ttl time.Duration, hosts ...poli
 	if v > r.mversion {
 		r.mversion = v
 	}
-	r.manifests[v] = b
+	r.Manifests[v] = b
 	return b
 }
 
-// serveManifest makes b the served manifest (used to replay old ones).
-func (r *repo) serveManifest(b []byte) {
+// ServeManifest makes b the served manifest (used to replay old ones).
+func (r *Repo) ServeManifest(b []byte) {
 	r.mu.Lock()
 	r.manifest = b
 	r.mu.Unlock()
 }
 
-func etagOf(b []byte) string {
+// ETagOf is the strong ETag the repository gives a document.
+func ETagOf(b []byte) string {
 	h := sha256.Sum256(b)
 	return `"` + hex.EncodeToString(h[:8]) + `"`
 }
 
-func (r *repo) url() string { return r.srv.URL }
+// URL is the repository's base URL.
+func (r *Repo) URL() string { return r.Srv.URL }
 
-func (r *repo) serve(w http.ResponseWriter, req *http.Request) {
+func (r *Repo) serve(w http.ResponseWriter, req *http.Request) {
 	prefix := "/v1/apps/" + r.app + "/"
 	if req.Method == http.MethodPost {
 		b, _ := io.ReadAll(io.LimitReader(req.Body, 1<<20))
 		select {
-		case r.reports <- gotReport{Path: req.URL.Path, Body: b}:
+		case r.Reports <- Report{Path: req.URL.Path, Body: b}:
 		default:
 		}
 		w.WriteHeader(http.StatusAccepted)
 		return
 	}
-	r.gets.Add(1)
-	switch r.mode.Load() {
-	case modeDown:
+	r.Gets.Add(1)
+	switch r.Mode.Load() {
+	case ModeDown:
 		// Close the connection without an answer.
 		hj, ok := w.(http.Hijacker)
 		if ok {
@@ -227,21 +244,21 @@ func (r *repo) serve(w http.ResponseWriter, req *http.Request) {
 			c.Close()
 		}
 		return
-	case mode404:
+	case Mode404:
 		http.NotFound(w, req)
 		return
-	case mode500:
+	case Mode500:
 		http.Error(w, "internal error", http.StatusInternalServerError)
 		return
-	case modeHTML:
+	case ModeHTML:
 		w.Header().Set("Content-Type", "text/html")
 		io.WriteString(w, "<html><body>Captive portal: please log in</body></html>")
 		return
-	case modeGarbage:
+	case ModeGarbage:
 		w.Header().Set("Content-Type", "application/json")
 		w.Write([]byte("{\"payloadType\": \x00\xff garbage"))
 		return
-	case modeEndless:
+	case ModeEndless:
 		w.Header().Set("Content-Type", "application/json")
 		chunk := []byte(strings.Repeat("{", 32<<10))
 		for req.Context().Err() == nil {
@@ -250,7 +267,7 @@ func (r *repo) serve(w http.ResponseWriter, req *http.Request) {
 			}
 		}
 		return
-	case modeTrickle:
+	case ModeTrickle:
 		w.Header().Set("Content-Type", "application/json")
 		for req.Context().Err() == nil {
 			if _, err := w.Write([]byte(" ")); err != nil {
@@ -285,7 +302,7 @@ func (r *repo) serve(w http.ResponseWriter, req *http.Request) {
 		http.NotFound(w, req)
 		return
 	}
-	et := etagOf(body)
+	et := ETagOf(body)
 	w.Header().Set("ETag", et)
 	if req.Header.Get("If-None-Match") == et {
 		w.WriteHeader(http.StatusNotModified)
@@ -295,69 +312,72 @@ func (r *repo) serve(w http.ResponseWriter, req *http.Request) {
 	w.Write(body)
 }
 
-// waitReport waits for a report POSTed to the repository.
-func (r *repo) waitReport(t testing.TB, d time.Duration) gotReport {
+// WaitReport waits for a report POSTed to the repository.
+func (r *Repo) WaitReport(t testing.TB, d time.Duration) Report {
 	t.Helper()
 	select {
-	case rep := <-r.reports:
+	case rep := <-r.Reports:
 		return rep
 	case <-time.After(d):
 		t.Fatal("no report arrived")
 	}
-	return gotReport{}
+	return Report{}
 }
 
-// backend is a real HTTPS server on loopback whose certificate can be
+// Backend is a real HTTPS server on loopback whose certificate can be
 // switched at run time (key rotation, interception).
-type backend struct {
-	srv       *httptest.Server
+type Backend struct {
+	Srv       *httptest.Server
 	cert      atomic.Pointer[tls.Certificate]
-	clientCAs atomic.Pointer[x509.CertPool] // when set, a client certificate is required
-	host      string
-	port      int
+	ClientCAs atomic.Pointer[x509.CertPool] // when set, a client certificate is required
+	Host      string
+	Port      int
 }
 
-func newBackend(t testing.TB, leaf *pki.Leaf) *backend {
+// NewBackend starts an HTTPS server on 127.0.0.1 serving leaf; it answers
+// every request with "hello from HOST".
+func NewBackend(t testing.TB, leaf *pki.Leaf) *Backend {
 	t.Helper()
-	b := &backend{}
-	b.setLeaf(leaf)
-	b.srv = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	b := &Backend{}
+	b.SetLeaf(leaf)
+	b.Srv = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintf(w, "hello from %s", r.Host)
 	}))
 	// httptest puts its own certificate in Certificates, which Go serves to
 	// clients without SNI (IP literals); a per-connection config avoids it.
-	b.srv.TLS = &tls.Config{GetConfigForClient: func(*tls.ClientHelloInfo) (*tls.Config, error) {
+	b.Srv.TLS = &tls.Config{GetConfigForClient: func(*tls.ClientHelloInfo) (*tls.Config, error) {
 		cert := b.cert.Load()
 		cfg := &tls.Config{Certificates: []tls.Certificate{*cert}, NextProtos: []string{"h2", "http/1.1"}}
 		// Session tickets are bound to the certificate served, so that a
 		// switched certificate stands for a different server (an
 		// interceptor cannot resume the real server's sessions).
 		cfg.SetSessionTicketKeys([][32]byte{sha256.Sum256(cert.Certificate[0])})
-		if pool := b.clientCAs.Load(); pool != nil {
+		if pool := b.ClientCAs.Load(); pool != nil {
 			cfg.ClientAuth, cfg.ClientCAs = tls.RequireAndVerifyClientCert, pool
 		}
 		return cfg, nil
 	}}
-	b.srv.StartTLS()
-	t.Cleanup(b.srv.Close)
-	host, port, _ := net.SplitHostPort(b.srv.Listener.Addr().String())
-	b.host = host
-	b.port, _ = strconv.Atoi(port)
+	b.Srv.Config.ErrorLog = log.New(io.Discard, "", 0) // refused handshakes are the point of many tests
+	b.Srv.StartTLS()
+	t.Cleanup(b.Srv.Close)
+	host, port, _ := net.SplitHostPort(b.Srv.Listener.Addr().String())
+	b.Host = host
+	b.Port, _ = strconv.Atoi(port)
 	return b
 }
 
-func (b *backend) setLeaf(l *pki.Leaf) {
+// SetLeaf switches the certificate served to new connections.
+func (b *Backend) SetLeaf(l *pki.Leaf) {
 	c := l.TLSCertificate()
 	b.cert.Store(&c)
 }
 
-// url returns https://NAME:PORT/path for a name resolved to the backend
-// by the test dialer.
-func (b *backend) url(path string) string {
-	return "https://" + net.JoinHostPort(b.host, strconv.Itoa(b.port)) + path
+// URL returns https://127.0.0.1:PORT/path.
+func (b *Backend) URL(path string) string {
+	return "https://" + net.JoinHostPort(b.Host, strconv.Itoa(b.Port)) + path
 }
 
-// pol is a shorthand for a policy.
-func pol(pattern string, pins ...pin.Pin) policy.Policy {
+// Pol is a shorthand for a policy.
+func Pol(pattern string, pins ...pin.Pin) policy.Policy {
 	return policy.Policy{Pattern: pattern, Pins: pins}
 }

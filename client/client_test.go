@@ -15,8 +15,8 @@ import (
 	"testing"
 	"time"
 
-	"pinset.dev/pinset/enforce"
 	ct "pinset.dev/pinset/client/clienttest"
+	"pinset.dev/pinset/enforce"
 	"pinset.dev/pinset/internal/pki"
 	"pinset.dev/pinset/pin"
 	"pinset.dev/pinset/policy"

@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"pinset.dev/pinset/enforce"
 	ct "pinset.dev/pinset/client/clienttest"
+	"pinset.dev/pinset/enforce"
 	"pinset.dev/pinset/internal/pki"
 	"pinset.dev/pinset/report"
 )

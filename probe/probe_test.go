@@ -269,3 +269,34 @@ func TestParseResolve(t *testing.T) {
 		t.Fatalf("resolve with a normalised key: %v %v", addrs, err)
 	}
 }
+
+// TestIPv6Loopback connects to [::1] by address and by a name resolved to
+// it, with AllAddrs covering an IPv4 and an IPv6 address.
+func TestIPv6Loopback(t *testing.T) {
+	root := pki.Must(pki.NewRoot(pki.Template{}))
+	leaf := pki.Must(root.NewLeaf(pki.Template{Hosts: []string{host, "::1", "127.0.0.1"}}))
+	ln6, err := serve(t, "[::1]:0", leaf.TLSCertificate())
+	if err != nil {
+		t.Skipf("no IPv6 loopback on this machine: %v", err)
+	}
+	port := portOf(ln6)
+	if _, err := serve(t, "127.0.0.1:"+strconv.Itoa(port), leaf.TLSCertificate()); err != nil {
+		t.Skipf("port %d taken on 127.0.0.1: %v", port, err)
+	}
+	h, p, err := SplitHostPort("[::1]:"+strconv.Itoa(port), 443)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rs, err := Probe(context.Background(), h, p, Options{RootCAs: root.Pool()})
+	if err != nil || len(rs) != 1 || !rs[0].Verified() || rs[0].Addr != "[::1]:"+strconv.Itoa(port) || rs[0].ServerName != "::1" {
+		t.Fatalf("[::1]: %v %+v", err, rs)
+	}
+	res, err := ParseResolve([]string{host + ":" + strconv.Itoa(port) + ":127.0.0.1", host + ":" + strconv.Itoa(port) + ":[::1]"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rs, err = Probe(context.Background(), host, port, Options{RootCAs: root.Pool(), Resolve: res, AllAddrs: true})
+	if err != nil || len(rs) != 2 || !rs[0].Verified() || !rs[1].Verified() || rs[1].Addr != "[::1]:"+strconv.Itoa(port) {
+		t.Fatalf("IPv4 and IPv6: %v %+v", err, rs)
+	}
+}

@@ -25,6 +25,18 @@ import (
 func init() {
 	scriptCmds["pinpki"] = scriptPinPKI
 	scriptCmds["pinserver"] = scriptPinServer
+	scriptConds["ipv6"] = scriptHaveIPv6
+}
+
+// scriptHaveIPv6 reports whether the IPv6 loopback address can be used
+// (containers often run without it).
+func scriptHaveIPv6() bool {
+	ln, err := net.Listen("tcp", "[::1]:0")
+	if err != nil {
+		return false
+	}
+	ln.Close()
+	return true
 }
 
 // scriptPinPKI writes a P-256 root, intermediate and leaf into DIR, with
@@ -121,7 +133,7 @@ func scriptPinServer(ts *testscript.TestScript, neg bool, args []string) {
 		}
 	}
 	if h == nil {
-		h = pki.Must(pki.NewHierarchy(pki.Template{}, "api.pinset.test", "127.0.0.1", "127.0.0.2"))
+		h = pki.Must(pki.NewHierarchy(pki.Template{}, "api.pinset.test", "127.0.0.1", "127.0.0.2", "::1"))
 	}
 	scriptPinCAs.Store(scriptPinKey{ts, name}, h)
 	extra := pki.Must(h.Intermediate.NewLeaf(pki.Template{Hosts: []string{"genuine.pinset.test"}}))

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"testing"
 
@@ -12,9 +13,14 @@ import (
 // their own script commands and set-up steps from init functions:
 //
 //	func init() { scriptCmds["myserver"] = startMyServer }
+//
+// and conditions, used in scripts as [name] or [!name]:
+//
+//	func init() { scriptConds["ipv6"] = haveIPv6 }
 var (
 	scriptCmds   = map[string]func(ts *testscript.TestScript, neg bool, args []string){}
 	scriptSetups []func(env *testscript.Env) error
+	scriptConds  = map[string]func() bool{}
 )
 
 func TestMain(m *testing.M) {
@@ -28,6 +34,13 @@ func TestScripts(t *testing.T) {
 		Dir:                 "testdata/script",
 		Cmds:                scriptCmds,
 		RequireExplicitExec: true,
+		Condition: func(cond string) (bool, error) {
+			f, ok := scriptConds[cond]
+			if !ok {
+				return false, fmt.Errorf("unknown condition %q", cond)
+			}
+			return f(), nil
+		},
 		Setup: func(env *testscript.Env) error {
 			for _, f := range scriptSetups {
 				if err := f(env); err != nil {

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -363,5 +365,18 @@ func TestRulesComplete(t *testing.T) {
 			t.Errorf("rule %+v", r)
 		}
 		seen[r.ID] = true
+	}
+}
+
+// docs/scan.md documents every rule.
+func TestRulesDocumented(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("..", "docs", "scan.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range Rules {
+		if !strings.Contains(string(b), "| `"+r.ID+"` |") {
+			t.Errorf("docs/scan.md does not list %s", r.ID)
+		}
 	}
 }

@@ -31,6 +31,9 @@ const (
 // ErrMalformed is wrapped by every validation error.
 var ErrMalformed = errors.New("malformed binary resource")
 
+// ErrUnsupported is returned for valid encodings the decoder cannot read.
+var ErrUnsupported = errors.New("unsupported binary resource encoding")
+
 // maxOutput bounds the text the library renders from a binary XML file.
 const maxOutput = 32 << 20
 
@@ -290,6 +293,12 @@ func validatePackage(c chunk) error {
 		case chunkType:
 			if k.hdr < 20 {
 				return malformed("type chunk header of %d bytes", k.hdr)
+			}
+			// ResTable_type.flags: FLAG_SPARSE entries are (index,
+			// offset) pairs, which the decoder would misread as
+			// offsets and so resolve to the wrong file.
+			if k.b[9]&0x01 != 0 {
+				return fmt.Errorf("%w: sparse type chunk (aapt2 --enable-sparse-encoding)", ErrUnsupported)
 			}
 			n, _ := u32(k.b, 12)
 			start, _ := u32(k.b, 16)

@@ -180,3 +180,16 @@ func FuzzDecodeTable(f *testing.F) {
 		}
 	})
 }
+
+// A sparse table (aapt2 --enable-sparse-encoding) is refused, not misread.
+func TestSparseTableRefused(t *testing.T) {
+	tb := buildTable([]string{"xml"}, map[string][]resValue{"xml": {{typ: typeString, str: "res/a.xml"}}})
+	i := bytes.Index(tb, []byte{0x01, 0x02, 0x54, 0x00}) // ResTable_type chunk, header 84
+	if i < 0 {
+		t.Fatal("type chunk not found")
+	}
+	tb[i+9] |= 0x01
+	if _, err := DecodeTable(tb); !errors.Is(err, ErrUnsupported) {
+		t.Fatalf("err = %v", err)
+	}
+}

@@ -50,7 +50,7 @@ func (b *syncBuffer) Write(p []byte) (int, error) {
 func (b *syncBuffer) String() string { b.mu.Lock(); defer b.mu.Unlock(); return b.b.String() }
 
 type env struct {
-	t     *testing.T
+	t     testing.TB
 	srv   *Server
 	st    store.Store
 	clock *clock
@@ -59,7 +59,7 @@ type env struct {
 	logs  *syncBuffer
 }
 
-func newEnv(t *testing.T, mod func(*Config)) *env {
+func newEnv(t testing.TB, mod func(*Config)) *env {
 	t.Helper()
 	st, err := store.OpenSQLite(context.Background(), filepath.Join(t.TempDir(), store.SQLiteFile))
 	if err != nil {
@@ -69,7 +69,7 @@ func newEnv(t *testing.T, mod func(*Config)) *env {
 	return newEnvStore(t, st, mod)
 }
 
-func newEnvStore(t *testing.T, st store.Store, mod func(*Config)) *env {
+func newEnvStore(t testing.TB, st store.Store, mod func(*Config)) *env {
 	t.Helper()
 	e := &env{t: t, st: st, clock: &clock{t: trusttest.Epoch.Add(time.Hour)}, repo: trusttest.New("shop", 1), logs: &syncBuffer{}}
 	cfg := Config{Store: st, Now: e.clock.Now, Logger: slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))}
@@ -98,14 +98,14 @@ type resp struct {
 	body []byte
 }
 
-func (r resp) json(t *testing.T, v any) {
+func (r resp) json(t testing.TB, v any) {
 	t.Helper()
 	if err := json.Unmarshal(r.body, v); err != nil {
 		t.Fatalf("response %d %q: %v", r.code, r.body, err)
 	}
 }
 
-func (r resp) apiErr(t *testing.T) apiError {
+func (r resp) apiErr(t testing.TB) apiError {
 	var a apiError
 	r.json(t, &a)
 	return a

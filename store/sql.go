@@ -74,7 +74,7 @@ func (s *sqlStore) Close() error {
 	s.batch.close()
 	return s.db.close()
 }
-func (s *sqlStore) Backend() string                { return s.db.name() }
+func (s *sqlStore) Backend() string { return s.db.name() }
 
 func (s *sqlStore) Apps(ctx context.Context) ([]App, error) {
 	rs, err := s.db.query(ctx, `SELECT id, root_version, manifest_version, created_at, updated_at FROM apps ORDER BY id`)

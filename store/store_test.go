@@ -34,6 +34,19 @@ func openSQLiteForTest(t *testing.T) Store {
 // where a missing database is a failure.
 func postgresURLForTest(t *testing.T) string {
 	t.Helper()
+	base := postgresBase(t)
+	u, err := TestSchema(context.Background(), base, t.Name())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { DropTestSchema(context.Background(), base, u) })
+	return u
+}
+
+// postgresBase returns PINSET_TEST_POSTGRES_URL, skipping when it is
+// unset, except in CI (CI set), where a missing database is a failure.
+func postgresBase(t testing.TB) string {
+	t.Helper()
 	base := os.Getenv("PINSET_TEST_POSTGRES_URL")
 	if base == "" {
 		if os.Getenv("CI") != "" {
@@ -41,12 +54,7 @@ func postgresURLForTest(t *testing.T) string {
 		}
 		t.Skip("PINSET_TEST_POSTGRES_URL not set; start a database with: eval \"$(bash .ci/postgres.sh)\"")
 	}
-	u, err := TestSchema(context.Background(), base, t.Name())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { DropTestSchema(context.Background(), base, u) })
-	return u
+	return base
 }
 
 func openPostgresForTest(t *testing.T) Store {
@@ -194,7 +202,7 @@ func testPublishRace(t *testing.T, s Store) {
 	}
 }
 
-func fixtureReport(t *testing.T, name, app string) (*report.Report, []byte) {
+func fixtureReport(t testing.TB, name, app string) (*report.Report, []byte) {
 	t.Helper()
 	raw, err := os.ReadFile(filepath.Join("..", "report", "testdata", "reports", name))
 	if err != nil {

@@ -29,7 +29,19 @@ type doc struct {
 	etagGz   string // strong ETag of gz
 	modified time.Time
 	expires  time.Time
+	// Header values, built once: a response only assigns these slices
+	// (net/http never modifies them).
+	hETag, hETagGz, hLen, hLenGz, hModified []string
 }
+
+var (
+	hJSON      = []string{"application/json"}
+	hVary      = []string{"Accept-Encoding"}
+	hNosniff   = []string{"nosniff"}
+	hGzip      = []string{"gzip"}
+	hLatest    = []string{cacheLatest}
+	hImmutable = []string{cacheImmutable}
+)
 
 func newDoc(d store.Document) *doc {
 	sum := sha256.Sum256(d.Body)
@@ -42,6 +54,11 @@ func newDoc(d store.Document) *doc {
 	zw.Close()
 	if buf.Len() < len(d.Body) {
 		x.gz = buf.Bytes()
+	}
+	x.hETag, x.hETagGz = []string{x.etag}, []string{x.etagGz}
+	x.hLen, x.hLenGz = []string{strconv.Itoa(len(x.body))}, []string{strconv.Itoa(len(x.gz))}
+	if !x.modified.IsZero() {
+		x.hModified = []string{x.modified.UTC().Format(http.TimeFormat)}
 	}
 	return x
 }
@@ -182,27 +199,30 @@ const (
 )
 
 // serveDoc writes d with conditional GET and gzip negotiation.
-func serveDoc(w http.ResponseWriter, r *http.Request, d *doc, cacheControl string) {
+func serveDoc(w http.ResponseWriter, r *http.Request, d *doc, immutable bool) {
 	h := w.Header()
-	h.Set("Content-Type", "application/json")
-	h.Set("Cache-Control", cacheControl)
-	h.Set("Vary", "Accept-Encoding")
-	h.Set("X-Content-Type-Options", "nosniff")
-	if !d.modified.IsZero() {
-		h.Set("Last-Modified", d.modified.UTC().Format(http.TimeFormat))
+	h["Content-Type"] = hJSON
+	h["Cache-Control"] = hLatest
+	if immutable {
+		h["Cache-Control"] = hImmutable
+	}
+	h["Vary"] = hVary
+	h["X-Content-Type-Options"] = hNosniff
+	if d.hModified != nil {
+		h["Last-Modified"] = d.hModified
 	}
 	useGz := d.gz != nil && acceptsGzip(r.Header.Get("Accept-Encoding"))
-	body, tag := d.body, d.etag
+	body, tag, length := d.body, d.hETag, d.hLen
 	if useGz {
-		body, tag = d.gz, d.etagGz
-		h.Set("Content-Encoding", "gzip")
+		body, tag, length = d.gz, d.hETagGz, d.hLenGz
+		h["Content-Encoding"] = hGzip
 	}
-	h.Set("ETag", tag)
+	h["Etag"] = tag
 	if inm := r.Header.Get("If-None-Match"); inm != "" && etagMatch(inm, d) {
 		w.WriteHeader(http.StatusNotModified)
 		return
 	}
-	h.Set("Content-Length", strconv.Itoa(len(body)))
+	h["Content-Length"] = length
 	w.WriteHeader(http.StatusOK)
 	if r.Method != http.MethodHead {
 		w.Write(body)
@@ -248,7 +268,7 @@ func (s *Server) handleRootLatest(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "not_found", "app "+app+" has no root")
 		return
 	}
-	serveDoc(w, r, snap.root, cacheLatest)
+	serveDoc(w, r, snap.root, false)
 }
 
 func (s *Server) handleRootVersion(w http.ResponseWriter, r *http.Request) {
@@ -273,7 +293,7 @@ func (s *Server) handleRootVersion(w http.ResponseWriter, r *http.Request) {
 		s.internalError(w, r, err)
 		return
 	}
-	serveDoc(w, r, d, cacheImmutable)
+	serveDoc(w, r, d, true)
 }
 
 func (s *Server) handleManifest(w http.ResponseWriter, r *http.Request) {
@@ -286,7 +306,7 @@ func (s *Server) handleManifest(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "not_found", "app "+app+" has no manifest")
 		return
 	}
-	serveDoc(w, r, snap.manifest, cacheLatest)
+	serveDoc(w, r, snap.manifest, false)
 }
 
 func (s *Server) appSnapshot(w http.ResponseWriter, r *http.Request, app string) (*appDocs, bool) {

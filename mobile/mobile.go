@@ -17,7 +17,7 @@
 //	resp, err := c.Fetch("https://api.example.com/v1/me")
 //
 // Everything the app does with pinned connections goes through [Client.Fetch]
-// and [Client.Do], which enforce the current pins; [Client.CurrentPinsJSON]
+// and [Client.Request], which enforce the current pins; [Client.CurrentPinsJSON]
 // exports the pins in force so that the platform's own networking stack
 // (OkHttp's CertificatePinner, URLSession delegates) can enforce them too.
 package mobile
@@ -54,7 +54,7 @@ type Config struct {
 	CacheDir string
 	// RefreshIntervalSeconds between background refreshes (default 3600).
 	RefreshIntervalSeconds int64
-	// FetchTimeoutSeconds bounds one request made by Fetch/Do (default 60).
+	// FetchTimeoutSeconds bounds one request made by Fetch and Request (default 60).
 	FetchTimeoutSeconds int64
 	// ReportURL receives pin-failure reports for hosts without their own
 	// report URI.
@@ -106,7 +106,7 @@ type EventHandler interface {
 	OnEvent(e *Event)
 }
 
-// Response is the answer to Fetch or Do. The body is read whole, up to
+// Response is the answer to Fetch or Request. The body is read whole, up to
 // MaxBodyBytes.
 type Response struct {
 	StatusCode  int64
@@ -116,7 +116,7 @@ type Response struct {
 	HeadersJSON string
 }
 
-// MaxBodyBytes caps a response body read by Fetch and Do.
+// MaxBodyBytes caps a response body read by Fetch and Request.
 const MaxBodyBytes = 32 << 20
 
 // Client is a pinning client for an app.
@@ -230,6 +230,10 @@ func (c *Client) Start() { c.c.Start() }
 // Close stops background work.
 func (c *Client) Close() error { return c.c.Close() }
 
+// CloseIdleConnections closes kept-alive connections, for instance when
+// the app goes to the background or the network changes.
+func (c *Client) CloseIdleConnections() { c.hc.CloseIdleConnections() }
+
 // Refresh fetches and verifies newer pins now. On error the previous pins
 // stay in force.
 func (c *Client) Refresh() error {
@@ -240,12 +244,12 @@ func (c *Client) Refresh() error {
 
 // Fetch GETs url with pins enforced.
 func (c *Client) Fetch(url string) (*Response, error) {
-	return c.Do("GET", url, nil, "")
+	return c.Request("GET", url, nil, "")
 }
 
-// Do sends a request with pins enforced. headersJSON is empty or a JSON
+// Request sends a request with pins enforced. headersJSON is empty or a JSON
 // object of header names to string values.
-func (c *Client) Do(method, url string, body []byte, headersJSON string) (*Response, error) {
+func (c *Client) Request(method, url string, body []byte, headersJSON string) (*Response, error) {
 	var rd io.Reader
 	if body != nil {
 		rd = bytes.NewReader(body)

@@ -367,6 +367,7 @@ func NewBackend(t testing.TB, leaf *pki.Leaf) *Backend {
 }
 
 // SetLeaf switches the certificate served to new connections.
+// Connections already open keep the certificate they were made with.
 func (b *Backend) SetLeaf(l *pki.Leaf) {
 	c := l.TLSCertificate()
 	b.cert.Store(&c)

@@ -26,7 +26,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"testing"
 	"time"
 
 	"pinset.dev/pinset/internal/pki"
@@ -34,6 +33,14 @@ import (
 	"pinset.dev/pinset/policy"
 	"pinset.dev/pinset/trust"
 )
+
+// TB is the part of testing.TB the simulator uses (testscript commands
+// adapt to it too).
+type TB interface {
+	Helper()
+	Fatal(args ...any)
+	Cleanup(func())
+}
 
 // T0 is the fixed time tests start at: documents are issued around it.
 var T0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
@@ -73,7 +80,7 @@ type Report struct {
 // plain-HTTP server on 127.0.0.1; Manifests holds every manifest signed,
 // by version.
 type Repo struct {
-	t   testing.TB
+	t   TB
 	app string
 	rnd io.Reader
 
@@ -93,7 +100,7 @@ type Repo struct {
 }
 
 // NewRepo starts a repository for app whose keys derive from seed.
-func NewRepo(t testing.TB, app, seed string) *Repo {
+func NewRepo(t TB, app, seed string) *Repo {
 	t.Helper()
 	r := &Repo{t: t, app: app, rnd: pki.NewDeterministicRand("repo-" + seed), roots: map[uint64][]byte{}, Manifests: map[uint64][]byte{}, Reports: make(chan Report, 64)}
 	for range 3 {
@@ -313,7 +320,7 @@ func (r *Repo) serve(w http.ResponseWriter, req *http.Request) {
 }
 
 // WaitReport waits for a report POSTed to the repository.
-func (r *Repo) WaitReport(t testing.TB, d time.Duration) Report {
+func (r *Repo) WaitReport(t TB, d time.Duration) Report {
 	t.Helper()
 	select {
 	case rep := <-r.Reports:
@@ -336,7 +343,7 @@ type Backend struct {
 
 // NewBackend starts an HTTPS server on 127.0.0.1 serving leaf; it answers
 // every request with "hello from HOST".
-func NewBackend(t testing.TB, leaf *pki.Leaf) *Backend {
+func NewBackend(t TB, leaf *pki.Leaf) *Backend {
 	t.Helper()
 	b := &Backend{}
 	b.SetLeaf(leaf)

@@ -47,8 +47,8 @@ func TestReadWithinLimits(t *testing.T) {
 }
 
 func TestZipBombRatio(t *testing.T) {
-	// 64 MiB of zeros deflates to about 64 KiB: a 1000:1 ratio.
-	b := build(t, map[string][]byte{"classes.dex": make([]byte, 64<<20)}, zip.Deflate)
+	// 8 MiB of zeros deflates to about 8 KiB: a 1000:1 ratio.
+	b := build(t, map[string][]byte{"classes.dex": make([]byte, 8<<20)}, zip.Deflate)
 	a, err := open(t, b, DefaultLimits)
 	if err != nil {
 		t.Fatal(err)

@@ -106,15 +106,18 @@ func NormalizeHost(host string) (string, error) {
 	if strings.Contains(h, "*") {
 		return "", fmt.Errorf("invalid host name %q: '*' is only allowed as a leading '*.' or '**.'", host)
 	}
-	a, err := idnaProfile.ToASCII(h)
-	if err != nil {
-		return "", fmt.Errorf("invalid host name %q: %v", host, err)
-	}
-	a = strings.ToLower(a)
-	if again, err := idnaProfile.ToASCII(a); err != nil || again != a {
-		// The A-labels must themselves be valid: "xn--" labels that
-		// decode to disallowed code points are refused here.
-		return "", fmt.Errorf("invalid host name %q: its A-label form %q is not a valid name", host, a)
+	a, plain := plainASCII(h)
+	if !plain {
+		var err error
+		if a, err = idnaProfile.ToASCII(h); err != nil {
+			return "", fmt.Errorf("invalid host name %q: %v", host, err)
+		}
+		a = strings.ToLower(a)
+		if again, err := idnaProfile.ToASCII(a); err != nil || again != a {
+			// The A-labels must themselves be valid: "xn--" labels that
+			// decode to disallowed code points are refused here.
+			return "", fmt.Errorf("invalid host name %q: its A-label form %q is not a valid name", host, a)
+		}
 	}
 	if len(a) > 253 {
 		return "", fmt.Errorf("invalid host name %q: longer than 253 characters", host)
@@ -140,6 +143,25 @@ func NormalizeHost(host string) (string, error) {
 		return "", fmt.Errorf("invalid host name %q: neither a host name (its last label is numeric) nor an IP address", host)
 	}
 	return a, nil
+}
+
+// plainASCII lower-cases h when it is made only of ASCII letters, digits,
+// '-', '_' and '.', with no "xn--" label: for such names UTS #46 processing
+// is exactly lower-casing, so the IDNA tables (the costliest part of
+// matching a host during a handshake) are skipped. The character and length
+// checks after it still apply.
+func plainASCII(h string) (string, bool) {
+	for i := 0; i < len(h); i++ {
+		c := h[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_' || c == '.') {
+			return "", false
+		}
+	}
+	a := strings.ToLower(h)
+	if strings.HasPrefix(a, "xn--") || strings.Contains(a, ".xn--") {
+		return "", false
+	}
+	return a, true
 }
 
 // idnaProfile is UTS #46 lookup processing (non-transitional, so "ß" stays

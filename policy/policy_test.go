@@ -124,3 +124,41 @@ func FuzzParsePattern(f *testing.F) {
 		}
 	})
 }
+
+// TestPlainASCIIMatchesIDNA checks that the ASCII fast path of NormalizeHost
+// gives the same verdict and result as full UTS #46 processing.
+func TestPlainASCIIMatchesIDNA(t *testing.T) {
+	for _, h := range []string{
+		"example.com", "API.Example.COM", "r3---sn-abc.googlevideo.com", "_dmarc.example.com",
+		"-lead.example.com", "trail-.example.com", "a..b", "a.b.", "x", "EXAMPLE", "ab--cd.example",
+		"a_b-c.d_e.f", "xn--zca.example", "XN--ZCA.example", "www.xn--bcher-kva.example",
+	} {
+		fast, plain := plainASCII(h)
+		if !plain {
+			continue
+		}
+		slow, err := idnaProfile.ToASCII(h)
+		if err != nil {
+			t.Errorf("%q: fast path accepts, UTS #46 refuses: %v", h, err)
+			continue
+		}
+		if strings.ToLower(slow) != fast {
+			t.Errorf("%q: fast path %q, UTS #46 %q", h, fast, slow)
+		}
+	}
+}
+
+func FuzzPlainASCIIMatchesIDNA(f *testing.F) {
+	f.Add("Example.COM")
+	f.Add("r3---sn-abc.googlevideo.com")
+	f.Fuzz(func(t *testing.T, h string) {
+		fast, plain := plainASCII(h)
+		if !plain {
+			return
+		}
+		slow, err := idnaProfile.ToASCII(h)
+		if err == nil && strings.ToLower(slow) != fast {
+			t.Fatalf("%q: fast path %q, UTS #46 %q", h, fast, slow)
+		}
+	})
+}

@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"howett.net/plist"
+
+	"pinset.dev/pinset/policy"
 )
 
 // FuzzExport feeds policy sets written as --pin lines (one per line) to
@@ -22,7 +24,7 @@ func FuzzExport(f *testing.F) {
 	f.Fuzz(func(t *testing.T, lines string) {
 		var in Input
 		for _, l := range strings.Split(lines, "\n") {
-			p, err := ParsePinSpec(l)
+			p, err := policy.ParseSpec(l)
 			if err != nil {
 				continue
 			}

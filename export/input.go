@@ -5,62 +5,8 @@ import (
 	"fmt"
 	"strings"
 
-	"pinset.dev/pinset/pin"
 	"pinset.dev/pinset/policy"
 )
-
-// maxPinSpec bounds one --pin argument.
-const maxPinSpec = 8192
-
-// ParsePinSpec reads a policy written on the command line as
-//
-//	HOST=PIN,PIN[;include-subdomains][;report-only][;report-uri=URL]
-//
-// the syntax of 'pinset manifest new --host'. HOST is any pattern package
-// policy accepts (api.example.com, *.example.com, **.example.com, an IP
-// literal); each PIN is in any spelling pin.Parse reads. The policy is
-// validated on its own (policy.Policy.Validate); backup pins are checked
-// by Export.
-func ParsePinSpec(s string) (policy.Policy, error) {
-	if len(s) > maxPinSpec {
-		return policy.Policy{}, fmt.Errorf("--pin value is longer than %d characters", maxPinSpec)
-	}
-	hostPart, rest, ok := strings.Cut(s, "=")
-	if !ok || strings.TrimSpace(hostPart) == "" {
-		return policy.Policy{}, fmt.Errorf("%q: expected HOST=PIN,PIN[;include-subdomains][;report-only][;report-uri=URL]", s)
-	}
-	fields := strings.Split(rest, ";")
-	pol := policy.Policy{Pattern: strings.TrimSpace(hostPart)}
-	for _, ps := range strings.Split(fields[0], ",") {
-		if strings.TrimSpace(ps) == "" {
-			continue
-		}
-		q, err := pin.Parse(ps)
-		if err != nil {
-			return policy.Policy{}, fmt.Errorf("host %q: %w", pol.Pattern, err)
-		}
-		pol.Pins = append(pol.Pins, q)
-	}
-	for _, opt := range fields[1:] {
-		opt = strings.TrimSpace(opt)
-		name, val, hasVal := strings.Cut(opt, "=")
-		switch {
-		case opt == "include-subdomains":
-			pol.IncludeSubdomains = true
-		case opt == "report-only":
-			pol.ReportOnly = true
-		case name == "report-uri" && hasVal:
-			pol.ReportURI = strings.TrimSpace(val)
-		case opt == "":
-		default:
-			return policy.Policy{}, fmt.Errorf("host %q: unknown option %q (known: include-subdomains, report-only, report-uri=URL)", pol.Pattern, opt)
-		}
-	}
-	if err := pol.Validate(); err != nil {
-		return policy.Policy{}, err
-	}
-	return pol, nil
-}
 
 // ErrNoMatch is returned by Select when a selector names no policy.
 var ErrNoMatch = errors.New("no policy covers it")

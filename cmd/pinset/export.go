@@ -162,7 +162,7 @@ func runExport(cmd *cobra.Command, format string, ef *exportFlags) error {
 		in.Manifest, in.Root = mb, rb
 	} else {
 		for _, s := range ef.pins {
-			p, err := export.ParsePinSpec(s)
+			p, err := policy.ParseSpec(s)
 			if err != nil {
 				return errorWithHint(fmt.Errorf("--pin: %w", err), "syntax: HOST=PIN,PIN[;include-subdomains][;report-only][;report-uri=URL]")
 			}

@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"fmt"
-	"strings"
 
 	"github.com/spf13/cobra"
 	"gopkg.in/yaml.v3"
@@ -112,7 +111,7 @@ Examples:
 				}
 			}
 			for _, h := range hosts {
-				p, err := manifestParseHost(h)
+				p, err := policy.ParseSpec(h)
 				if err != nil {
 					return fmt.Errorf("--host %q: %w", h, err)
 				}
@@ -161,42 +160,6 @@ Examples:
 		}
 	}
 	return cmd
-}
-
-// manifestParseHost reads 'PATTERN=PIN,PIN[;include-subdomains][;report-only][;report-uri=URL]'.
-func manifestParseHost(spec string) (policy.Policy, error) {
-	var p policy.Policy
-	parts := strings.Split(spec, ";")
-	pattern, pins, ok := strings.Cut(parts[0], "=")
-	if !ok || strings.TrimSpace(pattern) == "" {
-		return p, fmt.Errorf("expected PATTERN=PIN,PIN")
-	}
-	p.Pattern = strings.TrimSpace(pattern)
-	for _, s := range strings.Split(pins, ",") {
-		if strings.TrimSpace(s) == "" {
-			continue
-		}
-		q, err := pin.Parse(s)
-		if err != nil {
-			return p, err
-		}
-		p.Pins = append(p.Pins, q)
-	}
-	for _, opt := range parts[1:] {
-		opt = strings.TrimSpace(opt)
-		switch {
-		case opt == "include-subdomains":
-			p.IncludeSubdomains = true
-		case opt == "report-only":
-			p.ReportOnly = true
-		case strings.HasPrefix(opt, "report-uri="):
-			p.ReportURI = strings.TrimPrefix(opt, "report-uri=")
-		case opt == "":
-		default:
-			return p, fmt.Errorf("unknown option %q (expected include-subdomains, report-only or report-uri=URL)", opt)
-		}
-	}
-	return p, p.Validate()
 }
 
 // manifestPolicyFile is the YAML of --policy.

@@ -80,6 +80,10 @@ type Config struct {
 	Rand io.Reader
 	// Timeout bounds the whole run (default one minute).
 	Timeout time.Duration
+
+	// fault breaks one thing on purpose, so that tests can show that a
+	// step's verdict comes from what happened (see demo_test.go).
+	fault string
 }
 
 // Step is one step of the demo and its verdict.
@@ -97,9 +101,11 @@ type Step struct {
 // Result is the outcome of a run.
 type Result struct {
 	Steps []Step `json:"steps"`
-	// Dir is the kept directory, empty when the work directory was removed.
-	Dir string `json:"dir,omitempty"`
-	// Files are the files left in Dir, relative to it.
+	// Dir is the work directory; Kept says whether it was left in place
+	// (Config.Keep) or removed.
+	Dir  string `json:"dir"`
+	Kept bool   `json:"kept"`
+	// Files are the files left in a kept Dir, relative to it.
 	Files    []string      `json:"files,omitempty"`
 	Duration time.Duration `json:"duration_ns"`
 }
@@ -206,8 +212,9 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 
 	fmt.Fprintf(d.out, "\nSummary (%.1fs)\n\n", res.Duration.Seconds())
 	res.WriteTable(d.out)
+	res.Dir = dir
 	if cfg.Keep != "" {
-		res.Dir = dir
+		res.Kept = true
 		res.Files = listFiles(dir)
 		d.keepHelp(dir)
 	}

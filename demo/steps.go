@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -36,66 +37,66 @@ type step struct {
 
 var steps = []step{
 	{
-		title: "Root keys and root v1",
+		title: "Root keys, root v1",
 		intro: `An app trusts one root document: it lists the keys allowed to sign roots (three
 offline "root" keys, any two of which must sign) and the key that signs pin
 manifests (the "pins" key).`,
-		expected: "root v1 verifies with 2 of 3 signatures; 1 of 3 is refused",
+		expected: "2 of 3 signed: valid; 1 of 3: refused",
 		run:      (*world).stepRoot,
 	},
 	{
-		title: "Backend and a held-back key",
+		title: "Backend, held-back key",
 		intro: `The app's backend, api.demo.test, serves HTTPS with a certificate from a demo CA.
 A second key is made now and kept off the server: pinning it in advance is
 what will let the backend rotate later without breaking any app.`,
-		expected: "backend serves key 1, verified by the demo CA",
+		expected: "serves key 1, verified",
 		run:      (*world).stepBackend,
 	},
 	{
-		title: "Manifest v1 and the pin service",
+		title: "Pin service, publish v1",
 		intro: `Manifest v1 pins the live key and the held-back key, signed by the pins key. The
 pin service starts (SQLite, publish gate on) and root v1 and manifest v1 are
 uploaded through its admin API, as 'pinset publish' does.`,
-		expected: "root v1 and manifest v1 published and served",
+		expected: "published, served",
 		run:      (*world).stepPublish,
 	},
 	{
-		title: "A pinned client calls the backend",
+		title: "Pinned client calls",
 		intro: `An app built with the client SDK ships root v1 and manifest v1 inside it, and
 calls https://api.demo.test.`,
 		expected: "accepted",
 		run:      (*world).stepClient,
 	},
 	{
-		title: "An interceptor with a trusted certificate",
+		title: "Interceptor",
 		intro: `The network now sends api.demo.test to an interceptor. Its certificate comes from
 an inspection CA that the device trusts (as on many managed devices), so
 ordinary TLS would accept it; but its key is not pinned.`,
-		expected: "refused; the report reaches the service",
+		expected: "refused, reported",
 		run:      (*world).stepIntercept,
 	},
 	{
-		title: "Key rotation and manifest v2",
+		title: "Rotation, manifest v2",
 		intro: `The backend rotates to the held-back key. Manifest v2 pins that key plus a new
 held-back key. The publish gate probes the live server before accepting it
 (and refuses a manifest that forgets the live key). The running client
 refreshes and keeps working, without a restart.`,
-		expected: "gate accepts v2 (refuses the bad one); client on v2, accepted",
+		expected: "gate: bad 409, v2 201; client v2, accepted",
 		run:      (*world).stepRotate,
 	},
 	{
-		title: "The pin service goes down",
+		title: "Pin service down",
 		intro: `The pin service stops. Pinning must never depend on it being up: the client
 keeps the last pins it verified, and a client started afresh loads them from
 its cache directory.`,
-		expected: "refresh fails; calls accepted on cached v2",
+		expected: "refresh fails; v2 kept, accepted",
 		run:      (*world).stepServiceDown,
 	},
 	{
 		title: "Manifest v1 replayed",
 		intro: `A hostile endpoint takes over the pin service's address and serves the old
 manifest v1, validly signed, hoping to bring back pins it can defeat.`,
-		expected: "refused as a rollback; v2 kept",
+		expected: "refused (rollback); v2 kept",
 		run:      (*world).stepReplay,
 	},
 }
@@ -171,7 +172,7 @@ func (d *world) stepRoot(ctx context.Context) (string, bool, error) {
 	}
 	d.say("the same root signed by A alone: %v", errOr(errOne, "accepted"))
 	ok := errTwo == nil && valid == 2 && errors.Is(errOne, trust.ErrThreshold)
-	obs := fmt.Sprintf("verified (%d of 3); 1 of 3: %s", valid, verdictOf(errOne, trust.ErrThreshold, "threshold not met"))
+	obs := fmt.Sprintf("%d of 3: valid; 1 of 3: %s", valid, verdictOf(errOne, trust.ErrThreshold, "threshold not met"))
 	if errTwo != nil {
 		obs = "root v1 refused: " + errTwo.Error()
 	}
@@ -189,7 +190,9 @@ func (d *world) stepBackend(ctx context.Context) (string, bool, error) {
 	}
 	d.roots = x509.NewCertPool()
 	d.roots.AddCert(d.demoCA.Cert)
-	d.roots.AddCert(d.inspectionCA.Cert)
+	if d.fault != "inspection-ca-untrusted" {
+		d.roots.AddCert(d.inspectionCA.Cert)
+	}
 	if err := d.write("demo-ca.pem", d.demoCA.CertPEM(), 0o644); err != nil {
 		return "", false, err
 	}
@@ -240,7 +243,7 @@ func (d *world) stepBackend(ctx context.Context) (string, bool, error) {
 	servedKey := slices.Index(d.backendPins(), served) + 1
 	d.say("probe of %s: serves %s, chain verified: %v", res[0].Addr, short(served), res[0].Verified())
 	ok := res[0].Verified() && servedKey == 1
-	return fmt.Sprintf("serves key %d, verified: %v", servedKey, res[0].Verified()), ok, nil
+	return fmt.Sprintf("serves key %d, %s", servedKey, map[bool]string{true: "verified", false: "NOT verified"}[res[0].Verified()]), ok, nil
 }
 
 // Step 3.
@@ -290,12 +293,12 @@ func (d *world) stepPublish(ctx context.Context) (string, bool, error) {
 	if err != nil {
 		return "", false, err
 	}
-	d.say("PUT /v1/admin/apps/%s/root: HTTP %d %s", appID, ra.Status, ra.Error)
+	d.say("PUT /v1/admin/apps/%s/root: %s", appID, ra)
 	ma, err := d.publish(ctx, "pins", v1)
 	if err != nil {
 		return "", false, err
 	}
-	d.say("PUT /v1/admin/apps/%s/pins: HTTP %d %s", appID, ma.Status, ma.Error)
+	d.say("PUT /v1/admin/apps/%s/pins: %s", appID, ma)
 	code, served, err := d.get(ctx, "/v1/apps/"+appID+"/pins.json")
 	if err != nil {
 		return "", false, err
@@ -303,7 +306,7 @@ func (d *world) stepPublish(ctx context.Context) (string, bool, error) {
 	same := code == http.StatusOK && string(served) == string(v1)
 	d.say("GET /v1/apps/%s/pins.json: HTTP %d, the exact bytes of manifest v1: %v", appID, code, same)
 	ok := ra.Status == http.StatusCreated && ma.Status == http.StatusCreated && same
-	return fmt.Sprintf("root HTTP %d, manifest HTTP %d, served: %v", ra.Status, ma.Status, same), ok, nil
+	return fmt.Sprintf("root %d, manifest %d, served: %v", ra.Status, ma.Status, same), ok, nil
 }
 
 // Step 4.
@@ -322,7 +325,7 @@ func (d *world) stepClient(ctx context.Context) (string, bool, error) {
 		return "refused: " + err.Error(), false, nil
 	}
 	d.say("GET %s: %q", d.apiURL(), body)
-	return "accepted (key 1)", s.ManifestVersion == 1 && strings.Contains(body, "key 1"), nil
+	return fmt.Sprintf("accepted (key %d)", keyOf(body)), s.ManifestVersion == 1 && keyOf(body) == 1, nil
 }
 
 // Step 5.
@@ -368,17 +371,22 @@ func (d *world) stepIntercept(ctx context.Context) (string, bool, error) {
 		d.say("GET %s: %v", d.apiURL(), errOr(callErr, "accepted"))
 	}
 
-	// The report travels in the background; wait for it, then ask the
-	// service's admin API what it stored.
-	fctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	// The report travels in the background; wait for it (a few seconds at
+	// most, and not at all when there was no pin failure to report), then
+	// ask the service's admin API what it stored.
+	fctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	if err := d.client.FlushReports(fctx); err != nil {
 		d.say("reports not flushed: %v", err)
 	}
+	deadline := time.Now().Add(5 * time.Second)
+	if !refused {
+		deadline = time.Now()
+	}
 	var found *store.StoredReport
 	var total int
 	for {
-		reps, n, err := d.reports(fctx)
+		reps, n, err := d.reports(ctx)
 		if err != nil {
 			return "", false, err
 		}
@@ -388,11 +396,12 @@ func (d *world) stepIntercept(ctx context.Context) (string, bool, error) {
 				found = &reps[i]
 			}
 		}
-		if found != nil || fctx.Err() != nil {
+		if found != nil || !time.Now().Before(deadline) {
 			break
 		}
 		select {
-		case <-fctx.Done():
+		case <-ctx.Done():
+			return "", false, ctx.Err()
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
@@ -411,9 +420,9 @@ func (d *world) stepIntercept(ctx context.Context) (string, bool, error) {
 		obs = "failed otherwise: " + callErr.Error()
 	}
 	if found != nil {
-		obs += "; report stored"
+		obs += ", reported"
 	} else {
-		obs += "; no report"
+		obs += ", no report"
 	}
 	return obs, verified && refused && found != nil, nil
 }
@@ -459,7 +468,7 @@ func (d *world) stepRotate(ctx context.Context) (string, bool, error) {
 		return "", false, err
 	}
 	badRefused := ba.Status == http.StatusConflict && strings.Contains(ba.Error, d.backend.addr)
-	d.say("a manifest pinning keys 1 and 3 (forgetting live key 2): HTTP %d %s", ba.Status, ba.Error)
+	d.say("PUT a manifest pinning keys 1 and 3 (forgetting live key 2): %s", ba)
 
 	v2, err := d.signManifest("pins-v2.json", 2, d.backendPin(2), d.backendPin(3))
 	if err != nil {
@@ -479,7 +488,7 @@ func (d *world) stepRotate(ctx context.Context) (string, bool, error) {
 	if err != nil {
 		return "", false, err
 	}
-	d.say("PUT manifest v2: HTTP %d %s", ga.Status, ga.Error)
+	d.say("PUT manifest v2: %s", ga)
 
 	before := d.client.State().ManifestVersion
 	rerr := d.client.Refresh(ctx)
@@ -488,15 +497,17 @@ func (d *world) stepRotate(ctx context.Context) (string, bool, error) {
 	body, err = d.call(ctx, d.httpClient)
 	d.say("GET %s: %s", d.apiURL(), errOr(err, fmt.Sprintf("%q", body)))
 
-	ok := badRefused && gateOK && ga.Status == http.StatusCreated && rerr == nil && s.ManifestVersion == 2 && err == nil && strings.Contains(body, "key 2")
-	obs := fmt.Sprintf("bad: HTTP %d; v2: gate %s, HTTP %d; client v%d, %s",
-		ba.Status, gateWord(gateOK), ga.Status, s.ManifestVersion, acceptedWord(err))
+	ok := badRefused && gateOK && ga.Status == http.StatusCreated && rerr == nil && s.ManifestVersion == 2 && err == nil && keyOf(body) == 2
+	obs := fmt.Sprintf("gate: bad %d, v2 %d (%s); client v%d, %s",
+		ba.Status, ga.Status, gateWord(gateOK), s.ManifestVersion, acceptedWord(err))
 	return obs, ok, nil
 }
 
 // Step 7.
 func (d *world) stepServiceDown(ctx context.Context) (string, bool, error) {
-	d.stopService()
+	if d.fault != "service-stays-up" {
+		d.stopService()
+	}
 	d.say("pin service stopped (%s no longer answers)", d.serviceURL)
 	rerr := d.client.Refresh(ctx)
 	s := d.client.State()
@@ -514,7 +525,7 @@ func (d *world) stepServiceDown(ctx context.Context) (string, bool, error) {
 	d.say("a fresh client (bundled v1, cache in client-cache/) starts on manifest v%d from %s: %s",
 		fs.ManifestVersion, fs.Source, errOr(ferr, fmt.Sprintf("%q", fbody)))
 	ok := rerr != nil && s.ManifestVersion == 2 && err == nil && fs.ManifestVersion == 2 && fs.Source == "cache" && ferr == nil
-	obs := fmt.Sprintf("refresh %s; running client v%d %s; fresh client v%d from %s, %s",
+	obs := fmt.Sprintf("refresh %s; v%d %s; fresh client: v%d (%s), %s",
 		failedWord(rerr), s.ManifestVersion, acceptedWord(err), fs.ManifestVersion, fs.Source, acceptedWord(ferr))
 	return obs, ok, nil
 }
@@ -522,6 +533,9 @@ func (d *world) stepServiceDown(ctx context.Context) (string, bool, error) {
 // Step 8.
 func (d *world) stepReplay(ctx context.Context) (string, bool, error) {
 	v1 := d.manifests["pins-v1.json"]
+	if d.fault == "replay-current" {
+		v1 = d.manifests["pins-v2.json"]
+	}
 	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path != "/v1/apps/"+appID+"/pins.json" {
 			http.NotFound(w, r)
@@ -554,14 +568,14 @@ func (d *world) stepReplay(ctx context.Context) (string, bool, error) {
 	d.say("client.Refresh: %s", errOr(rerr, "ok"))
 	body, err := d.call(ctx, d.httpFor(target))
 	d.say("the client stays on manifest v%d and calls the backend: %s", s.ManifestVersion, errOr(err, fmt.Sprintf("%q", body)))
-	obs := "accepted v1"
+	obs := "no error"
 	switch {
 	case rollback:
 		obs = "refused (rollback)"
 	case rerr != nil:
 		obs = "refused, but not as a rollback: " + rerr.Error()
 	}
-	obs += fmt.Sprintf("; client v%d, %s", s.ManifestVersion, acceptedWord(err))
+	obs += fmt.Sprintf("; v%d kept, %s", s.ManifestVersion, acceptedWord(err))
 	return obs, rollback && s.ManifestVersion == 2 && err == nil, nil
 }
 
@@ -682,9 +696,23 @@ func failedWord(err error) string {
 
 func gateWord(ok bool) string {
 	if ok {
-		return "accepts"
+		return "live check passed"
 	}
-	return "does not accept"
+	return "live check did not pass"
+}
+
+// keyOf reads which backend key answered from the backend's greeting
+// ("... (key 2)"); 0 when it is not the backend.
+func keyOf(body string) int {
+	_, after, ok := strings.Cut(body, "(key ")
+	if !ok {
+		return 0
+	}
+	n, err := strconv.Atoi(strings.TrimSuffix(after, ")"))
+	if err != nil {
+		return 0
+	}
+	return n
 }
 
 // Compile-time check: the demo's clients are enforce sources, as the SDK

@@ -40,6 +40,7 @@ type world struct {
 	now     func() time.Time
 	rand    io.Reader
 	dir     string
+	fault   string
 	details []string
 
 	// Step 1.
@@ -59,14 +60,14 @@ type world struct {
 	net                  *network
 
 	// Step 3.
-	manifests    map[string][]byte
-	store        store.Store
-	service      *server.Server
-	serviceURL   string
-	serviceAddr  string
-	serviceStop  context.CancelFunc
-	serviceDone  chan error
-	token        string
+	manifests   map[string][]byte
+	store       store.Store
+	service     *server.Server
+	serviceURL  string
+	serviceAddr string
+	serviceStop context.CancelFunc
+	serviceDone chan error
+	token       string
 
 	// Steps 4 to 8.
 	client      *client.Client
@@ -81,7 +82,7 @@ type world struct {
 }
 
 func newWorld(cfg Config, dir string) *world {
-	return &world{out: cfg.Out, now: cfg.Now, rand: cfg.Rand, dir: dir, manifests: map[string][]byte{}}
+	return &world{out: cfg.Out, now: cfg.Now, rand: cfg.Rand, dir: dir, fault: cfg.fault, manifests: map[string][]byte{}}
 }
 
 // close stops everything still running. It may be called more than once.
@@ -277,6 +278,16 @@ type adminAnswer struct {
 	Error string
 }
 
+// String renders the answer for narration: "HTTP 201 Created" or the
+// status and the service's reason.
+func (a *adminAnswer) String() string {
+	s := fmt.Sprintf("HTTP %d %s", a.Status, http.StatusText(a.Status))
+	if a.Error != "" {
+		s += ": " + a.Error
+	}
+	return s
+}
+
 // admin sends an admin request with the demo's token, as `pinset publish`
 // does.
 func (d *world) admin(ctx context.Context, method, path string, body []byte) (*adminAnswer, error) {
@@ -396,4 +407,6 @@ func (d *world) call(ctx context.Context, hc *http.Client) (string, error) {
 	return line, nil
 }
 
-func (d *world) apiURL() string { return "https://" + net.JoinHostPort(host, strconv.Itoa(d.port)) + "/" }
+func (d *world) apiURL() string {
+	return "https://" + net.JoinHostPort(host, strconv.Itoa(d.port)) + "/"
+}

@@ -67,12 +67,12 @@ type Monitor struct {
 	st  store.Store
 	cfg Config
 
-	runMu      sync.Mutex    // one round at a time
-	lastAlerts []alert.Alert // the previous round's alerts (under runMu)
+	runMu sync.Mutex // one round at a time
 
-	mu      sync.Mutex
-	state   state
-	metrics *metrics
+	mu         sync.Mutex
+	state      state
+	lastAlerts []alert.Alert // the last round's alerts; written by RunOnce only
+	metrics    *metrics
 }
 
 // New returns a Monitor over st.
@@ -206,7 +206,9 @@ func (m *Monitor) RunOnce(ctx context.Context) (*Round, error) {
 			r.Alerts = append(r.Alerts, a)
 		}
 	}
+	m.mu.Lock()
 	m.lastAlerts = r.Alerts
+	m.mu.Unlock()
 	m.mu.Lock()
 	m.state = next
 	m.mu.Unlock()

@@ -373,3 +373,36 @@ func TestUnreadableManifestKeepsAlertsAndSeries(t *testing.T) {
 		t.Fatalf("series after a failed round:\n%s", out)
 	}
 }
+
+func TestAdminRoutes(t *testing.T) {
+	e := setup(t)
+	e.round(t)
+	mux := http.NewServeMux()
+	var authed int
+	e.mon.Routes(mux, func(h http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { authed++; h.ServeHTTP(w, r) })
+	})
+	get := func(path string) (int, []byte) {
+		w := httptest.NewRecorder()
+		mux.ServeHTTP(w, httptest.NewRequest("GET", path, nil))
+		return w.Code, w.Body.Bytes()
+	}
+	code, body := get("/v1/admin/monitor/results?host=" + host + "&limit=2")
+	var res struct{ Results []store.ProbeResult }
+	if code != 200 || json.Unmarshal(body, &res) != nil || len(res.Results) != 2 || res.Results[0].Host != host {
+		t.Fatalf("results: %d %s", code, body)
+	}
+	code, body = get("/v1/admin/monitor/alerts")
+	var al struct{ Alerts []alert.Alert }
+	if code != 200 || json.Unmarshal(body, &al) != nil || len(al.Alerts) != 1 || al.Alerts[0].Labels["address"] != e.f.Address(2) {
+		t.Fatalf("alerts: %d %s", code, body)
+	}
+	for _, bad := range []string{"/v1/admin/monitor/results?since=yesterday", "/v1/admin/monitor/results?limit=0", "/v1/admin/monitor/results?limit=5000"} {
+		if code, body := get(bad); code != 400 {
+			t.Errorf("%s: %d %s", bad, code, body)
+		}
+	}
+	if authed != 5 {
+		t.Fatalf("admin wrapper ran %d times, want 5", authed)
+	}
+}

@@ -64,7 +64,8 @@ type alertConfig struct {
 func init() { serveHooks = append(serveHooks, monitorServeHook) }
 
 // monitorServeHook builds the monitor from the configuration, registers
-// its metrics on the server's registry and runs it as a server task.
+// its metrics on the server's registry, runs it as a server task and adds
+// its admin endpoints (/v1/admin/monitor/results and /alerts).
 func monitorServeHook(cfg *serveConfig, sc *server.Config) error {
 	mc, err := monitorDecode(&cfg.Monitor)
 	if err != nil {
@@ -87,6 +88,13 @@ func monitorServeHook(cfg *serveConfig, sc *server.Config) error {
 		return fmt.Errorf("monitor: metrics: %w", err)
 	}
 	sc.Tasks = append(sc.Tasks, m.Run)
+	prev := sc.Routes
+	sc.Routes = func(mux *http.ServeMux, admin func(http.Handler) http.Handler) {
+		if prev != nil {
+			prev(mux, admin)
+		}
+		m.Routes(mux, admin)
+	}
 	return nil
 }
 

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -46,8 +47,8 @@ monitor:
 	if err := monitorServeHook(cfg, sc); err != nil {
 		t.Fatal(err)
 	}
-	if len(sc.Tasks) != 1 || sc.Registry == nil {
-		t.Fatalf("tasks %d, registry %v", len(sc.Tasks), sc.Registry)
+	if len(sc.Tasks) != 1 || sc.Registry == nil || sc.Routes == nil {
+		t.Fatalf("tasks %d, registry %v, routes %v", len(sc.Tasks), sc.Registry, sc.Routes != nil)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -65,6 +66,33 @@ monitor:
 	cancel()
 	if err := <-done; err != context.Canceled {
 		t.Fatalf("task ended with %v", err)
+	}
+
+	// The admin endpoints are served by the real server, behind its tokens.
+	srv, err := server.New(*sc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	secret, hash, err := store.NewToken(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.AddToken(context.Background(), "monitor-test", hash, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		token string
+		code  int
+	}{{"", 401}, {secret, 200}} {
+		req := httptest.NewRequest("GET", "/v1/admin/monitor/alerts", nil)
+		if tc.token != "" {
+			req.Header.Set("Authorization", "Bearer "+tc.token)
+		}
+		w := httptest.NewRecorder()
+		srv.ServeHTTP(w, req)
+		if w.Code != tc.code || (tc.code == 200 && !strings.Contains(w.Body.String(), `"alerts": []`)) {
+			t.Fatalf("token %v: %d %s", tc.token != "", w.Code, w.Body.String())
+		}
 	}
 
 	// Disabled: no task.

@@ -201,26 +201,30 @@ const (
 // serveDoc writes d with conditional GET and gzip negotiation.
 func serveDoc(w http.ResponseWriter, r *http.Request, d *doc, immutable bool) {
 	h := w.Header()
-	h["Content-Type"] = hJSON
 	h["Cache-Control"] = hLatest
 	if immutable {
 		h["Cache-Control"] = hImmutable
 	}
 	h["Vary"] = hVary
-	h["X-Content-Type-Options"] = hNosniff
-	if d.hModified != nil {
-		h["Last-Modified"] = d.hModified
-	}
 	useGz := d.gz != nil && acceptsGzip(r.Header.Get("Accept-Encoding"))
 	body, tag, length := d.body, d.hETag, d.hLen
 	if useGz {
 		body, tag, length = d.gz, d.hETagGz, d.hLenGz
-		h["Content-Encoding"] = hGzip
 	}
 	h["Etag"] = tag
 	if inm := r.Header.Get("If-None-Match"); inm != "" && etagMatch(inm, d) {
+		// RFC 9110 15.4.5: ETag, Cache-Control and Vary, no content
+		// headers (which net/http would otherwise have to strip).
 		w.WriteHeader(http.StatusNotModified)
 		return
+	}
+	h["Content-Type"] = hJSON
+	h["X-Content-Type-Options"] = hNosniff
+	if d.hModified != nil {
+		h["Last-Modified"] = d.hModified
+	}
+	if useGz {
+		h["Content-Encoding"] = hGzip
 	}
 	h["Content-Length"] = length
 	w.WriteHeader(http.StatusOK)

@@ -77,6 +77,9 @@ func (s *Server) instrument(next http.Handler) http.Handler {
 		if sw.code >= 400 || r.Method != http.MethodGet {
 			level = slog.LevelInfo
 		}
+		if !s.log.Enabled(r.Context(), level) {
+			return
+		}
 		s.log.Log(r.Context(), level, "request", "method", r.Method, "route", route, "path", r.URL.Path,
 			"status", sw.code, "duration_ms", float64(d.Microseconds())/1000, "remote", clientAddr(r))
 	})

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -378,5 +379,30 @@ func TestRulesDocumented(t *testing.T) {
 		if !strings.Contains(string(b), "| `"+r.ID+"` |") {
 			t.Errorf("docs/scan.md does not list %s", r.ID)
 		}
+	}
+}
+
+// Every id the rules code emits is a documented Rule.
+func TestFindingIDsAreRules(t *testing.T) {
+	files, _ := filepath.Glob("*.go")
+	re := regexp.MustCompile(`newFinding\("([A-Z0-9-]+)"`)
+	n := 0
+	for _, f := range files {
+		if strings.HasSuffix(f, "_test.go") {
+			continue
+		}
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range re.FindAllSubmatch(b, -1) {
+			n++
+			if _, ok := RuleByID(string(m[1])); !ok {
+				t.Errorf("%s: newFinding(%q) is not in Rules", f, m[1])
+			}
+		}
+	}
+	if n < 30 {
+		t.Fatalf("found only %d newFinding calls", n)
 	}
 }

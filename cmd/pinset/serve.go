@@ -53,6 +53,7 @@ type gateConfig struct {
 	CAFile  string   `yaml:"cafile"`
 	Timeout string   `yaml:"timeout"`
 	Resolve []string `yaml:"resolve"`
+	Port    int      `yaml:"port"` // port of the manifests' hosts; default 443
 }
 
 type resignConfig struct {
@@ -260,14 +261,14 @@ func runServe(ctx context.Context, stderr io.Writer, cfg *serveConfig) error {
 		if opts.Resolve, err = check.ParseResolve(g.Resolve); err != nil {
 			return fmt.Errorf("publish_gate.resolve: %v", err)
 		}
+		if g.Port < 0 || g.Port > 65535 {
+			return fmt.Errorf("publish_gate.port %d: not a port number", g.Port)
+		}
+		opts.DefaultPort = g.Port
 		if g.CAFile != "" {
-			b, err := os.ReadFile(g.CAFile)
-			if err != nil {
-				return err
-			}
-			opts.RootCAs = x509.NewCertPool()
-			if !opts.RootCAs.AppendCertsFromPEM(b) {
-				return fmt.Errorf("%s: no PEM certificate found", g.CAFile)
+			// Added to the system roots, as with 'pinset check --cafile'.
+			if opts.RootCAs, err = checkLoadCAs(g.CAFile); err != nil {
+				return fmt.Errorf("publish_gate.cafile: %v", err)
 			}
 		}
 		sc.PublishGate = check.ManifestGate(opts)

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 
+	"pinset.dev/pinset/policy"
 	"pinset.dev/pinset/store"
 	"pinset.dev/pinset/trust"
 )
@@ -222,7 +223,15 @@ func (s *Server) handleManifestHistory(w http.ResponseWriter, r *http.Request) {
 func (s *Server) handleAdminReports(w http.ResponseWriter, r *http.Request) {
 	app := r.PathValue("app")
 	q := r.URL.Query()
-	rq := store.ReportQuery{App: app, Host: strings.ToLower(q.Get("host")), Platform: q.Get("platform")}
+	rq := store.ReportQuery{App: app, Platform: q.Get("platform")}
+	if h := q.Get("host"); h != "" {
+		nh, err := policy.NormalizeHost(h)
+		if err != nil {
+			writeError(w, http.StatusBadRequest, "bad_request", "host: "+err.Error())
+			return
+		}
+		rq.Host = nh
+	}
 	var ok1, ok2 bool
 	rq.Since, ok1 = parseTimeParam(q.Get("since"))
 	rq.Until, ok2 = parseTimeParam(q.Get("until"))

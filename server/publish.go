@@ -121,6 +121,11 @@ func (s *Server) PublishManifest(ctx context.Context, app string, b []byte, opts
 	if err != nil {
 		return nil, classify("manifest", err)
 	}
+	if next == st && st.Manifest() != nil {
+		// The same signed payload as the current manifest (perhaps with
+		// other signatures): nothing to publish.
+		return &PublishResult{App: app, Kind: "manifest", Version: st.Manifest().Version, SHA256: cur.SHA256}, nil
+	}
 	m := next.Manifest()
 	if m.AppID != app {
 		return nil, classify("manifest", fmt.Errorf("manifest for app %q uploaded to app %q: %w", m.AppID, app, trust.ErrWrongApp))

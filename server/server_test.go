@@ -277,6 +277,16 @@ func TestPublishRefusals(t *testing.T) {
 	if r := e.publish("pins", m2); r.code != 200 {
 		t.Errorf("same manifest again: %d", r.code)
 	}
+	// The same payload with one more signature changes nothing either.
+	env, err := trust.ParseEnvelope(m2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	env.Sign(repo.PinsKeys[2], repo.Rand())
+	m2more, _ := env.Marshal()
+	if r := e.publish("pins", m2more); r.code != 200 || strings.Contains(string(r.body), `"changed": true`) {
+		t.Errorf("same payload, more signatures: %d %s", r.code, r.body)
+	}
 
 	other := trusttest.New("blog", 2)
 	tampered := bytes.Clone(repo.PublishManifest(nil))

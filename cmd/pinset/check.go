@@ -141,6 +141,9 @@ func runCheck(cmd *cobra.Command, manifestFile, rootFile string, asJSON bool, cf
 		return err
 	}
 	switch {
+	case rep.Summary.Hosts == 0:
+		return &exitError{code: 2, err: fmt.Errorf("%s: nothing to check: every pattern is a wildcard", manifestFile),
+			hint: "name the hosts to check as arguments: pinset check --manifest " + manifestFile + " api.example.com"}
 	case rep.Refused():
 		return exitCode(1, fmt.Errorf("%s: clients would refuse %d address(es)", manifestFile, rep.Summary.RefusedPin+rep.Summary.RefusedUntrusted))
 	case rep.Incomplete():
@@ -277,7 +280,7 @@ func checkManifestGate(cmd *cobra.Command, m *trust.Manifest, force bool) error 
 		if f.Code == check.CodeRefusedPin {
 			continue // in the refusal above
 		}
-		if f.Severity != check.SevInfo {
+		if f.Severity != check.SevInfo || f.Code == check.CodeUnprobedPattern {
 			warningf(stderr, "check: %s", f.Message)
 		}
 	}

@@ -183,3 +183,16 @@ func TestManifestNewCheckGate(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestCheckCommandWildcardOnly(t *testing.T) {
+	w := checktest.NewWorldAt(t, "api.example.test", time.Now().UTC().Truncate(time.Second))
+	_, manifest := w.Documents(1, []policy.Policy{{Pattern: "*.example.test", Pins: []pin.Pin{w.Pin("live"), w.Pin("backup")}}})
+	p := filepath.Join(t.TempDir(), "pins.json")
+	if err := os.WriteFile(p, manifest, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, out, stderr := checkRunCLI(t, "check", "--manifest", p)
+	if code != 2 || !strings.Contains(stderr, "nothing to check") || !strings.Contains(stderr, "hint: name the hosts") || !strings.Contains(out, "*.example.test: not probed") {
+		t.Fatalf("exit %d\n%s%s", code, out, stderr)
+	}
+}

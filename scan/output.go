@@ -93,9 +93,8 @@ type sarifTool struct {
 }
 
 type sarifDriver struct {
-	Name           string      `json:"name"`
-	InformationURI string      `json:"informationUri"`
-	Rules          []sarifRule `json:"rules"`
+	Name  string      `json:"name"`
+	Rules []sarifRule `json:"rules"`
 }
 
 type sarifText struct {
@@ -174,7 +173,7 @@ func securitySeverity(s Severity) string {
 // scanned file; the entry and element inside it are a logical location, and
 // the result message names them too.
 func WriteSARIF(w io.Writer, reports ...*Report) error {
-	driver := sarifDriver{Name: "pinset scan", InformationURI: "https://pinset.dev/docs/scan"}
+	driver := sarifDriver{Name: "pinset scan"}
 	index := map[string]int{}
 	for i, r := range Rules {
 		index[r.ID] = i

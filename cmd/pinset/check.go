@@ -36,7 +36,7 @@ func (cf *checkFlags) register(cmd *cobra.Command) {
 	f.StringVar(&cf.expiryWarning, "expiry-warning", "21d", "flag certificates expiring within this `DURATION` (e.g. 21d, 72h)")
 	f.StringArrayVar(&cf.resolve, "resolve", nil, "connect to `HOST:PORT:ADDR` instead of resolving HOST (repeatable, as curl's --resolve)")
 	f.IntVar(&cf.port, "port", check.DefaultPort, "port of the manifest's hosts and of hosts given without one")
-	f.IntVar(&cf.concurrency, "concurrency", check.DefaultConcurrency, "hosts probed at once")
+	f.IntVar(&cf.concurrency, "concurrency", check.DefaultConcurrency, "addresses probed at once")
 }
 
 // options turns the flags into check.Options.
@@ -90,7 +90,11 @@ with --root they are verified as a client would.
 
 Exit status: 0 when every address is accepted, 1 when clients would refuse
 any address (or on bad input), 2 when none is refused but some host or
-address could not be checked.
+address could not be checked (or there was no host to check).
+
+The same check guards publication: 'pinset manifest new --check' and the
+pin service refuse a manifest that would make clients refuse a live address
+(naming host, address and missing pin) unless forced. See docs/check.md.
 
 Examples:
   pinset check --manifest pins.json

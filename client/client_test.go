@@ -555,3 +555,53 @@ func TestConfigErrors(t *testing.T) {
 }
 
 var _ = policy.Policy{}
+
+// A failed background refresh is retried after RetryMin (with backoff),
+// long before the regular interval: the client adopts v2 once the service
+// recovers.
+func TestBackgroundRetryWithBackoff(t *testing.T) {
+	w := newWorld(t)
+	w.repo.Mode.Store(ct.Mode500)
+	cfg := w.config(nil)
+	cfg.RefreshInterval = time.Hour
+	cfg.RetryMin = 10 * time.Millisecond
+	c, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.Start()
+	deadline := time.Now().Add(5 * time.Second)
+	for len(w.eventsOf(EventRejected)) < 2 {
+		if time.Now().After(deadline) {
+			t.Fatal("no retry after a failed refresh")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	w.repo.Publish(2, ct.T0, 30*24*time.Hour, ct.Pol("127.0.0.1", w.backup.Pin(), w.live.Pin()))
+	w.repo.Mode.Store(ct.ModeOK)
+	for c.State().ManifestVersion != 2 {
+		if time.Now().After(deadline) {
+			t.Fatal("the retry did not adopt v2")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	mustGet(t, c.HTTPClient(), w.backend.URL("/"))
+}
+
+// When the pins change, the TLS session cache is emptied.
+func TestSessionCacheResetOnChange(t *testing.T) {
+	w := newWorld(t)
+	c := w.newClient(nil)
+	mustGet(t, c.HTTPClient(), w.backend.URL("/"))
+	if _, ok := c.sessions.Get("127.0.0.1"); !ok {
+		t.Fatal("no session cached after a connection")
+	}
+	w.repo.Publish(2, ct.T0, 30*24*time.Hour, ct.Pol("127.0.0.1", w.backup.Pin(), w.live.Pin()))
+	if err := c.Refresh(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := c.sessions.Get("127.0.0.1"); ok {
+		t.Fatal("session cache kept across a pin change")
+	}
+}

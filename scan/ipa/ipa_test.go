@@ -199,3 +199,14 @@ func FuzzParseInfo(f *testing.F) {
 		}
 	})
 }
+
+func FuzzParseMachO(f *testing.F) {
+	f.Add(machO(1, "http://a.example.com"))
+	f.Add(machO(0, ""))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		bin, err := ParseMachO(b)
+		if err == nil && bin == nil {
+			t.Fatal("nil binary without error")
+		}
+	})
+}

@@ -77,7 +77,7 @@ Examples:
 	f.StringVar(&sf.failOn, "fail-on", "", "exit 1 when a finding is at or above `SEVERITY`: high, medium, low or info")
 	f.StringVar(&sf.manifestFile, "manifest", "", "signed pin manifest `FILE` to cross-check embedded pins against")
 	f.StringVar(&sf.rootFile, "root", "", "trusted root envelope `FILE`: verify --manifest's signatures first")
-	f.BoolVar(&sf.connect, "connect", false, "also check embedded pins against the chains their hosts serve now (port 443)")
+	f.BoolVar(&sf.connect, "connect", false, "also check embedded pins against the verified chains their hosts serve now")
 	f.StringSliceVar(&sf.firstParty, "first-party", nil, "`DOMAIN` under your control that must be pinned (repeatable)")
 	f.IntVar(&sf.expiryDays, "expiry-warning", 30, "warn when a pin-set expires within `DAYS`")
 	f.StringVar(&sf.date, "date", "", "judge expirations as of `YYYY-MM-DD` instead of today")
@@ -124,7 +124,8 @@ func runScan(cmd *cobra.Command, sf *scanFlags, file string) error {
 		opts.Expected = set
 	}
 	if sf.connect {
-		popts := probe.Options{Timeout: sf.timeout, Now: opts.Now, AllAddrs: true}
+		// Live chains are verified at the real time, whatever --date says.
+		popts := probe.Options{Timeout: sf.timeout, AllAddrs: true}
 		if sf.port < 1 || sf.port > 65535 {
 			return fmt.Errorf("--port %d: not a port number from 1 to 65535", sf.port)
 		}

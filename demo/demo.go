@@ -217,6 +217,8 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		res.Kept = true
 		res.Files = listFiles(dir)
 		d.keepHelp(dir)
+	} else {
+		fmt.Fprintf(d.out, "\nThe work directory was removed; run 'pinset demo --keep DIR' to keep the keys,\nroots and manifests and inspect them.\n")
 	}
 	if res.OK() {
 		fmt.Fprintf(d.out, "\nEvery step behaved as expected.\n")

@@ -349,17 +349,18 @@ var plainHTTP = &http.Client{Timeout: 30 * time.Second, Transport: &http.Transpo
 // caching in client-cache/, with the demo CAs as its roots.
 func (d *world) newClient(serviceURL string) (*client.Client, error) {
 	return client.New(client.Config{
-		BundledRoot:     d.root,
-		BundledManifest: d.manifests["pins-v1.json"],
-		ServiceURL:      serviceURL,
-		Store:           client.NewDirStore(filepath.Join(d.dir, "client-cache")),
-		TLS:             &tls.Config{RootCAs: d.roots, MinVersion: tls.VersionTLS12},
-		AppVersion:      "1.0-demo",
-		FetchTimeout:    10 * time.Second,
-		HTTPClient:      plainHTTP,
-		OnEvent:         d.onEvent,
-		Now:             d.now,
-		Rand:            d.rand,
+		BundledRoot:      d.root,
+		BundledManifest:  d.manifests["pins-v1.json"],
+		ServiceURL:       serviceURL,
+		Store:            client.NewDirStore(filepath.Join(d.dir, "client-cache")),
+		TLS:              &tls.Config{RootCAs: d.roots, MinVersion: tls.VersionTLS12},
+		AppVersion:       "1.0-demo",
+		FetchTimeout:     10 * time.Second,
+		HTTPClient:       plainHTTP,
+		ReportHTTPClient: plainHTTP,
+		OnEvent:          d.onEvent,
+		Now:              d.now,
+		Rand:             d.rand,
 	})
 }
 

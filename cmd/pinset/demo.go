@@ -1,8 +1,11 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
+	"os"
+	"os/signal"
 
 	"github.com/spf13/cobra"
 
@@ -53,7 +56,15 @@ Examples:
 			if asJSON {
 				cfg.Out = io.Discard
 			}
-			res, err := demo.Run(cmd.Context(), cfg)
+			// Ctrl-C stops the demo cleanly: servers closed, the temporary
+			// directory removed.
+			ctx := cmd.Context()
+			if ctx == nil {
+				ctx = context.Background()
+			}
+			ctx, stop := signal.NotifyContext(ctx, os.Interrupt)
+			defer stop()
+			res, err := demo.Run(ctx, cfg)
 			if err != nil {
 				return err
 			}

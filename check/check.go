@@ -119,37 +119,9 @@ func ParseTarget(s string, defaultPort int) (Target, error) {
 	return Target{Host: h, Port: port}, nil
 }
 
-// ParseResolve parses curl-style HOST:PORT:ADDR entries (ADDR may be an
-// IPv6 literal, with or without brackets) into a Resolve map. Several
-// entries for one HOST:PORT add addresses.
-func ParseResolve(entries []string) (map[string][]string, error) {
-	if len(entries) == 0 {
-		return nil, nil
-	}
-	m := make(map[string][]string)
-	for _, e := range entries {
-		host, rest, ok1 := strings.Cut(e, ":")
-		port, addr, ok2 := strings.Cut(rest, ":")
-		if !ok1 || !ok2 || host == "" || addr == "" {
-			return nil, fmt.Errorf("--resolve %q: want HOST:PORT:ADDR, e.g. api.example.com:443:127.0.0.2", e)
-		}
-		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
-			return nil, fmt.Errorf("--resolve %q: port %q is not a number from 1 to 65535", e, port)
-		}
-		addr = strings.TrimSuffix(strings.TrimPrefix(addr, "["), "]")
-		ip := net.ParseIP(addr)
-		if ip == nil {
-			return nil, fmt.Errorf("--resolve %q: %q is not an IP address", e, addr)
-		}
-		h, err := policy.NormalizeHost(host)
-		if err != nil {
-			return nil, fmt.Errorf("--resolve %q: %v", e, err)
-		}
-		key := net.JoinHostPort(h, port)
-		m[key] = append(m[key], ip.String())
-	}
-	return m, nil
-}
+// ParseResolve parses curl-style HOST:PORT:ADDR entries into a Resolve map;
+// it is probe.ParseResolve, named here for callers of this package.
+func ParseResolve(entries []string) (map[string][]string, error) { return probe.ParseResolve(entries) }
 
 // Targets returns the concrete hosts of policies (exact names, IP
 // literals, and the base of include-subdomains rules) on port, and the
@@ -204,7 +176,7 @@ func Run(ctx context.Context, policies []policy.Policy, targets []Target, opts O
 		if pol, pinned := set.Match(t.Host); pinned {
 			hr.Pattern, hr.Pins, hr.ReportOnly = pol.Pattern, pol.Pins, pol.ReportOnly
 		}
-		a, err := resolve(ctx, t, opts)
+		a, err := probe.Resolve(ctx, t.Host, t.Port, probe.Options{Resolve: opts.Resolve, Timeout: opts.Timeout})
 		if err != nil {
 			hr.Error = err.Error()
 		}
@@ -248,38 +220,6 @@ func parallel(n, limit int, f func(i int)) {
 		}()
 	}
 	wg.Wait()
-}
-
-// resolve returns the addresses of a target: the Resolve override for
-// "HOST:PORT" (or "HOST:*"), the IP literal itself, or DNS (IPv4 and IPv6).
-func resolve(ctx context.Context, t Target, opts Options) ([]string, error) {
-	for _, key := range []string{t.String(), net.JoinHostPort(t.Host, "*")} {
-		if list, ok := opts.Resolve[key]; ok {
-			if len(list) == 0 {
-				return nil, fmt.Errorf("resolve override for %s has no addresses", key)
-			}
-			return list, nil
-		}
-	}
-	if ip := net.ParseIP(t.Host); ip != nil {
-		return []string{ip.String()}, nil
-	}
-	ctx, cancel := context.WithTimeout(ctx, opts.Timeout)
-	defer cancel()
-	ips, err := net.DefaultResolver.LookupIPAddr(ctx, t.Host)
-	if err != nil {
-		return nil, fmt.Errorf("resolving %s: %w", t.Host, err)
-	}
-	if len(ips) == 0 {
-		return nil, fmt.Errorf("%s has no addresses", t.Host)
-	}
-	out := make([]string, 0, len(ips))
-	for _, ip := range ips {
-		if ip.Zone == "" { // link-local addresses with a zone cannot be named in Resolve
-			out = append(out, ip.IP.String())
-		}
-	}
-	return out, nil
 }
 
 // probeAddr probes one address of a target through probe.Probe (with a

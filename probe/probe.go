@@ -162,7 +162,7 @@ func Probe(ctx context.Context, host string, port int, opts Options) ([]Result, 
 	if port < 1 || port > 65535 {
 		return nil, fmt.Errorf("probe: %s: port %d out of range", host, port)
 	}
-	addrs, err := resolve(ctx, host, port, opts)
+	addrs, err := Resolve(ctx, host, port, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -177,7 +177,11 @@ func Probe(ctx context.Context, host string, port int, opts Options) ([]Result, 
 	return results, nil
 }
 
-func resolve(ctx context.Context, host string, port int, opts Options) ([]string, error) {
+// Resolve returns the addresses Probe would try for host and port: the
+// Options.Resolve override for "HOST:PORT" (or "HOST:*"), the IP literal
+// itself, or the resolver's IPv4 and IPv6 addresses (link-local addresses
+// with a zone are left out: an override cannot name them).
+func Resolve(ctx context.Context, host string, port int, opts Options) ([]string, error) {
 	names := []string{host}
 	if n, err := policy.NormalizeHost(host); err == nil && n != host {
 		names = append(names, n)
@@ -206,9 +210,14 @@ func resolve(ctx context.Context, host string, port int, opts Options) ([]string
 	if len(ips) == 0 {
 		return nil, fmt.Errorf("probe: %s has no addresses", host)
 	}
-	out := make([]string, len(ips))
-	for i, ip := range ips {
-		out[i] = ip.String()
+	out := make([]string, 0, len(ips))
+	for _, ip := range ips {
+		if ip.Zone == "" {
+			out = append(out, ip.IP.String())
+		}
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("probe: %s has only link-local addresses", host)
 	}
 	return out, nil
 }

@@ -264,7 +264,7 @@ func TestParseResolve(t *testing.T) {
 		}
 	}
 	// Probe finds an override written in another case.
-	addrs, err := resolve(context.Background(), "Api.Example.COM", 443, Options{Resolve: m})
+	addrs, err := Resolve(context.Background(), "Api.Example.COM", 443, Options{Resolve: m})
 	if err != nil || len(addrs) != 2 {
 		t.Fatalf("resolve with a normalised key: %v %v", addrs, err)
 	}

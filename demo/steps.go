@@ -232,7 +232,7 @@ func (d *world) stepBackend(ctx context.Context) (string, bool, error) {
 	d.say("key 2 is held back, on no server yet: %s (backend-2.key)", short(d.backendPin(2)))
 
 	// Observe what the backend really serves, as `pinset pin --connect` would.
-	res, err := probe.Probe(ctx, host, d.port, probe.Options{RootCAs: d.roots, Resolve: d.resolve, Timeout: 5 * time.Second, Now: d.now})
+	res, err := probe.Probe(ctx, host, d.port, probe.Options{RootCAs: d.roots, Resolve: d.resolve, Timeout: probeTimeout, Now: d.now})
 	if err != nil {
 		return "", false, err
 	}
@@ -262,8 +262,8 @@ func (d *world) stepPublish(ctx context.Context) (string, bool, error) {
 	// The publish gate as `pinset serve` wires it (check.ManifestGate), with
 	// the client's CAs and the demo's resolve override; DefaultPort is the
 	// backend's port, since the demo cannot listen on 443.
-	gate := check.Options{RootCAs: d.roots, Timeout: 5 * time.Second, Resolve: d.resolve, DefaultPort: d.port, Now: d.now}
-	srv, err := server.New(server.Config{Store: st, Now: d.now, PublishGate: check.ManifestGate(gate)})
+	d.gate = check.Options{RootCAs: d.roots, Timeout: probeTimeout, Resolve: d.resolve, DefaultPort: d.port, Now: d.now}
+	srv, err := server.New(server.Config{Store: st, Now: d.now, PublishGate: check.ManifestGate(d.gate)})
 	if err != nil {
 		return "", false, err
 	}
@@ -355,7 +355,7 @@ func (d *world) stepIntercept(ctx context.Context) (string, bool, error) {
 	if err != nil {
 		return "", false, err
 	}
-	res, err := probe.Probe(ctx, host, d.interceptor.port, probe.Options{RootCAs: d.roots, Resolve: ires, Timeout: 5 * time.Second, Now: d.now})
+	res, err := probe.Probe(ctx, host, d.interceptor.port, probe.Options{RootCAs: d.roots, Resolve: ires, Timeout: probeTimeout, Now: d.now})
 	if err != nil {
 		return "", false, err
 	}
@@ -478,8 +478,9 @@ func (d *world) stepRotate(ctx context.Context) (string, bool, error) {
 	if err != nil {
 		return "", false, err
 	}
-	// What the gate sees, for the narration: the same check it runs.
-	rep, gateErr := check.Gate(ctx, m.Hosts, check.Options{RootCAs: d.roots, Timeout: 5 * time.Second, Resolve: d.resolve, DefaultPort: d.port, Now: d.now})
+	// What the gate sees, for the narration: the check it runs, with the
+	// service's options.
+	rep, gateErr := check.Gate(ctx, m.Hosts, d.gate)
 	if rep != nil {
 		d.say("publish gate on manifest v2 (keys 2 and 3): %s", rep.SummaryLine())
 	}
@@ -580,6 +581,12 @@ func (d *world) stepReplay(ctx context.Context) (string, bool, error) {
 }
 
 // Helpers of the steps.
+
+// probeTimeout bounds each TLS connection of the probes and the publish
+// gate. Loopback handshakes take milliseconds; the margin is for loaded CI
+// machines, where a gate probe that timed out would let any manifest
+// through (the gate judges manifests, not the network).
+const probeTimeout = 10 * time.Second
 
 // newBackendKey makes the next backend key and writes it (0600).
 func (d *world) newBackendKey() (crypto.Signer, error) {

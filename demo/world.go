@@ -20,6 +20,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"pinset.dev/pinset/check"
 	"pinset.dev/pinset/client"
 	"pinset.dev/pinset/internal/pki"
 	"pinset.dev/pinset/pin"
@@ -67,6 +68,7 @@ type world struct {
 	serviceAddr string
 	serviceStop context.CancelFunc
 	serviceDone chan error
+	gate        check.Options // the publish gate's options
 	token       string
 
 	// Steps 4 to 8.

@@ -142,7 +142,7 @@ func atsFindings(r *Report, ats *ipa.ATS, loc func(string) Location) {
 type pinnedDomain struct {
 	Domain string
 	// OneLabel is iOS NSPinnedDomains' NSIncludesSubdomains: exactly one
-	// extra label; AnyDepth is TrustKit's kTSKIncludeSubdomains.
+	// extra label; AnyDepth is TrustKit's TSKIncludeSubdomains.
 	OneLabel, AnyDepth bool
 }
 
@@ -203,31 +203,31 @@ func trustKitFindings(r *Report, tk *ipa.TrustKit, opts Options, loc func(string
 	now := opts.now()
 	for _, domain := range sortedKeys(tk.PinnedDomains) {
 		d := tk.PinnedDomains[domain]
-		el := "TSKConfiguration/kTSKPinnedDomains/" + domain
+		el := "TSKConfiguration/TSKPinnedDomains/" + domain
 		host := strings.ToLower(strings.TrimSuffix(domain, "."))
 		valid := 0
 		for i, h := range d.PublicKeyHashes {
 			p, err := platformpin.Parse(string(h))
 			if err != nil {
-				r.add(newFinding("IOS-PIN-INVALID", keep, loc(fmt.Sprintf("%s/kTSKPublicKeyHashes[%d]", el, i)), "TrustKit hash %q: %v", string(h), err))
+				r.add(newFinding("IOS-PIN-INVALID", keep, loc(fmt.Sprintf("%s/TSKPublicKeyHashes[%d]", el, i)), "TrustKit hash %q: %v", string(h), err))
 				continue
 			}
 			valid++
 			r.Pins = appendPin(r.Pins, EmbeddedPin{Host: host, IncludeSubdomains: d.IncludeSubdomains.True(), Pin: p, Source: "TrustKit",
-				Location: loc(fmt.Sprintf("%s/kTSKPublicKeyHashes[%d]", el, i))})
+				Location: loc(fmt.Sprintf("%s/TSKPublicKeyHashes[%d]", el, i))})
 		}
 		if valid == 1 {
-			r.add(newFinding("IOS-PIN-NO-BACKUP", keep, loc(el+"/kTSKPublicKeyHashes"), "TrustKit pins %s with one hash (TrustKit itself refuses this at start-up)", domain))
+			r.add(newFinding("IOS-PIN-NO-BACKUP", keep, loc(el+"/TSKPublicKeyHashes"), "TrustKit pins %s with one hash (TrustKit itself refuses this at start-up)", domain))
 		}
 		expired := false
 		if exp := strings.TrimSpace(string(d.ExpirationDate)); exp != "" {
 			t, err := time.Parse("2006-01-02", exp)
 			switch {
 			case err != nil:
-				r.add(newFinding("IOS-PIN-INVALID", keep, loc(el+"/kTSKExpirationDate"), "kTSKExpirationDate %q is not yyyy-MM-dd", exp))
+				r.add(newFinding("IOS-PIN-INVALID", keep, loc(el+"/TSKExpirationDate"), "TSKExpirationDate %q is not yyyy-MM-dd", exp))
 			case !now.Before(t):
 				expired = true
-				r.add(newFinding("IOS-TRUSTKIT-EXPIRED", keep, loc(el+"/kTSKExpirationDate"),
+				r.add(newFinding("IOS-TRUSTKIT-EXPIRED", keep, loc(el+"/TSKExpirationDate"),
 					"TrustKit pins for %s expired on %s: TrustKit no longer enforces them", domain, exp))
 			}
 		}

@@ -75,7 +75,7 @@ var Rules = []Rule{
 	{"IOS-PIN-NO-BACKUP", "ios", "Pinned domain with a single pin (no backup)", Low, "MASVS-NETWORK-2", "",
 		`Add a backup identity: the SPKI of a key held offline or of a second CA.`},
 	{"IOS-TRUSTKIT-EXPIRED", "ios", "TrustKit pins expired: pinning is off", High, "MASVS-NETWORK-2", "",
-		`Ship fresh pins with a later kTSKExpirationDate, or deliver pins dynamically with pinset.`},
+		`Ship fresh pins with a later TSKExpirationDate, or deliver pins dynamically with pinset.`},
 	{"IOS-BINARY-ENCRYPTED", "ios", "Executable is FairPlay-encrypted: its strings were not scanned", Info, "MASVS-NETWORK-1", "MASTG-TEST-0321",
 		`Scan the build before App Store encryption (the .ipa exported from Xcode) to check its URLs.`},
 	{"IOS-HTTP-URL", "ios", "Hard-coded http:// URL", Low, "MASVS-NETWORK-1", "MASTG-TEST-0321",

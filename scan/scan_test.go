@@ -282,9 +282,9 @@ func TestATS(t *testing.T) {
 }
 
 func TestTrustKitExpiry(t *testing.T) {
-	info := map[string]any{"TSKConfiguration": map[string]any{"kTSKPinnedDomains": map[string]any{
-		"example.com": map[string]any{"kTSKPublicKeyHashes": []any{pinA, pinB}, "kTSKExpirationDate": "2026-11-21"},
-		"example.org": map[string]any{"kTSKPublicKeyHashes": []any{pinA, pinB}, "kTSKExpirationDate": "2026-11-22"},
+	info := map[string]any{"TSKConfiguration": map[string]any{"TSKPinnedDomains": map[string]any{
+		"example.com": map[string]any{"TSKPublicKeyHashes": []any{pinA, pinB}, "TSKExpirationDate": "2026-11-21"},
+		"example.org": map[string]any{"TSKPublicKeyHashes": []any{pinA, pinB}, "TSKExpirationDate": "2026-11-22"},
 	}}}
 	r, err := Bytes("Info.plist", plistBytes(t, info, plist.XMLFormat), Options{Now: fixed})
 	if err != nil {

@@ -190,8 +190,8 @@ func FuzzParseInfo(f *testing.F) {
 	f.Add(encode(f, infoDict(map[string]any{"NSAllowsArbitraryLoads": "YES"}), plist.XMLFormat))
 	f.Add(encode(f, infoDict(map[string]any{"NSPinnedDomains": map[string]any{"a.com": map[string]any{
 		"NSPinnedCAIdentities": []any{map[string]any{"SPKI-SHA256-BASE64": "x"}}}}}), plist.BinaryFormat))
-	f.Add(encode(f, map[string]any{"TSKConfiguration": map[string]any{"kTSKPinnedDomains": map[string]any{
-		"b.com": map[string]any{"kTSKPublicKeyHashes": []any{"x"}, "kTSKExpirationDate": "2020-01-01"}}}}, plist.BinaryFormat))
+	f.Add(encode(f, map[string]any{"TSKConfiguration": map[string]any{"TSKPinnedDomains": map[string]any{
+		"b.com": map[string]any{"TSKPublicKeyHashes": []any{"x"}, "TSKExpirationDate": "2020-01-01"}}}}, plist.BinaryFormat))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		info, _, err := ParseInfo(b)
 		if err == nil && info == nil {

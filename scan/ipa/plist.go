@@ -119,17 +119,19 @@ type PinnedDomain struct {
 const IdentityKey = "SPKI-SHA256-BASE64"
 
 // TrustKit is a TrustKit configuration kept in Info.plist (TSKConfiguration).
+// TrustKit reads the string values of its kTSK... constants
+// (kTSKPinnedDomains is @"TSKPinnedDomains"), so those are the keys here.
 type TrustKit struct {
-	SwizzleNetworkDelegates Flag                      `plist:"kTSKSwizzleNetworkDelegates"`
-	PinnedDomains           map[string]TrustKitDomain `plist:"kTSKPinnedDomains"`
+	SwizzleNetworkDelegates Flag                      `plist:"TSKSwizzleNetworkDelegates"`
+	PinnedDomains           map[string]TrustKitDomain `plist:"TSKPinnedDomains"`
 }
 
-// TrustKitDomain is one entry of kTSKPinnedDomains.
+// TrustKitDomain is one entry of TSKPinnedDomains.
 type TrustKitDomain struct {
-	PublicKeyHashes   []Text `plist:"kTSKPublicKeyHashes"`
-	EnforcePinning    Flag   `plist:"kTSKEnforcePinning"`
-	IncludeSubdomains Flag   `plist:"kTSKIncludeSubdomains"`
-	ExpirationDate    Text   `plist:"kTSKExpirationDate"`
+	PublicKeyHashes   []Text `plist:"TSKPublicKeyHashes"`
+	EnforcePinning    Flag   `plist:"TSKEnforcePinning"`
+	IncludeSubdomains Flag   `plist:"TSKIncludeSubdomains"`
+	ExpirationDate    Text   `plist:"TSKExpirationDate"`
 }
 
 // ParseInfo decodes an Info.plist, XML or binary. Only the keys above are

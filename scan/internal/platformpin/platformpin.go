@@ -3,7 +3,6 @@
 package platformpin
 
 import (
-	"encoding/base64"
 	"fmt"
 	"strings"
 
@@ -15,8 +14,9 @@ import (
 // platform would reject it; the error says so.
 func Parse(s string) (pin.Pin, error) {
 	t := strings.TrimSpace(s)
-	if b, err := base64.StdEncoding.Strict().DecodeString(t); err == nil && len(b) == pin.Size {
-		return pin.Pin(b), nil
+	var p pin.Pin
+	if err := p.UnmarshalText([]byte(t)); err == nil { // bare base64 only
+		return p, nil
 	}
 	p, err := pin.Parse(t)
 	if err != nil {

@@ -98,14 +98,17 @@ func TestDemoFaults(t *testing.T) {
 		fault    string
 		step     int
 		observed string
+		narrated string
 	}{
 		// Without the inspection CA the interceptor is refused by plain
 		// certificate verification, not by the pins: not what step 5 shows.
-		{"inspection-ca-untrusted", 5, "failed otherwise"},
-		// A service that answers makes the refresh succeed.
-		{"service-stays-up", 7, "refresh succeeded"},
+		{"inspection-ca-untrusted", 5, "failed otherwise", "certificate signed by unknown authority"},
+		// A service that answers makes the refresh succeed. Step 8 then
+		// finds the service's address taken and replays v1 to a client
+		// started from the same cache: still a rollback.
+		{"service-stays-up", 7, "refresh succeeded", "the service's address was taken"},
 		// Replaying the current manifest is no rollback.
-		{"replay-current", 8, "no error"},
+		{"replay-current", 8, "no error", "client.Refresh: ok"},
 	}
 	for _, c := range cases {
 		t.Run(c.fault, func(t *testing.T) {
@@ -125,6 +128,9 @@ func TestDemoFaults(t *testing.T) {
 				} else if !s.OK {
 					t.Errorf("step %d failed too: %q", s.Number, s.Observed)
 				}
+			}
+			if !strings.Contains(out.String(), c.narrated) {
+				t.Errorf("narration lacks %q", c.narrated)
 			}
 			if !strings.Contains(out.String(), "1 step(s) did not behave as expected") {
 				t.Errorf("narration does not end with the failure count:\n%s", out.String())

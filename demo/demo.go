@@ -198,7 +198,9 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		}
 		d.heading(st.Number, s.title, s.intro)
 		d.details = nil
+		seen := d.eventCount()
 		obs, ok, err := runStep(s, d, ctx)
+		d.sayEvents(seen)
 		if err != nil {
 			obs, ok, stopped = "could not finish: "+err.Error(), false, true
 			d.say("ERROR: %v", err)

@@ -372,6 +372,27 @@ func (d *world) onEvent(e client.Event) {
 	d.eventsMu.Unlock()
 }
 
+func (d *world) eventCount() int {
+	d.eventsMu.Lock()
+	defer d.eventsMu.Unlock()
+	return len(d.events)
+}
+
+// sayEvents narrates the clients' events (Config.OnEvent) since the first
+// n: what an app would log or count.
+func (d *world) sayEvents(n int) {
+	d.eventsMu.Lock()
+	evs := append([]client.Event(nil), d.events[n:]...)
+	d.eventsMu.Unlock()
+	for _, e := range evs {
+		line := e.String()
+		if len(line) > 160 {
+			line = line[:157] + "..."
+		}
+		d.say("client event: %s", line)
+	}
+}
+
 // httpFor returns an http.Client that uses c's TLS configuration (the
 // SDK's pins in VerifyConnection, the demo CAs as roots) and dials through
 // the demo's network. Keep-alives are off so that every call is a new

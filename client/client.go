@@ -65,6 +65,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"weak"
 
 	"pinset.dev/pinset/enforce"
 	"pinset.dev/pinset/policy"
@@ -161,7 +162,7 @@ type Client struct {
 	backoff  backoff
 
 	tmu        sync.Mutex
-	transports []*pinnedTransport
+	transports []weak.Pointer[pinnedTransport]
 
 	rmu sync.Mutex // serialises refreshes
 
@@ -432,10 +433,7 @@ func (c *Client) Close() error {
 		close(c.done)
 		c.wg.Wait()
 		c.rep.close()
-		c.tmu.Lock()
-		ts := append([]*pinnedTransport(nil), c.transports...)
-		c.tmu.Unlock()
-		for _, t := range ts {
+		for _, t := range c.liveTransports() {
 			t.CloseIdleConnections()
 		}
 	})

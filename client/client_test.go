@@ -10,6 +10,7 @@ import (
 	"io"
 	"math/big"
 	"net/http"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -604,4 +605,19 @@ func TestSessionCacheResetOnChange(t *testing.T) {
 	if _, ok := c.sessions.Get("127.0.0.1"); ok {
 		t.Fatal("session cache kept across a pin change")
 	}
+}
+
+// Transports the program dropped are not kept alive by the client.
+func TestDroppedTransportsAreCollected(t *testing.T) {
+	w := newWorld(t)
+	c := w.newClient(nil)
+	for range 10 {
+		c.Transport()
+	}
+	runtime.GC()
+	keep := c.Transport()
+	if n := len(c.liveTransports()); n != 1 {
+		t.Errorf("%d live transports, want 1", n)
+	}
+	runtime.KeepAlive(keep)
 }

@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
-	"strings"
 	"time"
 )
 
@@ -30,7 +29,7 @@ const (
 var (
 	ErrTooLarge       = errors.New("response larger than the byte cap")
 	ErrBadStatus      = errors.New("unexpected HTTP status")
-	ErrBadContentType = errors.New("response is not a JSON document")
+	ErrBadContentType = errors.New("response is an HTML page, not a signed document")
 )
 
 // fetchResult is one fetched document.
@@ -82,10 +81,11 @@ func (f *fetcher) get(ctx context.Context, u, etag string) (fetchResult, error) 
 	case resp.StatusCode != http.StatusOK:
 		return fetchResult{}, fmt.Errorf("GET %s: %w %d", u, ErrBadStatus, resp.StatusCode)
 	}
+	// Documents are signed, so the type is only a hint; but an HTML page
+	// (a captive portal, an error page) is worth naming as such.
 	if ct := resp.Header.Get("Content-Type"); ct != "" {
-		mt, _, err := mime.ParseMediaType(ct)
-		if err != nil || !(mt == "application/json" || strings.HasSuffix(mt, "+json")) {
-			return fetchResult{}, fmt.Errorf("GET %s: %w (Content-Type %q)", u, ErrBadContentType, ct)
+		if mt, _, err := mime.ParseMediaType(ct); err == nil && (mt == "text/html" || mt == "application/xhtml+xml") {
+			return fetchResult{}, fmt.Errorf("GET %s: %w (Content-Type %q: a captive portal or an error page?)", u, ErrBadContentType, ct)
 		}
 	}
 	if resp.ContentLength > f.maxBytes {

@@ -45,7 +45,7 @@ func TestFetchCaps(t *testing.T) {
 			w.Header().Set("Content-Type", "application/json")
 			w.WriteHeader(200)
 		case "/text":
-			w.Header().Set("Content-Type", "text/plain")
+			w.Header().Set("Content-Type", "text/html; charset=utf-8")
 			w.Write([]byte("{}"))
 		case "/ok":
 			w.Header().Set("Content-Type", "application/json; charset=utf-8")
@@ -61,7 +61,7 @@ func TestFetchCaps(t *testing.T) {
 		t.Errorf("declared length over the cap: %v", err)
 	}
 	if _, err := f.get(ctx, srv.URL+"/text", ""); !errors.Is(err, ErrBadContentType) {
-		t.Errorf("text/plain: %v", err)
+		t.Errorf("text/html: %v", err)
 	}
 	res, err := f.get(ctx, srv.URL+"/ok", "")
 	if err != nil || string(res.Body) != "{}" || res.ETag != `"e1"` {

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"weak"
 
 	"pinset.dev/pinset/enforce"
 	"pinset.dev/pinset/policy"
@@ -55,7 +56,10 @@ func (c *Client) baseTLS(base *tls.Config) *tls.Config {
 }
 
 // Transport returns an http.RoundTripper that enforces the client's pins.
-// Every call returns a new RoundTripper; each keeps its own connection pool.
+// Every call returns a new RoundTripper with its own connection pool:
+// create one and reuse it, as with http.Transport. The client keeps only a
+// weak reference to it, so a RoundTripper that is no longer used is
+// collected.
 // When the pins change, every RoundTripper of the client starts a fresh pool
 // and closes the idle connections of the old one, so no connection (and no
 // TLS session) made under old pins is reused. Proxies from the environment
@@ -64,12 +68,31 @@ func (c *Client) Transport() http.RoundTripper {
 	t := &pinnedTransport{c: c}
 	t.cur.Store(c.newHTTPTransport())
 	c.tmu.Lock()
-	c.transports = append(c.transports, t)
+	live := c.transports[:0]
+	for _, w := range c.transports {
+		if w.Value() != nil {
+			live = append(live, w)
+		}
+	}
+	c.transports = append(live, weak.Make(t))
 	c.tmu.Unlock()
 	return t
 }
 
-// HTTPClient returns an *http.Client using [Client.Transport].
+// liveTransports returns the client's transports still in use.
+func (c *Client) liveTransports() []*pinnedTransport {
+	c.tmu.Lock()
+	defer c.tmu.Unlock()
+	var out []*pinnedTransport
+	for _, w := range c.transports {
+		if t := w.Value(); t != nil {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+// HTTPClient returns a new *http.Client using a new [Client.Transport].
 func (c *Client) HTTPClient() *http.Client {
 	return &http.Client{Transport: c.Transport()}
 }
@@ -132,10 +155,7 @@ func (t *pinnedTransport) renew() {
 // cache and renews every transport's pool.
 func (c *Client) pinsChanged() {
 	c.sessions.reset()
-	c.tmu.Lock()
-	ts := append([]*pinnedTransport(nil), c.transports...)
-	c.tmu.Unlock()
-	for _, t := range ts {
+	for _, t := range c.liveTransports() {
 		t.renew()
 	}
 }

@@ -69,6 +69,10 @@ func TestDemo(t *testing.T) {
 		"1 address of 1 host: 1 accepted",                                  // step 6: the gate's check
 		"connection refused",                                               // step 7: the service is down
 		"rollback: manifest version 1 is lower than the trusted version 2", // step 8
+		"client event: pin-failure",                                        // step 5: the SDK's events
+		"client event: report-sent",                                        // step 5
+		"client event: updated [network]: enforcing manifest v2",           // step 6
+		"client event: updated [cache]: enforcing manifest v2",             // step 7
 		"STEP", "EXPECTED", "OBSERVED", "Every step behaved as expected.",
 	} {
 		if !strings.Contains(text, w) {

@@ -406,3 +406,58 @@ func TestServeConfigStrict(t *testing.T) {
 		t.Fatal("bad duration accepted")
 	}
 }
+
+// TestServeTwoProcessesPostgres runs two `pinset serve` processes on one
+// PostgreSQL database: what is published through one is served by both.
+func TestServeTwoProcessesPostgres(t *testing.T) {
+	base := os.Getenv("PINSET_TEST_POSTGRES_URL")
+	if base == "" {
+		if os.Getenv("CI") != "" {
+			t.Fatal("PINSET_TEST_POSTGRES_URL is not set in CI: run eval \"$(bash .ci/postgres.sh)\" first")
+		}
+		t.Skip("PINSET_TEST_POSTGRES_URL not set; start a database with: eval \"$(bash .ci/postgres.sh)\"")
+	}
+	u, err := store.TestSchema(context.Background(), base, t.Name())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.DropTestSchema(context.Background(), base, u) })
+	dir := t.TempDir()
+	out, errOut, err := pinsetRun(t, nil, "token", "new", "--name", "ci", "--database", u)
+	if err != nil {
+		t.Fatalf("token new: %v %s", err, errOut)
+	}
+	tok := strings.TrimSpace(out)
+	a := startServe(t, "--database", u)
+	b := startServe(t, "--database", u)
+	repo, rootFile := freshRepo(t, dir)
+	m2 := writeFile(t, dir, "pins-v2.json", repo.PublishManifest(nil))
+	m3 := writeFile(t, dir, "pins-v3.json", repo.PublishManifest(nil))
+	if _, errOut, err := pinsetRun(t, []string{"PINSET_TOKEN=" + tok}, "publish", "--server", a.url, rootFile, m2, m3); err != nil {
+		t.Fatalf("publish: %v %s", err, errOut)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		resp, err := http.Get(b.url + "/v1/apps/shop/pins.json")
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode == 200 {
+			if !bytes.Equal(got, repo.Manifest()) {
+				t.Fatal("the second process serves other bytes")
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the second process never served the manifest: %d", resp.StatusCode)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	// A rollback through the second process is refused there too.
+	_, errOut, err = pinsetRun(t, []string{"PINSET_TOKEN=" + tok}, "publish", "--server", b.url, m2)
+	if err == nil || !strings.Contains(errOut, "rollback") {
+		t.Fatalf("rollback through b: %v %q", err, errOut)
+	}
+}

@@ -267,7 +267,6 @@ func (d *world) stepPublish(ctx context.Context) (string, bool, error) {
 	if err != nil {
 		return "", false, err
 	}
-	d.service = srv
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return "", false, err

@@ -24,7 +24,6 @@ import (
 	"pinset.dev/pinset/client"
 	"pinset.dev/pinset/internal/pki"
 	"pinset.dev/pinset/pin"
-	"pinset.dev/pinset/server"
 	"pinset.dev/pinset/store"
 	"pinset.dev/pinset/trust"
 )
@@ -63,7 +62,6 @@ type world struct {
 	// Step 3.
 	manifests   map[string][]byte
 	store       store.Store
-	service     *server.Server
 	serviceURL  string
 	serviceAddr string
 	serviceStop context.CancelFunc

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"testing"
 	"time"
 
 	"github.com/rogpeppe/go-internal/testscript"
@@ -101,5 +102,35 @@ func scriptGetWorld(ts *testscript.TestScript, neg bool, args []string) {
 		}
 	default:
 		ts.Fatalf("unknown getworld command %q", args[0])
+	}
+}
+
+// The exit status of pinset get: 0 on success, 3 on a pin failure, 1 on
+// other errors.
+func TestGetExitStatus(t *testing.T) {
+	ca := pki.Must(pki.NewRoot(pki.Template{Rand: pki.NewDeterministicRand("get status ca")}))
+	live := pki.Must(ca.NewLeaf(pki.Template{Hosts: []string{"127.0.0.1"}, Rand: pki.NewDeterministicRand("get status live")}))
+	backup := pki.Must(ca.NewLeaf(pki.Template{Hosts: []string{"127.0.0.1"}, Rand: pki.NewDeterministicRand("get status backup")}))
+	evil := pki.Must(ca.NewLeaf(pki.Template{Hosts: []string{"127.0.0.1"}, Rand: pki.NewDeterministicRand("get status evil")}))
+	backend := ct.NewBackend(t, live)
+	repo := ct.NewRepo(t, "com.example.status", "status")
+	m := repo.Sign(1, time.Now().UTC().Add(-time.Hour), 24*time.Hour, ct.Pol("127.0.0.1", live.Pin(), backup.Pin()))
+	dir := t.TempDir()
+	for name, b := range map[string][]byte{"root.json": repo.RootBytes(1), "pins.json": m, "ca.pem": ca.CertPEM()} {
+		if err := os.WriteFile(filepath.Join(dir, name), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	args := []string{"get", backend.URL("/"), "--root", filepath.Join(dir, "root.json"), "--manifest", filepath.Join(dir, "pins.json"),
+		"--cafile", filepath.Join(dir, "ca.pem"), "-o", filepath.Join(dir, "body")}
+	if code := run(args); code != 0 {
+		t.Fatalf("pinned server: exit %d", code)
+	}
+	backend.SetLeaf(evil)
+	if code := run(args); code != 3 {
+		t.Fatalf("pin failure: exit %d, want 3", code)
+	}
+	if code := run(args[:len(args)-4]); code != 1 { // without --cafile: unknown authority
+		t.Fatalf("unverified chain: exit %d, want 1", code)
 	}
 }

@@ -42,7 +42,7 @@
 // configuration is the SDK's own ([client.Client.TLSConfig]), with the demo
 // CAs as RootCAs: certificates are verified normally and pins are checked
 // on the verified chains. The publish gate and the probes reach the same
-// listener through curl-style resolve overrides (check.ParseResolve).
+// listener through curl-style resolve overrides (probe.ParseResolve).
 //
 // Everything lives in a temporary directory that is removed afterwards,
 // unless [Config.Keep] names a directory to keep: then the keys (mode

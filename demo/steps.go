@@ -224,7 +224,7 @@ func (d *world) stepBackend(ctx context.Context) (string, bool, error) {
 	name := net.JoinHostPort(host, fmt.Sprint(d.port))
 	d.net = &network{name: name}
 	d.net.set(d.backend.addr)
-	if d.resolve, err = check.ParseResolve([]string{fmt.Sprintf("%s:%d:127.0.0.1", host, d.port)}); err != nil {
+	if d.resolve, err = probe.ParseResolve([]string{fmt.Sprintf("%s:%d:127.0.0.1", host, d.port)}); err != nil {
 		return "", false, err
 	}
 	d.say("backend listening on %s; the demo network routes %s there", d.backend.addr, name)
@@ -350,7 +350,7 @@ func (d *world) stepIntercept(ctx context.Context) (string, bool, error) {
 	d.say("interceptor on %s serves %s, issued by the inspection CA", d.interceptor.addr, short(d.interceptPk))
 
 	// Ordinary TLS would accept it: the chain verifies against the client's CAs.
-	ires, err := check.ParseResolve([]string{fmt.Sprintf("%s:%d:127.0.0.1", host, d.interceptor.port)})
+	ires, err := probe.ParseResolve([]string{fmt.Sprintf("%s:%d:127.0.0.1", host, d.interceptor.port)})
 	if err != nil {
 		return "", false, err
 	}

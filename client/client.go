@@ -171,7 +171,6 @@ type Client struct {
 	startOnce sync.Once
 	closeOnce sync.Once
 	done      chan struct{}
-	kick      chan struct{}
 	wg        sync.WaitGroup
 }
 
@@ -211,7 +210,6 @@ func New(cfg Config) (*Client, error) {
 		onEvent:  cfg.OnEvent,
 		sessions: newSessionCache(),
 		done:     make(chan struct{}),
-		kick:     make(chan struct{}, 1),
 	}
 	if c.cfg.Rand == nil {
 		c.cfg.Rand = rand.Reader
@@ -412,8 +410,6 @@ func (c *Client) loop() {
 		case <-c.done:
 			t.Stop()
 			return
-		case <-c.kick:
-			t.Stop()
 		case <-t.C:
 		}
 		if err := c.Refresh(ctx); err != nil {

@@ -47,6 +47,7 @@ start_pinset() {
 	"$work/pinset" serve --listen 127.0.0.1:$port --tls-cert "$work/tls.crt" --tls-key "$work/tls.key" \
 		--config "$work/serve.yaml" --publish-gate=false "$@" 2>>"$work/serve.log" &
 	pids+=($!)
+	echo $! >"$work/pid.$port"
 	for _ in $(seq 100); do
 		curl -skf https://127.0.0.1:$port/readyz >/dev/null && return 0
 		sleep 0.1
@@ -104,25 +105,55 @@ if ! cmp -s <(curl -sk https://127.0.0.1:18443/v1/apps/bench/pins.json) <(curl -
 fi
 
 # run NAME URL [wrk args...]: prints requests/s and p99 latency.
+# server_pids PORT: the processes serving PORT (nginx: its workers).
+server_pids() {
+	if [ "$1" = 18444 ]; then pgrep -P "$(cat "$work/nginx.pid")"; else cat "$work/pid.$1"; fi
+}
+# cpu_ticks PID...: user+system CPU ticks the processes used so far.
+cpu_ticks() {
+	local t=0 p
+	for p in "$@"; do
+		t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat")))
+	done
+	echo $t
+}
+
+# run NAME URL [wrk args...]: prints requests/s; records p99 latency and
+# the server's CPU time per request (robust to other load on the machine).
 run() {
 	local name=$1 url=$2; shift 2
+	local port=${url#https://127.0.0.1:}; port=${port%%/*}
+	local sp; sp=$(server_pids "$port" | tr '\n' ' ')
+	local t0; t0=$(cpu_ticks $sp)
 	local out
 	out=$(wrk -t$threads -c$conns -d"$dur" --latency "$@" "$url")
-	local rps p99 errs
+	local t1; t1=$(cpu_ticks $sp)
+	local rps p99 errs n cpu
 	rps=$(awk '/^Requests\/sec/{print $2}' <<<"$out")
 	p99=$(awk '$1=="99%"{print $2}' <<<"$out")
 	errs=$(awk '/Non-2xx or 3xx/{print $NF}' <<<"$out")
-	echo "$name: $rps req/s, p99 $p99, non-2xx/3xx ${errs:-0}" >&2
-	echo "| $name | $rps | $p99 | ${errs:-0} |" >>"$work/results.md"
-	echo "$rps"
+	n=$(awk '/requests in/{print $1}' <<<"$out")
+	cpu=$(awk -v d=$((t1 - t0)) -v n="$n" -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.1f", d / hz * 1e6 / n }')
+	echo "$name: $rps req/s, p99 $p99, server CPU $cpu us/request, non-2xx/3xx ${errs:-0}" >&2
+	echo "| $name | $rps | $p99 | $cpu | ${errs:-0} |" >>"$work/results.md"
+	echo "$rps $cpu"
 }
 
 size=$(wc -c <"$work/pins.json")
+echo "load average at the start: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 echo "manifest: $size bytes; wrk -t$threads -c$conns -d$dur; $(nproc) cores; $(go version)" >&2
-p_full=$(run "pinset pins.json (200)" https://127.0.0.1:18443/v1/apps/bench/pins.json)
-n_full=$(run "nginx pins.json (200)" https://127.0.0.1:18444/v1/apps/bench/pins.json)
-p_304=$(run "pinset pins.json If-None-Match (304)" https://127.0.0.1:18443/v1/apps/bench/pins.json -H "If-None-Match: $pinset_etag")
-n_304=$(run "nginx pins.json If-None-Match (304)" https://127.0.0.1:18444/v1/apps/bench/pins.json -H "If-None-Match: $nginx_etag")
+# Each comparison runs A B B A so that load drifting during the run (the
+# machine may be shared) hits both sides alike; the ratio uses the means.
+# mean "RPS CPU" "RPS CPU": the means of both fields.
+mean() { awk -v a="$1" -v b="$2" 'BEGIN { split(a, x, " "); split(b, y, " "); printf "%.2f %.2f", (x[1] + y[1]) / 2, (x[2] + y[2]) / 2 }'; }
+P=https://127.0.0.1:18443/v1/apps/bench/pins.json
+N=https://127.0.0.1:18444/v1/apps/bench/pins.json
+a=$(run "pinset pins.json (200) #1" $P); b=$(run "nginx pins.json (200) #1" $N)
+c=$(run "nginx pins.json (200) #2" $N); d=$(run "pinset pins.json (200) #2" $P)
+p_full=$(mean "$a" "$d"); n_full=$(mean "$b" "$c")
+a=$(run "pinset If-None-Match (304) #1" $P -H "If-None-Match: $pinset_etag"); b=$(run "nginx If-None-Match (304) #1" $N -H "If-None-Match: $nginx_etag")
+c=$(run "nginx If-None-Match (304) #2" $N -H "If-None-Match: $nginx_etag"); d=$(run "pinset If-None-Match (304) #2" $P -H "If-None-Match: $pinset_etag")
+p_304=$(mean "$a" "$d"); n_304=$(mean "$b" "$c")
 
 # Report ingestion: a Lua script makes every body distinct (app-version).
 cp "$root/report/testdata/reports/trustkit-android.json" "$work/report.json"
@@ -153,10 +184,14 @@ if [ -n "${PINSET_TEST_POSTGRES_URL:-}" ] || command -v pg_lsclusters >/dev/null
 	r_pg=$(run "reports into PostgreSQL" https://127.0.0.1:18445/v1/apps/bench/reports -s "$work/report.lua")
 fi
 
+field() { echo "$1" | cut -d' ' -f"$2"; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
 echo
-echo "| run | requests/s | p99 latency | non-2xx/3xx |"
-echo "|---|---|---|---|"
+echo "| run | requests/s | p99 latency | server CPU µs/request | non-2xx/3xx |"
+echo "|---|---|---|---|---|"
 cat "$work/results.md"
 echo
-echo "pinset/nginx, 200: $(ratio "$p_full" "$n_full"); pinset/nginx, 304: $(ratio "$p_304" "$n_304")"
+echo "means (req/s, CPU us/request): pinset 200 $p_full; nginx 200 $n_full; pinset 304 $p_304; nginx 304 $n_304"
+echo "throughput pinset/nginx: 200 $(ratio "$(field "$p_full" 1)" "$(field "$n_full" 1)"), 304 $(ratio "$(field "$p_304" 1)" "$(field "$n_304" 1)")"
+echo "CPU per request pinset/nginx: 200 $(ratio "$(field "$p_full" 2)" "$(field "$n_full" 2)"), 304 $(ratio "$(field "$p_304" 2)" "$(field "$n_304" 2)")"
+echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"log/slog"
 	"math/big"
 	"net/http"
 	"runtime"
@@ -620,4 +621,42 @@ func TestDroppedTransportsAreCollected(t *testing.T) {
 		t.Errorf("%d live transports, want 1", n)
 	}
 	runtime.KeepAlive(keep)
+}
+
+// Events are logged through Config.Logger, one structured line each.
+func TestLoggerGetsEvents(t *testing.T) {
+	w := newWorld(t)
+	var buf syncBuffer
+	cfg := w.config(nil)
+	cfg.Logger = slog.New(slog.NewJSONHandler(&buf, nil))
+	w.repo.Mode.Store(ct.ModeHTML)
+	c, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.Refresh(context.Background())
+	out := buf.String()
+	for _, want := range []string{`"event":"updated"`, `"event":"rejected"`, `"source":"network"`, `"level":"WARN"`, "captive portal"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("log lacks %s:\n%s", want, out)
+		}
+	}
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

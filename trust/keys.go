@@ -5,6 +5,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/elliptic"
+	cryptorand "crypto/rand"
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/hex"
@@ -176,7 +177,11 @@ func (s *Signer) sign(rand io.Reader, msg []byte) ([]byte, error) {
 
 // GenerateKey makes a new signing key from the bytes of rand (crypto/rand
 // in production; a seeded reader in tests gives the same key every time).
+// A nil rand means crypto/rand.
 func GenerateKey(alg Algorithm, rand io.Reader) (*Signer, error) {
+	if rand == nil {
+		rand = cryptorand.Reader
+	}
 	switch alg {
 	case ECDSAP256SHA256:
 		// Draw the scalar ourselves: since Go 1.26 ecdsa.GenerateKey ignores

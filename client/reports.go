@@ -241,9 +241,9 @@ func (r *reporter) flush(ctx context.Context) error {
 	defer t.Stop()
 	for {
 		r.mu.Lock()
-		n := r.pending
+		n, closed := r.pending, r.closed
 		r.mu.Unlock()
-		if n == 0 {
+		if n == 0 || closed {
 			return nil
 		}
 		select {

@@ -143,3 +143,43 @@ func TestServeTLSAdminClientCertAndShutdown(t *testing.T) {
 		t.Error("background task not stopped")
 	}
 }
+
+// TestSlowClient holds a connection open with half a request line: the
+// server drops it after the header timeout, and serves others meanwhile.
+func TestSlowClient(t *testing.T) {
+	e := newEnv(t, func(c *Config) { c.Now = nil; c.ReadHeaderTimeout = 300 * time.Millisecond })
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- e.srv.Serve(ctx, ln, nil) }()
+	defer func() { cancel(); <-served }()
+
+	slow, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer slow.Close()
+	io.WriteString(slow, "GET /v1/apps/shop/pins.json HTTP/1.1\r\nHost: x\r\n")
+	start := time.Now()
+	resp, err := http.Get("http://" + ln.Addr().String() + "/healthz")
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("other client during the slow one: %v", err)
+	}
+	resp.Body.Close()
+	slow.SetReadDeadline(time.Now().Add(5 * time.Second))
+	buf := make([]byte, 512)
+	for {
+		if _, err := slow.Read(buf); err != nil {
+			if ne, ok := err.(net.Error); ok && ne.Timeout() {
+				t.Fatal("the server kept the slow connection open")
+			}
+			break // closed by the server (possibly after a 408)
+		}
+	}
+	if d := time.Since(start); d > 3*time.Second {
+		t.Errorf("slow connection dropped after %v", d)
+	}
+}

@@ -74,6 +74,10 @@ type Config struct {
 	// tls.Config accordingly.
 	AdminClientCAs *x509.CertPool
 
+	// ReadHeaderTimeout overrides the default ReadHeaderTimeout (how long
+	// a client may take to send its request headers); for tests.
+	ReadHeaderTimeout time.Duration
+
 	// Resign, when set, re-signs each app's current manifest with a fresh
 	// expiry before it goes stale (see ResignConfig).
 	Resign *ResignConfig
@@ -153,10 +157,14 @@ const (
 
 // HTTPServer returns an http.Server for s with the timeouts above.
 func (s *Server) HTTPServer(tlsConfig *tls.Config) *http.Server {
+	rht := ReadHeaderTimeout
+	if s.cfg.ReadHeaderTimeout > 0 {
+		rht = s.cfg.ReadHeaderTimeout
+	}
 	return &http.Server{
 		Handler:           s,
 		TLSConfig:         tlsConfig,
-		ReadHeaderTimeout: ReadHeaderTimeout,
+		ReadHeaderTimeout: rht,
 		ReadTimeout:       ReadTimeout,
 		WriteTimeout:      WriteTimeout,
 		IdleTimeout:       IdleTimeout,

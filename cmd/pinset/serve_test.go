@@ -461,3 +461,25 @@ func TestServeTwoProcessesPostgres(t *testing.T) {
 		t.Fatalf("rollback through b: %v %q", err, errOut)
 	}
 }
+
+// TestServeSIGTERM: the process shuts down cleanly on SIGTERM, exit 0.
+func TestServeSIGTERM(t *testing.T) {
+	p := startServe(t, "--data", filepath.Join(t.TempDir(), "data"))
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- p.cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("exit after SIGTERM: %v\n%s", err, p.logs.String())
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("no exit after SIGTERM")
+	}
+	time.Sleep(50 * time.Millisecond) // let the log reader catch up
+	if !strings.Contains(p.logs.String(), "shutting down") {
+		t.Errorf("logs: %s", p.logs.String())
+	}
+}

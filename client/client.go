@@ -60,6 +60,7 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/url"
 	"sync"
@@ -119,6 +120,10 @@ type Config struct {
 	// private CA, Certificates or GetClientCertificate for mutual TLS,
 	// MinVersion... It must not set InsecureSkipVerify.
 	TLS *tls.Config
+	// DialContext, when set, opens the TCP connections of Transport (a
+	// custom resolver, a VPN, a test network). Pins are still checked for
+	// the host and port the request named.
+	DialContext func(ctx context.Context, network, addr string) (net.Conn, error)
 
 	// ReportURL receives pin-failure reports of hosts whose policy has no
 	// report URI. Empty means {ServiceURL}/v1/apps/{app}/reports when

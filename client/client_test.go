@@ -7,13 +7,16 @@ import (
 	"crypto/x509/pkix"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"math/big"
+	"net"
 	"net/http"
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -659,4 +662,38 @@ func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// Config.DialContext routes the transport's connections; the pins are
+// checked for the host and port the request named, so a failure report
+// names them rather than wherever the dialer went.
+func TestDialContextRoutesAndKeepsPort(t *testing.T) {
+	w := newWorld(t)
+	cfg := w.config(nil)
+	backend := w.backend.Srv.Listener.Addr().String()
+	var dialled atomic.Int32
+	cfg.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		if addr != "127.0.0.1:1" {
+			return nil, fmt.Errorf("unexpected dial to %s", addr)
+		}
+		dialled.Add(1)
+		var d net.Dialer
+		return d.DialContext(ctx, network, backend)
+	}
+	c, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	hc := c.HTTPClient()
+	mustGet(t, hc, "https://127.0.0.1:1/")
+	if dialled.Load() == 0 {
+		t.Fatal("the transport did not use Config.DialContext")
+	}
+	evil := pki.Must(w.inter.NewLeaf(pki.Template{Now: w.clock.Now, Hosts: []string{"127.0.0.1"}, Rand: pki.NewDeterministicRand("evil-routed")}))
+	w.backend.SetLeaf(evil)
+	f := mustRefuse(t, c.HTTPClient(), "https://127.0.0.1:1/")
+	if f.Host != "127.0.0.1" || f.Port != 1 {
+		t.Errorf("failure names %s:%d, want 127.0.0.1:1 (the address asked for)", f.Host, f.Port)
+	}
 }

@@ -99,11 +99,15 @@ func (c *Client) HTTPClient() *http.Client {
 
 func (c *Client) newHTTPTransport() *http.Transport {
 	tcfg := c.TLSConfig(nil)
-	d := &net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}
+	dial := c.cfg.DialContext
+	if dial == nil {
+		d := &net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}
+		dial = d.DialContext
+	}
 	t := &http.Transport{
 		Proxy:                 http.ProxyFromEnvironment,
-		DialContext:           d.DialContext,
-		DialTLSContext:        c.enf.DialTLSContext(tcfg, d),
+		DialContext:           dial,
+		DialTLSContext:        c.enf.DialTLSContextWith(tcfg, dial),
 		TLSClientConfig:       tcfg,
 		ForceAttemptHTTP2:     true,
 		MaxIdleConns:          100,

@@ -326,6 +326,14 @@ func (e *Enforcer) DialTLSContext(base *tls.Config, d *net.Dialer) func(ctx cont
 	if d == nil {
 		d = &net.Dialer{}
 	}
+	return e.DialTLSContextWith(base, d.DialContext)
+}
+
+// DialTLSContextWith is DialTLSContext over any dial function, for callers
+// that route connections themselves (a custom resolver, a proxy, a test
+// network). The name and port checked are those of addr as asked for, not
+// of wherever dial connects.
+func (e *Enforcer) DialTLSContextWith(base *tls.Config, dial func(ctx context.Context, network, addr string) (net.Conn, error)) func(ctx context.Context, network, addr string) (net.Conn, error) {
 	return func(ctx context.Context, network, addr string) (net.Conn, error) {
 		host, portStr, err := net.SplitHostPort(addr)
 		if err != nil {
@@ -336,7 +344,15 @@ func (e *Enforcer) DialTLSContext(base *tls.Config, d *net.Dialer) func(ctx cont
 		if cfg.ServerName == "" {
 			cfg.ServerName = host
 		}
-		td := &tls.Dialer{NetDialer: d, Config: cfg}
-		return td.DialContext(ctx, network, addr)
+		raw, err := dial(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		conn := tls.Client(raw, cfg)
+		if err := conn.HandshakeContext(ctx); err != nil {
+			raw.Close()
+			return nil, err
+		}
+		return conn, nil
 	}
 }

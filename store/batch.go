@@ -50,6 +50,13 @@ func newBatcher(db backend) *batcher {
 }
 
 func (b *batcher) add(ctx context.Context, req *addReq) (int64, bool, error) {
+	// select picks at random among ready cases, so a closed batcher must be
+	// seen before offering to the (buffered, hence ready) queue.
+	select {
+	case <-b.quit:
+		return 0, false, ErrClosed
+	default:
+	}
 	select {
 	case b.queue <- req:
 	case <-b.quit:
@@ -60,6 +67,15 @@ func (b *batcher) add(ctx context.Context, req *addReq) (int64, bool, error) {
 	select {
 	case res := <-req.res:
 		return res.id, res.dup, res.err
+	case <-b.done:
+		// Closed after the request was queued: run answered it while
+		// draining, or had already stopped and never will.
+		select {
+		case res := <-req.res:
+			return res.id, res.dup, res.err
+		default:
+			return 0, false, ErrClosed
+		}
 	case <-ctx.Done():
 		// The report may still be committed; a retry is deduplicated.
 		return 0, false, ctx.Err()

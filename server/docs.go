@@ -131,10 +131,14 @@ func (c *docCache) get(ctx context.Context, app string) (*appDocs, error) {
 	return next, nil
 }
 
-// invalidate forces the next get to re-read the store.
+// invalidate forces the next get to re-read the store. It waits for a
+// refresh in progress, which may have read the store before the change.
 func (c *docCache) invalidate(app string) {
 	if v, ok := c.apps.Load(app); ok {
-		v.(*appEntry).snap.Store(nil)
+		e := v.(*appEntry)
+		e.mu.Lock()
+		e.snap.Store(nil)
+		e.mu.Unlock()
 	}
 }
 

@@ -669,3 +669,54 @@ func postgresURL(t *testing.T) string {
 	t.Cleanup(func() { store.DropTestSchema(context.Background(), base, u) })
 	return u
 }
+
+// TestServeWhilePublishing reads pins.json from many goroutines while
+// manifests are published: every answer is one complete published
+// manifest, with the ETag of its own bytes, and versions never go back.
+func TestServeWhilePublishing(t *testing.T) {
+	e := newEnv(t, func(c *Config) { c.RefreshInterval = time.Nanosecond })
+	e.mustPublish("root", e.repo.Root())
+	e.mustPublish("pins", e.repo.Manifest())
+	var mu sync.Mutex
+	published := map[string]uint64{string(e.repo.Manifest()): 1}
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	errs := make(chan string, 100)
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var last uint64
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				r := e.do("GET", "/v1/apps/shop/pins.json", nil)
+				mu.Lock()
+				v, ok := published[string(r.body)]
+				mu.Unlock()
+				sum := digestHex(r.body)
+				if r.code != 200 || !ok || r.h.Get("ETag") != `"`+sum[:32]+`"` || v < last {
+					errs <- fmt.Sprintf("%d v%d after v%d ok=%v", r.code, v, last, ok)
+					return
+				}
+				last = v
+			}
+		}()
+	}
+	for range 20 {
+		m := e.repo.PublishManifest(nil)
+		mu.Lock()
+		published[string(m)] = e.repo.ManifestVersion
+		mu.Unlock()
+		e.mustPublish("pins", m)
+	}
+	close(stop)
+	wg.Wait()
+	close(errs)
+	for s := range errs {
+		t.Error(s)
+	}
+}

@@ -1,13 +1,9 @@
 package main
 
 import (
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
-	"os"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -45,7 +41,7 @@ func (cf *checkFlags) options() (check.Options, error) {
 	if cf.port < 1 || cf.port > 65535 {
 		return o, fmt.Errorf("--port %d: not a port number from 1 to 65535", cf.port)
 	}
-	d, err := checkParseDays(cf.expiryWarning)
+	d, err := parseDays(cf.expiryWarning)
 	if err != nil {
 		return o, fmt.Errorf("--expiry-warning: %v", err)
 	}
@@ -54,7 +50,7 @@ func (cf *checkFlags) options() (check.Options, error) {
 		return o, err
 	}
 	if cf.caFile != "" {
-		pool, err := checkLoadCAs(cf.caFile)
+		pool, err := loadCAs("--cafile", cf.caFile)
 		if err != nil {
 			return o, err
 		}
@@ -159,7 +155,7 @@ func runCheck(cmd *cobra.Command, manifestFile, rootFile string, asJSON bool, cf
 // checkLoadManifest reads a manifest envelope, verified against rootFile
 // when one is given, else decoded without verification (with a warning).
 func checkLoadManifest(stderr io.Writer, manifestFile, rootFile string) (*trust.Manifest, error) {
-	mb, err := checkReadFile(manifestFile)
+	mb, err := readInput(manifestFile, maxInputFile)
 	if err != nil {
 		return nil, err
 	}
@@ -171,7 +167,7 @@ func checkLoadManifest(stderr io.Writer, manifestFile, rootFile string) (*trust.
 		warningf(stderr, "%s: signatures not verified (pass --root root.json to verify them)", manifestFile)
 		return m, nil
 	}
-	rb, err := checkReadFile(rootFile)
+	rb, err := readInput(rootFile, maxInputFile)
 	if err != nil {
 		return nil, err
 	}
@@ -184,54 +180,6 @@ func checkLoadManifest(stderr io.Writer, manifestFile, rootFile string) (*trust.
 
 // checkMaxFile caps the files check reads (envelopes and CA bundles).
 const checkMaxFile = 8 << 20
-
-func checkReadFile(name string) ([]byte, error) {
-	f, err := os.Open(name)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, checkMaxFile+1))
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", name, err)
-	}
-	if len(b) > checkMaxFile {
-		return nil, fmt.Errorf("%s: larger than %d bytes", name, checkMaxFile)
-	}
-	return b, nil
-}
-
-// checkLoadCAs returns the system roots plus the certificates of file.
-func checkLoadCAs(file string) (*x509.CertPool, error) {
-	b, err := checkReadFile(file)
-	if err != nil {
-		return nil, err
-	}
-	pool, err := x509.SystemCertPool()
-	if err != nil || pool == nil {
-		pool = x509.NewCertPool()
-	}
-	if !pool.AppendCertsFromPEM(b) {
-		return nil, fmt.Errorf("%s: no PEM CERTIFICATE block found", file)
-	}
-	return pool, nil
-}
-
-// checkParseDays parses a Go duration or a whole number of days ("21d").
-func checkParseDays(s string) (time.Duration, error) {
-	if d, ok := strings.CutSuffix(s, "d"); ok {
-		n, err := strconv.Atoi(d)
-		if err != nil || n < 0 || n > 36500 {
-			return 0, fmt.Errorf("%q: want a number of days such as 21d, or a duration such as 72h", s)
-		}
-		return time.Duration(n) * 24 * time.Hour, nil
-	}
-	d, err := time.ParseDuration(s)
-	if err != nil || d < 0 {
-		return 0, fmt.Errorf("%q: want a number of days such as 21d, or a duration such as 72h", s)
-	}
-	return d, nil
-}
 
 // The publish gate of 'pinset manifest new --check' (manifest.go leaves
 // the hook; the decision is check.Gate's, the one the service runs too).

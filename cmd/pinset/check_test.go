@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -16,22 +15,6 @@ import (
 	"pinset.dev/pinset/pin"
 	"pinset.dev/pinset/policy"
 )
-
-// checkRunCLI runs pinset with args and returns the exit status, stdout and
-// stderr.
-func checkRunCLI(t *testing.T, args ...string) (int, string, string) {
-	t.Helper()
-	var out, errb bytes.Buffer
-	root := newRootCmd()
-	root.SetArgs(args)
-	root.SetOut(&out)
-	root.SetErr(&errb)
-	code := 0
-	if err := root.Execute(); err != nil {
-		code = reportError(&errb, err)
-	}
-	return code, out.String(), errb.String()
-}
 
 // checkFixture writes a CA file, a root and a manifest pinning the live
 // key and a backup key, and starts three addresses, the third of which
@@ -60,7 +43,7 @@ func TestCheckCommandNamesRotatedAddress(t *testing.T) {
 	args := append([]string{"check", "--manifest", filepath.Join(dir, "pins.json"), "--root", filepath.Join(dir, "root.json"),
 		"--cafile", filepath.Join(dir, "ca.pem"), "--timeout", "5s", "--port", strconv.Itoa(f.Port)}, f.ResolveFlags()...)
 
-	code, out, stderr := checkRunCLI(t, args...)
+	code, out, stderr := runCLI(t, args...)
 	if code != 1 {
 		t.Fatalf("exit %d, want 1\n%s%s", code, out, stderr)
 	}
@@ -78,7 +61,7 @@ func TestCheckCommandNamesRotatedAddress(t *testing.T) {
 	}
 
 	// JSON: the same verdicts, machine-readable.
-	code, out, _ = checkRunCLI(t, append(args, "--json")...)
+	code, out, _ = runCLI(t, append(args, "--json")...)
 	var rep check.Report
 	if err := json.Unmarshal([]byte(out), &rep); err != nil || code != 1 {
 		t.Fatalf("exit %d, JSON %v:\n%s", code, err, out)
@@ -92,7 +75,7 @@ func TestCheckCommandNamesRotatedAddress(t *testing.T) {
 	// Only the covered addresses, named explicitly: exit 0.
 	ok := []string{"check", "--manifest", filepath.Join(dir, "pins.json"), "--cafile", filepath.Join(dir, "ca.pem"),
 		"--resolve", "api.example.test:" + strconv.Itoa(f.Port) + ":" + f.Addrs[0], f.Target()}
-	code, out, stderr = checkRunCLI(t, ok...)
+	code, out, stderr = runCLI(t, ok...)
 	if code != 0 || !strings.Contains(stderr, "signatures not verified") {
 		t.Fatalf("exit %d\n%s%s", code, out, stderr)
 	}
@@ -102,13 +85,13 @@ func TestCheckCommandCoveringManifestPasses(t *testing.T) {
 	dir, f, _ := checkFixture(t, "live", "rotated", "backup")
 	args := append([]string{"check", "--manifest", filepath.Join(dir, "pins.json"), "--root", filepath.Join(dir, "root.json"),
 		"--cafile", filepath.Join(dir, "ca.pem"), "--port", strconv.Itoa(f.Port)}, f.ResolveFlags()...)
-	code, out, stderr := checkRunCLI(t, args...)
+	code, out, stderr := runCLI(t, args...)
 	if code != 0 || !strings.Contains(out, "3 addresses of 1 host: 3 accepted") {
 		t.Fatalf("exit %d\n%s%s", code, out, stderr)
 	}
 	// A node going down makes the run incomplete: exit 2.
 	f.Stop(1)
-	code, out, _ = checkRunCLI(t, args...)
+	code, out, _ = runCLI(t, args...)
 	if code != 2 || !strings.Contains(out, "unreachable") {
 		t.Fatalf("exit %d after a node stopped\n%s", code, out)
 	}
@@ -133,7 +116,7 @@ func TestCheckCommandBadInput(t *testing.T) {
 		{[]string{"check", "--manifest", filepath.Join(dir, "pins.json"), "--root", filepath.Join(dir, "pins.json")}, "pins.json"},
 		{[]string{"check", "--manifest", filepath.Join(dir, "pins.json"), "api.example.test:0"}, "port"},
 	} {
-		code, _, stderr := checkRunCLI(t, tc.args...)
+		code, _, stderr := runCLI(t, tc.args...)
 		if code != 1 || !strings.Contains(stderr, tc.want) || strings.Count(strings.TrimSpace(stderr), "\n") > 2 {
 			t.Errorf("%v: exit %d, stderr %q (want %q)", tc.args, code, stderr, tc.want)
 		}
@@ -147,7 +130,7 @@ func TestManifestNewCheckGate(t *testing.T) {
 		"--check", "--cafile", filepath.Join(dir, "ca.pem"), "--port", strconv.Itoa(f.Port)}, f.ResolveFlags()...)
 	omits := "api.example.test=" + w.Pin("live").String() + "," + w.Pin("backup").String()
 
-	code, _, stderr := checkRunCLI(t, append(base, "--host", omits)...)
+	code, _, stderr := runCLI(t, append(base, "--host", omits)...)
 	if code != 1 {
 		t.Fatalf("exit %d, want 1: %s", code, stderr)
 	}
@@ -164,7 +147,7 @@ func TestManifestNewCheckGate(t *testing.T) {
 	}
 
 	// Forced: written, with a warning.
-	code, _, stderr = checkRunCLI(t, append(base, "--host", omits, "--force")...)
+	code, _, stderr = runCLI(t, append(base, "--host", omits, "--force")...)
 	if code != 0 || !strings.Contains(stderr, "--force") {
 		t.Fatalf("forced: exit %d: %s", code, stderr)
 	}
@@ -175,7 +158,7 @@ func TestManifestNewCheckGate(t *testing.T) {
 
 	// Covering every address: accepted without force.
 	covers := omits + "," + w.Pin("rotated").String()
-	code, _, stderr = checkRunCLI(t, append(base, "--host", covers)...)
+	code, _, stderr = runCLI(t, append(base, "--host", covers)...)
 	if code != 0 || !strings.Contains(stderr, "3 accepted") {
 		t.Fatalf("covering manifest: exit %d: %s", code, stderr)
 	}
@@ -191,7 +174,7 @@ func TestCheckCommandWildcardOnly(t *testing.T) {
 	if err := os.WriteFile(p, manifest, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	code, out, stderr := checkRunCLI(t, "check", "--manifest", p)
+	code, out, stderr := runCLI(t, "check", "--manifest", p)
 	if code != 2 || !strings.Contains(stderr, "nothing to check") || !strings.Contains(stderr, "hint: name the hosts") || !strings.Contains(out, "*.example.test: not probed") {
 		t.Fatalf("exit %d\n%s%s", code, out, stderr)
 	}

@@ -1,29 +1,12 @@
 package main
 
 import (
-	"bytes"
 	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 )
-
-// demoRunCLI runs pinset with args and returns the exit status, stdout and
-// stderr.
-func demoRunCLI(t *testing.T, args ...string) (int, string, string) {
-	t.Helper()
-	var out, errb bytes.Buffer
-	root := newRootCmd()
-	root.SetArgs(args)
-	root.SetOut(&out)
-	root.SetErr(&errb)
-	code := 0
-	if err := root.Execute(); err != nil {
-		code = reportError(&errb, err)
-	}
-	return code, out.String(), errb.String()
-}
 
 // TestDemoCommand runs `pinset demo` as a user would.
 func TestDemoCommand(t *testing.T) {
@@ -36,7 +19,7 @@ func TestDemoCommand(t *testing.T) {
 // inspection commands the demo prints work on them.
 func TestDemoCommandKeep(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "demo")
-	code, out, stderr := demoRunCLI(t, "demo", "--keep", dir)
+	code, out, stderr := runCLI(t, "demo", "--keep", dir)
 	if code != 0 {
 		t.Fatalf("exit %d\n%s\n%s", code, out, stderr)
 	}
@@ -59,13 +42,13 @@ func TestDemoCommandKeep(t *testing.T) {
 		if !strings.Contains(out, "pinset "+strings.Join(args, " ")) {
 			t.Errorf("the demo does not print %q", "pinset "+strings.Join(args, " "))
 		}
-		if code, o, e := demoRunCLI(t, args...); code != 0 {
+		if code, o, e := runCLI(t, args...); code != 0 {
 			t.Errorf("pinset %s: exit %d\n%s%s", strings.Join(args, " "), code, o, e)
 		}
 	}
 
 	// The directory is not reused.
-	code, _, stderr = demoRunCLI(t, "demo", "--keep", dir)
+	code, _, stderr = runCLI(t, "demo", "--keep", dir)
 	if code == 0 || !strings.Contains(stderr, "not empty") {
 		t.Errorf("second run in %s: exit %d, %q", dir, code, stderr)
 	}
@@ -73,7 +56,7 @@ func TestDemoCommandKeep(t *testing.T) {
 
 // TestDemoCommandJSON prints the steps as JSON for scripts.
 func TestDemoCommandJSON(t *testing.T) {
-	code, out, stderr := demoRunCLI(t, "demo", "--json")
+	code, out, stderr := runCLI(t, "demo", "--json")
 	if code != 0 {
 		t.Fatalf("exit %d\n%s\n%s", code, out, stderr)
 	}

@@ -2,11 +2,9 @@ package main
 
 import (
 	"context"
-	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"os"
 	"path/filepath"
@@ -107,9 +105,6 @@ Examples:
 	return cmd
 }
 
-// exportMaxFile caps the files export reads.
-const exportMaxFile = 8 << 20
-
 func runExport(cmd *cobra.Command, format string, ef *exportFlags) error {
 	stderr := cmd.ErrOrStderr()
 	var spec *export.Format
@@ -138,13 +133,13 @@ func runExport(cmd *cobra.Command, format string, ef *exportFlags) error {
 	}
 
 	if ef.manifest != "" {
-		mb, err := exportReadFile(ef.manifest)
+		mb, err := readInput(ef.manifest, maxInputFile)
 		if err != nil {
 			return err
 		}
 		var rb []byte
 		if ef.root != "" {
-			if rb, err = exportReadFile(ef.root); err != nil {
+			if rb, err = readInput(ef.root, maxInputFile); err != nil {
 				return err
 			}
 		}
@@ -185,12 +180,12 @@ func runExport(cmd *cobra.Command, format string, ef *exportFlags) error {
 		}
 		in.Expiration = d
 	}
-	if in.HPKPMaxAge, err = exportParseDays(ef.maxAge); err != nil {
+	if in.HPKPMaxAge, err = parseDays(ef.maxAge); err != nil {
 		return fmt.Errorf("--max-age %w", err)
 	}
 
 	for _, name := range ef.certs {
-		b, err := exportReadFile(name)
+		b, err := readInput(name, maxInputFile)
 		if err != nil {
 			return err
 		}
@@ -254,7 +249,7 @@ func runExport(cmd *cobra.Command, format string, ef *exportFlags) error {
 func exportConnect(cmd *cobra.Command, ef *exportFlags, ps export.Positions) error {
 	opts := probe.Options{Timeout: ef.timeout}
 	if ef.caFile != "" {
-		pool, err := exportLoadCAs(ef.caFile)
+		pool, err := loadCAs("--cafile", ef.caFile)
 		if err != nil {
 			return err
 		}
@@ -302,52 +297,4 @@ func exportSplitHostPort(s string) (string, int, error) {
 		return "", 0, fmt.Errorf("port %q is not a number from 1 to 65535", portStr)
 	}
 	return host, port, nil
-}
-
-func exportReadFile(name string) ([]byte, error) {
-	var r io.Reader = os.Stdin
-	if name != "-" {
-		f, err := os.Open(name)
-		if err != nil {
-			return nil, err
-		}
-		defer f.Close()
-		r = f
-	}
-	b, err := io.ReadAll(io.LimitReader(r, exportMaxFile+1))
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", name, err)
-	}
-	if len(b) > exportMaxFile {
-		return nil, fmt.Errorf("%s: larger than %d bytes", name, exportMaxFile)
-	}
-	return b, nil
-}
-
-func exportLoadCAs(file string) (*x509.CertPool, error) {
-	b, err := exportReadFile(file)
-	if err != nil {
-		return nil, err
-	}
-	pool, err := x509.SystemCertPool()
-	if err != nil || pool == nil {
-		pool = x509.NewCertPool()
-	}
-	if !pool.AppendCertsFromPEM(b) {
-		return nil, fmt.Errorf("%s: no PEM CERTIFICATE block found", file)
-	}
-	return pool, nil
-}
-
-// exportParseDays parses a whole number of days ("60d") or a Go duration.
-func exportParseDays(s string) (time.Duration, error) {
-	if d, ok := strings.CutSuffix(s, "d"); ok {
-		n, err := strconv.Atoi(d)
-		if err == nil && n >= 0 && n <= 36500 {
-			return time.Duration(n) * 24 * time.Hour, nil
-		}
-	} else if d, err := time.ParseDuration(s); err == nil && d >= 0 {
-		return d, nil
-	}
-	return 0, fmt.Errorf("%q: want a number of days such as 60d, or a duration such as 720h", s)
 }

@@ -19,22 +19,6 @@ import (
 	"pinset.dev/pinset/trust/trusttest"
 )
 
-// exportRunCLI runs pinset with args and returns the exit status, stdout
-// and stderr.
-func exportRunCLI(t *testing.T, args ...string) (int, string, string) {
-	t.Helper()
-	var out, errb bytes.Buffer
-	root := newRootCmd()
-	root.SetArgs(args)
-	root.SetOut(&out)
-	root.SetErr(&errb)
-	code := 0
-	if err := root.Execute(); err != nil {
-		code = reportError(&errb, err)
-	}
-	return code, out.String(), errb.String()
-}
-
 // exportDocs writes a signed root and manifest (2-of-3 root keys, 2-of-3
 // pins keys) for the given hosts and returns their paths.
 func exportDocs(t *testing.T, hosts []policy.Policy) (rootFile, manifestFile string, repo *trusttest.Repo) {
@@ -58,7 +42,7 @@ func exportDocs(t *testing.T, hosts []policy.Policy) (rootFile, manifestFile str
 func TestExportPinFlag(t *testing.T) {
 	a, b := trusttest.Pin("a"), trusttest.Pin("b")
 	out := filepath.Join(t.TempDir(), "Pins.kt")
-	code, stdout, stderr := exportRunCLI(t, "export", "okhttp",
+	code, stdout, stderr := runCLI(t, "export", "okhttp",
 		"--pin", "API.Example.com="+a.Format(pin.OkHttp)+","+b.Format(pin.Hex),
 		"--pin", "**.example.com="+a.String()+","+b.String()+";report-uri=https://r.example.com/x",
 		"-o", out)
@@ -91,7 +75,7 @@ func TestExportPinFlag(t *testing.T) {
 
 func TestExportManifest(t *testing.T) {
 	rootFile, manifestFile, repo := exportDocs(t, nil)
-	code, stdout, stderr := exportRunCLI(t, "export", "android-nsc", "--manifest", manifestFile, "--root", rootFile)
+	code, stdout, stderr := runCLI(t, "export", "android-nsc", "--manifest", manifestFile, "--root", rootFile)
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
@@ -113,17 +97,17 @@ func TestExportManifest(t *testing.T) {
 	}
 
 	// Without --root: decoded, with a warning.
-	code, _, stderr = exportRunCLI(t, "export", "android-nsc", "--manifest", manifestFile)
+	code, _, stderr = runCLI(t, "export", "android-nsc", "--manifest", manifestFile)
 	if code != 0 || !strings.Contains(stderr, "signatures not verified") {
 		t.Errorf("exit %d, stderr %q", code, stderr)
 	}
 
 	// --host selects by pattern or by host name.
-	code, stdout, stderr = exportRunCLI(t, "export", "hpkp", "--manifest", manifestFile, "--root", rootFile, "--host", "img.cdn.example.com")
+	code, stdout, stderr = runCLI(t, "export", "hpkp", "--manifest", manifestFile, "--root", rootFile, "--host", "img.cdn.example.com")
 	if code != 0 || strings.Contains(stdout, "api.example.com") || !strings.Contains(stdout, "cdn.example.com") {
 		t.Errorf("--host img.cdn.example.com: exit %d\n%s%s", code, stdout, stderr)
 	}
-	code, _, stderr = exportRunCLI(t, "export", "hpkp", "--manifest", manifestFile, "--host", "example.org")
+	code, _, stderr = runCLI(t, "export", "hpkp", "--manifest", manifestFile, "--host", "example.org")
 	if code == 0 || !strings.Contains(stderr, `--host "example.org": no policy covers it`) {
 		t.Errorf("unmatched --host: exit %d, %s", code, stderr)
 	}
@@ -133,7 +117,7 @@ func TestExportManifest(t *testing.T) {
 	if err := os.WriteFile(manifestFile, other.Manifest(), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	code, stdout, stderr = exportRunCLI(t, "export", "android-nsc", "--manifest", manifestFile, "--root", rootFile)
+	code, stdout, stderr = runCLI(t, "export", "android-nsc", "--manifest", manifestFile, "--root", rootFile)
 	if code == 0 || stdout != "" || !strings.Contains(stderr, "pinset: "+manifestFile+": ") {
 		t.Errorf("foreign manifest: exit %d, stdout %q, stderr %q", code, stdout, stderr)
 	}
@@ -141,7 +125,7 @@ func TestExportManifest(t *testing.T) {
 
 func TestExportStrictAndJSON(t *testing.T) {
 	spec := "*.example.com=" + trusttest.Pin("a").String() + "," + trusttest.Pin("b").String()
-	code, stdout, stderr := exportRunCLI(t, "export", "ios-ats", "--pin", spec, "--json")
+	code, stdout, stderr := runCLI(t, "export", "ios-ats", "--pin", spec, "--json")
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
@@ -160,7 +144,7 @@ func TestExportStrictAndJSON(t *testing.T) {
 	if doc.Format != "ios-ats" || !strings.Contains(doc.Output, "NSPinnedDomains") || !codes["one-label-wildcard"] || !codes["chain-position"] {
 		t.Errorf("JSON document: %+v", doc)
 	}
-	code, _, stderr = exportRunCLI(t, "export", "ios-ats", "--pin", spec, "--strict")
+	code, _, stderr = runCLI(t, "export", "ios-ats", "--pin", spec, "--strict")
 	if code != 3 || !strings.Contains(stderr, "--strict refuses them") {
 		t.Errorf("--strict: exit %d, %s", code, stderr)
 	}
@@ -185,7 +169,7 @@ func TestExportPositions(t *testing.T) {
 	spec2 := "cdn.example.com=" + h.Intermediate.Pin().String() + "," + h.Root.Pin().String()
 	check := func(t *testing.T, args ...string) {
 		t.Helper()
-		code, stdout, stderr := exportRunCLI(t, append([]string{"export", "ios-ats", "--pin", spec, "--pin", spec2}, args...)...)
+		code, stdout, stderr := runCLI(t, append([]string{"export", "ios-ats", "--pin", spec, "--pin", spec2}, args...)...)
 		if code != 0 {
 			t.Fatalf("exit %d: %s", code, stderr)
 		}
@@ -256,7 +240,7 @@ func TestExportBadInput(t *testing.T) {
 		{[]string{"export", "ios-ats", "--pin", "a.example.com=" + two, "--cert", "/nonexistent.pem"}, "/nonexistent.pem"},
 		{[]string{"export", "ios-ats", "--pin", "a.example.com=" + two, "--connect", "127.0.0.1:1", "--timeout", "2s"}, "--connect 127.0.0.1:1"},
 	} {
-		code, stdout, stderr := exportRunCLI(t, c.args...)
+		code, stdout, stderr := runCLI(t, c.args...)
 		if code == 0 || stdout != "" || !strings.Contains(stderr, c.want) || strings.Count(strings.TrimSpace(stderr), "\n") > 1 {
 			t.Errorf("%v: exit %d, stdout %q, stderr %q (want one line containing %q)", c.args, code, stdout, stderr, c.want)
 		}
@@ -266,7 +250,7 @@ func TestExportBadInput(t *testing.T) {
 	if err := os.WriteFile(bad, []byte(`{"hosts": []}`), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if code, _, stderr := exportRunCLI(t, "export", "okhttp", "--manifest", bad); code == 0 || !strings.HasPrefix(stderr, "pinset: "+bad+": ") {
+	if code, _, stderr := runCLI(t, "export", "okhttp", "--manifest", bad); code == 0 || !strings.HasPrefix(stderr, "pinset: "+bad+": ") {
 		t.Errorf("bad manifest: exit %d, %s", code, stderr)
 	}
 }
@@ -274,7 +258,7 @@ func TestExportBadInput(t *testing.T) {
 func TestExportGo(t *testing.T) {
 	rootFile, manifestFile, repo := exportDocs(t, nil)
 	out := filepath.Join(t.TempDir(), "pins.go")
-	code, _, stderr := exportRunCLI(t, "export", "go", "--manifest", manifestFile, "--root", rootFile, "--package", "bundle", "-o", out)
+	code, _, stderr := runCLI(t, "export", "go", "--manifest", manifestFile, "--root", rootFile, "--package", "bundle", "-o", out)
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
@@ -286,7 +270,7 @@ func TestExportGo(t *testing.T) {
 		t.Errorf("generated file:\n%s", src)
 	}
 	_ = repo
-	code, _, stderr = exportRunCLI(t, "export", "go", "--manifest", manifestFile, "--root", rootFile, "--host", "api.example.com")
+	code, _, stderr = runCLI(t, "export", "go", "--manifest", manifestFile, "--root", rootFile, "--host", "api.example.com")
 	if code == 0 || !strings.Contains(stderr, "--host cannot select") {
 		t.Errorf("go with --host: exit %d, %s", code, stderr)
 	}

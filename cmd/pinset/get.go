@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -99,13 +98,13 @@ type getFailure struct {
 
 func runGet(cmd *cobra.Command, rawURL string, o getOptions) error {
 	stderr := cmd.ErrOrStderr()
-	rootBytes, err := getReadFile(o.root)
+	rootBytes, err := readInput(o.root, maxInputFile)
 	if err != nil {
 		return err
 	}
 	var manifestBytes []byte
 	if o.manifest != "" {
-		if manifestBytes, err = getReadFile(o.manifest); err != nil {
+		if manifestBytes, err = readInput(o.manifest, maxInputFile); err != nil {
 			return err
 		}
 	}
@@ -114,16 +113,9 @@ func runGet(cmd *cobra.Command, rawURL string, o getOptions) error {
 	}
 	tc := &tls.Config{}
 	if o.caFile != "" {
-		b, err := getReadFile(o.caFile)
+		pool, err := loadCAs("--cafile", o.caFile)
 		if err != nil {
 			return err
-		}
-		pool, err := x509.SystemCertPool()
-		if err != nil || pool == nil {
-			pool = x509.NewCertPool()
-		}
-		if !pool.AppendCertsFromPEM(b) {
-			return fmt.Errorf("%s: no PEM certificate found", o.caFile)
 		}
 		tc.RootCAs = pool
 	}
@@ -267,23 +259,6 @@ func getPinFailureError(f *enforce.Failure) error {
 		break
 	}
 	return errors.New(strings.TrimRight(b.String(), "\n"))
-}
-
-// getReadFile reads a document file, refusing anything over 4 MiB.
-func getReadFile(name string) ([]byte, error) {
-	f, err := os.Open(name)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, 4<<20+1))
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", name, err)
-	}
-	if len(b) > 4<<20 {
-		return nil, fmt.Errorf("%s: larger than 4 MiB", name)
-	}
-	return b, nil
 }
 
 func getWriteJSON(w io.Writer, v any) {

@@ -82,13 +82,13 @@ Examples:
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			name := args[0]
-			b, err := trustReadFile(name, trustMaxFile)
+			b, err := readInput(name, trustMaxFile)
 			if err != nil {
 				return err
 			}
 			var root *trust.Root
 			if rootFile != "" {
-				rb, err := trustReadFile(rootFile, trustMaxFile)
+				rb, err := readInput(rootFile, trustMaxFile)
 				if err != nil {
 					return err
 				}

@@ -9,8 +9,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -119,32 +117,9 @@ Examples:
 // trustMaxFile caps the files the trust commands read.
 const trustMaxFile = trust.MaxEnvelopeSize
 
-// trustReadFile reads a file of at most max bytes ("-" is stdin).
-func trustReadFile(name string, max int64) ([]byte, error) {
-	var r io.Reader
-	if name == "-" {
-		r = os.Stdin
-	} else {
-		f, err := os.Open(name)
-		if err != nil {
-			return nil, err
-		}
-		defer f.Close()
-		r = f
-	}
-	b, err := io.ReadAll(io.LimitReader(r, max+1))
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", name, err)
-	}
-	if int64(len(b)) > max {
-		return nil, fmt.Errorf("%s: larger than %d bytes", name, max)
-	}
-	return b, nil
-}
-
 // trustReadPassphrase reads the first line of a passphrase file.
 func trustReadPassphrase(name string) ([]byte, error) {
-	b, err := trustReadFile(name, 64<<10)
+	b, err := readInput(name, 64<<10)
 	if err != nil {
 		return nil, err
 	}
@@ -158,7 +133,7 @@ func trustReadPassphrase(name string) ([]byte, error) {
 
 // trustReadSigner loads a private key file.
 func trustReadSigner(keyFile, passFile string) (*trust.Signer, error) {
-	b, err := trustReadFile(keyFile, 64<<10)
+	b, err := readInput(keyFile, 64<<10)
 	if err != nil {
 		return nil, err
 	}
@@ -241,18 +216,11 @@ func trustWriteOutput(cmd *cobra.Command, name string, data []byte) error {
 
 // trustParseDuration reads a lifetime: Go durations (72h) or days (30d).
 func trustParseDuration(s string) (time.Duration, error) {
-	if d, ok := strings.CutSuffix(s, "d"); ok {
-		n, err := strconv.Atoi(d)
-		if err != nil || n <= 0 || n > 100*365 {
-			return 0, fmt.Errorf("%q: expected a number of days like 30d", s)
-		}
-		return time.Duration(n) * 24 * time.Hour, nil
+	d, err := parseDays(s)
+	if err == nil && d == 0 {
+		err = fmt.Errorf("%q: a lifetime must be longer than zero", s)
 	}
-	v, err := time.ParseDuration(s)
-	if err != nil || v <= 0 {
-		return 0, fmt.Errorf("%q: expected a duration like 30d or 72h", s)
-	}
-	return v, nil
+	return d, err
 }
 
 // trustJSON prints v as indented JSON.

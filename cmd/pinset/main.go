@@ -5,6 +5,7 @@
 package main
 
 import (
+	"io"
 	"os"
 
 	"github.com/spf13/cobra"
@@ -16,9 +17,15 @@ func main() {
 
 // run executes the command line and returns the exit status. Subcommand
 // files register themselves with addCommand from init functions.
-func run(args []string) int {
+func run(args []string) int { return runWith(args, os.Stdin, os.Stdout, os.Stderr) }
+
+// runWith is run with explicit standard streams (tests capture them).
+func runWith(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	root := newRootCmd()
 	root.SetArgs(args)
+	root.SetIn(stdin)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
 	if err := root.Execute(); err != nil {
 		return reportError(root.ErrOrStderr(), err)
 	}

@@ -82,7 +82,7 @@ Examples:
 			if rootFile == "" {
 				return fmt.Errorf("--root is required: the manifest is bound to its app and version")
 			}
-			rb, err := trustReadFile(rootFile, trustMaxFile)
+			rb, err := readInput(rootFile, trustMaxFile)
 			if err != nil {
 				return err
 			}
@@ -176,7 +176,7 @@ type manifestPolicyFile struct {
 // manifestReadPolicy reads a --policy YAML file strictly (unknown keys are
 // errors).
 func manifestReadPolicy(name string) ([]policy.Policy, error) {
-	b, err := trustReadFile(name, 4<<20)
+	b, err := readInput(name, 4<<20)
 	if err != nil {
 		return nil, err
 	}

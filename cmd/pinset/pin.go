@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -253,34 +252,6 @@ func pinReadFile(cmd *cobra.Command, name string) ([]pin.Item, error) {
 	return pin.ReadItems(f, name)
 }
 
-// pinLoadCAs returns the system roots plus the certificates of file.
-func pinLoadCAs(file string) (*x509.CertPool, error) {
-	f, err := os.Open(file)
-	if err != nil {
-		var pe *fs.PathError
-		if errors.As(err, &pe) {
-			return nil, fmt.Errorf("--cafile %s: %v", file, pe.Err)
-		}
-		return nil, err
-	}
-	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, pin.MaxFileSize+1))
-	if err != nil {
-		return nil, fmt.Errorf("--cafile %s: %v", file, err)
-	}
-	if len(b) > pin.MaxFileSize {
-		return nil, fmt.Errorf("--cafile %s: %w", file, pin.ErrTooLarge)
-	}
-	pool, err := x509.SystemCertPool()
-	if err != nil || pool == nil {
-		pool = x509.NewCertPool()
-	}
-	if !pool.AppendCertsFromPEM(b) {
-		return nil, fmt.Errorf("--cafile %s: no PEM CERTIFICATE block found", file)
-	}
-	return pool, nil
-}
-
 func pinConnect(cmd *cobra.Command, o pinOptions) error {
 	host, port, err := probe.SplitHostPort(o.connect, 443)
 	if err != nil {
@@ -294,7 +265,7 @@ func pinConnect(cmd *cobra.Command, o pinOptions) error {
 		return err
 	}
 	if o.caFile != "" {
-		if opts.RootCAs, err = pinLoadCAs(o.caFile); err != nil {
+		if opts.RootCAs, err = loadCAs("--cafile", o.caFile); err != nil {
 			return err
 		}
 	}

@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -176,16 +175,9 @@ func readPublishItems(files []string) ([]publishItem, error) {
 func publishClient(caFile, certFile, keyFile string, timeout time.Duration) (*http.Client, error) {
 	tc := &tls.Config{MinVersion: tls.VersionTLS12}
 	if caFile != "" {
-		b, err := os.ReadFile(caFile)
+		pool, err := loadCAs("--cafile", caFile)
 		if err != nil {
 			return nil, err
-		}
-		pool, err := x509.SystemCertPool()
-		if err != nil {
-			pool = x509.NewCertPool()
-		}
-		if !pool.AppendCertsFromPEM(b) {
-			return nil, fmt.Errorf("%s: no PEM certificate found", caFile)
 		}
 		tc.RootCAs = pool
 	}

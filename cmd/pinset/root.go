@@ -61,7 +61,7 @@ Examples:
 		RunE: func(cmd *cobra.Command, args []string) error {
 			doc := &trust.Root{AppID: app, Version: version}
 			if previous != "" {
-				b, err := trustReadFile(previous, trustMaxFile)
+				b, err := readInput(previous, trustMaxFile)
 				if err != nil {
 					return err
 				}
@@ -103,7 +103,7 @@ Examples:
 			add := func(files []string) ([]string, error) {
 				var ids []string
 				for _, f := range files {
-					b, err := trustReadFile(f, 64<<10)
+					b, err := readInput(f, 64<<10)
 					if err != nil {
 						return nil, err
 					}

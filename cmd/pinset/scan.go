@@ -134,7 +134,7 @@ func runScan(cmd *cobra.Command, sf *scanFlags, file string) error {
 			return err
 		}
 		if sf.caFile != "" {
-			if popts.RootCAs, err = checkLoadCAs(sf.caFile); err != nil {
+			if popts.RootCAs, err = loadCAs("--cafile", sf.caFile); err != nil {
 				return err
 			}
 		}

@@ -17,20 +17,6 @@ import (
 	"pinset.dev/pinset/trust/trusttest"
 )
 
-func scanRunCLI(t *testing.T, args ...string) (int, string, string) {
-	t.Helper()
-	var out, errb bytes.Buffer
-	root := newRootCmd()
-	root.SetArgs(args)
-	root.SetOut(&out)
-	root.SetErr(&errb)
-	code := 0
-	if err := root.Execute(); err != nil {
-		code = reportError(&errb, err)
-	}
-	return code, out.String(), errb.String()
-}
-
 func scanWrite(t *testing.T, dir, name string, data []byte) string {
 	t.Helper()
 	p := filepath.Join(dir, name)
@@ -52,12 +38,12 @@ func TestScanFormatsAndFailOn(t *testing.T) {
 	dir := t.TempDir()
 	nsc := scanWrite(t, dir, "network_security_config.xml", []byte(scanUserCANSC))
 
-	code, out, stderr := scanRunCLI(t, "scan", nsc)
+	code, out, stderr := runCLI(t, "scan", nsc)
 	if code != 0 || !strings.Contains(out, "HIGH   AND-USER-CA") || !strings.Contains(out, "fix: ") || stderr != "" {
 		t.Fatalf("text: code %d\n%s\n%s", code, out, stderr)
 	}
 
-	code, out, _ = scanRunCLI(t, "scan", "--format", "json", nsc)
+	code, out, _ = runCLI(t, "scan", "--format", "json", nsc)
 	var rep struct {
 		Platform string
 		Findings []struct {
@@ -73,7 +59,7 @@ func TestScanFormatsAndFailOn(t *testing.T) {
 		t.Fatalf("json report %+v", rep)
 	}
 
-	code, out, _ = scanRunCLI(t, "scan", "--format", "sarif", nsc)
+	code, out, _ = runCLI(t, "scan", "--format", "sarif", nsc)
 	var sarif struct {
 		Version string `json:"version"`
 		Runs    []struct {
@@ -87,17 +73,17 @@ func TestScanFormatsAndFailOn(t *testing.T) {
 		t.Fatalf("sarif: %v %+v", err, sarif)
 	}
 
-	code, _, stderr = scanRunCLI(t, "scan", "--fail-on", "high", nsc)
+	code, _, stderr = runCLI(t, "scan", "--fail-on", "high", nsc)
 	if code != 1 || !strings.Contains(stderr, "findings at or above high") {
 		t.Fatalf("--fail-on high: code %d, %q", code, stderr)
 	}
 	// Nothing high in a config without user CAs: --fail-on high passes,
 	// --fail-on medium fails (no pinning is medium).
 	clean := scanWrite(t, dir, "clean.xml", []byte(`<network-security-config><base-config cleartextTrafficPermitted="false"/></network-security-config>`))
-	if code, _, stderr := scanRunCLI(t, "scan", "--fail-on", "high", clean); code != 0 {
+	if code, _, stderr := runCLI(t, "scan", "--fail-on", "high", clean); code != 0 {
 		t.Fatalf("clean --fail-on high: %d %s", code, stderr)
 	}
-	if code, _, _ := scanRunCLI(t, "scan", "--fail-on", "medium", clean); code != 1 {
+	if code, _, _ := runCLI(t, "scan", "--fail-on", "medium", clean); code != 1 {
 		t.Fatalf("clean --fail-on medium: %d", code)
 	}
 }
@@ -111,7 +97,7 @@ func TestScanBadInput(t *testing.T) {
 	f.Write(bytes.Repeat([]byte("x"), 4096))
 	zw.Close()
 	apk := scanWrite(t, dir, "app.apk", buf.Bytes()[:buf.Len()/2])
-	code, _, stderr := scanRunCLI(t, "scan", apk)
+	code, _, stderr := runCLI(t, "scan", apk)
 	if code != 1 || !strings.HasPrefix(stderr, "pinset: "+apk+": ") || strings.Contains(stderr, "panic") {
 		t.Fatalf("truncated apk: %d %q", code, stderr)
 	}
@@ -122,19 +108,19 @@ func TestScanBadInput(t *testing.T) {
 	f.Write([]byte{3, 0, 8, 0, 0xff, 0xff, 0, 0})
 	zw.Close()
 	apk = scanWrite(t, dir, "bad.apk", buf.Bytes())
-	code, _, stderr = scanRunCLI(t, "scan", apk)
+	code, _, stderr = runCLI(t, "scan", apk)
 	if code != 1 || !strings.Contains(stderr, apk+": AndroidManifest.xml: ") {
 		t.Fatalf("bad manifest: %d %q", code, stderr)
 	}
-	code, _, stderr = scanRunCLI(t, "scan", filepath.Join(dir, "missing.ipa"))
+	code, _, stderr = runCLI(t, "scan", filepath.Join(dir, "missing.ipa"))
 	if code != 1 || !strings.Contains(stderr, "missing.ipa") {
 		t.Fatalf("missing: %d %q", code, stderr)
 	}
 	other := scanWrite(t, dir, "notes.txt", []byte("hello"))
-	if code, _, stderr := scanRunCLI(t, "scan", other); code != 1 || !strings.Contains(stderr, "not an APK, AAB, IPA") {
+	if code, _, stderr := runCLI(t, "scan", other); code != 1 || !strings.Contains(stderr, "not an APK, AAB, IPA") {
 		t.Fatalf("unknown: %d %q", code, stderr)
 	}
-	if code, _, stderr := scanRunCLI(t, "scan", "--format", "xml", other); code != 1 || !strings.Contains(stderr, "--format") {
+	if code, _, stderr := runCLI(t, "scan", "--format", "xml", other); code != 1 || !strings.Contains(stderr, "--format") {
 		t.Fatalf("bad format: %d %q", code, stderr)
 	}
 }
@@ -193,7 +179,7 @@ func TestScanManifestAndConnect(t *testing.T) {
 		return msgs
 	}
 
-	code, out, stderr := scanRunCLI(t, "scan", "--format", "json", "--manifest", pins, "--root", root,
+	code, out, stderr := runCLI(t, "scan", "--format", "json", "--manifest", pins, "--root", root,
 		"--connect", "--cafile", ca, "--port", fmt.Sprint(port), "--resolve", fmt.Sprintf("api.example.com:%d:127.0.0.1", port), nsc)
 	if code != 0 {
 		t.Fatalf("code %d: %s", code, stderr)
@@ -204,7 +190,7 @@ func TestScanManifestAndConnect(t *testing.T) {
 	}
 
 	// Manifest only: the live pin now matches nothing either.
-	_, out, stderr = scanRunCLI(t, "scan", "--format", "json", "--manifest", pins, nsc)
+	_, out, stderr = runCLI(t, "scan", "--format", "json", "--manifest", pins, nsc)
 	if got := unmatched(out); len(got) != 2 {
 		t.Fatalf("manifest only: %v", got)
 	}
@@ -214,7 +200,7 @@ func TestScanManifestAndConnect(t *testing.T) {
 
 	// A manifest that does not verify under the given root is refused.
 	otherRoot := scanWrite(t, dir, "other-root.json", trusttest.New("com.example.app", 8).Root())
-	code, _, stderr = scanRunCLI(t, "scan", "--manifest", pins, "--root", otherRoot, nsc)
+	code, _, stderr = runCLI(t, "scan", "--manifest", pins, "--root", otherRoot, nsc)
 	if code != 1 || !strings.Contains(stderr, "pins.json") {
 		t.Fatalf("wrong root: %d %q", code, stderr)
 	}
@@ -226,7 +212,7 @@ func TestScanSampleAPK(t *testing.T) {
 	if _, err := os.Stat(p); err != nil {
 		t.Skipf("sample absent: %v", err)
 	}
-	code, out, stderr := scanRunCLI(t, "scan", "--fail-on", "high", p)
+	code, out, stderr := runCLI(t, "scan", "--fail-on", "high", p)
 	if code != 1 || !strings.Contains(out, "AND-CLEARTEXT-BASE") || !strings.Contains(out, "res/4u.xml") {
 		t.Fatalf("code %d\n%s\n%s", code, out, stderr)
 	}

@@ -1,8 +1,10 @@
 package main
 
 import (
+	"bytes"
 	"fmt"
 	"os"
+	"strings"
 	"testing"
 
 	"github.com/rogpeppe/go-internal/testscript"
@@ -50,4 +52,13 @@ func TestScripts(t *testing.T) {
 			return nil
 		},
 	})
+}
+
+// runCLI runs pinset in-process with args and empty standard input, and
+// returns the exit status, stdout and stderr.
+func runCLI(t *testing.T, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code := runWith(args, strings.NewReader(""), &out, &errb)
+	return code, out.String(), errb.String()
 }

@@ -12,7 +12,6 @@ import (
 	"net"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
 	"time"
 
@@ -88,22 +87,6 @@ func loadServeConfig(path string) (*serveConfig, error) {
 		return nil, fmt.Errorf("%s: %v", path, err)
 	}
 	return cfg, nil
-}
-
-// parseDays reads a duration that may use a d suffix for days ("7d").
-func parseDays(s string) (time.Duration, error) {
-	if n, ok := strings.CutSuffix(s, "d"); ok {
-		var d int
-		if _, err := fmt.Sscanf(n, "%d", &d); err != nil || d < 0 || fmt.Sprint(d) != n {
-			return 0, fmt.Errorf("%q is not a duration (e.g. 7d, 12h, 30m)", s)
-		}
-		return time.Duration(d) * 24 * time.Hour, nil
-	}
-	d, err := time.ParseDuration(s)
-	if err != nil {
-		return 0, fmt.Errorf("%q is not a duration (e.g. 7d, 12h, 30m)", s)
-	}
-	return d, nil
 }
 
 func optDuration(name, s string, def time.Duration) (time.Duration, error) {
@@ -267,8 +250,8 @@ func runServe(ctx context.Context, stderr io.Writer, cfg *serveConfig) error {
 		opts.DefaultPort = g.Port
 		if g.CAFile != "" {
 			// Added to the system roots, as with 'pinset check --cafile'.
-			if opts.RootCAs, err = checkLoadCAs(g.CAFile); err != nil {
-				return fmt.Errorf("publish_gate.cafile: %v", err)
+			if opts.RootCAs, err = loadCAs("publish_gate.cafile", g.CAFile); err != nil {
+				return err
 			}
 		}
 		sc.PublishGate = check.ManifestGate(opts)

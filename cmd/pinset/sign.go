@@ -55,7 +55,7 @@ func signFile(cmd *cobra.Command, s *trust.Signer, name string) error {
 	if name == "-" {
 		return fmt.Errorf("sign works in place: give a file, not standard input")
 	}
-	b, err := trustReadFile(name, trustMaxFile)
+	b, err := readInput(name, trustMaxFile)
 	if err != nil {
 		return err
 	}

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"os"
 	"path/filepath"
 	"strings"
@@ -17,16 +16,7 @@ func trustRunCLI(t *testing.T, now time.Time, args ...string) (int, string, stri
 	old := trustNow
 	trustNow = func() time.Time { return now }
 	defer func() { trustNow = old }()
-	var out, errb bytes.Buffer
-	root := newRootCmd()
-	root.SetArgs(args)
-	root.SetOut(&out)
-	root.SetErr(&errb)
-	code := 0
-	if err := root.Execute(); err != nil {
-		code = reportError(&errb, err)
-	}
-	return code, out.String(), errb.String()
+	return runCLI(t, args...)
 }
 
 func TestTrustCommandsClock(t *testing.T) {

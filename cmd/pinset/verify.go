@@ -96,7 +96,7 @@ func verifyFiles(rootFile string, chain []string, file string, now time.Time) (v
 		res.Error = err.Error()
 		return res, err
 	}
-	rb, err := trustReadFile(rootFile, trustMaxFile)
+	rb, err := readInput(rootFile, trustMaxFile)
 	if err != nil {
 		return fail(rootFile, err)
 	}
@@ -108,7 +108,7 @@ func verifyFiles(rootFile string, chain []string, file string, now time.Time) (v
 	var manifestBytes []byte
 	roots := append([]string(nil), chain...)
 	if file != "" {
-		b, err := trustReadFile(file, trustMaxFile)
+		b, err := readInput(file, trustMaxFile)
 		if err != nil {
 			return fail(file, err)
 		}
@@ -124,7 +124,7 @@ func verifyFiles(rootFile string, chain []string, file string, now time.Time) (v
 	}
 	var rootBytes [][]byte
 	for _, name := range roots {
-		b, err := trustReadFile(name, trustMaxFile)
+		b, err := readInput(name, trustMaxFile)
 		if err != nil {
 			return fail(name, err)
 		}

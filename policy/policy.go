@@ -97,8 +97,10 @@ func NormalizeHost(host string) (string, error) {
 	if len(h) > 253*4 {
 		return "", errors.New("host name too long")
 	}
-	if ip := net.ParseIP(h); ip != nil {
-		return ip.String(), nil
+	if mayBeIP(h) {
+		if ip := net.ParseIP(h); ip != nil {
+			return ip.String(), nil
+		}
 	}
 	if !utf8.ValidString(h) {
 		return "", fmt.Errorf("invalid host name %q: not valid UTF-8", host)
@@ -122,8 +124,10 @@ func NormalizeHost(host string) (string, error) {
 	if len(a) > 253 {
 		return "", fmt.Errorf("invalid host name %q: longer than 253 characters", host)
 	}
-	labels := strings.Split(a, ".")
-	for _, l := range labels {
+	var last string
+	for rest := a; ; {
+		l, after, more := strings.Cut(rest, ".")
+		last = l
 		if l == "" {
 			return "", fmt.Errorf("invalid host name %q: empty label", host)
 		}
@@ -136,13 +140,33 @@ func NormalizeHost(host string) (string, error) {
 				return "", fmt.Errorf("invalid host name %q: character %q is not allowed in a host name", host, c)
 			}
 		}
+		if !more {
+			break
+		}
+		rest = after
 	}
-	if last := labels[len(labels)-1]; strings.Trim(last, "0123456789") == "" {
+	if strings.Trim(last, "0123456789") == "" {
 		// A numeric last label makes an IPv4 address in URL parsers
 		// (WHATWG), never a name: refuse rather than guess.
 		return "", fmt.Errorf("invalid host name %q: neither a host name (its last label is numeric) nor an IP address", host)
 	}
 	return a, nil
+}
+
+// mayBeIP reports whether net.ParseIP could accept s: only a string with a
+// ':' (IPv6) or made of digits and dots (IPv4) can be an IP literal. It
+// spares host names the failed parse (and its error value).
+func mayBeIP(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c == ':' {
+			return true
+		}
+		if c != '.' && (c < '0' || c > '9') {
+			return strings.IndexByte(s[i:], ':') >= 0
+		}
+	}
+	return true
 }
 
 // plainASCII lower-cases h when it is made only of ASCII letters, digits,
@@ -199,7 +223,7 @@ func ParsePattern(s string, includeSubdomains bool) (Pattern, error) {
 		return Pattern{}, fmt.Errorf("pattern %q: %w", s, err)
 	}
 	p.Base = base
-	p.IP = net.ParseIP(base) != nil
+	p.IP = mayBeIP(base) && net.ParseIP(base) != nil
 	if p.IP && p.Wildcard != Exact {
 		return Pattern{}, fmt.Errorf("pattern %q: IP literals match exactly; wildcards and include-subdomains do not apply", s)
 	}
@@ -242,32 +266,41 @@ func (p Pattern) Reach(host string) (rank int, ok bool) {
 // none repeated, at most MaxPins) and the report URI. It does not require a
 // backup pin; documents that enforce pins call RequireBackup too.
 func (p Policy) Validate() error {
-	if _, err := ParsePattern(p.Pattern, p.IncludeSubdomains); err != nil {
-		return err
+	_, err := p.validate()
+	return err
+}
+
+// validate is Validate that also returns the parsed pattern.
+func (p Policy) validate() (Pattern, error) {
+	pat, err := ParsePattern(p.Pattern, p.IncludeSubdomains)
+	if err != nil {
+		return Pattern{}, err
 	}
 	if len(p.Pins) == 0 {
-		return fmt.Errorf("host %q: %w", p.Pattern, ErrNoPins)
+		return Pattern{}, fmt.Errorf("host %q: %w", p.Pattern, ErrNoPins)
 	}
 	if len(p.Pins) > MaxPins {
-		return fmt.Errorf("host %q: %d pins is more than the limit of %d", p.Pattern, len(p.Pins), MaxPins)
+		return Pattern{}, fmt.Errorf("host %q: %d pins is more than the limit of %d", p.Pattern, len(p.Pins), MaxPins)
 	}
-	seen := make(map[pin.Pin]bool, len(p.Pins))
-	for _, q := range p.Pins {
+	// At most MaxPins pins: comparing each with those before it is
+	// cheaper than building a map for the usual two or three.
+	for i, q := range p.Pins {
 		if q.IsZero() {
-			return fmt.Errorf("host %q: a pin of all zero bytes is not a pin", p.Pattern)
+			return Pattern{}, fmt.Errorf("host %q: a pin of all zero bytes is not a pin", p.Pattern)
 		}
-		if seen[q] {
-			return fmt.Errorf("host %q: pin %s is listed twice", p.Pattern, q)
+		for _, r := range p.Pins[:i] {
+			if r == q {
+				return Pattern{}, fmt.Errorf("host %q: pin %s is listed twice", p.Pattern, q)
+			}
 		}
-		seen[q] = true
 	}
 	if p.ReportURI != "" {
 		u, err := url.Parse(p.ReportURI)
 		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-			return fmt.Errorf("host %q: report URI %q must be an absolute http(s) URL", p.Pattern, p.ReportURI)
+			return Pattern{}, fmt.Errorf("host %q: report URI %q must be an absolute http(s) URL", p.Pattern, p.ReportURI)
 		}
 	}
-	return nil
+	return pat, nil
 }
 
 // RequireBackup returns ErrNoBackupPin for an enforced policy with fewer
@@ -294,13 +327,25 @@ type Set struct {
 // same reach (for example "**.example.com" and "example.com" with
 // include-subdomains) are an error.
 func NewSet(policies []Policy) (*Set, error) {
-	s := &Set{exact: make(map[string]int)}
-	seen := make(map[Pattern]string)
+	s := &Set{
+		exact:    make(map[string]int, len(policies)),
+		policies: make([]Policy, 0, len(policies)),
+		patterns: make([]Pattern, 0, len(policies)),
+	}
+	n := 0
 	for _, p := range policies {
-		if err := p.Validate(); err != nil {
+		n += len(p.Pins)
+	}
+	// One backing array for the copies of all pins (each policy's slice
+	// capped at its own length, so an append by a caller cannot spill into
+	// the next).
+	pins := make([]pin.Pin, 0, n)
+	seen := make(map[Pattern]string, len(policies))
+	for _, p := range policies {
+		pat, err := p.validate()
+		if err != nil {
 			return nil, err
 		}
-		pat, _ := ParsePattern(p.Pattern, p.IncludeSubdomains)
 		key := pat
 		if key.Wildcard == Subdomain {
 			key.Wildcard = AnyDepth
@@ -309,7 +354,9 @@ func NewSet(policies []Policy) (*Set, error) {
 			return nil, fmt.Errorf("host %q duplicates %q: both cover the same names", p.Pattern, prev)
 		}
 		seen[key] = p.Pattern
-		p.Pins = append([]pin.Pin(nil), p.Pins...)
+		start := len(pins)
+		pins = append(pins, p.Pins...)
+		p.Pins = pins[start:len(pins):len(pins)]
 		if pat.Wildcard == Exact {
 			s.exact[pat.Base] = len(s.policies)
 		}

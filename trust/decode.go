@@ -51,15 +51,16 @@ func (k jkind) String() string {
 	return [...]string{"null", "boolean", "integer", "string", "array", "object"}[k]
 }
 
-// jvalue is a parsed JSON value.
+// jvalue is a parsed JSON value. The values of one document are allocated
+// in blocks and their strings are substrings of one copy of the input, so
+// a document costs a handful of allocations, not a few per value.
 type jvalue struct {
 	kind jkind
-	off  int
 	b    bool
-	s    string // string value, or the integer's digits
-	arr  []*jvalue
+	off  int
+	s    string    // string value, or the integer's digits
 	keys []string  // object keys in order
-	vals []*jvalue // object values, parallel to keys
+	vals []*jvalue // array elements, or object values parallel to keys
 }
 
 // maxObjectKeys bounds the members of one object (pinset's objects have at
@@ -82,7 +83,57 @@ func (f fields) get(k string) *jvalue {
 type jparser struct {
 	what string
 	data []byte
+	src  string // string(data): unescaped strings are substrings of it
 	pos  int
+
+	block []jvalue  // values are taken from here until it is full
+	vals  []*jvalue // elements of the containers still open
+	keys  []string  // keys of the objects still open
+	done  []*jvalue // children of closed containers (subslices handed out)
+	dkeys []string  // keys of closed objects (subslices handed out)
+}
+
+// node returns a new value from the current block. A full block is left
+// to the values already pointing into it and a new one is started, so
+// pointers stay valid.
+func (p *jparser) node(kind jkind, off int) *jvalue {
+	if len(p.block) == cap(p.block) {
+		p.block = make([]jvalue, 0, 64)
+	}
+	p.block = append(p.block, jvalue{kind: kind, off: off})
+	return &p.block[len(p.block)-1]
+}
+
+// closeVals moves the elements above base of the open-container stack to
+// their final place and returns them.
+func (p *jparser) closeVals(base int) []*jvalue {
+	src := p.vals[base:]
+	if len(src) == 0 {
+		return nil
+	}
+	if cap(p.done)-len(p.done) < len(src) {
+		p.done = make([]*jvalue, 0, max(128, len(src)))
+	}
+	start := len(p.done)
+	p.done = append(p.done, src...)
+	clear(src)
+	p.vals = p.vals[:base]
+	return p.done[start:len(p.done):len(p.done)]
+}
+
+// closeKeys is closeVals for object keys.
+func (p *jparser) closeKeys(base int) []string {
+	src := p.keys[base:]
+	if len(src) == 0 {
+		return nil
+	}
+	if cap(p.dkeys)-len(p.dkeys) < len(src) {
+		p.dkeys = make([]string, 0, max(128, len(src)))
+	}
+	start := len(p.dkeys)
+	p.dkeys = append(p.dkeys, src...)
+	p.keys = p.keys[:base]
+	return p.dkeys[start:len(p.dkeys):len(p.dkeys)]
 }
 
 // parseStrict parses data as one JSON value under the strict rules.
@@ -102,7 +153,7 @@ func parseStrict(what string, data []byte, limit int) (*jvalue, error) {
 		}
 		return nil, &DecodeError{What: what, Offset: off, Reason: "invalid UTF-8", Err: ErrMalformed}
 	}
-	p := &jparser{what: what, data: data}
+	p := &jparser{what: what, data: data, src: string(data)}
 	p.space()
 	v, err := p.value(0)
 	if err != nil {
@@ -148,15 +199,19 @@ func (p *jparser) value(depth int) (*jvalue, error) {
 		if err != nil {
 			return nil, err
 		}
-		return &jvalue{kind: jString, off: start, s: s}, nil
+		v := p.node(jString, start)
+		v.s = s
+		return v, nil
 	case c == '-' || (c >= '0' && c <= '9'):
 		return p.number()
 	case p.literal("true"):
-		return &jvalue{kind: jBool, off: start, b: true}, nil
+		v := p.node(jBool, start)
+		v.b = true
+		return v, nil
 	case p.literal("false"):
-		return &jvalue{kind: jBool, off: start}, nil
+		return p.node(jBool, start), nil
 	case p.literal("null"):
-		return &jvalue{kind: jNull, off: start}, nil
+		return p.node(jNull, start), nil
 	default:
 		r, _ := utf8.DecodeRune(p.data[p.pos:])
 		if r == '\ufeff' {
@@ -167,7 +222,7 @@ func (p *jparser) value(depth int) (*jvalue, error) {
 }
 
 func (p *jparser) literal(lit string) bool {
-	if strings.HasPrefix(string(p.data[p.pos:min(len(p.data), p.pos+len(lit))]), lit) {
+	if strings.HasPrefix(p.src[p.pos:], lit) {
 		p.pos += len(lit)
 		return true
 	}
@@ -175,7 +230,8 @@ func (p *jparser) literal(lit string) bool {
 }
 
 func (p *jparser) object(depth int) (*jvalue, error) {
-	v := &jvalue{kind: jObject, off: p.pos}
+	v := p.node(jObject, p.pos)
+	base, kbase := len(p.vals), len(p.keys)
 	p.pos++ // {
 	p.space()
 	if p.pos < len(p.data) && p.data[p.pos] == '}' {
@@ -192,13 +248,13 @@ func (p *jparser) object(depth int) (*jvalue, error) {
 		if err != nil {
 			return nil, err
 		}
-		for _, n := range v.keys {
+		for _, n := range p.keys[kbase:] {
 			if n == k {
 				p.pos = keyOff
 				return nil, p.fail("duplicate key %q", k)
 			}
 		}
-		if len(v.keys) == maxObjectKeys {
+		if len(p.keys)-kbase == maxObjectKeys {
 			p.pos = keyOff
 			return nil, p.fail("more than %d members in an object", maxObjectKeys)
 		}
@@ -212,8 +268,8 @@ func (p *jparser) object(depth int) (*jvalue, error) {
 		if err != nil {
 			return nil, err
 		}
-		v.keys = append(v.keys, k)
-		v.vals = append(v.vals, e)
+		p.keys = append(p.keys, k)
+		p.vals = append(p.vals, e)
 		p.space()
 		if p.pos >= len(p.data) {
 			return nil, p.fail("unexpected end of input in an object")
@@ -223,6 +279,8 @@ func (p *jparser) object(depth int) (*jvalue, error) {
 			p.pos++
 		case '}':
 			p.pos++
+			v.keys = p.closeKeys(kbase)
+			v.vals = p.closeVals(base)
 			return v, nil
 		default:
 			return nil, p.fail("expected ',' or '}' in an object")
@@ -231,7 +289,8 @@ func (p *jparser) object(depth int) (*jvalue, error) {
 }
 
 func (p *jparser) array(depth int) (*jvalue, error) {
-	v := &jvalue{kind: jArray, off: p.pos}
+	v := p.node(jArray, p.pos)
+	base := len(p.vals)
 	p.pos++ // [
 	p.space()
 	if p.pos < len(p.data) && p.data[p.pos] == ']' {
@@ -244,7 +303,7 @@ func (p *jparser) array(depth int) (*jvalue, error) {
 		if err != nil {
 			return nil, err
 		}
-		v.arr = append(v.arr, e)
+		p.vals = append(p.vals, e)
 		p.space()
 		if p.pos >= len(p.data) {
 			return nil, p.fail("unexpected end of input in an array")
@@ -254,6 +313,7 @@ func (p *jparser) array(depth int) (*jvalue, error) {
 			p.pos++
 		case ']':
 			p.pos++
+			v.vals = p.closeVals(base)
 			return v, nil
 		default:
 			return nil, p.fail("expected ',' or ']' in an array")
@@ -289,7 +349,9 @@ func (p *jparser) number() (*jvalue, error) {
 		p.pos = start
 		return nil, p.fail("integer with more than %d digits", maxIntDigits)
 	}
-	return &jvalue{kind: jInt, off: start, s: string(p.data[start:p.pos])}, nil
+	v := p.node(jInt, start)
+	v.s = p.src[start:p.pos]
+	return v, nil
 }
 
 func (p *jparser) str() (string, error) {
@@ -298,7 +360,7 @@ func (p *jparser) str() (string, error) {
 	for i := p.pos; i < len(p.data); i++ {
 		c := p.data[i]
 		if c == '"' {
-			s := string(p.data[p.pos:i])
+			s := p.src[p.pos:i]
 			p.pos = i + 1
 			return s, nil
 		}
@@ -343,7 +405,7 @@ func (p *jparser) str() (string, error) {
 					return "", err
 				}
 				if utf16.IsSurrogate(r) {
-					if r >= 0xdc00 || !strings.HasPrefix(string(p.data[p.pos:min(len(p.data), p.pos+2)]), `\u`) {
+					if r >= 0xdc00 || !strings.HasPrefix(p.src[p.pos:], `\u`) {
 						return "", p.fail("lone UTF-16 surrogate in a \\u escape")
 					}
 					p.pos += 2
@@ -374,8 +436,9 @@ func (p *jparser) hex4() (rune, error) {
 	if p.pos+4 > len(p.data) {
 		return 0, p.fail("short \\u escape")
 	}
-	n, err := strconv.ParseUint(string(p.data[p.pos:p.pos+4]), 16, 32)
-	if err != nil || strings.ContainsAny(string(p.data[p.pos:p.pos+4]), "+-") {
+	h := p.src[p.pos : p.pos+4]
+	n, err := strconv.ParseUint(h, 16, 32)
+	if err != nil || strings.ContainsAny(h, "+-") {
 		return 0, p.fail("invalid \\u escape")
 	}
 	p.pos += 4
@@ -389,17 +452,71 @@ type dec struct {
 	what string
 }
 
-func (d dec) fail(v *jvalue, path, format string, args ...any) error {
+func (d dec) fail(v *jvalue, path jpath, format string, args ...any) error {
 	off := -1
 	if v != nil {
 		off = v.off
 	}
-	return &DecodeError{What: d.what, Path: path, Offset: off, Reason: fmt.Sprintf(format, args...), Err: ErrMalformed}
+	return &DecodeError{What: d.what, Path: path.String(), Offset: off, Reason: fmt.Sprintf(format, args...), Err: ErrMalformed}
 }
+
+// jpath is the JSON path of a value ("hosts[3].pins[1]"), kept as its
+// parts and spelled out only when an error names it, so that decoding a
+// valid document builds no path strings.
+type jpath struct {
+	segs [6]jseg
+	n    int
+}
+
+// jseg is one step of a path: a member name, or an array index when key
+// is empty.
+type jseg struct {
+	key string
+	idx int
+}
+
+// dot returns the path of member k of p.
+func (p jpath) dot(k string) jpath {
+	if p.n < len(p.segs) {
+		p.segs[p.n] = jseg{key: k}
+		p.n++
+	}
+	return p
+}
+
+// at returns the path of element i of p.
+func (p jpath) at(i int) jpath {
+	if p.n < len(p.segs) {
+		p.segs[p.n] = jseg{idx: i}
+		p.n++
+	}
+	return p
+}
+
+// String spells the path: members joined by dots, indexes in brackets.
+func (p jpath) String() string {
+	var b strings.Builder
+	for _, s := range p.segs[:p.n] {
+		if s.key == "" {
+			b.WriteByte('[')
+			b.WriteString(strconv.Itoa(s.idx))
+			b.WriteByte(']')
+			continue
+		}
+		if b.Len() > 0 {
+			b.WriteByte('.')
+		}
+		b.WriteString(s.key)
+	}
+	return b.String()
+}
+
+// top is the path of the top value.
+var top jpath
 
 // object checks that v is an object with every required field, no field
 // outside required and optional, and no case variant of a known name.
-func (d dec) object(v *jvalue, path string, required, optional []string) (fields, error) {
+func (d dec) object(v *jvalue, path jpath, required, optional []string) (fields, error) {
 	f := fields{v}
 	if v.kind != jObject {
 		return f, d.fail(v, path, "expected an object, found %s", v.kind)
@@ -423,10 +540,10 @@ func (d dec) object(v *jvalue, path string, required, optional []string) (fields
 		}
 		for _, n := range append(append([]string(nil), required...), optional...) {
 			if strings.EqualFold(n, k) {
-				return f, d.fail(f.get(k), join(path, k), "field name %q differs in case from %q", k, n)
+				return f, d.fail(f.get(k), path.dot(k), "field name %q differs in case from %q", k, n)
 			}
 		}
-		return f, d.fail(f.get(k), join(path, k), "unknown field %q", k)
+		return f, d.fail(f.get(k), path.dot(k), "unknown field %q", k)
 	}
 	for _, n := range required {
 		if f.get(n) == nil {
@@ -436,23 +553,14 @@ func (d dec) object(v *jvalue, path string, required, optional []string) (fields
 	return f, nil
 }
 
-func join(path, k string) string {
-	if path == "" {
-		return k
-	}
-	return path + "." + k
-}
-
-func index(path string, i int) string { return fmt.Sprintf("%s[%d]", path, i) }
-
-func (d dec) str(v *jvalue, path string) (string, error) {
+func (d dec) str(v *jvalue, path jpath) (string, error) {
 	if v.kind != jString {
 		return "", d.fail(v, path, "expected a string, found %s", v.kind)
 	}
 	return v.s, nil
 }
 
-func (d dec) boolean(v *jvalue, path string) (bool, error) {
+func (d dec) boolean(v *jvalue, path jpath) (bool, error) {
 	if v.kind != jBool {
 		return false, d.fail(v, path, "expected true or false, found %s", v.kind)
 	}
@@ -460,7 +568,7 @@ func (d dec) boolean(v *jvalue, path string) (bool, error) {
 }
 
 // uint reads a non-negative integer no larger than MaxVersion.
-func (d dec) uint(v *jvalue, path string) (uint64, error) {
+func (d dec) uint(v *jvalue, path jpath) (uint64, error) {
 	if v.kind != jInt {
 		return 0, d.fail(v, path, "expected an integer, found %s", v.kind)
 	}
@@ -474,21 +582,21 @@ func (d dec) uint(v *jvalue, path string) (uint64, error) {
 	return n, nil
 }
 
-func (d dec) array(v *jvalue, path string, maxLen int) ([]*jvalue, error) {
+func (d dec) array(v *jvalue, path jpath, maxLen int) ([]*jvalue, error) {
 	if v.kind != jArray {
 		return nil, d.fail(v, path, "expected an array, found %s", v.kind)
 	}
-	if len(v.arr) > maxLen {
-		return nil, d.fail(v, path, "%d entries is more than the limit of %d", len(v.arr), maxLen)
+	if len(v.vals) > maxLen {
+		return nil, d.fail(v, path, "%d entries is more than the limit of %d", len(v.vals), maxLen)
 	}
-	return v.arr, nil
+	return v.vals, nil
 }
 
 // TimeLayout is the one spelling of times in signed documents: RFC 3339
 // in UTC, whole seconds, with a "Z".
 const TimeLayout = "2006-01-02T15:04:05Z"
 
-func (d dec) time(v *jvalue, path string) (time.Time, error) {
+func (d dec) time(v *jvalue, path jpath) (time.Time, error) {
 	s, err := d.str(v, path)
 	if err != nil {
 		return time.Time{}, err
@@ -501,7 +609,7 @@ func (d dec) time(v *jvalue, path string) (time.Time, error) {
 }
 
 // b64 decodes standard base64 with padding, refusing any other spelling.
-func (d dec) b64(v *jvalue, path string) ([]byte, error) {
+func (d dec) b64(v *jvalue, path jpath) ([]byte, error) {
 	s, err := d.str(v, path)
 	if err != nil {
 		return nil, err

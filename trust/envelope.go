@@ -64,6 +64,12 @@ func PAE(payloadType string, payload []byte) []byte {
 	return b
 }
 
+// Field names of an envelope and of its signatures.
+var (
+	envelopeFields  = []string{"payloadType", "payload", "signatures"}
+	signatureFields = []string{"keyid", "sig"}
+)
+
 // ParseEnvelope decodes an envelope under the strict rules (see decode.go):
 // exactly the fields payloadType, payload and signatures (each with keyid
 // and sig), standard padded base64, at most MaxSignatures signatures, and
@@ -75,42 +81,44 @@ func ParseEnvelope(b []byte) (*Envelope, error) {
 		return nil, err
 	}
 	d := dec{what}
-	f, err := d.object(v, "", []string{"payloadType", "payload", "signatures"}, nil)
+	f, err := d.object(v, top, envelopeFields, nil)
 	if err != nil {
 		return nil, err
 	}
 	e := &Envelope{}
-	if e.PayloadType, err = d.str(f.get("payloadType"), "payloadType"); err != nil {
+	if e.PayloadType, err = d.str(f.get("payloadType"), top.dot("payloadType")); err != nil {
 		return nil, err
 	}
-	if e.Payload, err = d.b64(f.get("payload"), "payload"); err != nil {
+	if e.Payload, err = d.b64(f.get("payload"), top.dot("payload")); err != nil {
 		return nil, err
 	}
 	if len(e.Payload) > MaxPayloadSize {
 		return nil, &DecodeError{What: what, Path: "payload", Offset: f.get("payload").off, Reason: fmt.Sprintf("payload of %d bytes is over the cap of %d", len(e.Payload), MaxPayloadSize), Err: ErrTooLarge}
 	}
-	sigs, err := d.array(f.get("signatures"), "signatures", MaxSignatures)
+	sp := top.dot("signatures")
+	sigs, err := d.array(f.get("signatures"), sp, MaxSignatures)
 	if err != nil {
 		return nil, err
 	}
+	e.Signatures = make([]Signature, 0, len(sigs))
 	for i, sv := range sigs {
-		p := index("signatures", i)
-		sf, err := d.object(sv, p, []string{"keyid", "sig"}, nil)
+		p := sp.at(i)
+		sf, err := d.object(sv, p, signatureFields, nil)
 		if err != nil {
 			return nil, err
 		}
 		var s Signature
-		if s.KeyID, err = d.str(sf.get("keyid"), p+".keyid"); err != nil {
+		if s.KeyID, err = d.str(sf.get("keyid"), p.dot("keyid")); err != nil {
 			return nil, err
 		}
 		if len(s.KeyID) > maxKeyIDLen {
-			return nil, d.fail(sf.get("keyid"), p+".keyid", "key id longer than %d characters", maxKeyIDLen)
+			return nil, d.fail(sf.get("keyid"), p.dot("keyid"), "key id longer than %d characters", maxKeyIDLen)
 		}
-		if s.Sig, err = d.b64(sf.get("sig"), p+".sig"); err != nil {
+		if s.Sig, err = d.b64(sf.get("sig"), p.dot("sig")); err != nil {
 			return nil, err
 		}
 		if len(s.Sig) == 0 || len(s.Sig) > maxSigLen {
-			return nil, d.fail(sf.get("sig"), p+".sig", "signature of %d bytes (expected 1 to %d)", len(s.Sig), maxSigLen)
+			return nil, d.fail(sf.get("sig"), p.dot("sig"), "signature of %d bytes (expected 1 to %d)", len(s.Sig), maxSigLen)
 		}
 		e.Signatures = append(e.Signatures, s)
 	}

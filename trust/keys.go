@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
 
 	"github.com/youmark/pkcs8"
 )
@@ -119,14 +120,20 @@ func (k *Key) Public() crypto.PublicKey { return k.pub }
 
 // verify checks sig over msg (the PAE bytes) with the key's own algorithm.
 func (k *Key) verify(msg, sig []byte) error {
+	m := signedMessage{pae: msg, havePAE: true}
+	return k.verifyMessage(&m, sig)
+}
+
+// verifyMessage checks sig over the signed message m with the key's own
+// algorithm.
+func (k *Key) verifyMessage(m *signedMessage, sig []byte) error {
 	switch k.Alg {
 	case ECDSAP256SHA256:
 		pub, ok := k.pub.(*ecdsa.PublicKey)
 		if !ok {
 			return ErrAlgorithm
 		}
-		h := sha256.Sum256(msg)
-		if !ecdsa.VerifyASN1(pub, h[:], sig) {
+		if !ecdsa.VerifyASN1(pub, m.digest(), sig) {
 			return errors.New("ECDSA signature does not verify")
 		}
 		return nil
@@ -135,12 +142,60 @@ func (k *Key) verify(msg, sig []byte) error {
 		if !ok {
 			return ErrAlgorithm
 		}
-		if !ed25519.Verify(pub, msg, sig) {
+		if !ed25519.Verify(pub, m.bytes(), sig) {
 			return errors.New("Ed25519 signature does not verify")
 		}
 		return nil
 	}
 	return ErrAlgorithm
+}
+
+// signedMessage is the message of an envelope, PAE(payloadType, payload),
+// in the two forms verifiers use, each made at most once however many
+// signatures are checked: the PAE bytes (Ed25519 signs them whole) and
+// their SHA-256 (what ECDSA P-256 signs), hashed as a stream without
+// copying the payload into a PAE buffer.
+type signedMessage struct {
+	payloadType string
+	payload     []byte
+
+	pae     []byte
+	havePAE bool
+	sum     [sha256.Size]byte
+	haveSum bool
+}
+
+// bytes returns the PAE bytes.
+func (m *signedMessage) bytes() []byte {
+	if !m.havePAE {
+		m.pae, m.havePAE = PAE(m.payloadType, m.payload), true
+	}
+	return m.pae
+}
+
+// digest returns the SHA-256 of the PAE bytes.
+func (m *signedMessage) digest() []byte {
+	if !m.haveSum {
+		if m.havePAE {
+			m.sum = sha256.Sum256(m.pae)
+		} else {
+			h := sha256.New()
+			var buf [64]byte
+			hdr := append(buf[:0], "DSSEv1 "...)
+			hdr = strconv.AppendInt(hdr, int64(len(m.payloadType)), 10)
+			hdr = append(hdr, ' ')
+			h.Write(hdr)
+			io.WriteString(h, m.payloadType)
+			hdr = append(buf[:0], ' ')
+			hdr = strconv.AppendInt(hdr, int64(len(m.payload)), 10)
+			hdr = append(hdr, ' ')
+			h.Write(hdr)
+			h.Write(m.payload)
+			h.Sum(m.sum[:0])
+		}
+		m.haveSum = true
+	}
+	return m.sum[:]
 }
 
 // Signer signs envelopes with a private key.

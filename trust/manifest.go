@@ -115,6 +115,16 @@ func DecodeManifest(payload []byte) (*Manifest, error) {
 	return m, err
 }
 
+// Field names of a manifest and of its hosts.
+var (
+	manifestFields = []string{"app_id", "version", "root_version", "issued_at", "expires", "hosts"}
+	hostRequired   = []string{"pattern", "pins"}
+	hostOptional   = []string{"include_subdomains", "report_only", "report_uri"}
+)
+
+// pinB64Len is the length of a pin in standard padded base64.
+const pinB64Len = (pin.Size + 2) / 3 * 4
+
 func decodeManifest(payload []byte) (*Manifest, *policy.Set, error) {
 	const what = "manifest"
 	v, err := parseStrict(what, payload, MaxPayloadSize)
@@ -122,73 +132,91 @@ func decodeManifest(payload []byte) (*Manifest, *policy.Set, error) {
 		return nil, nil, err
 	}
 	d := dec{what}
-	f, err := d.object(v, "", []string{"app_id", "version", "root_version", "issued_at", "expires", "hosts"}, nil)
+	f, err := d.object(v, top, manifestFields, nil)
 	if err != nil {
 		return nil, nil, err
 	}
 	m := &Manifest{}
-	if m.AppID, err = d.str(f.get("app_id"), "app_id"); err != nil {
+	if m.AppID, err = d.str(f.get("app_id"), top.dot("app_id")); err != nil {
 		return nil, nil, err
 	}
-	if m.Version, err = d.uint(f.get("version"), "version"); err != nil {
+	if m.Version, err = d.uint(f.get("version"), top.dot("version")); err != nil {
 		return nil, nil, err
 	}
-	if m.RootVersion, err = d.uint(f.get("root_version"), "root_version"); err != nil {
+	if m.RootVersion, err = d.uint(f.get("root_version"), top.dot("root_version")); err != nil {
 		return nil, nil, err
 	}
-	if m.IssuedAt, err = d.time(f.get("issued_at"), "issued_at"); err != nil {
+	if m.IssuedAt, err = d.time(f.get("issued_at"), top.dot("issued_at")); err != nil {
 		return nil, nil, err
 	}
-	if m.Expires, err = d.time(f.get("expires"), "expires"); err != nil {
+	if m.Expires, err = d.time(f.get("expires"), top.dot("expires")); err != nil {
 		return nil, nil, err
 	}
-	hosts, err := d.array(f.get("hosts"), "hosts", MaxHosts)
+	hp := top.dot("hosts")
+	hosts, err := d.array(f.get("hosts"), hp, MaxHosts)
 	if err != nil {
 		return nil, nil, err
 	}
+	// One backing array for the pins of all hosts, each host's slice
+	// capped at its own length.
+	npins := 0
+	for _, hv := range hosts {
+		if hv.kind == jObject {
+			if pv := (fields{hv}).get("pins"); pv != nil && pv.kind == jArray {
+				npins += min(len(pv.vals), policy.MaxPins)
+			}
+		}
+	}
+	allPins := make([]pin.Pin, 0, npins)
+	m.Hosts = make([]policy.Policy, 0, len(hosts))
 	for i, hv := range hosts {
-		p := index("hosts", i)
-		hf, err := d.object(hv, p, []string{"pattern", "pins"}, []string{"include_subdomains", "report_only", "report_uri"})
+		p := hp.at(i)
+		hf, err := d.object(hv, p, hostRequired, hostOptional)
 		if err != nil {
 			return nil, nil, err
 		}
 		var h policy.Policy
-		if h.Pattern, err = d.str(hf.get("pattern"), p+".pattern"); err != nil {
+		if h.Pattern, err = d.str(hf.get("pattern"), p.dot("pattern")); err != nil {
 			return nil, nil, err
 		}
-		pins, err := d.array(hf.get("pins"), p+".pins", policy.MaxPins)
+		pins, err := d.array(hf.get("pins"), p.dot("pins"), policy.MaxPins)
 		if err != nil {
 			return nil, nil, err
 		}
+		start := len(allPins)
 		for j, pv := range pins {
-			pp := index(p+".pins", j)
-			s, err := d.str(pv, pp)
+			s, err := d.str(pv, p.dot("pins").at(j))
 			if err != nil {
 				return nil, nil, err
 			}
 			// Check the length first: Decode needs room for all it decodes.
 			var raw [pin.Size + 2]byte
+			var enc [pinB64Len]byte
 			n, err := 0, error(nil)
-			if len(s) == base64.StdEncoding.EncodedLen(pin.Size) {
-				n, err = base64.StdEncoding.Strict().Decode(raw[:], []byte(s))
+			if len(s) == pinB64Len {
+				copy(enc[:], s)
+				n, err = base64.StdEncoding.Strict().Decode(raw[:], enc[:])
 			}
 			if err != nil || n != pin.Size {
-				return nil, nil, invalid(what, "%s: pin %q is not %d bytes of standard base64", pp, s, pin.Size)
+				return nil, nil, invalid(what, "%s: pin %q is not %d bytes of standard base64", p.dot("pins").at(j), s, pin.Size)
 			}
-			h.Pins = append(h.Pins, pin.Pin(raw[:pin.Size]))
+			allPins = append(allPins, pin.Pin(raw[:pin.Size]))
+		}
+		if len(allPins) > start {
+			h.Pins = allPins[start:len(allPins):len(allPins)]
 		}
 		if x := hf.get("include_subdomains"); x != nil {
-			if h.IncludeSubdomains, err = d.boolean(x, p+".include_subdomains"); err != nil {
+			if h.IncludeSubdomains, err = d.boolean(x, p.dot("include_subdomains")); err != nil {
 				return nil, nil, err
 			}
 		}
 		if x := hf.get("report_only"); x != nil {
-			if h.ReportOnly, err = d.boolean(x, p+".report_only"); err != nil {
+			if h.ReportOnly, err = d.boolean(x, p.dot("report_only")); err != nil {
 				return nil, nil, err
 			}
 		}
 		if x := hf.get("report_uri"); x != nil {
-			if h.ReportURI, err = d.str(x, p+".report_uri"); err != nil {
+			if h.ReportURI, err = d.str(x, p.dot("report_uri")); err != nil {
 				return nil, nil, err
 			}
 		}

@@ -137,24 +137,25 @@ func (r *Root) Validate() error {
 // algorithm. It returns how many valid signatures it counted.
 func (r *Root) VerifyRole(name string, env *Envelope) (int, error) {
 	role, _ := r.Role(name)
-	msg := PAE(env.PayloadType, env.Payload)
+	msg := signedMessage{payloadType: env.PayloadType, payload: env.Payload}
 	te := &ThresholdError{Role: name, Version: r.Version, Threshold: role.Threshold}
-	counted := map[string]bool{}
+	// At most MaxKeys ids: a slice is cheaper than a map.
+	counted := make([]string, 0, 4)
 	for _, s := range env.Signatures {
 		if !slices.Contains(role.KeyIDs, s.KeyID) {
 			te.Unknown++
 			continue
 		}
-		if counted[s.KeyID] {
+		if slices.Contains(counted, s.KeyID) {
 			te.Repeated++
 			continue
 		}
 		k := r.Key(s.KeyID)
-		if k == nil || k.verify(msg, s.Sig) != nil {
+		if k == nil || k.verifyMessage(&msg, s.Sig) != nil {
 			te.Invalid++
 			continue
 		}
-		counted[s.KeyID] = true
+		counted = append(counted, s.KeyID)
 		te.Valid++
 	}
 	if te.Valid < te.Threshold {
@@ -220,67 +221,67 @@ func DecodeRoot(payload []byte) (*Root, error) {
 		return nil, err
 	}
 	d := dec{what}
-	f, err := d.object(v, "", []string{"app_id", "version", "expires", "keys", "roles"}, nil)
+	f, err := d.object(v, top, []string{"app_id", "version", "expires", "keys", "roles"}, nil)
 	if err != nil {
 		return nil, err
 	}
 	r := &Root{}
-	if r.AppID, err = d.str(f.get("app_id"), "app_id"); err != nil {
+	if r.AppID, err = d.str(f.get("app_id"), top.dot("app_id")); err != nil {
 		return nil, err
 	}
-	if r.Version, err = d.uint(f.get("version"), "version"); err != nil {
+	if r.Version, err = d.uint(f.get("version"), top.dot("version")); err != nil {
 		return nil, err
 	}
-	if r.Expires, err = d.time(f.get("expires"), "expires"); err != nil {
+	if r.Expires, err = d.time(f.get("expires"), top.dot("expires")); err != nil {
 		return nil, err
 	}
-	keys, err := d.array(f.get("keys"), "keys", MaxKeys)
+	keys, err := d.array(f.get("keys"), top.dot("keys"), MaxKeys)
 	if err != nil {
 		return nil, err
 	}
 	for i, kv := range keys {
-		p := index("keys", i)
+		p := top.dot("keys").at(i)
 		kf, err := d.object(kv, p, []string{"keyid", "alg", "spki"}, nil)
 		if err != nil {
 			return nil, err
 		}
 		k := &Key{}
-		if k.ID, err = d.str(kf.get("keyid"), p+".keyid"); err != nil {
+		if k.ID, err = d.str(kf.get("keyid"), p.dot("keyid")); err != nil {
 			return nil, err
 		}
-		alg, err := d.str(kf.get("alg"), p+".alg")
+		alg, err := d.str(kf.get("alg"), p.dot("alg"))
 		if err != nil {
 			return nil, err
 		}
 		k.Alg = Algorithm(alg)
-		if k.SPKI, err = d.b64(kf.get("spki"), p+".spki"); err != nil {
+		if k.SPKI, err = d.b64(kf.get("spki"), p.dot("spki")); err != nil {
 			return nil, err
 		}
 		r.Keys = append(r.Keys, k)
 	}
-	rf, err := d.object(f.get("roles"), "roles", []string{RoleRoot, RolePins}, nil)
+	rf, err := d.object(f.get("roles"), top.dot("roles"), []string{RoleRoot, RolePins}, nil)
 	if err != nil {
 		return nil, err
 	}
 	for _, name := range []string{RoleRoot, RolePins} {
-		p := "roles." + name
+		p := top.dot("roles").dot(name)
 		of, err := d.object(rf.get(name), p, []string{"keyids", "threshold"}, nil)
 		if err != nil {
 			return nil, err
 		}
-		ids, err := d.array(of.get("keyids"), p+".keyids", MaxKeys)
+		ids, err := d.array(of.get("keyids"), p.dot("keyids"), MaxKeys)
 		if err != nil {
 			return nil, err
 		}
 		var role Role
 		for i, iv := range ids {
-			id, err := d.str(iv, index(p+".keyids", i))
+			id, err := d.str(iv, p.dot("keyids").at(i))
 			if err != nil {
 				return nil, err
 			}
 			role.KeyIDs = append(role.KeyIDs, id)
 		}
-		t, err := d.uint(of.get("threshold"), p+".threshold")
+		t, err := d.uint(of.get("threshold"), p.dot("threshold"))
 		if err != nil {
 			return nil, err
 		}

@@ -2,7 +2,9 @@ package trust
 
 import (
 	"encoding/base64"
+	"encoding/binary"
 	"fmt"
+	"math/bits"
 	"strconv"
 	"strings"
 	"time"
@@ -36,7 +38,7 @@ const maxDepth = 16
 const maxIntDigits = 16
 
 // jkind is the kind of a JSON value.
-type jkind int
+type jkind uint8
 
 const (
 	jNull jkind = iota
@@ -55,12 +57,17 @@ func (k jkind) String() string {
 // in blocks and their strings are substrings of one copy of the input, so
 // a document costs a handful of allocations, not a few per value.
 type jvalue struct {
+	off  int32 // offset in the input (inputs are capped far below 2 GiB)
 	kind jkind
 	b    bool
-	off  int
 	s    string    // string value, or the integer's digits
-	keys []string  // object keys in order
-	vals []*jvalue // array elements, or object values parallel to keys
+	kids []jmember // array elements, or object members in order
+}
+
+// jmember is an object member, or an array element (key "").
+type jmember struct {
+	key string
+	val *jvalue
 }
 
 // maxObjectKeys bounds the members of one object (pinset's objects have at
@@ -72,9 +79,9 @@ type fields struct{ v *jvalue }
 
 // get returns the member named k, or nil.
 func (f fields) get(k string) *jvalue {
-	for i, n := range f.v.keys {
-		if n == k {
-			return f.v.vals[i]
+	for _, m := range f.v.kids {
+		if m.key == k {
+			return m.val
 		}
 	}
 	return nil
@@ -87,10 +94,8 @@ type jparser struct {
 	pos  int
 
 	block []jvalue  // values are taken from here until it is full
-	vals  []*jvalue // elements of the containers still open
-	keys  []string  // keys of the objects still open
-	done  []*jvalue // children of closed containers (subslices handed out)
-	dkeys []string  // keys of closed objects (subslices handed out)
+	open  []jmember // children of the containers still open
+	done  []jmember // children of closed containers (subslices handed out)
 }
 
 // node returns a new value from the current block. A full block is left
@@ -100,47 +105,41 @@ func (p *jparser) node(kind jkind, off int) *jvalue {
 	if len(p.block) == cap(p.block) {
 		p.block = make([]jvalue, 0, 64)
 	}
-	p.block = append(p.block, jvalue{kind: kind, off: off})
+	p.block = append(p.block, jvalue{kind: kind, off: int32(off)})
 	return &p.block[len(p.block)-1]
 }
 
-// closeVals moves the elements above base of the open-container stack to
-// their final place and returns them.
-func (p *jparser) closeVals(base int) []*jvalue {
-	src := p.vals[base:]
+// closeKids moves the children above base of the open-container stack
+// to their final place and returns them. A full place is left to the
+// containers already pointing into it and a new one is started.
+func (p *jparser) closeKids(base int) []jmember {
+	src := p.open[base:]
 	if len(src) == 0 {
 		return nil
 	}
 	if cap(p.done)-len(p.done) < len(src) {
-		p.done = make([]*jvalue, 0, max(128, len(src)))
+		p.done = make([]jmember, 0, max(128, len(src)))
 	}
 	start := len(p.done)
 	p.done = append(p.done, src...)
 	clear(src)
-	p.vals = p.vals[:base]
+	p.open = p.open[:base]
 	return p.done[start:len(p.done):len(p.done)]
-}
-
-// closeKeys is closeVals for object keys.
-func (p *jparser) closeKeys(base int) []string {
-	src := p.keys[base:]
-	if len(src) == 0 {
-		return nil
-	}
-	if cap(p.dkeys)-len(p.dkeys) < len(src) {
-		p.dkeys = make([]string, 0, max(128, len(src)))
-	}
-	start := len(p.dkeys)
-	p.dkeys = append(p.dkeys, src...)
-	p.keys = p.keys[:base]
-	return p.dkeys[start:len(p.dkeys):len(p.dkeys)]
 }
 
 // parseStrict parses data as one JSON value under the strict rules.
 // what names the document in errors.
 func parseStrict(what string, data []byte, limit int) (*jvalue, error) {
+	v, _, err := parseStrictSrc(what, data, limit)
+	return v, err
+}
+
+// parseStrictSrc is parseStrict that also returns the string copy of data
+// its strings point into (empty on error), for a caller that keeps the
+// input anyway.
+func parseStrictSrc(what string, data []byte, limit int) (*jvalue, string, error) {
 	if len(data) > limit {
-		return nil, &DecodeError{What: what, Offset: -1, Reason: fmt.Sprintf("%d bytes is over the cap of %d", len(data), limit), Err: ErrTooLarge}
+		return nil, "", &DecodeError{What: what, Offset: -1, Reason: fmt.Sprintf("%d bytes is over the cap of %d", len(data), limit), Err: ErrTooLarge}
 	}
 	if !utf8.Valid(data) {
 		off := 0
@@ -151,19 +150,19 @@ func parseStrict(what string, data []byte, limit int) (*jvalue, error) {
 			}
 			off += n
 		}
-		return nil, &DecodeError{What: what, Offset: off, Reason: "invalid UTF-8", Err: ErrMalformed}
+		return nil, "", &DecodeError{What: what, Offset: off, Reason: "invalid UTF-8", Err: ErrMalformed}
 	}
 	p := &jparser{what: what, data: data, src: string(data)}
 	p.space()
 	v, err := p.value(0)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	p.space()
 	if p.pos != len(p.data) {
-		return nil, p.fail("trailing data after the JSON value")
+		return nil, "", p.fail("trailing data after the JSON value")
 	}
-	return v, nil
+	return v, p.src, nil
 }
 
 func (p *jparser) fail(format string, args ...any) error {
@@ -231,7 +230,7 @@ func (p *jparser) literal(lit string) bool {
 
 func (p *jparser) object(depth int) (*jvalue, error) {
 	v := p.node(jObject, p.pos)
-	base, kbase := len(p.vals), len(p.keys)
+	base := len(p.open)
 	p.pos++ // {
 	p.space()
 	if p.pos < len(p.data) && p.data[p.pos] == '}' {
@@ -248,13 +247,13 @@ func (p *jparser) object(depth int) (*jvalue, error) {
 		if err != nil {
 			return nil, err
 		}
-		for _, n := range p.keys[kbase:] {
-			if n == k {
+		for _, m := range p.open[base:] {
+			if m.key == k {
 				p.pos = keyOff
 				return nil, p.fail("duplicate key %q", k)
 			}
 		}
-		if len(p.keys)-kbase == maxObjectKeys {
+		if len(p.open)-base == maxObjectKeys {
 			p.pos = keyOff
 			return nil, p.fail("more than %d members in an object", maxObjectKeys)
 		}
@@ -268,8 +267,7 @@ func (p *jparser) object(depth int) (*jvalue, error) {
 		if err != nil {
 			return nil, err
 		}
-		p.keys = append(p.keys, k)
-		p.vals = append(p.vals, e)
+		p.open = append(p.open, jmember{key: k, val: e})
 		p.space()
 		if p.pos >= len(p.data) {
 			return nil, p.fail("unexpected end of input in an object")
@@ -279,8 +277,7 @@ func (p *jparser) object(depth int) (*jvalue, error) {
 			p.pos++
 		case '}':
 			p.pos++
-			v.keys = p.closeKeys(kbase)
-			v.vals = p.closeVals(base)
+			v.kids = p.closeKids(base)
 			return v, nil
 		default:
 			return nil, p.fail("expected ',' or '}' in an object")
@@ -290,7 +287,7 @@ func (p *jparser) object(depth int) (*jvalue, error) {
 
 func (p *jparser) array(depth int) (*jvalue, error) {
 	v := p.node(jArray, p.pos)
-	base := len(p.vals)
+	base := len(p.open)
 	p.pos++ // [
 	p.space()
 	if p.pos < len(p.data) && p.data[p.pos] == ']' {
@@ -303,7 +300,7 @@ func (p *jparser) array(depth int) (*jvalue, error) {
 		if err != nil {
 			return nil, err
 		}
-		p.vals = append(p.vals, e)
+		p.open = append(p.open, jmember{val: e})
 		p.space()
 		if p.pos >= len(p.data) {
 			return nil, p.fail("unexpected end of input in an array")
@@ -313,7 +310,7 @@ func (p *jparser) array(depth int) (*jvalue, error) {
 			p.pos++
 		case ']':
 			p.pos++
-			v.vals = p.closeVals(base)
+			v.kids = p.closeKids(base)
 			return v, nil
 		default:
 			return nil, p.fail("expected ',' or ']' in an array")
@@ -357,16 +354,10 @@ func (p *jparser) number() (*jvalue, error) {
 func (p *jparser) str() (string, error) {
 	p.pos++ // opening quote
 	// Fast path: no escapes (the input is valid UTF-8 already).
-	for i := p.pos; i < len(p.data); i++ {
-		c := p.data[i]
-		if c == '"' {
-			s := p.src[p.pos:i]
-			p.pos = i + 1
-			return s, nil
-		}
-		if c == '\\' || c < 0x20 {
-			break
-		}
+	if i := stringStop(p.data, p.pos); i < len(p.data) && p.data[i] == '"' {
+		s := p.src[p.pos:i]
+		p.pos = i + 1
+		return s, nil
 	}
 	var b strings.Builder
 	for {
@@ -432,6 +423,32 @@ func (p *jparser) str() (string, error) {
 	}
 }
 
+// stringStop returns the index of the first byte at or after i that ends
+// the plain part of a string: a quote, a backslash or a control character
+// (len(b) if there is none). It tests eight bytes at a time: for each
+// word, (x-0x01..)&^x&0x80.. flags the bytes that are zero (here: equal to
+// the quote or backslash after an XOR, or below 0x20 when 0x20 is
+// subtracted), and the lowest flagged byte is always a true match, since a
+// borrow only runs towards higher bytes.
+func stringStop(b []byte, i int) int {
+	const lo, hi = 0x0101010101010101, 0x8080808080808080
+	for ; i+8 <= len(b); i += 8 {
+		x := binary.LittleEndian.Uint64(b[i:])
+		q := x ^ (lo * '"')
+		e := x ^ (lo * '\\')
+		m := ((q - lo) &^ q) | ((e - lo) &^ e) | ((x - lo*0x20) &^ x)
+		if m &= hi; m != 0 {
+			return i + bits.TrailingZeros64(m)/8
+		}
+	}
+	for ; i < len(b); i++ {
+		if c := b[i]; c == '"' || c == '\\' || c < 0x20 {
+			return i
+		}
+	}
+	return len(b)
+}
+
 func (p *jparser) hex4() (rune, error) {
 	if p.pos+4 > len(p.data) {
 		return 0, p.fail("short \\u escape")
@@ -455,7 +472,7 @@ type dec struct {
 func (d dec) fail(v *jvalue, path jpath, format string, args ...any) error {
 	off := -1
 	if v != nil {
-		off = v.off
+		off = int(v.off)
 	}
 	return &DecodeError{What: d.what, Path: path.String(), Offset: off, Reason: fmt.Sprintf(format, args...), Err: ErrMalformed}
 }
@@ -534,7 +551,8 @@ func (d dec) object(v *jvalue, path jpath, required, optional []string) (fields,
 		}
 		return false
 	}
-	for _, k := range v.keys {
+	for _, m := range v.kids {
+		k := m.key
 		if known(k) {
 			continue
 		}
@@ -582,14 +600,14 @@ func (d dec) uint(v *jvalue, path jpath) (uint64, error) {
 	return n, nil
 }
 
-func (d dec) array(v *jvalue, path jpath, maxLen int) ([]*jvalue, error) {
+func (d dec) array(v *jvalue, path jpath, maxLen int) ([]jmember, error) {
 	if v.kind != jArray {
 		return nil, d.fail(v, path, "expected an array, found %s", v.kind)
 	}
-	if len(v.vals) > maxLen {
-		return nil, d.fail(v, path, "%d entries is more than the limit of %d", len(v.vals), maxLen)
+	if len(v.kids) > maxLen {
+		return nil, d.fail(v, path, "%d entries is more than the limit of %d", len(v.kids), maxLen)
 	}
-	return v.vals, nil
+	return v.kids, nil
 }
 
 // TimeLayout is the one spelling of times in signed documents: RFC 3339

@@ -75,54 +75,61 @@ var (
 // and sig), standard padded base64, at most MaxSignatures signatures, and
 // no more than MaxEnvelopeSize bytes. It checks no signature.
 func ParseEnvelope(b []byte) (*Envelope, error) {
+	e, _, err := parseEnvelope(b)
+	return e, err
+}
+
+// parseEnvelope is ParseEnvelope that also returns a string copy of b (a
+// State keeps it as the envelope's bytes).
+func parseEnvelope(b []byte) (*Envelope, string, error) {
 	const what = "envelope"
-	v, err := parseStrict(what, b, MaxEnvelopeSize)
+	v, src, err := parseStrictSrc(what, b, MaxEnvelopeSize)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	d := dec{what}
 	f, err := d.object(v, top, envelopeFields, nil)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	e := &Envelope{}
 	if e.PayloadType, err = d.str(f.get("payloadType"), top.dot("payloadType")); err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	if e.Payload, err = d.b64(f.get("payload"), top.dot("payload")); err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	if len(e.Payload) > MaxPayloadSize {
-		return nil, &DecodeError{What: what, Path: "payload", Offset: f.get("payload").off, Reason: fmt.Sprintf("payload of %d bytes is over the cap of %d", len(e.Payload), MaxPayloadSize), Err: ErrTooLarge}
+		return nil, "", &DecodeError{What: what, Path: "payload", Offset: int(f.get("payload").off), Reason: fmt.Sprintf("payload of %d bytes is over the cap of %d", len(e.Payload), MaxPayloadSize), Err: ErrTooLarge}
 	}
 	sp := top.dot("signatures")
 	sigs, err := d.array(f.get("signatures"), sp, MaxSignatures)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	e.Signatures = make([]Signature, 0, len(sigs))
-	for i, sv := range sigs {
+	for i, se := range sigs {
 		p := sp.at(i)
-		sf, err := d.object(sv, p, signatureFields, nil)
+		sf, err := d.object(se.val, p, signatureFields, nil)
 		if err != nil {
-			return nil, err
+			return nil, "", err
 		}
 		var s Signature
 		if s.KeyID, err = d.str(sf.get("keyid"), p.dot("keyid")); err != nil {
-			return nil, err
+			return nil, "", err
 		}
 		if len(s.KeyID) > maxKeyIDLen {
-			return nil, d.fail(sf.get("keyid"), p.dot("keyid"), "key id longer than %d characters", maxKeyIDLen)
+			return nil, "", d.fail(sf.get("keyid"), p.dot("keyid"), "key id longer than %d characters", maxKeyIDLen)
 		}
 		if s.Sig, err = d.b64(sf.get("sig"), p.dot("sig")); err != nil {
-			return nil, err
+			return nil, "", err
 		}
 		if len(s.Sig) == 0 || len(s.Sig) > maxSigLen {
-			return nil, d.fail(sf.get("sig"), p.dot("sig"), "signature of %d bytes (expected 1 to %d)", len(s.Sig), maxSigLen)
+			return nil, "", d.fail(sf.get("sig"), p.dot("sig"), "signature of %d bytes (expected 1 to %d)", len(s.Sig), maxSigLen)
 		}
 		e.Signatures = append(e.Signatures, s)
 	}
-	return e, nil
+	return e, src, nil
 }
 
 type envelopeJSON struct {

@@ -160,18 +160,18 @@ func decodeManifest(payload []byte) (*Manifest, *policy.Set, error) {
 	// One backing array for the pins of all hosts, each host's slice
 	// capped at its own length.
 	npins := 0
-	for _, hv := range hosts {
-		if hv.kind == jObject {
+	for _, e := range hosts {
+		if hv := e.val; hv.kind == jObject {
 			if pv := (fields{hv}).get("pins"); pv != nil && pv.kind == jArray {
-				npins += min(len(pv.vals), policy.MaxPins)
+				npins += min(len(pv.kids), policy.MaxPins)
 			}
 		}
 	}
 	allPins := make([]pin.Pin, 0, npins)
 	m.Hosts = make([]policy.Policy, 0, len(hosts))
-	for i, hv := range hosts {
+	for i, e := range hosts {
 		p := hp.at(i)
-		hf, err := d.object(hv, p, hostRequired, hostOptional)
+		hf, err := d.object(e.val, p, hostRequired, hostOptional)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -184,8 +184,8 @@ func decodeManifest(payload []byte) (*Manifest, *policy.Set, error) {
 			return nil, nil, err
 		}
 		start := len(allPins)
-		for j, pv := range pins {
-			s, err := d.str(pv, p.dot("pins").at(j))
+		for j, pe := range pins {
+			s, err := d.str(pe.val, p.dot("pins").at(j))
 			if err != nil {
 				return nil, nil, err
 			}

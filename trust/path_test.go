@@ -1,6 +1,7 @@
 package trust
 
 import (
+	"bytes"
 	"errors"
 	"strings"
 	"testing"
@@ -54,3 +55,60 @@ func TestDecodeErrorPaths(t *testing.T) {
 
 // pin44 is a pin spelled in standard base64 (all zero bytes).
 var pin44 = strings.Repeat("A", 43) + "="
+
+// stringStopSlow is stringStop one byte at a time.
+func stringStopSlow(b []byte, i int) int {
+	for ; i < len(b); i++ {
+		if c := b[i]; c == '"' || c == '\\' || c < 0x20 {
+			return i
+		}
+	}
+	return len(b)
+}
+
+// TestStringStop: the word-at-a-time scan finds the same byte as the
+// byte-at-a-time one, for every stop byte at every position and offset,
+// next to bytes that could confuse the bit trick (0x80-0xff, 0x20-0x22,
+// 0x5b-0x5d, 0x01, 0x7f).
+func TestStringStop(t *testing.T) {
+	stops := []byte{'"', '\\', 0x00, 0x01, 0x1f, '\n'}
+	fill := []byte{'a', 0x20, 0x21, 0x23, 0x5b, 0x5d, 0x7f, 0x80, 0xa2, 0xdc, 0xff}
+	for _, f := range fill {
+		for n := 0; n < 40; n++ {
+			b := bytes.Repeat([]byte{f}, n)
+			for start := 0; start <= n; start++ {
+				if got, want := stringStop(b, start), stringStopSlow(b, start); got != want {
+					t.Fatalf("fill %#x, len %d, start %d: %d, want %d", f, n, start, got, want)
+				}
+			}
+			for at := 0; at < n; at++ {
+				for _, s := range stops {
+					c := bytes.Clone(b)
+					c[at] = s
+					if at+1 < n {
+						c[at+1] = s ^ 0x01 // a near miss after the stop
+					}
+					for start := 0; start <= n; start++ {
+						if got, want := stringStop(c, start), stringStopSlow(c, start); got != want {
+							t.Fatalf("fill %#x, stop %#x at %d of %d, start %d: %d, want %d", f, s, at, n, start, got, want)
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
+// FuzzStringStop holds the two scans equal on any bytes.
+func FuzzStringStop(f *testing.F) {
+	f.Add([]byte(`abc"def`), 0)
+	f.Add([]byte("\xff\xfe\x80\\x"), 1)
+	f.Fuzz(func(t *testing.T, b []byte, start int) {
+		if start < 0 || start > len(b) {
+			return
+		}
+		if got, want := stringStop(b, start), stringStopSlow(b, start); got != want {
+			t.Fatalf("%q from %d: %d, want %d", b, start, got, want)
+		}
+	})
+}

@@ -239,9 +239,9 @@ func DecodeRoot(payload []byte) (*Root, error) {
 	if err != nil {
 		return nil, err
 	}
-	for i, kv := range keys {
+	for i, ke := range keys {
 		p := top.dot("keys").at(i)
-		kf, err := d.object(kv, p, []string{"keyid", "alg", "spki"}, nil)
+		kf, err := d.object(ke.val, p, []string{"keyid", "alg", "spki"}, nil)
 		if err != nil {
 			return nil, err
 		}
@@ -274,8 +274,8 @@ func DecodeRoot(payload []byte) (*Root, error) {
 			return nil, err
 		}
 		var role Role
-		for i, iv := range ids {
-			id, err := d.str(iv, p.dot("keyids").at(i))
+		for i, ie := range ids {
+			id, err := d.str(ie.val, p.dot("keyids").at(i))
 			if err != nil {
 				return nil, err
 			}

@@ -33,10 +33,10 @@ type Floors struct {
 // update changes nothing. A *State is safe for concurrent use.
 type State struct {
 	root            *Root
-	rootEnv         []byte
+	rootEnv         string // the exact envelope bytes
 	rootPayload     []byte
 	manifest        *Manifest
-	manifestEnv     []byte
+	manifestEnv     string
 	manifestPayload []byte
 	set             *policy.Set
 	floors          Floors
@@ -56,7 +56,7 @@ type State struct {
 // checked for expiry: what an app ships is trusted as a starting point and
 // kept until something newer verifies. Their versions become the floors.
 func NewState(root, manifest []byte) (*State, error) {
-	env, err := parseTyped(root, PayloadTypeRoot)
+	env, rootSrc, err := parseTyped(root, PayloadTypeRoot)
 	if err != nil {
 		return nil, err
 	}
@@ -67,7 +67,7 @@ func NewState(root, manifest []byte) (*State, error) {
 	if _, err := r.VerifyRole(RoleRoot, env); err != nil {
 		return nil, err
 	}
-	s := &State{root: r, rootEnv: clone(root), rootPayload: env.Payload, floors: Floors{RootVersion: r.Version}}
+	s := &State{root: r, rootEnv: rootSrc, rootPayload: env.Payload, floors: Floors{RootVersion: r.Version}}
 	if manifest == nil {
 		return s, nil
 	}
@@ -119,11 +119,16 @@ func (s *State) Root() *Root { return s.root }
 func (s *State) Manifest() *Manifest { return s.manifest }
 
 // RootEnvelope returns the exact bytes of the trusted root envelope.
-func (s *State) RootEnvelope() []byte { return clone(s.rootEnv) }
+func (s *State) RootEnvelope() []byte { return []byte(s.rootEnv) }
 
 // ManifestEnvelope returns the exact bytes of the trusted manifest
 // envelope, or nil.
-func (s *State) ManifestEnvelope() []byte { return clone(s.manifestEnv) }
+func (s *State) ManifestEnvelope() []byte {
+	if s.manifestEnv == "" {
+		return nil
+	}
+	return []byte(s.manifestEnv)
+}
 
 // Floors returns the floors in force.
 func (s *State) Floors() Floors { return s.floors }
@@ -204,7 +209,7 @@ func chainError(n, i int, err error) error {
 
 // rootStep verifies one root envelope against s's root.
 func (s *State) rootStep(b []byte) (*State, error) {
-	env, err := parseTyped(b, PayloadTypeRoot)
+	env, src, err := parseTyped(b, PayloadTypeRoot)
 	if err != nil {
 		return nil, err
 	}
@@ -237,7 +242,7 @@ func (s *State) rootStep(b []byte) (*State, error) {
 		return nil, err
 	}
 	n := *s
-	n.root, n.rootEnv, n.rootPayload = r, clone(b), env.Payload
+	n.root, n.rootEnv, n.rootPayload = r, src, env.Payload
 	for _, id := range s.root.PinsRole.KeyIDs {
 		if !slices.Contains(r.PinsRole.KeyIDs, id) {
 			n.versionReset = true
@@ -282,7 +287,7 @@ func (s *State) Restore(roots [][]byte, manifest []byte) (*State, error) {
 }
 
 func (s *State) updateManifest(b []byte, now time.Time, checkTime bool) (*State, error) {
-	env, err := parseTyped(b, PayloadTypeManifest)
+	env, src, err := parseTyped(b, PayloadTypeManifest)
 	if err != nil {
 		return nil, err
 	}
@@ -325,7 +330,7 @@ func (s *State) updateManifest(b []byte, now time.Time, checkTime bool) (*State,
 		}
 	}
 	n := *s
-	n.manifest, n.manifestEnv, n.manifestPayload, n.set = m, clone(b), env.Payload, set
+	n.manifest, n.manifestEnv, n.manifestPayload, n.set = m, src, env.Payload, set
 	n.versionReset = false
 	if m.IssuedAt.After(n.highWater) {
 		n.highWater = m.IssuedAt
@@ -333,21 +338,17 @@ func (s *State) updateManifest(b []byte, now time.Time, checkTime bool) (*State,
 	return &n, nil
 }
 
-// parseTyped parses an envelope and checks its payload type.
-func parseTyped(b []byte, payloadType string) (*Envelope, error) {
-	env, err := ParseEnvelope(b)
+// parseTyped parses an envelope and checks its payload type. It also
+// returns the envelope's bytes as a string: a copy of b made once by the
+// parser, which the State keeps (so a caller changing b later changes
+// nothing trusted).
+func parseTyped(b []byte, payloadType string) (*Envelope, string, error) {
+	env, src, err := parseEnvelope(b)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	if env.PayloadType != payloadType {
-		return nil, fmt.Errorf("payload type %q, expected %q: %w", env.PayloadType, payloadType, ErrPayloadType)
+		return nil, "", fmt.Errorf("payload type %q, expected %q: %w", env.PayloadType, payloadType, ErrPayloadType)
 	}
-	return env, nil
-}
-
-func clone(b []byte) []byte {
-	if b == nil {
-		return nil
-	}
-	return append([]byte(nil), b...)
+	return env, src, nil
 }

@@ -340,20 +340,31 @@ func NewSet(policies []Policy) (*Set, error) {
 	// capped at its own length, so an append by a caller cannot spill into
 	// the next).
 	pins := make([]pin.Pin, 0, n)
-	seen := make(map[Pattern]string, len(policies))
+	// Exact patterns are told apart by s.exact; the others by seen, made
+	// only when there are some.
+	var seen map[Pattern]string
 	for _, p := range policies {
 		pat, err := p.validate()
 		if err != nil {
 			return nil, err
 		}
-		key := pat
-		if key.Wildcard == Subdomain {
-			key.Wildcard = AnyDepth
+		if pat.Wildcard == Exact {
+			if i, dup := s.exact[pat.Base]; dup {
+				return nil, fmt.Errorf("host %q duplicates %q: both cover the same names", p.Pattern, s.policies[i].Pattern)
+			}
+		} else {
+			key := pat
+			if key.Wildcard == Subdomain {
+				key.Wildcard = AnyDepth
+			}
+			if prev, dup := seen[key]; dup {
+				return nil, fmt.Errorf("host %q duplicates %q: both cover the same names", p.Pattern, prev)
+			}
+			if seen == nil {
+				seen = make(map[Pattern]string)
+			}
+			seen[key] = p.Pattern
 		}
-		if prev, dup := seen[key]; dup {
-			return nil, fmt.Errorf("host %q duplicates %q: both cover the same names", p.Pattern, prev)
-		}
-		seen[key] = p.Pattern
 		start := len(pins)
 		pins = append(pins, p.Pins...)
 		p.Pins = pins[start:len(pins):len(pins)]

@@ -98,7 +98,10 @@ func newDocCache(st store.Store, interval time.Duration, now func() time.Time) *
 // interval. While one request refreshes, the others keep serving the
 // previous snapshot.
 func (c *docCache) get(ctx context.Context, app string) (*appDocs, error) {
-	v, _ := c.apps.LoadOrStore(app, &appEntry{})
+	v, ok := c.apps.Load(app)
+	if !ok {
+		v, _ = c.apps.LoadOrStore(app, &appEntry{})
+	}
 	e := v.(*appEntry)
 	snap := e.snap.Load()
 	if snap != nil && c.now().Sub(snap.loaded) < c.interval {
@@ -202,7 +205,10 @@ const (
 	cacheImmutable = "public, max-age=31536000, immutable"
 )
 
-// serveDoc writes d with conditional GET and gzip negotiation.
+// serveDoc writes d with conditional GET and gzip negotiation. It does
+// no per-request work beyond reading two request headers: the header
+// values are built with the document and assigned as they are (their
+// keys are already in canonical form).
 func serveDoc(w http.ResponseWriter, r *http.Request, d *doc, immutable bool) {
 	h := w.Header()
 	h["Cache-Control"] = hLatest
@@ -210,13 +216,15 @@ func serveDoc(w http.ResponseWriter, r *http.Request, d *doc, immutable bool) {
 		h["Cache-Control"] = hImmutable
 	}
 	h["Vary"] = hVary
-	useGz := d.gz != nil && acceptsGzip(r.Header.Get("Accept-Encoding"))
+	// net/http stores request header keys in canonical form, so the map
+	// is read directly; every line of a repeated header counts.
+	useGz := d.gz != nil && acceptsGzip(r.Header["Accept-Encoding"])
 	body, tag, length := d.body, d.hETag, d.hLen
 	if useGz {
 		body, tag, length = d.gz, d.hETagGz, d.hLenGz
 	}
 	h["Etag"] = tag
-	if inm := r.Header.Get("If-None-Match"); inm != "" && etagMatch(inm, d) {
+	if inm := r.Header["If-None-Match"]; len(inm) > 0 && etagMatch(inm, d) {
 		// RFC 9110 15.4.5: ETag, Cache-Control and Vary, no content
 		// headers (which net/http would otherwise have to strip).
 		w.WriteHeader(http.StatusNotModified)
@@ -238,30 +246,46 @@ func serveDoc(w http.ResponseWriter, r *http.Request, d *doc, immutable bool) {
 }
 
 // etagMatch implements If-None-Match's weak comparison against either
-// representation of d.
-func etagMatch(header string, d *doc) bool {
-	for _, t := range strings.Split(header, ",") {
-		t = strings.TrimPrefix(strings.TrimSpace(t), "W/")
-		if t == "*" || t == d.etag || t == d.etagGz {
-			return true
+// representation of d. It reads the comma-separated lists in place,
+// without allocating.
+func etagMatch(lines []string, d *doc) bool {
+	for _, line := range lines {
+		for rest := line; ; {
+			t, more, found := strings.Cut(rest, ",")
+			t = strings.TrimPrefix(strings.TrimSpace(t), "W/")
+			if t == "*" || t == d.etag || t == d.etagGz {
+				return true
+			}
+			if !found {
+				break
+			}
+			rest = more
 		}
 	}
 	return false
 }
 
-func acceptsGzip(ae string) bool {
-	for _, part := range strings.Split(ae, ",") {
-		coding, params, _ := strings.Cut(strings.TrimSpace(part), ";")
-		if !strings.EqualFold(strings.TrimSpace(coding), "gzip") {
-			continue
-		}
-		params = strings.ReplaceAll(params, " ", "")
-		if q, ok := strings.CutPrefix(params, "q="); ok {
-			if f, err := strconv.ParseFloat(q, 64); err == nil && f == 0 {
-				return false
+// acceptsGzip reports whether Accept-Encoding allows gzip: a gzip coding
+// whose q is not 0 (the first gzip entry decides).
+func acceptsGzip(lines []string) bool {
+	for _, line := range lines {
+		for rest := line; ; {
+			part, more, found := strings.Cut(rest, ",")
+			coding, params, _ := strings.Cut(strings.TrimSpace(part), ";")
+			if strings.EqualFold(strings.TrimSpace(coding), "gzip") {
+				params = strings.ReplaceAll(params, " ", "")
+				if q, ok := strings.CutPrefix(params, "q="); ok {
+					if f, err := strconv.ParseFloat(q, 64); err == nil && f == 0 {
+						return false
+					}
+				}
+				return true
 			}
+			if !found {
+				break
+			}
+			rest = more
 		}
-		return true
 	}
 	return false
 }

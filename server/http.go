@@ -4,7 +4,7 @@ import (
 	"encoding/json"
 	"log/slog"
 	"net/http"
-	"strconv"
+	"strings"
 	"time"
 )
 
@@ -33,10 +33,12 @@ func (s *Server) internalError(w http.ResponseWriter, r *http.Request, err error
 	writeError(w, http.StatusInternalServerError, "internal", "internal error")
 }
 
-// statusWriter records the status for logs and metrics.
+// statusWriter records the status for logs and metrics, and the route's
+// metrics when the route was registered through routes (see tagRoute).
 type statusWriter struct {
 	http.ResponseWriter
-	code int
+	code  int
+	route *routeMetrics
 }
 
 func (w *statusWriter) WriteHeader(code int) {
@@ -55,9 +57,24 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
+// tagRoute wraps the handler of a route so that instrument finds the
+// route's metrics without looking its labels up on every request.
+func tagRoute(rm *routeMetrics, h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if sw, ok := w.(*statusWriter); ok {
+			sw.route = rm
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
 // instrument counts and times requests per route and logs them. It logs
 // the method, the route pattern, the path (never the query, headers or
 // body, so tokens never reach the logs), the status and the duration.
+// Successful public GETs (the document path, by far the busiest) are
+// logged at debug level only, so that at the default level they cost one
+// Enabled check; errors, uploads and every admin request are logged at
+// info.
 func (s *Server) instrument(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := s.now()
@@ -66,21 +83,25 @@ func (s *Server) instrument(next http.Handler) http.Handler {
 		if sw.code == 0 {
 			sw.code = http.StatusOK
 		}
-		route := r.Pattern
-		if route == "" {
-			route = "unmatched"
-		}
 		d := s.now().Sub(start)
-		s.m.requests.WithLabelValues(route, r.Method, strconv.Itoa(sw.code)).Inc()
-		s.m.duration.WithLabelValues(route).Observe(d.Seconds())
+		rm := sw.route
+		if rm == nil {
+			// Unmatched requests, and routes added by Config.Routes.
+			if r.Pattern == "" {
+				rm = s.unmatched
+			} else {
+				rm = s.m.route(r.Pattern)
+			}
+		}
+		rm.observe(r.Method, sw.code, d)
 		level := slog.LevelDebug // the hot public paths
-		if sw.code >= 400 || r.Method != http.MethodGet {
+		if sw.code >= 400 || r.Method != http.MethodGet || strings.HasPrefix(r.URL.Path, "/v1/admin/") {
 			level = slog.LevelInfo
 		}
 		if !s.log.Enabled(r.Context(), level) {
 			return
 		}
-		s.log.Log(r.Context(), level, "request", "method", r.Method, "route", route, "path", r.URL.Path,
+		s.log.Log(r.Context(), level, "request", "method", r.Method, "route", rm.name, "path", r.URL.Path,
 			"status", sw.code, "duration_ms", float64(d.Microseconds())/1000, "remote", clientAddr(r))
 	})
 }

@@ -5,6 +5,8 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"net/http"
+	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -92,6 +94,58 @@ func (c *docCollector) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(c.rootExp, prometheus.GaugeValue, float64(snap.root.expires.Unix()), a.ID)
 		}
 	}
+}
+
+// routeMetrics holds one route's metric children. Resolving a child from
+// its label values hashes the labels and takes the vector's lock, so the
+// busiest combinations are resolved once, on first use (series still
+// appear only once a route has answered), and kept here.
+type routeMetrics struct {
+	m        *metrics
+	name     string // the route label: the mux pattern or "unmatched"
+	duration atomic.Pointer[observer]
+	get200   atomic.Pointer[counter]
+	get304   atomic.Pointer[counter]
+}
+
+type (
+	observer struct{ prometheus.Observer }
+	counter  struct{ prometheus.Counter }
+)
+
+func (m *metrics) route(name string) *routeMetrics { return &routeMetrics{m: m, name: name} }
+
+// observe counts one request and records its duration.
+func (rm *routeMetrics) observe(method string, code int, d time.Duration) {
+	rm.counter(method, code).Inc()
+	o := rm.duration.Load()
+	if o == nil {
+		o = &observer{rm.m.duration.WithLabelValues(rm.name)}
+		rm.duration.Store(o)
+	}
+	o.Observe(d.Seconds())
+}
+
+func (rm *routeMetrics) counter(method string, code int) prometheus.Counter {
+	var slot *atomic.Pointer[counter]
+	if method == http.MethodGet {
+		switch code {
+		case http.StatusOK:
+			slot = &rm.get200
+		case http.StatusNotModified:
+			slot = &rm.get304
+		}
+	}
+	if slot == nil {
+		return rm.m.requests.WithLabelValues(rm.name, method, strconv.Itoa(code))
+	}
+	if c := slot.Load(); c != nil {
+		return c.Counter
+	}
+	// Concurrent first uses resolve the same child.
+	c := &counter{rm.m.requests.WithLabelValues(rm.name, method, strconv.Itoa(code))}
+	slot.Store(c)
+	return c.Counter
 }
 
 func (s *Server) metricsHandler() http.Handler {

@@ -8,8 +8,10 @@ import (
 
 func (s *Server) routes() {
 	mux := http.NewServeMux()
-	pub := func(pattern string, h http.HandlerFunc) { mux.Handle(pattern, h) }
-	adm := func(pattern string, h http.HandlerFunc) { mux.Handle(pattern, s.admin(h)) }
+	pub := func(pattern string, h http.HandlerFunc) { mux.Handle(pattern, tagRoute(s.m.route(pattern), h)) }
+	adm := func(pattern string, h http.HandlerFunc) {
+		mux.Handle(pattern, tagRoute(s.m.route(pattern), s.admin(h)))
+	}
 
 	pub("GET /v1/apps/{app}/root.json", s.handleRootLatest)
 	pub("GET /v1/apps/{app}/roots/{file}", s.handleRootVersion)
@@ -24,7 +26,7 @@ func (s *Server) routes() {
 	adm("GET /v1/admin/apps/{app}/reports", s.handleAdminReports)
 	adm("GET /v1/admin/reports/{id}/raw", s.handleRawReport)
 
-	mux.Handle("GET /metrics", s.metricsHandler())
+	mux.Handle("GET /metrics", tagRoute(s.m.route("GET /metrics"), s.metricsHandler()))
 	pub("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
@@ -41,6 +43,7 @@ func (s *Server) routes() {
 	if s.cfg.Routes != nil {
 		s.cfg.Routes(mux, s.admin)
 	}
+	s.unmatched = s.m.route("unmatched")
 	s.mux = mux
 	s.handler = s.instrument(mux)
 }

@@ -95,6 +95,8 @@ type Server struct {
 	docs    *docCache
 	limiter *limiter
 	m       *metrics
+	// unmatched counts the requests no route matched.
+	unmatched *routeMetrics
 }
 
 // New builds a server. It does not start anything; see Serve.

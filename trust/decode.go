@@ -98,12 +98,24 @@ type jparser struct {
 	done  []jmember // children of closed containers (subslices handed out)
 }
 
+// Block sizes: the first block is small (an envelope has about ten
+// values), the later ones larger.
+const firstBlock, nextBlock = 16, 64
+
+// blockSize is the size of the block after one of size prev (0: none).
+func blockSize(prev int) int {
+	if prev == 0 {
+		return firstBlock
+	}
+	return nextBlock
+}
+
 // node returns a new value from the current block. A full block is left
 // to the values already pointing into it and a new one is started, so
 // pointers stay valid.
 func (p *jparser) node(kind jkind, off int) *jvalue {
 	if len(p.block) == cap(p.block) {
-		p.block = make([]jvalue, 0, 64)
+		p.block = make([]jvalue, 0, blockSize(cap(p.block)))
 	}
 	p.block = append(p.block, jvalue{kind: kind, off: int32(off)})
 	return &p.block[len(p.block)-1]
@@ -118,7 +130,7 @@ func (p *jparser) closeKids(base int) []jmember {
 		return nil
 	}
 	if cap(p.done)-len(p.done) < len(src) {
-		p.done = make([]jmember, 0, max(128, len(src)))
+		p.done = make([]jmember, 0, max(2*blockSize(cap(p.done)), len(src)))
 	}
 	start := len(p.done)
 	p.done = append(p.done, src...)

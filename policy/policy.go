@@ -145,12 +145,22 @@ func NormalizeHost(host string) (string, error) {
 		}
 		rest = after
 	}
-	if strings.Trim(last, "0123456789") == "" {
+	if allDigits(last) {
 		// A numeric last label makes an IPv4 address in URL parsers
 		// (WHATWG), never a name: refuse rather than guess.
 		return "", fmt.Errorf("invalid host name %q: neither a host name (its last label is numeric) nor an IP address", host)
 	}
 	return a, nil
+}
+
+// allDigits reports whether s is made of ASCII digits only.
+func allDigits(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
 }
 
 // mayBeIP reports whether net.ParseIP could accept s: only a string with a

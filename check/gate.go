@@ -39,7 +39,6 @@ func (e *GateError) Error() string {
 		}
 		fmt.Fprintf(&b, "%s at %s serves key %s, missing from %q", r.Host, r.Address, r.MissingPin.Format(pin.OkHttp), r.Pattern)
 	}
-	b.WriteString(" (pin the key, or force the publication if the refusal is intended)")
 	return b.String()
 }
 

@@ -1,24 +1,45 @@
 #!/usr/bin/env bash
 # Load benchmark of the pin service (issue 5), everything on loopback:
 #   1. GET /v1/apps/bench/pins.json from `pinset serve` over TLS, without and
-#      with If-None-Match, against nginx serving the same file over TLS with
-#      the same certificate, in the same run;
+#      with If-None-Match, against nginx serving the same file over TLS in the
+#      same run: same certificate and key (ECDSA P-256), same TLS version and
+#      cipher suite (checked), keep-alive on both, access logs off on both
+#      (nginx access_log off; pinset at its default level, which logs no
+#      successful document GET), nginx with a normal production config
+#      (worker_processes auto, open_file_cache), GOMAXPROCS left to Go;
+#      ROUNDS rounds alternate the order of the servers, and the summary
+#      gives the medians and the server CPU time per request; bench/gofloor
+#      (a bare Go net/http + crypto/tls server with pinset's settings) runs
+#      alongside as the floor of what a Go server can do;
 #   2. report ingestion (POST /v1/apps/bench/reports, every body distinct)
 #      into SQLite and into PostgreSQL.
 #
-# Usage: bench/service.sh [DURATION] [CONNECTIONS]   (defaults 10s, 64)
-# Needs: go, wrk, nginx, openssl, and PostgreSQL for part 2 (Debian packages
-# wrk nginx openssl postgresql; .ci/postgres.sh starts the cluster).
-# Prints one line per run and a markdown table at the end.
+# Usage: bench/service.sh [DURATION] [CONNECTIONS] [ROUNDS]  (defaults 10s, 64, 3)
+# Environment:
+#   PARTS="docs reports"  what to run (default both)
+#   PINSET_BIN=FILE       a built pinset to measure instead of building ./cmd/pinset
+#   PINSET_BASE_BIN=FILE  a second pinset (e.g. the previous commit's) measured
+#                         in the same rounds, for before/after figures
+#   WRK_CPUS=LIST         pin wrk with taskset -c LIST (default: not pinned);
+#                         either way wrk runs the same for every server
+# Needs: go, wrk, nginx, openssl, curl, and PostgreSQL for part 2 (Debian
+# packages wrk nginx openssl curl postgresql; .ci/postgres.sh starts the
+# cluster). Prints one line per run and markdown tables at the end.
 set -euo pipefail
 
 dur=${1:-10s}
 conns=${2:-64}
+rounds=${3:-3}
+parts=${PARTS:-docs reports}
 threads=2
 root=$(cd "$(dirname "$0")/.." && pwd)
-for t in wrk nginx openssl go; do
-	command -v $t >/dev/null || { echo "bench/service.sh: $t not found (apt-get install -y wrk nginx openssl)" >&2; exit 1; }
+for t in wrk nginx openssl go curl; do
+	command -v $t >/dev/null || { echo "bench/service.sh: $t not found (apt-get install -y wrk nginx openssl curl)" >&2; exit 1; }
 done
+wrk_cmd=(wrk)
+if [ -n "${WRK_CPUS:-}" ]; then
+	wrk_cmd=(taskset -c "$WRK_CPUS" wrk)
+fi
 
 work=$(mktemp -d)
 pids=()
@@ -30,7 +51,11 @@ cleanup() {
 trap cleanup EXIT
 
 cd "$root"
-go build -o "$work/pinset" ./cmd/pinset
+if [ -n "${PINSET_BIN:-}" ]; then
+	cp "$PINSET_BIN" "$work/pinset"
+else
+	go build -o "$work/pinset" ./cmd/pinset
+fi
 go run ./bench/servicedocs -o "$work"
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=127.0.0.1 \
 	-addext subjectAltName=IP:127.0.0.1 -keyout "$work/tls.key" -out "$work/tls.crt" 2>/dev/null
@@ -38,13 +63,12 @@ openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -su
 cat > "$work/serve.yaml" <<YAML
 report_rate: 1000000000
 report_burst: 1000000000
-log_level: warn
 YAML
 
-# start_pinset PORT ARGS... : serve with TLS and wait until ready.
+# start_pinset PORT BINARY ARGS... : serve with TLS and wait until ready.
 start_pinset() {
-	local port=$1; shift
-	"$work/pinset" serve --listen 127.0.0.1:$port --tls-cert "$work/tls.crt" --tls-key "$work/tls.key" \
+	local port=$1 bin=$2; shift 2
+	"$bin" serve --listen 127.0.0.1:$port --tls-cert "$work/tls.crt" --tls-key "$work/tls.key" \
 		--config "$work/serve.yaml" --publish-gate=false "$@" 2>>"$work/serve.log" &
 	pids+=($!)
 	echo $! >"$work/pid.$port"
@@ -61,13 +85,42 @@ setup_store() {
 }
 
 tok=$(setup_store --data "$work/sqlite")
-start_pinset 18443 --data "$work/sqlite"
+start_pinset 18443 "$work/pinset" --data "$work/sqlite"
 PINSET_TOKEN=$tok "$work/pinset" publish --server https://127.0.0.1:18443 --cafile "$work/tls.crt" "$work/root.json" "$work/pins.json" >/dev/null
+P=https://127.0.0.1:18443/v1/apps/bench/pins.json
+N=https://127.0.0.1:18444/v1/apps/bench/pins.json
+B=https://127.0.0.1:18446/v1/apps/bench/pins.json
+if [ -n "${PINSET_BASE_BIN:-}" ]; then
+	cp "$PINSET_BASE_BIN" "$work/pinset-base"
+	btok=$(setup_store --data "$work/sqlite-base")
+	start_pinset 18446 "$work/pinset-base" --data "$work/sqlite-base"
+	PINSET_TOKEN=$btok "$work/pinset-base" publish --server https://127.0.0.1:18446 --cafile "$work/tls.crt" "$work/root.json" "$work/pins.json" >/dev/null
+fi
+
+# gofloor: the same document from a bare Go net/http + crypto/tls server
+# with pinset's http.Server settings and headers (bench/gofloor), to tell
+# pinset's own per-request cost from Go's HTTP and TLS stack.
+F=https://127.0.0.1:18447/v1/apps/bench/pins.json
+go build -o "$work/gofloor" ./bench/gofloor
+"$work/gofloor" -listen 127.0.0.1:18447 -cert "$work/tls.crt" -key "$work/tls.key" -file "$work/pins.json" 2>>"$work/serve.log" &
+pids+=($!)
+echo $! >"$work/pid.18447"
+for _ in $(seq 50); do curl -skf $F >/dev/null && break; sleep 0.1; done
+
+# tls_of PORT: the TLS version and cipher suite OpenSSL (wrk's library)
+# negotiates with the server on PORT.
+tls_of() {
+	openssl s_client -connect 127.0.0.1:$1 -servername 127.0.0.1 </dev/null 2>&1 |
+		awk '$1=="New," && $3=="Cipher" {sub(",", "", $2); print $2, $5; exit}'
+}
+read -r pinset_tls pinset_cipher <<<"$(tls_of 18443)"
 
 mkdir -p "$work/www/v1/apps/bench"
 chmod 755 "$work"   # nginx workers run as www-data when started as root
 cp "$work/pins.json" "$work/www/v1/apps/bench/pins.json"
 chmod -R a+rX "$work/www"
+# A normal production configuration for static files, with the cipher
+# suite pinset negotiated (so that both encrypt alike).
 cat > "$work/nginx.conf" <<NGINX
 worker_processes auto;
 pid $work/nginx.pid;
@@ -76,7 +129,10 @@ events { worker_connections 4096; }
 http {
 	access_log off;
 	sendfile on;
+	tcp_nopush on;
+	keepalive_timeout 120s;
 	keepalive_requests 1000000;
+	open_file_cache max=1000 inactive=60s;
 	default_type application/json;
 	client_body_temp_path $work/nginx-tmp;
 	proxy_temp_path $work/nginx-tmp;
@@ -88,6 +144,7 @@ http {
 		ssl_certificate $work/tls.crt;
 		ssl_certificate_key $work/tls.key;
 		ssl_protocols TLSv1.2 TLSv1.3;
+		ssl_conf_command Ciphersuites $pinset_cipher;
 		root $work/www;
 		etag on;
 		add_header Cache-Control "public, max-age=60";
@@ -96,15 +153,19 @@ http {
 NGINX
 mkdir -p "$work/nginx-tmp"
 nginx -c "$work/nginx.conf" -e "$work/nginx-error.log"
-for _ in $(seq 50); do curl -skf https://127.0.0.1:18444/v1/apps/bench/pins.json >/dev/null && break; sleep 0.1; done
+for _ in $(seq 50); do curl -skf $N >/dev/null && break; sleep 0.1; done
+read -r nginx_tls nginx_cipher <<<"$(tls_of 18444)"
+if [ "$pinset_tls $pinset_cipher" != "$nginx_tls $nginx_cipher" ]; then
+	echo "bench/service.sh: pinset negotiates $pinset_tls $pinset_cipher, nginx $nginx_tls $nginx_cipher" >&2; exit 1
+fi
 
-pinset_etag=$(curl -sk -D - -o /dev/null https://127.0.0.1:18443/v1/apps/bench/pins.json | awk 'tolower($1)=="etag:"{print $2}' | tr -d '\r')
-nginx_etag=$(curl -sk -D - -o /dev/null https://127.0.0.1:18444/v1/apps/bench/pins.json | awk 'tolower($1)=="etag:"{print $2}' | tr -d '\r')
-if ! cmp -s <(curl -sk https://127.0.0.1:18443/v1/apps/bench/pins.json) <(curl -sk https://127.0.0.1:18444/v1/apps/bench/pins.json); then
+etag_of() { curl -sk -D - -o /dev/null "$1" | awk 'tolower($1)=="etag:"{print $2}' | tr -d '\r'; }
+pinset_etag=$(etag_of $P)
+nginx_etag=$(etag_of $N)
+if ! cmp -s <(curl -sk $P) <(curl -sk $N) || ! cmp -s <(curl -sk $P) <(curl -sk $F) || [ "$(etag_of $F)" != "$pinset_etag" ]; then
 	echo "bench/service.sh: pinset and nginx do not serve the same bytes" >&2; tail -5 "$work/nginx-error.log" >&2; exit 1
 fi
 
-# run NAME URL [wrk args...]: prints requests/s and p99 latency.
 # server_pids PORT: the processes serving PORT (nginx: its workers).
 server_pids() {
 	if [ "$1" = 18444 ]; then pgrep -P "$(cat "$work/nginx.pid")"; else cat "$work/pid.$1"; fi
@@ -118,15 +179,17 @@ cpu_ticks() {
 	echo $t
 }
 
-# run NAME URL [wrk args...]: prints requests/s; records p99 latency and
-# the server's CPU time per request (robust to other load on the machine).
+# run NAME URL [wrk args...]: prints "requests/s CPU-us/request"; records
+# p99 latency and the server's CPU time per request (user+system of its
+# processes, from /proc, divided by the requests served: robust to other
+# load on the machine).
 run() {
 	local name=$1 url=$2; shift 2
 	local port=${url#https://127.0.0.1:}; port=${port%%/*}
 	local sp; sp=$(server_pids "$port" | tr '\n' ' ')
 	local t0; t0=$(cpu_ticks $sp)
 	local out
-	out=$(wrk -t$threads -c$conns -d"$dur" --latency "$@" "$url")
+	out=$("${wrk_cmd[@]}" -t$threads -c$conns -d"$dur" --latency "$@" "$url")
 	local t1; t1=$(cpu_ticks $sp)
 	local rps p99 errs n cpu
 	rps=$(awk '/^Requests\/sec/{print $2}' <<<"$out")
@@ -139,22 +202,33 @@ run() {
 	echo "$rps $cpu"
 }
 
+# median FILE COLUMN: the median of a column of numbers.
+median() { sort -g -k"$2","$2" "$1" | awk -v c="$2" '{v[NR]=$c} END { if (NR % 2) print v[(NR+1)/2]; else printf "%.1f\n", (v[NR/2]+v[NR/2+1])/2 }'; }
+
 size=$(wc -c <"$work/pins.json")
 echo "load average at the start: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
-echo "manifest: $size bytes; wrk -t$threads -c$conns -d$dur; $(nproc) cores; $(go version)" >&2
-# Each comparison runs A B B A so that load drifting during the run (the
-# machine may be shared) hits both sides alike; the ratio uses the means.
-# mean "RPS CPU" "RPS CPU": the means of both fields.
-mean() { awk -v a="$1" -v b="$2" 'BEGIN { split(a, x, " "); split(b, y, " "); printf "%.2f %.2f", (x[1] + y[1]) / 2, (x[2] + y[2]) / 2 }'; }
-P=https://127.0.0.1:18443/v1/apps/bench/pins.json
-N=https://127.0.0.1:18444/v1/apps/bench/pins.json
-a=$(run "pinset pins.json (200) #1" $P); b=$(run "nginx pins.json (200) #1" $N)
-c=$(run "nginx pins.json (200) #2" $N); d=$(run "pinset pins.json (200) #2" $P)
-p_full=$(mean "$a" "$d"); n_full=$(mean "$b" "$c")
-a=$(run "pinset If-None-Match (304) #1" $P -H "If-None-Match: $pinset_etag"); b=$(run "nginx If-None-Match (304) #1" $N -H "If-None-Match: $nginx_etag")
-c=$(run "nginx If-None-Match (304) #2" $N -H "If-None-Match: $nginx_etag"); d=$(run "pinset If-None-Match (304) #2" $P -H "If-None-Match: $pinset_etag")
-p_304=$(mean "$a" "$d"); n_304=$(mean "$b" "$c")
+echo "manifest: $size bytes; ${wrk_cmd[*]} -t$threads -c$conns -d$dur; $rounds rounds; $(nproc) cores; $(go version); $(nginx -v 2>&1); $pinset_tls $pinset_cipher on both" >&2
+servers="pinset nginx gofloor"
+[ -n "${PINSET_BASE_BIN:-}" ] && servers="pinset nginx gofloor base"
+url_of() { case $1 in pinset) echo $P;; nginx) echo $N;; base) echo $B;; gofloor) echo $F;; esac; }
+etag_for() { case $1 in nginx) echo "$nginx_etag";; *) echo "$pinset_etag";; esac; }
+if [[ " $parts " == *" docs "* ]]; then
+	# Each round runs every server once per kind; the order alternates
+	# between rounds so that load drifting during the run (the machine may
+	# be shared) hits all alike.
+	for i in $(seq "$rounds"); do
+		order=$servers
+		[ $((i % 2)) = 0 ] && order=$(echo $servers | tr ' ' '\n' | tac | tr '\n' ' ')
+		for srv in $order; do
+			run "$srv pins.json (200) #$i" "$(url_of $srv)" >>"$work/$srv.200"
+		done
+		for srv in $order; do
+			run "$srv If-None-Match (304) #$i" "$(url_of $srv)" -H "If-None-Match: $(etag_for $srv)" >>"$work/$srv.304"
+		done
+	done
+fi
 
+if [[ " $parts " == *" reports "* ]]; then
 # Report ingestion: a Lua script makes every body distinct (app-version).
 cp "$root/report/testdata/reports/trustkit-android.json" "$work/report.json"
 cat > "$work/report.lua" <<LUA
@@ -179,19 +253,30 @@ if [ -n "${PINSET_TEST_POSTGRES_URL:-}" ] || command -v pg_lsclusters >/dev/null
 	pgurl=$PINSET_TEST_POSTGRES_URL
 	PGPASSWORD=pinset psql -h 127.0.0.1 -U pinset pinset_bench -qc 'DROP SCHEMA public CASCADE; CREATE SCHEMA public;' >/dev/null 2>&1 || true
 	ptok=$(setup_store --database "$pgurl")
-	start_pinset 18445 --database "$pgurl"
+	start_pinset 18445 "$work/pinset" --database "$pgurl"
 	PINSET_TOKEN=$ptok "$work/pinset" publish --server https://127.0.0.1:18445 --cafile "$work/tls.crt" "$work/root.json" "$work/pins.json" >/dev/null
 	r_pg=$(run "reports into PostgreSQL" https://127.0.0.1:18445/v1/apps/bench/reports -s "$work/report.lua")
 fi
+fi
 
-field() { echo "$1" | cut -d' ' -f"$2"; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
 echo
 echo "| run | requests/s | p99 latency | server CPU µs/request | non-2xx/3xx |"
 echo "|---|---|---|---|---|"
 cat "$work/results.md"
-echo
-echo "means (req/s, CPU us/request): pinset 200 $p_full; nginx 200 $n_full; pinset 304 $p_304; nginx 304 $n_304"
-echo "throughput pinset/nginx: 200 $(ratio "$(field "$p_full" 1)" "$(field "$n_full" 1)"), 304 $(ratio "$(field "$p_304" 1)" "$(field "$n_304" 1)")"
-echo "CPU per request pinset/nginx: 200 $(ratio "$(field "$p_full" 2)" "$(field "$n_full" 2)"), 304 $(ratio "$(field "$p_304" 2)" "$(field "$n_304" 2)")"
+if [[ " $parts " == *" docs "* ]]; then
+	echo
+	echo "Medians of $rounds rounds ($pinset_tls $pinset_cipher, wrk -t$threads -c$conns -d$dur):"
+	echo
+	echo "| server | 200 requests/s | 200 CPU µs/request | 304 requests/s | 304 CPU µs/request |"
+	echo "|---|---|---|---|---|"
+	for srv in $servers; do
+		echo "| $srv | $(median "$work/$srv.200" 1) | $(median "$work/$srv.200" 2) | $(median "$work/$srv.304" 1) | $(median "$work/$srv.304" 2) |"
+	done
+	echo
+	for srv in $servers; do
+		[ $srv = nginx ] && continue
+		echo "$srv/nginx: throughput 200 $(ratio "$(median "$work/$srv.200" 1)" "$(median "$work/nginx.200" 1)"), 304 $(ratio "$(median "$work/$srv.304" 1)" "$(median "$work/nginx.304" 1)"); CPU per request 200 $(ratio "$(median "$work/$srv.200" 2)" "$(median "$work/nginx.200" 2)"), 304 $(ratio "$(median "$work/$srv.304" 2)" "$(median "$work/nginx.304" 2)")"
+	done
+fi
 echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"

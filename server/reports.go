@@ -17,6 +17,9 @@ import (
 // reads). The order of checks makes abuse cheap to refuse: rate limit,
 // declared size, read with a cap, parse, attribute, store. The 2xx answer
 // is written only after the store committed the report.
+// tooLargeMsg states the one report size limit, report.MaxSize.
+var tooLargeMsg = "a report is at most " + strconv.Itoa(report.MaxSize) + " bytes"
+
 func (s *Server) handleReport(w http.ResponseWriter, r *http.Request) {
 	app := r.PathValue("app")
 	if ok, wait := s.limiter.allow(clientAddr(r)); !ok {
@@ -27,7 +30,7 @@ func (s *Server) handleReport(w http.ResponseWriter, r *http.Request) {
 	}
 	if r.ContentLength > report.MaxSize {
 		s.m.reports.WithLabelValues("", "too_large").Inc()
-		writeError(w, http.StatusRequestEntityTooLarge, "too_large", "a report is at most 65536 bytes")
+		writeError(w, http.StatusRequestEntityTooLarge, "too_large", tooLargeMsg)
 		return
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, report.MaxSize))
@@ -35,7 +38,7 @@ func (s *Server) handleReport(w http.ResponseWriter, r *http.Request) {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
 			s.m.reports.WithLabelValues("", "too_large").Inc()
-			writeError(w, http.StatusRequestEntityTooLarge, "too_large", "a report is at most 65536 bytes")
+			writeError(w, http.StatusRequestEntityTooLarge, "too_large", tooLargeMsg)
 			return
 		}
 		writeError(w, http.StatusBadRequest, "bad_request", "could not read the body")

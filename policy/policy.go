@@ -10,7 +10,9 @@
 // When several policies of a [Set] match, the most specific wins: the one
 // whose base name has the most labels; for equal bases an exact host beats a
 // one-label wildcard, which beats an any-depth rule. Host names are compared
-// in their normalised form: lower case, no trailing dot, IDNs as A-labels.
+// in their normalised form: lower case, no trailing dot, IDNs as A-labels;
+// a host the normalisation refuses is still matched, in its folded form
+// ([FoldHost]), against the name patterns, so it is never left unpinned.
 // Wildcards and include-subdomains on a public suffix (com, co.uk, github.io)
 // are refused, as TrustKit does. The rules and their test table are in
 // docs/pins.md.
@@ -151,6 +153,35 @@ func NormalizeHost(host string) (string, error) {
 		return "", fmt.Errorf("invalid host name %q: neither a host name (its last label is numeric) nor an IP address", host)
 	}
 	return a, nil
+}
+
+// FoldHost returns the form in which [Set.Match] compares a host that
+// NormalizeHost refuses: white space around it, brackets around it and
+// trailing dots removed, ASCII letters lower-cased, every other byte kept.
+// That is how crypto/x509 compares a name with a certificate's (ASCII only:
+// a name with other bytes matches no certificate name, which must be
+// ASCII). For a host name NormalizeHost accepts that is ASCII and not an IP
+// literal, FoldHost returns the same string (FuzzFoldHost), so the two forms
+// never disagree on a name both read.
+func FoldHost(host string) string {
+	h := strings.TrimSpace(host)
+	h = strings.TrimRight(h, ".")
+	if strings.HasPrefix(h, "[") && strings.HasSuffix(h, "]") {
+		h = strings.TrimRight(h[1:len(h)-1], ".")
+	}
+	var b []byte
+	for i := 0; i < len(h); i++ {
+		if c := h[i]; 'A' <= c && c <= 'Z' {
+			if b == nil {
+				b = []byte(h)
+			}
+			b[i] = c + 'a' - 'A'
+		}
+	}
+	if b != nil {
+		return string(b)
+	}
+	return h
 }
 
 // allDigits reports whether s is made of ASCII digits only.
@@ -389,13 +420,20 @@ func NewSet(policies []Policy) (*Set, error) {
 
 // Match returns the most specific policy covering host (a name or IP
 // literal, in any case, with or without a trailing dot or brackets).
+//
+// A host NormalizeHost refuses is not thereby unpinned: crypto/x509 still
+// verifies names such as "xn--zz.example.com" (not valid punycode) or one
+// with a 64-byte label against a *.example.com certificate. Such a host is
+// compared in its folded form ([FoldHost]: ASCII lower case, as crypto/x509
+// compares names) with the name patterns, never with IP literals, so that a
+// policy whose names it falls under still applies.
 func (s *Set) Match(host string) (Policy, bool) {
 	if s == nil {
 		return Policy{}, false
 	}
 	h, err := NormalizeHost(host)
 	if err != nil {
-		return Policy{}, false
+		return s.matchName(FoldHost(host))
 	}
 	if i, ok := s.exact[h]; ok {
 		return s.policies[i], true
@@ -403,6 +441,14 @@ func (s *Set) Match(host string) (Policy, bool) {
 	if net.ParseIP(h) != nil {
 		// IP literals match exact IP patterns only: "*.0.2.1" must not
 		// cover 192.0.2.1.
+		return Policy{}, false
+	}
+	return s.matchName(h)
+}
+
+// matchName returns the most specific name (not IP) pattern covering h.
+func (s *Set) matchName(h string) (Policy, bool) {
+	if h == "" {
 		return Policy{}, false
 	}
 	best, bestRank := -1, 0

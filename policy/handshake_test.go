@@ -1,0 +1,118 @@
+package policy_test
+
+import (
+	"crypto/tls"
+	"errors"
+	"io"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"pinset.dev/pinset/enforce"
+	"pinset.dev/pinset/internal/pki"
+	"pinset.dev/pinset/pin"
+	"pinset.dev/pinset/policy"
+)
+
+// startTLS runs a loopback TLS server that completes each handshake, writes
+// a line and closes.
+func startTLS(t *testing.T, cert tls.Certificate) string {
+	t.Helper()
+	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer c.Close()
+				_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+				if c.(*tls.Conn).Handshake() == nil {
+					_, _ = io.WriteString(c, "ok\n")
+				}
+			}()
+		}
+	}()
+	t.Cleanup(func() { ln.Close(); wg.Wait() })
+	return ln.Addr().String()
+}
+
+// handshake connects to addr with cfg and reads the server's line.
+func handshake(addr string, cfg *tls.Config) error {
+	c, err := tls.DialWithDialer(&net.Dialer{Timeout: 10 * time.Second}, "tcp", addr, cfg)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	_, err = io.ReadAll(c)
+	return err
+}
+
+// TestUnnormalisableHostStillPinned: a host name NormalizeHost refuses (an
+// "xn--" label that is not valid punycode, a label longer than 63 bytes)
+// that crypto/x509 still verifies against a *.example.com certificate is
+// checked against the pins of the policy covering it, in a real handshake on
+// loopback. Before, Match returned no policy for such a name and a
+// certificate for *.example.com from any trusted CA passed unpinned.
+func TestUnnormalisableHostStillPinned(t *testing.T) {
+	genuine := pki.Must(pki.NewHierarchy(pki.Template{}, "*.example.com", "example.com"))
+	// Mis-issued: same trusted CA, the attacker's key.
+	rogue := pki.Must(genuine.Intermediate.NewLeaf(pki.Template{Hosts: []string{"*.example.com"}}))
+	goodAddr := startTLS(t, genuine.Leaf.TLSCertificate())
+	rogueAddr := startTLS(t, rogue.TLSCertificate())
+	backup := pin.Pin{1}
+	roots := genuine.Root.Pool()
+
+	hosts := []string{
+		"xn--zz.example.com",                     // not valid punycode
+		"xn--a.example.com",                      // decodes to a code point UTS #46 refuses
+		strings.Repeat("a", 64) + ".example.com", // label longer than 63 bytes
+		"XN--ZZ.Example.COM.",                    // upper case, trailing dot
+	}
+	for _, pol := range []policy.Policy{
+		{Pattern: "**.example.com"},
+		{Pattern: "*.example.com"},
+		{Pattern: "example.com", IncludeSubdomains: true},
+	} {
+		pol.Pins = []pin.Pin{genuine.Leaf.Pin(), backup}
+		set, err := policy.NewSet([]policy.Policy{pol, {Pattern: "192.0.2.7", Pins: []pin.Pin{backup, {2}}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var failures []*enforce.Failure
+		e := enforce.New(enforce.Static(set), enforce.Options{OnFailure: func(f *enforce.Failure) { failures = append(failures, f) }})
+		for _, host := range hosts {
+			if _, err := policy.NormalizeHost(host); err == nil {
+				t.Fatalf("%q: NormalizeHost accepts it; the test needs a name it refuses", host)
+			}
+			plain := &tls.Config{RootCAs: roots, ServerName: host}
+			// Set-up: without pins, Go verifies the rogue chain for
+			// this name, so only the pin check stands in the way.
+			if err := handshake(rogueAddr, plain); err != nil {
+				t.Fatalf("%q: set-up: the rogue chain should verify without pins: %v", host, err)
+			}
+			failures = nil
+			err := handshake(rogueAddr, e.TLSConfig(plain))
+			if !errors.Is(err, enforce.ErrPinMismatch) {
+				t.Errorf("%s, host %q: rogue certificate for *.example.com: %v, want a pin mismatch", pol.Pattern, host, err)
+			}
+			if len(failures) != 1 || failures[0].Policy.Pattern != pol.Pattern {
+				t.Errorf("%s, host %q: %d failures reported", pol.Pattern, host, len(failures))
+			}
+			if err := handshake(goodAddr, e.TLSConfig(plain)); err != nil {
+				t.Errorf("%s, host %q: genuine certificate refused: %v", pol.Pattern, host, err)
+			}
+		}
+	}
+}

@@ -13,9 +13,12 @@
 // in their normalised form: lower case, no trailing dot, IDNs as A-labels;
 // a host the normalisation refuses is still matched, in its folded form
 // ([FoldHost]), against the name patterns, so it is never left unpinned.
-// Wildcards and include-subdomains on a public suffix (com, co.uk, github.io)
-// are refused, as TrustKit does. The rules and their test table are in
-// docs/pins.md.
+// Wildcards and include-subdomains are refused where they would cover a
+// public suffix (com, co.uk, github.io; the names under a wildcard rule of
+// the list such as *.kawasaki.jp; for any-depth patterns, a suffix anywhere
+// below the base, such as s3.amazonaws.com under amazonaws.com), as TrustKit
+// refuses them on a suffix; [PublicSuffixError] names the rule. The rules
+// and their test table are in docs/pins.md.
 package policy
 
 import (
@@ -80,7 +83,8 @@ func (p Pattern) String() string {
 
 // Errors returned by pattern and policy validation.
 var (
-	ErrPublicSuffix = errors.New("wildcards and include-subdomains are refused on a public suffix")
+	// ErrPublicSuffix is wrapped by every *PublicSuffixError.
+	ErrPublicSuffix = errors.New("wildcards and include-subdomains are refused where they would cover a public suffix")
 	ErrNoPins       = errors.New("a policy needs at least one pin")
 	ErrNoBackupPin  = fmt.Errorf("an enforced host needs at least %d pins (the key in use and a backup held back); a single pin bricks clients at the next key rotation", MinEnforcedPins)
 )
@@ -268,8 +272,8 @@ func ParsePattern(s string, includeSubdomains bool) (Pattern, error) {
 	if p.IP && p.Wildcard != Exact {
 		return Pattern{}, fmt.Errorf("pattern %q: IP literals match exactly; wildcards and include-subdomains do not apply", s)
 	}
-	if !p.IP && p.Wildcard != Exact && IsPublicSuffix(base) {
-		return Pattern{}, fmt.Errorf("pattern %q: %w (%q is a public suffix: the rule would cover unrelated sites)", s, ErrPublicSuffix, base)
+	if err := checkPublicSuffix(s, p); err != nil {
+		return Pattern{}, err
 	}
 	return p, nil
 }

@@ -29,6 +29,7 @@ import (
 
 	"pinset.dev/pinset/alert"
 	"pinset.dev/pinset/check"
+	"pinset.dev/pinset/policy"
 	"pinset.dev/pinset/store"
 	"pinset.dev/pinset/trust"
 )
@@ -108,8 +109,9 @@ type Round struct {
 	Reports map[string]*check.Report
 	// Alerts are the alerts whose conditions held.
 	Alerts []alert.Alert
-	// ReportEvents counts pin-failure report events per app and host in
-	// the spike window.
+	// ReportEvents counts pin-failure report events per app and manifest
+	// pattern (the one covering the report's host, or OtherHosts) in the
+	// spike window.
 	ReportEvents map[string]map[string]int64
 }
 
@@ -190,8 +192,9 @@ func (m *Monitor) RunOnce(ctx context.Context) (*Round, error) {
 				errs = append(errs, fmt.Errorf("monitor: %s: counting reports: %w", app.ID, err))
 			} else {
 				counts := map[string]int64{}
+				set, _ := policy.NewSet(man.Hosts) // verified by the service; nil matches nothing
 				for _, c := range agg.ByHost {
-					counts[c.Key] = c.Events
+					counts[reportHostLabel(set, c.Key)] += c.Events
 				}
 				r.ReportEvents[app.ID] = counts
 				next.reports[app.ID] = counts
@@ -222,6 +225,22 @@ func (m *Monitor) RunOnce(ctx context.Context) (*Round, error) {
 	m.cfg.Logger.Info("monitor round", "apps", len(r.Reports), "alerts", len(r.Alerts), "duration", m.cfg.Now().Sub(start))
 	return r, errors.Join(errs...)
 }
+
+// reportHostLabel is the "host" label of report counts and of the spike
+// alert: the manifest pattern that covers the report's host, or "other".
+// Reports come from anyone; a label taken verbatim from them would let a
+// client add series (and alerts) without bound, so the label values are
+// the patterns an admin published, plus one.
+func reportHostLabel(set *policy.Set, host string) string {
+	if p, ok := set.Match(host); ok {
+		return p.Pattern
+	}
+	return OtherHosts
+}
+
+// OtherHosts is the report-count label of hosts no pattern of the current
+// manifest covers.
+const OtherHosts = "other"
 
 func (m *Monitor) prev() state {
 	m.mu.Lock()

@@ -406,3 +406,54 @@ func TestAdminRoutes(t *testing.T) {
 		t.Fatalf("admin wrapper ran %d times, want 5", authed)
 	}
 }
+
+// Report hosts come from anyone: 500 made-up host names (under the
+// manifest's pattern and outside it) add no series to the exposition and
+// no alert beyond one per pattern; they are counted under the manifest
+// pattern that covers them, or "other".
+func TestReportHostLabelsBounded(t *testing.T) {
+	e := setup(t)
+	ctx := context.Background()
+	add := func(h string, i int) {
+		rep := &report.Report{Format: "pinset", App: app, Host: h, Port: 443, ExpectedPins: []pin.Pin{e.w.Pin("live")},
+			Time: e.clk.now().Add(-time.Minute), ValidationResult: 1, Enforce: true, DedupKey: fmt.Sprintf("%s-%d", h, i)}
+		if _, _, err := e.st.AddReport(ctx, rep, []byte("{}"), e.clk.now()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	add(host, 0)
+	add("made-up-0.attacker.test", 0)
+	e.round(t)
+	before := strings.Count(exposition(t, e.mon), "\n")
+	for i := 1; i <= 500; i++ {
+		add(fmt.Sprintf("made-up-%d.attacker.test", i), i)
+	}
+	for i := 1; i < 30; i++ {
+		add(host, i)
+	}
+	r := e.round(t)
+	out := exposition(t, e.mon)
+	if after := strings.Count(out, "\n"); after != before {
+		t.Fatalf("500 made-up report hosts grew the exposition from %d to %d lines", before, after)
+	}
+	for _, want := range []string{
+		fmt.Sprintf(`pinset_monitor_pin_failure_reports{app=%q,host=%q} 30`, app, host),
+		fmt.Sprintf(`pinset_monitor_pin_failure_reports{app=%q,host="other"} 501`, app),
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("exposition lacks %s:\n%s", want, out)
+		}
+	}
+	spikes := 0
+	for _, a := range r.Alerts {
+		if a.Name() == monitor.AlertReportSpike {
+			spikes++
+			if h := a.Labels["host"]; h != host && h != "other" {
+				t.Errorf("spike alert labelled with a reported host %q", h)
+			}
+		}
+	}
+	if spikes != 2 {
+		t.Errorf("%d spike alerts, want 2 (the pattern and other)", spikes)
+	}
+}

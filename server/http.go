@@ -101,9 +101,18 @@ func (s *Server) instrument(next http.Handler) http.Handler {
 		if !s.log.Enabled(r.Context(), level) {
 			return
 		}
-		s.log.Log(r.Context(), level, "request", "method", r.Method, "route", rm.name, "path", r.URL.Path,
+		s.log.Log(r.Context(), level, "request", "method", logMethod(r.Method), "route", rm.name, "path", r.URL.Path,
 			"status", sw.code, "duration_ms", float64(d.Microseconds())/1000, "remote", clientAddr(r))
 	})
+}
+
+// logMethod is the method as logged: verbatim (it says what a client
+// tried), cut to 32 bytes.
+func logMethod(m string) string {
+	if len(m) > 32 {
+		return m[:32] + "..."
+	}
+	return m
 }
 
 func parseTimeParam(s string) (time.Time, bool) {

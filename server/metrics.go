@@ -117,7 +117,7 @@ func (m *metrics) route(name string) *routeMetrics { return &routeMetrics{m: m, 
 
 // observe counts one request and records its duration.
 func (rm *routeMetrics) observe(method string, code int, d time.Duration) {
-	rm.counter(method, code).Inc()
+	rm.counter(methodLabel(method), code).Inc()
 	o := rm.duration.Load()
 	if o == nil {
 		o = &observer{rm.m.duration.WithLabelValues(rm.name)}
@@ -137,15 +137,43 @@ func (rm *routeMetrics) counter(method string, code int) prometheus.Counter {
 		}
 	}
 	if slot == nil {
-		return rm.m.requests.WithLabelValues(rm.name, method, strconv.Itoa(code))
+		return rm.m.requests.WithLabelValues(rm.name, method, codeLabel(code))
 	}
 	if c := slot.Load(); c != nil {
 		return c.Counter
 	}
 	// Concurrent first uses resolve the same child.
-	c := &counter{rm.m.requests.WithLabelValues(rm.name, method, strconv.Itoa(code))}
+	c := &counter{rm.m.requests.WithLabelValues(rm.name, method, codeLabel(code))}
 	slot.Store(c)
 	return c.Counter
+}
+
+// Label values of pinset_http_requests_total come from fixed sets, since a
+// client chooses what it sends: every series stays in memory for the life
+// of the process, so a label a client could vary without bound (the
+// method is any token the client likes) would grow memory and the /metrics
+// answer with every request. The route label is a mux pattern or
+// "unmatched", never the path.
+
+// methodLabel returns the method for the standard methods of RFC 9110
+// (and PATCH, RFC 5789), and "other" for anything else.
+func methodLabel(m string) string {
+	switch m {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodDelete,
+		http.MethodPatch, http.MethodOptions, http.MethodConnect, http.MethodTrace:
+		return m
+	}
+	return "other"
+}
+
+// codeLabel returns the status code when Go knows its name, and its class
+// ("4xx") otherwise. Handlers choose the codes, but net/http accepts any
+// three-digit code, so the set is closed here too.
+func codeLabel(code int) string {
+	if http.StatusText(code) != "" {
+		return strconv.Itoa(code)
+	}
+	return strconv.Itoa(code/100) + "xx"
 }
 
 func (s *Server) metricsHandler() http.Handler {

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 
+	"pinset.dev/pinset/check"
 	"pinset.dev/pinset/policy"
 	"pinset.dev/pinset/store"
 	"pinset.dev/pinset/trust"
@@ -70,6 +71,8 @@ type PublishError struct {
 	Code   string
 	Err    error
 	Force  bool // the publish gate refused; forcing would publish
+	// Gate is the publish gate's summary when it ran.
+	Gate *check.GateSummary
 }
 
 func (e *PublishError) Error() string { return e.Err.Error() }
@@ -175,7 +178,7 @@ func (s *Server) refuse(w http.ResponseWriter, r *http.Request, what, app string
 	}
 	s.m.publishes.WithLabelValues(what, pe.Code).Inc()
 	s.log.Warn("publication refused", "what", what, "app", app, "code", pe.Code, "reason", pe.Error(), "token", tokenName(r.Context()))
-	writeJSON(w, pe.Status, apiError{Error: pe.Error(), Code: pe.Code, Force: pe.Force})
+	writeJSON(w, pe.Status, apiError{Error: pe.Error(), Code: pe.Code, Force: pe.Force, Gate: pe.Gate})
 }
 
 // appInfo is one entry of GET /v1/admin/apps.

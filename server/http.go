@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	"pinset.dev/pinset/check"
 )
 
 // apiError is the JSON body of every error answer.
@@ -13,6 +15,8 @@ type apiError struct {
 	Error string `json:"error"`           // one line for people: what was refused and why
 	Code  string `json:"code"`            // stable machine-readable reason
 	Force bool   `json:"force,omitempty"` // the publish gate refused; force=1 overrides
+	// Gate is the publish gate's summary, when a manifest upload ran it.
+	Gate *check.GateSummary `json:"gate,omitempty"`
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {

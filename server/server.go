@@ -29,6 +29,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"pinset.dev/pinset/check"
 	"pinset.dev/pinset/store"
 	"pinset.dev/pinset/trust"
 )
@@ -47,11 +48,12 @@ type Config struct {
 	Registry *prometheus.Registry
 
 	// PublishGate, when set, is asked before a verified manifest is
-	// published (package check provides one that probes the live hosts).
-	// A non-nil error refuses the upload with 409 and the error's text,
-	// unless the request says force (query force=1 or header
-	// "Pinset-Force: 1").
-	PublishGate func(ctx context.Context, m *trust.Manifest) error
+	// published (check.ManifestGate probes the live hosts). Its summary
+	// goes into the publish answer, refused or not. A non-nil error
+	// refuses the upload with 409 and the error's text, unless the request
+	// says force (query force=1 or header "Pinset-Force: 1"). Without a
+	// gate, the answer says that the live hosts were not checked.
+	PublishGate func(ctx context.Context, m *trust.Manifest) (*check.GateSummary, error)
 
 	// Tasks run in the background while Serve runs (a monitor, for
 	// example); their context ends at shutdown. An error is logged.

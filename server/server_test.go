@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"pinset.dev/pinset/check"
 	"pinset.dev/pinset/store"
 	"pinset.dev/pinset/trust"
 	"pinset.dev/pinset/trust/trusttest"
@@ -374,12 +375,12 @@ func TestPublishGate(t *testing.T) {
 	var calls int
 	gateErr := errors.New("api.example.com 127.0.0.3:443 would be refused: no pin of the served chain is in the manifest")
 	e := newEnv(t, func(c *Config) {
-		c.PublishGate = func(ctx context.Context, m *trust.Manifest) error {
+		c.PublishGate = func(ctx context.Context, m *trust.Manifest) (*check.GateSummary, error) {
 			calls++
 			if m.Version >= 2 {
-				return gateErr
+				return &check.GateSummary{Checked: 3, Accepted: 2, Refused: 1}, gateErr
 			}
-			return nil
+			return &check.GateSummary{Checked: 3, Accepted: 3}, nil
 		}
 	})
 	e.mustPublish("root", e.repo.Root())
@@ -390,7 +391,13 @@ func TestPublishGate(t *testing.T) {
 	if r.code != 409 || a.Code != "publish_gate" || !a.Force || !strings.Contains(a.Error, "127.0.0.3:443") {
 		t.Fatalf("gate refusal: %d %+v", r.code, a)
 	}
-	if r := e.admin("PUT", "/v1/admin/apps/shop/pins?force=1", m2); r.code != 201 {
+	if a.Gate == nil || a.Gate.Refused != 1 || a.Gate.Checked != 3 {
+		t.Fatalf("the refusal does not carry the gate's summary: %s", r.body)
+	}
+	r = e.admin("PUT", "/v1/admin/apps/shop/pins?force=1", m2)
+	var res PublishResult
+	r.json(t, &res)
+	if r.code != 201 || !res.Forced || res.Gate == nil || res.Gate.Refused != 1 {
 		t.Fatalf("forced: %d %s", r.code, r.body)
 	}
 	m3 := e.repo.PublishManifest(nil)
@@ -718,5 +725,21 @@ func TestServeWhilePublishing(t *testing.T) {
 	close(errs)
 	for s := range errs {
 		t.Error(s)
+	}
+}
+
+// Without a publish gate the answer says that the live hosts were not
+// checked; an unchanged upload has nothing to say.
+func TestPublishAnswerWithoutGate(t *testing.T) {
+	e := newEnv(t, nil)
+	e.mustPublish("root", e.repo.Root())
+	r := e.publish("pins", e.repo.Manifest())
+	var res PublishResult
+	r.json(t, &res)
+	if r.code != 201 || res.Gate == nil || !strings.Contains(res.Gate.Skipped, "publish gate is off") {
+		t.Fatalf("%d %s", r.code, r.body)
+	}
+	if !strings.Contains(res.Gate.String(), "not run") {
+		t.Fatalf("summary line %q", res.Gate.String())
 	}
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"pinset.dev/pinset/check"
 	"pinset.dev/pinset/trust"
 )
 
@@ -102,7 +103,20 @@ Examples:
 					if changed, _ := res["changed"].(bool); !changed {
 						state = "already current"
 					}
+					if forced, _ := res["forced"].(bool); forced {
+						state += " (forced past the publish gate)"
+					}
 					fmt.Fprintf(out, "%s: %s %s v%d %s\n", it.file, it.app, what, it.version, state)
+				}
+				if g := gateSummary(res); g != nil {
+					if !asJSON {
+						writeGateSummary(out, g)
+					}
+					if n := g.Unverifiable + g.Unreachable + g.Unresolved; n > 0 {
+						warningf(cmd.ErrOrStderr(), "%s: the publish gate could not check %d address(es) or host(s) (publish_gate.strict refuses such manifests)", it.file, n)
+					} else if g.Skipped != "" {
+						warningf(cmd.ErrOrStderr(), "%s: %s", it.file, g.Skipped)
+					}
 				}
 			}
 			if asJSON {
@@ -218,12 +232,55 @@ func putDocument(cmd *cobra.Command, client *http.Client, u, token string, body 
 		if msg == "" {
 			msg = resp.Status
 		}
+		if g := gateSummary(out); g != nil {
+			writeGateSummary(cmd.ErrOrStderr(), g)
+		}
 		if f, _ := out["force"].(bool); f {
 			return nil, errorWithHint(errors.New(msg), "rerun with --force to publish anyway")
 		}
 		return nil, fmt.Errorf("%s (HTTP %d)", msg, resp.StatusCode)
 	}
 	return out, nil
+}
+
+// gateSummary reads the publish gate's summary from a service answer, if
+// it has one.
+func gateSummary(answer map[string]any) *check.GateSummary {
+	raw, ok := answer["gate"]
+	if !ok {
+		return nil
+	}
+	b, err := json.Marshal(raw)
+	if err != nil {
+		return nil
+	}
+	var g check.GateSummary
+	if json.Unmarshal(b, &g) != nil {
+		return nil
+	}
+	return &g
+}
+
+// writeGateSummary prints the gate's summary line, then every address it
+// did not accept, with the reason.
+func writeGateSummary(w io.Writer, g *check.GateSummary) {
+	fmt.Fprintf(w, "  %s\n", g)
+	for _, a := range g.Addresses {
+		if a.Verdict == string(check.Accepted) {
+			continue
+		}
+		where := a.Host
+		if a.Address != "" {
+			where += " " + a.Address
+		}
+		fmt.Fprintf(w, "    %s %s: %s\n", where, a.Verdict, a.Reason)
+	}
+	if g.AddressesOmitted > 0 {
+		fmt.Fprintf(w, "    (%d more addresses not listed)\n", g.AddressesOmitted)
+	}
+	for _, u := range g.Unprobed {
+		fmt.Fprintf(w, "    %s not probed: %s\n", u.Pattern, u.Reason)
+	}
 }
 
 // redactURLError keeps the cause of a transport error without repeating

@@ -53,6 +53,7 @@ type gateConfig struct {
 	Timeout string   `yaml:"timeout"`
 	Resolve []string `yaml:"resolve"`
 	Port    int      `yaml:"port"` // port of the manifests' hosts; default 443
+	Strict  bool     `yaml:"strict"`
 }
 
 type resignConfig struct {
@@ -128,7 +129,20 @@ Operations: GET /metrics (Prometheus), /healthz, /readyz.
 
 Uploaded manifests pass the publish gate: the live hosts are probed and a
 manifest that would make clients refuse a live address is refused (409)
-unless the upload is forced. --publish-gate=false turns it off.
+unless the upload is forced. --publish-gate=false turns it off. The publish
+answer carries the gate's summary: addresses checked, accepted, refused,
+unverifiable (the chain does not verify against the gate's roots: add the
+backend's private CA with cafile) or unreachable, each with its reason.
+The publish_gate keys:
+
+  publish_gate:
+    enabled: true         # false: manifests are published unchecked (the answer says so)
+    cafile: /etc/pinset/backend-ca.pem   # PEM roots added to the system roots
+    port: 443             # port of the manifests' hosts
+    resolve: [api.example.com:443:10.0.0.7]   # curl-style HOST:PORT:ADDR overrides
+    strict: false         # true: refuse when any address is unverifiable or
+                          # unreachable, or a host does not resolve
+    timeout: 10s          # per address: connection and handshake
 
 The configuration file (YAML or JSON) takes the flags' names with
 underscores, and more; unknown keys are errors:
@@ -141,7 +155,7 @@ underscores, and more; unknown keys are errors:
   log_format: json
   report_rate: 1          # reports per second per client address
   report_burst: 20
-  publish_gate: {enabled: true, timeout: 10s}
+  publish_gate: {enabled: true, strict: true, timeout: 10s}
   resign:                 # online re-signing (pins role threshold 1 only)
     key: /etc/pinset/pins.key
     before: 7d
@@ -248,6 +262,7 @@ func runServe(ctx context.Context, stderr io.Writer, cfg *serveConfig) error {
 			return fmt.Errorf("publish_gate.port %d: not a port number", g.Port)
 		}
 		opts.DefaultPort = g.Port
+		opts.Strict = g.Strict
 		if g.CAFile != "" {
 			// Added to the system roots, as with 'pinset check --cafile'.
 			if opts.RootCAs, err = loadCAs("publish_gate.cafile", g.CAFile); err != nil {

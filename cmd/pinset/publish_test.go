@@ -1,0 +1,99 @@
+package main
+
+import (
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"pinset.dev/pinset/internal/checktest"
+	"pinset.dev/pinset/pin"
+	"pinset.dev/pinset/policy"
+)
+
+// gateServe starts `pinset serve` with its publish gate on a fleet of
+// loopback TLS servers (127.0.0.2-4) for host, with extra gate keys.
+func gateServe(t *testing.T, f *checktest.Fleet, extra string) (*serveProc, string) {
+	t.Helper()
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data")
+	var resolve []string
+	for _, a := range f.Addrs {
+		resolve = append(resolve, strconv.Quote(f.Host+":"+strconv.Itoa(f.Port)+":"+a))
+	}
+	cfg := writeFile(t, dir, "pinset.yaml", []byte("publish_gate:\n  port: "+strconv.Itoa(f.Port)+
+		"\n  timeout: 5s\n  resolve: ["+strings.Join(resolve, ", ")+"]\n"+extra))
+	tok := newTokenCLI(t, data)
+	return startServe(t, "--data", data, "--config", cfg, "--publish-gate=true"), tok
+}
+
+// `pinset publish` prints the gate's summary: a backend behind a private
+// CA with no publish_gate.cafile is unverifiable at every address, which
+// the output says (and warns about) instead of passing in silence; with
+// publish_gate.strict the manifest is refused, and the refusal lists the
+// addresses and reasons.
+func TestPublishCLIGateSummary(t *testing.T) {
+	w := checktest.NewWorldAt(t, "api.example.test", time.Now().Add(-time.Hour))
+	f := checktest.NewFleet(t, w.Host, w.Leaf("live", 90*24*time.Hour), w.Leaf("live", 90*24*time.Hour))
+	root, m1 := w.Documents(1, []policy.Policy{{Pattern: w.Host, Pins: []pin.Pin{w.Pin("live"), w.Pin("backup")}}})
+	dir := t.TempDir()
+	rootFile, m1File := writeFile(t, dir, "root.json", root), writeFile(t, dir, "pins.json", m1)
+
+	p, tok := gateServe(t, f, "")
+	env := []string{"PINSET_TOKEN=" + tok}
+	out, errOut, err := pinsetRun(t, env, "publish", "--server", p.url, rootFile, m1File)
+	if err != nil {
+		t.Fatalf("publish: %v %s", err, errOut)
+	}
+	for _, want := range []string{
+		"manifest v1 published",
+		"publish gate: 2 addresses of 1 host checked: 0 accepted, 2 unverifiable",
+		f.Address(0) + " refused-untrusted: the chain does not verify",
+		f.Address(1) + " refused-untrusted",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	if !strings.Contains(errOut, "warning: "+m1File+": the publish gate could not check 2 address(es)") {
+		t.Errorf("no warning: %s", errOut)
+	}
+
+	p, tok = gateServe(t, f, "  strict: true\n")
+	env = []string{"PINSET_TOKEN=" + tok}
+	if _, errOut, err := pinsetRun(t, env, "publish", "--server", p.url, rootFile); err != nil {
+		t.Fatal(errOut)
+	}
+	out, errOut, err = pinsetRun(t, env, "publish", "--server", p.url, m1File)
+	if err == nil {
+		t.Fatalf("strict gate published: %s", out)
+	}
+	for _, want := range []string{
+		"strict publish gate: 2 address(es) could not be checked",
+		"publish gate (strict): 2 addresses of 1 host checked",
+		f.Address(1) + " refused-untrusted: the chain does not verify",
+		"hint: rerun with --force",
+	} {
+		if !strings.Contains(errOut, want) {
+			t.Errorf("refusal lacks %q:\n%s", want, errOut)
+		}
+	}
+	out, errOut, err = pinsetRun(t, env, "publish", "--server", p.url, "--force", m1File)
+	if err != nil || !strings.Contains(out, "published (forced past the publish gate)") {
+		t.Fatalf("forced: %v %s %s", err, out, errOut)
+	}
+}
+
+// Every key of publish_gate is in `pinset serve --help`.
+func TestServeHelpNamesGateKeys(t *testing.T) {
+	out, _, err := pinsetRun(t, nil, "serve", "--help")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"enabled:", "cafile:", "port:", "resolve:", "strict:", "timeout:"} {
+		if !strings.Contains(out, "    "+k) {
+			t.Errorf("serve --help lacks publish_gate key %q", k)
+		}
+	}
+}

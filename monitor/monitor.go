@@ -39,6 +39,7 @@ const (
 	DefaultInterval       = 5 * time.Minute
 	DefaultSpikeThreshold = 20
 	DefaultSpikeWindow    = 15 * time.Minute
+	DefaultUnpinWindow    = 24 * time.Hour
 )
 
 // Config configures a Monitor.
@@ -57,6 +58,11 @@ type Config struct {
 	SpikeThreshold int
 	// SpikeWindow is the window for SpikeThreshold.
 	SpikeWindow time.Duration
+	// UnpinWindow is how long PinsetHostUnpinned fires after a manifest
+	// that stopped enforcing an enforced host was published (which the
+	// service allows only with force_unpin). Zero means
+	// DefaultUnpinWindow; negative disables the rule.
+	UnpinWindow time.Duration
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 	// Logger receives one line per round and per problem; nil discards.
@@ -83,6 +89,9 @@ func New(st store.Store, cfg Config) *Monitor {
 	}
 	if cfg.SpikeThreshold == 0 {
 		cfg.SpikeThreshold = DefaultSpikeThreshold
+	}
+	if cfg.UnpinWindow == 0 {
+		cfg.UnpinWindow = DefaultUnpinWindow
 	}
 	if cfg.SpikeWindow <= 0 {
 		cfg.SpikeWindow = DefaultSpikeWindow
@@ -113,6 +122,17 @@ type Round struct {
 	// pattern (the one covering the report's host, or OtherHosts) in the
 	// spike window.
 	ReportEvents map[string]map[string]int64
+	// Unpins are the manifests published within UnpinWindow that stopped
+	// enforcing hosts their predecessor enforced.
+	Unpins []Unpin
+}
+
+// Unpin is one published manifest that stopped enforcing hosts.
+type Unpin struct {
+	App       string
+	Version   int64
+	Published time.Time
+	Hosts     []check.Unpinned
 }
 
 // Run runs a round now and then every Interval until ctx ends. Errors of
@@ -201,6 +221,15 @@ func (m *Monitor) RunOnce(ctx context.Context) (*Round, error) {
 			}
 		}
 	}
+	if m.cfg.UnpinWindow > 0 {
+		for _, app := range apps {
+			u, err := m.unpins(ctx, app.ID, start)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("monitor: %s: reading the manifest history: %w", app.ID, err))
+			}
+			r.Unpins = append(r.Unpins, u...)
+		}
+	}
 	r.Alerts = m.rules(r)
 	// An app that could not be checked keeps its alerts: a failure of the
 	// monitor must not resolve them.
@@ -224,6 +253,55 @@ func (m *Monitor) RunOnce(ctx context.Context) (*Round, error) {
 	m.metrics.roundDone(start, m.cfg.Now().Sub(start), r.Alerts)
 	m.cfg.Logger.Info("monitor round", "apps", len(r.Reports), "alerts", len(r.Alerts), "duration", m.cfg.Now().Sub(start))
 	return r, errors.Join(errs...)
+}
+
+// maxUnpinVersions bounds the manifests read per app and round for
+// PinsetHostUnpinned.
+const maxUnpinVersions = 50
+
+// unpins finds the manifests of app published within UnpinWindow before
+// now that stopped enforcing a host their predecessor enforced, as
+// check.DropGate judges it with no waiting period: only what the service
+// publishes with force_unpin (or what reached the store another way).
+func (m *Monitor) unpins(ctx context.Context, app string, now time.Time) ([]Unpin, error) {
+	list, err := m.st.Manifests(ctx, app) // newest first, without bodies
+	if err != nil {
+		return nil, err
+	}
+	cutoff := now.Add(-m.cfg.UnpinWindow)
+	n := 0
+	for n < len(list) && n < maxUnpinVersions && list[n].CreatedAt.After(cutoff) {
+		n++
+	}
+	if n == 0 {
+		return nil, nil
+	}
+	if n < len(list) {
+		n++ // the predecessor of the oldest one in the window
+	}
+	docs := make([]check.Published, n)
+	for i := range n {
+		d, err := m.st.ManifestVersion(ctx, app, list[i].Version)
+		if err != nil {
+			return nil, err
+		}
+		man, err := trust.DecodeManifestUnverified(d.Body)
+		if err != nil {
+			return nil, fmt.Errorf("manifest v%d: %w", d.Version, err)
+		}
+		docs[i] = check.Published{Version: man.Version, Hosts: man.Hosts, At: d.CreatedAt}
+	}
+	var out []Unpin
+	for i := 0; i+1 < n; i++ {
+		if !docs[i].At.After(cutoff) {
+			continue
+		}
+		var ue *check.UnpinError
+		if errors.As(check.DropGate(docs[i+1:i+2], docs[i].Hosts, docs[i].At, 0), &ue) {
+			out = append(out, Unpin{App: app, Version: int64(docs[i].Version), Published: docs[i].At, Hosts: ue.Hosts})
+		}
+	}
+	return out, nil
 }
 
 // reportHostLabel is the "host" label of report counts and of the spike

@@ -457,3 +457,56 @@ func TestReportHostLabelsBounded(t *testing.T) {
 		t.Errorf("%d spike alerts, want 2 (the pattern and other)", spikes)
 	}
 }
+
+// A manifest that stopped enforcing a host its predecessor enforced (what
+// the service publishes only with force_unpin, or what reached the store
+// another way) raises PinsetHostUnpinned through the alert routes for a
+// day after its publication, then resolves. Publishing the same hosts
+// again raises nothing.
+func TestHostUnpinnedAlert(t *testing.T) {
+	e := setup(t)
+	ctx := context.Background()
+	publish := func(v int64, pols []policy.Policy) {
+		t.Helper()
+		_, m := e.w.Documents(uint64(v), pols)
+		if err := e.st.PublishManifest(ctx, store.Document{App: app, Version: v, RootVersion: 1, Body: m, SHA256: sum(m), IssuedAt: checktest.Epoch,
+			Expires: checktest.Epoch.Add(365 * day), Source: "publish", CreatedAt: e.clk.now()}, v-1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pols := []policy.Policy{{Pattern: host, Pins: []pin.Pin{e.w.Pin("live"), e.w.Pin("backup")}}}
+	publish(2, pols) // the same hosts: nothing to say
+	e.clk.advance(time.Minute)
+	for _, a := range e.round(t).Alerts {
+		if a.Name() == monitor.AlertHostUnpinned {
+			t.Fatalf("alert for an unchanged manifest: %v", a)
+		}
+	}
+	ro := []policy.Policy{{Pattern: host, Pins: pols[0].Pins, ReportOnly: true}}
+	publish(3, ro)
+	e.clk.advance(time.Minute)
+	var got []map[string]string
+	for _, a := range e.round(t).Alerts {
+		if a.Name() == monitor.AlertHostUnpinned {
+			got = append(got, a.Labels)
+		}
+	}
+	if len(got) != 1 || got[0]["app"] != app || got[0]["host"] != host || got[0]["version"] != "3" || got[0]["severity"] != "critical" {
+		t.Fatalf("unpin alerts %v", got)
+	}
+	if s := strings.Join(e.slack.take(), "\n"); !strings.Contains(s, "[FIRING] PinsetHostUnpinned") || !strings.Contains(s, "stopped enforcing the pins of "+host) {
+		t.Fatalf("slack: %s", s)
+	}
+	if out := exposition(t, e.mon); !strings.Contains(out, `pinset_monitor_alerts_firing{alertname="PinsetHostUnpinned"} 1`) {
+		t.Fatalf("exposition:\n%s", out)
+	}
+	e.clk.advance(25 * time.Hour)
+	for _, a := range e.round(t).Alerts {
+		if a.Name() == monitor.AlertHostUnpinned {
+			t.Fatalf("still firing a day later: %v", a)
+		}
+	}
+	if s := strings.Join(e.slack.take(), "\n"); !strings.Contains(s, "[RESOLVED] PinsetHostUnpinned") {
+		t.Fatalf("slack: %s", s)
+	}
+}

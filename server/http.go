@@ -17,6 +17,10 @@ type apiError struct {
 	Force bool   `json:"force,omitempty"` // the publish gate refused; force=1 overrides
 	// Gate is the publish gate's summary, when a manifest upload ran it.
 	Gate *check.GateSummary `json:"gate,omitempty"`
+	// ForceUnpin: the manifest stops pinning hosts; force_unpin=1
+	// overrides (audited and alerted). Unpinned names the hosts.
+	ForceUnpin bool             `json:"force_unpin,omitempty"`
+	Unpinned   []check.Unpinned `json:"unpinned,omitempty"`
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {

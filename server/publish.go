@@ -24,12 +24,17 @@ type PublishResult struct {
 	Gate *check.GateSummary `json:"gate,omitempty"`
 	// Forced: the publish gate refused and the upload was forced.
 	Forced bool `json:"forced,omitempty"`
+	// Unpinned lists the hosts a forced unpinning stopped pinning.
+	Unpinned []check.Unpinned `json:"unpinned,omitempty"`
 }
 
 // PublishOptions tune PublishManifest.
 type PublishOptions struct {
-	Force  bool   // publish even if the publish gate refuses
-	Source string // recorded with the manifest: "publish" (default) or "resign"
+	Force bool // publish even if the publish gate refuses
+	// ForceUnpin publishes even if the manifest stops pinning hosts the
+	// current one pins (check.DropGate); audited and alerted.
+	ForceUnpin bool
+	Source     string // recorded with the manifest: "publish" (default) or "resign"
 }
 
 // PublishRoot verifies root envelope b for app and makes it the latest
@@ -139,6 +144,14 @@ func (s *Server) PublishManifest(ctx context.Context, app string, b []byte, opts
 	if int64(m.Version) <= prev {
 		return nil, classify("manifest", &trust.VersionError{Document: "manifest", Got: m.Version, Trusted: uint64(prev), Err: trust.ErrRollback})
 	}
+	// Unpinning first: it needs no network, and a refused unpinning
+	// should not cost a probe of every host.
+	var unpinned []check.Unpinned
+	if prev > 0 {
+		if unpinned, err = s.dropGate(ctx, app, cur, m, now, opts.ForceUnpin); err != nil {
+			return nil, err
+		}
+	}
 	var gate *check.GateSummary
 	forced := false
 	switch {
@@ -175,5 +188,8 @@ func (s *Server) PublishManifest(ctx context.Context, app string, b []byte, opts
 	}
 	s.docs.invalidate(app)
 	s.m.publishes.WithLabelValues("manifest", "published").Inc()
-	return &PublishResult{App: app, Kind: "manifest", Version: m.Version, Changed: true, SHA256: digestHex(b), Gate: gate, Forced: forced}, nil
+	if len(unpinned) > 0 {
+		s.auditUnpin(ctx, app, m.Version, unpinned)
+	}
+	return &PublishResult{App: app, Kind: "manifest", Version: m.Version, Changed: true, SHA256: digestHex(b), Gate: gate, Forced: forced, Unpinned: unpinned}, nil
 }

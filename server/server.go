@@ -55,6 +55,14 @@ type Config struct {
 	// gate, the answer says that the live hosts were not checked.
 	PublishGate func(ctx context.Context, m *trust.Manifest) (*check.GateSummary, error)
 
+	// UnpinPeriod is how long a host must have been report-only in the
+	// published manifests before a manifest may drop it without force
+	// (check.DropGate); nil means check.DefaultUnpinPeriod (7 days). A
+	// manifest that stops enforcing an enforced host always needs force
+	// (query force_unpin=1 or header "Pinset-Force-Unpin: 1"), which is
+	// logged at WARN with the token's name and counted.
+	UnpinPeriod *time.Duration
+
 	// Tasks run in the background while Serve runs (a monitor, for
 	// example); their context ends at shutdown. An error is logged.
 	Tasks []func(ctx context.Context) error

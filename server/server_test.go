@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"pinset.dev/pinset/check"
+	"pinset.dev/pinset/policy"
 	"pinset.dev/pinset/store"
 	"pinset.dev/pinset/trust"
 	"pinset.dev/pinset/trust/trusttest"
@@ -741,5 +742,79 @@ func TestPublishAnswerWithoutGate(t *testing.T) {
 	}
 	if !strings.Contains(res.Gate.String(), "not run") {
 		t.Fatalf("summary line %q", res.Gate.String())
+	}
+}
+
+// A manifest that stops pinning a host the current one enforces is
+// refused (409 unpin, naming the host) whether it drops the host or makes
+// it report-only, and force=1 (the probe gate's override) does not change
+// that. force_unpin=1 publishes it, logged at WARN with the token's name
+// and counted. A report-only host may be dropped once it has been
+// report-only for the period (7 days), not before.
+func TestUnpinNeedsTimeOrForce(t *testing.T) {
+	e := newEnv(t, nil)
+	e.mustPublish("root", e.repo.Root())
+	e.mustPublish("pins", e.repo.Manifest())
+	api, cdn := e.repo.Hosts[0], e.repo.Hosts[1]
+	apiRO := api
+	apiRO.ReportOnly = true
+	refused := func(r resp, change string) {
+		t.Helper()
+		a := r.apiErr(t)
+		if r.code != 409 || a.Code != "unpin" || !a.ForceUnpin || a.Force || len(a.Unpinned) != 1 ||
+			a.Unpinned[0].Pattern != "api.example.com" || a.Unpinned[0].Change != change || !strings.Contains(a.Error, "api.example.com") {
+			t.Fatalf("want an unpin refusal (%s): %d %s", change, r.code, r.body)
+		}
+	}
+	served := func() uint64 {
+		t.Helper()
+		m, err := trust.DecodeManifestUnverified(e.do("GET", "/v1/apps/shop/pins.json", nil).body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m.Version
+	}
+	dropped := e.repo.PublishManifest(func(m *trust.Manifest) { m.Hosts = []policy.Policy{cdn} })
+	refused(e.publish("pins", dropped), check.UnpinDropped)
+	refused(e.admin("PUT", "/v1/admin/apps/shop/pins?force=1", dropped), check.UnpinDropped)
+	demoted := e.repo.PublishManifest(func(m *trust.Manifest) { m.Hosts = []policy.Policy{apiRO, cdn} })
+	refused(e.publish("pins", demoted), check.UnpinReportOnly)
+	if v := served(); v != 1 {
+		t.Fatalf("after refusals the service serves v%d", v)
+	}
+
+	r := e.admin("PUT", "/v1/admin/apps/shop/pins?force_unpin=1", demoted)
+	var res PublishResult
+	r.json(t, &res)
+	if r.code != 201 || len(res.Unpinned) != 1 || res.Unpinned[0].Pattern != "api.example.com" {
+		t.Fatalf("forced unpinning: %d %s", r.code, r.body)
+	}
+	if !strings.Contains(e.logs.String(), `"level":"WARN","msg":"unpinning forced","app":"shop","version":3,"token":"test-`) {
+		t.Fatalf("no WARN audit line naming app, version and token:\n%s", e.logs.String())
+	}
+	if m := string(e.do("GET", "/metrics", nil).body); !strings.Contains(m, `pinset_manifest_unpins_forced_total{app="shop"} 1`) {
+		t.Fatal("forced unpinning not counted")
+	}
+
+	// Report-only for one day: dropping it still needs force.
+	e.clock.Add(24 * time.Hour)
+	e.repo.Now = e.clock.Now()
+	dropped = e.repo.PublishManifest(func(m *trust.Manifest) { m.Hosts = []policy.Policy{cdn} })
+	r = e.publish("pins", dropped)
+	if a := r.apiErr(t); r.code != 409 || a.Code != "unpin" || len(a.Unpinned) != 1 || !a.Unpinned[0].ReportOnly {
+		t.Fatalf("dropped after one day report-only: %d %s", r.code, r.body)
+	}
+	// Seven days after it became report-only it may go.
+	e.clock.Add(6 * 24 * time.Hour)
+	e.repo.Now = e.clock.Now()
+	dropped = e.repo.PublishManifest(func(m *trust.Manifest) { m.Hosts = []policy.Policy{cdn} })
+	r = e.publish("pins", dropped)
+	res = PublishResult{}
+	r.json(t, &res)
+	if r.code != 201 || len(res.Unpinned) != 0 {
+		t.Fatalf("dropped after seven days report-only: %d %s", r.code, r.body)
+	}
+	if got := strings.Count(e.logs.String(), "unpinning forced"); got != 1 {
+		t.Fatalf("%d audit lines, want 1", got)
 	}
 }

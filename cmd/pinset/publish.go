@@ -34,7 +34,7 @@ type publishItem struct {
 func newPublishCmd() *cobra.Command {
 	var (
 		serverURL, token, caFile, certFile, keyFile, app string
-		force, asJSON                                    bool
+		force, forceUnpin, asJSON                        bool
 		timeout                                          time.Duration
 	)
 	cmd := &cobra.Command{
@@ -52,7 +52,13 @@ The token may come from the environment variable PINSET_TOKEN instead of
 Examples:
   pinset publish --server https://pins.example.com --token "$TOKEN" root.json pins.json
   PINSET_TOKEN=... pinset publish --server http://127.0.0.1:8080 pins.json
-  pinset publish --server URL --force pins.json     # override the publish gate`,
+  pinset publish --server URL --force pins.json     # override the publish gate
+  pinset publish --server URL --force-unpin pins.json   # unpin a host now (audited, alerted)
+
+A manifest that stops pinning a host the current manifest enforces (drops
+it, or makes it report-only) is refused unless --force-unpin is given; a
+host that has been report-only for the service's unpin_period (7 days by
+default) may be dropped without it.`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if token == "" {
@@ -84,8 +90,15 @@ Examples:
 				}
 				u := *base
 				u.Path += "/v1/admin/apps/" + url.PathEscape(it.app) + "/" + it.kind
-				if force && it.kind == "pins" {
-					u.RawQuery = "force=1"
+				if it.kind == "pins" {
+					q := url.Values{}
+					if force {
+						q.Set("force", "1")
+					}
+					if forceUnpin {
+						q.Set("force_unpin", "1")
+					}
+					u.RawQuery = q.Encode()
 				}
 				res, err := putDocument(cmd, client, u.String(), token, it.body)
 				if err != nil {
@@ -107,6 +120,14 @@ Examples:
 						state += " (forced past the publish gate)"
 					}
 					fmt.Fprintf(out, "%s: %s %s v%d %s\n", it.file, it.app, what, it.version, state)
+				}
+				if hosts, _ := res["unpinned"].([]any); len(hosts) > 0 {
+					warningf(cmd.ErrOrStderr(), "%s: forced: this manifest stops pinning %d host(s); the service logged it and alerts on it", it.file, len(hosts))
+					for _, h := range hosts {
+						if m, ok := h.(map[string]any); ok {
+							fmt.Fprintf(cmd.ErrOrStderr(), "  %v\n", m["reason"])
+						}
+					}
 				}
 				if g := gateSummary(res); g != nil {
 					if !asJSON {
@@ -132,6 +153,7 @@ Examples:
 	f.StringVar(&token, "token", "", "admin `TOKEN` (default: $PINSET_TOKEN)")
 	f.StringVar(&app, "app", "", "upload to this `APP` instead of the app the documents name (the service refuses a mismatch)")
 	f.BoolVar(&force, "force", false, "publish manifests even if the service's publish gate refuses them")
+	f.BoolVar(&forceUnpin, "force-unpin", false, "publish manifests even if they stop pinning hosts the current manifest pins (the service logs and alerts on it)")
 	f.StringVar(&caFile, "cafile", "", "PEM `FILE` of CAs to trust for the service (added to the system roots)")
 	f.StringVar(&certFile, "client-cert", "", "client certificate `FILE` for an admin API behind mutual TLS")
 	f.StringVar(&keyFile, "client-key", "", "private key `FILE` of --client-cert")
@@ -234,6 +256,9 @@ func putDocument(cmd *cobra.Command, client *http.Client, u, token string, body 
 		}
 		if g := gateSummary(out); g != nil {
 			writeGateSummary(cmd.ErrOrStderr(), g)
+		}
+		if f, _ := out["force_unpin"].(bool); f {
+			return nil, errorWithHint(errors.New(msg), "make the hosts report-only first and drop them after the service's unpin period, or rerun with --force-unpin (logged and alerted)")
 		}
 		if f, _ := out["force"].(bool); f {
 			return nil, errorWithHint(errors.New(msg), "rerun with --force to publish anyway")

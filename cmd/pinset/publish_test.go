@@ -10,6 +10,7 @@ import (
 	"pinset.dev/pinset/internal/checktest"
 	"pinset.dev/pinset/pin"
 	"pinset.dev/pinset/policy"
+	"pinset.dev/pinset/trust"
 )
 
 // gateServe starts `pinset serve` with its publish gate on a fleet of
@@ -95,5 +96,33 @@ func TestServeHelpNamesGateKeys(t *testing.T) {
 		if !strings.Contains(out, "    "+k) {
 			t.Errorf("serve --help lacks publish_gate key %q", k)
 		}
+	}
+}
+
+// `pinset publish` of a manifest that drops an enforced host is refused
+// even with the publish gate off, with a hint; --force-unpin publishes it
+// and says what it unpinned.
+func TestPublishCLIUnpin(t *testing.T) {
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data")
+	tok := newTokenCLI(t, data)
+	repo, rootFile := freshRepo(t, dir)
+	p := startServe(t, "--data", data)
+	env := []string{"PINSET_TOKEN=" + tok}
+	m1 := writeFile(t, dir, "pins-v1.json", repo.PublishManifest(nil))
+	if _, errOut, err := pinsetRun(t, env, "publish", "--server", p.url, rootFile, m1); err != nil {
+		t.Fatal(errOut)
+	}
+	m2 := writeFile(t, dir, "pins-v2.json", repo.PublishManifest(func(m *trust.Manifest) { m.Hosts = m.Hosts[1:] }))
+	_, errOut, err := pinsetRun(t, env, "publish", "--server", p.url, "--force", m2)
+	if err == nil || !strings.Contains(errOut, `"api.example.com" is enforced now and the manifest drops it`) || !strings.Contains(errOut, "--force-unpin") {
+		t.Fatalf("unpinning: %v %s", err, errOut)
+	}
+	out, errOut, err := pinsetRun(t, env, "publish", "--server", p.url, "--force-unpin", m2)
+	if err != nil || !strings.Contains(out, "published") || !strings.Contains(errOut, "stops pinning 1 host(s)") {
+		t.Fatalf("forced unpinning: %v %s %s", err, out, errOut)
+	}
+	if !strings.Contains(p.logs.String(), `level=WARN msg="unpinning forced" app=shop`) {
+		t.Fatalf("no audit line:\n%s", p.logs.String())
 	}
 }

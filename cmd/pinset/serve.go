@@ -41,6 +41,7 @@ type serveConfig struct {
 	ReportRate      float64       `yaml:"report_rate"`
 	ReportBurst     int           `yaml:"report_burst"`
 	PublishGate     *gateConfig   `yaml:"publish_gate"`
+	UnpinPeriod     string        `yaml:"unpin_period"`
 	Resign          *resignConfig `yaml:"resign"`
 	// Monitor is decoded by the hooks in serveHooks (package monitor's
 	// wiring), strictly too.
@@ -144,6 +145,13 @@ The publish_gate keys:
                           # unreachable, or a host does not resolve
     timeout: 10s          # per address: connection and handshake
 
+A manifest that stops pinning a host the current manifest enforces (drops
+it, makes it report-only, narrows its pattern) is refused (409 unpin) even
+with the publish gate off, unless the upload says force_unpin (logged at
+WARN with the token's name, counted, and alerted by the monitor as
+PinsetHostUnpinned). A host that every manifest has had report-only for
+unpin_period (default 7d) may be dropped without force.
+
 The configuration file (YAML or JSON) takes the flags' names with
 underscores, and more; unknown keys are errors:
 
@@ -156,6 +164,7 @@ underscores, and more; unknown keys are errors:
   report_rate: 1          # reports per second per client address
   report_burst: 20
   publish_gate: {enabled: true, strict: true, timeout: 10s}
+  unpin_period: 7d        # report-only this long before a host may be dropped
   resign:                 # online re-signing (pins role threshold 1 only)
     key: /etc/pinset/pins.key
     before: 7d
@@ -249,6 +258,16 @@ func runServe(ctx context.Context, stderr io.Writer, cfg *serveConfig) error {
 			return fmt.Errorf("%s: no PEM certificate found", cfg.AdminClientCA)
 		}
 		sc.AdminClientCAs = pool
+	}
+	if cfg.UnpinPeriod != "" {
+		d, err := optDuration("unpin_period", cfg.UnpinPeriod, check.DefaultUnpinPeriod)
+		if err != nil {
+			return err
+		}
+		if d < 0 {
+			return fmt.Errorf("unpin_period %s: not a duration", cfg.UnpinPeriod)
+		}
+		sc.UnpinPeriod = &d
 	}
 	if g := cfg.PublishGate; g != nil && (g.Enabled == nil || *g.Enabled) {
 		opts := check.Options{}

@@ -84,6 +84,16 @@ type Config struct {
 	// tls.Config accordingly.
 	AdminClientCAs *x509.CertPool
 
+	// MetricsListener, when set, is where GET /metrics is served (plain
+	// HTTP, with the same timeouts), and the main listener does not serve
+	// it: keep the metrics, which name every app id, on an internal or
+	// loopback address. Serve closes it.
+	MetricsListener net.Listener
+	// MetricsToken, when set, is required as "Authorization: Bearer
+	// TOKEN" on GET /metrics (compared in constant time), wherever it is
+	// served.
+	MetricsToken string
+
 	// ReadHeaderTimeout overrides the default ReadHeaderTimeout (how long
 	// a client may take to send its request headers); for tests.
 	ReadHeaderTimeout time.Duration
@@ -219,21 +229,52 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, tlsConfig *tls.Conf
 			}
 		}()
 	}
-	errc := make(chan error, 1)
+	errc := make(chan error, 2)
 	if tlsConfig != nil {
 		ln = tls.NewListener(ln, tlsConfig)
 	}
 	go func() { errc <- hs.Serve(ln) }()
 	s.log.Info("serving", "addr", ln.Addr().String(), "tls", tlsConfig != nil, "store", s.store.Backend())
+	if tlsConfig == nil && !IsLoopback(ln.Addr()) {
+		s.log.Warn("serving plain HTTP on a non-loopback address: admin tokens, uploads and reports cross the network in clear; "+
+			"serve TLS (--tls-cert, --tls-key) or listen on loopback behind a TLS-terminating proxy", "addr", ln.Addr().String())
+	}
+	servers := []*http.Server{hs}
+	if mln := s.cfg.MetricsListener; mln != nil {
+		ms := s.HTTPServer(nil)
+		ms.Handler = s.metricsMux()
+		servers = append(servers, ms)
+		go func() { errc <- ms.Serve(mln) }()
+		s.log.Info("serving metrics", "addr", mln.Addr().String(), "token", s.cfg.MetricsToken != "")
+		if !IsLoopback(mln.Addr()) && s.cfg.MetricsToken == "" {
+			s.log.Warn("serving /metrics without a token on a non-loopback address: the metrics name every app id", "addr", mln.Addr().String())
+		}
+	} else if !IsLoopback(ln.Addr()) && s.cfg.MetricsToken == "" {
+		s.log.Warn("serving /metrics to anyone on a non-loopback address: the metrics name every app id; "+
+			"set metrics_listen or metrics_token_file to restrict them", "addr", ln.Addr().String())
+	}
 	var err error
 	select {
 	case err = <-errc:
+		// One server failed: stop the others.
+		for _, x := range servers {
+			x.Close()
+		}
+		for range servers[1:] {
+			<-errc
+		}
 	case <-ctx.Done():
 		s.log.Info("shutting down")
 		sctx, scancel := context.WithTimeout(context.Background(), ShutdownTimeout)
-		err = hs.Shutdown(sctx)
+		for _, x := range servers {
+			if serr := x.Shutdown(sctx); serr != nil && err == nil {
+				err = serr
+			}
+		}
 		scancel()
-		<-errc
+		for range servers {
+			<-errc
+		}
 	}
 	cancel()
 	for range running {
@@ -243,4 +284,24 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, tlsConfig *tls.Conf
 		err = nil
 	}
 	return err
+}
+
+// IsLoopback reports whether a listener's address is on loopback only
+// (127.0.0.0/8, ::1): the one place that decides whether `pinset serve`
+// warns that it serves plain HTTP, or open metrics, to the network. The
+// unspecified address (0.0.0.0, ::) listens on every interface, so it is
+// not loopback; neither is anything that is not an IP address.
+func IsLoopback(a net.Addr) bool {
+	var ip net.IP
+	switch v := a.(type) {
+	case *net.TCPAddr:
+		ip = v.IP
+	default:
+		host, _, err := net.SplitHostPort(a.String())
+		if err != nil {
+			return false
+		}
+		ip = net.ParseIP(host)
+	}
+	return ip != nil && ip.IsLoopback()
 }

@@ -229,7 +229,26 @@ func publishClient(caFile, certFile, keyFile string, timeout time.Duration) (*ht
 	}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.TLSClientConfig = tc
-	return &http.Client{Transport: tr, Timeout: timeout}, nil
+	return &http.Client{Transport: tr, Timeout: timeout, CheckRedirect: sameOriginRedirect}, nil
+}
+
+// maxPublishRedirects bounds the same-origin redirects publish follows.
+const maxPublishRedirects = 3
+
+// sameOriginRedirect follows a redirect only to the same scheme and host
+// (with port): the admin token travels with each request, and net/http
+// forwards it to any port of the same host name and from https to http.
+// A redirect elsewhere is refused, before anything is sent there.
+func sameOriginRedirect(req *http.Request, via []*http.Request) error {
+	first := via[0].URL
+	if req.URL.Scheme != first.Scheme || !strings.EqualFold(req.URL.Host, first.Host) {
+		return fmt.Errorf("the service redirected to %s://%s: not following a redirect to another scheme or host with the admin token (use that address as --server if it is the service)",
+			req.URL.Scheme, req.URL.Host)
+	}
+	if len(via) > maxPublishRedirects {
+		return fmt.Errorf("stopped after %d redirects", maxPublishRedirects)
+	}
+	return nil
 }
 
 func putDocument(cmd *cobra.Command, client *http.Client, u, token string, body []byte) (map[string]any, error) {

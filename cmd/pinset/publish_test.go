@@ -1,7 +1,12 @@
 package main
 
 import (
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -124,5 +129,112 @@ func TestPublishCLIUnpin(t *testing.T) {
 	}
 	if !strings.Contains(p.logs.String(), `level=WARN msg="unpinning forced" app=shop`) {
 		t.Fatalf("no audit line:\n%s", p.logs.String())
+	}
+}
+
+// `pinset publish` never follows a redirect to another host or port (or
+// scheme) with the token: net/http would forward Authorization to another
+// port of the same host name, and to plain http. A redirect on the same
+// origin is followed.
+func TestPublishRefusesCrossOriginRedirect(t *testing.T) {
+	dir := t.TempDir()
+	repo, _ := freshRepo(t, dir)
+	m := writeFile(t, dir, "pins.json", repo.PublishManifest(nil))
+	const tok = "pinset_redirect-test-secret"
+
+	type hit struct{ auth, path string }
+	hits := make(chan hit, 10)
+	target := func(ip string) string {
+		ln, err := net.Listen("tcp", ip+":0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		hs := &httptest.Server{Listener: ln, Config: &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			hits <- hit{r.Header.Get("Authorization"), r.URL.Path}
+			io.Copy(io.Discard, r.Body)
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusCreated)
+			io.WriteString(w, `{"app":"shop","kind":"manifest","version":2,"changed":true}`)
+		})}}
+		hs.Start()
+		t.Cleanup(hs.Close)
+		return hs.URL
+	}
+	samePort := target("127.0.0.1")  // same IP, another port
+	otherHost := target("127.0.0.2") // another loopback address
+	for _, c := range []struct{ name, to string }{
+		{"another port", samePort},
+		{"another host", otherHost},
+	} {
+		// The service on 127.0.0.1 answers the upload with 307 to the target.
+		redirector := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			http.Redirect(w, r, c.to+r.URL.Path, http.StatusTemporaryRedirect)
+		}))
+		_, errOut, err := pinsetRun(t, []string{"PINSET_TOKEN=" + tok}, "publish", "--server", redirector.URL, m)
+		redirector.Close()
+		if err == nil || !strings.Contains(errOut, "not following a redirect to another scheme or host") {
+			t.Errorf("%s: err %v, stderr %q", c.name, err, errOut)
+		}
+		select {
+		case h := <-hits:
+			t.Errorf("%s: the redirect target received a request (Authorization %q)", c.name, h.auth)
+		default:
+		}
+	}
+
+	// Same origin: followed, with the token.
+	sameOrigin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !strings.HasPrefix(r.URL.Path, "/moved") {
+			http.Redirect(w, r, "/moved"+r.URL.Path, http.StatusPermanentRedirect)
+			return
+		}
+		hits <- hit{r.Header.Get("Authorization"), r.URL.Path}
+		io.Copy(io.Discard, r.Body)
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusCreated)
+		io.WriteString(w, `{"app":"shop","kind":"manifest","version":2,"changed":true}`)
+	}))
+	t.Cleanup(sameOrigin.Close)
+	if _, errOut, err := pinsetRun(t, []string{"PINSET_TOKEN=" + tok}, "publish", "--server", sameOrigin.URL, m); err != nil {
+		t.Fatalf("same-origin redirect: %v %s", err, errOut)
+	}
+	if h := <-hits; h.auth != "Bearer "+tok || h.path != "/moved/v1/admin/apps/shop/pins" {
+		t.Fatalf("same-origin redirect reached %+v", h)
+	}
+}
+
+// `pinset serve --metrics-listen 127.0.0.2:0 --metrics-token-file F`
+// serves /metrics only there and only with the token.
+func TestServeMetricsListen(t *testing.T) {
+	dir := t.TempDir()
+	tokFile := writeFile(t, dir, "metrics.token", []byte("m-secret\n"))
+	p := startServe(t, "--data", filepath.Join(dir, "data"), "--metrics-listen", "127.0.0.2:0", "--metrics-token-file", tokFile)
+	m := regexp.MustCompile(`msg="serving metrics" addr=(\S+) token=true`).FindStringSubmatch(p.logs.String())
+	if m == nil {
+		t.Fatalf("no metrics listener in the logs:\n%s", p.logs.String())
+	}
+	get := func(url, tok string) int {
+		req, _ := http.NewRequest("GET", url, nil)
+		if tok != "" {
+			req.Header.Set("Authorization", "Bearer "+tok)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if c := get(p.url+"/metrics", "m-secret"); c != 404 {
+		t.Errorf("main listener /metrics: %d", c)
+	}
+	if c := get("http://"+m[1]+"/metrics", ""); c != 401 {
+		t.Errorf("metrics without token: %d", c)
+	}
+	if c := get("http://"+m[1]+"/metrics", "m-secret"); c != 200 {
+		t.Errorf("metrics with token: %d", c)
+	}
+	if strings.Contains(p.logs.String(), "WARN") {
+		t.Errorf("warnings on loopback:\n%s", p.logs.String())
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -30,6 +31,8 @@ func init() { addCommand(newServeCmd) }
 // JSON; unknown keys are errors). Flags given on the command line win.
 type serveConfig struct {
 	Listen          string        `yaml:"listen"`
+	MetricsListen   string        `yaml:"metrics_listen"`
+	MetricsToken    string        `yaml:"metrics_token_file"` // a file holding the token
 	Data            string        `yaml:"data"`
 	Database        string        `yaml:"database"`
 	TLSCert         string        `yaml:"tls_cert"`
@@ -126,7 +129,11 @@ Public endpoints (docs/api.md):
 Admin endpoints need a bearer token from 'pinset token new':
   PUT  /v1/admin/apps/{app}/root, /v1/admin/apps/{app}/pins   (or 'pinset publish')
   GET  /v1/admin/apps, /v1/admin/apps/{app}/reports
-Operations: GET /metrics (Prometheus), /healthz, /readyz.
+Operations: GET /metrics (Prometheus), /healthz, /readyz. The metrics name
+every app id: restrict them with --metrics-listen (an internal or loopback
+address, the only place /metrics is then served) and/or
+--metrics-token-file. pinset serve warns at start when it serves plain HTTP,
+or open metrics, on a non-loopback address.
 
 Uploaded manifests pass the publish gate: the live hosts are probed and a
 manifest that would make clients refuse a live address is refused (409)
@@ -156,6 +163,8 @@ The configuration file (YAML or JSON) takes the flags' names with
 underscores, and more; unknown keys are errors:
 
   listen: 0.0.0.0:8443
+  metrics_listen: 127.0.0.1:9090               # /metrics here only
+  metrics_token_file: /etc/pinset/metrics.token  # and only with this bearer token
   database: postgres://pinset@db.internal/pinset
   tls_cert: /etc/pinset/tls.crt
   tls_key: /etc/pinset/tls.key
@@ -187,6 +196,8 @@ Examples:
 				}
 			}
 			override("listen", &cfg.Listen, flags.Listen)
+			override("metrics-listen", &cfg.MetricsListen, flags.MetricsListen)
+			override("metrics-token-file", &cfg.MetricsToken, flags.MetricsToken)
 			override("data", &cfg.Data, flags.Data)
 			override("database", &cfg.Database, flags.Database)
 			override("tls-cert", &cfg.TLSCert, flags.TLSCert)
@@ -205,6 +216,8 @@ Examples:
 	f := cmd.Flags()
 	f.StringVar(&configFile, "config", "", "strict YAML or JSON configuration `FILE`")
 	f.StringVar(&flags.Listen, "listen", "127.0.0.1:8080", "`ADDR`ess to listen on")
+	f.StringVar(&flags.MetricsListen, "metrics-listen", "", "serve /metrics on this `ADDR`ess only (plain HTTP), not on --listen")
+	f.StringVar(&flags.MetricsToken, "metrics-token-file", "", "require Authorization: Bearer with the token in this `FILE` on /metrics")
 	f.StringVar(&flags.Data, "data", "./pinset-data", "data `DIR`ectory (the SQLite database)")
 	f.StringVar(&flags.Database, "database", "", "database `URL`: postgres://... (default: SQLite in the data directory)")
 	f.StringVar(&flags.TLSCert, "tls-cert", "", "serve HTTPS with this PEM certificate chain `FILE`")
@@ -268,6 +281,15 @@ func runServe(ctx context.Context, stderr io.Writer, cfg *serveConfig) error {
 			return fmt.Errorf("unpin_period %s: not a duration", cfg.UnpinPeriod)
 		}
 		sc.UnpinPeriod = &d
+	}
+	if cfg.MetricsToken != "" {
+		b, err := readInput(cfg.MetricsToken, 4096)
+		if err != nil {
+			return fmt.Errorf("metrics_token_file: %v", err)
+		}
+		if sc.MetricsToken = strings.TrimSpace(string(b)); sc.MetricsToken == "" {
+			return fmt.Errorf("metrics_token_file %s: empty", cfg.MetricsToken)
+		}
 	}
 	if g := cfg.PublishGate; g != nil && (g.Enabled == nil || *g.Enabled) {
 		opts := check.Options{}
@@ -335,6 +357,14 @@ func runServe(ctx context.Context, stderr io.Writer, cfg *serveConfig) error {
 		if err := h(cfg, &sc); err != nil {
 			return err
 		}
+	}
+	if cfg.MetricsListen != "" {
+		mln, err := net.Listen("tcp", cfg.MetricsListen)
+		if err != nil {
+			return fmt.Errorf("metrics_listen: %v", err)
+		}
+		defer mln.Close()
+		sc.MetricsListener = mln
 	}
 	srv, err := server.New(sc)
 	if err != nil {

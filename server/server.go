@@ -210,7 +210,9 @@ func (s *Server) TLSConfig(cert tls.Certificate) *tls.Config {
 // Serve serves on ln (over TLS when tlsConfig is not nil) until ctx ends,
 // then shuts down gracefully: it stops accepting, lets requests in flight
 // finish (up to ShutdownTimeout) and stops the background tasks. It
-// returns nil after a shutdown caused by ctx.
+// returns nil after a shutdown caused by ctx. With Config.MetricsListener
+// it serves /metrics there too. It warns (server.IsLoopback) when it
+// serves plain HTTP, or /metrics without a token, off loopback.
 func (s *Server) Serve(ctx context.Context, ln net.Listener, tlsConfig *tls.Config) error {
 	hs := s.HTTPServer(tlsConfig)
 	tctx, cancel := context.WithCancel(ctx)
@@ -233,12 +235,6 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, tlsConfig *tls.Conf
 	if tlsConfig != nil {
 		ln = tls.NewListener(ln, tlsConfig)
 	}
-	go func() { errc <- hs.Serve(ln) }()
-	s.log.Info("serving", "addr", ln.Addr().String(), "tls", tlsConfig != nil, "store", s.store.Backend())
-	if tlsConfig == nil && !IsLoopback(ln.Addr()) {
-		s.log.Warn("serving plain HTTP on a non-loopback address: admin tokens, uploads and reports cross the network in clear; "+
-			"serve TLS (--tls-cert, --tls-key) or listen on loopback behind a TLS-terminating proxy", "addr", ln.Addr().String())
-	}
 	servers := []*http.Server{hs}
 	if mln := s.cfg.MetricsListener; mln != nil {
 		ms := s.HTTPServer(nil)
@@ -253,6 +249,13 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, tlsConfig *tls.Conf
 		s.log.Warn("serving /metrics to anyone on a non-loopback address: the metrics name every app id; "+
 			"set metrics_listen or metrics_token_file to restrict them", "addr", ln.Addr().String())
 	}
+	// "serving" comes last: whoever waits for it sees the lines above.
+	if tlsConfig == nil && !IsLoopback(ln.Addr()) {
+		s.log.Warn("serving plain HTTP on a non-loopback address: admin tokens, uploads and reports cross the network in clear; "+
+			"serve TLS (--tls-cert, --tls-key) or listen on loopback behind a TLS-terminating proxy", "addr", ln.Addr().String())
+	}
+	go func() { errc <- hs.Serve(ln) }()
+	s.log.Info("serving", "addr", ln.Addr().String(), "tls", tlsConfig != nil, "store", s.store.Backend())
 	var err error
 	select {
 	case err = <-errc:

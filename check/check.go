@@ -70,6 +70,10 @@ type Options struct {
 	DefaultPort int
 	// Now is the clock for verification and expiry; nil means time.Now.
 	Now func() time.Time
+	// Strict makes Gate refuse when it cannot judge an address: a chain
+	// that does not verify against RootCAs, an address that does not
+	// answer, a host that does not resolve. Run ignores it.
+	Strict bool
 }
 
 func (o Options) withDefaults() Options {

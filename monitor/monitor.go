@@ -29,6 +29,7 @@ import (
 
 	"pinset.dev/pinset/alert"
 	"pinset.dev/pinset/check"
+	"pinset.dev/pinset/policy"
 	"pinset.dev/pinset/store"
 	"pinset.dev/pinset/trust"
 )
@@ -38,6 +39,7 @@ const (
 	DefaultInterval       = 5 * time.Minute
 	DefaultSpikeThreshold = 20
 	DefaultSpikeWindow    = 15 * time.Minute
+	DefaultUnpinWindow    = 24 * time.Hour
 )
 
 // Config configures a Monitor.
@@ -56,6 +58,11 @@ type Config struct {
 	SpikeThreshold int
 	// SpikeWindow is the window for SpikeThreshold.
 	SpikeWindow time.Duration
+	// UnpinWindow is how long PinsetHostUnpinned fires after a manifest
+	// that stopped enforcing an enforced host was published (which the
+	// service allows only with force_unpin). Zero means
+	// DefaultUnpinWindow; negative disables the rule.
+	UnpinWindow time.Duration
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 	// Logger receives one line per round and per problem; nil discards.
@@ -83,6 +90,9 @@ func New(st store.Store, cfg Config) *Monitor {
 	if cfg.SpikeThreshold == 0 {
 		cfg.SpikeThreshold = DefaultSpikeThreshold
 	}
+	if cfg.UnpinWindow == 0 {
+		cfg.UnpinWindow = DefaultUnpinWindow
+	}
 	if cfg.SpikeWindow <= 0 {
 		cfg.SpikeWindow = DefaultSpikeWindow
 	}
@@ -108,9 +118,21 @@ type Round struct {
 	Reports map[string]*check.Report
 	// Alerts are the alerts whose conditions held.
 	Alerts []alert.Alert
-	// ReportEvents counts pin-failure report events per app and host in
-	// the spike window.
+	// ReportEvents counts pin-failure report events per app and manifest
+	// pattern (the one covering the report's host, or OtherHosts) in the
+	// spike window.
 	ReportEvents map[string]map[string]int64
+	// Unpins are the manifests published within UnpinWindow that stopped
+	// enforcing hosts their predecessor enforced.
+	Unpins []Unpin
+}
+
+// Unpin is one published manifest that stopped enforcing hosts.
+type Unpin struct {
+	App       string
+	Version   int64
+	Published time.Time
+	Hosts     []check.Unpinned
 }
 
 // Run runs a round now and then every Interval until ctx ends. Errors of
@@ -190,12 +212,22 @@ func (m *Monitor) RunOnce(ctx context.Context) (*Round, error) {
 				errs = append(errs, fmt.Errorf("monitor: %s: counting reports: %w", app.ID, err))
 			} else {
 				counts := map[string]int64{}
+				set, _ := policy.NewSet(man.Hosts) // verified by the service; nil matches nothing
 				for _, c := range agg.ByHost {
-					counts[c.Key] = c.Events
+					counts[reportHostLabel(set, c.Key)] += c.Events
 				}
 				r.ReportEvents[app.ID] = counts
 				next.reports[app.ID] = counts
 			}
+		}
+	}
+	if m.cfg.UnpinWindow > 0 {
+		for _, app := range apps {
+			u, err := m.unpins(ctx, app.ID, start)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("monitor: %s: reading the manifest history: %w", app.ID, err))
+			}
+			r.Unpins = append(r.Unpins, u...)
 		}
 	}
 	r.Alerts = m.rules(r)
@@ -222,6 +254,71 @@ func (m *Monitor) RunOnce(ctx context.Context) (*Round, error) {
 	m.cfg.Logger.Info("monitor round", "apps", len(r.Reports), "alerts", len(r.Alerts), "duration", m.cfg.Now().Sub(start))
 	return r, errors.Join(errs...)
 }
+
+// maxUnpinVersions bounds the manifests read per app and round for
+// PinsetHostUnpinned.
+const maxUnpinVersions = 50
+
+// unpins finds the manifests of app published within UnpinWindow before
+// now that stopped enforcing a host their predecessor enforced, as
+// check.DropGate judges it with no waiting period: only what the service
+// publishes with force_unpin (or what reached the store another way).
+func (m *Monitor) unpins(ctx context.Context, app string, now time.Time) ([]Unpin, error) {
+	list, err := m.st.Manifests(ctx, app) // newest first, without bodies
+	if err != nil {
+		return nil, err
+	}
+	cutoff := now.Add(-m.cfg.UnpinWindow)
+	n := 0
+	for n < len(list) && n < maxUnpinVersions && list[n].CreatedAt.After(cutoff) {
+		n++
+	}
+	if n == 0 {
+		return nil, nil
+	}
+	if n < len(list) {
+		n++ // the predecessor of the oldest one in the window
+	}
+	docs := make([]check.Published, n)
+	for i := range n {
+		d, err := m.st.ManifestVersion(ctx, app, list[i].Version)
+		if err != nil {
+			return nil, err
+		}
+		man, err := trust.DecodeManifestUnverified(d.Body)
+		if err != nil {
+			return nil, fmt.Errorf("manifest v%d: %w", d.Version, err)
+		}
+		docs[i] = check.Published{Version: man.Version, Hosts: man.Hosts, At: d.CreatedAt}
+	}
+	var out []Unpin
+	for i := 0; i+1 < n; i++ {
+		if !docs[i].At.After(cutoff) {
+			continue
+		}
+		var ue *check.UnpinError
+		if errors.As(check.DropGate(docs[i+1:i+2], docs[i].Hosts, docs[i].At, 0), &ue) {
+			out = append(out, Unpin{App: app, Version: int64(docs[i].Version), Published: docs[i].At, Hosts: ue.Hosts})
+		}
+	}
+	return out, nil
+}
+
+// reportHostLabel is the "host" label of report counts and of the spike
+// alert: the manifest pattern that covers the report's host, or "other".
+// Reports come from anyone; a label taken verbatim from them would let a
+// client add series (and alerts) without bound, so the label values are
+// the patterns an admin published, plus one.
+func reportHostLabel(set *policy.Set, host string) string {
+	if p, ok := set.Match(host); ok {
+		return p.Pattern
+	}
+	return OtherHosts
+}
+
+// OtherHosts is the report-count label of hosts no pattern of the current
+// manifest covers.
+const OtherHosts = "other"
 
 func (m *Monitor) prev() state {
 	m.mu.Lock()

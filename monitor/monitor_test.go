@@ -406,3 +406,107 @@ func TestAdminRoutes(t *testing.T) {
 		t.Fatalf("admin wrapper ran %d times, want 5", authed)
 	}
 }
+
+// Report hosts come from anyone: 500 made-up host names (under the
+// manifest's pattern and outside it) add no series to the exposition and
+// no alert beyond one per pattern; they are counted under the manifest
+// pattern that covers them, or "other".
+func TestReportHostLabelsBounded(t *testing.T) {
+	e := setup(t)
+	ctx := context.Background()
+	add := func(h string, i int) {
+		rep := &report.Report{Format: "pinset", App: app, Host: h, Port: 443, ExpectedPins: []pin.Pin{e.w.Pin("live")},
+			Time: e.clk.now().Add(-time.Minute), ValidationResult: 1, Enforce: true, DedupKey: fmt.Sprintf("%s-%d", h, i)}
+		if _, _, err := e.st.AddReport(ctx, rep, []byte("{}"), e.clk.now()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	add(host, 0)
+	add("made-up-0.attacker.test", 0)
+	e.round(t)
+	before := strings.Count(exposition(t, e.mon), "\n")
+	for i := 1; i <= 500; i++ {
+		add(fmt.Sprintf("made-up-%d.attacker.test", i), i)
+	}
+	for i := 1; i < 30; i++ {
+		add(host, i)
+	}
+	r := e.round(t)
+	out := exposition(t, e.mon)
+	if after := strings.Count(out, "\n"); after != before {
+		t.Fatalf("500 made-up report hosts grew the exposition from %d to %d lines", before, after)
+	}
+	for _, want := range []string{
+		fmt.Sprintf(`pinset_monitor_pin_failure_reports{app=%q,host=%q} 30`, app, host),
+		fmt.Sprintf(`pinset_monitor_pin_failure_reports{app=%q,host="other"} 501`, app),
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("exposition lacks %s:\n%s", want, out)
+		}
+	}
+	spikes := 0
+	for _, a := range r.Alerts {
+		if a.Name() == monitor.AlertReportSpike {
+			spikes++
+			if h := a.Labels["host"]; h != host && h != "other" {
+				t.Errorf("spike alert labelled with a reported host %q", h)
+			}
+		}
+	}
+	if spikes != 2 {
+		t.Errorf("%d spike alerts, want 2 (the pattern and other)", spikes)
+	}
+}
+
+// A manifest that stopped enforcing a host its predecessor enforced (what
+// the service publishes only with force_unpin, or what reached the store
+// another way) raises PinsetHostUnpinned through the alert routes for a
+// day after its publication, then resolves. Publishing the same hosts
+// again raises nothing.
+func TestHostUnpinnedAlert(t *testing.T) {
+	e := setup(t)
+	ctx := context.Background()
+	publish := func(v int64, pols []policy.Policy) {
+		t.Helper()
+		_, m := e.w.Documents(uint64(v), pols)
+		if err := e.st.PublishManifest(ctx, store.Document{App: app, Version: v, RootVersion: 1, Body: m, SHA256: sum(m), IssuedAt: checktest.Epoch,
+			Expires: checktest.Epoch.Add(365 * day), Source: "publish", CreatedAt: e.clk.now()}, v-1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pols := []policy.Policy{{Pattern: host, Pins: []pin.Pin{e.w.Pin("live"), e.w.Pin("backup")}}}
+	publish(2, pols) // the same hosts: nothing to say
+	e.clk.advance(time.Minute)
+	for _, a := range e.round(t).Alerts {
+		if a.Name() == monitor.AlertHostUnpinned {
+			t.Fatalf("alert for an unchanged manifest: %v", a)
+		}
+	}
+	ro := []policy.Policy{{Pattern: host, Pins: pols[0].Pins, ReportOnly: true}}
+	publish(3, ro)
+	e.clk.advance(time.Minute)
+	var got []map[string]string
+	for _, a := range e.round(t).Alerts {
+		if a.Name() == monitor.AlertHostUnpinned {
+			got = append(got, a.Labels)
+		}
+	}
+	if len(got) != 1 || got[0]["app"] != app || got[0]["host"] != host || got[0]["version"] != "3" || got[0]["severity"] != "critical" {
+		t.Fatalf("unpin alerts %v", got)
+	}
+	if s := strings.Join(e.slack.take(), "\n"); !strings.Contains(s, "[FIRING] PinsetHostUnpinned") || !strings.Contains(s, "stopped enforcing the pins of "+host) {
+		t.Fatalf("slack: %s", s)
+	}
+	if out := exposition(t, e.mon); !strings.Contains(out, `pinset_monitor_alerts_firing{alertname="PinsetHostUnpinned"} 1`) {
+		t.Fatalf("exposition:\n%s", out)
+	}
+	e.clk.advance(25 * time.Hour)
+	for _, a := range e.round(t).Alerts {
+		if a.Name() == monitor.AlertHostUnpinned {
+			t.Fatalf("still firing a day later: %v", a)
+		}
+	}
+	if s := strings.Join(e.slack.take(), "\n"); !strings.Contains(s, "[RESOLVED] PinsetHostUnpinned") {
+		t.Fatalf("slack: %s", s)
+	}
+}

@@ -18,6 +18,7 @@ const (
 	AlertNoBackupPin  = "PinsetNoBackupPin"
 	AlertProbeFailing = "PinsetProbeFailing"
 	AlertReportSpike  = "PinsetPinFailureReportSpike"
+	AlertHostUnpinned = "PinsetHostUnpinned"
 )
 
 // rules derives the alerts whose conditions hold in a round. Each alert's
@@ -88,6 +89,18 @@ func (m *Monitor) rules(r *Round) []alert.Alert {
 						fmt.Sprintf("threshold %d per %s: interception, or a deploy that serves an unpinned key", m.cfg.SpikeThreshold, m.cfg.SpikeWindow)))
 				}
 			}
+		}
+	}
+	for _, u := range r.Unpins {
+		for _, h := range u.Hosts {
+			labels := map[string]string{"app": u.App, "host": h.Pattern, "version": strconv.FormatInt(u.Version, 10)}
+			if h.Name != "" {
+				labels["name"] = h.Name
+			}
+			out = append(out, mk(AlertHostUnpinned, "critical", labels, "",
+				fmt.Sprintf("manifest v%d of %s stopped enforcing the pins of %s (%s)", u.Version, u.App, h.Pattern, h.Change),
+				fmt.Sprintf("published %s: %s. Only force_unpin publishes this: if nobody meant to, the service or an admin token is compromised",
+					u.Published.UTC().Format(time.RFC3339), h.Reason)))
 		}
 	}
 	return out

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 
+	"pinset.dev/pinset/check"
 	"pinset.dev/pinset/policy"
 	"pinset.dev/pinset/store"
 	"pinset.dev/pinset/trust"
@@ -70,6 +71,12 @@ type PublishError struct {
 	Code   string
 	Err    error
 	Force  bool // the publish gate refused; forcing would publish
+	// Gate is the publish gate's summary when it ran.
+	Gate *check.GateSummary
+	// ForceUnpin: the drop gate refused; force_unpin=1 would publish.
+	ForceUnpin bool
+	// Unpinned are the hosts the refused manifest would stop pinning.
+	Unpinned []check.Unpinned
 }
 
 func (e *PublishError) Error() string { return e.Err.Error() }
@@ -142,14 +149,16 @@ func (s *Server) handlePutRoot(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) handlePutPins(w http.ResponseWriter, r *http.Request) {
 	app := r.PathValue("app")
-	force := r.URL.Query().Get("force") == "1" || r.URL.Query().Get("force") == "true" || r.Header.Get("Pinset-Force") == "1"
+	q := r.URL.Query()
+	force := q.Get("force") == "1" || q.Get("force") == "true" || r.Header.Get("Pinset-Force") == "1"
+	forceUnpin := q.Get("force_unpin") == "1" || q.Get("force_unpin") == "true" || r.Header.Get("Pinset-Force-Unpin") == "1"
 	b, err := readEnvelope(r)
 	if err == nil {
 		var res *PublishResult
-		res, err = s.PublishManifest(r.Context(), app, b, PublishOptions{Force: force})
+		res, err = s.PublishManifest(r.Context(), app, b, PublishOptions{Force: force, ForceUnpin: forceUnpin})
 		if err == nil {
 			s.log.Info("published manifest", "app", app, "version", res.Version, "changed", res.Changed,
-				"forced", force, "token", tokenName(r.Context()))
+				"forced", res.Forced, "unpinned", len(res.Unpinned), "token", tokenName(r.Context()))
 			writeJSON(w, publishStatus(res), res)
 			return
 		}
@@ -175,7 +184,8 @@ func (s *Server) refuse(w http.ResponseWriter, r *http.Request, what, app string
 	}
 	s.m.publishes.WithLabelValues(what, pe.Code).Inc()
 	s.log.Warn("publication refused", "what", what, "app", app, "code", pe.Code, "reason", pe.Error(), "token", tokenName(r.Context()))
-	writeJSON(w, pe.Status, apiError{Error: pe.Error(), Code: pe.Code, Force: pe.Force})
+	writeJSON(w, pe.Status, apiError{Error: pe.Error(), Code: pe.Code, Force: pe.Force, Gate: pe.Gate,
+		ForceUnpin: pe.ForceUnpin, Unpinned: pe.Unpinned})
 }
 
 // appInfo is one entry of GET /v1/admin/apps.

@@ -1,9 +1,11 @@
 package server
 
 import (
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -135,5 +137,62 @@ func TestNegotiationRepeatedHeaders(t *testing.T) {
 	e.srv.ServeHTTP(w, req)
 	if w.Code != http.StatusNotModified {
 		t.Errorf("ETag on a second If-None-Match line: %d", w.Code)
+	}
+}
+
+// Every label of the request metrics comes from a fixed set: 20,000
+// made-up methods (each a new series before, growing the heap by about
+// 19 MiB and /metrics to 5.4 MB) leave the number of series exactly where
+// one made-up method put it. Codes a handler takes from the request are
+// closed into classes too.
+func TestMetricsLabelsBounded(t *testing.T) {
+	e := newEnv(t, func(c *Config) {
+		c.Routes = func(mux *http.ServeMux, _ func(http.Handler) http.Handler) {
+			mux.HandleFunc("GET /echo/{code}", func(w http.ResponseWriter, r *http.Request) {
+				code, _ := strconv.Atoi(r.PathValue("code"))
+				w.WriteHeader(code)
+			})
+		}
+	})
+	e.mustPublish("root", e.repo.Root())
+	e.mustPublish("pins", e.repo.Manifest())
+	paths := []string{"/v1/apps/shop/pins.json", "/v1/reports", "/v1/admin/apps", "/nowhere", "/metrics"}
+	send := func(method string, code int) {
+		for _, p := range paths {
+			e.do(method, p, nil)
+		}
+		e.do("GET", "/echo/"+strconv.Itoa(code), nil)
+	}
+	series := func() (int, int) {
+		body := e.do("GET", "/metrics", nil).body
+		n := 0
+		for _, l := range strings.Split(string(body), "\n") {
+			if l != "" && !strings.HasPrefix(l, "#") {
+				n++
+			}
+		}
+		return n, len(body)
+	}
+	send("GET", 200)
+	send("M0", 590)
+	before, size := series()
+	for i := range 20000 {
+		send(fmt.Sprintf("M%d", i+1), 590+i%10)
+	}
+	after, sizeAfter := series()
+	if after != before {
+		t.Fatalf("20,000 made-up methods grew /metrics from %d to %d series (%d to %d bytes)", before, after, size, sizeAfter)
+	}
+	m := string(e.do("GET", "/metrics", nil).body)
+	for _, want := range []string{
+		`pinset_http_requests_total{code="404",method="other",route="unmatched"} 20001`,
+		`pinset_http_requests_total{code="5xx",method="GET",route="GET /echo/{code}"} 20001`,
+	} {
+		if !strings.Contains(m, want) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
+	if strings.Contains(m, `method="M1"`) {
+		t.Error("a made-up method is a label value")
 	}
 }

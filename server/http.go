@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	"pinset.dev/pinset/check"
 )
 
 // apiError is the JSON body of every error answer.
@@ -13,6 +15,12 @@ type apiError struct {
 	Error string `json:"error"`           // one line for people: what was refused and why
 	Code  string `json:"code"`            // stable machine-readable reason
 	Force bool   `json:"force,omitempty"` // the publish gate refused; force=1 overrides
+	// Gate is the publish gate's summary, when a manifest upload ran it.
+	Gate *check.GateSummary `json:"gate,omitempty"`
+	// ForceUnpin: the manifest stops pinning hosts; force_unpin=1
+	// overrides (audited and alerted). Unpinned names the hosts.
+	ForceUnpin bool             `json:"force_unpin,omitempty"`
+	Unpinned   []check.Unpinned `json:"unpinned,omitempty"`
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {
@@ -101,9 +109,18 @@ func (s *Server) instrument(next http.Handler) http.Handler {
 		if !s.log.Enabled(r.Context(), level) {
 			return
 		}
-		s.log.Log(r.Context(), level, "request", "method", r.Method, "route", rm.name, "path", r.URL.Path,
+		s.log.Log(r.Context(), level, "request", "method", logMethod(r.Method), "route", rm.name, "path", r.URL.Path,
 			"status", sw.code, "duration_ms", float64(d.Microseconds())/1000, "remote", clientAddr(r))
 	})
+}
+
+// logMethod is the method as logged: verbatim (it says what a client
+// tried), cut to 32 bytes.
+func logMethod(m string) string {
+	if len(m) > 32 {
+		return m[:32] + "..."
+	}
+	return m
 }
 
 func parseTimeParam(s string) (time.Time, bool) {

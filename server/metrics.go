@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"crypto/sha256"
+	"crypto/subtle"
 	"encoding/hex"
 	"net/http"
 	"strconv"
@@ -21,6 +22,7 @@ type metrics struct {
 	publishes    *prometheus.CounterVec
 	authFailures *prometheus.CounterVec
 	resigns      *prometheus.CounterVec
+	unpins       *prometheus.CounterVec
 }
 
 func newMetrics(reg *prometheus.Registry, s *Server) (*metrics, error) {
@@ -45,12 +47,15 @@ func newMetrics(reg *prometheus.Registry, s *Server) (*metrics, error) {
 			Name: "pinset_manifest_resigns_total", Help: "Online manifest re-signings by result.",
 		}, []string{"result"}),
 	}
+	m.unpins = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "pinset_manifest_unpins_forced_total", Help: "Manifests published with force_unpin that stopped pinning hosts the current manifest pinned, per app.",
+	}, []string{"app"})
 	docs := &docCollector{s: s,
 		version: prometheus.NewDesc("pinset_manifest_version", "Version of the manifest served per app.", []string{"app"}, nil),
 		expiry:  prometheus.NewDesc("pinset_manifest_expiry_timestamp_seconds", "Expiry of the manifest served per app.", []string{"app"}, nil),
 		rootExp: prometheus.NewDesc("pinset_root_expiry_timestamp_seconds", "Expiry of the latest root per app.", []string{"app"}, nil),
 	}
-	for _, c := range []prometheus.Collector{m.requests, m.duration, m.reports, m.publishes, m.authFailures, m.resigns, docs} {
+	for _, c := range []prometheus.Collector{m.requests, m.duration, m.reports, m.publishes, m.authFailures, m.resigns, m.unpins, docs} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
@@ -117,7 +122,7 @@ func (m *metrics) route(name string) *routeMetrics { return &routeMetrics{m: m, 
 
 // observe counts one request and records its duration.
 func (rm *routeMetrics) observe(method string, code int, d time.Duration) {
-	rm.counter(method, code).Inc()
+	rm.counter(methodLabel(method), code).Inc()
 	o := rm.duration.Load()
 	if o == nil {
 		o = &observer{rm.m.duration.WithLabelValues(rm.name)}
@@ -137,19 +142,71 @@ func (rm *routeMetrics) counter(method string, code int) prometheus.Counter {
 		}
 	}
 	if slot == nil {
-		return rm.m.requests.WithLabelValues(rm.name, method, strconv.Itoa(code))
+		return rm.m.requests.WithLabelValues(rm.name, method, codeLabel(code))
 	}
 	if c := slot.Load(); c != nil {
 		return c.Counter
 	}
 	// Concurrent first uses resolve the same child.
-	c := &counter{rm.m.requests.WithLabelValues(rm.name, method, strconv.Itoa(code))}
+	c := &counter{rm.m.requests.WithLabelValues(rm.name, method, codeLabel(code))}
 	slot.Store(c)
 	return c.Counter
 }
 
+// Label values of pinset_http_requests_total come from fixed sets, since a
+// client chooses what it sends: every series stays in memory for the life
+// of the process, so a label a client could vary without bound (the
+// method is any token the client likes) would grow memory and the /metrics
+// answer with every request. The route label is a mux pattern or
+// "unmatched", never the path.
+
+// methodLabel returns the method for the standard methods of RFC 9110
+// (and PATCH, RFC 5789), and "other" for anything else.
+func methodLabel(m string) string {
+	switch m {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodDelete,
+		http.MethodPatch, http.MethodOptions, http.MethodConnect, http.MethodTrace:
+		return m
+	}
+	return "other"
+}
+
+// codeLabel returns the status code when Go knows its name, and its class
+// ("4xx") otherwise. Handlers choose the codes, but net/http accepts any
+// three-digit code, so the set is closed here too.
+func codeLabel(code int) string {
+	if http.StatusText(code) != "" {
+		return strconv.Itoa(code)
+	}
+	return strconv.Itoa(code/100) + "xx"
+}
+
+// metricsHandler serves the registry, behind Config.MetricsToken when
+// it is set.
 func (s *Server) metricsHandler() http.Handler {
-	return promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{Registry: s.reg})
+	h := promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{Registry: s.reg})
+	if s.cfg.MetricsToken == "" {
+		return h
+	}
+	want := sha256.Sum256([]byte(s.cfg.MetricsToken))
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		tok, _ := bearer(r.Header.Get("Authorization"))
+		got := sha256.Sum256([]byte(tok))
+		if subtle.ConstantTimeCompare(got[:], want[:]) != 1 {
+			s.m.authFailures.WithLabelValues("metrics").Inc()
+			w.Header().Set("WWW-Authenticate", `Bearer realm="pinset metrics"`)
+			writeError(w, http.StatusUnauthorized, "unauthorized", "/metrics needs the metrics token: Authorization: Bearer TOKEN")
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+// metricsMux is the handler of Config.MetricsListener: /metrics only.
+func (s *Server) metricsMux() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", s.metricsHandler())
+	return mux
 }
 
 func digestHex(b []byte) string {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 
+	"pinset.dev/pinset/check"
 	"pinset.dev/pinset/store"
 	"pinset.dev/pinset/trust"
 )
@@ -18,12 +19,22 @@ type PublishResult struct {
 	Version uint64 `json:"version"`
 	Changed bool   `json:"changed"` // false: these exact bytes were already current
 	SHA256  string `json:"sha256,omitempty"`
+	// Gate is what the publish gate checked (manifests that changed
+	// only); Gate.Skipped says when and why it did not run.
+	Gate *check.GateSummary `json:"gate,omitempty"`
+	// Forced: the publish gate refused and the upload was forced.
+	Forced bool `json:"forced,omitempty"`
+	// Unpinned lists the hosts a forced unpinning stopped pinning.
+	Unpinned []check.Unpinned `json:"unpinned,omitempty"`
 }
 
 // PublishOptions tune PublishManifest.
 type PublishOptions struct {
-	Force  bool   // publish even if the publish gate refuses
-	Source string // recorded with the manifest: "publish" (default) or "resign"
+	Force bool // publish even if the publish gate refuses
+	// ForceUnpin publishes even if the manifest stops pinning hosts the
+	// current one pins (check.DropGate); audited and alerted.
+	ForceUnpin bool
+	Source     string // recorded with the manifest: "publish" (default) or "resign"
 }
 
 // PublishRoot verifies root envelope b for app and makes it the latest
@@ -133,14 +144,38 @@ func (s *Server) PublishManifest(ctx context.Context, app string, b []byte, opts
 	if int64(m.Version) <= prev {
 		return nil, classify("manifest", &trust.VersionError{Document: "manifest", Got: m.Version, Trusted: uint64(prev), Err: trust.ErrRollback})
 	}
-	if s.cfg.PublishGate != nil && opts.Source != "resign" {
-		if gerr := s.cfg.PublishGate(ctx, m); gerr != nil {
+	// Unpinning first: it needs no network, and a refused unpinning
+	// should not cost a probe of every host.
+	var unpinned []check.Unpinned
+	if prev > 0 {
+		if unpinned, err = s.dropGate(ctx, app, cur, m, now, opts.ForceUnpin); err != nil {
+			return nil, err
+		}
+	}
+	var gate *check.GateSummary
+	forced := false
+	switch {
+	case opts.Source == "resign":
+		gate = &check.GateSummary{Skipped: "re-signed by the service: the hosts are those of the current manifest"}
+	case s.cfg.PublishGate == nil:
+		gate = &check.GateSummary{Skipped: "the publish gate is off: the live hosts were not checked"}
+	default:
+		var gerr error
+		gate, gerr = s.cfg.PublishGate(ctx, m)
+		if gerr != nil {
 			if !opts.Force {
-				s.m.publishes.WithLabelValues("manifest", "gate_refused").Inc()
-				return nil, &PublishError{Status: http.StatusConflict, Code: "publish_gate", Force: true,
+				code := "publish_gate"
+				if errors.Is(gerr, check.ErrUnchecked) {
+					code = "publish_gate_strict"
+				}
+				return nil, &PublishError{Status: http.StatusConflict, Code: code, Force: true, Gate: gate,
 					Err: fmt.Errorf("manifest v%d refused by the publish gate: %w (publish with force=1 to override)", m.Version, gerr)}
 			}
-			s.log.Warn("publish gate overridden", "app", app, "version", m.Version, "reason", gerr.Error())
+			forced = true
+			s.log.Warn("publish gate overridden", "app", app, "version", m.Version, "reason", gerr.Error(), "token", tokenName(ctx))
+		}
+		if gate != nil {
+			s.log.Info("publish gate", "app", app, "version", m.Version, "summary", gate.String())
 		}
 	}
 	d := store.Document{App: app, Version: int64(m.Version), RootVersion: int64(m.RootVersion), Body: b,
@@ -153,5 +188,8 @@ func (s *Server) PublishManifest(ctx context.Context, app string, b []byte, opts
 	}
 	s.docs.invalidate(app)
 	s.m.publishes.WithLabelValues("manifest", "published").Inc()
-	return &PublishResult{App: app, Kind: "manifest", Version: m.Version, Changed: true, SHA256: digestHex(b)}, nil
+	if len(unpinned) > 0 {
+		s.auditUnpin(ctx, app, m.Version, unpinned)
+	}
+	return &PublishResult{App: app, Kind: "manifest", Version: m.Version, Changed: true, SHA256: digestHex(b), Gate: gate, Forced: forced, Unpinned: unpinned}, nil
 }

@@ -26,7 +26,9 @@ func (s *Server) routes() {
 	adm("GET /v1/admin/apps/{app}/reports", s.handleAdminReports)
 	adm("GET /v1/admin/reports/{id}/raw", s.handleRawReport)
 
-	mux.Handle("GET /metrics", tagRoute(s.m.route("GET /metrics"), s.metricsHandler()))
+	if s.cfg.MetricsListener == nil {
+		mux.Handle("GET /metrics", tagRoute(s.m.route("GET /metrics"), s.metricsHandler()))
+	}
 	pub("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})

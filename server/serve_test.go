@@ -12,6 +12,7 @@ import (
 	"math/big"
 	"net"
 	"net/http"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -181,5 +182,156 @@ func TestSlowClient(t *testing.T) {
 	}
 	if d := time.Since(start); d > 3*time.Second {
 		t.Errorf("slow connection dropped after %v", d)
+	}
+}
+
+func TestIsLoopback(t *testing.T) {
+	for _, c := range []struct {
+		addr net.Addr
+		want bool
+	}{
+		{&net.TCPAddr{IP: net.ParseIP("127.0.0.1"), Port: 8080}, true},
+		{&net.TCPAddr{IP: net.ParseIP("127.0.0.3"), Port: 8080}, true},
+		{&net.TCPAddr{IP: net.ParseIP("::1"), Port: 8080}, true},
+		{&net.TCPAddr{IP: net.ParseIP("0.0.0.0"), Port: 8080}, false}, // every interface
+		{&net.TCPAddr{IP: net.ParseIP("::"), Port: 8080}, false},
+		{&net.TCPAddr{Port: 8080}, false}, // ":8080"
+		{&net.TCPAddr{IP: net.ParseIP("192.0.2.10"), Port: 8080}, false},
+		{&net.TCPAddr{IP: net.ParseIP("::ffff:127.0.0.1"), Port: 8080}, true},
+		{&net.UnixAddr{Name: "/run/pinset.sock", Net: "unix"}, false},
+	} {
+		if got := IsLoopback(c.addr); got != c.want {
+			t.Errorf("IsLoopback(%v) = %v, want %v", c.addr, got, c.want)
+		}
+	}
+}
+
+// addrListener is a real loopback listener that reports another address,
+// as a listener on every interface would, without opening one.
+type addrListener struct {
+	net.Listener
+	addr net.Addr
+}
+
+func (l addrListener) Addr() net.Addr { return l.addr }
+
+// serveLogs runs Serve on ln until it has logged that it serves, and
+// returns the logs.
+func serveLogs(t *testing.T, e *env, ln net.Listener) string {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- e.srv.Serve(ctx, ln, nil) }()
+	for i := 0; !strings.Contains(e.logs.String(), `"msg":"serving"`); i++ {
+		if i > 200 {
+			t.Fatal("Serve did not start")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	cancel()
+	if err := <-served; err != nil {
+		t.Fatal(err)
+	}
+	return e.logs.String()
+}
+
+// Plain HTTP on a non-loopback address is served with a warning at start
+// (tokens and reports would cross the network in clear); on loopback,
+// without one.
+func TestServeWarnsPlainHTTPOffLoopback(t *testing.T) {
+	const warning = "serving plain HTTP on a non-loopback address"
+	e := newEnv(t, func(c *Config) { c.Now = nil })
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if logs := serveLogs(t, e, ln); strings.Contains(logs, warning) || strings.Contains(logs, "/metrics") {
+		t.Fatalf("warning on loopback:\n%s", logs)
+	}
+	e = newEnv(t, func(c *Config) { c.Now = nil })
+	ln, err = net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs := serveLogs(t, e, addrListener{ln, &net.TCPAddr{IP: net.IPv4zero, Port: 8080}})
+	if !strings.Contains(logs, `"level":"WARN","msg":"`+warning) || !strings.Contains(logs, `"addr":"0.0.0.0:8080"`) {
+		t.Fatalf("no warning for 0.0.0.0 without TLS:\n%s", logs)
+	}
+	if !strings.Contains(logs, "serving /metrics to anyone on a non-loopback address") {
+		t.Fatalf("no warning for open metrics:\n%s", logs)
+	}
+}
+
+// /metrics can be restricted: with a token it answers only to the token;
+// with a metrics listener it is served there (127.0.0.2 here) and not on
+// the main listener, and the metrics listener serves nothing else.
+func TestMetricsRestricted(t *testing.T) {
+	const token = "metrics-secret"
+	get := func(url, tok string) int {
+		t.Helper()
+		req, _ := http.NewRequest("GET", url, nil)
+		if tok != "" {
+			req.Header.Set("Authorization", "Bearer "+tok)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	e := newEnv(t, func(c *Config) { c.MetricsToken = token })
+	if r := e.do("GET", "/metrics", nil); r.code != 401 || r.h.Get("WWW-Authenticate") == "" {
+		t.Fatalf("metrics without the token: %d", r.code)
+	}
+	if r := e.do("GET", "/metrics", nil, "Authorization", "Bearer "+e.token); r.code != 401 {
+		t.Fatalf("metrics with an admin token instead: %d", r.code)
+	}
+	if r := e.do("GET", "/metrics", nil, "Authorization", "Bearer "+token); r.code != 200 || !strings.Contains(string(r.body), `pinset_admin_auth_failures_total{reason="metrics"} 2`) {
+		t.Fatalf("metrics with the token: %d %s", r.code, r.body)
+	}
+
+	mln, err := net.Listen("tcp", "127.0.0.2:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e = newEnv(t, func(c *Config) { c.Now = nil; c.MetricsListener = mln; c.MetricsToken = token })
+	ctx, cancel := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- e.srv.Serve(ctx, ln, nil) }()
+	main, metrics := "http://"+ln.Addr().String(), "http://"+mln.Addr().String()
+	for i := 0; ; i++ {
+		if resp, err := http.Get(main + "/healthz"); err == nil {
+			resp.Body.Close()
+			break
+		}
+		if i > 200 {
+			t.Fatal("not serving")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if c := get(main+"/metrics", token); c != 404 {
+		t.Errorf("main listener /metrics: %d, want 404", c)
+	}
+	if c := get(metrics+"/metrics", ""); c != 401 {
+		t.Errorf("metrics listener without token: %d", c)
+	}
+	if c := get(metrics+"/metrics", token); c != 200 {
+		t.Errorf("metrics listener with token: %d", c)
+	}
+	if c := get(metrics+"/healthz", token); c != 404 {
+		t.Errorf("metrics listener serves /healthz: %d", c)
+	}
+	cancel()
+	if err := <-served; err != nil {
+		t.Fatal(err)
+	}
+	if _, err := http.Get(metrics + "/metrics"); err == nil {
+		t.Error("metrics listener still open after shutdown")
 	}
 }

@@ -29,6 +29,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"pinset.dev/pinset/check"
 	"pinset.dev/pinset/store"
 	"pinset.dev/pinset/trust"
 )
@@ -47,11 +48,20 @@ type Config struct {
 	Registry *prometheus.Registry
 
 	// PublishGate, when set, is asked before a verified manifest is
-	// published (package check provides one that probes the live hosts).
-	// A non-nil error refuses the upload with 409 and the error's text,
-	// unless the request says force (query force=1 or header
-	// "Pinset-Force: 1").
-	PublishGate func(ctx context.Context, m *trust.Manifest) error
+	// published (check.ManifestGate probes the live hosts). Its summary
+	// goes into the publish answer, refused or not. A non-nil error
+	// refuses the upload with 409 and the error's text, unless the request
+	// says force (query force=1 or header "Pinset-Force: 1"). Without a
+	// gate, the answer says that the live hosts were not checked.
+	PublishGate func(ctx context.Context, m *trust.Manifest) (*check.GateSummary, error)
+
+	// UnpinPeriod is how long a host must have been report-only in the
+	// published manifests before a manifest may drop it without force
+	// (check.DropGate); nil means check.DefaultUnpinPeriod (7 days). A
+	// manifest that stops enforcing an enforced host always needs force
+	// (query force_unpin=1 or header "Pinset-Force-Unpin: 1"), which is
+	// logged at WARN with the token's name and counted.
+	UnpinPeriod *time.Duration
 
 	// Tasks run in the background while Serve runs (a monitor, for
 	// example); their context ends at shutdown. An error is logged.
@@ -73,6 +83,16 @@ type Config struct {
 	// addition to the bearer token. Use TLSConfig to build the server's
 	// tls.Config accordingly.
 	AdminClientCAs *x509.CertPool
+
+	// MetricsListener, when set, is where GET /metrics is served (plain
+	// HTTP, with the same timeouts), and the main listener does not serve
+	// it: keep the metrics, which name every app id, on an internal or
+	// loopback address. Serve closes it.
+	MetricsListener net.Listener
+	// MetricsToken, when set, is required as "Authorization: Bearer
+	// TOKEN" on GET /metrics (compared in constant time), wherever it is
+	// served.
+	MetricsToken string
 
 	// ReadHeaderTimeout overrides the default ReadHeaderTimeout (how long
 	// a client may take to send its request headers); for tests.
@@ -190,7 +210,9 @@ func (s *Server) TLSConfig(cert tls.Certificate) *tls.Config {
 // Serve serves on ln (over TLS when tlsConfig is not nil) until ctx ends,
 // then shuts down gracefully: it stops accepting, lets requests in flight
 // finish (up to ShutdownTimeout) and stops the background tasks. It
-// returns nil after a shutdown caused by ctx.
+// returns nil after a shutdown caused by ctx. With Config.MetricsListener
+// it serves /metrics there too. It warns (server.IsLoopback) when it
+// serves plain HTTP, or /metrics without a token, off loopback.
 func (s *Server) Serve(ctx context.Context, ln net.Listener, tlsConfig *tls.Config) error {
 	hs := s.HTTPServer(tlsConfig)
 	tctx, cancel := context.WithCancel(ctx)
@@ -209,21 +231,53 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, tlsConfig *tls.Conf
 			}
 		}()
 	}
-	errc := make(chan error, 1)
+	errc := make(chan error, 2)
 	if tlsConfig != nil {
 		ln = tls.NewListener(ln, tlsConfig)
+	}
+	servers := []*http.Server{hs}
+	if mln := s.cfg.MetricsListener; mln != nil {
+		ms := s.HTTPServer(nil)
+		ms.Handler = s.metricsMux()
+		servers = append(servers, ms)
+		go func() { errc <- ms.Serve(mln) }()
+		s.log.Info("serving metrics", "addr", mln.Addr().String(), "token", s.cfg.MetricsToken != "")
+		if !IsLoopback(mln.Addr()) && s.cfg.MetricsToken == "" {
+			s.log.Warn("serving /metrics without a token on a non-loopback address: the metrics name every app id", "addr", mln.Addr().String())
+		}
+	} else if !IsLoopback(ln.Addr()) && s.cfg.MetricsToken == "" {
+		s.log.Warn("serving /metrics to anyone on a non-loopback address: the metrics name every app id; "+
+			"set metrics_listen or metrics_token_file to restrict them", "addr", ln.Addr().String())
+	}
+	// "serving" comes last: whoever waits for it sees the lines above.
+	if tlsConfig == nil && !IsLoopback(ln.Addr()) {
+		s.log.Warn("serving plain HTTP on a non-loopback address: admin tokens, uploads and reports cross the network in clear; "+
+			"serve TLS (--tls-cert, --tls-key) or listen on loopback behind a TLS-terminating proxy", "addr", ln.Addr().String())
 	}
 	go func() { errc <- hs.Serve(ln) }()
 	s.log.Info("serving", "addr", ln.Addr().String(), "tls", tlsConfig != nil, "store", s.store.Backend())
 	var err error
 	select {
 	case err = <-errc:
+		// One server failed: stop the others.
+		for _, x := range servers {
+			x.Close()
+		}
+		for range servers[1:] {
+			<-errc
+		}
 	case <-ctx.Done():
 		s.log.Info("shutting down")
 		sctx, scancel := context.WithTimeout(context.Background(), ShutdownTimeout)
-		err = hs.Shutdown(sctx)
+		for _, x := range servers {
+			if serr := x.Shutdown(sctx); serr != nil && err == nil {
+				err = serr
+			}
+		}
 		scancel()
-		<-errc
+		for range servers {
+			<-errc
+		}
 	}
 	cancel()
 	for range running {
@@ -233,4 +287,24 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, tlsConfig *tls.Conf
 		err = nil
 	}
 	return err
+}
+
+// IsLoopback reports whether a listener's address is on loopback only
+// (127.0.0.0/8, ::1): the one place that decides whether `pinset serve`
+// warns that it serves plain HTTP, or open metrics, to the network. The
+// unspecified address (0.0.0.0, ::) listens on every interface, so it is
+// not loopback; neither is anything that is not an IP address.
+func IsLoopback(a net.Addr) bool {
+	var ip net.IP
+	switch v := a.(type) {
+	case *net.TCPAddr:
+		ip = v.IP
+	default:
+		host, _, err := net.SplitHostPort(a.String())
+		if err != nil {
+			return false
+		}
+		ip = net.ParseIP(host)
+	}
+	return ip != nil && ip.IsLoopback()
 }

@@ -18,6 +18,8 @@ import (
 	"testing"
 	"time"
 
+	"pinset.dev/pinset/check"
+	"pinset.dev/pinset/policy"
 	"pinset.dev/pinset/store"
 	"pinset.dev/pinset/trust"
 	"pinset.dev/pinset/trust/trusttest"
@@ -374,12 +376,12 @@ func TestPublishGate(t *testing.T) {
 	var calls int
 	gateErr := errors.New("api.example.com 127.0.0.3:443 would be refused: no pin of the served chain is in the manifest")
 	e := newEnv(t, func(c *Config) {
-		c.PublishGate = func(ctx context.Context, m *trust.Manifest) error {
+		c.PublishGate = func(ctx context.Context, m *trust.Manifest) (*check.GateSummary, error) {
 			calls++
 			if m.Version >= 2 {
-				return gateErr
+				return &check.GateSummary{Checked: 3, Accepted: 2, Refused: 1}, gateErr
 			}
-			return nil
+			return &check.GateSummary{Checked: 3, Accepted: 3}, nil
 		}
 	})
 	e.mustPublish("root", e.repo.Root())
@@ -390,7 +392,13 @@ func TestPublishGate(t *testing.T) {
 	if r.code != 409 || a.Code != "publish_gate" || !a.Force || !strings.Contains(a.Error, "127.0.0.3:443") {
 		t.Fatalf("gate refusal: %d %+v", r.code, a)
 	}
-	if r := e.admin("PUT", "/v1/admin/apps/shop/pins?force=1", m2); r.code != 201 {
+	if a.Gate == nil || a.Gate.Refused != 1 || a.Gate.Checked != 3 {
+		t.Fatalf("the refusal does not carry the gate's summary: %s", r.body)
+	}
+	r = e.admin("PUT", "/v1/admin/apps/shop/pins?force=1", m2)
+	var res PublishResult
+	r.json(t, &res)
+	if r.code != 201 || !res.Forced || res.Gate == nil || res.Gate.Refused != 1 {
 		t.Fatalf("forced: %d %s", r.code, r.body)
 	}
 	m3 := e.repo.PublishManifest(nil)
@@ -718,5 +726,95 @@ func TestServeWhilePublishing(t *testing.T) {
 	close(errs)
 	for s := range errs {
 		t.Error(s)
+	}
+}
+
+// Without a publish gate the answer says that the live hosts were not
+// checked; an unchanged upload has nothing to say.
+func TestPublishAnswerWithoutGate(t *testing.T) {
+	e := newEnv(t, nil)
+	e.mustPublish("root", e.repo.Root())
+	r := e.publish("pins", e.repo.Manifest())
+	var res PublishResult
+	r.json(t, &res)
+	if r.code != 201 || res.Gate == nil || !strings.Contains(res.Gate.Skipped, "publish gate is off") {
+		t.Fatalf("%d %s", r.code, r.body)
+	}
+	if !strings.Contains(res.Gate.String(), "not run") {
+		t.Fatalf("summary line %q", res.Gate.String())
+	}
+}
+
+// A manifest that stops pinning a host the current one enforces is
+// refused (409 unpin, naming the host) whether it drops the host or makes
+// it report-only, and force=1 (the probe gate's override) does not change
+// that. force_unpin=1 publishes it, logged at WARN with the token's name
+// and counted. A report-only host may be dropped once it has been
+// report-only for the period (7 days), not before.
+func TestUnpinNeedsTimeOrForce(t *testing.T) {
+	e := newEnv(t, nil)
+	e.mustPublish("root", e.repo.Root())
+	e.mustPublish("pins", e.repo.Manifest())
+	api, cdn := e.repo.Hosts[0], e.repo.Hosts[1]
+	apiRO := api
+	apiRO.ReportOnly = true
+	refused := func(r resp, change string) {
+		t.Helper()
+		a := r.apiErr(t)
+		if r.code != 409 || a.Code != "unpin" || !a.ForceUnpin || a.Force || len(a.Unpinned) != 1 ||
+			a.Unpinned[0].Pattern != "api.example.com" || a.Unpinned[0].Change != change || !strings.Contains(a.Error, "api.example.com") {
+			t.Fatalf("want an unpin refusal (%s): %d %s", change, r.code, r.body)
+		}
+	}
+	served := func() uint64 {
+		t.Helper()
+		m, err := trust.DecodeManifestUnverified(e.do("GET", "/v1/apps/shop/pins.json", nil).body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m.Version
+	}
+	dropped := e.repo.PublishManifest(func(m *trust.Manifest) { m.Hosts = []policy.Policy{cdn} })
+	refused(e.publish("pins", dropped), check.UnpinDropped)
+	refused(e.admin("PUT", "/v1/admin/apps/shop/pins?force=1", dropped), check.UnpinDropped)
+	demoted := e.repo.PublishManifest(func(m *trust.Manifest) { m.Hosts = []policy.Policy{apiRO, cdn} })
+	refused(e.publish("pins", demoted), check.UnpinReportOnly)
+	if v := served(); v != 1 {
+		t.Fatalf("after refusals the service serves v%d", v)
+	}
+
+	r := e.admin("PUT", "/v1/admin/apps/shop/pins?force_unpin=1", demoted)
+	var res PublishResult
+	r.json(t, &res)
+	if r.code != 201 || len(res.Unpinned) != 1 || res.Unpinned[0].Pattern != "api.example.com" {
+		t.Fatalf("forced unpinning: %d %s", r.code, r.body)
+	}
+	if !strings.Contains(e.logs.String(), `"level":"WARN","msg":"unpinning forced","app":"shop","version":3,"token":"test-`) {
+		t.Fatalf("no WARN audit line naming app, version and token:\n%s", e.logs.String())
+	}
+	if m := string(e.do("GET", "/metrics", nil).body); !strings.Contains(m, `pinset_manifest_unpins_forced_total{app="shop"} 1`) {
+		t.Fatal("forced unpinning not counted")
+	}
+
+	// Report-only for one day: dropping it still needs force.
+	e.clock.Add(24 * time.Hour)
+	e.repo.Now = e.clock.Now()
+	dropped = e.repo.PublishManifest(func(m *trust.Manifest) { m.Hosts = []policy.Policy{cdn} })
+	r = e.publish("pins", dropped)
+	if a := r.apiErr(t); r.code != 409 || a.Code != "unpin" || len(a.Unpinned) != 1 || !a.Unpinned[0].ReportOnly {
+		t.Fatalf("dropped after one day report-only: %d %s", r.code, r.body)
+	}
+	// Seven days after it became report-only it may go.
+	e.clock.Add(6 * 24 * time.Hour)
+	e.repo.Now = e.clock.Now()
+	dropped = e.repo.PublishManifest(func(m *trust.Manifest) { m.Hosts = []policy.Policy{cdn} })
+	r = e.publish("pins", dropped)
+	res = PublishResult{}
+	r.json(t, &res)
+	if r.code != 201 || len(res.Unpinned) != 0 {
+		t.Fatalf("dropped after seven days report-only: %d %s", r.code, r.body)
+	}
+	if got := strings.Count(e.logs.String(), "unpinning forced"); got != 1 {
+		t.Fatalf("%d audit lines, want 1", got)
 	}
 }

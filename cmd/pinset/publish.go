@@ -16,6 +16,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"pinset.dev/pinset/check"
 	"pinset.dev/pinset/trust"
 )
 
@@ -33,7 +34,7 @@ type publishItem struct {
 func newPublishCmd() *cobra.Command {
 	var (
 		serverURL, token, caFile, certFile, keyFile, app string
-		force, asJSON                                    bool
+		force, forceUnpin, asJSON                        bool
 		timeout                                          time.Duration
 	)
 	cmd := &cobra.Command{
@@ -51,7 +52,13 @@ The token may come from the environment variable PINSET_TOKEN instead of
 Examples:
   pinset publish --server https://pins.example.com --token "$TOKEN" root.json pins.json
   PINSET_TOKEN=... pinset publish --server http://127.0.0.1:8080 pins.json
-  pinset publish --server URL --force pins.json     # override the publish gate`,
+  pinset publish --server URL --force pins.json     # override the publish gate
+  pinset publish --server URL --force-unpin pins.json   # unpin a host now (audited, alerted)
+
+A manifest that stops pinning a host the current manifest enforces (drops
+it, or makes it report-only) is refused unless --force-unpin is given; a
+host that has been report-only for the service's unpin_period (7 days by
+default) may be dropped without it.`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if token == "" {
@@ -83,8 +90,15 @@ Examples:
 				}
 				u := *base
 				u.Path += "/v1/admin/apps/" + url.PathEscape(it.app) + "/" + it.kind
-				if force && it.kind == "pins" {
-					u.RawQuery = "force=1"
+				if it.kind == "pins" {
+					q := url.Values{}
+					if force {
+						q.Set("force", "1")
+					}
+					if forceUnpin {
+						q.Set("force_unpin", "1")
+					}
+					u.RawQuery = q.Encode()
 				}
 				res, err := putDocument(cmd, client, u.String(), token, it.body)
 				if err != nil {
@@ -102,7 +116,28 @@ Examples:
 					if changed, _ := res["changed"].(bool); !changed {
 						state = "already current"
 					}
+					if forced, _ := res["forced"].(bool); forced {
+						state += " (forced past the publish gate)"
+					}
 					fmt.Fprintf(out, "%s: %s %s v%d %s\n", it.file, it.app, what, it.version, state)
+				}
+				if hosts, _ := res["unpinned"].([]any); len(hosts) > 0 {
+					warningf(cmd.ErrOrStderr(), "%s: forced: this manifest stops pinning %d host(s); the service logged it and alerts on it", it.file, len(hosts))
+					for _, h := range hosts {
+						if m, ok := h.(map[string]any); ok {
+							fmt.Fprintf(cmd.ErrOrStderr(), "  %v\n", m["reason"])
+						}
+					}
+				}
+				if g := gateSummary(res); g != nil {
+					if !asJSON {
+						writeGateSummary(out, g)
+					}
+					if n := g.Unverifiable + g.Unreachable + g.Unresolved; n > 0 {
+						warningf(cmd.ErrOrStderr(), "%s: the publish gate could not check %d address(es) or host(s) (publish_gate.strict refuses such manifests)", it.file, n)
+					} else if g.Skipped != "" {
+						warningf(cmd.ErrOrStderr(), "%s: %s", it.file, g.Skipped)
+					}
 				}
 			}
 			if asJSON {
@@ -118,6 +153,7 @@ Examples:
 	f.StringVar(&token, "token", "", "admin `TOKEN` (default: $PINSET_TOKEN)")
 	f.StringVar(&app, "app", "", "upload to this `APP` instead of the app the documents name (the service refuses a mismatch)")
 	f.BoolVar(&force, "force", false, "publish manifests even if the service's publish gate refuses them")
+	f.BoolVar(&forceUnpin, "force-unpin", false, "publish manifests even if they stop pinning hosts the current manifest pins (the service logs and alerts on it)")
 	f.StringVar(&caFile, "cafile", "", "PEM `FILE` of CAs to trust for the service (added to the system roots)")
 	f.StringVar(&certFile, "client-cert", "", "client certificate `FILE` for an admin API behind mutual TLS")
 	f.StringVar(&keyFile, "client-key", "", "private key `FILE` of --client-cert")
@@ -193,7 +229,26 @@ func publishClient(caFile, certFile, keyFile string, timeout time.Duration) (*ht
 	}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.TLSClientConfig = tc
-	return &http.Client{Transport: tr, Timeout: timeout}, nil
+	return &http.Client{Transport: tr, Timeout: timeout, CheckRedirect: sameOriginRedirect}, nil
+}
+
+// maxPublishRedirects bounds the same-origin redirects publish follows.
+const maxPublishRedirects = 3
+
+// sameOriginRedirect follows a redirect only to the same scheme and host
+// (with port): the admin token travels with each request, and net/http
+// forwards it to any port of the same host name and from https to http.
+// A redirect elsewhere is refused, before anything is sent there.
+func sameOriginRedirect(req *http.Request, via []*http.Request) error {
+	first := via[0].URL
+	if req.URL.Scheme != first.Scheme || !strings.EqualFold(req.URL.Host, first.Host) {
+		return fmt.Errorf("the service redirected to %s://%s: not following a redirect to another scheme or host with the admin token (use that address as --server if it is the service)",
+			req.URL.Scheme, req.URL.Host)
+	}
+	if len(via) > maxPublishRedirects {
+		return fmt.Errorf("stopped after %d redirects", maxPublishRedirects)
+	}
+	return nil
 }
 
 func putDocument(cmd *cobra.Command, client *http.Client, u, token string, body []byte) (map[string]any, error) {
@@ -218,12 +273,58 @@ func putDocument(cmd *cobra.Command, client *http.Client, u, token string, body 
 		if msg == "" {
 			msg = resp.Status
 		}
+		if g := gateSummary(out); g != nil {
+			writeGateSummary(cmd.ErrOrStderr(), g)
+		}
+		if f, _ := out["force_unpin"].(bool); f {
+			return nil, errorWithHint(errors.New(msg), "make the hosts report-only first and drop them after the service's unpin period, or rerun with --force-unpin (logged and alerted)")
+		}
 		if f, _ := out["force"].(bool); f {
 			return nil, errorWithHint(errors.New(msg), "rerun with --force to publish anyway")
 		}
 		return nil, fmt.Errorf("%s (HTTP %d)", msg, resp.StatusCode)
 	}
 	return out, nil
+}
+
+// gateSummary reads the publish gate's summary from a service answer, if
+// it has one.
+func gateSummary(answer map[string]any) *check.GateSummary {
+	raw, ok := answer["gate"]
+	if !ok {
+		return nil
+	}
+	b, err := json.Marshal(raw)
+	if err != nil {
+		return nil
+	}
+	var g check.GateSummary
+	if json.Unmarshal(b, &g) != nil {
+		return nil
+	}
+	return &g
+}
+
+// writeGateSummary prints the gate's summary line, then every address it
+// did not accept, with the reason.
+func writeGateSummary(w io.Writer, g *check.GateSummary) {
+	fmt.Fprintf(w, "  %s\n", g)
+	for _, a := range g.Addresses {
+		if a.Verdict == string(check.Accepted) {
+			continue
+		}
+		where := a.Host
+		if a.Address != "" {
+			where += " " + a.Address
+		}
+		fmt.Fprintf(w, "    %s %s: %s\n", where, a.Verdict, a.Reason)
+	}
+	if g.AddressesOmitted > 0 {
+		fmt.Fprintf(w, "    (%d more addresses not listed)\n", g.AddressesOmitted)
+	}
+	for _, u := range g.Unprobed {
+		fmt.Fprintf(w, "    %s not probed: %s\n", u.Pattern, u.Reason)
+	}
 }
 
 // redactURLError keeps the cause of a transport error without repeating

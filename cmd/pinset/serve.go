@@ -12,6 +12,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -30,6 +31,8 @@ func init() { addCommand(newServeCmd) }
 // JSON; unknown keys are errors). Flags given on the command line win.
 type serveConfig struct {
 	Listen          string        `yaml:"listen"`
+	MetricsListen   string        `yaml:"metrics_listen"`
+	MetricsToken    string        `yaml:"metrics_token_file"` // a file holding the token
 	Data            string        `yaml:"data"`
 	Database        string        `yaml:"database"`
 	TLSCert         string        `yaml:"tls_cert"`
@@ -41,6 +44,7 @@ type serveConfig struct {
 	ReportRate      float64       `yaml:"report_rate"`
 	ReportBurst     int           `yaml:"report_burst"`
 	PublishGate     *gateConfig   `yaml:"publish_gate"`
+	UnpinPeriod     string        `yaml:"unpin_period"`
 	Resign          *resignConfig `yaml:"resign"`
 	// Monitor is decoded by the hooks in serveHooks (package monitor's
 	// wiring), strictly too.
@@ -53,6 +57,7 @@ type gateConfig struct {
 	Timeout string   `yaml:"timeout"`
 	Resolve []string `yaml:"resolve"`
 	Port    int      `yaml:"port"` // port of the manifests' hosts; default 443
+	Strict  bool     `yaml:"strict"`
 }
 
 type resignConfig struct {
@@ -124,16 +129,42 @@ Public endpoints (docs/api.md):
 Admin endpoints need a bearer token from 'pinset token new':
   PUT  /v1/admin/apps/{app}/root, /v1/admin/apps/{app}/pins   (or 'pinset publish')
   GET  /v1/admin/apps, /v1/admin/apps/{app}/reports
-Operations: GET /metrics (Prometheus), /healthz, /readyz.
+Operations: GET /metrics (Prometheus), /healthz, /readyz. The metrics name
+every app id: restrict them with --metrics-listen (an internal or loopback
+address, the only place /metrics is then served) and/or
+--metrics-token-file. pinset serve warns at start when it serves plain HTTP,
+or open metrics, on a non-loopback address.
 
 Uploaded manifests pass the publish gate: the live hosts are probed and a
 manifest that would make clients refuse a live address is refused (409)
-unless the upload is forced. --publish-gate=false turns it off.
+unless the upload is forced. --publish-gate=false turns it off. The publish
+answer carries the gate's summary: addresses checked, accepted, refused,
+unverifiable (the chain does not verify against the gate's roots: add the
+backend's private CA with cafile) or unreachable, each with its reason.
+The publish_gate keys:
+
+  publish_gate:
+    enabled: true         # false: manifests are published unchecked (the answer says so)
+    cafile: /etc/pinset/backend-ca.pem   # PEM roots added to the system roots
+    port: 443             # port of the manifests' hosts
+    resolve: [api.example.com:443:10.0.0.7]   # curl-style HOST:PORT:ADDR overrides
+    strict: false         # true: refuse when any address is unverifiable or
+                          # unreachable, or a host does not resolve
+    timeout: 10s          # per address: connection and handshake
+
+A manifest that stops pinning a host the current manifest enforces (drops
+it, makes it report-only, narrows its pattern) is refused (409 unpin) even
+with the publish gate off, unless the upload says force_unpin (logged at
+WARN with the token's name, counted, and alerted by the monitor as
+PinsetHostUnpinned). A host that every manifest has had report-only for
+unpin_period (default 7d) may be dropped without force.
 
 The configuration file (YAML or JSON) takes the flags' names with
 underscores, and more; unknown keys are errors:
 
   listen: 0.0.0.0:8443
+  metrics_listen: 127.0.0.1:9090               # /metrics here only
+  metrics_token_file: /etc/pinset/metrics.token  # and only with this bearer token
   database: postgres://pinset@db.internal/pinset
   tls_cert: /etc/pinset/tls.crt
   tls_key: /etc/pinset/tls.key
@@ -141,7 +172,8 @@ underscores, and more; unknown keys are errors:
   log_format: json
   report_rate: 1          # reports per second per client address
   report_burst: 20
-  publish_gate: {enabled: true, timeout: 10s}
+  publish_gate: {enabled: true, strict: true, timeout: 10s}
+  unpin_period: 7d        # report-only this long before a host may be dropped
   resign:                 # online re-signing (pins role threshold 1 only)
     key: /etc/pinset/pins.key
     before: 7d
@@ -164,6 +196,8 @@ Examples:
 				}
 			}
 			override("listen", &cfg.Listen, flags.Listen)
+			override("metrics-listen", &cfg.MetricsListen, flags.MetricsListen)
+			override("metrics-token-file", &cfg.MetricsToken, flags.MetricsToken)
 			override("data", &cfg.Data, flags.Data)
 			override("database", &cfg.Database, flags.Database)
 			override("tls-cert", &cfg.TLSCert, flags.TLSCert)
@@ -182,6 +216,8 @@ Examples:
 	f := cmd.Flags()
 	f.StringVar(&configFile, "config", "", "strict YAML or JSON configuration `FILE`")
 	f.StringVar(&flags.Listen, "listen", "127.0.0.1:8080", "`ADDR`ess to listen on")
+	f.StringVar(&flags.MetricsListen, "metrics-listen", "", "serve /metrics on this `ADDR`ess only (plain HTTP), not on --listen")
+	f.StringVar(&flags.MetricsToken, "metrics-token-file", "", "require Authorization: Bearer with the token in this `FILE` on /metrics")
 	f.StringVar(&flags.Data, "data", "./pinset-data", "data `DIR`ectory (the SQLite database)")
 	f.StringVar(&flags.Database, "database", "", "database `URL`: postgres://... (default: SQLite in the data directory)")
 	f.StringVar(&flags.TLSCert, "tls-cert", "", "serve HTTPS with this PEM certificate chain `FILE`")
@@ -236,6 +272,25 @@ func runServe(ctx context.Context, stderr io.Writer, cfg *serveConfig) error {
 		}
 		sc.AdminClientCAs = pool
 	}
+	if cfg.UnpinPeriod != "" {
+		d, err := optDuration("unpin_period", cfg.UnpinPeriod, check.DefaultUnpinPeriod)
+		if err != nil {
+			return err
+		}
+		if d < 0 {
+			return fmt.Errorf("unpin_period %s: not a duration", cfg.UnpinPeriod)
+		}
+		sc.UnpinPeriod = &d
+	}
+	if cfg.MetricsToken != "" {
+		b, err := readInput(cfg.MetricsToken, 4096)
+		if err != nil {
+			return fmt.Errorf("metrics_token_file: %v", err)
+		}
+		if sc.MetricsToken = strings.TrimSpace(string(b)); sc.MetricsToken == "" {
+			return fmt.Errorf("metrics_token_file %s: empty", cfg.MetricsToken)
+		}
+	}
 	if g := cfg.PublishGate; g != nil && (g.Enabled == nil || *g.Enabled) {
 		opts := check.Options{}
 		if opts.Timeout, err = optDuration("publish_gate.timeout", g.Timeout, 0); err != nil {
@@ -248,6 +303,7 @@ func runServe(ctx context.Context, stderr io.Writer, cfg *serveConfig) error {
 			return fmt.Errorf("publish_gate.port %d: not a port number", g.Port)
 		}
 		opts.DefaultPort = g.Port
+		opts.Strict = g.Strict
 		if g.CAFile != "" {
 			// Added to the system roots, as with 'pinset check --cafile'.
 			if opts.RootCAs, err = loadCAs("publish_gate.cafile", g.CAFile); err != nil {
@@ -301,6 +357,14 @@ func runServe(ctx context.Context, stderr io.Writer, cfg *serveConfig) error {
 		if err := h(cfg, &sc); err != nil {
 			return err
 		}
+	}
+	if cfg.MetricsListen != "" {
+		mln, err := net.Listen("tcp", cfg.MetricsListen)
+		if err != nil {
+			return fmt.Errorf("metrics_listen: %v", err)
+		}
+		defer mln.Close()
+		sc.MetricsListener = mln
 	}
 	srv, err := server.New(sc)
 	if err != nil {

@@ -108,8 +108,8 @@ type Round struct {
 	Reports map[string]*check.Report
 	// Alerts are the alerts whose conditions held.
 	Alerts []alert.Alert
-	// ReportEvents counts pin-failure report events per app and host in
-	// the spike window.
+	// ReportEvents counts pin-failure reports per app and host that
+	// arrived in the spike window (to the minute), repeats included.
 	ReportEvents map[string]map[string]int64
 }
 
@@ -185,14 +185,13 @@ func (m *Monitor) RunOnce(ctx context.Context) (*Round, error) {
 			m.cfg.Logger.Info("monitor: pattern not probed", "app", app.ID, "pattern", u.Pattern, "reason", u.Reason)
 		}
 		if m.cfg.SpikeThreshold > 0 {
-			agg, err := m.st.Aggregate(ctx, store.ReportQuery{App: app.ID, Since: start.Add(-m.cfg.SpikeWindow), Until: start.Add(time.Second)})
+			// Reports are counted by arrival (per minute, in the store):
+			// a stored row's report time is its first, client-supplied
+			// time, and its repeats only raise its count.
+			counts, err := m.st.ReportEvents(ctx, app.ID, start.Add(-m.cfg.SpikeWindow), start.Add(time.Second))
 			if err != nil {
 				errs = append(errs, fmt.Errorf("monitor: %s: counting reports: %w", app.ID, err))
 			} else {
-				counts := map[string]int64{}
-				for _, c := range agg.ByHost {
-					counts[c.Key] = c.Events
-				}
 				r.ReportEvents[app.ID] = counts
 				next.reports[app.ID] = counts
 			}

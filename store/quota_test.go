@@ -7,14 +7,18 @@ import (
 	"crypto/rand"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"database/sql"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"math/big"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"pinset.dev/pinset/report"
 )
@@ -340,5 +344,83 @@ func testReportEventsByArrival(t *testing.T, open func(...Option) Store) {
 	}
 	if other, _ := s.ReportEvents(ctx, "blog", start, end); len(other) != 0 {
 		t.Errorf("another app: %v", other)
+	}
+}
+
+// TestUpgradeFromVersion1 stores a report under schema version 1 (raw body
+// and normalised JSON with every PEM), then opens the database, which
+// migrates it: the old report reads back unchanged and counts against the
+// quota, and retention deletes it.
+func TestUpgradeFromVersion1(t *testing.T) {
+	ctx := context.Background()
+	for _, backendName := range []string{"sqlite", "postgres"} {
+		t.Run(backendName, func(t *testing.T) {
+			var b backend
+			var reopen func() Store
+			if backendName == "sqlite" {
+				path := filepath.Join(t.TempDir(), SQLiteFile)
+				db, err := sql.Open("sqlite", "file:"+path)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer db.Close()
+				b = &sqliteDB{db: db}
+				reopen = func() Store {
+					s, err := OpenSQLite(ctx, path, WithReportLimits(ReportLimits{Retention: time.Hour}))
+					if err != nil {
+						t.Fatal(err)
+					}
+					return s
+				}
+			} else {
+				u := postgresURLForTest(t)
+				pool, err := pgxpool.New(ctx, u)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer pool.Close()
+				b = &pgDB{pool: pool}
+				reopen = func() Store {
+					s, err := OpenPostgres(ctx, u, WithReportLimits(ReportLimits{Retention: time.Hour}))
+					if err != nil {
+						t.Fatal(err)
+					}
+					return s
+				}
+			}
+			if err := migrateTo(ctx, b, backendName, "", 1); err != nil {
+				t.Fatal(err)
+			}
+			r, raw := fixtureReport(t, "trustkit-android.json", "shop")
+			norm, _ := json.Marshal(r)
+			if _, err := b.exec(ctx, `INSERT INTO reports (app, host, port, platform, app_version, format, validation_result, enforce,
+				report_time, first_seen, last_seen, count, dedup_key, presented_pins, normalized, raw)
+				VALUES ('shop', $1, 0, 'ANDROID', '4.2.0', $2, 1, 1, $3, $3, $3, 2, $4, '', $5, $6)`,
+				r.Host, r.Format, unix(t0), r.DedupKey, string(norm), raw); err != nil {
+				t.Fatal(err)
+			}
+			s := reopen()
+			defer s.Close()
+			got, err := s.Reports(ctx, ReportQuery{App: "shop"})
+			if err != nil || len(got) != 1 || got[0].Count != 2 || got[0].Report.ServedChain[0].PEM != r.ServedChain[0].PEM {
+				t.Fatalf("old report after the upgrade: %+v %v", got, err)
+			}
+			if back, err := s.RawReport(ctx, got[0].ID); err != nil || string(back) != string(raw) {
+				t.Errorf("old raw body: %v", err)
+			}
+			if u, _ := s.ReportUsage(ctx, "shop"); u.Rows != 1 || u.Bytes < int64(len(raw)) {
+				t.Errorf("usage of the old report: %+v", u)
+			}
+			// The same failure again: a duplicate of the old row.
+			if _, dup, err := s.AddReport(ctx, r, raw, t0.Add(time.Minute)); err != nil || !dup {
+				t.Errorf("repeat of the old report: %v %v", dup, err)
+			}
+			if n, err := s.PruneReports(ctx, t0.Add(3*time.Hour)); err != nil || n != 1 {
+				t.Errorf("prune of the old report: %d %v", n, err)
+			}
+			if u, _ := s.ReportUsage(ctx, "shop"); u != (Usage{}) {
+				t.Errorf("usage after prune: %+v", u)
+			}
+		})
 	}
 }

@@ -37,7 +37,7 @@ var (
 	descManifest = prometheus.NewDesc("pinset_monitor_manifest_version",
 		"Version of the manifest the host was last checked against.", hostLabels, nil)
 	descReports = prometheus.NewDesc("pinset_monitor_pin_failure_reports",
-		"Pin-failure report events for the host within the spike window.", []string{"app", "host"}, nil)
+		"Pin-failure reports for the host that arrived within the spike window (to the minute), repeats included.", []string{"app", "host"}, nil)
 	descFiring = prometheus.NewDesc("pinset_monitor_alerts_firing",
 		"Alerts firing after the last round, by alert name.", []string{"alertname"}, nil)
 	descRounds = prometheus.NewDesc("pinset_monitor_rounds_total",

@@ -118,9 +118,9 @@ type Round struct {
 	Reports map[string]*check.Report
 	// Alerts are the alerts whose conditions held.
 	Alerts []alert.Alert
-	// ReportEvents counts pin-failure report events per app and manifest
-	// pattern (the one covering the report's host, or OtherHosts) in the
-	// spike window.
+	// ReportEvents counts pin-failure reports per app and manifest pattern
+	// (the one covering the report's host, or OtherHosts) that arrived in
+	// the spike window (to the minute), repeats included.
 	ReportEvents map[string]map[string]int64
 	// Unpins are the manifests published within UnpinWindow that stopped
 	// enforcing hosts their predecessor enforced.
@@ -207,14 +207,17 @@ func (m *Monitor) RunOnce(ctx context.Context) (*Round, error) {
 			m.cfg.Logger.Info("monitor: pattern not probed", "app", app.ID, "pattern", u.Pattern, "reason", u.Reason)
 		}
 		if m.cfg.SpikeThreshold > 0 {
-			agg, err := m.st.Aggregate(ctx, store.ReportQuery{App: app.ID, Since: start.Add(-m.cfg.SpikeWindow), Until: start.Add(time.Second)})
+			// Reports are counted by arrival (per minute, in the store):
+			// a stored row's report time is its first, client-supplied
+			// time, and its repeats only raise its count.
+			byHost, err := m.st.ReportEvents(ctx, app.ID, start.Add(-m.cfg.SpikeWindow), start.Add(time.Second))
 			if err != nil {
 				errs = append(errs, fmt.Errorf("monitor: %s: counting reports: %w", app.ID, err))
 			} else {
 				counts := map[string]int64{}
 				set, _ := policy.NewSet(man.Hosts) // verified by the service; nil matches nothing
-				for _, c := range agg.ByHost {
-					counts[reportHostLabel(set, c.Key)] += c.Events
+				for host, n := range byHost {
+					counts[reportHostLabel(set, host)] += n
 				}
 				r.ReportEvents[app.ID] = counts
 				next.reports[app.ID] = counts

@@ -91,15 +91,19 @@ type env struct {
 }
 
 func setup(t *testing.T) *env {
-	e := &env{}
-	e.w = checktest.NewWorld(t, host)
-	live := e.w.Leaf("live", 90*day)
-	e.f = checktest.NewFleet(t, host, live, live, e.w.Leaf("rotated", 90*day))
 	st, err := store.OpenSQLite(context.Background(), filepath.Join(t.TempDir(), "pinset.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
+	return setupWith(t, st)
+}
+
+func setupWith(t *testing.T, st store.Store) *env {
+	e := &env{}
+	e.w = checktest.NewWorld(t, host)
+	live := e.w.Leaf("live", 90*day)
+	e.f = checktest.NewFleet(t, host, live, live, e.w.Leaf("rotated", 90*day))
 	e.st = st
 	rootDoc, manifest := e.w.Documents(1, []policy.Policy{{Pattern: host, Pins: []pin.Pin{e.w.Pin("live"), e.w.Pin("backup")}}})
 	ctx := context.Background()
@@ -300,6 +304,74 @@ func TestExpiryBackupAndReportSpike(t *testing.T) {
 	}
 	if s := strings.Join(e.slack.take(), "\n"); !strings.Contains(s, "[RESOLVED] PinsetPinFailureReportSpike") || !strings.Contains(s, "[FIRING] PinsetNoBackupPin") {
 		t.Fatalf("slack: %s", s)
+	}
+}
+
+// TestReportSpikeCountsRepeats: an attack repeating one report (one dedup
+// key, the client's date-time frozen at its first report) 100 times over
+// 50 minutes keeps the spike alert firing: the window counts arrivals.
+// It used to count rows by their first report time, and saw 0 events in
+// the last 15 minutes. Run on SQLite and on PostgreSQL.
+func TestReportSpikeCountsRepeats(t *testing.T) {
+	backends := map[string]func(t *testing.T) store.Store{
+		"sqlite": func(t *testing.T) store.Store {
+			st, err := store.OpenSQLite(context.Background(), filepath.Join(t.TempDir(), "pinset.db"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return st
+		},
+		"postgres": func(t *testing.T) store.Store {
+			base := os.Getenv("PINSET_TEST_POSTGRES_URL")
+			if base == "" {
+				if os.Getenv("CI") != "" {
+					t.Fatal("PINSET_TEST_POSTGRES_URL is not set in CI")
+				}
+				t.Skip("PINSET_TEST_POSTGRES_URL not set; start a database with: eval \"$(bash .ci/postgres.sh)\"")
+			}
+			u, err := store.TestSchema(context.Background(), base, t.Name())
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { store.DropTestSchema(context.Background(), base, u) })
+			st, err := store.OpenPostgres(context.Background(), u)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return st
+		},
+	}
+	for name, open := range backends {
+		t.Run(name, func(t *testing.T) {
+			st := open(t)
+			t.Cleanup(func() { st.Close() })
+			e := setupWith(t, st)
+			ctx := context.Background()
+			first := e.clk.now()
+			rep := &report.Report{Format: "pinset", App: app, Host: host, Port: 443, ExpectedPins: []pin.Pin{e.w.Pin("live")},
+				Time: first, ValidationResult: 1, Enforce: true, DedupKey: "one-failure-repeated"}
+			for i := range 100 {
+				if i > 0 {
+					e.clk.advance(30 * time.Second)
+				}
+				if _, _, err := e.st.AddReport(ctx, rep, []byte("{}"), e.clk.now()); err != nil {
+					t.Fatal(err)
+				}
+			}
+			r := e.round(t)
+			if n := r.ReportEvents[app][host]; n < 30 || n > 32 {
+				t.Errorf("events in the last 15 minutes: %d, want 30 (up to 32: the window is widened to whole minutes)", n)
+			}
+			spike := 0
+			for _, a := range r.Alerts {
+				if a.Name() == monitor.AlertReportSpike {
+					spike++
+				}
+			}
+			if spike != 1 {
+				t.Errorf("alerts %v: the spike alert is quiet", names(r))
+			}
+		})
 	}
 }
 

@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"pinset.dev/pinset/pin"
@@ -43,6 +44,12 @@ const (
 // PlatformGo is the app-platform pinset's own client sends.
 const PlatformGo = "GO"
 
+// Values of [Report.TimeSource].
+const (
+	TimeClient   = "client"   // the report's date-time, which names its zone
+	TimeReceived = "received" // the service's clock when the report arrived
+)
+
 // ErrTooLarge is returned for bodies over MaxSize.
 var ErrTooLarge = fmt.Errorf("report larger than %d bytes", MaxSize)
 
@@ -61,25 +68,40 @@ type Cert struct {
 // Report is a pin-failure report in pinset's normalised schema, whatever
 // shape it arrived in.
 type Report struct {
-	Format            string    `json:"format"`              // one of the Format constants
-	App               string    `json:"app,omitempty"`       // pinset app id (from the URL or resolved by the service)
-	BundleID          string    `json:"bundle_id,omitempty"` // app-bundle-id as the client sent it
-	Host              string    `json:"host"`                // normalised hostname
-	Port              int       `json:"port"`                // 0 when unknown (TrustKit always sends 0)
-	NotedHost         string    `json:"noted_host,omitempty"`
-	ExpectedPins      []pin.Pin `json:"expected_pins"`
-	ServedChain       []Cert    `json:"served_chain,omitempty"`
-	ValidatedChain    []Cert    `json:"validated_chain,omitempty"`
-	Platform          string    `json:"platform,omitempty"` // IOS, ANDROID, GO, ... ; "" for HPKP
-	PlatformVersion   string    `json:"platform_version,omitempty"`
-	AppVersion        string    `json:"app_version,omitempty"`
-	ClientVersion     string    `json:"client_version,omitempty"` // trustkit-version
-	Time              time.Time `json:"time"`
-	ValidationResult  int       `json:"validation_result"`
-	Enforce           bool      `json:"enforce"`
-	IncludeSubdomains bool      `json:"include_subdomains"`
-	PinsExpiration    string    `json:"pins_expiration,omitempty"` // yyyy-MM-dd, or an RFC 3339 time for HPKP
-	DedupKey          string    `json:"dedup_key"`
+	Format          string    `json:"format"`              // one of the Format constants
+	App             string    `json:"app,omitempty"`       // pinset app id (from the URL or resolved by the service)
+	BundleID        string    `json:"bundle_id,omitempty"` // app-bundle-id as the client sent it
+	Host            string    `json:"host"`                // normalised hostname
+	Port            int       `json:"port"`                // 0 when unknown (TrustKit always sends 0)
+	NotedHost       string    `json:"noted_host,omitempty"`
+	ExpectedPins    []pin.Pin `json:"expected_pins"`
+	ServedChain     []Cert    `json:"served_chain,omitempty"`
+	ValidatedChain  []Cert    `json:"validated_chain,omitempty"`
+	Platform        string    `json:"platform,omitempty"` // IOS, ANDROID, GO, ... ; "" for HPKP
+	PlatformVersion string    `json:"platform_version,omitempty"`
+	AppVersion      string    `json:"app_version,omitempty"`
+	ClientVersion   string    `json:"client_version,omitempty"` // trustkit-version
+	// Time is the time windows and deduplication use: the client's
+	// date-time when it names its zone (TrustKit iOS, RFC 7469, pinset),
+	// otherwise the time the service received the report (TimeSource).
+	Time time.Time `json:"time"`
+	// TimeSource says where Time comes from: "client" or "received".
+	TimeSource string `json:"time_source"`
+	// ClaimedLocalTime is TrustKit-Android's date-time as the device wrote
+	// it (yyyy-MM-ddTHH:mm:ss, digits made ASCII): local time in a zone
+	// the report does not name.
+	ClaimedLocalTime string `json:"claimed_local_time,omitempty"`
+	// TimeNote explains why the client's date-time was not used, when it
+	// was present but unreadable.
+	TimeNote string `json:"time_note,omitempty"`
+	// IgnoredPins counts known pins of a hash algorithm other than
+	// SHA-256 (pin-sha1="..."), which RFC 7469 says to ignore.
+	IgnoredPins       int    `json:"ignored_pins,omitempty"`
+	ValidationResult  int    `json:"validation_result"`
+	Enforce           bool   `json:"enforce"`
+	IncludeSubdomains bool   `json:"include_subdomains"`
+	PinsExpiration    string `json:"pins_expiration,omitempty"` // yyyy-MM-dd, or an RFC 3339 time for HPKP
+	DedupKey          string `json:"dedup_key"`
 }
 
 // PresentedPins returns the pins of the chain the server presented: the
@@ -139,6 +161,7 @@ func Parse(body []byte, opts Options) (*Report, error) {
 			now = opts.Now
 		}
 		r.Time = now().UTC().Truncate(time.Second)
+		r.TimeSource = TimeReceived
 	}
 	r.DedupKey = r.dedupKey()
 	return r, nil
@@ -330,13 +353,7 @@ func (r *Report) parseCommon(f map[string]json.RawMessage, dt, host, noted strin
 		}
 		r.NotedHost = pat.String()
 	}
-	if dt != "" {
-		t, perr := parseTime(dt)
-		if perr != nil {
-			return invalid("date-time %q: %v", dt, perr)
-		}
-		r.Time = t.UTC()
-	}
+	r.readTime(dt)
 	if r.Port, err = getInt(f, "port", 0, 65535); err != nil {
 		return err
 	}
@@ -356,6 +373,12 @@ func (r *Report) parseCommon(f map[string]json.RawMessage, dt, host, noted strin
 		return err
 	}
 	for _, s := range pins {
+		if otherPinAlgorithm(s) {
+			// RFC 7469 section 2.1.1: directives naming a hash
+			// algorithm other than sha256 are ignored, not an error.
+			r.IgnoredPins++
+			continue
+		}
 		p, perr := pin.Parse(s)
 		if perr != nil {
 			return invalid("known-pins: %v", perr)
@@ -405,9 +428,76 @@ func parseChain(f map[string]json.RawMessage, key string) ([]Cert, error) {
 	return out, nil
 }
 
+// otherPinAlgorithm reports whether a known pin is an RFC 7469 pin
+// directive for another hash algorithm than SHA-256 (pin-sha1="...").
+func otherPinAlgorithm(s string) bool {
+	s = strings.ToLower(strings.TrimSpace(s))
+	alg, _, ok := strings.Cut(s, "=")
+	return ok && strings.HasPrefix(alg, "pin-") && alg != "pin-sha256"
+}
+
+// readTime sets the report's time from its date-time, dt. It never fails:
+// a report is not refused for its timestamp alone. When the date-time is
+// absent, unreadable or names no zone that can be trusted, Time stays zero
+// and Parse uses the receive time.
+//
+// TrustKit-Android (PinningFailureReport.toJson, trustkit/src/main/java/
+// com/datatheorem/android/trustkit/reporting/PinningFailureReport.java
+// line 79) writes android.text.format.DateFormat.format(
+// "yyyy-MM-dd'T'HH:mm:ssZ", date). That DateFormat knows 'z' but not 'Z',
+// so the Z is copied literally after the device's local time, and its
+// zeroPad formats numbers with String.format(Locale.getDefault(), ...), so
+// the digits are the device locale's (Persian, Arabic-Indic). For ANDROID
+// the zone is therefore unknown: the local time is kept as
+// ClaimedLocalTime and the receive time is used.
+func (r *Report) readTime(dt string) {
+	if dt == "" {
+		return
+	}
+	s := asciiDigits(dt)
+	if r.Platform == "ANDROID" {
+		if lt, err := parseLocalTime(s); err == nil {
+			r.ClaimedLocalTime = lt.Format("2006-01-02T15:04:05")
+		} else {
+			r.TimeNote = "date-time unreadable (" + err.Error() + "); the receive time is used"
+		}
+		return
+	}
+	t, err := parseTime(s)
+	if err != nil {
+		r.TimeNote = "date-time unreadable (" + err.Error() + "); the receive time is used"
+		return
+	}
+	r.Time, r.TimeSource = t.UTC(), TimeClient
+}
+
+// asciiDigits replaces every Unicode decimal digit (category Nd) by its
+// ASCII digit. Unicode encodes each decimal digit set as a run of ten
+// consecutive code points from zero to nine, so the value is the offset
+// from the start of the run, modulo ten (a few runs are several sets
+// back to back, such as the mathematical digits).
+func asciiDigits(s string) string {
+	if !strings.ContainsFunc(s, func(c rune) bool { return c > unicode.MaxASCII && unicode.IsDigit(c) }) {
+		return s
+	}
+	var b strings.Builder
+	for _, c := range s {
+		if c > unicode.MaxASCII && unicode.IsDigit(c) {
+			start := c
+			for unicode.IsDigit(start-1) && c-start < 100 {
+				start--
+			}
+			c = '0' + (c-start)%10
+		}
+		b.WriteRune(c)
+	}
+	return b.String()
+}
+
 // timeLayouts are the date-time spellings real clients send: TrustKit iOS
-// writes UTC with a literal Z, TrustKit-Android formats with Java's
-// SimpleDateFormat "Z" (+0000), browsers write RFC 3339 with fractions.
+// writes UTC with a literal Z, browsers write RFC 3339 with fractions,
+// older senders a numeric offset such as +0000. RFC 3339 section 5.6 allows
+// lower-case t and z; they are upper-cased before parsing.
 var timeLayouts = []string{
 	time.RFC3339Nano,
 	"2006-01-02T15:04:05Z0700",
@@ -416,6 +506,7 @@ var timeLayouts = []string{
 }
 
 func parseTime(s string) (time.Time, error) {
+	s = upperTZ(s)
 	for _, l := range timeLayouts {
 		if t, err := time.Parse(l, s); err == nil {
 			if t.Year() < 2000 || t.Year() > 9999 {
@@ -427,12 +518,60 @@ func parseTime(s string) (time.Time, error) {
 	return time.Time{}, errors.New("not a date-time (want yyyy-MM-ddTHH:mm:ssZ or a numeric offset such as +0000)")
 }
 
+// parseLocalTime reads yyyy-MM-ddTHH:mm:ss and ignores whatever zone
+// designator follows (Z, z, +hhmm, +hh:mm).
+func parseLocalTime(s string) (time.Time, error) {
+	s = upperTZ(s)
+	if len(s) < 19 {
+		return time.Time{}, errors.New("shorter than yyyy-MM-ddTHH:mm:ss")
+	}
+	rest := s[19:]
+	switch {
+	case rest == "", rest == "Z":
+	case rest[0] == '+' || rest[0] == '-':
+		if _, err := time.Parse("-0700", rest); err != nil {
+			if _, err := time.Parse("-07:00", rest); err != nil {
+				return time.Time{}, errors.New("not a zone offset after the time")
+			}
+		}
+	default:
+		return time.Time{}, errors.New("unexpected text after the time")
+	}
+	t, err := time.Parse("2006-01-02T15:04:05", s[:19])
+	if err != nil {
+		return time.Time{}, errors.New("not yyyy-MM-ddTHH:mm:ss")
+	}
+	if t.Year() < 2000 || t.Year() > 9999 {
+		return time.Time{}, errors.New("year out of range")
+	}
+	return t, nil
+}
+
+// upperTZ upper-cases the date-time separator t and a final zone z.
+func upperTZ(s string) string {
+	if len(s) > 10 && s[10] == 't' {
+		s = s[:10] + "T" + s[11:]
+	}
+	if strings.HasSuffix(s, "z") {
+		s = s[:len(s)-1] + "Z"
+	}
+	return s
+}
+
 // dedupKey identifies "the same failure seen by the same client build on the
 // same day", which is TrustKit's own once-a-day rule: app, host, port, noted
 // host, expected and presented pins, validation result, platform, app
-// version and the UTC day. Retries and repeats collapse into one stored row
-// with a count.
-func (r *Report) dedupKey() string {
+// version and the UTC day of Time (the receive day when the client's zone is
+// unknown). Retries and repeats collapse into one stored row with a count.
+func (r *Report) dedupKey() string { return r.key(true) }
+
+// Fingerprint identifies the failure regardless of the day: the dedup key
+// without its day. Stored reports with the same fingerprint are repeats of
+// one failure on different days; the store gives them up first when a
+// quota is full.
+func (r *Report) Fingerprint() string { return r.key(false) }
+
+func (r *Report) key(day bool) string {
 	h := sha256.New()
 	w := func(s string) { fmt.Fprintf(h, "%d:%s;", len(s), s) }
 	w(r.Format)
@@ -455,6 +594,8 @@ func (r *Report) dedupKey() string {
 	w(fmt.Sprint(r.ValidationResult))
 	w(r.Platform)
 	w(r.AppVersion)
-	w(r.Time.UTC().Format("2006-01-02"))
+	if day {
+		w(r.Time.UTC().Format("2006-01-02"))
+	}
 	return hex.EncodeToString(h.Sum(nil))
 }

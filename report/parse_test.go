@@ -62,8 +62,9 @@ func TestFixtures(t *testing.T) {
 	}{
 		{"trustkit-ios.json", FormatTrustKitIOS, "IOS", "4.2.1", "com.example.shop", 0, "example.com",
 			time.Date(2026, 3, 14, 9, 26, 53, 0, time.UTC), true, true, false, "2026-12-31"},
+		// TrustKit-Android's date-time names no zone: the receive time.
 		{"trustkit-android.json", FormatTrustKitAndroid, "ANDROID", "4.2.0", "com.example.shop", 0, "api.example.com",
-			time.Date(2026, 3, 14, 9, 27, 1, 0, time.UTC), true, false, true, ""},
+			fixedNow(), true, false, true, ""},
 		{"hpkp.json", FormatHPKP, "", "", "", 443, "api.example.com",
 			time.Date(2026, 3, 14, 9, 28, 10, 0, time.UTC), false, false, true, "2026-04-13T09:28:10Z"},
 		{"pinset-go.json", FormatPinset, "GO", "1.0.0", "shop", 8443, "api.example.com",
@@ -221,7 +222,6 @@ func TestRejects(t *testing.T) {
 		"chain not pem":    {set("validated-certificate-chain", []string{"hello"}), "not a PEM certificate"},
 		"chain garbage":    {set("validated-certificate-chain", []string{"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"}), "validated-certificate-chain[0]"},
 		"no chain":         {set("validated-certificate-chain", nil), "no certificate chain"},
-		"bad time":         {set("date-time", "yesterday"), "date-time"},
 		"bad expiration":   {set("known-pins-expiration-date", "2026/12/31"), "yyyy-MM-dd"},
 		"bad platform":     {set("app-platform", "i os"), "not a platform name"},
 		"long version":     {set("app-version", strings.Repeat("9", 300)), "longer than"},
@@ -246,6 +246,125 @@ func TestRejects(t *testing.T) {
 	big := append([]byte(`{"x":"`), bytes.Repeat([]byte("a"), MaxSize)...)
 	if _, err := Parse(big, Options{}); !errors.Is(err, ErrTooLarge) {
 		t.Errorf("oversized: %v", err)
+	}
+}
+
+// TestTimes checks how date-time becomes the report's time. No report is
+// refused for its timestamp alone.
+func TestTimes(t *testing.T) {
+	received := fixedNow()
+	const (
+		// PinningFailureReport.toJson, TrustKit-Android
+		// trustkit/src/main/java/com/datatheorem/android/trustkit/reporting/PinningFailureReport.java:79:
+		// DateFormat.format("yyyy-MM-dd'T'HH:mm:ssZ", dateTime).
+		tkAndroid = "PinningFailureReport.java:79"
+		// AOSP frameworks/base core/java/android/text/format/DateFormat.java,
+		// format(CharSequence, Calendar): the switch replaces 'z' (time
+		// zone) but has no case for 'Z', which is copied literally.
+		aospZ = "DateFormat.java format(): no case 'Z'"
+		// Same file, zeroPad: String.format(Locale.getDefault(), "%0" + n + "d", v):
+		// the locale's digits.
+		aospDigits = "DateFormat.java zeroPad(): Locale.getDefault() digits"
+		// RFC 3339 section 5.6, NOTE: "T" and "Z" may alternatively be
+		// lower case.
+		rfc3339 = "RFC 3339 5.6"
+	)
+	cases := []struct {
+		source, platform, dt string
+		time                 time.Time
+		timeSource, local    string
+		note                 bool
+	}{
+		{tkAndroid + "; " + aospZ + " (Tokyo device, local time then a literal Z)", "ANDROID", "2026-03-14T18:27:01Z",
+			received, TimeReceived, "2026-03-14T18:27:01", false},
+		{aospDigits + " (fa-IR: Extended Arabic-Indic digits)", "ANDROID", "۲۰۲۶-۰۳-۱۴T۱۸:۲۷:۰۱Z",
+			received, TimeReceived, "2026-03-14T18:27:01", false},
+		{aospDigits + " (ar-EG: Arabic-Indic digits)", "ANDROID", "٢٠٢٦-٠٣-١٤T١٨:٢٧:٠١Z",
+			received, TimeReceived, "2026-03-14T18:27:01", false},
+		{aospDigits + " (hi-IN with native digits: Devanagari)", "ANDROID", "२०२६-०३-१४T१८:२७:०१Z",
+			received, TimeReceived, "2026-03-14T18:27:01", false},
+		{"an Android sender with a numeric offset: still a zone we do not trust", "ANDROID", "2026-03-14T18:27:01+0900",
+			received, TimeReceived, "2026-03-14T18:27:01", false},
+		{"unreadable Android date-time: accepted, receive time, noted", "ANDROID", "yesterday",
+			received, TimeReceived, "", true},
+		{"TrustKit iOS: UTC with Z", "IOS", "2026-03-14T09:26:53Z",
+			time.Date(2026, 3, 14, 9, 26, 53, 0, time.UTC), TimeClient, "", false},
+		{rfc3339 + " lower-case t and z", "IOS", "2026-03-14t09:26:53z",
+			time.Date(2026, 3, 14, 9, 26, 53, 0, time.UTC), TimeClient, "", false},
+		{rfc3339 + " lower-case t with an offset", "GO", "2026-03-14t18:26:53+09:00",
+			time.Date(2026, 3, 14, 9, 26, 53, 0, time.UTC), TimeClient, "", false},
+		{"unreadable iOS date-time: accepted, receive time, noted", "IOS", "yesterday",
+			received, TimeReceived, "", true},
+		{"year out of range: accepted, receive time, noted", "IOS", "1970-01-01T00:00:00Z",
+			received, TimeReceived, "", true},
+	}
+	good := readFixture(t, "trustkit-ios.json")
+	for _, c := range cases {
+		t.Run(c.source, func(t *testing.T) {
+			var m map[string]any
+			json.Unmarshal(good, &m)
+			m["app-platform"], m["date-time"] = c.platform, c.dt
+			b, _ := json.Marshal(m)
+			r, err := Parse(b, Options{Now: fixedNow})
+			if err != nil {
+				t.Fatalf("refused for its date-time %q: %v", c.dt, err)
+			}
+			if !r.Time.Equal(c.time) || r.TimeSource != c.timeSource || r.ClaimedLocalTime != c.local || (r.TimeNote != "") != c.note {
+				t.Errorf("date-time %q: time %v (%s), local %q, note %q; want %v (%s), %q, note %v",
+					c.dt, r.Time, r.TimeSource, r.ClaimedLocalTime, r.TimeNote, c.time, c.timeSource, c.local, c.note)
+			}
+		})
+	}
+	// HPKP (RFC 7469 section 3) with lower-case separators.
+	hpkp := strings.Replace(string(readFixture(t, "hpkp.json")), "2026-03-14T09:28:10Z", "2026-03-14t09:28:10z", 1)
+	r, err := Parse([]byte(hpkp), Options{Now: fixedNow})
+	if err != nil || !r.Time.Equal(time.Date(2026, 3, 14, 9, 28, 10, 0, time.UTC)) || r.TimeSource != TimeClient {
+		t.Errorf("hpkp lower-case: %v %v", r, err)
+	}
+}
+
+// TestAndroidDedupByReceiveDay: the same failure reported by a device in
+// Tokyo and one in UTC, received within the same UTC day, shares one dedup
+// key; reading the Tokyo device's local time as UTC put it on the next day.
+func TestAndroidDedupByReceiveDay(t *testing.T) {
+	body := readFixture(t, "trustkit-android.json")
+	at := func(dt string) *Report {
+		var m map[string]any
+		json.Unmarshal(body, &m)
+		m["date-time"] = dt
+		b, _ := json.Marshal(m)
+		r, err := Parse(b, Options{App: "shop", Now: func() time.Time { return time.Date(2026, 3, 14, 23, 0, 5, 0, time.UTC) }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	tokyo, utc := at("2026-03-15T08:00:00Z"), at("2026-03-14T23:00:00Z")
+	if tokyo.DedupKey != utc.DedupKey {
+		t.Errorf("Tokyo and UTC devices got different dedup keys (%s, %s)", tokyo.Time, utc.Time)
+	}
+	if !tokyo.Time.Equal(time.Date(2026, 3, 14, 23, 0, 5, 0, time.UTC)) || tokyo.ClaimedLocalTime != "2026-03-15T08:00:00" {
+		t.Errorf("tokyo: %v %q", tokyo.Time, tokyo.ClaimedLocalTime)
+	}
+}
+
+// TestIgnoredPinAlgorithms: RFC 7469 section 2.1.1 (pin directives naming
+// a hash algorithm the UA does not recognise are ignored); a pin-sha1
+// known pin in a report is ignored and counted, not a reason to refuse it.
+func TestIgnoredPinAlgorithms(t *testing.T) {
+	for _, name := range []string{"hpkp.json", "trustkit-ios.json"} {
+		var m map[string]any
+		json.Unmarshal(readFixture(t, name), &m)
+		known := m["known-pins"].([]any)
+		m["known-pins"] = append([]any{`pin-sha1="AAAAAAAAAAAAAAAAAAAAAAAAAAA="`, `PIN-SHA512="AAAA"`}, known...)
+		b, _ := json.Marshal(m)
+		r, err := Parse(b, Options{Now: fixedNow})
+		if err != nil {
+			t.Fatalf("%s with pin-sha1: %v", name, err)
+		}
+		if r.IgnoredPins != 2 || len(r.ExpectedPins) != len(known) {
+			t.Errorf("%s: ignored %d, expected pins %d", name, r.IgnoredPins, len(r.ExpectedPins))
+		}
 	}
 }
 

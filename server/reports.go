@@ -1,16 +1,19 @@
 package server
 
 import (
+	"container/list"
 	"errors"
 	"io"
 	"math"
 	"net"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"sync"
 	"time"
 
 	"pinset.dev/pinset/report"
+	"pinset.dev/pinset/store"
 )
 
 // handleReport ingests one pin-failure report (any shape package report
@@ -70,7 +73,20 @@ func (s *Server) handleReport(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusUnprocessableEntity, "unknown_app", err.Error())
 		return
 	}
+	if ok, wait := s.appLimiter.allow(rep.App); !ok {
+		s.m.reports.WithLabelValues(rep.Format, "app_rate_limited").Inc()
+		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
+		writeError(w, http.StatusTooManyRequests, "rate_limited", "too many reports for this app; retry later")
+		return
+	}
 	id, dup, err := s.store.AddReport(r.Context(), rep, body, s.now())
+	var qe *store.QuotaError
+	if errors.As(err, &qe) {
+		// Counted by the store (pinset_reports_dropped_total) and here.
+		s.m.reports.WithLabelValues(rep.Format, "quota_full").Inc()
+		writeError(w, http.StatusInsufficientStorage, "quota_full", qe.Error())
+		return
+	}
 	if err != nil {
 		s.internalError(w, r, err)
 		return
@@ -118,59 +134,75 @@ func (s *Server) attribute(r *http.Request, rep *report.Report) (string, error) 
 	}
 }
 
-// clientAddr is the address rate limits apply to: the peer's IP (proxies
-// in front of pinset should rate-limit themselves).
+// clientAddr is the key of the bucket a report counts against: the peer's
+// IPv4 address, or the /64 prefix of its IPv6 address (one IPv6 subscriber
+// usually holds a whole /64, so per-address buckets would be endless).
+// Proxies in front of pinset should rate-limit themselves.
 func clientAddr(r *http.Request) string {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
-		return r.RemoteAddr
+		host = r.RemoteAddr
 	}
-	return host
+	ip, err := netip.ParseAddr(host)
+	if err != nil {
+		return host
+	}
+	ip = ip.Unmap()
+	if ip.Is6() {
+		p, _ := ip.WithZone("").Prefix(64)
+		return p.String()
+	}
+	return ip.String()
 }
 
-// limiter is a per-address token bucket.
+// limiter is a token bucket per key (a client address or prefix, or an
+// app).
 type limiter struct {
 	mu      sync.Mutex
 	rate    float64 // tokens per second
 	burst   float64
 	now     func() time.Time
-	buckets map[string]*bucket
-	swept   time.Time
+	max     int
+	buckets map[string]*list.Element // of *bucket
+	lru     list.List                // most recently used first
 }
 
 type bucket struct {
+	key    string
 	tokens float64
 	last   time.Time
 }
 
 // maxBuckets bounds the limiter's memory under a flood from many
-// addresses; when reached, idle buckets are swept and, failing that, new
-// addresses share one bucket.
+// addresses. When it is reached, the least recently used bucket makes room:
+// a new address always gets a bucket of its own (it used to share one
+// overflow bucket with every other new address, which starved real
+// reports). Cycling through more prefixes than this regains a burst; the
+// per-app limit bounds what that gains.
 const maxBuckets = 100000
 
 func newLimiter(rate float64, burst int, now func() time.Time) *limiter {
-	return &limiter{rate: rate, burst: float64(burst), now: now, buckets: map[string]*bucket{}}
+	return &limiter{rate: rate, burst: float64(burst), now: now, max: maxBuckets, buckets: map[string]*list.Element{}}
 }
 
-// allow takes a token for addr, or says how long until one is available.
-func (l *limiter) allow(addr string) (bool, time.Duration) {
+// allow takes a token for key, or says how long until one is available.
+func (l *limiter) allow(key string) (bool, time.Duration) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	now := l.now()
-	b := l.buckets[addr]
-	if b == nil {
-		if len(l.buckets) >= maxBuckets {
-			l.sweep(now)
+	e := l.buckets[key]
+	if e == nil {
+		if len(l.buckets) >= l.max {
+			old := l.lru.Back()
+			l.lru.Remove(old)
+			delete(l.buckets, old.Value.(*bucket).key)
 		}
-		if len(l.buckets) >= maxBuckets {
-			addr = "overflow"
-			b = l.buckets[addr]
-		}
-		if b == nil {
-			b = &bucket{tokens: l.burst, last: now}
-			l.buckets[addr] = b
-		}
+		e = l.lru.PushFront(&bucket{key: key, tokens: l.burst, last: now})
+		l.buckets[key] = e
+	} else {
+		l.lru.MoveToFront(e)
 	}
+	b := e.Value.(*bucket)
 	b.tokens = math.Min(l.burst, b.tokens+now.Sub(b.last).Seconds()*l.rate)
 	b.last = now
 	if b.tokens >= 1 {
@@ -178,14 +210,4 @@ func (l *limiter) allow(addr string) (bool, time.Duration) {
 		return true, 0
 	}
 	return false, time.Duration((1 - b.tokens) / l.rate * float64(time.Second))
-}
-
-// sweep drops buckets that have refilled completely.
-func (l *limiter) sweep(now time.Time) {
-	full := time.Duration(l.burst / l.rate * float64(time.Second))
-	for k, b := range l.buckets {
-		if now.Sub(b.last) >= full {
-			delete(l.buckets, k)
-		}
-	}
 }

@@ -78,6 +78,11 @@ type Config struct {
 	// for report uploads (reports per second, burst). Defaults 1/s, 20.
 	ReportRate  float64
 	ReportBurst int
+	// ReportAppRate and ReportAppBurst set the token bucket of each app
+	// (all clients together), checked once the report's app is known.
+	// Defaults 20/s, 200.
+	ReportAppRate  float64
+	ReportAppBurst int
 	// AdminClientCAs, when set, requires admin requests to come over TLS
 	// with a client certificate that verifies against these CAs, in
 	// addition to the bearer token. Use TLSConfig to build the server's
@@ -114,7 +119,9 @@ type Server struct {
 	handler http.Handler
 	docs    *docCache
 	limiter *limiter
-	m       *metrics
+	// appLimiter holds one bucket per app.
+	appLimiter *limiter
+	m          *metrics
 	// unmatched counts the requests no route matched.
 	unmatched *routeMetrics
 }
@@ -143,6 +150,12 @@ func New(cfg Config) (*Server, error) {
 	if cfg.ReportBurst <= 0 {
 		cfg.ReportBurst = 20
 	}
+	if cfg.ReportAppRate <= 0 {
+		cfg.ReportAppRate = 20
+	}
+	if cfg.ReportAppBurst <= 0 {
+		cfg.ReportAppBurst = 200
+	}
 	s.cfg = cfg
 	m, err := newMetrics(s.reg, s)
 	if err != nil {
@@ -151,6 +164,7 @@ func New(cfg Config) (*Server, error) {
 	s.m = m
 	s.docs = newDocCache(cfg.Store, cfg.RefreshInterval, s.now)
 	s.limiter = newLimiter(cfg.ReportRate, cfg.ReportBurst, s.now)
+	s.appLimiter = newLimiter(cfg.ReportAppRate, cfg.ReportAppBurst, s.now)
 	s.routes()
 	return s, nil
 }

@@ -23,28 +23,36 @@ var ErrClosed = errors.New("store closed")
 
 type addReq struct {
 	r    *report.Report
-	raw  []byte
+	prep *preparedReport
 	now  time.Time
-	norm string
 	res  chan addRes
 }
 
 type addRes struct {
-	id  int64
-	dup bool
-	err error
+	id    int64
+	dup   bool
+	err   error
+	drops map[string]int64 // counted once the transaction committed
 }
 
 type batcher struct {
-	db    backend
-	queue chan *addReq
-	quit  chan struct{}
-	done  chan struct{}
-	once  sync.Once
+	db     backend
+	limits ReportLimits
+	drops  *drops
+	queue  chan *addReq
+	quit   chan struct{}
+	done   chan struct{}
+	once   sync.Once
+	// lastPrune is when the run goroutine last pruned (report time).
+	lastPrune time.Time
 }
 
-func newBatcher(db backend) *batcher {
-	b := &batcher{db: db, queue: make(chan *addReq, 4*maxBatch), quit: make(chan struct{}), done: make(chan struct{})}
+// pruneEvery is how often, by the reports' own clock, report transactions
+// also delete what is past its retention.
+const pruneEvery = time.Minute
+
+func newBatcher(db backend, limits ReportLimits, d *drops) *batcher {
+	b := &batcher{db: db, limits: limits, drops: d, queue: make(chan *addReq, 4*maxBatch), quit: make(chan struct{}), done: make(chan struct{})}
 	go b.run()
 	return b
 }
@@ -124,13 +132,29 @@ func (b *batcher) commit(batch []*addReq) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	results := make([]addRes, len(batch))
+	var now time.Time
+	for _, q := range batch {
+		if q.now.After(now) {
+			now = q.now
+		}
+	}
+	pruned := int64(0)
+	doPrune := now.Sub(b.lastPrune) >= pruneEvery
 	err := b.db.inTx(ctx, func(c conn) error {
-		for i, q := range batch {
-			id, dup, err := insertReport(ctx, c, q)
+		pruned = 0
+		if doPrune {
+			n, err := prune(ctx, c, now, b.limits)
 			if err != nil {
 				return err
 			}
-			results[i] = addRes{id: id, dup: dup}
+			pruned = n
+		}
+		for i, q := range batch {
+			res, err := insertReport(ctx, c, q, b.limits)
+			if err != nil {
+				return err
+			}
+			results[i] = res
 		}
 		return nil
 	})
@@ -139,6 +163,15 @@ func (b *batcher) commit(batch []*addReq) {
 			b.commit([]*addReq{q})
 		}
 		return
+	}
+	if err == nil {
+		if doPrune {
+			b.lastPrune = now
+			b.drops.add(map[string]int64{DropRetention: pruned})
+		}
+		for _, r := range results {
+			b.drops.add(r.drops)
+		}
 	}
 	for i, q := range batch {
 		if err != nil {

@@ -12,7 +12,7 @@ import (
 // OpenPostgres connects to PostgreSQL (a postgres:// URL; pgx pool options
 // such as pool_max_conns may be added to it) and migrates the schema.
 // Several pinset processes may share one database.
-func OpenPostgres(ctx context.Context, url string) (Store, error) {
+func OpenPostgres(ctx context.Context, url string, opts ...Option) (Store, error) {
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
 		// pgx errors can echo the URL, password included: say less.
@@ -32,7 +32,7 @@ func OpenPostgres(ctx context.Context, url string) (Store, error) {
 		pool.Close()
 		return nil, fmt.Errorf("postgres: %w", err)
 	}
-	return newSQLStore(b), nil
+	return newSQLStore(b, buildOptions(opts)), nil
 }
 
 type pgDB struct{ pool *pgxpool.Pool }

@@ -47,12 +47,16 @@ type backend interface {
 
 // sqlStore implements Store over a backend.
 type sqlStore struct {
-	db    backend
-	batch *batcher
+	db     backend
+	batch  *batcher
+	limits ReportLimits
+	drops  drops
 }
 
-func newSQLStore(db backend) *sqlStore {
-	return &sqlStore{db: db, batch: newBatcher(db)}
+func newSQLStore(db backend, o options) *sqlStore {
+	s := &sqlStore{db: db, limits: o.limits}
+	s.batch = newBatcher(db, o.limits, &s.drops)
+	return s
 }
 
 func unix(t time.Time) int64 {
@@ -254,32 +258,56 @@ func joinPins(r *report.Report) string {
 }
 
 func (s *sqlStore) AddReport(ctx context.Context, r *report.Report, raw []byte, now time.Time) (int64, bool, error) {
-	norm, err := json.Marshal(r)
-	if err != nil {
-		return 0, false, err
-	}
 	if raw == nil {
 		raw = []byte{}
 	}
-	req := &addReq{r: r, raw: raw, now: now, norm: string(norm), res: make(chan addRes, 1)}
-	return s.batch.add(ctx, req)
-}
-
-// insertReport stores one report inside a transaction.
-func insertReport(ctx context.Context, c conn, q *addReq) (int64, bool, error) {
-	r := q.r
-	var id, count int64
-	err := c.queryRow(ctx, `INSERT INTO reports (app, host, port, platform, app_version, format, validation_result, enforce,
-			report_time, first_seen, last_seen, count, dedup_key, presented_pins, normalized, raw)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, 1, $11, $12, $13, $14)
-		ON CONFLICT (dedup_key) DO UPDATE SET count = reports.count + 1, last_seen = excluded.last_seen
-		RETURNING id, count`,
-		r.App, r.Host, int64(r.Port), r.Platform, r.AppVersion, r.Format, int64(r.ValidationResult), b2i(r.Enforce),
-		unix(r.Time), unix(q.now), r.DedupKey, joinPins(r), q.norm, q.raw).Scan(&id, &count)
+	prep, err := prepareReport(r, raw)
 	if err != nil {
 		return 0, false, err
 	}
-	return id, count > 1, nil
+	req := &addReq{r: r, prep: prep, now: now, res: make(chan addRes, 1)}
+	return s.batch.add(ctx, req)
+}
+
+// fetchCerts reads certificates by hex SHA-256.
+func fetchCerts(ctx context.Context, c conn, hashes []string) (map[string][]byte, error) {
+	out := map[string][]byte{}
+	var todo []string
+	seen := map[string]bool{}
+	for _, h := range hashes {
+		if !seen[h] {
+			seen[h] = true
+			todo = append(todo, h)
+		}
+	}
+	for len(todo) > 0 {
+		n := min(len(todo), 500)
+		ph := make([]string, n)
+		args := make([]any, n)
+		for i := range n {
+			ph[i] = fmt.Sprintf("$%d", i+1)
+			args[i] = todo[i]
+		}
+		rs, err := c.query(ctx, `SELECT sha256, der FROM certificates WHERE sha256 IN (`+strings.Join(ph, ",")+`)`, args...)
+		if err != nil {
+			return nil, err
+		}
+		for rs.Next() {
+			var h string
+			var der []byte
+			if err := rs.Scan(&h, &der); err != nil {
+				rs.Close()
+				return nil, err
+			}
+			out[h] = der
+		}
+		rs.Close()
+		if err := rs.Err(); err != nil {
+			return nil, err
+		}
+		todo = todo[n:]
+	}
+	return out, nil
 }
 
 // where builds the filter of a report query.
@@ -330,6 +358,7 @@ func (s *sqlStore) Reports(ctx context.Context, q ReportQuery) ([]StoredReport, 
 	}
 	defer rs.Close()
 	out := []StoredReport{}
+	var refs []string
 	for rs.Next() {
 		var sr StoredReport
 		var first, last int64
@@ -341,15 +370,44 @@ func (s *sqlStore) Reports(ctx context.Context, q ReportQuery) ([]StoredReport, 
 			return nil, fmt.Errorf("report %d: %w", sr.ID, err)
 		}
 		sr.FirstSeen, sr.LastSeen = fromUnix(first), fromUnix(last)
+		refs = append(refs, certRefs(&sr.Report)...)
 		out = append(out, sr)
 	}
-	return out, rs.Err()
+	if err := rs.Err(); err != nil {
+		return nil, err
+	}
+	rs.Close()
+	certs, err := fetchCerts(ctx, s.db, refs)
+	if err != nil {
+		return nil, err
+	}
+	for i := range out {
+		if err := resolveCerts(&out[i].Report, certs); err != nil {
+			return nil, fmt.Errorf("report %d: %w", out[i].ID, err)
+		}
+	}
+	return out, nil
 }
 
 func (s *sqlStore) RawReport(ctx context.Context, id int64) ([]byte, error) {
 	var raw []byte
-	err := s.db.queryRow(ctx, `SELECT raw FROM reports WHERE id = $1`, id).Scan(&raw)
-	return raw, err
+	var refs string
+	if err := s.db.queryRow(ctx, `SELECT raw, raw_refs FROM reports WHERE id = $1`, id).Scan(&raw, &refs); err != nil {
+		return nil, err
+	}
+	hashes, err := refCerts(refs)
+	if err != nil {
+		return nil, fmt.Errorf("report %d: %w", id, err)
+	}
+	certs, err := fetchCerts(ctx, s.db, hashes)
+	if err != nil {
+		return nil, err
+	}
+	raw, err = rebuildRaw(raw, refs, certs)
+	if err != nil {
+		return nil, fmt.Errorf("report %d: %w", id, err)
+	}
+	return raw, nil
 }
 
 func (s *sqlStore) Aggregate(ctx context.Context, q ReportQuery) (Aggregates, error) {

@@ -27,7 +27,7 @@ func DefaultSQLitePath(dataDir string) string {
 // the WAL journal and synchronous=FULL: a transaction is on disk when its
 // commit returns, so it survives kill -9 and power loss. The directory is
 // created with mode 0700 and the file is 0600.
-func OpenSQLite(ctx context.Context, path string) (Store, error) {
+func OpenSQLite(ctx context.Context, path string, opts ...Option) (Store, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("data directory: %w", err)
 	}
@@ -54,7 +54,7 @@ func OpenSQLite(ctx context.Context, path string) (Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("database %s: %w", path, err)
 	}
-	return newSQLStore(b), nil
+	return newSQLStore(b, buildOptions(opts)), nil
 }
 
 type sqliteDB struct{ db *sql.DB }

@@ -71,8 +71,25 @@ type Store interface {
 
 	// AddReport stores a report durably (it is committed when AddReport
 	// returns nil). A report whose DedupKey is already stored increments
-	// that row's count instead; dup says so.
+	// that row's count instead; dup says so. When the app's quota is full
+	// (see ReportLimits) a repeat of a stored failure is counted on that
+	// row (dup), stored repeats make room, or the report is refused with
+	// a *QuotaError (errors.Is ErrQuota); its arrival is counted anyway.
 	AddReport(ctx context.Context, r *report.Report, raw []byte, now time.Time) (id int64, dup bool, err error)
+	// ReportEvents counts the reports that arrived for app per host in
+	// [since, until), to the minute, by arrival time: duplicates and
+	// reports a quota refused included.
+	ReportEvents(ctx context.Context, app string, since, until time.Time) (map[string]int64, error)
+	// ReportUsage returns what the app's stored reports hold against its
+	// quota.
+	ReportUsage(ctx context.Context, app string) (Usage, error)
+	// PruneReports deletes reports past their retention (a batch per
+	// call; it returns how many) and old arrival counts. AddReport also
+	// prunes, at most once a minute of report time.
+	PruneReports(ctx context.Context, now time.Time) (int64, error)
+	// ReportDrops returns the reports dropped by this process so far,
+	// per reason (every one of DropReasons, zeros included).
+	ReportDrops() map[string]int64
 	// Reports returns the stored reports matching q, newest first.
 	Reports(ctx context.Context, q ReportQuery) ([]StoredReport, error)
 	// RawReport returns the body a report arrived with.
@@ -183,13 +200,13 @@ type ProbeResult struct {
 // "postgres://..." or "postgresql://..." for PostgreSQL, "sqlite:PATH" or a
 // plain file path for SQLite. An empty URL means SQLite in
 // dataDir/pinset.db.
-func Open(ctx context.Context, url, dataDir string) (Store, error) {
+func Open(ctx context.Context, url, dataDir string, opts ...Option) (Store, error) {
 	switch {
 	case strings.HasPrefix(url, "postgres://"), strings.HasPrefix(url, "postgresql://"):
-		return OpenPostgres(ctx, url)
+		return OpenPostgres(ctx, url, opts...)
 	case url == "":
-		return OpenSQLite(ctx, DefaultSQLitePath(dataDir))
+		return OpenSQLite(ctx, DefaultSQLitePath(dataDir), opts...)
 	default:
-		return OpenSQLite(ctx, strings.TrimPrefix(url, "sqlite:"))
+		return OpenSQLite(ctx, strings.TrimPrefix(url, "sqlite:"), opts...)
 	}
 }

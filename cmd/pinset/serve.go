@@ -16,6 +16,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cobra"
 	"gopkg.in/yaml.v3"
 
@@ -30,25 +31,36 @@ func init() { addCommand(newServeCmd) }
 // serveConfig is the strict configuration file of `pinset serve` (YAML or
 // JSON; unknown keys are errors). Flags given on the command line win.
 type serveConfig struct {
-	Listen          string        `yaml:"listen"`
-	MetricsListen   string        `yaml:"metrics_listen"`
-	MetricsToken    string        `yaml:"metrics_token_file"` // a file holding the token
-	Data            string        `yaml:"data"`
-	Database        string        `yaml:"database"`
-	TLSCert         string        `yaml:"tls_cert"`
-	TLSKey          string        `yaml:"tls_key"`
-	AdminClientCA   string        `yaml:"admin_client_ca"`
-	LogFormat       string        `yaml:"log_format"` // text (default) or json
-	LogLevel        string        `yaml:"log_level"`  // debug, info (default), warn, error
-	RefreshInterval string        `yaml:"refresh_interval"`
-	ReportRate      float64       `yaml:"report_rate"`
-	ReportBurst     int           `yaml:"report_burst"`
-	PublishGate     *gateConfig   `yaml:"publish_gate"`
-	UnpinPeriod     string        `yaml:"unpin_period"`
-	Resign          *resignConfig `yaml:"resign"`
+	Listen          string         `yaml:"listen"`
+	MetricsListen   string         `yaml:"metrics_listen"`
+	MetricsToken    string         `yaml:"metrics_token_file"` // a file holding the token
+	Data            string         `yaml:"data"`
+	Database        string         `yaml:"database"`
+	TLSCert         string         `yaml:"tls_cert"`
+	TLSKey          string         `yaml:"tls_key"`
+	AdminClientCA   string         `yaml:"admin_client_ca"`
+	LogFormat       string         `yaml:"log_format"` // text (default) or json
+	LogLevel        string         `yaml:"log_level"`  // debug, info (default), warn, error
+	RefreshInterval string         `yaml:"refresh_interval"`
+	ReportRate      float64        `yaml:"report_rate"`
+	ReportBurst     int            `yaml:"report_burst"`
+	ReportAppRate   float64        `yaml:"report_app_rate"`
+	ReportAppBurst  int            `yaml:"report_app_burst"`
+	Reports         *reportsConfig `yaml:"reports"`
+	PublishGate     *gateConfig    `yaml:"publish_gate"`
+	UnpinPeriod     string         `yaml:"unpin_period"`
+	Resign          *resignConfig  `yaml:"resign"`
 	// Monitor is decoded by the hooks in serveHooks (package monitor's
 	// wiring), strictly too.
 	Monitor yaml.Node `yaml:"monitor"`
+}
+
+// reportsConfig bounds report storage per app (docs/reports.md).
+type reportsConfig struct {
+	MaxRows        int64  `yaml:"max_rows"`        // default 100000; -1: no limit
+	MaxBytes       int64  `yaml:"max_bytes"`       // default 268435456 (256 MiB); -1: no limit
+	Retention      string `yaml:"retention"`       // default 90d
+	EventRetention string `yaml:"event_retention"` // default 7d
 }
 
 type gateConfig struct {
@@ -170,8 +182,11 @@ underscores, and more; unknown keys are errors:
   tls_key: /etc/pinset/tls.key
   admin_client_ca: /etc/pinset/admin-ca.pem   # admin API needs client certificates
   log_format: json
-  report_rate: 1          # reports per second per client address
+  report_rate: 1          # reports per second per client address (IPv6: per /64)
   report_burst: 20
+  report_app_rate: 20     # reports per second per app, all clients together
+  report_app_burst: 200
+  reports: {max_rows: 100000, max_bytes: 268435456, retention: 90d, event_retention: 7d}   # per app
   publish_gate: {enabled: true, strict: true, timeout: 10s}
   unpin_period: 7d        # report-only this long before a host may be dropped
   resign:                 # online re-signing (pins role threshold 1 only)
@@ -244,8 +259,19 @@ func runServe(ctx context.Context, stderr io.Writer, cfg *serveConfig) error {
 	default:
 		return fmt.Errorf("log format %q: use text or json", cfg.LogFormat)
 	}
-	sc := server.Config{Logger: logger, ReportRate: cfg.ReportRate, ReportBurst: cfg.ReportBurst}
+	sc := server.Config{Logger: logger, ReportRate: cfg.ReportRate, ReportBurst: cfg.ReportBurst,
+		ReportAppRate: cfg.ReportAppRate, ReportAppBurst: cfg.ReportAppBurst}
 	var err error
+	var limits store.ReportLimits
+	if r := cfg.Reports; r != nil {
+		limits.MaxRows, limits.MaxBytes = r.MaxRows, r.MaxBytes
+		if limits.Retention, err = optDuration("reports.retention", r.Retention, 0); err != nil {
+			return err
+		}
+		if limits.EventRetention, err = optDuration("reports.event_retention", r.EventRetention, 0); err != nil {
+			return err
+		}
+	}
 	if sc.RefreshInterval, err = optDuration("refresh_interval", cfg.RefreshInterval, time.Second); err != nil {
 		return err
 	}
@@ -347,12 +373,16 @@ func runServe(ctx context.Context, stderr io.Writer, cfg *serveConfig) error {
 	}
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	st, err := store.Open(ctx, cfg.Database, cfg.Data)
+	st, err := store.Open(ctx, cfg.Database, cfg.Data, store.WithReportLimits(limits))
 	if err != nil {
 		return err
 	}
 	defer st.Close()
 	sc.Store = st
+	sc.Registry = prometheus.NewRegistry()
+	if err := sc.Registry.Register(store.Collector(st)); err != nil {
+		return err
+	}
 	for _, h := range serveHooks {
 		if err := h(cfg, &sc); err != nil {
 			return err

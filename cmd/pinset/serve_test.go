@@ -405,6 +405,14 @@ func TestServeConfigStrict(t *testing.T) {
 	if code := run([]string{"serve", "--config", cfg}); code == 0 {
 		t.Fatal("bad duration accepted")
 	}
+	cfg = writeFile(t, dir, "reports.yaml", []byte("reports:\n  max_rows: 10\n  retention: 3x\n"))
+	if code := run([]string{"serve", "--config", cfg}); code == 0 {
+		t.Fatal("bad reports.retention accepted")
+	}
+	cfg = writeFile(t, dir, "reports2.yaml", []byte("reports:\n  max_row: 10\n"))
+	if code := run([]string{"serve", "--config", cfg}); code == 0 {
+		t.Fatal("unknown reports key accepted")
+	}
 }
 
 // TestServeTwoProcessesPostgres runs two `pinset serve` processes on one

@@ -67,9 +67,11 @@ func main() {
 		"validated-certificate-chain": chain, "known-pins": known, "validation-result": 1,
 		"known-pins-expiration-date": "2026-12-31",
 	})
+	// TrustKit-Android writes the device's local time (here Tokyo, UTC+9)
+	// followed by a literal Z: see report.readTime.
 	write("trustkit-android.json", map[string]any{
 		"app-bundle-id": "com.example.shop", "app-version": "4.2.0", "app-platform": "ANDROID",
-		"app-vendor-id": "a3f1c2d4e5b60718", "trustkit-version": "1.1.5", "date-time": "2026-03-14T09:27:01+0000",
+		"app-vendor-id": "a3f1c2d4e5b60718", "trustkit-version": "1.1.5", "date-time": "2026-03-14T18:27:01Z",
 		"hostname": "api.example.com", "port": 0, "noted-hostname": "api.example.com",
 		"include-subdomains": false, "enforce-pinning": true, "served-certificate-chain": chain,
 		"validated-certificate-chain": chain, "known-pins": known, "validation-result": 1,

@@ -69,6 +69,7 @@ import (
 	"weak"
 
 	"pinset.dev/pinset/enforce"
+	"pinset.dev/pinset/internal/redact"
 	"pinset.dev/pinset/policy"
 	"pinset.dev/pinset/trust"
 )
@@ -264,7 +265,7 @@ func New(cfg Config) (*Client, error) {
 	if cfg.ServiceURL != "" {
 		u, err := url.Parse(cfg.ServiceURL)
 		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-			return nil, fmt.Errorf("client: service URL %q must be an absolute http(s) URL", cfg.ServiceURL)
+			return nil, fmt.Errorf("client: service URL %q must be an absolute http(s) URL", redact.URL(cfg.ServiceURL))
 		}
 		c.fetch = &fetcher{hc: hc, base: u, app: c.appID, maxBytes: c.cfg.MaxDocumentBytes}
 		if c.cfg.ReportURL == "" {
@@ -301,7 +302,7 @@ func New(cfg Config) (*Client, error) {
 		err := c.Refresh(ctx)
 		cancel()
 		if !c.state.Load().hasManifest() {
-			return nil, fmt.Errorf("client: %w: %v", errNoManifest, err)
+			return nil, fmt.Errorf("client: %w: %v", errNoManifest, redact.Error(err))
 		}
 		return c, nil
 	}
@@ -449,7 +450,8 @@ func (c *Client) FlushReports(ctx context.Context) error { return c.rep.flush(ct
 // when they are verified and in force, or with the first error. On error
 // the previous state stays in force (roots verified before the error are
 // kept). It is safe to call concurrently with everything else; concurrent
-// refreshes run one after the other.
+// refreshes run one after the other. URLs in the error have no user info
+// or query string (package redact).
 func (c *Client) Refresh(ctx context.Context) error {
 	if c.fetch == nil {
 		return ErrNoService
@@ -531,7 +533,7 @@ func (c *Client) Refresh(ctx context.Context) error {
 		c.emit(Event{Kind: EventRejected, Source: "network", Err: ferr, Reason: "refresh failed, last valid pins kept: " + ferr.Error()})
 	}
 	c.checkStale(c.state.Load(), now)
-	return ferr
+	return redact.Error(ferr)
 }
 
 func isFetchError(err error) bool {

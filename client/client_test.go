@@ -697,3 +697,60 @@ func TestDialContextRoutesAndKeepsPort(t *testing.T) {
 		t.Errorf("failure names %s:%d, want 127.0.0.1:1 (the address asked for)", f.Host, f.Port)
 	}
 }
+
+// A ServiceURL with a password and a query token: neither appears in any
+// event (Reason, Err, ReportURL), in the log lines, or in the error Refresh
+// returns, whatever fails (status, captive portal, network), and a report
+// sent to the URL derived from it is named without them.
+func TestServiceURLCredentialsRedacted(t *testing.T) {
+	w := newWorld(t)
+	var buf syncBuffer
+	cfg := w.config(nil)
+	cfg.ServiceURL = strings.Replace(w.repo.URL(), "http://", "http://user:SECRET@", 1) + "/?key=SECRET"
+	cfg.Logger = slog.New(slog.NewTextHandler(&buf, nil))
+	c, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	var errs []string
+	for _, mode := range []int32{ct.Mode500, ct.ModeHTML, ct.ModeDown, ct.ModeGarbage} {
+		w.repo.Mode.Store(mode)
+		if err := c.Refresh(context.Background()); err == nil {
+			t.Fatalf("mode %d: refresh succeeded", mode)
+		} else {
+			errs = append(errs, err.Error())
+		}
+	}
+	w.repo.Mode.Store(ct.ModeHTML)
+	if !errors.Is(c.Refresh(context.Background()), ErrBadContentType) {
+		t.Error("the redacted error lost its chain")
+	}
+	w.repo.Mode.Store(ct.ModeOK)
+	evil := pki.Must(w.inter.NewLeaf(pki.Template{Now: w.clock.Now, Hosts: []string{"127.0.0.1"}, Rand: pki.NewDeterministicRand("evil-redact")}))
+	w.backend.SetLeaf(evil)
+	mustRefuse(t, c.HTTPClient(), w.backend.URL("/"))
+	if err := c.FlushReports(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	w.repo.WaitReport(t, 5*time.Second)
+	var all []string
+	w.mu.Lock()
+	for _, e := range w.events {
+		all = append(all, e.String(), e.ReportURL)
+		if e.Err != nil {
+			all = append(all, e.Err.Error())
+		}
+	}
+	w.mu.Unlock()
+	all = append(append(all, errs...), buf.String())
+	text := strings.Join(all, "\n")
+	if strings.Contains(text, "SECRET") {
+		t.Fatalf("SECRET in events, errors or logs:\n%s", text)
+	}
+	for _, want := range []string{"http://redacted@127.0.0.1:", "?redacted", "report-sent"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("no %q in:\n%s", want, text)
+		}
+	}
+}

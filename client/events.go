@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"pinset.dev/pinset/enforce"
+	"pinset.dev/pinset/internal/redact"
 )
 
 // EventKind says what happened.
@@ -91,7 +92,13 @@ func (e Event) String() string {
 }
 
 // emit stamps and delivers an event to the configured callback and logger.
+// It is the one place events leave the client, so it is where URLs in them
+// lose their user info and query strings (redact.Text): a ServiceURL or
+// report URI with credentials never reaches an app's logs.
 func (c *Client) emit(e Event) {
+	e.Reason = redact.Text(e.Reason)
+	e.Err = redact.Error(e.Err)
+	e.ReportURL = redact.URL(e.ReportURL)
 	if e.Time.IsZero() {
 		e.Time = c.now()
 	}

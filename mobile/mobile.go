@@ -37,6 +37,7 @@ import (
 	"time"
 
 	"pinset.dev/pinset/client"
+	"pinset.dev/pinset/internal/redact"
 	"pinset.dev/pinset/pin"
 )
 
@@ -248,8 +249,14 @@ func (c *Client) Fetch(url string) (*Response, error) {
 }
 
 // Request sends a request with pins enforced. headersJSON is empty or a JSON
-// object of header names to string values.
+// object of header names to string values. URLs in its errors have no user
+// info or query string (package redact), so an app may log them.
 func (c *Client) Request(method, url string, body []byte, headersJSON string) (*Response, error) {
+	resp, err := c.request(method, url, body, headersJSON)
+	return resp, redact.Error(err)
+}
+
+func (c *Client) request(method, url string, body []byte, headersJSON string) (*Response, error) {
 	var rd io.Reader
 	if body != nil {
 		rd = bytes.NewReader(body)
@@ -277,7 +284,7 @@ func (c *Client) Request(method, url string, body []byte, headersJSON string) (*
 		return nil, err
 	}
 	if len(b) > MaxBodyBytes {
-		return nil, fmt.Errorf("pinset: response body of %s is larger than %d bytes", url, MaxBodyBytes)
+		return nil, fmt.Errorf("pinset: response body of %s is larger than %d bytes", redact.URL(url), MaxBodyBytes)
 	}
 	hj, _ := json.Marshal(resp.Header)
 	return &Response{StatusCode: int64(resp.StatusCode), ContentType: resp.Header.Get("Content-Type"), Body: b, HeadersJSON: string(hj)}, nil

@@ -266,3 +266,37 @@ func TestGobindGeneratesBindings(t *testing.T) {
 		return nil
 	})
 }
+
+// A ServiceURL with a password and query token, and a request URL with
+// both: no event, Refresh error or Fetch error carries them.
+func TestMobileRedactsURLCredentials(t *testing.T) {
+	f := newFixture(t)
+	f.cfg.ServiceURL = strings.Replace(f.repo.URL(), "http://", "http://user:SECRET@", 1) + "/?key=SECRET"
+	h := &events{}
+	c, err := NewClient(f.cfg, h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	var text []string
+	f.repo.Mode.Store(ct.Mode500)
+	if err := c.Refresh(); err == nil {
+		t.Fatal("refresh against a failing service succeeded")
+	} else {
+		text = append(text, err.Error())
+	}
+	if _, err := c.Fetch("https://user:SECRET@127.0.0.1:1/x?token=SECRET"); err == nil {
+		t.Fatal("fetch from port 1 succeeded")
+	} else {
+		text = append(text, err.Error())
+	}
+	h.mu.Lock()
+	for _, e := range h.ev {
+		text = append(text, e.Kind+" "+e.Reason)
+	}
+	h.mu.Unlock()
+	all := strings.Join(text, "\n")
+	if strings.Contains(all, "SECRET") || !strings.Contains(all, "redacted@127.0.0.1") {
+		t.Fatalf("events and errors:\n%s", all)
+	}
+}

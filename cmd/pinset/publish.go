@@ -16,6 +16,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"pinset.dev/pinset/internal/redact"
 	"pinset.dev/pinset/trust"
 )
 
@@ -65,7 +66,7 @@ Examples:
 			}
 			base, err := url.Parse(strings.TrimRight(serverURL, "/"))
 			if err != nil || (base.Scheme != "http" && base.Scheme != "https") || base.Host == "" {
-				return fmt.Errorf("--server %q: want an http:// or https:// URL", serverURL)
+				return fmt.Errorf("--server %q: want an http:// or https:// URL", redact.URL(serverURL))
 			}
 			items, err := readPublishItems(args)
 			if err != nil {
@@ -205,16 +206,17 @@ func putDocument(cmd *cobra.Command, client *http.Client, u, token string, body 
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := client.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("upload failed: %v", redactURLError(err))
+		return nil, fmt.Errorf("upload failed: %v", redact.Error(redactURLError(err)))
 	}
 	defer resp.Body.Close()
 	rb, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	var out map[string]any
 	if json.Unmarshal(rb, &out) != nil {
-		return nil, fmt.Errorf("%s answered %s, not JSON: is --server a pinset service?", u, resp.Status)
+		return nil, fmt.Errorf("%s answered %s, not JSON: is --server a pinset service?", redact.URL(u), resp.Status)
 	}
 	if resp.StatusCode/100 != 2 {
 		msg, _ := out["error"].(string)
+		msg = redact.Text(msg)
 		if msg == "" {
 			msg = resp.Status
 		}

@@ -24,11 +24,14 @@
 // # Never bricking
 //
 //   - The client starts from the newer of the bundled state and its cache.
-//     The cache is re-verified on load; a corrupt, truncated or older cache
-//     is ignored (an [EventRejected] with Source "cache") and the bundled
-//     state is the floor.
+//     The cache is re-verified on load, document by document: what
+//     verifies is kept, what does not is dropped ([EventDiscarded]), and a
+//     cache of which nothing verifies is ignored ([EventRejected] with
+//     Source "cache"); the bundled state is the floor.
 //   - A refresh walks the root chain one version at a time (N+1, N+2 ... up
-//     to a cap), then fetches the manifest with If-None-Match. Responses are
+//     to a cap), then fetches the manifest, with If-None-Match only under
+//     the ETag rule (etag.go: a bounded strong tag that came with a
+//     verified body, and an unconditional request at least daily). Responses are
 //     capped in size and every refresh in time, so an endless or trickling
 //     response cannot hold the client.
 //   - Any failure (network, status, garbage, a bad signature, a rollback)
@@ -63,6 +66,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -171,6 +175,9 @@ type Client struct {
 	transports []weak.Pointer[pinnedTransport]
 
 	rmu sync.Mutex // serialises refreshes
+	// lastUnconditional is when a manifest was last fetched without
+	// If-None-Match and verified (zero: not yet in this run); under rmu.
+	lastUnconditional time.Time
 
 	randMu sync.Mutex
 
@@ -281,17 +288,23 @@ func New(cfg Config) (*Client, error) {
 	c.enf = enforce.New(c, enforce.Options{OnFailure: c.onFailure, Now: c.now})
 
 	start := b
+	var discarded []string
 	if cfg.Store != nil {
-		if s, err := c.loadCache(now); err != nil {
+		if s, d, err := c.loadCache(now); err != nil {
 			if !errors.Is(err, fs.ErrNotExist) {
 				c.emit(Event{Kind: EventRejected, Source: "cache", Err: err, Reason: "cache ignored, bundled state used: " + err.Error(),
 					RootVersion: b.rootVersion, ManifestVersion: b.manifestVersion})
 			}
 		} else {
-			start = s
+			start, discarded = s, d
 		}
 	}
 	c.state.Store(start)
+	if len(discarded) > 0 {
+		c.emit(Event{Kind: EventDiscarded, Source: "cache", Reason: fmt.Sprintf("kept manifest v%d under root v%d from the cache; discarded: %s",
+			start.manifestVersion, start.rootVersion, strings.Join(discarded, "; "))})
+		c.saveCache(start) // replace the damaged cache with what verified
+	}
 	if !start.hasManifest() {
 		// Nothing bundled or cached to enforce: fetch a manifest now or
 		// fail, rather than run with zero pins.
@@ -343,28 +356,63 @@ func (c *Client) plainHTTPClient() *http.Client {
 	return &http.Client{Transport: t, Timeout: 2 * DefaultFetchTimeout}
 }
 
-// loadCache replays the cached documents on top of the bundled state. Any
-// failure discards the whole cache.
-func (c *Client) loadCache(now time.Time) (*snapshot, error) {
+// loadCache replays the cached documents on top of the bundled state. It
+// never ends below what the cached documents prove: a cache over its cap
+// or whose container does not decode is salvaged (salvageCache), a bad
+// ETag is dropped (checkETag), and documents are replayed one at a time so
+// that only those that fail, and what depends on them, are lost. What was
+// dropped is returned as discarded, for an EventDiscarded; an error means
+// nothing could be used (the bundled state stays).
+func (c *Client) loadCache(now time.Time) (s *snapshot, discarded []string, err error) {
 	raw, err := c.cfg.Store.Load(cacheKey)
-	if err != nil {
-		return nil, err
+	overCap := errors.Is(err, ErrCacheTooLarge) && len(raw) > 0
+	if err != nil && !overCap {
+		return nil, nil, err
 	}
-	roots, manifest, after, etag, err := decodeCache(raw)
-	if err != nil {
-		return nil, err
+	if len(raw) > maxCacheBytes { // a Store without a cap of its own
+		raw, overCap = raw[:maxCacheBytes], true
 	}
-	s := c.bundled.clone()
+	var cc cacheContents
+	if overCap {
+		discarded = append(discarded, fmt.Sprintf("the cache is over its cap of %d bytes: its ETag and anything after the documents were dropped", maxCacheBytes))
+		err = ErrCacheTooLarge
+	} else {
+		cc, err = decodeCache(raw)
+	}
+	if err != nil {
+		salvaged, serr := salvageCache(raw)
+		if serr != nil {
+			return nil, nil, fmt.Errorf("%v; nothing could be salvaged: %v", err, serr)
+		}
+		if !overCap {
+			discarded = append(discarded, err.Error()+": salvaged the documents that could be read, dropped the rest")
+		}
+		cc = salvaged
+	}
+	s = c.bundled.clone()
 	s.source = "cache"
-	if err := s.restore(roots, manifest, after); err != nil {
-		return nil, err
+	applied, dropped := s.restore(cc.roots, cc.manifest, cc.after)
+	if dropped != nil {
+		if applied == 0 {
+			return nil, nil, dropped
+		}
+		discarded = append(discarded, "documents that failed verification: "+dropped.Error())
 	}
-	s.etag = etag
+	if cc.etag != "" {
+		switch err := checkETag(cc.etag); {
+		case err != nil:
+			discarded = append(discarded, "cached "+err.Error())
+		case dropped != nil:
+			discarded = append(discarded, "cached ETag: it belonged to dropped documents")
+		default:
+			s.etag = cc.etag
+		}
+	}
 	if s.manifestVersion == c.bundled.manifestVersion && s.rootVersion == c.bundled.rootVersion {
 		s.source = "bundled"
 	}
 	s.updated = now
-	return s, nil
+	return s, discarded, nil
 }
 
 func (s *snapshot) clone() *snapshot {
@@ -497,7 +545,7 @@ func (c *Client) Refresh(ctx context.Context) error {
 	// rejected root is worth reporting, but the manifest may still be new).
 	if ferr == nil || !isFetchError(ferr) {
 		u := c.fetch.manifestURL()
-		etag := next.etag
+		etag, _ := c.conditional(next, now)
 		res, err := c.fetch.get(ctx, u, etag)
 		switch {
 		case err != nil:
@@ -506,13 +554,19 @@ func (c *Client) Refresh(ctx context.Context) error {
 		case res.NotFound:
 			ferr = errors.Join(ferr, fmt.Errorf("GET %s: no manifest published (404)", u))
 		case bytes.Equal(res.Body, next.ts.ManifestEnvelope()):
-			next.etag = res.ETag
+			next.etag = c.keepETag(res, u)
+			if etag == "" {
+				c.lastUnconditional = now
+			}
 		default:
 			if err := next.applyManifest(res.Body, now); err != nil {
 				ferr = errors.Join(ferr, fmt.Errorf("manifest from %s: %w", u, err))
 			} else {
-				next.etag = res.ETag
+				next.etag = c.keepETag(res, u)
 				manifestChanged = true
+				if etag == "" {
+					c.lastUnconditional = now
+				}
 			}
 		}
 	}
@@ -534,6 +588,24 @@ func (c *Client) Refresh(ctx context.Context) error {
 	}
 	c.checkStale(c.state.Load(), now)
 	return redact.Error(ferr)
+}
+
+// keepETag returns the ETag of res, a 200 whose body was just verified,
+// if checkETag accepts it; otherwise "" (the next request is
+// unconditional) and an EventDiscarded.
+func (c *Client) keepETag(res fetchResult, u string) string {
+	if res.ETag == "" {
+		return ""
+	}
+	err := checkETag(res.ETag)
+	if res.ETags > 1 {
+		err = fmt.Errorf("%w: %d ETag header lines", ErrBadETag, res.ETags)
+	}
+	if err != nil {
+		c.emit(Event{Kind: EventDiscarded, Source: "network", Err: err, Reason: fmt.Sprintf("ETag of %s dropped, the verified manifest kept; the next request is unconditional: %v", u, err)})
+		return ""
+	}
+	return res.ETag
 }
 
 func isFetchError(err error) bool {

@@ -32,6 +32,12 @@ const (
 	// or the endpoint failed); Reason says which. Duplicates within 24
 	// hours are not events.
 	EventReportDropped
+	// EventDiscarded: part of something untrusted was dropped and the
+	// client carries on with the rest: an ETag that is not a bounded strong
+	// tag (from the network or the cache), or cache entries that failed
+	// their checks while the documents before them still verified. Reason
+	// says what was dropped and what was kept.
+	EventDiscarded
 )
 
 var eventNames = map[EventKind]string{
@@ -41,6 +47,7 @@ var eventNames = map[EventKind]string{
 	EventPinFailure:    "pin-failure",
 	EventReportSent:    "report-sent",
 	EventReportDropped: "report-dropped",
+	EventDiscarded:     "discarded",
 }
 
 // String returns the event's name as logs and the mobile API spell it.
@@ -119,7 +126,7 @@ func (c *Client) emit(e Event) {
 			attrs = append(attrs, "err", e.Err.Error())
 		}
 		switch e.Kind {
-		case EventRejected, EventPinFailure, EventStale:
+		case EventRejected, EventPinFailure, EventStale, EventDiscarded:
 			c.log.Warn("pinset: "+e.Reason, attrs...)
 		default:
 			c.log.Info("pinset: "+e.Reason, attrs...)

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"time"
 )
 
 // Store is the small key-value store the client keeps its last verified
@@ -197,6 +198,7 @@ type cached struct {
 	Roots         []string `json:"roots"`  // base64 of each envelope, oldest first
 	Manifest      string   `json:"manifest"`
 	ManifestAfter int      `json:"manifest_after"`
+	Refreshed     string   `json:"refreshed,omitempty"` // last successful refresh, RFC 3339
 	ETag          string   `json:"etag"`
 }
 
@@ -204,14 +206,19 @@ const cacheFormat = "pinset-client-cache-v1"
 
 // cacheContents is a decoded cache: its documents, not yet verified.
 type cacheContents struct {
-	roots    [][]byte
-	manifest []byte
-	after    int
-	etag     string
+	roots        [][]byte
+	manifest     []byte
+	after        int
+	etag         string
+	refreshed    time.Time // zero when absent or unreadable (badRefreshed)
+	badRefreshed bool
 }
 
-func encodeCache(roots [][]byte, manifest []byte, after int, etag string) ([]byte, error) {
+func encodeCache(roots [][]byte, manifest []byte, after int, etag string, refreshed time.Time) ([]byte, error) {
 	c := cached{Format: cacheFormat, Manifest: base64.StdEncoding.EncodeToString(manifest), ManifestAfter: after, ETag: etag, Roots: []string{}}
+	if !refreshed.IsZero() {
+		c.Refreshed = refreshed.UTC().Format(time.RFC3339Nano)
+	}
 	for _, r := range roots {
 		c.Roots = append(c.Roots, base64.StdEncoding.EncodeToString(r))
 	}
@@ -247,6 +254,14 @@ func (c *cached) contents(haveAfter bool) (cacheContents, error) {
 		return cacheContents{}, fmt.Errorf("cache is inconsistent: manifest_after %d with %d roots", c.ManifestAfter, len(c.Roots))
 	}
 	out := cacheContents{after: c.ManifestAfter, etag: c.ETag}
+	if c.Refreshed != "" {
+		t, err := time.Parse(time.RFC3339Nano, c.Refreshed)
+		if err != nil {
+			out.badRefreshed = true
+		} else {
+			out.refreshed = t
+		}
+	}
 	for i, r := range c.Roots {
 		rb, err := base64.StdEncoding.DecodeString(r)
 		if err != nil || len(rb) == 0 {
@@ -294,6 +309,8 @@ walk:
 			dst = &c.Manifest
 		case "manifest_after":
 			dst = &c.ManifestAfter
+		case "refreshed":
+			dst = &c.Refreshed
 		case "etag":
 			break walk
 		default:

@@ -83,6 +83,8 @@ const (
 	DefaultRefreshInterval = time.Hour
 	DefaultRefreshJitter   = 0.1
 	DefaultRetryMin        = 30 * time.Second
+	// DefaultOverdueAfter is the least default of Config.OverdueAfter.
+	DefaultOverdueAfter = 24 * time.Hour
 )
 
 // Config configures a [Client]. Only BundledRoot and BundledManifest are
@@ -144,6 +146,16 @@ type Config struct {
 	// "GO") and app-platform-version fields of reports.
 	BundleID, AppVersion, Platform, PlatformVersion string
 
+	// OverdueAfter is how long the client may go without a successful
+	// refresh before it raises [EventOverdue] (on every failed refresh and
+	// at start while it lasts) and State().Overdue turns true: a client
+	// whose refreshes are blocked (a freeze) says so long before its
+	// manifest expires. Default: the larger of 24h and twice
+	// RefreshInterval; negative disables it. The time of the last success
+	// is kept in the cache, so it survives restarts; before the first one
+	// the client's start counts. Without a ServiceURL nothing is overdue.
+	OverdueAfter time.Duration
+
 	// OnEvent receives every [Event]. It is called synchronously (for pin
 	// failures, inside the handshake): keep it quick.
 	OnEvent func(Event)
@@ -175,6 +187,10 @@ type Client struct {
 	transports []weak.Pointer[pinnedTransport]
 
 	rmu sync.Mutex // serialises refreshes
+	// started is when New ran; lastRefresh the time of the last successful
+	// refresh (unix ns; 0: none known, from this run or the cache).
+	started     time.Time
+	lastRefresh atomic.Int64
 	// lastUnconditional is when a manifest was last fetched without
 	// If-None-Match and verified (zero: not yet in this run); under rmu.
 	lastUnconditional time.Time
@@ -241,6 +257,9 @@ func New(cfg Config) (*Client, error) {
 	if c.cfg.RetryMin <= 0 {
 		c.cfg.RetryMin = DefaultRetryMin
 	}
+	if c.cfg.OverdueAfter == 0 {
+		c.cfg.OverdueAfter = max(DefaultOverdueAfter, 2*c.cfg.RefreshInterval)
+	}
 	if c.cfg.FetchTimeout <= 0 {
 		c.cfg.FetchTimeout = DefaultFetchTimeout
 	}
@@ -251,6 +270,7 @@ func New(cfg Config) (*Client, error) {
 		return nil, errors.New("client: Config.TLS sets InsecureSkipVerify; pins are only checked against verified chains, so pinning needs normal certificate verification")
 	}
 	now := c.now()
+	c.started = now
 
 	b, err := bundledState(cfg.BundledRoot, cfg.BundledManifest, now)
 	if err != nil {
@@ -321,6 +341,7 @@ func New(cfg Config) (*Client, error) {
 	}
 	c.emit(Event{Kind: EventUpdated, Source: start.source, Reason: fmt.Sprintf("enforcing manifest v%d under root v%d (%s)", start.manifestVersion, start.rootVersion, start.source)})
 	c.checkStale(start, now)
+	c.checkOverdue(start, now)
 	return c, nil
 }
 
@@ -398,6 +419,14 @@ func (c *Client) loadCache(now time.Time) (s *snapshot, discarded []string, err 
 		}
 		discarded = append(discarded, "documents that failed verification: "+dropped.Error())
 	}
+	switch {
+	case cc.badRefreshed:
+		discarded = append(discarded, "an unreadable time of the last refresh")
+	case cc.refreshed.After(now):
+		discarded = append(discarded, "a time of the last refresh in the future ("+cc.refreshed.Format(time.RFC3339)+")")
+	case !cc.refreshed.IsZero():
+		c.lastRefresh.Store(cc.refreshed.UnixNano())
+	}
 	if cc.etag != "" {
 		switch err := checkETag(cc.etag); {
 		case err != nil:
@@ -426,7 +455,7 @@ func (c *Client) saveCache(s *snapshot) {
 	if c.cfg.Store == nil {
 		return
 	}
-	b, err := encodeCache(s.roots, s.manifest, s.manifestAfter, s.etag)
+	b, err := encodeCache(s.roots, s.manifest, s.manifestAfter, s.etag, c.LastRefresh())
 	if err == nil {
 		err = c.cfg.Store.Save(cacheKey, b)
 	}
@@ -571,6 +600,9 @@ func (c *Client) Refresh(ctx context.Context) error {
 		}
 	}
 
+	if ferr == nil {
+		c.lastRefresh.Store(now.UnixNano())
+	}
 	if rootsChanged || manifestChanged || next.etag != cur.etag {
 		next.source = "network"
 		next.updated = now
@@ -583,10 +615,16 @@ func (c *Client) Refresh(ctx context.Context) error {
 			c.emit(Event{Kind: EventUpdated, Source: "network", Reason: fmt.Sprintf("enforcing manifest v%d under root v%d", next.manifestVersion, next.rootVersion)})
 		}
 	}
+	if ferr == nil && !(rootsChanged || manifestChanged || next.etag != cur.etag) {
+		c.saveCache(cur) // the time of this successful refresh
+	}
 	if ferr != nil {
 		c.emit(Event{Kind: EventRejected, Source: "network", Err: ferr, Reason: "refresh failed, last valid pins kept: " + ferr.Error()})
 	}
 	c.checkStale(c.state.Load(), now)
+	if ferr != nil {
+		c.checkOverdue(c.state.Load(), now)
+	}
 	return redact.Error(ferr)
 }
 
@@ -620,6 +658,43 @@ func (c *Client) checkStale(s *snapshot, now time.Time) {
 	}
 }
 
+// LastRefresh returns the time of the last successful refresh (in this run
+// or, from the cache, an earlier one), or the zero time when none is known.
+func (c *Client) LastRefresh() time.Time {
+	if ns := c.lastRefresh.Load(); ns != 0 {
+		return time.Unix(0, ns).UTC()
+	}
+	return time.Time{}
+}
+
+// overdue reports whether no refresh has succeeded for longer than
+// Config.OverdueAfter at now, and since when.
+func (c *Client) overdue(now time.Time) (bool, time.Time) {
+	if c.fetch == nil || c.cfg.OverdueAfter < 0 {
+		return false, time.Time{}
+	}
+	since := c.LastRefresh()
+	if since.IsZero() {
+		since = c.started
+	}
+	return now.Sub(since) > c.cfg.OverdueAfter, since
+}
+
+// checkOverdue emits EventOverdue while no refresh has succeeded for
+// longer than Config.OverdueAfter.
+func (c *Client) checkOverdue(s *snapshot, now time.Time) {
+	over, since := c.overdue(now)
+	if !over {
+		return
+	}
+	what := "no successful refresh since " + since.UTC().Format(time.RFC3339)
+	if c.LastRefresh().IsZero() {
+		what = "no successful refresh since the client started at " + since.UTC().Format(time.RFC3339)
+	}
+	c.emit(Event{Kind: EventOverdue, Source: s.source, Reason: fmt.Sprintf("%s (%s, more than %s): the pins may be frozen; manifest v%d stays enforced until %s",
+		what, now.Sub(since).Truncate(time.Second), c.cfg.OverdueAfter, s.manifestVersion, s.expires.UTC().Format(time.RFC3339))})
+}
+
 // State is a read-only view of what a client enforces.
 type State struct {
 	AppID           string
@@ -633,15 +708,23 @@ type State struct {
 	// or "network".
 	Source string
 	// Updated is when this state was adopted.
-	Updated  time.Time
-	Policies []policy.Policy
+	Updated time.Time
+	// LastRefresh is the time of the last successful refresh (zero: none
+	// known); Overdue is true when none succeeded for longer than
+	// Config.OverdueAfter (see EventOverdue).
+	LastRefresh time.Time
+	Overdue     bool
+	Policies    []policy.Policy
 }
 
 // State returns the state in force.
 func (c *Client) State() State {
 	s := c.state.Load()
 	now := c.now()
+	overdue, _ := c.overdue(now)
 	return State{
+		LastRefresh:     c.LastRefresh(),
+		Overdue:         overdue,
 		AppID:           c.appID,
 		RootVersion:     s.rootVersion,
 		ManifestVersion: s.manifestVersion,

@@ -754,3 +754,77 @@ func TestServiceURLCredentialsRedacted(t *testing.T) {
 		}
 	}
 }
+
+// A freeze made visible: while the pin service cannot be reached, the
+// client says so once it has gone OverdueAfter without a successful
+// refresh (here the default, 24h), long before the 30-day manifest
+// expires; the time of the last success survives a restart; a successful
+// refresh ends it.
+func TestOverdueRefreshRaisesEvent(t *testing.T) {
+	w := newWorld(t)
+	store := &MemStore{}
+	c := w.newClient(store)
+	if err := c.Refresh(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t0 := w.clock.Now()
+	if st := c.State(); !st.LastRefresh.Equal(t0) || st.Overdue {
+		t.Fatalf("after a refresh: last %v, overdue %v", st.LastRefresh, st.Overdue)
+	}
+	w.repo.Mode.Store(ct.ModeDown)
+	w.clock.Add(23 * time.Hour)
+	c.Refresh(context.Background())
+	if n := len(w.eventsOf(EventOverdue)); n != 0 || c.State().Overdue {
+		t.Fatalf("overdue after 23h: %d events", n)
+	}
+	w.clock.Add(2 * time.Hour)
+	c.Refresh(context.Background())
+	ev := w.eventsOf(EventOverdue)
+	if len(ev) != 1 || !c.State().Overdue || !strings.Contains(ev[0].Reason, t0.Format(time.RFC3339)) {
+		t.Fatalf("after 25h: overdue %v, events %v", c.State().Overdue, ev)
+	}
+	if c.State().Stale {
+		t.Fatal("the manifest is not expired: overdue is the earlier warning")
+	}
+
+	// A restart: the last success comes from the cache.
+	c.Close()
+	c2 := w.newClient(store)
+	if st := c2.State(); !st.LastRefresh.Equal(t0) || !st.Overdue {
+		t.Fatalf("restart: last %v, overdue %v", st.LastRefresh, st.Overdue)
+	}
+	if n := len(w.eventsOf(EventOverdue)); n != 2 {
+		t.Errorf("%d overdue events after the restart, want 2", n)
+	}
+	w.repo.Mode.Store(ct.ModeOK)
+	if err := c2.Refresh(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if st := c2.State(); st.Overdue || !st.LastRefresh.Equal(w.clock.Now()) {
+		t.Fatalf("after a success: %+v", st)
+	}
+
+	// Never refreshed: the start counts; negative disables.
+	cfg := w.config(nil)
+	cfg.OverdueAfter = time.Hour
+	w.repo.Mode.Store(ct.ModeDown)
+	c3, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c3.Close()
+	w.clock.Add(2 * time.Hour)
+	if st := c3.State(); !st.Overdue || !st.LastRefresh.IsZero() {
+		t.Fatalf("never refreshed: %+v", st)
+	}
+	cfg.OverdueAfter = -1
+	c4, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c4.Close()
+	w.clock.Add(48 * time.Hour)
+	if c4.State().Overdue {
+		t.Fatal("OverdueAfter < 0 did not disable it")
+	}
+}

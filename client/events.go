@@ -38,6 +38,11 @@ const (
 	// their checks while the documents before them still verified. Reason
 	// says what was dropped and what was kept.
 	EventDiscarded
+	// EventOverdue: no refresh has succeeded for longer than
+	// Config.OverdueAfter. The pins in force stay enforced; something may
+	// be blocking updates (a freeze), so tell someone before the manifest
+	// expires.
+	EventOverdue
 )
 
 var eventNames = map[EventKind]string{
@@ -48,6 +53,7 @@ var eventNames = map[EventKind]string{
 	EventReportSent:    "report-sent",
 	EventReportDropped: "report-dropped",
 	EventDiscarded:     "discarded",
+	EventOverdue:       "overdue",
 }
 
 // String returns the event's name as logs and the mobile API spell it.
@@ -126,7 +132,7 @@ func (c *Client) emit(e Event) {
 			attrs = append(attrs, "err", e.Err.Error())
 		}
 		switch e.Kind {
-		case EventRejected, EventPinFailure, EventStale, EventDiscarded:
+		case EventRejected, EventPinFailure, EventStale, EventDiscarded, EventOverdue:
 			c.log.Warn("pinset: "+e.Reason, attrs...)
 		default:
 			c.log.Info("pinset: "+e.Reason, attrs...)

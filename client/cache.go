@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"time"
 )
 
 // Store is the small key-value store the client keeps its last verified
@@ -38,6 +39,12 @@ const cacheKey = "pinset-state.json"
 // maxCacheBytes caps what the client reads back from a Store.
 const maxCacheBytes = 8 << 20
 
+// ErrCacheTooLarge: a stored value is over the cache's cap. A Store may
+// return the first bytes of such a value along with this error; the client
+// then salvages the verified documents from them (the ETag, which may have
+// bloated the file, is written last and dropped).
+var ErrCacheTooLarge = errors.New("cache larger than its cap")
+
 // DirStore is a [Store] over a directory: each key is a file written
 // atomically (a temporary file in the same directory, fsync, rename over the
 // old file, fsync of the directory). Files are written mode 0600 and the
@@ -63,7 +70,8 @@ func (s *DirStore) path(key string) (string, error) {
 	return filepath.Join(s.Dir, key), nil
 }
 
-// Load reads the file for key, up to 8 MiB.
+// Load reads the file for key, up to 8 MiB. A larger file yields its first
+// 8 MiB and an error wrapping [ErrCacheTooLarge].
 func (s *DirStore) Load(key string) ([]byte, error) {
 	p, err := s.path(key)
 	if err != nil {
@@ -79,7 +87,7 @@ func (s *DirStore) Load(key string) ([]byte, error) {
 		return nil, err
 	}
 	if len(b) > maxCacheBytes {
-		return nil, fmt.Errorf("%s: larger than %d bytes", p, maxCacheBytes)
+		return b[:maxCacheBytes], fmt.Errorf("%s: %w of %d bytes", p, ErrCacheTooLarge, maxCacheBytes)
 	}
 	return b, nil
 }
@@ -181,20 +189,36 @@ func (s *MemStore) Save(key string, value []byte) error {
 // cached is what the client stores: the roots it walked past the bundled
 // one and the last manifest it accepted (empty when the bundled manifest is
 // in force), exactly as signed, how many of the roots preceded that
-// manifest, and the ETag the service gave it. Everything is verified again
-// on load by replaying it on top of the bundled state.
+// manifest, and the ETag the service gave it (checked by checkETag before
+// it is written and again on load). Everything is verified again on load by
+// replaying it on top of the bundled state. The ETag is the last field, so
+// a file bloated by one can be salvaged from its first bytes.
 type cached struct {
 	Format        string   `json:"format"` // cacheFormat
 	Roots         []string `json:"roots"`  // base64 of each envelope, oldest first
 	Manifest      string   `json:"manifest"`
 	ManifestAfter int      `json:"manifest_after"`
+	Refreshed     string   `json:"refreshed,omitempty"` // last successful refresh, RFC 3339
 	ETag          string   `json:"etag"`
 }
 
 const cacheFormat = "pinset-client-cache-v1"
 
-func encodeCache(roots [][]byte, manifest []byte, after int, etag string) ([]byte, error) {
+// cacheContents is a decoded cache: its documents, not yet verified.
+type cacheContents struct {
+	roots        [][]byte
+	manifest     []byte
+	after        int
+	etag         string
+	refreshed    time.Time // zero when absent or unreadable (badRefreshed)
+	badRefreshed bool
+}
+
+func encodeCache(roots [][]byte, manifest []byte, after int, etag string, refreshed time.Time) ([]byte, error) {
 	c := cached{Format: cacheFormat, Manifest: base64.StdEncoding.EncodeToString(manifest), ManifestAfter: after, ETag: etag, Roots: []string{}}
+	if !refreshed.IsZero() {
+		c.Refreshed = refreshed.UTC().Format(time.RFC3339Nano)
+	}
 	for _, r := range roots {
 		c.Roots = append(c.Roots, base64.StdEncoding.EncodeToString(r))
 	}
@@ -203,39 +227,124 @@ func encodeCache(roots [][]byte, manifest []byte, after int, etag string) ([]byt
 
 // decodeCache parses the cache file strictly. It checks the shape only; the
 // documents inside are verified by the caller.
-func decodeCache(b []byte) (roots [][]byte, manifest []byte, after int, etag string, err error) {
+func decodeCache(b []byte) (cacheContents, error) {
 	var c cached
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&c); err != nil {
-		return nil, nil, 0, "", fmt.Errorf("cache is not valid JSON (truncated or corrupt): %w", err)
+		return cacheContents{}, fmt.Errorf("cache is not valid JSON (truncated or corrupt): %w", err)
 	}
 	if _, err := dec.Token(); err != io.EOF {
-		return nil, nil, 0, "", errors.New("cache has trailing data")
+		return cacheContents{}, errors.New("cache has trailing data")
 	}
+	return c.contents(true)
+}
+
+// contents checks the shape of c and decodes its documents. Without
+// haveAfter (a salvaged cache that lost manifest_after) the manifest is
+// kept only when there are no roots to place it among.
+func (c *cached) contents(haveAfter bool) (cacheContents, error) {
 	if c.Format != cacheFormat {
-		return nil, nil, 0, "", fmt.Errorf("cache format %q is not %q", c.Format, cacheFormat)
+		return cacheContents{}, fmt.Errorf("cache format %q is not %q", c.Format, cacheFormat)
 	}
 	if len(c.Roots) > maxCachedRoots {
-		return nil, nil, 0, "", fmt.Errorf("cache holds %d roots, more than the limit of %d", len(c.Roots), maxCachedRoots)
+		return cacheContents{}, fmt.Errorf("cache holds %d roots, more than the limit of %d", len(c.Roots), maxCachedRoots)
 	}
 	if c.ManifestAfter < 0 || c.ManifestAfter > len(c.Roots) {
-		return nil, nil, 0, "", fmt.Errorf("cache is inconsistent: manifest_after %d with %d roots", c.ManifestAfter, len(c.Roots))
+		return cacheContents{}, fmt.Errorf("cache is inconsistent: manifest_after %d with %d roots", c.ManifestAfter, len(c.Roots))
+	}
+	out := cacheContents{after: c.ManifestAfter, etag: c.ETag}
+	if c.Refreshed != "" {
+		t, err := time.Parse(time.RFC3339Nano, c.Refreshed)
+		if err != nil {
+			out.badRefreshed = true
+		} else {
+			out.refreshed = t
+		}
 	}
 	for i, r := range c.Roots {
 		rb, err := base64.StdEncoding.DecodeString(r)
 		if err != nil || len(rb) == 0 {
-			return nil, nil, 0, "", fmt.Errorf("cache root #%d is not valid base64", i+1)
+			return cacheContents{}, fmt.Errorf("cache root #%d is not valid base64", i+1)
 		}
-		roots = append(roots, rb)
+		out.roots = append(out.roots, rb)
 	}
-	if c.Manifest != "" {
-		manifest, err = base64.StdEncoding.DecodeString(c.Manifest)
+	if c.Manifest != "" && (haveAfter || len(c.Roots) == 0) {
+		m, err := base64.StdEncoding.DecodeString(c.Manifest)
 		if err != nil {
-			return nil, nil, 0, "", errors.New("cache manifest is not valid base64")
+			return cacheContents{}, errors.New("cache manifest is not valid base64")
+		}
+		out.manifest = m
+	}
+	return out, nil
+}
+
+// salvageCache reads what it can of a cache that failed strict decoding
+// or is over its cap: the members up to the first one that does not
+// decode, in any order, ignoring unknown ones, and never the ETag (the
+// member that bloats a file). Its documents are verified by the caller
+// like any others, so leniency here cannot add trust; it only avoids
+// dropping documents that still verify.
+func salvageCache(b []byte) (cacheContents, error) {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+		return cacheContents{}, errors.New("cache is not a JSON object")
+	}
+	var c cached
+	haveFormat, haveAfter := false, false
+walk:
+	for dec.More() {
+		t, err := dec.Token()
+		if err != nil {
+			break
+		}
+		key, _ := t.(string)
+		var dst any
+		switch key {
+		case "format":
+			dst = &c.Format
+		case "roots":
+			dst = &c.Roots
+		case "manifest":
+			dst = &c.Manifest
+		case "manifest_after":
+			dst = &c.ManifestAfter
+		case "refreshed":
+			dst = &c.Refreshed
+		case "etag":
+			break walk
+		default:
+			dst = new(json.RawMessage)
+		}
+		if err := dec.Decode(dst); err != nil {
+			// A member cut short: what came before is all there is.
+			switch key {
+			case "roots":
+				c.Roots = nil
+			case "manifest":
+				c.Manifest = ""
+			}
+			break walk
+		}
+		switch key {
+		case "format":
+			haveFormat = true
+		case "manifest_after":
+			haveAfter = true
 		}
 	}
-	return roots, manifest, c.ManifestAfter, c.ETag, nil
+	if !haveFormat {
+		return cacheContents{}, errors.New("cache has no readable format member")
+	}
+	out, err := c.contents(haveAfter)
+	if err != nil {
+		return cacheContents{}, err
+	}
+	out.etag = ""
+	if len(out.roots) == 0 && len(out.manifest) == 0 {
+		return cacheContents{}, errors.New("no document could be read from the cache")
+	}
+	return out, nil
 }
 
 // maxCachedRoots bounds the root chain kept in the cache.

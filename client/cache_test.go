@@ -104,14 +104,24 @@ func TestCorruptCacheFallsBackToBundled(t *testing.T) {
 		t.Fatalf("valid cache: state %+v, rejected %v", st, rej)
 	}
 
-	for _, n := range []int{0, 1, len(v2) / 3, len(v2) / 2, len(v2) - 2, len(v2) - 1} {
+	// Cut inside the documents: nothing verifies, the bundled state is
+	// used and the cache is rejected. Cut after them (in manifest_after,
+	// which without roots is not needed, or in the ETag, written last):
+	// the documents are salvaged, verified and kept, and the loss is an
+	// EventDiscarded.
+	docsEnd := bytes.Index(v2, []byte(`,"manifest_after"`))
+	for _, n := range []int{0, 1, len(v2) / 3, len(v2) / 2, docsEnd - 1, docsEnd, docsEnd + 5, len(v2) - 2, len(v2) - 1} {
 		t.Run(fmt.Sprintf("truncated-%d", n), func(t *testing.T) {
 			st, rej := load(t, v2[:n])
-			if st.ManifestVersion != 1 || st.Source != "bundled" {
-				t.Fatalf("state %+v", st)
+			disc := w.eventsOf(EventDiscarded)
+			if n < docsEnd {
+				if st.ManifestVersion != 1 || st.Source != "bundled" || len(rej) != 1 || rej[0].Source != "cache" {
+					t.Fatalf("state %+v, rejected events %v", st, rej)
+				}
+				return
 			}
-			if len(rej) != 1 || rej[0].Source != "cache" {
-				t.Fatalf("rejected events %v", rej)
+			if st.ManifestVersion != 2 || st.Source != "cache" || len(rej) != 0 || len(disc) != 1 || disc[0].Source != "cache" {
+				t.Fatalf("state %+v, rejected %v, discarded %v", st, rej, disc)
 			}
 		})
 	}
@@ -146,7 +156,7 @@ func TestCorruptCacheFallsBackToBundled(t *testing.T) {
 	// id) is refused as well.
 	other := ct.NewRepo(t, "com.example.app", "impostor")
 	other.Publish(5, ct.T0, time.Hour, ct.Pol("127.0.0.1", w.live.Pin(), w.backup.Pin()))
-	b, _ := encodeCache(nil, other.Manifests[5], 0, "")
+	b, _ := encodeCache(nil, other.Manifests[5], 0, "", time.Time{})
 	st, rej = load(t, b)
 	if st.ManifestVersion != 1 || len(rej) != 1 {
 		t.Fatalf("foreign manifest in cache: state %+v, rejected %v", st, rej)
@@ -312,21 +322,35 @@ func FuzzDecodeCache(f *testing.F) {
 	f.Add([]byte(`{"format":"pinset-client-cache-v1","roots":[],"manifest":"e30=","manifest_after":3}`))
 	f.Add([]byte(`{"format":"x"} trailing`))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		roots, m, after, etag, err := decodeCache(b)
+		// Salvage never panics, and what it returns is consistent.
+		if sc, err := salvageCache(b); err == nil {
+			if sc.after < 0 || sc.after > len(sc.roots) || sc.etag != "" {
+				t.Fatalf("salvaged manifest_after %d with %d roots, etag %q", sc.after, len(sc.roots), sc.etag)
+			}
+		}
+		cc, err := decodeCache(b)
 		if err != nil {
 			return
 		}
+		roots, m, after, etag := cc.roots, cc.manifest, cc.after, cc.etag
 		if after < 0 || after > len(roots) {
 			t.Fatalf("manifest_after %d with %d roots accepted", after, len(roots))
 		}
 		// what decodes re-encodes to something that decodes the same
-		b2, err := encodeCache(roots, m, after, etag)
+		b2, err := encodeCache(roots, m, after, etag, cc.refreshed)
 		if err != nil {
 			t.Fatal(err)
 		}
-		r2, m2, a2, e2, err := decodeCache(b2)
-		if err != nil || len(r2) != len(roots) || !bytes.Equal(m2, m) || a2 != after || e2 != etag {
+		c2, err := decodeCache(b2)
+		if err != nil || len(c2.roots) != len(roots) || !bytes.Equal(c2.manifest, m) || c2.after != after || c2.etag != etag || !c2.refreshed.Equal(cc.refreshed) {
 			t.Fatalf("round trip differs: %v", err)
+		}
+		// A strictly valid cache salvages to the same documents.
+		if len(roots) > 0 || len(m) > 0 {
+			sc, err := salvageCache(b2)
+			if err != nil || len(sc.roots) != len(roots) || !bytes.Equal(sc.manifest, m) || sc.after != after {
+				t.Fatalf("salvage of a valid cache differs: %v", err)
+			}
 		}
 	})
 }

@@ -24,11 +24,14 @@
 // # Never bricking
 //
 //   - The client starts from the newer of the bundled state and its cache.
-//     The cache is re-verified on load; a corrupt, truncated or older cache
-//     is ignored (an [EventRejected] with Source "cache") and the bundled
-//     state is the floor.
+//     The cache is re-verified on load, document by document: what
+//     verifies is kept, what does not is dropped ([EventDiscarded]), and a
+//     cache of which nothing verifies is ignored ([EventRejected] with
+//     Source "cache"); the bundled state is the floor.
 //   - A refresh walks the root chain one version at a time (N+1, N+2 ... up
-//     to a cap), then fetches the manifest with If-None-Match. Responses are
+//     to a cap), then fetches the manifest, with If-None-Match only under
+//     the ETag rule (etag.go: a bounded strong tag that came with a
+//     verified body, and an unconditional request at least daily). Responses are
 //     capped in size and every refresh in time, so an endless or trickling
 //     response cannot hold the client.
 //   - Any failure (network, status, garbage, a bad signature, a rollback)
@@ -63,12 +66,14 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 	"weak"
 
 	"pinset.dev/pinset/enforce"
+	"pinset.dev/pinset/internal/redact"
 	"pinset.dev/pinset/policy"
 	"pinset.dev/pinset/trust"
 )
@@ -78,6 +83,8 @@ const (
 	DefaultRefreshInterval = time.Hour
 	DefaultRefreshJitter   = 0.1
 	DefaultRetryMin        = 30 * time.Second
+	// DefaultOverdueAfter is the least default of Config.OverdueAfter.
+	DefaultOverdueAfter = 24 * time.Hour
 )
 
 // Config configures a [Client]. Only BundledRoot and BundledManifest are
@@ -139,6 +146,16 @@ type Config struct {
 	// "GO") and app-platform-version fields of reports.
 	BundleID, AppVersion, Platform, PlatformVersion string
 
+	// OverdueAfter is how long the client may go without a successful
+	// refresh before it raises [EventOverdue] (on every failed refresh and
+	// at start while it lasts) and State().Overdue turns true: a client
+	// whose refreshes are blocked (a freeze) says so long before its
+	// manifest expires. Default: the larger of 24h and twice
+	// RefreshInterval; negative disables it. The time of the last success
+	// is kept in the cache, so it survives restarts; before the first one
+	// the client's start counts. Without a ServiceURL nothing is overdue.
+	OverdueAfter time.Duration
+
 	// OnEvent receives every [Event]. It is called synchronously (for pin
 	// failures, inside the handshake): keep it quick.
 	OnEvent func(Event)
@@ -170,6 +187,13 @@ type Client struct {
 	transports []weak.Pointer[pinnedTransport]
 
 	rmu sync.Mutex // serialises refreshes
+	// started is when New ran; lastRefresh the time of the last successful
+	// refresh (unix ns; 0: none known, from this run or the cache).
+	started     time.Time
+	lastRefresh atomic.Int64
+	// lastUnconditional is when a manifest was last fetched without
+	// If-None-Match and verified (zero: not yet in this run); under rmu.
+	lastUnconditional time.Time
 
 	randMu sync.Mutex
 
@@ -233,6 +257,9 @@ func New(cfg Config) (*Client, error) {
 	if c.cfg.RetryMin <= 0 {
 		c.cfg.RetryMin = DefaultRetryMin
 	}
+	if c.cfg.OverdueAfter == 0 {
+		c.cfg.OverdueAfter = max(DefaultOverdueAfter, 2*c.cfg.RefreshInterval)
+	}
 	if c.cfg.FetchTimeout <= 0 {
 		c.cfg.FetchTimeout = DefaultFetchTimeout
 	}
@@ -243,6 +270,7 @@ func New(cfg Config) (*Client, error) {
 		return nil, errors.New("client: Config.TLS sets InsecureSkipVerify; pins are only checked against verified chains, so pinning needs normal certificate verification")
 	}
 	now := c.now()
+	c.started = now
 
 	b, err := bundledState(cfg.BundledRoot, cfg.BundledManifest, now)
 	if err != nil {
@@ -264,7 +292,7 @@ func New(cfg Config) (*Client, error) {
 	if cfg.ServiceURL != "" {
 		u, err := url.Parse(cfg.ServiceURL)
 		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-			return nil, fmt.Errorf("client: service URL %q must be an absolute http(s) URL", cfg.ServiceURL)
+			return nil, fmt.Errorf("client: service URL %q must be an absolute http(s) URL", redact.URL(cfg.ServiceURL))
 		}
 		c.fetch = &fetcher{hc: hc, base: u, app: c.appID, maxBytes: c.cfg.MaxDocumentBytes}
 		if c.cfg.ReportURL == "" {
@@ -280,17 +308,23 @@ func New(cfg Config) (*Client, error) {
 	c.enf = enforce.New(c, enforce.Options{OnFailure: c.onFailure, Now: c.now})
 
 	start := b
+	var discarded []string
 	if cfg.Store != nil {
-		if s, err := c.loadCache(now); err != nil {
+		if s, d, err := c.loadCache(now); err != nil {
 			if !errors.Is(err, fs.ErrNotExist) {
 				c.emit(Event{Kind: EventRejected, Source: "cache", Err: err, Reason: "cache ignored, bundled state used: " + err.Error(),
 					RootVersion: b.rootVersion, ManifestVersion: b.manifestVersion})
 			}
 		} else {
-			start = s
+			start, discarded = s, d
 		}
 	}
 	c.state.Store(start)
+	if len(discarded) > 0 {
+		c.emit(Event{Kind: EventDiscarded, Source: "cache", Reason: fmt.Sprintf("kept manifest v%d under root v%d from the cache; discarded: %s",
+			start.manifestVersion, start.rootVersion, strings.Join(discarded, "; "))})
+		c.saveCache(start) // replace the damaged cache with what verified
+	}
 	if !start.hasManifest() {
 		// Nothing bundled or cached to enforce: fetch a manifest now or
 		// fail, rather than run with zero pins.
@@ -301,12 +335,13 @@ func New(cfg Config) (*Client, error) {
 		err := c.Refresh(ctx)
 		cancel()
 		if !c.state.Load().hasManifest() {
-			return nil, fmt.Errorf("client: %w: %v", errNoManifest, err)
+			return nil, fmt.Errorf("client: %w: %v", errNoManifest, redact.Error(err))
 		}
 		return c, nil
 	}
 	c.emit(Event{Kind: EventUpdated, Source: start.source, Reason: fmt.Sprintf("enforcing manifest v%d under root v%d (%s)", start.manifestVersion, start.rootVersion, start.source)})
 	c.checkStale(start, now)
+	c.checkOverdue(start, now)
 	return c, nil
 }
 
@@ -342,28 +377,71 @@ func (c *Client) plainHTTPClient() *http.Client {
 	return &http.Client{Transport: t, Timeout: 2 * DefaultFetchTimeout}
 }
 
-// loadCache replays the cached documents on top of the bundled state. Any
-// failure discards the whole cache.
-func (c *Client) loadCache(now time.Time) (*snapshot, error) {
+// loadCache replays the cached documents on top of the bundled state. It
+// never ends below what the cached documents prove: a cache over its cap
+// or whose container does not decode is salvaged (salvageCache), a bad
+// ETag is dropped (checkETag), and documents are replayed one at a time so
+// that only those that fail, and what depends on them, are lost. What was
+// dropped is returned as discarded, for an EventDiscarded; an error means
+// nothing could be used (the bundled state stays).
+func (c *Client) loadCache(now time.Time) (s *snapshot, discarded []string, err error) {
 	raw, err := c.cfg.Store.Load(cacheKey)
-	if err != nil {
-		return nil, err
+	overCap := errors.Is(err, ErrCacheTooLarge) && len(raw) > 0
+	if err != nil && !overCap {
+		return nil, nil, err
 	}
-	roots, manifest, after, etag, err := decodeCache(raw)
-	if err != nil {
-		return nil, err
+	if len(raw) > maxCacheBytes { // a Store without a cap of its own
+		raw, overCap = raw[:maxCacheBytes], true
 	}
-	s := c.bundled.clone()
+	var cc cacheContents
+	if overCap {
+		discarded = append(discarded, fmt.Sprintf("the cache is over its cap of %d bytes: its ETag and anything after the documents were dropped", maxCacheBytes))
+		err = ErrCacheTooLarge
+	} else {
+		cc, err = decodeCache(raw)
+	}
+	if err != nil {
+		salvaged, serr := salvageCache(raw)
+		if serr != nil {
+			return nil, nil, fmt.Errorf("%v; nothing could be salvaged: %v", err, serr)
+		}
+		if !overCap {
+			discarded = append(discarded, err.Error()+": salvaged the documents that could be read, dropped the rest")
+		}
+		cc = salvaged
+	}
+	s = c.bundled.clone()
 	s.source = "cache"
-	if err := s.restore(roots, manifest, after); err != nil {
-		return nil, err
+	applied, dropped := s.restore(cc.roots, cc.manifest, cc.after)
+	if dropped != nil {
+		if applied == 0 {
+			return nil, nil, dropped
+		}
+		discarded = append(discarded, "documents that failed verification: "+dropped.Error())
 	}
-	s.etag = etag
+	switch {
+	case cc.badRefreshed:
+		discarded = append(discarded, "an unreadable time of the last refresh")
+	case cc.refreshed.After(now):
+		discarded = append(discarded, "a time of the last refresh in the future ("+cc.refreshed.Format(time.RFC3339)+")")
+	case !cc.refreshed.IsZero():
+		c.lastRefresh.Store(cc.refreshed.UnixNano())
+	}
+	if cc.etag != "" {
+		switch err := checkETag(cc.etag); {
+		case err != nil:
+			discarded = append(discarded, "cached "+err.Error())
+		case dropped != nil:
+			discarded = append(discarded, "cached ETag: it belonged to dropped documents")
+		default:
+			s.etag = cc.etag
+		}
+	}
 	if s.manifestVersion == c.bundled.manifestVersion && s.rootVersion == c.bundled.rootVersion {
 		s.source = "bundled"
 	}
 	s.updated = now
-	return s, nil
+	return s, discarded, nil
 }
 
 func (s *snapshot) clone() *snapshot {
@@ -377,7 +455,7 @@ func (c *Client) saveCache(s *snapshot) {
 	if c.cfg.Store == nil {
 		return
 	}
-	b, err := encodeCache(s.roots, s.manifest, s.manifestAfter, s.etag)
+	b, err := encodeCache(s.roots, s.manifest, s.manifestAfter, s.etag, c.LastRefresh())
 	if err == nil {
 		err = c.cfg.Store.Save(cacheKey, b)
 	}
@@ -449,7 +527,8 @@ func (c *Client) FlushReports(ctx context.Context) error { return c.rep.flush(ct
 // when they are verified and in force, or with the first error. On error
 // the previous state stays in force (roots verified before the error are
 // kept). It is safe to call concurrently with everything else; concurrent
-// refreshes run one after the other.
+// refreshes run one after the other. URLs in the error have no user info
+// or query string (package redact).
 func (c *Client) Refresh(ctx context.Context) error {
 	if c.fetch == nil {
 		return ErrNoService
@@ -495,7 +574,7 @@ func (c *Client) Refresh(ctx context.Context) error {
 	// rejected root is worth reporting, but the manifest may still be new).
 	if ferr == nil || !isFetchError(ferr) {
 		u := c.fetch.manifestURL()
-		etag := next.etag
+		etag, _ := c.conditional(next, now)
 		res, err := c.fetch.get(ctx, u, etag)
 		switch {
 		case err != nil:
@@ -504,17 +583,26 @@ func (c *Client) Refresh(ctx context.Context) error {
 		case res.NotFound:
 			ferr = errors.Join(ferr, fmt.Errorf("GET %s: no manifest published (404)", u))
 		case bytes.Equal(res.Body, next.ts.ManifestEnvelope()):
-			next.etag = res.ETag
+			next.etag = c.keepETag(res, u)
+			if etag == "" {
+				c.lastUnconditional = now
+			}
 		default:
 			if err := next.applyManifest(res.Body, now); err != nil {
 				ferr = errors.Join(ferr, fmt.Errorf("manifest from %s: %w", u, err))
 			} else {
-				next.etag = res.ETag
+				next.etag = c.keepETag(res, u)
 				manifestChanged = true
+				if etag == "" {
+					c.lastUnconditional = now
+				}
 			}
 		}
 	}
 
+	if ferr == nil {
+		c.lastRefresh.Store(now.UnixNano())
+	}
 	if rootsChanged || manifestChanged || next.etag != cur.etag {
 		next.source = "network"
 		next.updated = now
@@ -527,11 +615,35 @@ func (c *Client) Refresh(ctx context.Context) error {
 			c.emit(Event{Kind: EventUpdated, Source: "network", Reason: fmt.Sprintf("enforcing manifest v%d under root v%d", next.manifestVersion, next.rootVersion)})
 		}
 	}
+	if ferr == nil && !(rootsChanged || manifestChanged || next.etag != cur.etag) {
+		c.saveCache(cur) // the time of this successful refresh
+	}
 	if ferr != nil {
 		c.emit(Event{Kind: EventRejected, Source: "network", Err: ferr, Reason: "refresh failed, last valid pins kept: " + ferr.Error()})
 	}
 	c.checkStale(c.state.Load(), now)
-	return ferr
+	if ferr != nil {
+		c.checkOverdue(c.state.Load(), now)
+	}
+	return redact.Error(ferr)
+}
+
+// keepETag returns the ETag of res, a 200 whose body was just verified,
+// if checkETag accepts it; otherwise "" (the next request is
+// unconditional) and an EventDiscarded.
+func (c *Client) keepETag(res fetchResult, u string) string {
+	if res.ETag == "" {
+		return ""
+	}
+	err := checkETag(res.ETag)
+	if res.ETags > 1 {
+		err = fmt.Errorf("%w: %d ETag header lines", ErrBadETag, res.ETags)
+	}
+	if err != nil {
+		c.emit(Event{Kind: EventDiscarded, Source: "network", Err: err, Reason: fmt.Sprintf("ETag of %s dropped, the verified manifest kept; the next request is unconditional: %v", u, err)})
+		return ""
+	}
+	return res.ETag
 }
 
 func isFetchError(err error) bool {
@@ -544,6 +656,43 @@ func (c *Client) checkStale(s *snapshot, now time.Time) {
 	if s.ts.Stale(now) {
 		c.emit(Event{Kind: EventStale, Source: s.source, Reason: fmt.Sprintf("manifest v%d expired at %s; still enforced until a newer one verifies", s.manifestVersion, s.expires.UTC().Format(time.RFC3339))})
 	}
+}
+
+// LastRefresh returns the time of the last successful refresh (in this run
+// or, from the cache, an earlier one), or the zero time when none is known.
+func (c *Client) LastRefresh() time.Time {
+	if ns := c.lastRefresh.Load(); ns != 0 {
+		return time.Unix(0, ns).UTC()
+	}
+	return time.Time{}
+}
+
+// overdue reports whether no refresh has succeeded for longer than
+// Config.OverdueAfter at now, and since when.
+func (c *Client) overdue(now time.Time) (bool, time.Time) {
+	if c.fetch == nil || c.cfg.OverdueAfter < 0 {
+		return false, time.Time{}
+	}
+	since := c.LastRefresh()
+	if since.IsZero() {
+		since = c.started
+	}
+	return now.Sub(since) > c.cfg.OverdueAfter, since
+}
+
+// checkOverdue emits EventOverdue while no refresh has succeeded for
+// longer than Config.OverdueAfter.
+func (c *Client) checkOverdue(s *snapshot, now time.Time) {
+	over, since := c.overdue(now)
+	if !over {
+		return
+	}
+	what := "no successful refresh since " + since.UTC().Format(time.RFC3339)
+	if c.LastRefresh().IsZero() {
+		what = "no successful refresh since the client started at " + since.UTC().Format(time.RFC3339)
+	}
+	c.emit(Event{Kind: EventOverdue, Source: s.source, Reason: fmt.Sprintf("%s (%s, more than %s): the pins may be frozen; manifest v%d stays enforced until %s",
+		what, now.Sub(since).Truncate(time.Second), c.cfg.OverdueAfter, s.manifestVersion, s.expires.UTC().Format(time.RFC3339))})
 }
 
 // State is a read-only view of what a client enforces.
@@ -559,15 +708,23 @@ type State struct {
 	// or "network".
 	Source string
 	// Updated is when this state was adopted.
-	Updated  time.Time
-	Policies []policy.Policy
+	Updated time.Time
+	// LastRefresh is the time of the last successful refresh (zero: none
+	// known); Overdue is true when none succeeded for longer than
+	// Config.OverdueAfter (see EventOverdue).
+	LastRefresh time.Time
+	Overdue     bool
+	Policies    []policy.Policy
 }
 
 // State returns the state in force.
 func (c *Client) State() State {
 	s := c.state.Load()
 	now := c.now()
+	overdue, _ := c.overdue(now)
 	return State{
+		LastRefresh:     c.LastRefresh(),
+		Overdue:         overdue,
 		AppID:           c.appID,
 		RootVersion:     s.rootVersion,
 		ManifestVersion: s.manifestVersion,

@@ -697,3 +697,134 @@ func TestDialContextRoutesAndKeepsPort(t *testing.T) {
 		t.Errorf("failure names %s:%d, want 127.0.0.1:1 (the address asked for)", f.Host, f.Port)
 	}
 }
+
+// A ServiceURL with a password and a query token: neither appears in any
+// event (Reason, Err, ReportURL), in the log lines, or in the error Refresh
+// returns, whatever fails (status, captive portal, network), and a report
+// sent to the URL derived from it is named without them.
+func TestServiceURLCredentialsRedacted(t *testing.T) {
+	w := newWorld(t)
+	var buf syncBuffer
+	cfg := w.config(nil)
+	cfg.ServiceURL = strings.Replace(w.repo.URL(), "http://", "http://user:SECRET@", 1) + "/?key=SECRET"
+	cfg.Logger = slog.New(slog.NewTextHandler(&buf, nil))
+	c, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	var errs []string
+	for _, mode := range []int32{ct.Mode500, ct.ModeHTML, ct.ModeDown, ct.ModeGarbage} {
+		w.repo.Mode.Store(mode)
+		if err := c.Refresh(context.Background()); err == nil {
+			t.Fatalf("mode %d: refresh succeeded", mode)
+		} else {
+			errs = append(errs, err.Error())
+		}
+	}
+	w.repo.Mode.Store(ct.ModeHTML)
+	if !errors.Is(c.Refresh(context.Background()), ErrBadContentType) {
+		t.Error("the redacted error lost its chain")
+	}
+	w.repo.Mode.Store(ct.ModeOK)
+	evil := pki.Must(w.inter.NewLeaf(pki.Template{Now: w.clock.Now, Hosts: []string{"127.0.0.1"}, Rand: pki.NewDeterministicRand("evil-redact")}))
+	w.backend.SetLeaf(evil)
+	mustRefuse(t, c.HTTPClient(), w.backend.URL("/"))
+	if err := c.FlushReports(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	w.repo.WaitReport(t, 5*time.Second)
+	var all []string
+	w.mu.Lock()
+	for _, e := range w.events {
+		all = append(all, e.String(), e.ReportURL)
+		if e.Err != nil {
+			all = append(all, e.Err.Error())
+		}
+	}
+	w.mu.Unlock()
+	all = append(append(all, errs...), buf.String())
+	text := strings.Join(all, "\n")
+	if strings.Contains(text, "SECRET") {
+		t.Fatalf("SECRET in events, errors or logs:\n%s", text)
+	}
+	for _, want := range []string{"http://redacted@127.0.0.1:", "?redacted", "report-sent"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("no %q in:\n%s", want, text)
+		}
+	}
+}
+
+// A freeze made visible: while the pin service cannot be reached, the
+// client says so once it has gone OverdueAfter without a successful
+// refresh (here the default, 24h), long before the 30-day manifest
+// expires; the time of the last success survives a restart; a successful
+// refresh ends it.
+func TestOverdueRefreshRaisesEvent(t *testing.T) {
+	w := newWorld(t)
+	store := &MemStore{}
+	c := w.newClient(store)
+	if err := c.Refresh(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t0 := w.clock.Now()
+	if st := c.State(); !st.LastRefresh.Equal(t0) || st.Overdue {
+		t.Fatalf("after a refresh: last %v, overdue %v", st.LastRefresh, st.Overdue)
+	}
+	w.repo.Mode.Store(ct.ModeDown)
+	w.clock.Add(23 * time.Hour)
+	c.Refresh(context.Background())
+	if n := len(w.eventsOf(EventOverdue)); n != 0 || c.State().Overdue {
+		t.Fatalf("overdue after 23h: %d events", n)
+	}
+	w.clock.Add(2 * time.Hour)
+	c.Refresh(context.Background())
+	ev := w.eventsOf(EventOverdue)
+	if len(ev) != 1 || !c.State().Overdue || !strings.Contains(ev[0].Reason, t0.Format(time.RFC3339)) {
+		t.Fatalf("after 25h: overdue %v, events %v", c.State().Overdue, ev)
+	}
+	if c.State().Stale {
+		t.Fatal("the manifest is not expired: overdue is the earlier warning")
+	}
+
+	// A restart: the last success comes from the cache.
+	c.Close()
+	c2 := w.newClient(store)
+	if st := c2.State(); !st.LastRefresh.Equal(t0) || !st.Overdue {
+		t.Fatalf("restart: last %v, overdue %v", st.LastRefresh, st.Overdue)
+	}
+	if n := len(w.eventsOf(EventOverdue)); n != 2 {
+		t.Errorf("%d overdue events after the restart, want 2", n)
+	}
+	w.repo.Mode.Store(ct.ModeOK)
+	if err := c2.Refresh(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if st := c2.State(); st.Overdue || !st.LastRefresh.Equal(w.clock.Now()) {
+		t.Fatalf("after a success: %+v", st)
+	}
+
+	// Never refreshed: the start counts; negative disables.
+	cfg := w.config(nil)
+	cfg.OverdueAfter = time.Hour
+	w.repo.Mode.Store(ct.ModeDown)
+	c3, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c3.Close()
+	w.clock.Add(2 * time.Hour)
+	if st := c3.State(); !st.Overdue || !st.LastRefresh.IsZero() {
+		t.Fatalf("never refreshed: %+v", st)
+	}
+	cfg.OverdueAfter = -1
+	c4, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c4.Close()
+	w.clock.Add(48 * time.Hour)
+	if c4.State().Overdue {
+		t.Fatal("OverdueAfter < 0 did not disable it")
+	}
+}

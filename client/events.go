@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"pinset.dev/pinset/enforce"
+	"pinset.dev/pinset/internal/redact"
 )
 
 // EventKind says what happened.
@@ -31,6 +32,17 @@ const (
 	// or the endpoint failed); Reason says which. Duplicates within 24
 	// hours are not events.
 	EventReportDropped
+	// EventDiscarded: part of something untrusted was dropped and the
+	// client carries on with the rest: an ETag that is not a bounded strong
+	// tag (from the network or the cache), or cache entries that failed
+	// their checks while the documents before them still verified. Reason
+	// says what was dropped and what was kept.
+	EventDiscarded
+	// EventOverdue: no refresh has succeeded for longer than
+	// Config.OverdueAfter. The pins in force stay enforced; something may
+	// be blocking updates (a freeze), so tell someone before the manifest
+	// expires.
+	EventOverdue
 )
 
 var eventNames = map[EventKind]string{
@@ -40,6 +52,8 @@ var eventNames = map[EventKind]string{
 	EventPinFailure:    "pin-failure",
 	EventReportSent:    "report-sent",
 	EventReportDropped: "report-dropped",
+	EventDiscarded:     "discarded",
+	EventOverdue:       "overdue",
 }
 
 // String returns the event's name as logs and the mobile API spell it.
@@ -91,7 +105,13 @@ func (e Event) String() string {
 }
 
 // emit stamps and delivers an event to the configured callback and logger.
+// It is the one place events leave the client, so it is where URLs in them
+// lose their user info and query strings (redact.Text): a ServiceURL or
+// report URI with credentials never reaches an app's logs.
 func (c *Client) emit(e Event) {
+	e.Reason = redact.Text(e.Reason)
+	e.Err = redact.Error(e.Err)
+	e.ReportURL = redact.URL(e.ReportURL)
 	if e.Time.IsZero() {
 		e.Time = c.now()
 	}
@@ -112,7 +132,7 @@ func (c *Client) emit(e Event) {
 			attrs = append(attrs, "err", e.Err.Error())
 		}
 		switch e.Kind {
-		case EventRejected, EventPinFailure, EventStale:
+		case EventRejected, EventPinFailure, EventStale, EventDiscarded, EventOverdue:
 			c.log.Warn("pinset: "+e.Reason, attrs...)
 		default:
 			c.log.Info("pinset: "+e.Reason, attrs...)

@@ -35,9 +35,10 @@ var (
 // fetchResult is one fetched document.
 type fetchResult struct {
 	Body        []byte
-	ETag        string
-	NotModified bool // 304: the ETag still names the current document
-	NotFound    bool // 404: for roots, the end of the chain
+	ETag        string // as received; see checkETag
+	ETags       int    // how many ETag header lines there were
+	NotModified bool   // 304: the ETag still names the current document
+	NotFound    bool   // 404: for roots, the end of the chain
 }
 
 // fetcher gets documents from the pin service with caps on size and time.
@@ -98,7 +99,7 @@ func (f *fetcher) get(ctx context.Context, u, etag string) (fetchResult, error) 
 	if int64(len(body)) > f.maxBytes {
 		return fetchResult{}, fmt.Errorf("GET %s: %w of %d bytes", u, ErrTooLarge, f.maxBytes)
 	}
-	return fetchResult{Body: body, ETag: resp.Header.Get("ETag")}, nil
+	return fetchResult{Body: body, ETag: resp.Header.Get("ETag"), ETags: len(resp.Header.Values("ETag"))}, nil
 }
 
 // backoff computes the wait before the next refresh: the interval with

@@ -2,6 +2,7 @@ package client
 
 import (
 	"errors"
+	"fmt"
 	"time"
 
 	"pinset.dev/pinset/trust"
@@ -82,33 +83,49 @@ func (s *snapshot) applyManifest(b []byte, now time.Time) error {
 // restore replays cached documents on top of s, in place, with
 // trust.State.Restore: the same checks as fetched documents except expiry,
 // since a cache may outlive a manifest that is still the newest known (it
-// is then enforced and reported stale). Roots not newer than the trusted
-// one are skipped (the app may ship a newer bundled root than its cache).
-func (s *snapshot) restore(roots [][]byte, manifest []byte, after int) error {
-	var before, later [][]byte
-	for i, r := range roots {
-		if rr, _, err := trust.DecodeRootUnverified(r); err == nil && rr.Version <= uint64(s.rootVersion) {
+// is then enforced and reported stale). Documents are replayed one at a
+// time, in the order they were accepted, so that a bad one costs only
+// itself and what depends on it: a root that fails ends the walk (later
+// roots and a manifest bound to them cannot verify without it), a manifest
+// that fails is dropped and the roots after it are still walked. Roots not
+// newer than the trusted one are skipped (the app may ship a newer bundled
+// root than its cache). It returns how many documents were applied and an
+// error describing each one dropped.
+func (s *snapshot) restore(roots [][]byte, manifest []byte, after int) (applied int, dropped error) {
+	ts := s.ts
+	var errs []error
+	for i := 0; i <= len(roots); i++ {
+		if i == after && len(manifest) > 0 {
+			next, err := ts.Restore(nil, manifest)
+			switch {
+			case err != nil:
+				errs = append(errs, err)
+			case next != ts:
+				ts = next
+				s.manifest, s.manifestAfter = manifest, len(s.roots)
+				applied++
+			}
+		}
+		if i == len(roots) {
+			break
+		}
+		r := roots[i]
+		if rr, _, err := trust.DecodeRootUnverified(r); err == nil && rr.Version <= ts.Root().Version {
 			continue
 		}
-		if i < after {
-			before = append(before, r)
-		} else {
-			later = append(later, r)
+		next, err := ts.Restore([][]byte{r}, nil)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("root #%d of %d: %w", i+1, len(roots), err))
+			if after > i && len(manifest) > 0 {
+				errs = append(errs, errors.New("cached manifest dropped: it follows that root"))
+			}
+			break
 		}
+		ts = next
+		s.roots = append(s.roots, r)
+		applied++
 	}
-	ts, err := s.ts.Restore(before, manifest)
-	if err != nil {
-		return err
-	}
-	s.roots = append(s.roots, before...)
-	if len(manifest) > 0 && ts != s.ts {
-		s.manifest, s.manifestAfter = manifest, len(s.roots)
-	}
-	if ts, err = ts.Restore(later, nil); err != nil {
-		return err
-	}
-	s.roots = append(s.roots, later...)
 	s.ts = ts
 	s.derive()
-	return nil
+	return applied, errors.Join(errs...)
 }

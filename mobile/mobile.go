@@ -37,6 +37,7 @@ import (
 	"time"
 
 	"pinset.dev/pinset/client"
+	"pinset.dev/pinset/internal/redact"
 	"pinset.dev/pinset/pin"
 )
 
@@ -56,6 +57,11 @@ type Config struct {
 	RefreshIntervalSeconds int64
 	// FetchTimeoutSeconds bounds one request made by Fetch and Request (default 60).
 	FetchTimeoutSeconds int64
+	// OverdueAfterSeconds: after this long without a successful refresh the
+	// client raises an "overdue" event and IsOverdue returns true (default
+	// the larger of 24 hours and twice the refresh interval; negative
+	// disables it).
+	OverdueAfterSeconds int64
 	// ReportURL receives pin-failure reports for hosts without their own
 	// report URI.
 	ReportURL string
@@ -87,8 +93,8 @@ type Store interface {
 }
 
 // Event is one thing that happened in the client (see client.EventKind):
-// Kind is "updated", "rejected", "stale", "pin-failure", "report-sent" or
-// "report-dropped".
+// Kind is "updated", "rejected", "stale", "pin-failure", "report-sent",
+// "report-dropped", "discarded" or "overdue".
 type Event struct {
 	Kind            string
 	Source          string
@@ -160,6 +166,7 @@ func NewClientWithStore(cfg *Config, store Store, handler EventHandler) (*Client
 		PlatformVersion:  cfg.PlatformVersion,
 		BundleID:         cfg.BundleID,
 		RefreshInterval:  time.Duration(cfg.RefreshIntervalSeconds) * time.Second,
+		OverdueAfter:     time.Duration(cfg.OverdueAfterSeconds) * time.Second,
 		ReportQueue:      client.DefaultReportQueue,
 		MaxDocumentBytes: client.DefaultMaxDocumentBytes,
 	}
@@ -248,8 +255,14 @@ func (c *Client) Fetch(url string) (*Response, error) {
 }
 
 // Request sends a request with pins enforced. headersJSON is empty or a JSON
-// object of header names to string values.
+// object of header names to string values. URLs in its errors have no user
+// info or query string (package redact), so an app may log them.
 func (c *Client) Request(method, url string, body []byte, headersJSON string) (*Response, error) {
+	resp, err := c.request(method, url, body, headersJSON)
+	return resp, redact.Error(err)
+}
+
+func (c *Client) request(method, url string, body []byte, headersJSON string) (*Response, error) {
 	var rd io.Reader
 	if body != nil {
 		rd = bytes.NewReader(body)
@@ -277,7 +290,7 @@ func (c *Client) Request(method, url string, body []byte, headersJSON string) (*
 		return nil, err
 	}
 	if len(b) > MaxBodyBytes {
-		return nil, fmt.Errorf("pinset: response body of %s is larger than %d bytes", url, MaxBodyBytes)
+		return nil, fmt.Errorf("pinset: response body of %s is larger than %d bytes", redact.URL(url), MaxBodyBytes)
 	}
 	hj, _ := json.Marshal(resp.Header)
 	return &Response{StatusCode: int64(resp.StatusCode), ContentType: resp.Header.Get("Content-Type"), Body: b, HeadersJSON: string(hj)}, nil
@@ -290,6 +303,8 @@ type currentPins struct {
 	ManifestVersion int64        `json:"manifest_version"`
 	Expires         string       `json:"expires,omitempty"`
 	Stale           bool         `json:"stale"`
+	LastRefresh     string       `json:"last_refresh,omitempty"`
+	Overdue         bool         `json:"overdue"`
 	Source          string       `json:"source"`
 	Hosts           []pinnedHost `json:"hosts"`
 }
@@ -303,10 +318,13 @@ type pinnedHost struct {
 }
 
 // CurrentPinsJSON returns the pins in force as JSON: app id, versions,
-// expiry, staleness, and per host the pattern, base64 pins and flags.
+// expiry, staleness, last successful refresh and overdue, and per host the pattern, base64 pins and flags.
 func (c *Client) CurrentPinsJSON() (string, error) {
 	s := c.c.State()
-	out := currentPins{AppID: s.AppID, RootVersion: s.RootVersion, ManifestVersion: s.ManifestVersion, Stale: s.Stale, Source: s.Source, Hosts: []pinnedHost{}}
+	out := currentPins{AppID: s.AppID, RootVersion: s.RootVersion, ManifestVersion: s.ManifestVersion, Stale: s.Stale, Overdue: s.Overdue, Source: s.Source, Hosts: []pinnedHost{}}
+	if !s.LastRefresh.IsZero() {
+		out.LastRefresh = s.LastRefresh.UTC().Format(time.RFC3339)
+	}
 	if !s.Expires.IsZero() {
 		out.Expires = s.Expires.UTC().Format(time.RFC3339)
 	}
@@ -327,3 +345,19 @@ func (c *Client) ManifestVersion() int64 { return c.c.State().ManifestVersion }
 // IsStale reports whether the manifest in force has expired (it is still
 // enforced).
 func (c *Client) IsStale() bool { return c.c.State().Stale }
+
+// LastRefreshUnixSeconds returns the time of the last successful refresh
+// (in this run or, from the cache, an earlier one) as Unix seconds, or 0
+// when none is known.
+func (c *Client) LastRefreshUnixSeconds() int64 {
+	t := c.c.LastRefresh()
+	if t.IsZero() {
+		return 0
+	}
+	return t.Unix()
+}
+
+// IsOverdue reports whether no refresh has succeeded for longer than
+// Config.OverdueAfterSeconds: the pins may be frozen (they are still
+// enforced). The client raises an "overdue" event too.
+func (c *Client) IsOverdue() bool { return c.c.State().Overdue }

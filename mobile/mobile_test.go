@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -229,8 +230,8 @@ func TestGobindGeneratesBindings(t *testing.T) {
 	}
 	want := map[string][]string{
 		"java/mobile/Mobile.java":       {"newClient(Config cfg, EventHandler handler)", "newClientJSON(String configJSON", "newClientWithStore(", "void onEvent(Event e)", "byte[] load(String key)"},
-		"java/mobile/Client.java":       {"Response fetch(String url)", "Response request(String method, String url, byte[] body, String headersJSON)", "void refresh()", "String currentPinsJSON()", "long manifestVersion()", "void start()", "void close()", "void closeIdleConnections()"},
-		"java/mobile/Config.java":       {"getBundledRoot()", "setServiceURL(String v)", "getRefreshIntervalSeconds()"},
+		"java/mobile/Client.java":       {"Response fetch(String url)", "Response request(String method, String url, byte[] body, String headersJSON)", "void refresh()", "String currentPinsJSON()", "long manifestVersion()", "void start()", "void close()", "void closeIdleConnections()", "long lastRefreshUnixSeconds()", "boolean isOverdue()"},
+		"java/mobile/Config.java":       {"getBundledRoot()", "setServiceURL(String v)", "getRefreshIntervalSeconds()", "getOverdueAfterSeconds()"},
 		"java/mobile/Response.java":     {"getStatusCode()", "getBody()"},
 		"java/mobile/Event.java":        {"getKind()", "getReason()"},
 		"src/gobind/Mobile.objc.h":      {"MobileNewClient(MobileConfig*", "MobileNewClientWithStore(", "- (MobileResponse* _Nullable)fetch:(NSString* _Nullable)url", "- (BOOL)refresh:", "- (NSString* _Nonnull)currentPinsJSON:", "@protocol MobileEventHandler", "- (void)onEvent:(MobileEvent* _Nullable)e;"},
@@ -265,4 +266,74 @@ func TestGobindGeneratesBindings(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// A ServiceURL with a password and query token, and a request URL with
+// both: no event, Refresh error or Fetch error carries them.
+func TestMobileRedactsURLCredentials(t *testing.T) {
+	f := newFixture(t)
+	f.cfg.ServiceURL = strings.Replace(f.repo.URL(), "http://", "http://user:SECRET@", 1) + "/?key=SECRET"
+	h := &events{}
+	c, err := NewClient(f.cfg, h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	var text []string
+	f.repo.Mode.Store(ct.Mode500)
+	if err := c.Refresh(); err == nil {
+		t.Fatal("refresh against a failing service succeeded")
+	} else {
+		text = append(text, err.Error())
+	}
+	if _, err := c.Fetch("https://user:SECRET@127.0.0.1:1/x?token=SECRET"); err == nil {
+		t.Fatal("fetch from port 1 succeeded")
+	} else {
+		text = append(text, err.Error())
+	}
+	h.mu.Lock()
+	for _, e := range h.ev {
+		text = append(text, e.Kind+" "+e.Reason)
+	}
+	h.mu.Unlock()
+	all := strings.Join(text, "\n")
+	if strings.Contains(all, "SECRET") || !strings.Contains(all, "redacted@127.0.0.1") {
+		t.Fatalf("events and errors:\n%s", all)
+	}
+}
+
+// The freeze signal through the mobile API: the time of the last
+// successful refresh, IsOverdue, the "overdue" event and CurrentPinsJSON.
+// (The mobile API has no injected clock: a one-second OverdueAfter.)
+func TestMobileOverdue(t *testing.T) {
+	f := newFixture(t)
+	f.cfg.OverdueAfterSeconds = 1
+	h := &events{}
+	c, err := NewClient(f.cfg, h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if c.LastRefreshUnixSeconds() != 0 || c.IsOverdue() {
+		t.Fatalf("before any refresh: last %d, overdue %v", c.LastRefreshUnixSeconds(), c.IsOverdue())
+	}
+	before := time.Now().Unix()
+	if err := c.Refresh(); err != nil {
+		t.Fatal(err)
+	}
+	if last := c.LastRefreshUnixSeconds(); last < before || last > time.Now().Unix() {
+		t.Fatalf("last refresh %d, want about %d", last, before)
+	}
+	f.repo.Mode.Store(ct.ModeDown)
+	time.Sleep(1100 * time.Millisecond)
+	if c.Refresh() == nil {
+		t.Fatal("refresh against a down service succeeded")
+	}
+	if !c.IsOverdue() || !slices.Contains(h.kinds(), "overdue") {
+		t.Fatalf("overdue %v, events %v", c.IsOverdue(), h.kinds())
+	}
+	js, _ := c.CurrentPinsJSON()
+	if !strings.Contains(js, `"overdue":true`) || !strings.Contains(js, `"last_refresh":"`) {
+		t.Errorf("CurrentPinsJSON = %s", js)
+	}
 }

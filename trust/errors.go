@@ -9,7 +9,7 @@ import (
 // The errors of the trust layer. Every error the verifier returns wraps
 // exactly one of these sentinels, so callers branch with [errors.Is]; the
 // structured ones ([*DecodeError], [*ThresholdError], [*VersionError],
-// [*ExpiredError]) carry the details for [errors.As].
+// [*ExpiredError], [*LifetimeError]) carry the details for [errors.As].
 var (
 	// ErrMalformed: the bytes are not a well-formed envelope or document
 	// under the strict decoding rules (duplicate or case-variant keys,
@@ -71,6 +71,10 @@ var (
 	// ErrExpiresBeforeIssued: a manifest whose expiry is not after its
 	// issue time.
 	ErrExpiresBeforeIssued = errors.New("expires before it is issued")
+
+	// ErrManifestLifetime: a manifest valid for longer (expires minus
+	// issued_at) than its root's max_manifest_lifetime.
+	ErrManifestLifetime = errors.New("manifest lifetime over the root's maximum")
 
 	// ErrNoRoot: an operation needs a trusted root and none is set.
 	ErrNoRoot = errors.New("no trusted root")
@@ -186,6 +190,22 @@ func (e *ExpiredError) Error() string {
 }
 
 func (e *ExpiredError) Unwrap() error { return ErrExpired }
+
+// LifetimeError reports a manifest valid for longer than its root allows.
+// It wraps ErrManifestLifetime.
+type LifetimeError struct {
+	Version     uint64        // the manifest's version
+	RootVersion uint64        // the root that sets the maximum
+	Lifetime    time.Duration // expires - issued_at
+	Max         time.Duration // the root's max_manifest_lifetime
+}
+
+func (e *LifetimeError) Error() string {
+	return fmt.Sprintf("manifest v%d is valid for %s (expires - issued_at), longer than the %s root v%d allows (max_manifest_lifetime)",
+		e.Version, e.Lifetime, e.Max, e.RootVersion)
+}
+
+func (e *LifetimeError) Unwrap() error { return ErrManifestLifetime }
 
 // docError is an error with its own message that matches several
 // sentinels (always ErrInvalidDocument, sometimes a cause such as

@@ -24,6 +24,10 @@ const (
 	MaxKeys = 32
 	// MaxAppIDLen bounds an app id.
 	MaxAppIDLen = 128
+	// MinManifestLifetimeLimit and MaxManifestLifetimeLimit bound a root's
+	// max_manifest_lifetime (a minute to 366 days).
+	MinManifestLifetimeLimit = time.Minute
+	MaxManifestLifetimeLimit = 366 * 24 * time.Hour
 )
 
 // Role is a set of keys and how many of them must sign.
@@ -36,12 +40,19 @@ type Role struct {
 // one app, and how many of them must. Root N+1 is trusted only when signed
 // by a threshold of root N's root role and a threshold of its own.
 type Root struct {
-	AppID    string
-	Version  uint64
-	Expires  time.Time
-	Keys     []*Key
-	RootRole Role
-	PinsRole Role
+	AppID   string
+	Version uint64
+	Expires time.Time
+	// MaxManifestLifetime, when not zero, is the longest a manifest signed
+	// under this root may be valid for (its expires minus its issued_at):
+	// a longer one is refused with ErrManifestLifetime. It bounds how long
+	// a client can be held on one validly signed manifest by someone who
+	// blocks its refreshes (a freeze). Whole seconds, between
+	// MinManifestLifetimeLimit and MaxManifestLifetimeLimit.
+	MaxManifestLifetime time.Duration
+	Keys                []*Key
+	RootRole            Role
+	PinsRole            Role
 }
 
 // Key returns the key with the given id, or nil.
@@ -92,6 +103,10 @@ func (r *Root) Validate() error {
 	}
 	if r.Expires.IsZero() {
 		return invalid("root", "no expiry")
+	}
+	if l := r.MaxManifestLifetime; l != 0 && (l < MinManifestLifetimeLimit || l > MaxManifestLifetimeLimit || l%time.Second != 0) {
+		return invalid("root", "max_manifest_lifetime %v: use whole seconds from %d to %d, or leave it out for no limit",
+			l, int64(MinManifestLifetimeLimit/time.Second), int64(MaxManifestLifetimeLimit/time.Second))
 	}
 	if len(r.Keys) == 0 || len(r.Keys) > MaxKeys {
 		return invalid("root", "%d keys (expected 1 to %d)", len(r.Keys), MaxKeys)
@@ -164,12 +179,27 @@ func (r *Root) VerifyRole(name string, env *Envelope) (int, error) {
 	return te.Valid, nil
 }
 
+// checkManifestLifetime refuses a manifest whose validity (expires minus
+// issued_at) is longer than r's MaxManifestLifetime. Manifests always
+// carry both times, so the rule needs no clock: it holds for bundled,
+// cached and fetched manifests alike.
+func (r *Root) checkManifestLifetime(m *Manifest) error {
+	if r.MaxManifestLifetime == 0 {
+		return nil
+	}
+	if l := m.Expires.Sub(m.IssuedAt); l > r.MaxManifestLifetime {
+		return &LifetimeError{Version: m.Version, RootVersion: r.Version, Lifetime: l, Max: r.MaxManifestLifetime}
+	}
+	return nil
+}
+
 type rootJSON struct {
-	AppID   string              `json:"app_id"`
-	Version uint64              `json:"version"`
-	Expires string              `json:"expires"`
-	Keys    []keyJSON           `json:"keys"`
-	Roles   map[string]roleJSON `json:"roles"`
+	AppID               string              `json:"app_id"`
+	Version             uint64              `json:"version"`
+	Expires             string              `json:"expires"`
+	MaxManifestLifetime int64               `json:"max_manifest_lifetime,omitempty"` // seconds
+	Keys                []keyJSON           `json:"keys"`
+	Roles               map[string]roleJSON `json:"roles"`
 }
 
 type keyJSON struct {
@@ -189,7 +219,7 @@ func (r *Root) Marshal() ([]byte, error) {
 	if err := r.Validate(); err != nil {
 		return nil, err
 	}
-	j := rootJSON{AppID: r.AppID, Version: r.Version, Expires: formatTime(r.Expires), Roles: map[string]roleJSON{
+	j := rootJSON{AppID: r.AppID, Version: r.Version, Expires: formatTime(r.Expires), MaxManifestLifetime: int64(r.MaxManifestLifetime / time.Second), Roles: map[string]roleJSON{
 		RoleRoot: {KeyIDs: r.RootRole.KeyIDs, Threshold: r.RootRole.Threshold},
 		RolePins: {KeyIDs: r.PinsRole.KeyIDs, Threshold: r.PinsRole.Threshold},
 	}}
@@ -221,7 +251,7 @@ func DecodeRoot(payload []byte) (*Root, error) {
 		return nil, err
 	}
 	d := dec{what}
-	f, err := d.object(v, top, []string{"app_id", "version", "expires", "keys", "roles"}, nil)
+	f, err := d.object(v, top, []string{"app_id", "version", "expires", "keys", "roles"}, []string{"max_manifest_lifetime"})
 	if err != nil {
 		return nil, err
 	}
@@ -234,6 +264,17 @@ func DecodeRoot(payload []byte) (*Root, error) {
 	}
 	if r.Expires, err = d.time(f.get("expires"), top.dot("expires")); err != nil {
 		return nil, err
+	}
+	if x := f.get("max_manifest_lifetime"); x != nil {
+		secs, err := d.uint(x, top.dot("max_manifest_lifetime"))
+		if err != nil {
+			return nil, err
+		}
+		if secs == 0 || secs > uint64(MaxManifestLifetimeLimit/time.Second) {
+			return nil, invalid("root", "max_manifest_lifetime %d: use %d to %d seconds, or leave it out for no limit",
+				secs, int64(MinManifestLifetimeLimit/time.Second), int64(MaxManifestLifetimeLimit/time.Second))
+		}
+		r.MaxManifestLifetime = time.Duration(secs) * time.Second
 	}
 	keys, err := d.array(f.get("keys"), top.dot("keys"), MaxKeys)
 	if err != nil {

@@ -304,6 +304,9 @@ func (s *State) updateManifest(b []byte, now time.Time, checkTime bool) (*State,
 	if m.RootVersion != s.root.Version {
 		return nil, fmt.Errorf("manifest v%d is bound to root v%d, trusted root is v%d: %w", m.Version, m.RootVersion, s.root.Version, ErrRootMismatch)
 	}
+	if err := s.root.checkManifestLifetime(m); err != nil {
+		return nil, err
+	}
 	if m.Version < s.floors.ManifestVersion {
 		return nil, &VersionError{Document: "manifest", Got: m.Version, Trusted: s.floors.ManifestVersion, Err: ErrBelowFloor}
 	}

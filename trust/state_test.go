@@ -890,3 +890,64 @@ func p384Key(t *testing.T) any {
 	}
 	return k.Public()
 }
+
+// A root's max_manifest_lifetime bounds how long a manifest signed under
+// it may be valid: a longer one is refused with a *LifetimeError, for
+// fetched, bundled and cached manifests alike, and the trusted one stays.
+// Roots without the field set no limit; the field round-trips.
+func TestMaxManifestLifetime(t *testing.T) {
+	repo := trusttest.New(app, 77)
+	v1, err := trust.NewState(repo.Root(), repo.Manifest())
+	if err != nil {
+		t.Fatal(err)
+	}
+	repo.MaxManifestLifetime = 7 * day
+	r2 := repo.PublishRoot()
+	repo.ManifestLifetime = 7 * day
+	ok := repo.PublishManifest(nil)
+	long := repo.PublishManifest(func(m *trust.Manifest) { m.Expires = m.IssuedAt.Add(7*day + time.Second) })
+
+	st, err := v1.UpdateRoot(r2, repo.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Root().MaxManifestLifetime != 7*day {
+		t.Fatalf("decoded max_manifest_lifetime %v", st.Root().MaxManifestLifetime)
+	}
+	_, err = st.UpdateManifest(long, repo.Now)
+	mustErr(t, err, trust.ErrManifestLifetime)
+	var le *trust.LifetimeError
+	if !errors.As(err, &le) || le.Max != 7*day || le.Lifetime != 7*day+time.Second || le.RootVersion != 2 {
+		t.Fatalf("error %#v", err)
+	}
+	if !strings.Contains(err.Error(), "max_manifest_lifetime") {
+		t.Errorf("message %q does not name the field", err)
+	}
+	if _, err := st.UpdateManifest(ok, repo.Now); err != nil {
+		t.Fatalf("a manifest at the limit: %v", err)
+	}
+	_, err = trust.NewState(r2, long) // as a bundled pair (signed by v1 and v2 keys alike)
+	mustErr(t, err, trust.ErrManifestLifetime)
+	_, err = v1.Restore([][]byte{r2}, long)
+	mustErr(t, err, trust.ErrManifestLifetime)
+
+	for _, bad := range []time.Duration{time.Second, 59 * time.Second, 367 * day, time.Hour + time.Millisecond} {
+		doc := repo.RootDoc(3)
+		doc.MaxManifestLifetime = bad
+		if _, err := doc.Marshal(); !errors.Is(err, trust.ErrInvalidDocument) {
+			t.Errorf("max_manifest_lifetime %v: %v", bad, err)
+		}
+	}
+	doc := repo.RootDoc(3)
+	b, err := doc.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(b, []byte(`"max_manifest_lifetime": 604800,`)) {
+		t.Errorf("payload:\n%s", b)
+	}
+	doc.MaxManifestLifetime = 0
+	if b, _ := doc.Marshal(); bytes.Contains(b, []byte("max_manifest_lifetime")) {
+		t.Errorf("a root without a limit writes the field:\n%s", b)
+	}
+}

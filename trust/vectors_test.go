@@ -53,6 +53,7 @@ var errorNames = []struct {
 	{"expired", trust.ErrExpired},
 	{"issued-in-future", trust.ErrIssuedInFuture},
 	{"expires-before-issued", trust.ErrExpiresBeforeIssued},
+	{"manifest-lifetime", trust.ErrManifestLifetime},
 	{"wrong-app", trust.ErrWrongApp},
 	{"threshold", trust.ErrThreshold},
 	{"algorithm", trust.ErrAlgorithm},
@@ -465,5 +466,36 @@ func generateVectors(t *testing.T) []*vector {
 	ed := trusttest.NewAlg(app, 3005, trust.Ed25519)
 	add("ed25519", "success", "root and manifest signed with Ed25519 keys", now,
 		sec("trusted-root", ed.Root()), sec("trusted-manifest", ed.Manifest()), sec("manifest", ed.PublishManifest(nil)))
+
+	// Maximum manifest lifetime (a root's max_manifest_lifetime).
+	lrepo := trusttest.New(app, 3006)
+	lrepo.MaxManifestLifetime = lrepo.ManifestLifetime // 30 days
+	lr2 := lrepo.PublishRoot()
+	lbase := []section{sec("trusted-root", lrepo.Roots[0]), sec("trusted-manifest", lrepo.Manifests[0]), sec("root", lr2)}
+	lwith := func(extra ...section) []section { return append(append([]section(nil), lbase...), extra...) }
+	add("max-lifetime-equal", "success", "root v2 sets max_manifest_lifetime 30 days; a manifest valid for exactly 30 days is accepted",
+		now, lwith(sec("manifest", lrepo.PublishManifest(nil)))...)
+	add("max-lifetime-exceeded", "manifest-lifetime", "a manifest valid for 30 days and 1 second under a root allowing 30 days",
+		now, lwith(sec("manifest", lrepo.PublishManifest(func(m *trust.Manifest) { m.Expires = m.Expires.Add(time.Second) })))...)
+	lrepo.MaxManifestLifetime = 0
+	lfree := lrepo.PublishRoot()
+	lrepo.ManifestLifetime = 365 * day
+	add("max-lifetime-absent", "success", "without max_manifest_lifetime a root sets no limit (a manifest valid for 365 days)",
+		now, lwith(sec("root", lfree), sec("manifest", lrepo.PublishManifest(nil)))...)
+	lpayload := string(trusttest.EncodeRoot(lrepo.RootDoc(1)))
+	withLimit := func(v string) []byte {
+		return []byte(strings.Replace(lpayload, `"expires": `, `"max_manifest_lifetime": `+v+`,
+  "expires": `, 1))
+	}
+	for _, c := range []struct{ name, expect, comment, value string }{
+		{"max-lifetime-zero", "invalid-document", "max_manifest_lifetime 0 (leave the field out for no limit)", "0"},
+		{"max-lifetime-too-short", "invalid-document", "max_manifest_lifetime of 59 seconds, under the 60-second minimum", "59"},
+		{"max-lifetime-too-long", "invalid-document", "max_manifest_lifetime of 366 days and 1 second, over the maximum", "31622401"},
+		{"max-lifetime-string", "malformed", "max_manifest_lifetime as a duration string", `"720h"`},
+		{"max-lifetime-negative", "malformed", "a negative max_manifest_lifetime", "-60"},
+	} {
+		add(c.name, c.expect, "strict decoding: "+c.comment, now,
+			sec("trusted-root", lrepo.Sign(trust.PayloadTypeRoot, withLimit(c.value), lrepo.RootKeys[:2]...)))
+	}
 	return out
 }

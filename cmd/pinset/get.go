@@ -16,6 +16,7 @@ import (
 
 	"pinset.dev/pinset/client"
 	"pinset.dev/pinset/enforce"
+	"pinset.dev/pinset/internal/redact"
 	"pinset.dev/pinset/pin"
 )
 
@@ -96,8 +97,12 @@ type getFailure struct {
 	Served    []string `json:"served"`
 }
 
+// runGet fetches rawURL with pins enforced. Every URL it prints (the
+// target, the pin service, in errors, warnings and --json) goes through
+// package redact: user info and query strings are never shown.
 func runGet(cmd *cobra.Command, rawURL string, o getOptions) error {
 	stderr := cmd.ErrOrStderr()
+	shownURL := redact.URL(rawURL)
 	rootBytes, err := readInput(o.root, maxInputFile)
 	if err != nil {
 		return err
@@ -145,7 +150,7 @@ func runGet(cmd *cobra.Command, rawURL string, o getOptions) error {
 	}
 	c, err := client.New(cfg)
 	if err != nil {
-		return fmt.Errorf("%s: %w", o.root, err)
+		return fmt.Errorf("%s: %w", o.root, redact.Error(err))
 	}
 	defer c.Close()
 	ctx, cancel := context.WithTimeout(cmd.Context(), o.timeout)
@@ -156,14 +161,14 @@ func runGet(cmd *cobra.Command, rawURL string, o getOptions) error {
 		_ = c.Refresh(ctx)
 	}
 	st := c.State()
-	res := getResult{URL: rawURL, RootVersion: st.RootVersion, ManifestVersion: st.ManifestVersion, Stale: st.Stale}
+	res := getResult{URL: shownURL, RootVersion: st.RootVersion, ManifestVersion: st.ManifestVersion, Stale: st.Stale}
 
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, rawURL, nil)
 	if err != nil {
-		return fmt.Errorf("%s: %w", rawURL, err)
+		return fmt.Errorf("%s: %w", shownURL, redact.Error(err))
 	}
 	if req.URL.Scheme != "https" {
-		return fmt.Errorf("%s: only https URLs can be pinned", rawURL)
+		return fmt.Errorf("%s: only https URLs can be pinned", shownURL)
 	}
 	req.Header.Set("User-Agent", "pinset-get")
 	hc := &http.Client{Transport: c.Transport()}
@@ -177,12 +182,12 @@ func runGet(cmd *cobra.Command, rawURL string, o getOptions) error {
 		if failure != nil && !failure.ReportOnly {
 			res.PinFailure = getDescribeFailure(failure)
 			if o.json {
-				res.Error = failure.Error()
+				res.Error = redact.Text(failure.Error())
 				getWriteJSON(cmd.OutOrStdout(), res)
 			}
 			return exitCode(3, getPinFailureError(failure))
 		}
-		return fmt.Errorf("%s: %w", rawURL, err)
+		return fmt.Errorf("%s: %w", shownURL, redact.Error(err))
 	}
 	defer resp.Body.Close()
 	var w io.Writer = cmd.OutOrStdout()
@@ -199,7 +204,7 @@ func runGet(cmd *cobra.Command, rawURL string, o getOptions) error {
 	n, err := io.Copy(w, io.LimitReader(resp.Body, maxGetBody))
 	res.Status, res.Bytes = resp.StatusCode, n
 	if err != nil {
-		return fmt.Errorf("%s: reading body: %w", rawURL, err)
+		return fmt.Errorf("%s: reading body: %w", shownURL, redact.Error(err))
 	}
 	if failure != nil { // a report-only host: allowed, reported
 		res.PinFailure = getDescribeFailure(failure)
@@ -210,7 +215,7 @@ func runGet(cmd *cobra.Command, rawURL string, o getOptions) error {
 		getWriteJSON(cmd.OutOrStdout(), res)
 	}
 	if resp.StatusCode >= 400 {
-		return exitCode(1, fmt.Errorf("%s: HTTP status %d", rawURL, resp.StatusCode))
+		return exitCode(1, fmt.Errorf("%s: HTTP status %d", shownURL, resp.StatusCode))
 	}
 	return nil
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"pinset.dev/pinset/check"
+	"pinset.dev/pinset/internal/redact"
 	"pinset.dev/pinset/trust"
 )
 
@@ -72,7 +73,7 @@ default) may be dropped without it.`,
 			}
 			base, err := url.Parse(strings.TrimRight(serverURL, "/"))
 			if err != nil || (base.Scheme != "http" && base.Scheme != "https") || base.Host == "" {
-				return fmt.Errorf("--server %q: want an http:// or https:// URL", serverURL)
+				return fmt.Errorf("--server %q: want an http:// or https:// URL", redact.URL(serverURL))
 			}
 			items, err := readPublishItems(args)
 			if err != nil {
@@ -260,16 +261,17 @@ func putDocument(cmd *cobra.Command, client *http.Client, u, token string, body 
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := client.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("upload failed: %v", redactURLError(err))
+		return nil, fmt.Errorf("upload failed: %v", redact.Error(redactURLError(err)))
 	}
 	defer resp.Body.Close()
 	rb, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	var out map[string]any
 	if json.Unmarshal(rb, &out) != nil {
-		return nil, fmt.Errorf("%s answered %s, not JSON: is --server a pinset service?", u, resp.Status)
+		return nil, fmt.Errorf("%s answered %s, not JSON: is --server a pinset service?", redact.URL(u), resp.Status)
 	}
 	if resp.StatusCode/100 != 2 {
 		msg, _ := out["error"].(string)
+		msg = redact.Text(msg)
 		if msg == "" {
 			msg = resp.Status
 		}

@@ -31,6 +31,7 @@ docs/trust.md.`,
 func newRootNewCmd() *cobra.Command {
 	var (
 		app, expires, previous, out string
+		maxManifestLifetime         string
 		rootKeys, pinsKeys          []string
 		rootThreshold, pinsThresh   int
 		version                     uint64
@@ -46,11 +47,17 @@ The root threshold defaults to a majority of the root keys, the pins
 threshold to 1. The expiry defaults to 365 days: an app whose root has
 expired accepts no new manifest until it fetches the next root.
 
+--max-manifest-lifetime sets the longest a manifest signed under this root
+may be valid for (expires - issued_at); clients refuse longer ones. It bounds
+how long a client whose refreshes are blocked stays on one manifest (a
+freeze), whatever the pins keys sign. With --previous the previous root's
+limit is kept unless the flag is given; 0 removes it.
+
 Examples:
   # root v1: three offline root keys, two of which must sign; one pins key
   pinset root new --app com.example.app \
       --root-key a.pub --root-key b.pub --root-key c.pub --root-threshold 2 \
-      --pins-key pins.pub -o root.json
+      --pins-key pins.pub --max-manifest-lifetime 90d -o root.json
   pinset sign --key a.key root.json      # on machine A
   pinset sign --key b.key root.json      # on machine B
 
@@ -77,6 +84,7 @@ Examples:
 				} else if doc.AppID != prev.AppID {
 					return fmt.Errorf("--app %q differs from %s's app %q", doc.AppID, previous, prev.AppID)
 				}
+				doc.MaxManifestLifetime = prev.MaxManifestLifetime
 				if doc.Version == 0 {
 					doc.Version = prev.Version + 1
 				} else if doc.Version != prev.Version+1 {
@@ -97,6 +105,16 @@ Examples:
 				return fmt.Errorf("--expires: %v", err)
 			}
 			doc.Expires = trustNow().UTC().Add(lifetime)
+			if cmd.Flags().Changed("max-manifest-lifetime") {
+				l, err := parseDays(maxManifestLifetime)
+				if err != nil {
+					return fmt.Errorf("--max-manifest-lifetime: %v", err)
+				}
+				if l == 0 && doc.MaxManifestLifetime != 0 {
+					warningf(cmd.ErrOrStderr(), "--max-manifest-lifetime 0 removes the limit of %s that %s set", doc.MaxManifestLifetime, previous)
+				}
+				doc.MaxManifestLifetime = l
+			}
 			if len(rootKeys) == 0 || len(pinsKeys) == 0 {
 				return errorWithHint(fmt.Errorf("at least one --root-key and one --pins-key are required"), "make keys with 'pinset key new NAME'")
 			}
@@ -144,8 +162,12 @@ Examples:
 				return err
 			}
 			if out != "" && out != "-" {
-				fmt.Fprintf(cmd.ErrOrStderr(), "%s: unsigned root %s v%d (root keys %d of %d, pins keys %d of %d, expires %s); sign it with 'pinset sign --key KEY %s'\n",
-					out, doc.AppID, doc.Version, doc.RootRole.Threshold, len(doc.RootRole.KeyIDs), doc.PinsRole.Threshold, len(doc.PinsRole.KeyIDs), doc.Expires.Format(trust.TimeLayout), out)
+				limit := "no manifest lifetime limit"
+				if doc.MaxManifestLifetime != 0 {
+					limit = "manifests valid for at most " + doc.MaxManifestLifetime.String()
+				}
+				fmt.Fprintf(cmd.ErrOrStderr(), "%s: unsigned root %s v%d (root keys %d of %d, pins keys %d of %d, expires %s, %s); sign it with 'pinset sign --key KEY %s'\n",
+					out, doc.AppID, doc.Version, doc.RootRole.Threshold, len(doc.RootRole.KeyIDs), doc.PinsRole.Threshold, len(doc.PinsRole.KeyIDs), doc.Expires.Format(trust.TimeLayout), limit, out)
 			}
 			return nil
 		},
@@ -157,6 +179,7 @@ Examples:
 	f.StringArrayVar(&pinsKeys, "pins-key", nil, "public key `FILE` of the pins role (repeatable)")
 	f.IntVar(&pinsThresh, "pins-threshold", 1, "pins signatures required on a manifest")
 	f.StringVar(&expires, "expires", "365d", "lifetime of the root (e.g. 365d, 8760h)")
+	f.StringVar(&maxManifestLifetime, "max-manifest-lifetime", "", "longest validity of a manifest under this root (e.g. 90d; 1m to 366d; 0: no limit; default: none, or --previous's)")
 	f.Uint64Var(&version, "version", 0, "root version (default 1, or the --previous version plus one)")
 	f.StringVar(&previous, "previous", "", "the root `FILE` this one follows (for version N+1)")
 	f.StringVarP(&out, "output", "o", "", "write the envelope to `FILE` (default stdout)")

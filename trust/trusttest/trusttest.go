@@ -32,6 +32,8 @@ type Repo struct {
 	Now time.Time
 	// RootLifetime and ManifestLifetime set the expiry of new documents.
 	RootLifetime, ManifestLifetime time.Duration
+	// MaxManifestLifetime goes into new roots (zero: no limit).
+	MaxManifestLifetime time.Duration
 
 	RootKeys      []*trust.Signer
 	RootThreshold int
@@ -128,7 +130,7 @@ func (r *Repo) Manifest() []byte { return r.Manifests[len(r.Manifests)-1] }
 // RootDoc returns the root document the current keys describe, as the
 // given version.
 func (r *Repo) RootDoc(version uint64) *trust.Root {
-	doc := &trust.Root{AppID: r.AppID, Version: version, Expires: r.Now.Add(r.RootLifetime)}
+	doc := &trust.Root{AppID: r.AppID, Version: version, Expires: r.Now.Add(r.RootLifetime), MaxManifestLifetime: r.MaxManifestLifetime}
 	seen := map[string]bool{}
 	add := func(ss []*trust.Signer) []string {
 		var ids []string

@@ -258,6 +258,10 @@ func (e *Enforcer) check(set *policy.Set, host string, cs tls.ConnectionState, p
 	}
 	if h, err := policy.NormalizeHost(host); err == nil {
 		host = h
+	} else {
+		// The policy matched the name in the form Match compares it in
+		// (policy.FoldHost); the failure names it in that form too.
+		host = policy.FoldHost(host)
 	}
 	now := time.Now
 	if e.opts.Now != nil {

@@ -14,6 +14,7 @@ import (
 	"pinset.dev/pinset/internal/pki"
 	"pinset.dev/pinset/pin"
 	"pinset.dev/pinset/policy"
+	"pinset.dev/pinset/report"
 )
 
 // startTLS runs a loopback TLS server that completes each handshake, writes
@@ -109,6 +110,26 @@ func TestUnnormalisableHostStillPinned(t *testing.T) {
 			}
 			if len(failures) != 1 || failures[0].Policy.Pattern != pol.Pattern {
 				t.Errorf("%s, host %q: %d failures reported", pol.Pattern, host, len(failures))
+			} else {
+				// The failure names the host in the form the policy
+				// matched it in, and its report reaches the service
+				// (report.Parse used to refuse such a host name).
+				f := failures[0]
+				if f.Host != policy.FoldHost(host) {
+					t.Errorf("%s, host %q: failure names %q, want %q", pol.Pattern, host, f.Host, policy.FoldHost(host))
+				}
+				body, err := report.FromFailure(report.Failure{AppID: "shop", Host: f.Host, NotedHost: f.Policy.Pattern,
+					Enforce: true, Expected: f.Expected, VerifiedChain: f.VerifiedChains[0], ServedChain: f.ServedChain,
+					Time: time.Unix(1e9, 0)}).Marshal()
+				if err != nil {
+					t.Fatal(err)
+				}
+				r, err := report.Parse(body, report.Options{App: "shop"})
+				if err != nil {
+					t.Errorf("%s, host %q: the report of this interception is refused: %v", pol.Pattern, host, err)
+				} else if r.Host != f.Host || r.HostNote == "" {
+					t.Errorf("%s, host %q: report host %q, note %q", pol.Pattern, host, r.Host, r.HostNote)
+				}
 			}
 			if err := handshake(goodAddr, e.TLSConfig(plain)); err != nil {
 				t.Errorf("%s, host %q: genuine certificate refused: %v", pol.Pattern, host, err)

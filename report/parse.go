@@ -91,6 +91,10 @@ type Report struct {
 	// it (yyyy-MM-ddTHH:mm:ss, digits made ASCII): local time in a zone
 	// the report does not name.
 	ClaimedLocalTime string `json:"claimed_local_time,omitempty"`
+	// HostNote says why Host is not in canonical form: the client sent a
+	// name that policy.NormalizeHost refuses but that its pins still
+	// covered (policy.FoldHost).
+	HostNote string `json:"host_note,omitempty"`
 	// TimeNote explains why the client's date-time was not used, when it
 	// was present but unreadable.
 	TimeNote string `json:"time_note,omitempty"`
@@ -342,7 +346,16 @@ func (r *Report) parseCommon(f map[string]json.RawMessage, dt, host, noted strin
 		return invalid("hostname is missing")
 	}
 	if r.Host, err = policy.NormalizeHost(host); err != nil {
-		return invalid("hostname: %v", err)
+		// A name the normaliser refuses (invalid punycode, a label over 63
+		// bytes) is still pinned by its folded form (policy.Set.Match), so
+		// its failures are exactly the interceptions worth reporting: keep
+		// the report under that form when it is a plain DNS name, and say so.
+		folded := policy.FoldHost(host)
+		if !plainDNSName(folded) {
+			return invalid("hostname: %v", err)
+		}
+		r.Host = folded
+		r.HostNote = fmt.Sprintf("host name kept as sent (lower-cased): %v", err)
 	}
 	if noted != "" {
 		// TrustKit notes the configured domain; pinset's client notes
@@ -598,4 +611,20 @@ func (r *Report) key(day bool) string {
 		w(r.Time.UTC().Format("2006-01-02"))
 	}
 	return hex.EncodeToString(h.Sum(nil))
+}
+
+// plainDNSName reports whether name, already folded, is made only of what a
+// DNS name in a certificate may hold (lower-case letters, digits, '-', '_'
+// and '.'), at most 253 bytes, with no empty label.
+func plainDNSName(name string) bool {
+	if name == "" || len(name) > 253 || strings.HasPrefix(name, ".") || strings.Contains(name, "..") {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if !('a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-' || c == '_' || c == '.') {
+			return false
+		}
+	}
+	return true
 }

@@ -216,6 +216,7 @@ func TestRejects(t *testing.T) {
 		"result type":      {set("validation-result", 1.5), "validation-result must be an integer"},
 		"no host":          {set("hostname", nil), "hostname is missing"},
 		"bad host":         {set("hostname", "a..b"), "hostname"},
+		"bad host bytes":   {set("hostname", "xn--zz.exa mple.com"), "hostname"},
 		"pins type":        {set("known-pins", "x"), "known-pins must be an array"},
 		"bad pin":          {set("known-pins", []string{`pin-sha256="AAAA"`}), "known-pins"},
 		"sha1 pin":         {set("known-pins", []string{"sha1/AAAAAAAAAAAAAAAAAAAAAAAAAAA="}), "sha1"},

@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"howett.net/plist"
+
+	"pinset.dev/pinset/internal/testtool"
 )
 
 // TestPlistutil checks the property lists with libplist's plistutil, an
@@ -15,13 +17,7 @@ import (
 // convert it to a binary plist and back, and the round trip must decode to
 // the same values.
 func TestPlistutil(t *testing.T) {
-	tool, err := exec.LookPath("plistutil")
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal("plistutil is required in CI: apt-get install libplist-utils")
-		}
-		t.Skip("plistutil not found; install it with: apt-get install libplist-utils")
-	}
+	tool := testtool.Need(t, "plistutil", "apt-get install -y libplist-utils")
 	for _, c := range cases {
 		for _, format := range []string{"trustkit-ios", "ios-ats"} {
 			t.Run(c.name+"/"+format, func(t *testing.T) {

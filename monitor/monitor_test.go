@@ -10,7 +10,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
@@ -25,6 +24,7 @@ import (
 
 	"pinset.dev/pinset/alert"
 	"pinset.dev/pinset/internal/checktest"
+	"pinset.dev/pinset/internal/testtool"
 	"pinset.dev/pinset/monitor"
 	"pinset.dev/pinset/pin"
 	"pinset.dev/pinset/policy"
@@ -330,12 +330,8 @@ func exposition(t *testing.T, m *monitor.Monitor) string {
 // when promtool is missing and skips locally.
 func promtool(t *testing.T, text string) {
 	t.Helper()
-	path, err := exec.LookPath("promtool")
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal("promtool not found: install the Debian package prometheus (apt-get install -y prometheus)")
-		}
-		t.Log("promtool not found; skipping `promtool check metrics` (install it with: apt-get install -y prometheus)")
+	path, ok := testtool.Optional(t, "promtool", "apt-get install -y prometheus")
+	if !ok {
 		return
 	}
 	cmd := exec.Command(path, "check", "metrics")

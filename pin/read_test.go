@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"pinset.dev/pinset/internal/pki"
+	"pinset.dev/pinset/internal/testtool"
 	"pinset.dev/pinset/pin"
 )
 
@@ -40,12 +41,7 @@ func hierarchy(t testing.TB, kt pki.KeyType) *pki.Hierarchy {
 // TestOpenSSLPipeline compares pins with the reference's openssl pipeline,
 // byte for byte, for every key type a server certificate may carry.
 func TestOpenSSLPipeline(t *testing.T) {
-	if _, err := exec.LookPath("openssl"); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal("openssl is required in CI (Debian package: openssl)")
-		}
-		t.Skip("openssl not found; install it (apt-get install openssl) to compare pins with the reference pipeline")
-	}
+	testtool.Need(t, "openssl", "apt-get install -y openssl")
 	dir := t.TempDir()
 	for _, kt := range pki.KeyTypes {
 		t.Run(string(kt), func(t *testing.T) {

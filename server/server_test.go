@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"pinset.dev/pinset/internal/testtool"
 	"pinset.dev/pinset/store"
 	"pinset.dev/pinset/trust"
 	"pinset.dev/pinset/trust/trusttest"
@@ -657,10 +658,7 @@ func postgresURL(t *testing.T) string {
 	t.Helper()
 	base := os.Getenv("PINSET_TEST_POSTGRES_URL")
 	if base == "" {
-		if os.Getenv("CI") != "" {
-			t.Fatal("PINSET_TEST_POSTGRES_URL is not set in CI: run eval \"$(bash .ci/postgres.sh)\" first")
-		}
-		t.Skip("PINSET_TEST_POSTGRES_URL not set; start a database with: eval \"$(bash .ci/postgres.sh)\"")
+		testtool.Missing(t, "PINSET_TEST_POSTGRES_URL is not set", `start a database with: eval "$(bash .ci/postgres.sh)"`)
 	}
 	u, err := store.TestSchema(context.Background(), base, t.Name())
 	if err != nil {

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"pinset.dev/pinset/internal/testtool"
 	"pinset.dev/pinset/report"
 )
 
@@ -49,10 +50,7 @@ func postgresBase(t testing.TB) string {
 	t.Helper()
 	base := os.Getenv("PINSET_TEST_POSTGRES_URL")
 	if base == "" {
-		if os.Getenv("CI") != "" {
-			t.Fatal("PINSET_TEST_POSTGRES_URL is not set in CI: run eval \"$(bash .ci/postgres.sh)\" first")
-		}
-		t.Skip("PINSET_TEST_POSTGRES_URL not set; start a database with: eval \"$(bash .ci/postgres.sh)\"")
+		testtool.Missing(t, "PINSET_TEST_POSTGRES_URL is not set", `start a database with: eval "$(bash .ci/postgres.sh)"`)
 	}
 	return base
 }

@@ -3,13 +3,10 @@ package trust_test
 import (
 	"errors"
 	"fmt"
-	"os"
 
 	"pinset.dev/pinset/trust"
 	"pinset.dev/pinset/trust/trusttest"
 )
-
-func ciEnv() bool { return os.Getenv("CI") != "" }
 
 // A client starts from the root and manifest it ships, accepts a newer
 // manifest, and keeps its pins when a replayed old one is refused.

@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"testing"
 
+	"pinset.dev/pinset/internal/testtool"
 	"pinset.dev/pinset/pin"
 	"pinset.dev/pinset/trust"
 )
@@ -89,12 +90,7 @@ func TestPrivateKeyPEM(t *testing.T) {
 // TestEncryptedKeyOpenSSL checks that OpenSSL reads the encrypted key
 // format (PBES2, scrypt, AES-256-CBC).
 func TestEncryptedKeyOpenSSL(t *testing.T) {
-	if _, err := exec.LookPath("openssl"); err != nil {
-		if ciEnv() {
-			t.Fatal("openssl is required in CI (apt-get install -y openssl)")
-		}
-		t.Skip("openssl not installed (apt-get install -y openssl)")
-	}
+	testtool.Need(t, "openssl", "apt-get install -y openssl")
 	s, _ := trust.GenerateKey(trust.ECDSAP256SHA256, mrand.NewChaCha8([32]byte{4}))
 	enc, _ := s.MarshalPrivateKeyPEM([]byte("pass phrase"))
 	cmd := exec.Command("openssl", "pkey", "-pubout", "-passin", "pass:pass phrase")

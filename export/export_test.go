@@ -184,7 +184,7 @@ func checkPins(t *testing.T, format string, in Input, data []byte) {
 			if len(d.Anchors) != 1 || d.Anchors[0] != "system" {
 				t.Errorf("%s: %s: trust anchors %v, want system only", format, d.Domain.Name, d.Anchors)
 			}
-			if want := in.Expiration; !want.IsZero() && d.PinSet.Expiration != want.Format("2006-01-02") {
+			if want := in.Expiration; !want.IsZero() && d.PinSet.Expiration != expiryAndroid.dateFor(want).Format("2006-01-02") {
 				t.Errorf("%s: %s: expiration %q", format, d.Domain.Name, d.PinSet.Expiration)
 			}
 			for _, p := range d.PinSet.Pins {
@@ -224,7 +224,7 @@ func checkPins(t *testing.T, format string, in Input, data []byte) {
 			if d["TSKDisableDefaultReportUri"] != true {
 				t.Errorf("trustkit-ios: %s: reports also go to TrustKit's default URI", host)
 			}
-			if e := in.Expiration; !e.IsZero() && d["TSKExpirationDate"] != e.Format("2006-01-02") {
+			if e := in.Expiration; !e.IsZero() && d["TSKExpirationDate"] != expiryTrustKitIOS.dateFor(e).Format("2006-01-02") {
 				t.Errorf("trustkit-ios: %s: TSKExpirationDate %v", host, d["TSKExpirationDate"])
 			}
 		}
@@ -442,6 +442,7 @@ func TestWarnings(t *testing.T) {
 			WarnOneLabelWildcard: {"*.shop.example.com"},
 			WarnDuplicateDomain:  {"*.users.example.com"},
 			WarnReportOnly:       {"beta.example.com"},
+			WarnRefusedDomain:    {"192.0.2.7"},
 		},
 		"trustkit-ios": {
 			WarnOneLabelWildcard: {"*.shop.example.com"},

@@ -23,12 +23,13 @@ func renderNSC(p *prepared) ([]byte, error) {
 	hosts := p.domainKeyed(platform, `includeSubdomains="true"`, false)
 	hosts = p.dropReportOnly(platform+" has no report-only mode", hosts, false)
 	p.warnReportURI(platform, hosts)
-	return writeNSC(p, hosts, nil), nil
+	return writeNSC(p, hosts, p.expiration(expiryAndroid), nil), nil
 }
 
-// writeNSC writes a network-security-config document; extra, when not nil,
+// writeNSC writes a network-security-config document; expiration is the
+// pin sets' date (or ""); extra, when not nil,
 // writes more elements at the end of each domain-config (TrustKit's tags).
-func writeNSC(p *prepared, hosts []keyed, extra func(w *xmlWriter, h keyed)) []byte {
+func writeNSC(p *prepared, hosts []keyed, expiration string, extra func(w *xmlWriter, h keyed)) []byte {
 	w := &xmlWriter{}
 	w.line(0, `<?xml version="1.0" encoding="utf-8"?>`)
 	comment := append(p.header(),
@@ -42,8 +43,8 @@ func writeNSC(p *prepared, hosts []keyed, extra func(w *xmlWriter, h keyed)) []b
 		w.line(2, `<trust-anchors>`)
 		w.line(3, `<certificates src="system" />`)
 		w.line(2, `</trust-anchors>`)
-		if d := p.expirationDate(); d != "" {
-			w.line(2, fmt.Sprintf(`<pin-set expiration="%s">`, esc(d)))
+		if expiration != "" {
+			w.line(2, fmt.Sprintf(`<pin-set expiration="%s">`, esc(expiration)))
 		} else {
 			w.line(2, `<pin-set>`)
 		}

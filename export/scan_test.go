@@ -42,7 +42,7 @@ func TestScannerReadsExport(t *testing.T) {
 			if len(c.Anchors) != 1 || c.Anchors[0].Src != "system" {
 				t.Errorf("%s: %s: anchors %+v", format, c.Element, c.Anchors)
 			}
-			if c.PinSet == nil || c.PinSet.Expires.IsZero() || c.PinSet.Expires.Format("2006-01-02") != "2027-06-30" {
+			if c.PinSet == nil || c.PinSet.Expires.IsZero() || c.PinSet.Expires.Format("2006-01-02") != "2027-07-01" {
 				t.Errorf("%s: %s: pin-set %+v", format, c.Element, c.PinSet)
 				continue
 			}

@@ -19,6 +19,7 @@
 //	trustkit-android  the Network Security Config with TrustKit's own tags
 //	ios-ats           Info.plist NSAppTransportSecurity / NSPinnedDomains (iOS 14+)
 //	alamofire         Swift ServerTrustManager with PublicKeysTrustEvaluator
+//	curl              curl --pinnedpubkey 'sha256//...;sha256//...' per host
 //	hpkp              Public-Key-Pins-Report-Only header values
 //	go                a Go source file bundling the root and manifest for pinset's client SDK
 //
@@ -69,6 +70,12 @@ type Input struct {
 	// Root and Manifest are the signed root and manifest documents, bundled
 	// byte for byte by the go format.
 	Root, Manifest []byte
+
+	// TrustAnchors are the <certificates> of each pinned host's
+	// <trust-anchors> in android-nsc and trustkit-android, usually the app's
+	// base-config anchors (ReadBaseAnchors). Empty means system only, with
+	// a warning. See anchors.go.
+	TrustAnchors []TrustAnchor
 
 	// OkHttpVersion is the OkHttp major version the okhttp format writes
 	// for: OkHttp4 (the default, for 4.3.0 and later, which read "**.") or
@@ -123,6 +130,7 @@ const (
 	WarnRefusedDomain    = "refused-domain" // the library would refuse the name at start-up
 	WarnObsolete         = "obsolete"
 	WarnBundledKeys      = "bundled-keys"
+	WarnTrustAnchors     = "trust-anchors" // pinned hosts trust other CAs than the app's base-config
 )
 
 // Result is one generated file and the warnings that go with it.
@@ -153,6 +161,7 @@ var formats = []Format{
 	{Name: "trustkit-android", Description: "TrustKit-Android: the Network Security Config with <trustkit-config> tags", DefaultPath: "app/src/main/res/xml/network_security_config.xml", render: renderTrustKitAndroid},
 	{Name: "ios-ats", Description: "iOS App Transport Security NSPinnedDomains as an Info.plist fragment", DefaultPath: "Info.plist fragment", render: renderATS},
 	{Name: "alamofire", Description: "Swift code building Alamofire's ServerTrustManager with PublicKeysTrustEvaluator", DefaultPath: "PinsetTrust.swift", render: renderAlamofire},
+	{Name: "curl", Description: "curl --pinnedpubkey options, one line per host", DefaultPath: "shell scripts", render: renderCurl},
 	{Name: "hpkp", Description: "Public-Key-Pins-Report-Only header values, one per host", DefaultPath: "server configuration", render: renderHPKP},
 	{Name: "go", Description: "Go source bundling the signed root and manifest for pinset's client SDK", DefaultPath: "pins/pins.go", NeedsSigned: true, render: renderGo},
 }

@@ -80,7 +80,11 @@ func renderTrustKitAndroid(p *prepared) ([]byte, error) {
 		}
 		valid = append(valid, h)
 	}
-	return writeNSC(p, valid, p.expiration(expiryTrustKitAndroid), func(w *xmlWriter, h keyed) {
+	anchors, err := p.nscAnchors(platform)
+	if err != nil {
+		return nil, err
+	}
+	return writeNSC(p, valid, anchors, p.expiration(expiryTrustKitAndroid), func(w *xmlWriter, h keyed) {
 		if h.ReportURI == "" {
 			w.line(2, `<trustkit-config enforcePinning="true" disableDefaultReportUri="true" />`)
 			return

@@ -24,7 +24,8 @@ func init() { addCommand(newExportCmd) }
 
 type exportFlags struct {
 	manifest, root, out, expiration, maxAge, pkg, caFile string
-	pins, hosts, certs, connects                         []string
+	pins, hosts, certs, connects, anchors                []string
+	nsc                                                  string
 	timeout                                              time.Duration
 	asJSON, strict                                       bool
 	okhttpVersion                                        int
@@ -34,17 +35,19 @@ func newExportCmd() *cobra.Command {
 	var ef exportFlags
 	cmd := &cobra.Command{
 		Use:   "export FORMAT (--manifest pins.json [--root root.json] | --pin HOST=PIN,PIN ...) [flags]",
-		Short: "Write pins as Android, iOS, OkHttp, TrustKit, Alamofire, HPKP or Go configuration",
+		Short: "Write pins as Android, iOS, OkHttp, TrustKit, Alamofire, curl, HPKP or Go configuration",
 		Long: `Export writes the host policies of a pin manifest (or of --pin arguments) in
 the configuration format an app consumes:
 
   android-nsc       res/xml/network_security_config.xml: a domain-config and
-                    pin-set per host, cleartext off, system trust anchors only
+                    pin-set per host, cleartext off, the app's trust anchors
+                    (--nsc or --trust-anchor; system only without them)
   okhttp            Kotlin code building OkHttp's CertificatePinner
   trustkit-ios      TrustKit's TSKConfiguration, an Info.plist fragment
   trustkit-android  the Network Security Config with TrustKit's tags
   ios-ats           Info.plist NSAppTransportSecurity/NSPinnedDomains (iOS 14+)
   alamofire         Swift ServerTrustManager with PublicKeysTrustEvaluator
+  curl              curl --pinnedpubkey 'sha256//...;sha256//...' per host
   hpkp              Public-Key-Pins-Report-Only header values
   go                a Go file bundling the signed root and manifest for
                     pinset's client SDK (needs --manifest and --root)
@@ -78,6 +81,13 @@ okhttp writes "**.x" patterns, which OkHttp reads from 4.3.0 on; OkHttp 3.x
 --okhttp-version 3, "**.x" is written as "x" and "*.x" and a warning names
 the deeper names left unpinned. The output states the minimum version.
 
+A pinned host's <domain-config> has its own <trust-anchors>, which replace
+the <base-config>'s: an app that bundles its CA there (@raw/...) would stop
+trusting it for pinned hosts. Pass the app's current file with --nsc (its
+base-config anchors are written for every pinned host, overridePins never),
+or name the anchors with --trust-anchor; without either, system only, with a
+warning.
+
 ios-ats files a pin under NSPinnedLeafIdentities or NSPinnedCAIdentities by
 where it sits in the chain, learned from --cert files (PEM or DER certificate
 chains, leaf first) or from live servers with --connect HOST[:PORT] (and
@@ -110,6 +120,8 @@ Examples:
 	f.StringArrayVar(&ef.hosts, "host", nil, "export only the policy of this `PATTERN` or host name (repeatable)")
 	f.StringVarP(&ef.out, "output", "o", "", "write to `FILE` instead of standard output")
 	f.StringVar(&ef.expiration, "expiration", "", "keep android-nsc and trustkit pins enforced until the end of `DATE` (yyyy-mm-dd, 24:00 UTC), an RFC 3339 time, or \"manifest\" (its expiry); the date written is later (see below)")
+	f.StringArrayVar(&ef.anchors, "trust-anchor", nil, "android-nsc, trustkit-android: trust anchor `SRC` of pinned hosts: system, user or @raw/name (repeatable; default system)")
+	f.StringVar(&ef.nsc, "nsc", "", "android-nsc, trustkit-android: the app's current network_security_config.xml `FILE`; its base-config trust anchors are written for pinned hosts")
 	f.IntVar(&ef.okhttpVersion, "okhttp-version", export.OkHttp4, "OkHttp major `VERSION` of the okhttp format: 4 (4.3.0+, reads **.) or 3 (3.2.0 to 4.2.x: **.x written as x and *.x)")
 	f.StringArrayVar(&ef.certs, "cert", nil, "certificate chain `FILE` (PEM or DER) telling where pins sit in the chain (repeatable)")
 	f.StringArrayVar(&ef.connects, "connect", nil, "learn chain positions from a live server `HOST[:PORT]` (repeatable)")
@@ -200,6 +212,24 @@ func runExport(cmd *cobra.Command, format string, ef *exportFlags) error {
 		in.Expiration = until
 	}
 	in.OkHttpVersion = ef.okhttpVersion
+	if ef.nsc != "" && len(ef.anchors) > 0 {
+		return errors.New("give --nsc or --trust-anchor, not both")
+	}
+	for _, a := range ef.anchors {
+		in.TrustAnchors = append(in.TrustAnchors, export.TrustAnchor{Src: a})
+	}
+	if ef.nsc != "" {
+		b, err := readInput(ef.nsc, maxInputFile)
+		if err != nil {
+			return err
+		}
+		if in.TrustAnchors, err = export.ReadBaseAnchors(b); err != nil {
+			if errors.Is(err, export.ErrNoBaseAnchors) {
+				return errorWithHint(fmt.Errorf("--nsc %s: %w", ef.nsc, err), "name the anchors the pinned hosts should trust with --trust-anchor system (and --trust-anchor @raw/NAME for a bundled CA)")
+			}
+			return fmt.Errorf("--nsc %s: %w", ef.nsc, err)
+		}
+	}
 	if in.HPKPMaxAge, err = parseDays(ef.maxAge); err != nil {
 		return fmt.Errorf("--max-age %w", err)
 	}

@@ -350,3 +350,33 @@ func TestExportExpiration(t *testing.T) {
 		t.Errorf("--expiration manifest (expires %v): want %s:\n%s", m.Expires, want, stdout)
 	}
 }
+
+func TestExportTrustAnchorsAndCurl(t *testing.T) {
+	a, b := trusttest.Pin("a"), trusttest.Pin("b")
+	spec := "api.example.com=" + a.String() + "," + b.String()
+	nsc := filepath.Join(t.TempDir(), "network_security_config.xml")
+	if err := os.WriteFile(nsc, []byte(`<network-security-config><base-config><trust-anchors><certificates src="@raw/my_ca"/><certificates src="system"/></trust-anchors></base-config></network-security-config>`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, stdout, stderr := runCLI(t, "export", "android-nsc", "--nsc", nsc, "--pin", spec)
+	if code != 0 || !strings.Contains(stdout, `<certificates src="@raw/my_ca" />`) || strings.Contains(stderr, "trust-anchors") {
+		t.Errorf("--nsc: exit %d:\n%s\n%s", code, stdout, stderr)
+	}
+	code, stdout, stderr = runCLI(t, "export", "android-nsc", "--trust-anchor", "system", "--trust-anchor", "@raw/my_ca", "--pin", spec)
+	if code != 0 || !strings.Contains(stdout, `<certificates src="@raw/my_ca" />`) {
+		t.Errorf("--trust-anchor: exit %d:\n%s\n%s", code, stdout, stderr)
+	}
+	code, _, stderr = runCLI(t, "export", "android-nsc", "--pin", spec)
+	if code != 0 || !strings.Contains(stderr, "android-nsc: Android NSC: pinned hosts trust the system CAs only") {
+		t.Errorf("no anchors: exit %d: %s", code, stderr)
+	}
+	code, _, stderr = runCLI(t, "export", "android-nsc", "--trust-anchor", "/etc/ssl/ca.pem", "--pin", spec)
+	if code == 0 || !strings.Contains(stderr, "unsupported trust anchor") {
+		t.Errorf("bad anchor: exit %d: %s", code, stderr)
+	}
+	code, stdout, stderr = runCLI(t, "export", "curl", "--pin", spec)
+	want := "--pinnedpubkey 'sha256//" + a.String() + ";sha256//" + b.String() + "'"
+	if code != 0 || !strings.Contains(stdout, "# api.example.com\n"+want+"\n") {
+		t.Errorf("curl: exit %d, want %s:\n%s\n%s", code, want, stdout, stderr)
+	}
+}

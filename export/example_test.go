@@ -17,7 +17,10 @@ func ExampleExport() {
 			{Pattern: "api.example.com", Pins: []pin.Pin{live, backup}},
 			{Pattern: "*.cdn.example.com", Pins: []pin.Pin{live, backup}},
 		},
-		Source: "an example",
+		// The app's own base-config trusts a CA it bundles: keep trusting it
+		// for the pinned hosts (see ReadBaseAnchors).
+		TrustAnchors: []export.TrustAnchor{{Src: "system"}, {Src: "@raw/backend_ca"}},
+		Source:       "an example",
 	})
 	if err != nil {
 		fmt.Println(err)
@@ -38,6 +41,7 @@ func ExampleExport() {
 	//         <domain includeSubdomains="false">api.example.com</domain>
 	//         <trust-anchors>
 	//             <certificates src="system" />
+	//             <certificates src="@raw/backend_ca" />
 	//         </trust-anchors>
 	//         <pin-set>
 	//             <pin digest="SHA-256">47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=</pin>
@@ -48,6 +52,7 @@ func ExampleExport() {
 	//         <domain includeSubdomains="true">cdn.example.com</domain>
 	//         <trust-anchors>
 	//             <certificates src="system" />
+	//             <certificates src="@raw/backend_ca" />
 	//         </trust-anchors>
 	//         <pin-set>
 	//             <pin digest="SHA-256">47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=</pin>

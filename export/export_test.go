@@ -76,13 +76,14 @@ func fullInput(t *testing.T) Input {
 			{Pattern: "**.example.com", Pins: []pin.Pin{fakePin("apex 1"), fakePin("apex 2")}},
 			{Pattern: "192.0.2.7", Pins: []pin.Pin{fakePin("ip 1"), fakePin("ip 2")}},
 		},
-		Positions:  pos,
-		Expiration: time.Date(2027, 6, 30, 0, 0, 0, 0, time.UTC),
-		HPKPMaxAge: 30 * 24 * time.Hour,
-		GoPackage:  "bundled",
-		Source:     "the full test case",
-		Root:       []byte("{\"root\":\"bytes with \\\"quotes\\\", a tab\\t, UTF-8 \u00e9 and a back`tick\"}\n"),
-		Manifest:   bytes.Repeat([]byte("manifest bytes 0123456789 "), 20),
+		Positions:    pos,
+		TrustAnchors: []TrustAnchor{{Src: "system"}, {Src: "@raw/backend_ca"}, {Src: "user", OverridePins: true}},
+		Expiration:   time.Date(2027, 6, 30, 0, 0, 0, 0, time.UTC),
+		HPKPMaxAge:   30 * 24 * time.Hour,
+		GoPackage:    "bundled",
+		Source:       "the full test case",
+		Root:         []byte("{\"root\":\"bytes with \\\"quotes\\\", a tab\\t, UTF-8 \u00e9 and a back`tick\"}\n"),
+		Manifest:     bytes.Repeat([]byte("manifest bytes 0123456789 "), 20),
 	}
 }
 
@@ -91,7 +92,7 @@ var cases = []testCase{{"simple", simpleInput}, {"full", fullInput}}
 // ext is the golden file extension of each format.
 var ext = map[string]string{
 	"android-nsc": "xml", "trustkit-android": "xml", "trustkit-ios": "plist", "ios-ats": "plist",
-	"okhttp": "kt", "alamofire": "swift", "hpkp": "txt", "go": "go.txt",
+	"okhttp": "kt", "alamofire": "swift", "hpkp": "txt", "curl": "sh", "go": "go.txt",
 }
 
 func TestGolden(t *testing.T) {
@@ -174,17 +175,24 @@ func checkPins(t *testing.T, format string, in Input, data []byte) {
 	switch format {
 	case "android-nsc", "trustkit-android":
 		doc := parseNSC(t, data)
-		if len(doc.Domains) == 0 && hasEnforcedExact(in) {
+		if len(doc.Domains) == 0 && hasEnforcedExact(in, format == "trustkit-android") {
 			t.Fatalf("%s: no domain-config", format)
 		}
 		for _, d := range doc.Domains {
 			if d.Cleartext != "false" {
 				t.Errorf("%s: %s: cleartextTrafficPermitted=%q", format, d.Domain.Name, d.Cleartext)
 			}
-			if len(d.Anchors) != 1 || d.Anchors[0] != "system" {
-				t.Errorf("%s: %s: trust anchors %v, want system only", format, d.Domain.Name, d.Anchors)
+			wantAnchors := []string{"system"}
+			if len(in.TrustAnchors) > 0 {
+				wantAnchors = nil
+				for _, a := range in.TrustAnchors {
+					wantAnchors = append(wantAnchors, a.Src)
+				}
 			}
-			if want := in.Expiration; !want.IsZero() && d.PinSet.Expiration != want.Format("2006-01-02") {
+			if !slices.Equal(d.Anchors, wantAnchors) {
+				t.Errorf("%s: %s: trust anchors %v, want %v", format, d.Domain.Name, d.Anchors, wantAnchors)
+			}
+			if want := in.Expiration; !want.IsZero() && d.PinSet.Expiration != expiryAndroid.dateFor(want).Format("2006-01-02") {
 				t.Errorf("%s: %s: expiration %q", format, d.Domain.Name, d.PinSet.Expiration)
 			}
 			for _, p := range d.PinSet.Pins {
@@ -224,7 +232,7 @@ func checkPins(t *testing.T, format string, in Input, data []byte) {
 			if d["TSKDisableDefaultReportUri"] != true {
 				t.Errorf("trustkit-ios: %s: reports also go to TrustKit's default URI", host)
 			}
-			if e := in.Expiration; !e.IsZero() && d["TSKExpirationDate"] != e.Format("2006-01-02") {
+			if e := in.Expiration; !e.IsZero() && d["TSKExpirationDate"] != expiryTrustKitIOS.dateFor(e).Format("2006-01-02") {
 				t.Errorf("trustkit-ios: %s: TSKExpirationDate %v", host, d["TSKExpirationDate"])
 			}
 		}
@@ -262,7 +270,7 @@ func checkPins(t *testing.T, format string, in Input, data []byte) {
 	case "okhttp":
 		re := regexp.MustCompile(`(?s)\.add\(\s*"([^"]+)",(.*?)\)`)
 		m := re.FindAllSubmatch(data, -1)
-		if len(m) == 0 && hasEnforcedExact(in) {
+		if len(m) == 0 && hasEnforcedExact(in, false) {
 			t.Fatal("okhttp: no .add(...) calls")
 		}
 		for _, a := range m {
@@ -280,7 +288,7 @@ func checkPins(t *testing.T, format string, in Input, data []byte) {
 	case "alamofire":
 		re := regexp.MustCompile(`(?s)"([^"]+)": PublicKeysTrustEvaluator\((.*?)performDefaultValidation`)
 		m := re.FindAllSubmatch(data, -1)
-		if len(m) == 0 && hasEnforcedExact(in) {
+		if len(m) == 0 && hasEnforcedExact(in, false) {
 			t.Fatal("alamofire: no evaluators")
 		}
 		for _, a := range m {
@@ -305,6 +313,42 @@ func checkPins(t *testing.T, format string, in Input, data []byte) {
 			}
 			hostPins(host, pins)
 		}
+	case "curl":
+		// curl compares only the leaf's key: every written hash is a pin of
+		// the host's policy that is not known as a CA key.
+		re := regexp.MustCompile(`(?m)^# (.+)\n--pinnedpubkey '([^']+)'$`)
+		for _, a := range re.FindAllSubmatch(data, -1) {
+			who := strings.Fields(string(a[1]))
+			host := who[0]
+			if host == "every" { // "every host one label below X"
+				host = who[len(who)-1]
+			}
+			var got []pin.Pin
+			for _, h := range strings.Split(string(a[2]), ";") {
+				b64, ok := strings.CutPrefix(h, "sha256//")
+				q, err := pin.Parse(b64)
+				if !ok || err != nil {
+					t.Errorf("curl: %s: hash %q: %v", host, h, err)
+					continue
+				}
+				if in.Positions.Of(q) == CA {
+					t.Errorf("curl: %s: CA pin %s written; curl compares only the leaf's key", host, q)
+				}
+				got = append(got, q)
+			}
+			found := false
+			for _, p := range in.Policies {
+				pat, _ := policy.ParsePattern(p.Pattern, p.IncludeSubdomains)
+				all := true
+				for _, q := range got {
+					all = all && pin.Contains(p.Pins, q)
+				}
+				found = found || pat.Base == host && all && !p.ReportOnly
+			}
+			if !found || len(got) == 0 {
+				t.Errorf("curl: %s: hashes %v are not pins of an enforced policy for that name", host, got)
+			}
+		}
 	case "go":
 		root, manifest := goConstants(t, data)
 		if root != string(in.Root) || manifest != string(in.Manifest) {
@@ -317,9 +361,13 @@ func checkPins(t *testing.T, format string, in Input, data []byte) {
 
 // hasEnforcedExact reports whether some policy is an enforced exact host,
 // which every format except hpkp writes as it is.
-func hasEnforcedExact(in Input) bool {
+// hasEnforcedExact reports whether some enforced policy names one host
+// (not an IP literal, and, for TrustKit-Android, a name its DomainValidator
+// accepts), which every domain-keyed format must write.
+func hasEnforcedExact(in Input, trustKitAndroid bool) bool {
 	for _, p := range in.Policies {
-		if pat, err := policy.ParsePattern(p.Pattern, p.IncludeSubdomains); err == nil && pat.Wildcard == policy.Exact && !p.ReportOnly && !pat.IP {
+		if pat, err := policy.ParsePattern(p.Pattern, p.IncludeSubdomains); err == nil && pat.Wildcard == policy.Exact && !p.ReportOnly && !pat.IP &&
+			!(trustKitAndroid && trustKitAndroidRefuses(pat.Base) != "") {
 			return true
 		}
 	}
@@ -437,11 +485,14 @@ func TestWarnings(t *testing.T) {
 			WarnDuplicateDomain:  {"*.users.example.com"},
 			WarnReportOnly:       {"beta.example.com"},
 			WarnReportURI:        {"api.example.com"},
+			WarnTrustAnchors:     {""},
 		},
 		"trustkit-android": {
 			WarnOneLabelWildcard: {"*.shop.example.com"},
 			WarnDuplicateDomain:  {"*.users.example.com"},
 			WarnReportOnly:       {"beta.example.com"},
+			WarnRefusedDomain:    {"192.0.2.7"},
+			WarnTrustAnchors:     {""},
 		},
 		"trustkit-ios": {
 			WarnOneLabelWildcard: {"*.shop.example.com"},
@@ -457,6 +508,12 @@ func TestWarnings(t *testing.T) {
 			WarnSubdomainDepth:   {"**.cdn.example.com", "static.example.com", "**.example.com"},
 			WarnPosition:         {"api.example.com", "login.example.com", "*.shop.example.com", "users.example.com", "static.example.com", "**.example.com", "192.0.2.7"},
 			WarnIPLiteral:        {"192.0.2.7"},
+		},
+		"curl": {
+			WarnReportOnly:   {"beta.example.com"},
+			WarnReportURI:    {"api.example.com"},
+			WarnNoExpiration: {""},
+			WarnPosition:     {"login.example.com", "**.cdn.example.com"},
 		},
 		"okhttp": {
 			WarnReportOnly:   {"beta.example.com"},
@@ -518,7 +575,7 @@ func TestWarnings(t *testing.T) {
 			t.Fatal(err)
 		}
 		switch f.Name {
-		case "hpkp", "alamofire":
+		case "hpkp", "alamofire", "curl", "android-nsc", "trustkit-android":
 		default:
 			if len(res.Warnings) != 0 {
 				t.Errorf("%s: simple case warns: %v", f.Name, res.Warnings)

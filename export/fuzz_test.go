@@ -58,3 +58,22 @@ func FuzzExport(f *testing.F) {
 		}
 	})
 }
+
+// FuzzReadBaseAnchors feeds any bytes as the app's Network Security Config
+// (--nsc): no panic, and whatever is returned is safe to write back.
+func FuzzReadBaseAnchors(f *testing.F) {
+	f.Add([]byte(`<network-security-config><base-config><trust-anchors><certificates src="@raw/my_ca"/><certificates src="system" overridePins="true"/></trust-anchors></base-config></network-security-config>`))
+	f.Add([]byte(`<network-security-config><base-config/><domain-config><domain>a.example.com</domain></domain-config></network-security-config>`))
+	f.Add([]byte(`<network-security-config><base-config><trust-anchors><certificates src="@raw/a&quot;b"/></trust-anchors></base-config></network-security-config>`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		anchors, err := ReadBaseAnchors(data)
+		if err != nil {
+			return
+		}
+		for _, a := range anchors {
+			if !trustAnchorSrc.MatchString(a.Src) {
+				t.Fatalf("anchor %q returned", a.Src)
+			}
+		}
+	})
+}

@@ -12,9 +12,9 @@ import (
 // The Android Network Security Config (Android 7.0, API 24, and later):
 // https://developer.android.com/privacy-and-security/security-config
 //
-// Each host gets its own <domain-config> with cleartext traffic refused, the
-// system trust anchors only (user-installed CAs are not trusted for pinned
-// hosts) and a <pin-set>. The <base-config> is left to the app: the export
+// Each host gets its own <domain-config> with cleartext traffic refused, its
+// trust anchors (Input.TrustAnchors, the app's base-config anchors; system
+// only when none are given, with a warning: see anchors.go) and a <pin-set>. The <base-config> is left to the app: the export
 // changes nothing for hosts it does not pin. A pin-set's expiration date
 // makes Android stop enforcing it after that day (fail open).
 
@@ -23,12 +23,18 @@ func renderNSC(p *prepared) ([]byte, error) {
 	hosts := p.domainKeyed(platform, `includeSubdomains="true"`, false)
 	hosts = p.dropReportOnly(platform+" has no report-only mode", hosts, false)
 	p.warnReportURI(platform, hosts)
-	return writeNSC(p, hosts, nil), nil
+	anchors, err := p.nscAnchors(platform)
+	if err != nil {
+		return nil, err
+	}
+	return writeNSC(p, hosts, anchors, p.expiration(expiryAndroid), nil), nil
 }
 
-// writeNSC writes a network-security-config document; extra, when not nil,
+// writeNSC writes a network-security-config document; anchors are the
+// <certificates> sources of each domain-config; expiration is the
+// pin sets' date (or ""); extra, when not nil,
 // writes more elements at the end of each domain-config (TrustKit's tags).
-func writeNSC(p *prepared, hosts []keyed, extra func(w *xmlWriter, h keyed)) []byte {
+func writeNSC(p *prepared, hosts []keyed, anchors []string, expiration string, extra func(w *xmlWriter, h keyed)) []byte {
 	w := &xmlWriter{}
 	w.line(0, `<?xml version="1.0" encoding="utf-8"?>`)
 	comment := append(p.header(),
@@ -40,10 +46,12 @@ func writeNSC(p *prepared, hosts []keyed, extra func(w *xmlWriter, h keyed)) []b
 		w.line(1, `<domain-config cleartextTrafficPermitted="false">`)
 		w.line(2, fmt.Sprintf(`<domain includeSubdomains="%t">%s</domain>`, h.includeSubdomains, esc(h.base())))
 		w.line(2, `<trust-anchors>`)
-		w.line(3, `<certificates src="system" />`)
+		for _, a := range anchors {
+			w.line(3, fmt.Sprintf(`<certificates src="%s" />`, esc(a)))
+		}
 		w.line(2, `</trust-anchors>`)
-		if d := p.expirationDate(); d != "" {
-			w.line(2, fmt.Sprintf(`<pin-set expiration="%s">`, esc(d)))
+		if expiration != "" {
+			w.line(2, fmt.Sprintf(`<pin-set expiration="%s">`, esc(expiration)))
 		} else {
 			w.line(2, `<pin-set>`)
 		}

@@ -1,25 +1,78 @@
 package export
 
 import (
+	"errors"
+	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
 	"pinset.dev/pinset/pin"
+	"pinset.dev/pinset/policy"
 )
 
 // OkHttp's CertificatePinner
 // (https://square.github.io/okhttp/5.x/okhttp/okhttp3/-certificate-pinner/).
 //
-// Patterns mean what pinset's mean: an exact host, "*.x" for exactly one
-// label below x, "**.x" for x and every name below it. But where pinset
-// applies only the most specific matching policy, OkHttp accepts a
-// connection when ANY pin of ANY matching pattern is in the verified chain,
-// so a broad pattern's pins also open the hosts that a narrower pattern
-// pins differently. There is no report-only mode, no reporting and no
-// expiry.
+// Patterns mean what pinset's mean in OkHttp 4.3.0 and later: an exact host,
+// "*.x" for exactly one label below x, "**.x" for x and every name below it.
+// But where pinset applies only the most specific matching policy, OkHttp
+// accepts a connection when ANY pin of ANY matching pattern is in the
+// verified chain, so a broad pattern's pins also open the hosts that a
+// narrower pattern pins differently. There is no report-only mode, no
+// reporting and no expiry.
+//
+// What each version understands, from OkHttp's own source:
+//
+//   - "**." arrived in 4.3.0 (CHANGELOG.md, "Version 4.3.0": "Match any
+//     number of subdomains with two asterisks"; CertificatePinner.kt,
+//     Pin.matches, the pattern.startsWith("**.") branch). OkHttp 3.x and 4.0
+//     to 4.2 know only WILDCARD = "*." (3.13.1 CertificatePinner.java,
+//     Pin.matches; 4.2.2 CertificatePinner.kt): any other pattern is read as
+//     a literal host name, HttpUrl accepts "**.example.com" as one, and it
+//     never equals a real host. The pins are silently not applied.
+//   - "sha256/" pins arrived in 3.2.0 (CHANGELOG.md, "Version 3.2.0":
+//     "Support SHA-256 pins in certificate pinner"); 3.1.2 and every 2.x
+//     (package com.squareup.okhttp, 2.7.5 CertificatePinner.java: "pins must
+//     start with 'sha1/'") throw IllegalArgumentException for them. pinset
+//     writes SHA-256 pins only, so OkHttp 2.x cannot be targeted.
+//   - Pins are checked against the chain OkHttp verified, not the one the
+//     server sent, since 3.1.2 and 2.7.4 (CVE-2016-2402); 3.2.0 is later.
+//   - An IPv6 literal pattern: 3.x builds the pin's host with
+//     HttpUrl.get("http://" + pattern), which needs brackets
+//     ("[2001:db8::1]") and throws without them; 4.x canonicalises the
+//     pattern with toCanonicalHost, which takes it bare.
+
+// OkHttp versions the okhttp format writes for.
+const (
+	OkHttp3 = 3 // OkHttp 3.2.0 to 4.2.x: "*." only
+	OkHttp4 = 4 // OkHttp 4.3.0 and later: "*." and "**."
+)
+
+// ErrOkHttpVersion is returned for an OkHttp major version the okhttp
+// format cannot write for.
+var ErrOkHttpVersion = errors.New("unsupported OkHttp version")
+
+// okhttpEntry is one .add(...) call of the generated code: a pattern as
+// OkHttp reads it and the policy it comes from.
+type okhttpEntry struct {
+	keyed
+	written string         // the pattern as written in the code
+	reach   policy.Pattern // what OkHttp matches with it
+}
 
 func renderOkHttp(p *prepared) ([]byte, error) {
 	const platform = "OkHttp"
+	version := p.OkHttpVersion
+	switch version {
+	case 0:
+		version = OkHttp4
+	case OkHttp3, OkHttp4:
+	case 2:
+		return nil, fmt.Errorf("%w 2: OkHttp 2.x (com.squareup.okhttp) takes only sha1/ pins and pinset writes SHA-256 pins; use OkHttp 3.2.0 or later (--okhttp-version 3)", ErrOkHttpVersion)
+	default:
+		return nil, fmt.Errorf("%w %d: want 3 (OkHttp 3.2.0 to 4.2.x) or 4 (4.3.0 and later)", ErrOkHttpVersion, version)
+	}
 	var all []keyed
 	for _, h := range p.hosts {
 		// include-subdomains on x is "**.x" in OkHttp's spelling: the same reach.
@@ -31,6 +84,7 @@ func renderOkHttp(p *prepared) ([]byte, error) {
 			kept = append(kept, h)
 		}
 	}
+	entries := okhttpEntries(p, kept, version)
 	for _, h := range all {
 		if !h.ReportOnly {
 			continue
@@ -40,9 +94,9 @@ func renderOkHttp(p *prepared) ([]byte, error) {
 			name = "a." + name
 		}
 		var broader []string
-		for _, k := range kept {
-			if _, ok := k.pat.Reach(name); ok {
-				broader = append(broader, k.Pattern)
+		for _, e := range entries {
+			if _, ok := e.reach.Reach(name); ok && !slices.Contains(broader, e.Pattern) {
+				broader = append(broader, e.Pattern)
 			}
 		}
 		if len(broader) > 0 {
@@ -53,25 +107,27 @@ func renderOkHttp(p *prepared) ([]byte, error) {
 	}
 	p.warnReportURI(platform, kept)
 	p.warnNoExpiration(platform)
-	p.warnAnyMatch(kept)
+	p.warnAnyMatch(entries)
 
+	minimum, why := okhttpMinimum(entries, version)
 	var b strings.Builder
 	for _, l := range p.header() {
 		b.WriteString("// " + l + "\n")
 	}
-	b.WriteString(`//
+	fmt.Fprintf(&b, "//\n// Needs OkHttp %s or later: %s.\n", minimum, why)
+	b.WriteString(`// OkHttp 2.x (com.squareup.okhttp) takes only sha1/ pins and cannot use this file.
 // Use it with OkHttpClient.Builder().certificatePinner(certificatePinner).
-// OkHttp checks the pins against the chain it verified; OkHttp before 3.1.2
-// (and 2.7.4) checked the chain the server sent instead (CVE-2016-2402).
+// OkHttp checks the pins against the chain it verified (since 3.1.2; before,
+// it checked the chain the server sent: CVE-2016-2402).
 
 import okhttp3.CertificatePinner
 
 val certificatePinner: CertificatePinner = CertificatePinner.Builder()
 `)
-	for _, h := range kept {
+	for _, e := range entries {
 		b.WriteString("    .add(\n")
-		b.WriteString("        " + kotlinString(okhttpPattern(h)) + ",\n")
-		for _, q := range h.Pins {
+		b.WriteString("        " + kotlinString(e.written) + ",\n")
+		for _, q := range e.Pins {
 			b.WriteString("        " + kotlinString(q.Format(pin.OkHttp)) + ",\n")
 		}
 		b.WriteString("    )\n")
@@ -80,25 +136,61 @@ val certificatePinner: CertificatePinner = CertificatePinner.Builder()
 	return []byte(b.String()), nil
 }
 
-// okhttpPattern spells a policy's pattern as OkHttp does.
-func okhttpPattern(h keyed) string {
-	if h.anyDepth() {
-		return "**." + h.base()
+// okhttpEntries spells the kept policies as OkHttp patterns for a version.
+// For OkHttp 3, "**.x" (and x with include-subdomains) becomes "x" and
+// "*.x", which reach x and one label below it; deeper names cannot be said
+// and a warning says they are not pinned.
+func okhttpEntries(p *prepared, kept []keyed, version int) []okhttpEntry {
+	var out []okhttpEntry
+	for _, h := range kept {
+		switch {
+		case h.anyDepth() && version == OkHttp3:
+			out = append(out,
+				okhttpEntry{keyed: h, written: h.base(), reach: policy.Pattern{Base: h.base()}},
+				okhttpEntry{keyed: h, written: "*." + h.base(), reach: policy.Pattern{Base: h.base(), Wildcard: policy.OneLabel}})
+			p.warn(WarnSubdomainDepth, h.Pattern,
+				"OkHttp before 4.3.0 has no \"**.\" (it would read it as a literal host name and pin nothing): written as %s and *.%s, so names two or more labels below (a.b.%s) are NOT pinned; use --okhttp-version 4 with OkHttp 4.3.0 or later to pin them",
+				h.base(), h.base(), h.base())
+		case h.anyDepth():
+			out = append(out, okhttpEntry{keyed: h, written: "**." + h.base(), reach: policy.Pattern{Base: h.base(), Wildcard: policy.AnyDepth}})
+		case h.pat.IP && version == OkHttp3 && strings.Contains(h.base(), ":"):
+			// 3.x: HttpUrl.get("http://" + pattern) needs an IPv6 literal in brackets.
+			out = append(out, okhttpEntry{keyed: h, written: "[" + h.base() + "]", reach: h.pat})
+		default:
+			out = append(out, okhttpEntry{keyed: h, written: h.pat.String(), reach: h.pat})
+		}
 	}
-	return h.pat.String()
+	return out
 }
 
-// warnAnyMatch finds names that several exported patterns match and whose
+// okhttpMinimum returns the oldest OkHttp version that reads every entry as
+// written, and why.
+func okhttpMinimum(entries []okhttpEntry, version int) (string, string) {
+	for _, e := range entries {
+		if strings.HasPrefix(e.written, "**.") {
+			return "4.3.0", `"**." patterns arrived in 4.3.0; earlier versions read them as a literal host name and pin nothing`
+		}
+	}
+	if version == OkHttp3 {
+		return "3.2.0", `written for OkHttp 3.x (no "**." patterns); sha256/ pins arrived in 3.2.0`
+	}
+	return "3.2.0", `no "**." patterns are needed here; sha256/ pins arrived in 3.2.0`
+}
+
+// warnAnyMatch finds names that several written patterns match and whose
 // pins differ: OkHttp accepts the union there, pinset only the most specific
 // policy's pins. Candidate names are each pattern's base and a name one
 // label below it; whether a pattern matches is decided by package policy.
-func (p *prepared) warnAnyMatch(kept []keyed) {
-	for i := range kept {
-		for j := i + 1; j < len(kept); j++ {
-			a, b := kept[i], kept[j]
-			for _, n := range []string{a.base(), b.base(), "a." + a.base(), "a." + b.base()} {
-				_, okA := a.pat.Reach(n)
-				_, okB := b.pat.Reach(n)
+func (p *prepared) warnAnyMatch(entries []okhttpEntry) {
+	for i := range entries {
+		for j := i + 1; j < len(entries); j++ {
+			a, b := entries[i], entries[j]
+			if a.Pattern == b.Pattern {
+				continue // two spellings of one policy: the same pins
+			}
+			for _, n := range []string{a.reach.Base, b.reach.Base, "a." + a.reach.Base, "a." + b.reach.Base} {
+				_, okA := a.reach.Reach(n)
+				_, okB := b.reach.Reach(n)
 				if !okA || !okB {
 					continue
 				}
@@ -107,9 +199,9 @@ func (p *prepared) warnAnyMatch(kept []keyed) {
 					continue
 				}
 				union := map[pin.Pin]bool{}
-				for _, k := range kept {
-					if _, ok := k.pat.Reach(n); ok {
-						for _, q := range k.Pins {
+				for _, e := range entries {
+					if _, ok := e.reach.Reach(n); ok {
+						for _, q := range e.Pins {
 							union[q] = true
 						}
 					}

@@ -1,6 +1,7 @@
 package export
 
 import (
+	"strings"
 	"testing"
 
 	"pinset.dev/pinset/pin"
@@ -39,10 +40,17 @@ func TestScannerReadsExport(t *testing.T) {
 			if c.Cleartext == nil || *c.Cleartext {
 				t.Errorf("%s: %s: cleartext not refused", format, c.Element)
 			}
-			if len(c.Anchors) != 1 || c.Anchors[0].Src != "system" {
-				t.Errorf("%s: %s: anchors %+v", format, c.Element, c.Anchors)
+			var srcs []string
+			for _, a := range c.Anchors {
+				srcs = append(srcs, a.Src)
+				if a.OverridePins != nil {
+					t.Errorf("%s: %s: overridePins written for %s", format, c.Element, a.Src)
+				}
 			}
-			if c.PinSet == nil || c.PinSet.Expires.IsZero() || c.PinSet.Expires.Format("2006-01-02") != "2027-06-30" {
+			if strings.Join(srcs, ",") != "system,@raw/backend_ca,user" {
+				t.Errorf("%s: %s: anchors %v, want the input's", format, c.Element, srcs)
+			}
+			if c.PinSet == nil || c.PinSet.Expires.IsZero() || c.PinSet.Expires.Format("2006-01-02") != "2027-07-01" {
 				t.Errorf("%s: %s: pin-set %+v", format, c.Element, c.PinSet)
 				continue
 			}

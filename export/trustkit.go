@@ -3,6 +3,7 @@ package export
 import (
 	"fmt"
 	"net"
+	"regexp"
 	"strings"
 
 	"golang.org/x/net/publicsuffix"
@@ -34,6 +35,7 @@ const trustKitIOSKey = "TSKConfiguration"
 func renderTrustKitIOS(p *prepared) ([]byte, error) {
 	hosts := p.domainKeyed("TrustKit", "TSKIncludeSubdomains", false)
 	domains := map[string]any{}
+	e := p.expiration(expiryTrustKitIOS)
 	for _, h := range hosts {
 		if why := trustKitRefuses(h.base()); why != "" {
 			p.warn(WarnRefusedDomain, h.Pattern, "left out: TrustKit raises an exception at start-up (\"invalid domain\") for %s, %s; the host is not pinned by TrustKit", h.base(), why)
@@ -48,7 +50,7 @@ func renderTrustKitIOS(p *prepared) ([]byte, error) {
 		if h.ReportURI != "" {
 			d["TSKReportUris"] = []string{h.ReportURI}
 		}
-		if e := p.expirationDate(); e != "" {
+		if e != "" {
 			d["TSKExpirationDate"] = e
 		}
 		domains[h.base()] = d
@@ -70,7 +72,19 @@ func renderTrustKitAndroid(p *prepared) ([]byte, error) {
 	// every <pin-set>, whatever <trustkit-config enforcePinning> says: a
 	// report-only host written here would be enforced there. Leave it out.
 	kept := p.dropReportOnly(`on Android 7.0+ the system reads this file and enforces every <pin-set> regardless of enforcePinning="false", so report-only cannot be expressed`, hosts, false)
-	return writeNSC(p, kept, func(w *xmlWriter, h keyed) {
+	var valid []keyed
+	for _, h := range kept {
+		if why := trustKitAndroidRefuses(h.base()); why != "" {
+			p.warn(WarnRefusedDomain, h.Pattern, "left out: TrustKit-Android throws ConfigurationException (\"Tried to pin an invalid domain\") at start-up for %s, %s; the host is not pinned by TrustKit-Android, nor by Android's own reading of this file", h.base(), why)
+			continue
+		}
+		valid = append(valid, h)
+	}
+	anchors, err := p.nscAnchors(platform)
+	if err != nil {
+		return nil, err
+	}
+	return writeNSC(p, valid, anchors, p.expiration(expiryTrustKitAndroid), func(w *xmlWriter, h keyed) {
 		if h.ReportURI == "" {
 			w.line(2, `<trustkit-config enforcePinning="true" disableDefaultReportUri="true" />`)
 			return
@@ -79,6 +93,46 @@ func renderTrustKitAndroid(p *prepared) ([]byte, error) {
 		w.line(3, fmt.Sprintf(`<report-uri>%s</report-uri>`, esc(h.ReportURI)))
 		w.line(2, `</trustkit-config>`)
 	}), nil
+}
+
+// trustKitAndroidLabel and trustKitAndroidName are TrustKit-Android's
+// DomainValidator DOMAIN_LABEL_REGEX and DOMAIN_NAME_REGEX (\p{Alnum} and
+// \p{Alpha} are ASCII-only in java.util.regex; the atomic groups change
+// nothing here because '.' is in neither character class).
+const trustKitAndroidLabel = `[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?`
+
+var trustKitAndroidName = regexp.MustCompile(`^(?:` + trustKitAndroidLabel + `\.)+([A-Za-z](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)\.?$`)
+
+// trustKitAndroidRefuses says why TrustKit-Android would refuse a domain
+// name, or "". DomainPinningPolicy's constructor throws ConfigurationException
+// (a RuntimeException nothing catches: the app stops when TrustKit is
+// initialised) unless DomainValidator.getInstance().isValid(hostname), that
+// is (DomainValidator.java, isValid with allowLocal false):
+//
+//   - at most 253 characters (MAX_DOMAIN_LENGTH);
+//   - two or more labels matching DOMAIN_NAME_REGEX, the last (TOP_LABEL_REGEX)
+//     starting with a letter: so no IP literal, no single label ("localhost");
+//   - a last label in the built-in IANA lists (isValidTld: infrastructure,
+//     generic "Taken from Version 2016042500", country code), not the Public
+//     Suffix List: ".test", ".internal", ".local" and every TLD delegated
+//     after April 2016 (".music") are refused.
+func trustKitAndroidRefuses(name string) string {
+	switch {
+	case net.ParseIP(name) != nil:
+		return "an IP address (DomainValidator accepts only names whose last label starts with a letter)"
+	case len(name) > 253:
+		return "longer than 253 characters (DomainValidator MAX_DOMAIN_LENGTH)"
+	case !strings.Contains(name, "."):
+		return "a single label (DomainValidator needs a top-level domain; local names are not allowed)"
+	}
+	m := trustKitAndroidName.FindStringSubmatch(name)
+	if m == nil {
+		return "not a host name DomainValidator's DOMAIN_NAME_REGEX accepts"
+	}
+	if tld := strings.ToLower(m[1]); !trustKitAndroidTLDs[tld] {
+		return fmt.Sprintf("whose top-level domain .%s is not in DomainValidator's built-in list (IANA, April 2016)", tld)
+	}
+	return ""
 }
 
 // trustKitRefuses says why TrustKit (iOS) would refuse a domain name, or

@@ -24,26 +24,30 @@ func init() { addCommand(newExportCmd) }
 
 type exportFlags struct {
 	manifest, root, out, expiration, maxAge, pkg, caFile string
-	pins, hosts, certs, connects                         []string
+	pins, hosts, certs, connects, anchors                []string
+	nsc                                                  string
 	timeout                                              time.Duration
 	asJSON, strict                                       bool
+	okhttpVersion                                        int
 }
 
 func newExportCmd() *cobra.Command {
 	var ef exportFlags
 	cmd := &cobra.Command{
 		Use:   "export FORMAT (--manifest pins.json [--root root.json] | --pin HOST=PIN,PIN ...) [flags]",
-		Short: "Write pins as Android, iOS, OkHttp, TrustKit, Alamofire, HPKP or Go configuration",
+		Short: "Write pins as Android, iOS, OkHttp, TrustKit, Alamofire, curl, HPKP or Go configuration",
 		Long: `Export writes the host policies of a pin manifest (or of --pin arguments) in
 the configuration format an app consumes:
 
   android-nsc       res/xml/network_security_config.xml: a domain-config and
-                    pin-set per host, cleartext off, system trust anchors only
+                    pin-set per host, cleartext off, the app's trust anchors
+                    (--nsc or --trust-anchor; system only without them)
   okhttp            Kotlin code building OkHttp's CertificatePinner
   trustkit-ios      TrustKit's TSKConfiguration, an Info.plist fragment
   trustkit-android  the Network Security Config with TrustKit's tags
   ios-ats           Info.plist NSAppTransportSecurity/NSPinnedDomains (iOS 14+)
   alamofire         Swift ServerTrustManager with PublicKeysTrustEvaluator
+  curl              curl --pinnedpubkey 'sha256//...;sha256//...' per host
   hpkp              Public-Key-Pins-Report-Only header values
   go                a Go file bundling the signed root and manifest for
                     pinset's client SDK (needs --manifest and --root)
@@ -63,6 +67,27 @@ An enforced host needs two pins: the key in use and a backup.
 --host PATTERN (repeatable) exports only some policies: a pattern as written
 in the manifest, or a host name, which selects the policy that applies to it.
 
+--expiration keeps android-nsc and trustkit pins enforced until the end of a
+day (UTC), an RFC 3339 time, or the manifest's expiry. The platforms stop
+enforcing at 00:00 ON the date written, in the device's own time zone
+(Android, TrustKit-Android: at UTC+14 that is 10:00 UTC the day before) or
+in UTC (TrustKit iOS), so export writes the first date that starts after the
+time asked for in every zone: --expiration 2027-06-30 writes 2027-07-02 for
+Android and 2027-07-01 for TrustKit iOS, and the file's comment says when
+each device stops.
+
+okhttp writes "**.x" patterns, which OkHttp reads from 4.3.0 on; OkHttp 3.x
+(and 4.0 to 4.2) read "**.x" as a literal host name and pin nothing. With
+--okhttp-version 3, "**.x" is written as "x" and "*.x" and a warning names
+the deeper names left unpinned. The output states the minimum version.
+
+A pinned host's <domain-config> has its own <trust-anchors>, which replace
+the <base-config>'s: an app that bundles its CA there (@raw/...) would stop
+trusting it for pinned hosts. Pass the app's current file with --nsc (its
+base-config anchors are written for every pinned host, overridePins never),
+or name the anchors with --trust-anchor; without either, system only, with a
+warning.
+
 ios-ats files a pin under NSPinnedLeafIdentities or NSPinnedCAIdentities by
 where it sits in the chain, learned from --cert files (PEM or DER certificate
 chains, leaf first) or from live servers with --connect HOST[:PORT] (and
@@ -73,6 +98,7 @@ Examples:
       -o app/src/main/res/xml/network_security_config.xml
   pinset export okhttp --pin 'api.example.com=sha256/AAAA...=,sha256/BBBB...='
   pinset export ios-ats --manifest pins.json --connect api.example.com
+  pinset export okhttp --okhttp-version 3 --manifest pins.json
   pinset export trustkit-ios --manifest pins.json --expiration 2027-06-30
   pinset export go --manifest pins.json --root root.json --package pins -o pins/pins.go`,
 		Args: func(cmd *cobra.Command, args []string) error {
@@ -93,7 +119,10 @@ Examples:
 	f.StringArrayVar(&ef.pins, "pin", nil, "policy `SPEC` HOST=PIN,PIN[;include-subdomains][;report-only][;report-uri=URL], instead of a manifest (repeatable)")
 	f.StringArrayVar(&ef.hosts, "host", nil, "export only the policy of this `PATTERN` or host name (repeatable)")
 	f.StringVarP(&ef.out, "output", "o", "", "write to `FILE` instead of standard output")
-	f.StringVar(&ef.expiration, "expiration", "", "pin-set expiration `DATE` (yyyy-mm-dd) for android-nsc and trustkit: after it the platform stops enforcing the pins")
+	f.StringVar(&ef.expiration, "expiration", "", "keep android-nsc and trustkit pins enforced until the end of `DATE` (yyyy-mm-dd, 24:00 UTC), an RFC 3339 time, or \"manifest\" (its expiry); the date written is later (see below)")
+	f.StringArrayVar(&ef.anchors, "trust-anchor", nil, "android-nsc, trustkit-android: trust anchor `SRC` of pinned hosts: system, user or @raw/name (repeatable; default system)")
+	f.StringVar(&ef.nsc, "nsc", "", "android-nsc, trustkit-android: the app's current network_security_config.xml `FILE`; its base-config trust anchors are written for pinned hosts")
+	f.IntVar(&ef.okhttpVersion, "okhttp-version", export.OkHttp4, "OkHttp major `VERSION` of the okhttp format: 4 (4.3.0+, reads **.) or 3 (3.2.0 to 4.2.x: **.x written as x and *.x)")
 	f.StringArrayVar(&ef.certs, "cert", nil, "certificate chain `FILE` (PEM or DER) telling where pins sit in the chain (repeatable)")
 	f.StringArrayVar(&ef.connects, "connect", nil, "learn chain positions from a live server `HOST[:PORT]` (repeatable)")
 	f.StringVar(&ef.caFile, "cafile", "", "PEM `FILE` of extra trusted CAs for --connect")
@@ -117,6 +146,7 @@ func runExport(cmd *cobra.Command, format string, ef *exportFlags) error {
 		return errorWithHint(fmt.Errorf("unknown export format %q", format), "formats: "+strings.Join(export.FormatNames(), ", "))
 	}
 	in := export.Input{Positions: export.NewPositions(), GoPackage: ef.pkg}
+	var manifestExpires time.Time
 
 	switch {
 	case ef.manifest != "" && len(ef.pins) > 0:
@@ -154,6 +184,7 @@ func runExport(cmd *cobra.Command, format string, ef *exportFlags) error {
 			warningf(stderr, "%s: manifest version %d expired on %s; its pins are exported as they are", ef.manifest, m.Version, m.Expires.UTC().Format(time.DateOnly))
 		}
 		in.Policies, in.Source = m.Hosts, m.Describe(filepath.Base(ef.manifest))
+		manifestExpires = m.Expires
 		in.Manifest, in.Root = mb, rb
 	} else {
 		for _, s := range ef.pins {
@@ -171,14 +202,33 @@ func runExport(cmd *cobra.Command, format string, ef *exportFlags) error {
 	in.Policies = pols
 
 	if ef.expiration != "" {
-		d, err := time.Parse(time.DateOnly, ef.expiration)
+		until, err := parseExpiration(ef.expiration, manifestExpires)
 		if err != nil {
-			return fmt.Errorf("--expiration %q: want a date such as 2027-06-30", ef.expiration)
+			return err
 		}
-		if !d.After(time.Now()) {
-			warningf(stderr, "--expiration %s is not in the future: the platforms treat these hosts as NOT pinned from that day", ef.expiration)
+		if !until.After(time.Now()) {
+			warningf(stderr, "--expiration %s is not in the future: the platforms treat these hosts as NOT pinned", ef.expiration)
 		}
-		in.Expiration = d
+		in.Expiration = until
+	}
+	in.OkHttpVersion = ef.okhttpVersion
+	if ef.nsc != "" && len(ef.anchors) > 0 {
+		return errors.New("give --nsc or --trust-anchor, not both")
+	}
+	for _, a := range ef.anchors {
+		in.TrustAnchors = append(in.TrustAnchors, export.TrustAnchor{Src: a})
+	}
+	if ef.nsc != "" {
+		b, err := readInput(ef.nsc, maxInputFile)
+		if err != nil {
+			return err
+		}
+		if in.TrustAnchors, err = export.ReadBaseAnchors(b); err != nil {
+			if errors.Is(err, export.ErrNoBaseAnchors) {
+				return errorWithHint(fmt.Errorf("--nsc %s: %w", ef.nsc, err), "name the anchors the pinned hosts should trust with --trust-anchor system (and --trust-anchor @raw/NAME for a bundled CA)")
+			}
+			return fmt.Errorf("--nsc %s: %w", ef.nsc, err)
+		}
 	}
 	if in.HPKPMaxAge, err = parseDays(ef.maxAge); err != nil {
 		return fmt.Errorf("--max-age %w", err)
@@ -243,6 +293,26 @@ func runExport(cmd *cobra.Command, format string, ef *exportFlags) error {
 		return exitCode(3, fmt.Errorf("%s: %d policy difference(s) (see the warnings above); --strict refuses them", format, len(res.Warnings)))
 	}
 	return nil
+}
+
+// parseExpiration reads --expiration: a date means until the end of that
+// day (24:00 UTC), an RFC 3339 time means that instant, "manifest" the
+// manifest's expiry. The date written for each platform is chosen by
+// package export.
+func parseExpiration(s string, manifestExpires time.Time) (time.Time, error) {
+	if s == "manifest" {
+		if manifestExpires.IsZero() {
+			return time.Time{}, errors.New("--expiration manifest needs --manifest")
+		}
+		return manifestExpires, nil
+	}
+	if d, err := time.Parse(time.DateOnly, s); err == nil {
+		return d.AddDate(0, 0, 1), nil
+	}
+	if t, err := time.Parse(time.RFC3339, s); err == nil {
+		return t, nil
+	}
+	return time.Time{}, fmt.Errorf("--expiration %q: want a date such as 2027-06-30, an RFC 3339 time such as 2027-06-30T12:00:00Z, or manifest", s)
 }
 
 // exportConnect learns chain positions from live servers.

@@ -13,6 +13,7 @@ import (
 
 	"howett.net/plist"
 
+	"pinset.dev/pinset/export"
 	"pinset.dev/pinset/internal/pki"
 	"pinset.dev/pinset/pin"
 	"pinset.dev/pinset/policy"
@@ -273,5 +274,109 @@ func TestExportGo(t *testing.T) {
 	code, _, stderr = runCLI(t, "export", "go", "--manifest", manifestFile, "--root", rootFile, "--host", "api.example.com")
 	if code == 0 || !strings.Contains(stderr, "--host cannot select") {
 		t.Errorf("go with --host: exit %d, %s", code, stderr)
+	}
+}
+
+func TestExportOkHttpVersion(t *testing.T) {
+	a, b := trusttest.Pin("a"), trusttest.Pin("b")
+	spec := "**.example.com=" + a.String() + "," + b.String()
+	code, stdout, stderr := runCLI(t, "export", "okhttp", "--okhttp-version", "3", "--pin", spec)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	for _, want := range []string{`"example.com",`, `"*.example.com",`, "// Needs OkHttp 3.2.0 or later"} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("--okhttp-version 3 output lacks %s:\n%s", want, stdout)
+		}
+	}
+	if strings.Contains(stdout, `"**.example.com"`) {
+		t.Errorf("--okhttp-version 3 wrote a **. pattern:\n%s", stdout)
+	}
+	if !strings.Contains(stderr, "okhttp: **.example.com: OkHttp before 4.3.0 has no") {
+		t.Errorf("no subdomain-depth warning:\n%s", stderr)
+	}
+	code, stdout, _ = runCLI(t, "export", "okhttp", "--pin", spec)
+	if code != 0 || !strings.Contains(stdout, `"**.example.com",`) || !strings.Contains(stdout, "// Needs OkHttp 4.3.0 or later") {
+		t.Errorf("default: exit %d:\n%s", code, stdout)
+	}
+	code, _, stderr = runCLI(t, "export", "okhttp", "--okhttp-version", "2", "--pin", spec)
+	if code == 0 || !strings.Contains(stderr, "com.squareup.okhttp") {
+		t.Errorf("--okhttp-version 2: exit %d: %s", code, stderr)
+	}
+}
+
+// TestExportExpiration: --expiration 2027-06-30 keeps the pins enforced
+// through that whole day on every device: Android reads the written date at
+// 00:00 in the device's zone (UTC+14 first), TrustKit iOS at 00:00 UTC.
+func TestExportExpiration(t *testing.T) {
+	a, b := trusttest.Pin("a"), trusttest.Pin("b")
+	spec := "api.example.com=" + a.String() + "," + b.String()
+	for _, c := range []struct{ format, flag, want string }{
+		{"android-nsc", "2027-06-30", `<pin-set expiration="2027-07-02">`},
+		{"trustkit-android", "2027-06-30", `<pin-set expiration="2027-07-02">`},
+		{"trustkit-ios", "2027-06-30", `<string>2027-07-01</string>`},
+		{"android-nsc", "2027-06-30T09:00:00Z", `<pin-set expiration="2027-07-01">`},
+		{"trustkit-ios", "2027-06-30T09:00:00Z", `<string>2027-07-01</string>`},
+	} {
+		code, stdout, stderr := runCLI(t, "export", c.format, "--pin", spec, "--expiration", c.flag)
+		if code != 0 {
+			t.Fatalf("%s --expiration %s: exit %d: %s", c.format, c.flag, code, stderr)
+		}
+		if !strings.Contains(stdout, c.want) || !strings.Contains(stdout, "chosen so that") {
+			t.Errorf("%s --expiration %s: want %s and the note on how it was chosen:\n%s", c.format, c.flag, c.want, stdout)
+		}
+	}
+	code, _, stderr := runCLI(t, "export", "android-nsc", "--pin", spec, "--expiration", "manifest")
+	if code == 0 || !strings.Contains(stderr, "needs --manifest") {
+		t.Errorf("--expiration manifest without a manifest: exit %d: %s", code, stderr)
+	}
+	hosts := []policy.Policy{{Pattern: "api.example.com", Pins: []pin.Pin{a, b}}}
+	root, manifest, _ := exportDocs(t, hosts)
+	mb, _ := os.ReadFile(manifest)
+	m, err := export.LoadManifest(mb, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The first date whose 00:00 at UTC+14 is not before the expiry.
+	d := m.Expires.UTC().Truncate(24 * time.Hour)
+	for d.Add(-14 * time.Hour).Before(m.Expires) {
+		d = d.AddDate(0, 0, 1)
+	}
+	code, stdout, stderr := runCLI(t, "export", "android-nsc", "--manifest", manifest, "--root", root, "--expiration", "manifest")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	if want := `<pin-set expiration="` + d.Format(time.DateOnly) + `">`; !strings.Contains(stdout, want) || !strings.Contains(stdout, "enforces them until "+m.Expires.UTC().Format("2006-01-02 15:04 UTC")) {
+		t.Errorf("--expiration manifest (expires %v): want %s:\n%s", m.Expires, want, stdout)
+	}
+}
+
+func TestExportTrustAnchorsAndCurl(t *testing.T) {
+	a, b := trusttest.Pin("a"), trusttest.Pin("b")
+	spec := "api.example.com=" + a.String() + "," + b.String()
+	nsc := filepath.Join(t.TempDir(), "network_security_config.xml")
+	if err := os.WriteFile(nsc, []byte(`<network-security-config><base-config><trust-anchors><certificates src="@raw/my_ca"/><certificates src="system"/></trust-anchors></base-config></network-security-config>`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, stdout, stderr := runCLI(t, "export", "android-nsc", "--nsc", nsc, "--pin", spec)
+	if code != 0 || !strings.Contains(stdout, `<certificates src="@raw/my_ca" />`) || strings.Contains(stderr, "trust-anchors") {
+		t.Errorf("--nsc: exit %d:\n%s\n%s", code, stdout, stderr)
+	}
+	code, stdout, stderr = runCLI(t, "export", "android-nsc", "--trust-anchor", "system", "--trust-anchor", "@raw/my_ca", "--pin", spec)
+	if code != 0 || !strings.Contains(stdout, `<certificates src="@raw/my_ca" />`) {
+		t.Errorf("--trust-anchor: exit %d:\n%s\n%s", code, stdout, stderr)
+	}
+	code, _, stderr = runCLI(t, "export", "android-nsc", "--pin", spec)
+	if code != 0 || !strings.Contains(stderr, "android-nsc: Android NSC: pinned hosts trust the system CAs only") {
+		t.Errorf("no anchors: exit %d: %s", code, stderr)
+	}
+	code, _, stderr = runCLI(t, "export", "android-nsc", "--trust-anchor", "/etc/ssl/ca.pem", "--pin", spec)
+	if code == 0 || !strings.Contains(stderr, "unsupported trust anchor") {
+		t.Errorf("bad anchor: exit %d: %s", code, stderr)
+	}
+	code, stdout, stderr = runCLI(t, "export", "curl", "--pin", spec)
+	want := "--pinnedpubkey 'sha256//" + a.String() + ";sha256//" + b.String() + "'"
+	if code != 0 || !strings.Contains(stdout, "# api.example.com\n"+want+"\n") {
+		t.Errorf("curl: exit %d, want %s:\n%s\n%s", code, want, stdout, stderr)
 	}
 }

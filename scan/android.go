@@ -145,9 +145,7 @@ func Android(app *android.App, opts Options) *Report {
 	}
 
 	crossCheck(r, opts)
-	for _, u := range groupURLs(app.URLs) {
-		r.add(newFinding("AND-HTTP-URL", keep, Location{File: app.File, Entry: u.File}, "%s%s", u.URL, u.more))
-	}
+	urlFindings(r, "AND-HTTP-URL", app.File, app.URLs)
 	r.sort()
 	return r
 }
@@ -288,30 +286,4 @@ func coveredAndroid(pinned []android.Domain, host string) bool {
 		}
 	}
 	return false
-}
-
-type urlGroup struct {
-	urls.Hit
-	more string
-}
-
-// groupURLs keeps one finding per distinct URL, at its first file.
-func groupURLs(hits []urls.Hit) []urlGroup {
-	var out []urlGroup
-	index := map[string]int{}
-	files := map[string]int{}
-	for _, h := range hits {
-		files[h.URL]++
-		if _, ok := index[h.URL]; ok {
-			continue
-		}
-		index[h.URL] = len(out)
-		out = append(out, urlGroup{Hit: h})
-	}
-	for i := range out {
-		if n := files[out[i].URL]; n > 1 {
-			out[i].more = fmt.Sprintf(" (and in %d other files)", n-1)
-		}
-	}
-	return out
 }

@@ -1,6 +1,7 @@
 package scan
 
 import (
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -26,10 +27,17 @@ func Android(app *android.App, opts Options) *Report {
 		r.App = App{ID: m.Package, MinSDK: m.MinSDK, TargetSDK: m.TargetSDK, Debuggable: m.Debuggable, NSC: app.NSCEntry}
 	}
 
-	// A referenced config we could not read.
-	if m != nil && m.NetworkSecurityConfig != "" && nsc == nil {
+	// A referenced config we could not read, or that Android refuses.
+	switch {
+	case m != nil && m.NetworkSecurityConfig != "" && nsc == nil && errors.Is(app.NSCErr, android.ErrNotNSC):
+		r.add(newFinding("AND-NSC-INVALID", keep, nscLoc(""),
+			"android:networkSecurityConfig=%q: %v", m.NetworkSecurityConfig, app.NSCErr))
+	case m != nil && m.NetworkSecurityConfig != "" && nsc == nil:
 		r.add(newFinding("AND-NSC-UNRESOLVED", keep, manifestLoc,
 			"android:networkSecurityConfig=%q could not be read: %v", m.NetworkSecurityConfig, app.NSCErr))
+	}
+	if nsc != nil {
+		refusalFindings(r, nsc, m, nscLoc)
 	}
 
 	// Cleartext and user-CA defaults, which depend on targetSdkVersion.
@@ -145,11 +153,31 @@ func Android(app *android.App, opts Options) *Report {
 	}
 
 	crossCheck(r, opts)
-	for _, u := range groupURLs(app.URLs) {
-		r.add(newFinding("AND-HTTP-URL", keep, Location{File: app.File, Entry: u.File}, "%s%s", u.URL, u.more))
-	}
+	urlFindings(r, "AND-HTTP-URL", app.File, app.URLs)
 	r.sort()
 	return r
+}
+
+// refusalFindings reports each reason Android refuses the config
+// (XmlConfigSource, as read by android.ParseNSC). Inside
+// <debug-overrides> it matters only for debuggable builds: Android skips
+// that element otherwise.
+func refusalFindings(r *Report, nsc *android.NSC, m *android.Manifest, loc func(string) Location) {
+	for _, ref := range nsc.Refusals {
+		sev, note := keep, ""
+		if ref.DebugOnly {
+			switch {
+			case m == nil:
+				note = " (inside <debug-overrides>: only debuggable builds parse it)"
+			case m.Debuggable:
+				note = " (inside <debug-overrides>, which this debuggable build parses)"
+			default:
+				sev, note = Info, " (inside <debug-overrides>: this build is not debuggable, so Android skips it; a debuggable build would fail)"
+			}
+		}
+		r.add(newFinding("AND-NSC-INVALID", sev, loc(ref.Element), "%s: Android refuses the whole config and the app fails at start (XmlConfigSource.%s)%s",
+			ref.Reason, ref.Rule, note))
+	}
 }
 
 func domainList(ds []android.Domain) string {
@@ -206,21 +234,13 @@ func pinFindings(r *Report, app *android.App, c *android.Config, opts Options, l
 	ps := c.PinSet
 	now := opts.now()
 	el := ps.Element
-	valid := 0
 	for i, p := range ps.Pins {
-		pel := fmt.Sprintf("%s/pin[%d]", el, i+1)
-		if p.Err != nil {
-			r.add(newFinding("AND-PIN-INVALID", keep, loc(pel), "pin %q for %s: %v", p.Value, domainList(c.Domains), p.Err))
-			continue
-		}
-		valid++
 		for _, d := range c.Domains {
-			r.Pins = appendPin(r.Pins, EmbeddedPin{Host: d.Name, IncludeSubdomains: d.IncludeSubdomains, Pin: p.Pin, Source: "nsc", Location: loc(pel)})
+			r.Pins = appendPin(r.Pins, EmbeddedPin{Host: d.Name, IncludeSubdomains: d.IncludeSubdomains, Pin: p.Pin, Source: "nsc",
+				Location: loc(fmt.Sprintf("%s/pin[%d]", el, i+1))})
 		}
 	}
-	if ps.ExpirationErr != nil {
-		r.add(newFinding("AND-PIN-INVALID", keep, loc(el), "%v", ps.ExpirationErr))
-	}
+	valid := len(ps.Pins)
 	if !ps.Expires.IsZero() {
 		switch {
 		case !now.Before(ps.Expires):
@@ -234,8 +254,8 @@ func pinFindings(r *Report, app *android.App, c *android.Config, opts Options, l
 	if valid == 1 {
 		r.add(newFinding("AND-PIN-NO-BACKUP", keep, loc(el), "pin-set for %s has one pin: a key change bricks the connection", domainList(c.Domains)))
 	}
-	if valid == 0 && len(ps.Pins) == 0 {
-		r.add(newFinding("AND-PIN-INVALID", keep, loc(el), "pin-set for %s has no <pin>", domainList(c.Domains)))
+	if ps.Written == 0 {
+		r.add(newFinding("AND-PIN-INVALID", keep, loc(el), "pin-set for %s has no <pin>: Android enforces no pin for these domains", domainList(c.Domains)))
 	}
 }
 
@@ -288,30 +308,4 @@ func coveredAndroid(pinned []android.Domain, host string) bool {
 		}
 	}
 	return false
-}
-
-type urlGroup struct {
-	urls.Hit
-	more string
-}
-
-// groupURLs keeps one finding per distinct URL, at its first file.
-func groupURLs(hits []urls.Hit) []urlGroup {
-	var out []urlGroup
-	index := map[string]int{}
-	files := map[string]int{}
-	for _, h := range hits {
-		files[h.URL]++
-		if _, ok := index[h.URL]; ok {
-			continue
-		}
-		index[h.URL] = len(out)
-		out = append(out, urlGroup{Hit: h})
-	}
-	for i := range out {
-		if n := files[out[i].URL]; n > 1 {
-			out[i].more = fmt.Sprintf(" (and in %d other files)", n-1)
-		}
-	}
-	return out
 }

@@ -45,9 +45,7 @@ func IOS(app *ipa.App, opts Options) *Report {
 		}
 	}
 	crossCheck(r, opts)
-	for _, u := range groupURLs(app.URLs) {
-		r.add(newFinding("IOS-HTTP-URL", keep, Location{File: app.File, Entry: u.File}, "%s%s", u.URL, u.more))
-	}
+	urlFindings(r, "IOS-HTTP-URL", app.File, app.URLs)
 	r.sort()
 	return r
 }

@@ -58,6 +58,8 @@ type Report struct {
 	App      App           `json:"app"`
 	Pins     []EmbeddedPin `json:"pins"`
 	Findings []Finding     `json:"findings"`
+
+	seen map[findingKey]struct{} // the findings added, for add
 }
 
 // App summarises what was read, for the report header.
@@ -113,31 +115,63 @@ func (r *Report) Count() map[Severity]int {
 	return c
 }
 
+// findingKey identifies a finding for deduplication.
+type findingKey struct {
+	rule     string
+	location Location
+	message  string
+}
+
 // add appends a finding unless the same one is already there.
 func (r *Report) add(f Finding) {
-	for _, g := range r.Findings {
-		if g.RuleID == f.RuleID && g.Location == f.Location && g.Message == f.Message {
-			return
+	if r.seen == nil || len(r.seen) != len(r.Findings) {
+		r.seen = make(map[findingKey]struct{}, len(r.Findings)+1)
+		for _, g := range r.Findings {
+			r.seen[findingKey{g.RuleID, g.Location, g.Message}] = struct{}{}
 		}
 	}
+	k := findingKey{f.RuleID, f.Location, f.Message}
+	if _, ok := r.seen[k]; ok {
+		return
+	}
+	r.seen[k] = struct{}{}
 	r.Findings = append(r.Findings, f)
 }
 
-// sort orders findings by severity (highest first), then rule order, then
-// location: stable output for diffs and baselines.
-func (r *Report) sort() {
-	order := map[string]int{}
+// ruleOrder is each rule's position in Rules.
+var ruleOrder = func() map[string]int {
+	m := make(map[string]int, len(Rules))
 	for i, rule := range Rules {
-		order[rule.ID] = i
+		m[rule.ID] = i
 	}
-	sort.SliceStable(r.Findings, func(i, j int) bool {
-		a, b := r.Findings[i], r.Findings[j]
-		if a.Severity != b.Severity {
-			return a.Severity > b.Severity
+	return m
+}()
+
+// sort orders findings by severity (highest first), then rule order, then
+// location: stable output for diffs and baselines. The keys are computed
+// once per finding, not per comparison.
+func (r *Report) sort() {
+	type keyed struct {
+		sev   Severity
+		order int
+		loc   string
+		f     Finding
+	}
+	ks := make([]keyed, len(r.Findings))
+	for i, f := range r.Findings {
+		ks[i] = keyed{f.Severity, ruleOrder[f.RuleID], f.Location.String(), f}
+	}
+	sort.SliceStable(ks, func(i, j int) bool {
+		a, b := &ks[i], &ks[j]
+		if a.sev != b.sev {
+			return a.sev > b.sev
 		}
-		if order[a.RuleID] != order[b.RuleID] {
-			return order[a.RuleID] < order[b.RuleID]
+		if a.order != b.order {
+			return a.order < b.order
 		}
-		return a.Location.String() < b.Location.String()
+		return a.loc < b.loc
 	})
+	for i := range ks {
+		r.Findings[i] = ks[i].f
+	}
 }

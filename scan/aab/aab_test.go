@@ -130,7 +130,7 @@ func TestRead(t *testing.T) {
 	if d.Domains[0].Name != "api.example.com" || !d.Domains[0].IncludeSubdomains || d.Cleartext == nil || !*d.Cleartext {
 		t.Fatalf("domain-config %+v", d)
 	}
-	if len(d.PinSet.Pins) != 1 || d.PinSet.Pins[0].Err != nil {
+	if len(d.PinSet.Pins) != 1 || len(app.NSC.Refusals) != 0 {
 		t.Fatalf("pins %+v", d.PinSet.Pins)
 	}
 	if len(app.URLs) != 1 || app.URLs[0].URL != "http://cdn.example.org/a.js" {

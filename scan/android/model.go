@@ -1,13 +1,13 @@
 package android
 
 import (
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
 	"time"
 
 	"pinset.dev/pinset/pin"
-	"pinset.dev/pinset/scan/internal/platformpin"
 )
 
 // Manifest is the transport-security part of AndroidManifest.xml.
@@ -92,6 +92,21 @@ type NSC struct {
 	Domains []*Config
 	Debug   *Config // <debug-overrides>, nil when absent
 	Path    string  // the file the config was read from
+	// Refusals are the reasons Android refuses to parse this config; the
+	// rest of the model is what could be read around them.
+	Refusals []Refusal
+}
+
+// Refusal is one reason Android's XmlConfigSource refuses a config: it
+// throws a ParserException, wrapped in a RuntimeException, and the app
+// fails when it first loads its network security config.
+type Refusal struct {
+	Element string // where: "network-security-config/domain-config[2]/pin-set"
+	Rule    string // the XmlConfigSource method and condition that throws
+	Reason  string // what is wrong
+	// DebugOnly is set inside <debug-overrides>, which Android parses
+	// (and so refuses) only in debuggable builds.
+	DebugOnly bool
 }
 
 // Config is one <base-config>, <domain-config> or <debug-overrides>.
@@ -117,7 +132,7 @@ type Domain struct {
 
 // Anchor is one <certificates> element of <trust-anchors>.
 type Anchor struct {
-	Src string // "system", "user", or a resource: "@raw/name" or "@0x7f..."
+	Src string // "system", "user", "wfa", or a resource: "@raw/name" or "@0x7f..."
 	// OverridePins is the attribute as written; nil when absent.
 	OverridePins *bool
 	// File is the resolved path of a @raw anchor ("" when not resolved);
@@ -129,62 +144,88 @@ type Anchor struct {
 }
 
 // IsRaw reports whether the anchor names a bundled resource.
-func (a Anchor) IsRaw() bool { return a.Src != "system" && a.Src != "user" }
+func (a Anchor) IsRaw() bool { return strings.HasPrefix(a.Src, "@") }
 
 // PinSet is a <pin-set>.
 type PinSet struct {
 	Element string
-	// Expiration is the raw expiration attribute; Expires is it parsed
-	// (zero when absent or invalid, see ExpirationErr).
-	Expiration    string
-	Expires       time.Time
-	ExpirationErr error
-	Pins          []PinEntry
+	// Expiration is the raw expiration attribute; Expires is it read as
+	// Android reads it ([ParseExpiration]; zero when absent or refused).
+	Expiration string
+	Expires    time.Time
+	Pins       []PinEntry // the pins Android reads
+	Written    int        // the <pin> elements, read or refused
 }
 
 // PinEntry is one <pin>.
 type PinEntry struct {
 	Digest string
 	Value  string
-	Pin    pin.Pin // valid when Err is nil
-	Err    error
+	Pin    pin.Pin
 }
 
-// ParseNSC reads a Network Security Config tree.
+// configKind is XmlConfigSource's CONFIG_BASE, CONFIG_DOMAIN, CONFIG_DEBUG.
+type configKind int
+
+const (
+	kindBase configKind = iota
+	kindDomain
+	kindDebug
+)
+
+func (k configKind) String() string {
+	return [...]string{"base-config", "domain-config", "debug-overrides"}[k]
+}
+
+// nscParser carries what XmlConfigSource carries through one parse.
+type nscParser struct {
+	n           *NSC
+	seenDomains map[string]bool // parseNetworkSecurityConfig's seenDomains
+}
+
+func (p *nscParser) refuse(e *Element, kind configKind, rule, format string, args ...any) {
+	p.n.Refusals = append(p.n.Refusals, Refusal{Element: e.Path, Rule: rule, Reason: fmt.Sprintf(format, args...), DebugOnly: kind == kindDebug})
+}
+
+// ParseNSC reads a Network Security Config tree, recording every refusal
+// of XmlConfigSource (in NSC.Refusals) rather than stopping at the first.
+// A root element other than <network-security-config> is an error
+// (XmlUtils.beginDocument throws; for a bare file it is not an NSC at all).
 func ParseNSC(root *Element) (*NSC, error) {
 	if root == nil || root.Name != "network-security-config" {
-		return nil, fmt.Errorf("not a network security config (root element %q)", nameOf(root))
+		return nil, fmt.Errorf("%w (root element %q)", ErrNotNSC, nameOf(root))
 	}
-	n := &NSC{}
+	p := &nscParser{n: &NSC{}, seenDomains: map[string]bool{}}
+	n := p.n
 	for _, c := range root.Children {
 		switch c.Name {
 		case "base-config":
 			if n.Base != nil {
-				return nil, fmt.Errorf("%s: more than one <base-config>", c.Path)
+				p.refuse(c, kindBase, "parseNetworkSecurityConfig: seenBaseConfig", "only one <base-config> is allowed")
+				continue
 			}
-			n.Base = parseConfig(c, nil)
+			n.Base = p.parseConfig(c, nil, kindBase)[0]
 		case "debug-overrides":
+			// seenDebugOverrides is checked in every build.
 			if n.Debug != nil {
-				return nil, fmt.Errorf("%s: more than one <debug-overrides>", c.Path)
+				p.refuse(c, kindBase, "parseNetworkSecurityConfig: seenDebugOverrides", "only one <debug-overrides> is allowed")
+				continue
 			}
-			n.Debug = parseConfig(c, nil)
+			n.Debug = p.parseConfig(c, nil, kindDebug)[0]
 		case "domain-config":
-			n.Domains = append(n.Domains, flatten(c, nil)...)
+			n.Domains = append(n.Domains, p.parseConfig(c, nil, kindDomain)...)
 		}
 	}
 	return n, nil
 }
 
-func flatten(e *Element, parent *Config) []*Config {
-	c := parseConfig(e, parent)
-	out := []*Config{c}
-	for _, k := range e.Child("domain-config") {
-		out = append(out, flatten(k, c)...)
-	}
-	return out
-}
+// ErrNotNSC is returned by ParseNSC for a document whose root element is
+// not <network-security-config>.
+var ErrNotNSC = errors.New("not a network security config: Android refuses it (XmlUtils.beginDocument wants <network-security-config>)")
 
-func parseConfig(e *Element, parent *Config) *Config {
+// parseConfig is XmlConfigSource.parseConfigEntry: e and the domain-configs
+// nested in it, with what they inherit from parent applied.
+func (p *nscParser) parseConfig(e *Element, parent *Config, kind configKind) []*Config {
 	c := &Config{Element: e.Path}
 	if parent != nil {
 		c.Cleartext = parent.Cleartext
@@ -196,50 +237,135 @@ func parseConfig(e *Element, parent *Config) *Config {
 		b := isTrue(v)
 		c.Cleartext = &b
 	}
-	for _, d := range e.Child("domain") {
-		dom := Domain{Name: strings.ToLower(strings.TrimSuffix(d.Text(), "."))}
-		if v, ok := d.Attr("includeSubdomains"); ok {
-			dom.IncludeSubdomains = isTrue(v)
-		}
-		c.Domains = append(c.Domains, dom)
-	}
-	for _, ta := range e.Child("trust-anchors") {
-		c.Anchors = []Anchor{}
-		c.AnchorsElement = ta.Path
-		for _, cert := range ta.Child("certificates") {
-			a := Anchor{}
-			a.Src, _ = cert.Attr("src")
-			if v, ok := cert.Attr("overridePins"); ok {
-				b := isTrue(v)
-				a.OverridePins = &b
+	out := []*Config{c}
+	seenPinSet, seenTrustAnchors := false, false
+	wroteDomain := false // a refused <domain> is reported once, not also as a missing one
+	for _, k := range e.Children {
+		switch k.Name {
+		case "domain":
+			if kind != kindDomain {
+				p.refuse(k, kind, "parseConfigEntry: domain && configType != CONFIG_DOMAIN", "<domain> is not allowed in <%s>", kind)
+				continue
 			}
-			c.Anchors = append(c.Anchors, a)
+			wroteDomain = true
+			if d, ok := p.parseDomain(k, kind); ok {
+				c.Domains = append(c.Domains, d)
+			}
+		case "trust-anchors":
+			if seenTrustAnchors {
+				p.refuse(k, kind, "parseConfigEntry: seenTrustAnchors", "more than one <trust-anchors> in <%s>", kind)
+				continue
+			}
+			seenTrustAnchors = true
+			c.Anchors = []Anchor{}
+			c.AnchorsElement = k.Path
+			for _, cert := range k.Child("certificates") {
+				if a, ok := p.parseCertificates(cert, kind); ok {
+					c.Anchors = append(c.Anchors, a)
+				}
+			}
+		case "pin-set":
+			if kind != kindDomain {
+				p.refuse(k, kind, "parseConfigEntry: pin-set && configType != CONFIG_DOMAIN", "<pin-set> is not allowed in <%s>", kind)
+				continue
+			}
+			if seenPinSet {
+				p.refuse(k, kind, "parseConfigEntry: seenPinSet", "more than one <pin-set> in <domain-config>")
+				continue
+			}
+			seenPinSet = true
+			c.PinSet = p.parsePinSet(k, kind)
+		case "domain-config":
+			if kind != kindDomain {
+				p.refuse(k, kind, "parseConfigEntry: domain-config && configType != CONFIG_DOMAIN", "a nested <domain-config> is not allowed in <%s>", kind)
+				continue
+			}
+			out = append(out, p.parseConfig(k, c, kindDomain)...)
 		}
 	}
-	for _, ps := range e.Child("pin-set") {
-		p := &PinSet{Element: ps.Path}
-		if v, ok := ps.Attr("expiration"); ok {
-			p.Expiration = v
-			t, err := time.Parse("2006-01-02", strings.TrimSpace(v))
-			if err != nil {
-				p.ExpirationErr = fmt.Errorf("expiration %q is not yyyy-MM-dd", v)
-			} else {
-				p.Expires = t
-			}
-		}
-		for _, pe := range ps.Child("pin") {
-			entry := PinEntry{Value: pe.Text()}
-			entry.Digest, _ = pe.Attr("digest")
-			if !strings.EqualFold(entry.Digest, "SHA-256") {
-				entry.Err = fmt.Errorf("digest %q is not SHA-256", entry.Digest)
-			} else if pp, err := platformpin.Parse(entry.Value); err != nil {
-				entry.Err = err
-			} else {
-				entry.Pin = pp
-			}
-			p.Pins = append(p.Pins, entry)
-		}
-		c.PinSet = p
+	if kind == kindDomain && !wroteDomain {
+		p.refuse(e, kind, "parseConfigEntry: configType == CONFIG_DOMAIN && domains.isEmpty()", "<domain-config> without a <domain>")
 	}
-	return c
+	return out
+}
+
+// parseDomain is XmlConfigSource.parseDomain: the text, trimmed and
+// lower-cased (Locale.US), nothing else inside, each name once in the
+// whole file whatever includeSubdomains says.
+func (p *nscParser) parseDomain(e *Element, kind configKind) (Domain, bool) {
+	name := strings.ToLower(e.Text())
+	switch {
+	case name == "":
+		p.refuse(e, kind, "parseDomain: parser.next() != TEXT", "<domain> without a name")
+		return Domain{}, false
+	case len(e.Children) > 0:
+		p.refuse(e, kind, "parseDomain: parser.next() != END_TAG", "<domain> %s contains an element", name)
+		return Domain{}, false
+	case p.seenDomains[name]:
+		p.refuse(e, kind, "parseDomain: !seenDomains.add(domain)", "<domain> %s appears twice (domain names are compared case-insensitively, in the whole file)", name)
+		return Domain{}, false
+	}
+	p.seenDomains[name] = true
+	d := Domain{Name: strings.TrimSuffix(name, ".")}
+	if v, ok := e.Attr("includeSubdomains"); ok {
+		d.IncludeSubdomains = isTrue(v)
+	}
+	return d, true
+}
+
+// parseCertificates is XmlConfigSource.parseCertificatesEntry: src is a
+// resource reference, "system", "user" or "wfa" (exactly).
+func (p *nscParser) parseCertificates(e *Element, kind configKind) (Anchor, bool) {
+	a := Anchor{}
+	src, ok := e.Attr("src")
+	switch {
+	case !ok:
+		p.refuse(e, kind, "parseCertificatesEntry: sourceString == null", "<certificates> without src")
+		return a, false
+	case strings.HasPrefix(src, "@"), src == "system", src == "user", src == "wfa":
+	default:
+		p.refuse(e, kind, "parseCertificatesEntry: unknown src", `<certificates src=%q>: src must be "system", "user" or a resource (@raw/...)`, src)
+		return a, false
+	}
+	a.Src = src
+	if v, ok := e.Attr("overridePins"); ok {
+		b := isTrue(v)
+		a.OverridePins = &b
+	}
+	return a, true
+}
+
+// parsePinSet is XmlConfigSource.parsePinSet and parsePin.
+func (p *nscParser) parsePinSet(e *Element, kind configKind) *PinSet {
+	ps := &PinSet{Element: e.Path}
+	if v, ok := e.Attr("expiration"); ok {
+		ps.Expiration = v
+		t, err := ParseExpiration(v)
+		if err != nil {
+			p.refuse(e, kind, "parsePinSet: SimpleDateFormat(\"yyyy-MM-dd\").parse throws", "expiration %q: %v", v, err)
+		} else {
+			ps.Expires = t
+		}
+	}
+	for _, pe := range e.Child("pin") {
+		ps.Written++
+		entry := PinEntry{Value: pe.Text()}
+		entry.Digest, _ = pe.Attr("digest")
+		switch raw, ok := DecodeBase64(entry.Value); {
+		case !strings.EqualFold(entry.Digest, "SHA-256"):
+			p.refuse(pe, kind, "parsePin: !Pin.isSupportedDigestAlgorithm(digest)", "<pin digest=%q>: only SHA-256 is supported", entry.Digest)
+		case entry.Value == "":
+			p.refuse(pe, kind, "parsePin: parser.next() != TEXT", "<pin> without a digest")
+		case len(pe.Children) > 0:
+			p.refuse(pe, kind, "parsePin: parser.next() != END_TAG", "<pin> contains an element")
+		case !ok:
+			p.refuse(pe, kind, "parsePin: Base64.decode throws", "<pin> %q is not base64 (bad padding)", entry.Value)
+		case len(raw) != 32:
+			p.refuse(pe, kind, "parsePin: decodedDigest.length != 32", "<pin> %q decodes to %d bytes, not the 32 of a SHA-256", entry.Value, len(raw))
+		default:
+			copy(entry.Pin[:], raw)
+			ps.Pins = append(ps.Pins, entry)
+		}
+	}
+	return ps
 }

@@ -134,7 +134,8 @@ type TrustKitDomain struct {
 	ExpirationDate    Text   `plist:"TSKExpirationDate"`
 }
 
-// ParseInfo decodes an Info.plist, XML or binary. Only the keys above are
+// ParseInfo decodes an Info.plist, XML or binary. [CheckPlist] bounds its
+// depth and object count first, without recursion. Only the keys above are
 // decoded, into fixed types, so a crafted plist whose objects share
 // references cannot expand into an exponential tree.
 func ParseInfo(b []byte) (info *Info, format string, err error) {
@@ -143,6 +144,9 @@ func ParseInfo(b []byte) (info *Info, format string, err error) {
 	}
 	if len(strings.TrimSpace(string(b[:min(len(b), 64)]))) == 0 {
 		return nil, "", fmt.Errorf("empty property list")
+	}
+	if err := CheckPlist(b); err != nil {
+		return nil, "", err
 	}
 	defer func() {
 		if p := recover(); p != nil {

@@ -16,9 +16,13 @@ type Hit struct {
 	File  string // the entry it was found in
 	URL   string
 	Count int // occurrences in that file
+	// Omitted, on the last hit of a file that holds more than MaxPerFile
+	// distinct URLs, counts the occurrences of the URLs not kept.
+	Omitted int
 }
 
-// MaxPerFile bounds the distinct URLs kept per file.
+// MaxPerFile bounds the distinct URLs kept per file; the occurrences of
+// the others are counted in the last hit's Omitted.
 const MaxPerFile = 500
 
 // ignoredHosts are identifiers, not endpoints: XML namespaces, schemas, DTDs.
@@ -72,13 +76,18 @@ var (
 func Find(file string, data []byte) []Hit {
 	var hits []Hit
 	index := map[string]int{}
+	omitted := 0
 	add := func(u string) {
 		u = strings.TrimRight(u, ".,;:)'")
 		if i, ok := index[u]; ok {
 			hits[i].Count++
 			return
 		}
-		if len(hits) >= MaxPerFile || !plausible(u) || Ignored(u) {
+		if !plausible(u) || Ignored(u) {
+			return
+		}
+		if len(hits) >= MaxPerFile {
+			omitted++
 			return
 		}
 		index[u] = len(hits)
@@ -110,6 +119,9 @@ func Find(file string, data []byte) []Hit {
 		}
 		add(sb.String())
 		rest = rest[j:]
+	}
+	if omitted > 0 {
+		hits[len(hits)-1].Omitted = omitted
 	}
 	return hits
 }

@@ -6,13 +6,19 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/binary"
+	"fmt"
 	"math/rand/v2"
+	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"pinset.dev/pinset/internal/testtool"
 )
 
 // deepXMLPlist is an Info.plist of n unclosed <array> tags after a comment
@@ -78,31 +84,105 @@ func ipaWith(t *testing.T, info []byte) []byte {
 	return buf.Bytes()
 }
 
-// runMeasured runs the real pinset binary and returns its exit status,
-// stderr, wall time and peak resident memory in bytes.
+// runMeasured runs a pinset binary built without the race detector and
+// returns its exit status, stderr, wall time and peak resident memory in
+// bytes.
+//
+// Two things would otherwise inflate the figure: the test binary (which
+// testscript installs as "pinset") carries the race detector's shadow
+// memory when the tests run with -race, and on Linux a child started by
+// os/exec (clone with CLONE_VFORK|CLONE_VM) records its parent's peak RSS
+// as its own at exec. So the production binary is built once, and started
+// through a small process (the "pinset-rusage" command of TestMain) whose
+// own memory is small.
 func runMeasured(t *testing.T, args ...string) (code int, stderr string, took time.Duration, maxRSS int64) {
 	t.Helper()
+	bin := plainPinsetBin(t)
+	wrapper, err := exec.LookPath("pinset-rusage")
+	if err != nil {
+		t.Fatalf("pinset-rusage helper not on PATH: %v", err)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, pinsetBin(t), args...)
+	rusageFile := filepath.Join(t.TempDir(), "rusage")
+	cmd := exec.CommandContext(ctx, wrapper, append([]string{bin}, args...)...)
+	cmd.Env = append(os.Environ(), "PINSET_RUSAGE_OUT="+rusageFile)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	start := time.Now()
-	err := cmd.Run()
+	err = cmd.Run()
 	took = time.Since(start)
 	if err != nil {
 		if _, ok := err.(*exec.ExitError); !ok {
 			t.Fatalf("pinset %v: %v", args, err)
 		}
 	}
-	ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage)
-	if !ok {
-		t.Fatal("no rusage on this platform")
+	b, err := os.ReadFile(rusageFile)
+	if err != nil {
+		t.Fatalf("no resource usage from the wrapper: %v (stderr %q)", err, errb.String())
+	}
+	kib, err := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
+	if err != nil {
+		t.Fatalf("resource usage %q: %v", b, err)
 	}
 	if out.Len() > 0 {
 		t.Errorf("stdout: %q", out.String())
 	}
-	return cmd.ProcessState.ExitCode(), errb.String(), took, ru.Maxrss * 1024 // Linux: KiB
+	return cmd.ProcessState.ExitCode(), errb.String(), took, kib * 1024 // Linux: KiB
+}
+
+var plainBin struct {
+	once sync.Once
+	path string
+	err  error
+}
+
+// plainPinsetBin builds cmd/pinset as released (no race detector) once per
+// test process.
+func plainPinsetBin(t *testing.T) string {
+	t.Helper()
+	goTool := testtool.Need(t, "go", "install Go")
+	plainBin.once.Do(func() {
+		dir, err := os.MkdirTemp("", "pinset-plain")
+		if err != nil {
+			plainBin.err = err
+			return
+		}
+		plainBin.path = filepath.Join(dir, "pinset")
+		out, err := exec.Command(goTool, "build", "-o", plainBin.path, ".").CombinedOutput()
+		if err != nil {
+			plainBin.err = fmt.Errorf("go build: %v: %s", err, out)
+		}
+	})
+	if plainBin.err != nil {
+		t.Fatal(plainBin.err)
+	}
+	return plainBin.path
+}
+
+// rusageMain is the "pinset-rusage" command: it runs os.Args[1:] as a
+// child, writes the child's peak RSS (KiB) to $PINSET_RUSAGE_OUT and exits
+// with the child's status.
+func rusageMain() {
+	cmd := exec.Command(os.Args[1], os.Args[2:]...)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
+	err := cmd.Run()
+	if err != nil {
+		if _, ok := err.(*exec.ExitError); !ok {
+			fmt.Fprintln(os.Stderr, "pinset-rusage:", err)
+			os.Exit(2)
+		}
+	}
+	ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage)
+	if !ok {
+		fmt.Fprintln(os.Stderr, "pinset-rusage: no rusage on this platform")
+		os.Exit(2)
+	}
+	if err := os.WriteFile(os.Getenv("PINSET_RUSAGE_OUT"), []byte(strconv.FormatInt(ru.Maxrss, 10)), 0o600); err != nil {
+		fmt.Fprintln(os.Stderr, "pinset-rusage:", err)
+		os.Exit(2)
+	}
+	os.Exit(cmd.ProcessState.ExitCode())
 }
 
 // A 43 KB IPA whose Info.plist opens 1.15 million <array> tags, and a

@@ -224,9 +224,9 @@ func checkManifestGate(cmd *cobra.Command, m *trust.Manifest, force bool) error 
 	var ge *check.GateError
 	switch {
 	case errors.As(err, &ge) && force:
-		warningf(stderr, "--force: writing the manifest although %v", err)
+		warningf(stderr, "--force-check: writing the manifest although %v", err)
 	case err != nil:
-		return errorWithHint(fmt.Errorf("check: %w", err), "add the missing pins (see 'pinset check'), or pass --force if clients are meant to refuse these addresses")
+		return errorWithHint(fmt.Errorf("check: %w", err), "add the missing pins (see 'pinset check'), or pass --force-check if clients are meant to refuse these addresses")
 	}
 	for _, f := range rep.Findings {
 		if f.Code == check.CodeRefusedPin {

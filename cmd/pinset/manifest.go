@@ -45,7 +45,7 @@ func newManifestNewCmd() *cobra.Command {
 		rootFile, expires, policyFile, out string
 		hosts                              []string
 		version                            uint64
-		runCheck, force                    bool
+		runCheck, force, forceCheck        bool
 	)
 	cmd := &cobra.Command{
 		Use:   "new --root root.json --version N (--host SPEC ... | --policy FILE) -o pins.json",
@@ -81,6 +81,9 @@ Examples:
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if rootFile == "" {
 				return fmt.Errorf("--root is required: the manifest is bound to its app and version")
+			}
+			if err := checkOutput(out, force); err != nil {
+				return err
 			}
 			rb, err := readInput(rootFile, trustMaxFile)
 			if err != nil {
@@ -127,7 +130,7 @@ Examples:
 				return err
 			}
 			if runCheck {
-				if err := manifestGate(cmd, m, force); err != nil {
+				if err := manifestGate(cmd, m, forceCheck); err != nil {
 					return err
 				}
 			}
@@ -135,7 +138,7 @@ Examples:
 			if err != nil {
 				return err
 			}
-			if err := trustWriteOutput(cmd, out, b); err != nil {
+			if err := writeOutput(cmd, out, b, force); err != nil {
 				return err
 			}
 			if out != "" && out != "-" {
@@ -152,9 +155,10 @@ Examples:
 	f.StringArrayVar(&hosts, "host", nil, "host policy `PATTERN=PIN,PIN[;include-subdomains][;report-only][;report-uri=URL]` (repeatable)")
 	f.StringVar(&policyFile, "policy", "", "YAML `FILE` listing the hosts")
 	f.StringVarP(&out, "output", "o", "", "write the envelope to `FILE` (default stdout)")
+	f.BoolVar(&force, "force", false, "overwrite the -o file if it exists")
 	if manifestGate != nil {
 		f.BoolVar(&runCheck, "check", false, "check the manifest against the live hosts first; refuse it if clients would refuse any address")
-		f.BoolVar(&force, "force", false, "with --check: write the manifest even if the check fails")
+		f.BoolVar(&forceCheck, "force-check", false, "with --check: write the manifest even if the check fails")
 		if manifestGateFlags != nil {
 			manifestGateFlags(cmd)
 		}

@@ -34,6 +34,7 @@ func newRootNewCmd() *cobra.Command {
 		rootKeys, pinsKeys          []string
 		rootThreshold, pinsThresh   int
 		version                     uint64
+		force                       bool
 	)
 	cmd := &cobra.Command{
 		Use:   "new --app APP --root-key A.pub ... --pins-key P.pub ... -o root.json",
@@ -59,6 +60,9 @@ Examples:
       --root-key d.pub --pins-key pins.pub -o root-2.json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := checkOutput(out, force); err != nil {
+				return err
+			}
 			doc := &trust.Root{AppID: app, Version: version}
 			if previous != "" {
 				b, err := readInput(previous, trustMaxFile)
@@ -140,7 +144,7 @@ Examples:
 			if err != nil {
 				return err
 			}
-			if err := trustWriteOutput(cmd, out, b); err != nil {
+			if err := writeOutput(cmd, out, b, force); err != nil {
 				return err
 			}
 			if out != "" && out != "-" {
@@ -160,5 +164,6 @@ Examples:
 	f.Uint64Var(&version, "version", 0, "root version (default 1, or the --previous version plus one)")
 	f.StringVar(&previous, "previous", "", "the root `FILE` this one follows (for version N+1)")
 	f.StringVarP(&out, "output", "o", "", "write the envelope to `FILE` (default stdout)")
+	f.BoolVar(&force, "force", false, "overwrite the -o file if it exists")
 	return cmd
 }

@@ -27,7 +27,8 @@ var (
 
 func TestMain(m *testing.M) {
 	testscript.Main(m, map[string]func(){
-		"pinset": func() { os.Exit(run(os.Args[1:])) },
+		"pinset":             func() { os.Exit(run(os.Args[1:])) },
+		"pinset-slow-output": slowOutputMain,
 	})
 }
 

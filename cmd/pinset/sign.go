@@ -91,7 +91,7 @@ func signFile(cmd *cobra.Command, s *trust.Signer, name string) error {
 	}
 	out := cmd.OutOrStdout()
 	if !added {
-		fmt.Fprintf(out, "%s: %s already signed by %s; unchanged (%d signatures)\n", name, what, s.Key.ID, len(env.Signatures))
+		fmt.Fprintf(out, "%s: %s already signed by %s; unchanged (%s)\n", name, what, s.Key.ID, plural(len(env.Signatures), "signature"))
 		return nil
 	}
 	nb, err := env.Marshal()
@@ -101,9 +101,9 @@ func signFile(cmd *cobra.Command, s *trust.Signer, name string) error {
 	if bytes.Equal(nb, b) {
 		return nil
 	}
-	if err := trustWriteAtomic(name, nb, 0o644); err != nil {
+	if err := replaceFile(name, nb); err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "%s: %s signed by %s (%d signatures)\n", name, what, s.Key.ID, len(env.Signatures))
+	fmt.Fprintf(out, "%s: %s signed by %s (%s)\n", name, what, s.Key.ID, plural(len(env.Signatures), "signature"))
 	return nil
 }

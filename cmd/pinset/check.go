@@ -171,9 +171,9 @@ func checkLoadManifest(stderr io.Writer, manifestFile, rootFile string) (*trust.
 	if err != nil {
 		return nil, err
 	}
-	st, err := trust.NewState(rb, mb)
+	st, err := verifyBundled(rootFile, rb, manifestFile, mb)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", manifestFile, err)
+		return nil, err
 	}
 	return st.Manifest(), nil
 }

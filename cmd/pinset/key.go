@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/rand"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -157,6 +158,9 @@ func trustReadSigner(keyFile, passFile string) (*trust.Signer, error) {
 	}
 	s, err := trust.ParsePrivateKeyPEM(b, pass)
 	if err != nil {
+		if passFile != "" && errors.Is(err, trust.ErrPassphrase) {
+			return nil, fmt.Errorf("%s: %w (passphrase from %s)", keyFile, err, passFile)
+		}
 		return nil, fmt.Errorf("%s: %w", keyFile, err)
 	}
 	return s, nil

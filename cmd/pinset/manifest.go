@@ -1,11 +1,9 @@
 package main
 
 import (
-	"bytes"
 	"fmt"
 
 	"github.com/spf13/cobra"
-	"gopkg.in/yaml.v3"
 
 	"pinset.dev/pinset/pin"
 	"pinset.dev/pinset/policy"
@@ -185,10 +183,8 @@ func manifestReadPolicy(name string) ([]policy.Policy, error) {
 		return nil, err
 	}
 	var f manifestPolicyFile
-	d := yaml.NewDecoder(bytes.NewReader(b))
-	d.KnownFields(true)
-	if err := d.Decode(&f); err != nil {
-		return nil, fmt.Errorf("%s: %v", name, err)
+	if err := decodeYAMLStrict(name, b, &f); err != nil {
+		return nil, errorWithHint(err, "a host takes the keys pattern, pins, include_subdomains, report_only and report_uri")
 	}
 	if len(f.Hosts) == 0 {
 		return nil, fmt.Errorf("%s: no hosts listed (expected a 'hosts:' list)", name)

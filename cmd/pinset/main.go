@@ -120,6 +120,8 @@ Start with:
 			running.Store(cmd.CommandPath())
 		},
 	}
+	root.Version = versionString()
+	root.SetVersionTemplate("{{.Version}}\n")
 	root.CompletionOptions.HiddenDefaultCmd = false
 	for _, f := range registry {
 		root.AddCommand(f())

@@ -94,6 +94,10 @@ Examples:
 			if len(renv.Signatures) == 0 {
 				warningf(cmd.ErrOrStderr(), "%s is unsigned: clients will not trust it until it is signed", rootFile)
 			}
+			if now := trustNow(); !now.Before(root.Expires) {
+				warningf(cmd.ErrOrStderr(), "%s: root v%d expired at %s: clients accept no manifest under it; make and publish the next root ('pinset root new --previous %s')",
+					rootFile, root.Version, root.Expires.UTC().Format(trust.TimeLayout), rootFile)
+			}
 			if version == 0 {
 				return errorWithHint(fmt.Errorf("--version is required"), "use a number above the version of the manifest apps hold now")
 			}
@@ -140,8 +144,8 @@ Examples:
 				return err
 			}
 			if out != "" && out != "-" {
-				fmt.Fprintf(cmd.ErrOrStderr(), "%s: unsigned manifest %s v%d under root v%d, %d hosts, expires %s; sign it with 'pinset sign --key PINS.key %s'\n",
-					out, m.AppID, m.Version, m.RootVersion, len(m.Hosts), m.Expires.Format(trust.TimeLayout), out)
+				fmt.Fprintf(cmd.ErrOrStderr(), "%s: unsigned manifest %s v%d under root v%d, %s, expires %s; sign it with 'pinset sign --key PINS.key %s'\n",
+					out, m.AppID, m.Version, m.RootVersion, plural(len(m.Hosts), "host"), m.Expires.Format(trust.TimeLayout), out)
 			}
 			return nil
 		},

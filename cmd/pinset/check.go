@@ -28,7 +28,7 @@ type checkFlags struct {
 func (cf *checkFlags) register(cmd *cobra.Command) {
 	f := cmd.Flags()
 	f.StringVar(&cf.caFile, "cafile", "", "PEM `FILE` of extra trusted CA certificates (added to the system roots)")
-	f.DurationVar(&cf.timeout, "timeout", check.DefaultTimeout, "time limit for each address (connection and handshake)")
+	durationVar(f, &cf.timeout, "timeout", check.DefaultTimeout, "time limit for each address (connection and handshake)")
 	f.StringVar(&cf.expiryWarning, "expiry-warning", "21d", "flag certificates expiring within this `DURATION` (e.g. 21d, 72h)")
 	f.StringArrayVar(&cf.resolve, "resolve", nil, "connect to `HOST:PORT:ADDR` instead of resolving HOST (repeatable, as curl's --resolve)")
 	f.IntVar(&cf.port, "port", check.DefaultPort, "port of the manifest's hosts and of hosts given without one")
@@ -96,7 +96,8 @@ Examples:
   pinset check --manifest pins.json
   pinset check --manifest pins.json --root root.json api.example.com cdn.example.com:8443
   pinset check --manifest pins.json --json > report.json
-  pinset check --manifest pins.json --cafile private-ca.pem --resolve api.example.com:443:10.0.0.7 api.example.com`,
+  pinset check --manifest pins.json --cafile private-ca.pem \
+      --resolve api.example.com:443:10.0.0.7 api.example.com`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runCheck(cmd, manifestFile, rootFile, asJSON, &cf, args)
 		},

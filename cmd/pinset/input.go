@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/spf13/pflag"
 	"gopkg.in/yaml.v3"
 
 	"pinset.dev/pinset/trust"
@@ -156,4 +157,33 @@ func yamlKind(goType string) string {
 		return "a string"
 	}
 	return "of the expected kind"
+}
+
+// durationValue is a duration flag that takes days ("21d") as well as Go
+// durations ("72h", "10s"): every duration flag of pinset reads the same.
+type durationValue struct{ d *time.Duration }
+
+func (v durationValue) String() string {
+	if v.d == nil {
+		return ""
+	}
+	return v.d.String()
+}
+
+func (v durationValue) Set(s string) error {
+	d, err := parseDays(s)
+	if err != nil {
+		return errors.New(strings.TrimPrefix(err.Error(), fmt.Sprintf("%q: ", s)))
+	}
+	*v.d = d
+	return nil
+}
+
+// Type is "duration", so that pflag's GetDuration reads it too.
+func (v durationValue) Type() string { return "duration" }
+
+// durationVar defines a duration flag that also takes days.
+func durationVar(f *pflag.FlagSet, p *time.Duration, name string, value time.Duration, usage string) {
+	*p = value
+	f.Var(durationValue{p}, name, usage)
 }

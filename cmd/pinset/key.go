@@ -35,7 +35,12 @@ func newKeyCmd() *cobra.Command {
 
 A root lists the public keys of two roles: "root" (signs roots; keep these
 offline, ideally on separate machines) and "pins" (signs pin manifests).
-See docs/trust.md.`,
+See docs/trust.md.
+
+Examples:
+  pinset key new root-a --passphrase-file pass.txt
+  pinset key new pins
+  pinset root new --app com.example.app --root-key root-a.pub --pins-key pins.pub -o root.json`,
 	}
 	cmd.AddCommand(newKeyNewCmd())
 	return cmd
@@ -124,6 +129,7 @@ Examples:
 	f.StringVar(&passFile, "passphrase-file", "", "encrypt the private key with the passphrase in `FILE` (first line)")
 	f.BoolVar(&force, "force", false, "overwrite existing NAME.key and NAME.pub")
 	f.BoolVar(&asJSON, "json", false, "print the result as JSON")
+	_ = cmd.RegisterFlagCompletionFunc("alg", cobra.FixedCompletions([]string{"p256\tECDSA P-256 with SHA-256 (default)", "ed25519\tEd25519"}, cobra.ShellCompDirectiveNoFileComp))
 	return cmd
 }
 

@@ -120,6 +120,7 @@ Start with:
 			running.Store(cmd.CommandPath())
 		},
 	}
+	root.SetUsageFunc(usage)
 	root.Version = versionString()
 	root.SetVersionTemplate("{{.Version}}\n")
 	root.CompletionOptions.HiddenDefaultCmd = false

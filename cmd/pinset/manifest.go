@@ -32,7 +32,12 @@ func newManifestCmd() *cobra.Command {
 		Long: `A pin manifest lists host policies (pattern, pins, include-subdomains,
 enforce or report-only, report URI) with a version, the root version it is
 signed under, an issue time and an expiry. The root's pins keys sign it.
-See docs/trust.md.`,
+See docs/trust.md.
+
+Examples:
+  pinset manifest new --root root.json --version 1 --policy hosts.yaml -o pins.json
+  pinset sign --key pins.key --root root.json pins.json
+  pinset verify --root root.json pins.json`,
 	}
 	cmd.AddCommand(newManifestNewCmd())
 	return cmd

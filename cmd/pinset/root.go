@@ -22,7 +22,13 @@ how many must:
   pins   signs pin manifests
 
 Apps ship root v1 and walk later roots one version at a time. See
-docs/trust.md.`,
+docs/trust.md.
+
+Examples:
+  pinset root new --app com.example.app --root-key a.pub --root-key b.pub \
+      --root-key c.pub --pins-key pins.pub -o root.json
+  pinset sign --key a.key root.json
+  pinset inspect root.json`,
 	}
 	cmd.AddCommand(newRootNewCmd())
 	return cmd

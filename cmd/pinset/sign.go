@@ -26,8 +26,10 @@ Signing with a key that already signed changes nothing (the file is left
 untouched). pinset sign warns when the key is not one the root names for the
 document's role (a root names its own root keys; give the root of a manifest,
 or the previous root of a root, with --root) and when the document already
-carries a signature that does not verify. The signature covers the exact payload bytes and the payload
-type (DSSE PAE); the algorithm is the key's. The file is replaced atomically.
+carries a signature that does not verify.
+
+The signature covers the exact payload bytes and the payload type (DSSE
+PAE); the algorithm is the key's. The file is replaced atomically.
 
 Examples:
   pinset sign --key root-a.key root.json

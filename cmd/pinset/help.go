@@ -65,4 +65,3 @@ func wrapWords(s, first, rest string, width int) string {
 	b.WriteString(line)
 	return b.String()
 }
-

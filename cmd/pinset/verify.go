@@ -97,6 +97,10 @@ func verifyFiles(rootFile string, chain []string, file string, now time.Time) (v
 		res.Error = err.Error()
 		return res, err
 	}
+	// readInput's errors name the file already: fail must not name it twice.
+	unreadable := func(name string, err error) (verifyResult, error) {
+		return verifyResult{File: name, Error: err.Error()}, err
+	}
 	load := func(name string) ([]byte, error) {
 		b, err := readInput(name, trustMaxFile)
 		if err == nil {
@@ -106,7 +110,7 @@ func verifyFiles(rootFile string, chain []string, file string, now time.Time) (v
 	}
 	rb, err := load(rootFile)
 	if err != nil {
-		return fail(rootFile, err)
+		return unreadable(rootFile, err)
 	}
 	st, err := trust.NewState(rb, nil)
 	if err != nil {
@@ -118,7 +122,7 @@ func verifyFiles(rootFile string, chain []string, file string, now time.Time) (v
 	if file != "" {
 		b, err := load(file)
 		if err != nil {
-			return fail(file, err)
+			return unreadable(file, err)
 		}
 		env, err := trust.ParseEnvelope(b)
 		if err != nil {
@@ -134,7 +138,7 @@ func verifyFiles(rootFile string, chain []string, file string, now time.Time) (v
 	for _, name := range roots {
 		b, err := load(name)
 		if err != nil {
-			return fail(name, err)
+			return unreadable(name, err)
 		}
 		rootBytes = append(rootBytes, b)
 		last = name

@@ -13,6 +13,12 @@ import (
 // such as pool_max_conns may be added to it) and migrates the schema.
 // Several pinset processes may share one database.
 func OpenPostgres(ctx context.Context, url string, opts ...Option) (Store, error) {
+	return openPostgres(ctx, url, true, opts...)
+}
+
+// openPostgres connects; unless create, the database must hold pinset's
+// schema already (ErrNoStore).
+func openPostgres(ctx context.Context, url string, create bool, opts ...Option) (Store, error) {
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
 		// pgx errors can echo the URL, password included: say less.
@@ -26,6 +32,12 @@ func OpenPostgres(ctx context.Context, url string, opts ...Option) (Store, error
 	if err := b.ping(ctx); err != nil {
 		pool.Close()
 		return nil, fmt.Errorf("postgres %s:%d: %w", cfg.ConnConfig.Host, cfg.ConnConfig.Port, err)
+	}
+	if !create {
+		if err := hasSchema(ctx, b, `SELECT COUNT(*) FROM (SELECT to_regclass('schema_migrations') AS t) s WHERE t IS NOT NULL`); err != nil {
+			pool.Close()
+			return nil, fmt.Errorf("postgres %s:%d: %w", cfg.ConnConfig.Host, cfg.ConnConfig.Port, err)
+		}
 	}
 	// 0x70696e736574 is "pinset": one advisory lock for schema changes.
 	if err := migrate(ctx, b, "postgres", `SELECT pg_advisory_xact_lock(123738905552244)`); err != nil {

@@ -28,11 +28,26 @@ func DefaultSQLitePath(dataDir string) string {
 // commit returns, so it survives kill -9 and power loss. The directory is
 // created with mode 0700 and the file is 0600.
 func OpenSQLite(ctx context.Context, path string, opts ...Option) (Store, error) {
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return nil, fmt.Errorf("data directory: %w", err)
+	return openSQLite(ctx, path, true, opts...)
+}
+
+// openSQLite opens the database at path; unless create, the file must
+// exist already and hold pinset's schema (ErrNoStore).
+func openSQLite(ctx context.Context, path string, create bool, opts ...Option) (Store, error) {
+	if create {
+		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+			return nil, fmt.Errorf("data directory: %w", err)
+		}
 	}
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	flags := os.O_RDWR
+	if create {
+		flags |= os.O_CREATE
+	}
+	f, err := os.OpenFile(path, flags, 0o600)
 	if err != nil {
+		if !create && errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("database %s does not exist: %w", path, ErrNoStore)
+		}
 		return nil, fmt.Errorf("database %s: %w", path, err)
 	}
 	f.Close()
@@ -49,6 +64,12 @@ func OpenSQLite(ctx context.Context, path string, opts ...Option) (Store, error)
 	if err := b.ping(ctx); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("database %s: %w", path, err)
+	}
+	if !create {
+		if err := hasSchema(ctx, b, `SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'`); err != nil {
+			db.Close()
+			return nil, fmt.Errorf("database %s: %w", path, err)
+		}
 	}
 	if err := migrate(ctx, b, "sqlite", ""); err != nil {
 		db.Close()

@@ -21,7 +21,6 @@ package store
 import (
 	"context"
 	"errors"
-	"strings"
 	"time"
 
 	"pinset.dev/pinset/report"
@@ -194,19 +193,4 @@ type ProbeResult struct {
 	NotAfter time.Time `json:"not_after,omitzero"`
 	Covered  bool      `json:"covered"`
 	Detail   []byte    `json:"detail,omitempty"` // JSON
-}
-
-// Open opens the store a URL names, creating and migrating it:
-// "postgres://..." or "postgresql://..." for PostgreSQL, "sqlite:PATH" or a
-// plain file path for SQLite. An empty URL means SQLite in
-// dataDir/pinset.db.
-func Open(ctx context.Context, url, dataDir string, opts ...Option) (Store, error) {
-	switch {
-	case strings.HasPrefix(url, "postgres://"), strings.HasPrefix(url, "postgresql://"):
-		return OpenPostgres(ctx, url, opts...)
-	case url == "":
-		return OpenSQLite(ctx, DefaultSQLitePath(dataDir), opts...)
-	default:
-		return OpenSQLite(ctx, strings.TrimPrefix(url, "sqlite:"), opts...)
-	}
 }

@@ -28,7 +28,7 @@ type checkFlags struct {
 func (cf *checkFlags) register(cmd *cobra.Command) {
 	f := cmd.Flags()
 	f.StringVar(&cf.caFile, "cafile", "", "PEM `FILE` of extra trusted CA certificates (added to the system roots)")
-	f.DurationVar(&cf.timeout, "timeout", check.DefaultTimeout, "time limit for each address (connection and handshake)")
+	durationVar(f, &cf.timeout, "timeout", check.DefaultTimeout, "time limit for each address (connection and handshake)")
 	f.StringVar(&cf.expiryWarning, "expiry-warning", "21d", "flag certificates expiring within this `DURATION` (e.g. 21d, 72h)")
 	f.StringArrayVar(&cf.resolve, "resolve", nil, "connect to `HOST:PORT:ADDR` instead of resolving HOST (repeatable, as curl's --resolve)")
 	f.IntVar(&cf.port, "port", check.DefaultPort, "port of the manifest's hosts and of hosts given without one")
@@ -96,7 +96,8 @@ Examples:
   pinset check --manifest pins.json
   pinset check --manifest pins.json --root root.json api.example.com cdn.example.com:8443
   pinset check --manifest pins.json --json > report.json
-  pinset check --manifest pins.json --cafile private-ca.pem --resolve api.example.com:443:10.0.0.7 api.example.com`,
+  pinset check --manifest pins.json --cafile private-ca.pem \
+      --resolve api.example.com:443:10.0.0.7 api.example.com`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runCheck(cmd, manifestFile, rootFile, asJSON, &cf, args)
 		},
@@ -171,9 +172,9 @@ func checkLoadManifest(stderr io.Writer, manifestFile, rootFile string) (*trust.
 	if err != nil {
 		return nil, err
 	}
-	st, err := trust.NewState(rb, mb)
+	st, err := verifyBundled(rootFile, rb, manifestFile, mb)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", manifestFile, err)
+		return nil, err
 	}
 	return st.Manifest(), nil
 }
@@ -224,9 +225,9 @@ func checkManifestGate(cmd *cobra.Command, m *trust.Manifest, force bool) error 
 	var ge *check.GateError
 	switch {
 	case errors.As(err, &ge) && force:
-		warningf(stderr, "--force: writing the manifest although %v", err)
+		warningf(stderr, "--force-check: writing the manifest although %v", err)
 	case err != nil:
-		return errorWithHint(fmt.Errorf("check: %w", err), "add the missing pins (see 'pinset check'), or pass --force if clients are meant to refuse these addresses")
+		return errorWithHint(fmt.Errorf("check: %w", err), "add the missing pins (see 'pinset check'), or pass --force-check if clients are meant to refuse these addresses")
 	}
 	for _, f := range rep.Findings {
 		if f.Code == check.CodeRefusedPin {

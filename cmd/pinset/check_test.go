@@ -134,7 +134,7 @@ func TestManifestNewCheckGate(t *testing.T) {
 	if code != 1 {
 		t.Fatalf("exit %d, want 1: %s", code, stderr)
 	}
-	for _, want := range []string{"api.example.test", f.Address(2), w.Pin("rotated").Format(pin.OkHttp), "--force"} {
+	for _, want := range []string{"api.example.test", f.Address(2), w.Pin("rotated").Format(pin.OkHttp), "--force-check"} {
 		if !strings.Contains(stderr, want) {
 			t.Errorf("refusal does not name %q:\n%s", want, stderr)
 		}
@@ -147,8 +147,8 @@ func TestManifestNewCheckGate(t *testing.T) {
 	}
 
 	// Forced: written, with a warning.
-	code, _, stderr = runCLI(t, append(base, "--host", omits, "--force")...)
-	if code != 0 || !strings.Contains(stderr, "--force") {
+	code, _, stderr = runCLI(t, append(base, "--host", omits, "--force-check")...)
+	if code != 0 || !strings.Contains(stderr, "--force-check") {
 		t.Fatalf("forced: exit %d: %s", code, stderr)
 	}
 	if _, err := os.Stat(out); err != nil {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -65,6 +66,11 @@ Examples:
 			ctx, stop := signal.NotifyContext(ctx, os.Interrupt)
 			defer stop()
 			res, err := demo.Run(ctx, cfg)
+			if ctx.Err() != nil {
+				// The steps cut short are in the table above; the exit
+				// status is the shell's for Ctrl-C, not a failed demo.
+				return exitCode(130, errors.New("interrupted"))
+			}
 			if err != nil {
 				return err
 			}

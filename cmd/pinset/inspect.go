@@ -6,6 +6,7 @@ import (
 	"io"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -52,6 +53,7 @@ type inspectView struct {
 	RootVersion   uint64             `json:"root_version,omitempty"`
 	IssuedAt      string             `json:"issued_at,omitempty"`
 	Expires       string             `json:"expires"`
+	Expired       bool               `json:"expired"`
 	Keys          []inspectKey       `json:"keys,omitempty"`
 	RootThreshold int                `json:"root_threshold,omitempty"`
 	PinsThreshold int                `json:"pins_threshold,omitempty"`
@@ -71,9 +73,10 @@ func newInspectCmd() *cobra.Command {
 keys and roles or host policies, and each signature with whether it verifies.
 
 Inspecting is not verifying: the document is decoded strictly but not
-trusted. A root's signatures are checked against its own keys; a manifest's
-against the pins keys of --root when given. Use 'pinset verify' to decide
-trust.
+trusted. A root's signatures are checked against its own root keys (and,
+with --root, a signature by another key against the root keys of that
+previous root); a manifest's against the pins keys of --root when given.
+An expired document is marked EXPIRED. Use 'pinset verify' to decide trust.
 
 Examples:
   pinset inspect root.json
@@ -96,7 +99,7 @@ Examples:
 					return fmt.Errorf("%s: %w", rootFile, err)
 				}
 			}
-			v, err := inspectFile(name, b, root)
+			v, err := inspectFile(name, b, root, trustNow())
 			if err != nil {
 				return fmt.Errorf("%s: %w", name, err)
 			}
@@ -112,13 +115,16 @@ Examples:
 	return cmd
 }
 
-func inspectFile(name string, b []byte, root *trust.Root) (*inspectView, error) {
+func inspectFile(name string, b []byte, given *trust.Root, now time.Time) (*inspectView, error) {
 	env, err := trust.ParseEnvelope(b)
 	if err != nil {
 		return nil, err
 	}
 	v := &inspectView{File: name, PayloadType: env.PayloadType, Signatures: []inspectSignature{}}
-	var role string
+	var (
+		role       string
+		root, prev *trust.Root // the keys that check the signatures
+	)
 	switch env.PayloadType {
 	case trust.PayloadTypeRoot:
 		r, err := trust.DecodeRoot(env.Payload)
@@ -126,6 +132,7 @@ func inspectFile(name string, b []byte, root *trust.Root) (*inspectView, error) 
 			return nil, err
 		}
 		v.Type, v.AppID, v.Version, v.Expires = "root", r.AppID, r.Version, r.Expires.Format(trust.TimeLayout)
+		v.Expired = !now.Before(r.Expires)
 		v.RootThreshold, v.PinsThreshold = r.RootRole.Threshold, r.PinsRole.Threshold
 		for _, k := range r.Keys {
 			ik := inspectKey{KeyID: k.ID, Alg: string(k.Alg), Pin: pin.FromSPKI(k.SPKI).Format(pin.OkHttp), Roles: []string{}}
@@ -137,7 +144,7 @@ func inspectFile(name string, b []byte, root *trust.Root) (*inspectView, error) 
 			}
 			v.Keys = append(v.Keys, ik)
 		}
-		root, role = r, trust.RoleRoot
+		root, prev, role = r, given, trust.RoleRoot
 	case trust.PayloadTypeManifest:
 		m, err := trust.DecodeManifest(env.Payload)
 		if err != nil {
@@ -145,6 +152,7 @@ func inspectFile(name string, b []byte, root *trust.Root) (*inspectView, error) 
 		}
 		v.Type, v.AppID, v.Version, v.RootVersion = "manifest", m.AppID, m.Version, m.RootVersion
 		v.IssuedAt, v.Expires = m.IssuedAt.Format(trust.TimeLayout), m.Expires.Format(trust.TimeLayout)
+		v.Expired = !now.Before(m.Expires)
 		for _, h := range m.Hosts {
 			ih := inspectHost{Pattern: h.Pattern, IncludeSubdomains: h.IncludeSubdomains, ReportOnly: h.ReportOnly, ReportURI: h.ReportURI}
 			for _, p := range h.Pins {
@@ -152,7 +160,7 @@ func inspectFile(name string, b []byte, root *trust.Root) (*inspectView, error) 
 			}
 			v.Hosts = append(v.Hosts, ih)
 		}
-		role = trust.RolePins
+		root, role = given, trust.RolePins
 	default:
 		return nil, fmt.Errorf("payload type %q: %w", env.PayloadType, trust.ErrPayloadType)
 	}
@@ -160,6 +168,16 @@ func inspectFile(name string, b []byte, root *trust.Root) (*inspectView, error) 
 		is := inspectSignature{KeyID: s.KeyID, Sig: base64.StdEncoding.EncodeToString(s.Sig), Status: "not checked (give --root)"}
 		if root != nil {
 			is.Status = inspectSigStatus(root, role, env, s)
+		}
+		if prev != nil && !slices.Contains(root.RootRole.KeyIDs, s.KeyID) {
+			switch st := inspectSigStatus(prev, role, env, s); {
+			case strings.HasPrefix(st, "valid"):
+				is.Status = fmt.Sprintf("valid (root key of v%d)", prev.Version)
+			case st == "INVALID":
+				is.Status = fmt.Sprintf("INVALID (root key of v%d)", prev.Version)
+			default:
+				is.Status = fmt.Sprintf("unknown key (not a root key of this root nor of v%d)", prev.Version)
+			}
 		}
 		v.Signatures = append(v.Signatures, is)
 	}
@@ -190,10 +208,14 @@ func inspectPrint(w io.Writer, v *inspectView) {
 		fmt.Fprintf(w, "  root version:  %d\n", v.RootVersion)
 		fmt.Fprintf(w, "  issued at:     %s\n", v.IssuedAt)
 	}
-	fmt.Fprintf(w, "  expires:       %s\n", v.Expires)
+	expired := ""
+	if v.Expired {
+		expired = " (EXPIRED)"
+	}
+	fmt.Fprintf(w, "  expires:       %s%s\n", v.Expires, expired)
 	if v.Type == "root" {
-		fmt.Fprintf(w, "  root role:     %d of %d keys\n", v.RootThreshold, countRole(v.Keys, trust.RoleRoot))
-		fmt.Fprintf(w, "  pins role:     %d of %d keys\n", v.PinsThreshold, countRole(v.Keys, trust.RolePins))
+		fmt.Fprintf(w, "  root role:     %d of %s must sign\n", v.RootThreshold, plural(countRole(v.Keys, trust.RoleRoot), "key"))
+		fmt.Fprintf(w, "  pins role:     %d of %s must sign\n", v.PinsThreshold, plural(countRole(v.Keys, trust.RolePins), "key"))
 		fmt.Fprintf(w, "  keys:\n")
 		for _, k := range v.Keys {
 			fmt.Fprintf(w, "    %s  %-17s %s\n", k.KeyID, k.Alg, strings.Join(k.Roles, ","))

@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -34,7 +35,12 @@ func newKeyCmd() *cobra.Command {
 
 A root lists the public keys of two roles: "root" (signs roots; keep these
 offline, ideally on separate machines) and "pins" (signs pin manifests).
-See docs/trust.md.`,
+See docs/trust.md.
+
+Examples:
+  pinset key new root-a --passphrase-file pass.txt
+  pinset key new pins
+  pinset root new --app com.example.app --root-key root-a.pub --pins-key pins.pub -o root.json`,
 	}
 	cmd.AddCommand(newKeyNewCmd())
 	return cmd
@@ -68,6 +74,17 @@ Examples:
   pinset key new ci-signer --alg ed25519`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			name := args[0]
+			if base := filepath.Base(name); name == "" || strings.HasSuffix(name, string(filepath.Separator)) || base == "." || base == ".." {
+				return errorWithHint(fmt.Errorf("key name %q: want a file name such as root-a", name), "pinset key new NAME writes NAME.key and NAME.pub")
+			}
+			keyFile, pubFile := name+".key", name+".pub"
+			if err := checkOutput(keyFile, force); err != nil {
+				return err
+			}
+			if err := checkOutput(pubFile, force); err != nil {
+				return err
+			}
 			a, err := trust.ParseAlgorithm(alg)
 			if err != nil {
 				return fmt.Errorf("--alg: %w", err)
@@ -86,12 +103,13 @@ Examples:
 			if err != nil {
 				return err
 			}
-			name := args[0]
-			keyFile, pubFile := name+".key", name+".pub"
-			if err := trustWriteNew(keyFile, priv, 0o600, force); err != nil {
+			if err := writeFileAtomic(keyFile, priv, 0o600, force); err != nil {
 				return err
 			}
-			if err := trustWriteNew(pubFile, s.Key.MarshalPublicKeyPEM(), 0o644, force); err != nil {
+			if err := writeFileAtomic(pubFile, s.Key.MarshalPublicKeyPEM(), 0o644, force); err != nil {
+				if !force {
+					os.Remove(keyFile) // created just now: no half key pair
+				}
 				return err
 			}
 			out := cmd.OutOrStdout()
@@ -111,6 +129,7 @@ Examples:
 	f.StringVar(&passFile, "passphrase-file", "", "encrypt the private key with the passphrase in `FILE` (first line)")
 	f.BoolVar(&force, "force", false, "overwrite existing NAME.key and NAME.pub")
 	f.BoolVar(&asJSON, "json", false, "print the result as JSON")
+	_ = cmd.RegisterFlagCompletionFunc("alg", cobra.FixedCompletions([]string{"p256\tECDSA P-256 with SHA-256 (default)", "ed25519\tEd25519"}, cobra.ShellCompDirectiveNoFileComp))
 	return cmd
 }
 
@@ -145,73 +164,12 @@ func trustReadSigner(keyFile, passFile string) (*trust.Signer, error) {
 	}
 	s, err := trust.ParsePrivateKeyPEM(b, pass)
 	if err != nil {
+		if passFile != "" && errors.Is(err, trust.ErrPassphrase) {
+			return nil, fmt.Errorf("%s: %w (passphrase from %s)", keyFile, err, passFile)
+		}
 		return nil, fmt.Errorf("%s: %w", keyFile, err)
 	}
 	return s, nil
-}
-
-// trustWriteNew writes a new file, refusing to replace one unless force.
-func trustWriteNew(name string, data []byte, perm os.FileMode, force bool) error {
-	flags := os.O_WRONLY | os.O_CREATE | os.O_EXCL
-	if force {
-		flags = os.O_WRONLY | os.O_CREATE | os.O_TRUNC
-	}
-	f, err := os.OpenFile(name, flags, perm)
-	if errors.Is(err, os.ErrExist) {
-		return errorWithHint(fmt.Errorf("%s already exists", name), "choose another name, or pass --force to overwrite it")
-	}
-	if err != nil {
-		return err
-	}
-	if err := f.Chmod(perm); err != nil { // the umask must not widen a private key
-		f.Close()
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
-}
-
-// trustWriteAtomic replaces name with data through a temporary file in
-// the same directory and a rename, so that readers see the old or the new
-// file, never half of one. It keeps the file's mode when it exists.
-func trustWriteAtomic(name string, data []byte, perm os.FileMode) error {
-	if fi, err := os.Stat(name); err == nil {
-		perm = fi.Mode().Perm()
-	}
-	tmp, err := os.CreateTemp(filepath.Dir(name), "."+filepath.Base(name)+".tmp*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Chmod(perm); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), name)
-}
-
-// trustWriteOutput writes a document to -o FILE, or to stdout when the
-// name is empty or "-".
-func trustWriteOutput(cmd *cobra.Command, name string, data []byte) error {
-	if name == "" || name == "-" {
-		_, err := cmd.OutOrStdout().Write(data)
-		return err
-	}
-	return trustWriteAtomic(name, data, 0o644)
 }
 
 // trustParseDuration reads a lifetime: Go durations (72h) or days (30d).

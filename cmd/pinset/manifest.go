@@ -1,11 +1,9 @@
 package main
 
 import (
-	"bytes"
 	"fmt"
 
 	"github.com/spf13/cobra"
-	"gopkg.in/yaml.v3"
 
 	"pinset.dev/pinset/pin"
 	"pinset.dev/pinset/policy"
@@ -34,7 +32,12 @@ func newManifestCmd() *cobra.Command {
 		Long: `A pin manifest lists host policies (pattern, pins, include-subdomains,
 enforce or report-only, report URI) with a version, the root version it is
 signed under, an issue time and an expiry. The root's pins keys sign it.
-See docs/trust.md.`,
+See docs/trust.md.
+
+Examples:
+  pinset manifest new --root root.json --version 1 --policy hosts.yaml -o pins.json
+  pinset sign --key pins.key --root root.json pins.json
+  pinset verify --root root.json pins.json`,
 	}
 	cmd.AddCommand(newManifestNewCmd())
 	return cmd
@@ -45,7 +48,7 @@ func newManifestNewCmd() *cobra.Command {
 		rootFile, expires, policyFile, out string
 		hosts                              []string
 		version                            uint64
-		runCheck, force                    bool
+		runCheck, force, forceCheck        bool
 	)
 	cmd := &cobra.Command{
 		Use:   "new --root root.json --version N (--host SPEC ... | --policy FILE) -o pins.json",
@@ -82,6 +85,9 @@ Examples:
 			if rootFile == "" {
 				return fmt.Errorf("--root is required: the manifest is bound to its app and version")
 			}
+			if err := checkOutput(out, force); err != nil {
+				return err
+			}
 			rb, err := readInput(rootFile, trustMaxFile)
 			if err != nil {
 				return err
@@ -92,6 +98,10 @@ Examples:
 			}
 			if len(renv.Signatures) == 0 {
 				warningf(cmd.ErrOrStderr(), "%s is unsigned: clients will not trust it until it is signed", rootFile)
+			}
+			if now := trustNow(); !now.Before(root.Expires) {
+				warningf(cmd.ErrOrStderr(), "%s: root v%d expired at %s: clients accept no manifest under it; make and publish the next root ('pinset root new --previous %s')",
+					rootFile, root.Version, root.Expires.UTC().Format(trust.TimeLayout), rootFile)
 			}
 			if version == 0 {
 				return errorWithHint(fmt.Errorf("--version is required"), "use a number above the version of the manifest apps hold now")
@@ -127,7 +137,7 @@ Examples:
 				return err
 			}
 			if runCheck {
-				if err := manifestGate(cmd, m, force); err != nil {
+				if err := manifestGate(cmd, m, forceCheck); err != nil {
 					return err
 				}
 			}
@@ -135,12 +145,12 @@ Examples:
 			if err != nil {
 				return err
 			}
-			if err := trustWriteOutput(cmd, out, b); err != nil {
+			if err := writeOutput(cmd, out, b, force); err != nil {
 				return err
 			}
 			if out != "" && out != "-" {
-				fmt.Fprintf(cmd.ErrOrStderr(), "%s: unsigned manifest %s v%d under root v%d, %d hosts, expires %s; sign it with 'pinset sign --key PINS.key %s'\n",
-					out, m.AppID, m.Version, m.RootVersion, len(m.Hosts), m.Expires.Format(trust.TimeLayout), out)
+				fmt.Fprintf(cmd.ErrOrStderr(), "%s: unsigned manifest %s v%d under root v%d, %s, expires %s; sign it with 'pinset sign --key PINS.key %s'\n",
+					out, m.AppID, m.Version, m.RootVersion, plural(len(m.Hosts), "host"), m.Expires.Format(trust.TimeLayout), out)
 			}
 			return nil
 		},
@@ -152,9 +162,10 @@ Examples:
 	f.StringArrayVar(&hosts, "host", nil, "host policy `PATTERN=PIN,PIN[;include-subdomains][;report-only][;report-uri=URL]` (repeatable)")
 	f.StringVar(&policyFile, "policy", "", "YAML `FILE` listing the hosts")
 	f.StringVarP(&out, "output", "o", "", "write the envelope to `FILE` (default stdout)")
+	f.BoolVar(&force, "force", false, "overwrite the -o file if it exists")
 	if manifestGate != nil {
 		f.BoolVar(&runCheck, "check", false, "check the manifest against the live hosts first; refuse it if clients would refuse any address")
-		f.BoolVar(&force, "force", false, "with --check: write the manifest even if the check fails")
+		f.BoolVar(&forceCheck, "force-check", false, "with --check: write the manifest even if the check fails")
 		if manifestGateFlags != nil {
 			manifestGateFlags(cmd)
 		}
@@ -181,10 +192,8 @@ func manifestReadPolicy(name string) ([]policy.Policy, error) {
 		return nil, err
 	}
 	var f manifestPolicyFile
-	d := yaml.NewDecoder(bytes.NewReader(b))
-	d.KnownFields(true)
-	if err := d.Decode(&f); err != nil {
-		return nil, fmt.Errorf("%s: %v", name, err)
+	if err := decodeYAMLStrict(name, b, &f); err != nil {
+		return nil, errorWithHint(err, "a host takes the keys pattern, pins, include_subdomains, report_only and report_uri")
 	}
 	if len(f.Hosts) == 0 {
 		return nil, fmt.Errorf("%s: no hosts listed (expected a 'hosts:' list)", name)

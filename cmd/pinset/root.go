@@ -22,7 +22,13 @@ how many must:
   pins   signs pin manifests
 
 Apps ship root v1 and walk later roots one version at a time. See
-docs/trust.md.`,
+docs/trust.md.
+
+Examples:
+  pinset root new --app com.example.app --root-key a.pub --root-key b.pub \
+      --root-key c.pub --pins-key pins.pub -o root.json
+  pinset sign --key a.key root.json
+  pinset inspect root.json`,
 	}
 	cmd.AddCommand(newRootNewCmd())
 	return cmd
@@ -35,6 +41,7 @@ func newRootNewCmd() *cobra.Command {
 		rootKeys, pinsKeys          []string
 		rootThreshold, pinsThresh   int
 		version                     uint64
+		force                       bool
 	)
 	cmd := &cobra.Command{
 		Use:   "new --app APP --root-key A.pub ... --pins-key P.pub ... -o root.json",
@@ -66,6 +73,9 @@ Examples:
       --root-key d.pub --pins-key pins.pub -o root-2.json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := checkOutput(out, force); err != nil {
+				return err
+			}
 			doc := &trust.Root{AppID: app, Version: version}
 			if previous != "" {
 				b, err := readInput(previous, trustMaxFile)
@@ -158,7 +168,7 @@ Examples:
 			if err != nil {
 				return err
 			}
-			if err := trustWriteOutput(cmd, out, b); err != nil {
+			if err := writeOutput(cmd, out, b, force); err != nil {
 				return err
 			}
 			if out != "" && out != "-" {
@@ -183,5 +193,6 @@ Examples:
 	f.Uint64Var(&version, "version", 0, "root version (default 1, or the --previous version plus one)")
 	f.StringVar(&previous, "previous", "", "the root `FILE` this one follows (for version N+1)")
 	f.StringVarP(&out, "output", "o", "", "write the envelope to `FILE` (default stdout)")
+	f.BoolVar(&force, "force", false, "overwrite the -o file if it exists")
 	return cmd
 }

@@ -27,8 +27,9 @@ var (
 
 func TestMain(m *testing.M) {
 	testscript.Main(m, map[string]func(){
-		"pinset":        func() { os.Exit(run(os.Args[1:])) },
-		"pinset-rusage": rusageMain,
+		"pinset":             func() { os.Exit(run(os.Args[1:])) },
+		"pinset-rusage":      rusageMain,
+		"pinset-slow-output": slowOutputMain,
 	})
 }
 

@@ -158,7 +158,7 @@ func writeFile(t *testing.T, dir, name string, b []byte) string {
 
 func newTokenCLI(t *testing.T, data string) string {
 	t.Helper()
-	out, errOut, err := pinsetRun(t, nil, "token", "new", "--name", "ci", "--data", data)
+	out, errOut, err := pinsetRun(t, nil, "token", "new", "--init", "--name", "ci", "--data", data)
 	if err != nil {
 		t.Fatalf("token new: %v %s", err, errOut)
 	}
@@ -429,7 +429,7 @@ func TestServeTwoProcessesPostgres(t *testing.T) {
 	}
 	t.Cleanup(func() { store.DropTestSchema(context.Background(), base, u) })
 	dir := t.TempDir()
-	out, errOut, err := pinsetRun(t, nil, "token", "new", "--name", "ci", "--database", u)
+	out, errOut, err := pinsetRun(t, nil, "token", "new", "--init", "--name", "ci", "--database", u)
 	if err != nil {
 		t.Fatalf("token new: %v %s", err, errOut)
 	}

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"fmt"
+	"io"
 	"slices"
 
 	"github.com/spf13/cobra"
@@ -13,7 +14,7 @@ import (
 func init() { addCommand(newSignCmd) }
 
 func newSignCmd() *cobra.Command {
-	var keyFile, passFile string
+	var keyFile, passFile, rootFile string
 	cmd := &cobra.Command{
 		Use:   "sign --key K.key FILE...",
 		Short: "Add a signature to a root or manifest envelope, in place",
@@ -22,12 +23,17 @@ place, so that k of n signers can sign one after another on separate
 machines: pass the file along, each signer runs 'pinset sign' with their key.
 
 Signing with a key that already signed changes nothing (the file is left
-untouched). The signature covers the exact payload bytes and the payload
-type (DSSE PAE); the algorithm is the key's. The file is replaced atomically.
+untouched). pinset sign warns when the key is not one the root names for the
+document's role (a root names its own root keys; give the root of a manifest,
+or the previous root of a root, with --root) and when the document already
+carries a signature that does not verify.
+
+The signature covers the exact payload bytes and the payload type (DSSE
+PAE); the algorithm is the key's. The file is replaced atomically.
 
 Examples:
   pinset sign --key root-a.key root.json
-  pinset sign --key pins.key --passphrase-file pass.txt pins.json
+  pinset sign --key pins.key --passphrase-file pass.txt --root root.json pins.json
   pinset verify --root root.json pins.json    # then check the result`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -38,8 +44,18 @@ Examples:
 			if err != nil {
 				return err
 			}
+			var given *trust.Root
+			if rootFile != "" {
+				b, err := readInput(rootFile, trustMaxFile)
+				if err != nil {
+					return err
+				}
+				if given, _, err = trust.DecodeRootUnverified(b); err != nil {
+					return fmt.Errorf("%s: %w", rootFile, err)
+				}
+			}
 			for _, name := range args {
-				if err := signFile(cmd, s, name); err != nil {
+				if err := signFile(cmd, s, name, rootFile, given); err != nil {
 					return err
 				}
 			}
@@ -48,10 +64,11 @@ Examples:
 	}
 	cmd.Flags().StringVar(&keyFile, "key", "", "private key `FILE` (PKCS#8 PEM, from 'pinset key new')")
 	cmd.Flags().StringVar(&passFile, "passphrase-file", "", "passphrase `FILE` of an encrypted key")
+	cmd.Flags().StringVar(&rootFile, "root", "", "root `FILE` naming the pins keys (of a manifest) or the previous root keys (of a root): warn about a key it does not name")
 	return cmd
 }
 
-func signFile(cmd *cobra.Command, s *trust.Signer, name string) error {
+func signFile(cmd *cobra.Command, s *trust.Signer, name, rootFile string, given *trust.Root) error {
 	if name == "-" {
 		return fmt.Errorf("sign works in place: give a file, not standard input")
 	}
@@ -63,9 +80,13 @@ func signFile(cmd *cobra.Command, s *trust.Signer, name string) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", name, err)
 	}
+	stderr := cmd.ErrOrStderr()
 	// Decode the document too: never sign bytes that no verifier would
 	// accept.
-	var what string
+	var (
+		what    string
+		invalid []string // key ids of signatures that do not verify
+	)
 	switch env.PayloadType {
 	case trust.PayloadTypeRoot:
 		r, err := trust.DecodeRoot(env.Payload)
@@ -73,17 +94,33 @@ func signFile(cmd *cobra.Command, s *trust.Signer, name string) error {
 			return fmt.Errorf("%s: %w", name, err)
 		}
 		what = fmt.Sprintf("root %s v%d", r.AppID, r.Version)
-		if !slices.Contains(r.RootRole.KeyIDs, s.Key.ID) {
-			warningf(cmd.ErrOrStderr(), "%s: key %s is not a root key of this root: its signature counts only as a key of the previous root", name, s.Key.ID)
+		switch {
+		case slices.Contains(r.RootRole.KeyIDs, s.Key.ID):
+		case given == nil:
+			warningf(stderr, "%s: key %s is not a root key of this root: its signature counts only as a key of the previous root", name, s.Key.ID)
+		case !slices.Contains(given.RootRole.KeyIDs, s.Key.ID):
+			warningf(stderr, "%s: key %s is a root key neither of this root nor of %s (v%d): its signature will count for nothing", name, s.Key.ID, rootFile, given.Version)
 		}
+		invalid = signWarnInvalid(stderr, name, env, trust.RoleRoot, r, given)
 	case trust.PayloadTypeManifest:
 		m, err := trust.DecodeManifest(env.Payload)
 		if err != nil {
 			return fmt.Errorf("%s: %w", name, err)
 		}
 		what = fmt.Sprintf("manifest %s v%d", m.AppID, m.Version)
+		if given != nil {
+			if !slices.Contains(given.PinsRole.KeyIDs, s.Key.ID) {
+				warningf(stderr, "%s: key %s is not a pins key of %s (root %s v%d): its signature will count for nothing", name, s.Key.ID, rootFile, given.AppID, given.Version)
+			}
+			invalid = signWarnInvalid(stderr, name, env, trust.RolePins, given)
+		}
 	default:
 		return fmt.Errorf("%s: payload type %q: %w", name, env.PayloadType, trust.ErrPayloadType)
+	}
+	if slices.Contains(invalid, s.Key.ID) {
+		// Otherwise Sign would keep the bad signature as "already signed".
+		env.Signatures = slices.DeleteFunc(env.Signatures, func(sig trust.Signature) bool { return sig.KeyID == s.Key.ID })
+		fmt.Fprintf(stderr, "%s: replacing the invalid signature by key %s\n", name, s.Key.ID)
 	}
 	added, err := env.Sign(s, trustRand)
 	if err != nil {
@@ -91,7 +128,7 @@ func signFile(cmd *cobra.Command, s *trust.Signer, name string) error {
 	}
 	out := cmd.OutOrStdout()
 	if !added {
-		fmt.Fprintf(out, "%s: %s already signed by %s; unchanged (%d signatures)\n", name, what, s.Key.ID, len(env.Signatures))
+		fmt.Fprintf(out, "%s: %s already signed by %s; unchanged (%s)\n", name, what, s.Key.ID, plural(len(env.Signatures), "signature"))
 		return nil
 	}
 	nb, err := env.Marshal()
@@ -101,9 +138,33 @@ func signFile(cmd *cobra.Command, s *trust.Signer, name string) error {
 	if bytes.Equal(nb, b) {
 		return nil
 	}
-	if err := trustWriteAtomic(name, nb, 0o644); err != nil {
+	if err := replaceFile(name, nb); err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "%s: %s signed by %s (%d signatures)\n", name, what, s.Key.ID, len(env.Signatures))
+	fmt.Fprintf(out, "%s: %s signed by %s (%s)\n", name, what, s.Key.ID, plural(len(env.Signatures), "signature"))
 	return nil
+}
+
+// signWarnInvalid warns about each signature on env by a key of role in
+// one of roots that does not verify: it counts for nothing, and usually
+// means the document was changed after it was signed.
+func signWarnInvalid(stderr io.Writer, name string, env *trust.Envelope, role string, roots ...*trust.Root) (invalid []string) {
+	for _, sig := range env.Signatures {
+		for _, r := range roots {
+			if r == nil {
+				continue
+			}
+			rr, _ := r.Role(role)
+			if !slices.Contains(rr.KeyIDs, sig.KeyID) {
+				continue
+			}
+			one := &trust.Envelope{PayloadType: env.PayloadType, Payload: env.Payload, Signatures: []trust.Signature{sig}}
+			if n, _ := r.VerifyRole(role, one); n == 0 {
+				warningf(stderr, "%s: already carries an invalid signature by key %s (changed after it was signed?): it counts for nothing", name, sig.KeyID)
+				invalid = append(invalid, sig.KeyID)
+			}
+			break
+		}
+	}
+	return invalid
 }

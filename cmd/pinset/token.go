@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -22,7 +23,9 @@ func newTokenCmd() *cobra.Command {
 in constant time; a token is printed once, when it is created.
 
 The commands work on the service's database directly: give the same --data,
---database or --config as 'pinset serve'.
+--database or --config as 'pinset serve'. They never create a store: a
+--data or --database that names none is an error (a typo must not yield a
+token no server knows). 'pinset serve' creates it, or 'token new --init'.
 
 Examples:
   pinset token new --name ci
@@ -37,15 +40,24 @@ Examples:
 func newTokenNewCmd() *cobra.Command {
 	var sf storeFlags
 	var name string
+	var initStore bool
 	cmd := &cobra.Command{
 		Use:   "new --name NAME",
 		Short: "Create a token and print it (once)",
-		Args:  cobra.NoArgs,
+		Long: `pinset token new creates an admin token named NAME, stores its SHA-256 hash
+in the service's database and prints the token on stdout, once. Names are
+unique and never reused, even after 'pinset token revoke'.
+
+Examples:
+  pinset token new --name ci --data /var/lib/pinset
+  pinset token new --name laptop --config /etc/pinset/pinset.yaml
+  pinset token new --name first --data ./pinset-data --init   # before the first 'pinset serve'`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if name == "" {
 				return errorWithHint(errors.New("token new: --name is required"), "name tokens after who or what uses them, e.g. --name ci")
 			}
-			st, err := sf.open(cmd)
+			st, err := tokenOpenStore(cmd, &sf, initStore)
 			if err != nil {
 				return err
 			}
@@ -56,7 +68,7 @@ func newTokenNewCmd() *cobra.Command {
 			}
 			if err := st.AddToken(cmd.Context(), name, hash, time.Now()); err != nil {
 				if errors.Is(err, store.ErrExists) {
-					return errorWithHint(fmt.Errorf("token %q already exists", name), "pick another name, or revoke the old token first")
+					return tokenExistsError(cmd, st, name)
 				}
 				return err
 			}
@@ -67,6 +79,7 @@ func newTokenNewCmd() *cobra.Command {
 	}
 	sf.register(cmd)
 	cmd.Flags().StringVar(&name, "name", "", "unique `NAME` of the token")
+	cmd.Flags().BoolVar(&initStore, "init", false, "create the store if there is none yet (as 'pinset serve' does)")
 	return cmd
 }
 
@@ -76,9 +89,16 @@ func newTokenListCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "list",
 		Short: "List tokens (names and dates; never the tokens)",
-		Args:  cobra.NoArgs,
+		Long: `pinset token list prints each token's name, creation time and state (active,
+or revoked with the time). The tokens themselves are not stored and cannot be
+shown.
+
+Examples:
+  pinset token list --data /var/lib/pinset
+  pinset token list --config /etc/pinset/pinset.yaml --json`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			st, err := sf.open(cmd)
+			st, err := tokenOpenStore(cmd, &sf, false)
 			if err != nil {
 				return err
 			}
@@ -116,9 +136,16 @@ func newTokenRevokeCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "revoke NAME",
 		Short: "Revoke a token: it stops working at once",
-		Args:  cobra.ExactArgs(1),
+		Long: `pinset token revoke marks the token NAME revoked: every server on the store
+refuses it from the next request on. The record stays, so the name is not
+reused.
+
+Examples:
+  pinset token revoke ci --data /var/lib/pinset
+  pinset token revoke laptop --database postgres://pinset@127.0.0.1/pinset`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			st, err := sf.open(cmd)
+			st, err := tokenOpenStore(cmd, &sf, false)
 			if err != nil {
 				return err
 			}
@@ -135,4 +162,50 @@ func newTokenRevokeCmd() *cobra.Command {
 	}
 	sf.register(cmd)
 	return cmd
+}
+
+// tokenOpenStore opens the store the flags name (the same settings as
+// 'pinset serve': --config, then --data and --database). It creates one
+// only when create is set (--init); a store that is not there is an error
+// with a hint, never a new empty database.
+func tokenOpenStore(cmd *cobra.Command, sf *storeFlags, create bool) (store.Store, error) {
+	cfg, err := loadServeConfig(sf.config)
+	if err != nil {
+		return nil, err
+	}
+	if cmd.Flags().Changed("data") || cfg.Data == "" {
+		cfg.Data = sf.data
+	}
+	if cmd.Flags().Changed("database") || cfg.Database == "" {
+		cfg.Database = sf.database
+	}
+	ctx := cmd.Context()
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	if create {
+		return store.Open(ctx, cfg.Database, cfg.Data)
+	}
+	st, err := store.OpenExisting(ctx, cfg.Database, cfg.Data)
+	if errors.Is(err, store.ErrNoStore) {
+		hint := "give the --data, --database or --config of 'pinset serve'; a new service creates its store when it first starts"
+		if cmd.Flags().Lookup("init") != nil {
+			hint += ", or pass --init to create it now"
+		}
+		return nil, errorWithHint(err, hint)
+	}
+	return st, err
+}
+
+// tokenExistsError explains why a name is taken: by an active token, or
+// by a revoked one (names are never reused).
+func tokenExistsError(cmd *cobra.Command, st store.Store, name string) error {
+	ts, _ := st.Tokens(cmd.Context())
+	for _, t := range ts {
+		if t.Name == name && !t.RevokedAt.IsZero() {
+			return errorWithHint(fmt.Errorf("token %q was revoked on %s; a name is never reused", name, t.RevokedAt.Format(time.RFC3339)),
+				fmt.Sprintf("pick another name, e.g. --name %s-2", name))
+		}
+	}
+	return errorWithHint(fmt.Errorf("token %q already exists", name), fmt.Sprintf("pick another name, or revoke it first with 'pinset token revoke %s'", name))
 }

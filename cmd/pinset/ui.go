@@ -50,3 +50,15 @@ func warningf(w io.Writer, format string, args ...any) {
 	}
 	fmt.Fprintf(w, "pinset: warning: "+format+"\n", args...)
 }
+
+// plural spells a count with its noun: "1 signature", "2 signatures". The
+// plural is the noun plus "s" unless given ("1 address", "2 addresses").
+func plural(n int, noun string, pluralNoun ...string) string {
+	if n == 1 {
+		return fmt.Sprintf("%d %s", n, noun)
+	}
+	if len(pluralNoun) > 0 {
+		return fmt.Sprintf("%d %s", n, pluralNoun[0])
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
+}

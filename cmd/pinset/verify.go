@@ -21,8 +21,9 @@ type verifyResult struct {
 	Version     uint64 `json:"version,omitempty"`
 	RootVersion uint64 `json:"root_version,omitempty"`
 	Expires     string `json:"expires,omitempty"`
-	Signatures  int    `json:"signatures,omitempty"` // valid signatures counted
-	Threshold   int    `json:"threshold,omitempty"`
+	Expired     bool   `json:"expired"`
+	Signatures  int    `json:"signatures,omitempty"` // valid signatures counted (of a valid document)
+	Threshold   int    `json:"threshold,omitempty"`  // signatures required
 	Hosts       int    `json:"hosts,omitempty"`
 	Error       string `json:"error,omitempty"`
 }
@@ -86,19 +87,30 @@ Examples:
 }
 
 // verifyFiles runs the verifier over the files and describes the result.
-// On failure the error names the file that failed.
+// On failure the error names the file that failed, and the result
+// describes that file (decoded without trusting it), not the root.
 func verifyFiles(rootFile string, chain []string, file string, now time.Time) (verifyResult, error) {
-	res := verifyResult{File: rootFile}
+	read := map[string][]byte{}
 	fail := func(name string, err error) (verifyResult, error) {
-		res.File = name
-		res.Valid = false
+		res := verifyDescribe(name, read[name], now)
 		err = fmt.Errorf("%s: %w", name, err)
 		res.Error = err.Error()
 		return res, err
 	}
-	rb, err := readInput(rootFile, trustMaxFile)
+	// readInput's errors name the file already: fail must not name it twice.
+	unreadable := func(name string, err error) (verifyResult, error) {
+		return verifyResult{File: name, Error: err.Error()}, err
+	}
+	load := func(name string) ([]byte, error) {
+		b, err := readInput(name, trustMaxFile)
+		if err == nil {
+			read[name] = b
+		}
+		return b, err
+	}
+	rb, err := load(rootFile)
 	if err != nil {
-		return fail(rootFile, err)
+		return unreadable(rootFile, err)
 	}
 	st, err := trust.NewState(rb, nil)
 	if err != nil {
@@ -108,9 +120,9 @@ func verifyFiles(rootFile string, chain []string, file string, now time.Time) (v
 	var manifestBytes []byte
 	roots := append([]string(nil), chain...)
 	if file != "" {
-		b, err := readInput(file, trustMaxFile)
+		b, err := load(file)
 		if err != nil {
-			return fail(file, err)
+			return unreadable(file, err)
 		}
 		env, err := trust.ParseEnvelope(b)
 		if err != nil {
@@ -124,9 +136,9 @@ func verifyFiles(rootFile string, chain []string, file string, now time.Time) (v
 	}
 	var rootBytes [][]byte
 	for _, name := range roots {
-		b, err := readInput(name, trustMaxFile)
+		b, err := load(name)
 		if err != nil {
-			return fail(name, err)
+			return unreadable(name, err)
 		}
 		rootBytes = append(rootBytes, b)
 		last = name
@@ -145,7 +157,8 @@ func verifyFiles(rootFile string, chain []string, file string, now time.Time) (v
 	r := st.Root()
 	env, _ := trust.ParseEnvelope(st.RootEnvelope())
 	n, _ := r.VerifyRole(trust.RoleRoot, env)
-	res = verifyResult{File: last, Valid: true, Type: "root", AppID: r.AppID, Version: r.Version, Expires: r.Expires.Format(trust.TimeLayout), Signatures: n, Threshold: r.RootRole.Threshold}
+	res := verifyResult{File: last, Valid: true, Type: "root", AppID: r.AppID, Version: r.Version, Expires: r.Expires.Format(trust.TimeLayout),
+		Signatures: n, Threshold: r.RootRole.Threshold}
 	if manifestBytes == nil {
 		return res, nil
 	}
@@ -160,10 +173,43 @@ func verifyFiles(rootFile string, chain []string, file string, now time.Time) (v
 		Expires: m.Expires.Format(trust.TimeLayout), Signatures: n, Threshold: r.PinsRole.Threshold, Hosts: len(m.Hosts)}, nil
 }
 
+// verifyDescribe describes a document that failed verification from its
+// bytes, without trusting them: what it claims to be, and whether it has
+// expired. Signatures are not counted (the verifier refused them, or did
+// not get that far).
+func verifyDescribe(name string, b []byte, now time.Time) verifyResult {
+	res := verifyResult{File: name}
+	env, err := trust.ParseEnvelope(b)
+	if err != nil {
+		return res
+	}
+	var expires time.Time
+	switch env.PayloadType {
+	case trust.PayloadTypeRoot:
+		r, err := trust.DecodeRoot(env.Payload)
+		if err != nil {
+			return res
+		}
+		res.Type, res.AppID, res.Version, expires, res.Threshold = "root", r.AppID, r.Version, r.Expires, r.RootRole.Threshold
+	case trust.PayloadTypeManifest:
+		m, err := trust.DecodeManifest(env.Payload)
+		if err != nil {
+			return res
+		}
+		res.Type, res.AppID, res.Version, res.RootVersion, expires, res.Hosts = "manifest", m.AppID, m.Version, m.RootVersion, m.Expires, len(m.Hosts)
+	default:
+		return res
+	}
+	res.Expires = expires.Format(trust.TimeLayout)
+	res.Expired = !now.Before(expires)
+	return res
+}
+
 func verifySummary(r verifyResult) string {
 	if r.Type == "manifest" {
-		return fmt.Sprintf("%s: OK: manifest %s v%d under root v%d, %d hosts, %d of %d pins signatures, expires %s",
-			r.File, r.AppID, r.Version, r.RootVersion, r.Hosts, r.Signatures, r.Threshold, r.Expires)
+		return fmt.Sprintf("%s: OK: manifest %s v%d under root v%d, %s, %s (%d required), expires %s",
+			r.File, r.AppID, r.Version, r.RootVersion, plural(r.Hosts, "host"), plural(r.Signatures, "valid pins signature"), r.Threshold, r.Expires)
 	}
-	return fmt.Sprintf("%s: OK: root %s v%d, %d of %d root signatures, expires %s", r.File, r.AppID, r.Version, r.Signatures, r.Threshold, r.Expires)
+	return fmt.Sprintf("%s: OK: root %s v%d, %s (%d required), expires %s", r.File, r.AppID, r.Version,
+		plural(r.Signatures, "valid root signature"), r.Threshold, r.Expires)
 }

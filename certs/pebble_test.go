@@ -145,7 +145,7 @@ func (s silentSolver) Present(context.Context, Challenge) (func(context.Context)
 func TestIssueDNS01Hook(t *testing.T) {
 	p := pebbletest.Start(t, pebbletest.Options{DNS: true})
 	dir := t.TempDir()
-	p.DNS().TXTDir = dir
+	p.DNS().SetTXTDir(dir)
 	log := filepath.Join(dir, "hook.log")
 	hook := filepath.Join(t.TempDir(), "hook.sh")
 	script := `#!/bin/sh

@@ -4,6 +4,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/rsa"
 	"crypto/x509"
+	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"os"
@@ -250,4 +251,40 @@ func TestRingRefusesDamage(t *testing.T) {
 			t.Errorf("Create(%q) accepted", host)
 		}
 	}
+}
+
+// FuzzParseState: any ring.json that parses lists no pin twice and comes
+// back the same after a round trip.
+func FuzzParseState(f *testing.F) {
+	p1, p2 := pin.FromSPKI([]byte("1")), pin.FromSPKI([]byte("2"))
+	f.Add([]byte(`{"host":"a.example","live":"` + p1.String() + `","next":["` + p2.String() + `"],"retired":[]}`))
+	f.Add([]byte(`{"host":"a.example","next":[],"retired":[]}`))
+	f.Add([]byte(`{"host":"a.example","live":"` + p1.String() + `","next":["` + p1.String() + `"]}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		st, err := parseState(b)
+		if err != nil {
+			return
+		}
+		seen := map[pin.Pin]bool{}
+		for _, p := range append(append([]pin.Pin{st.Live}, st.Next...), st.Retired...) {
+			if p.IsZero() {
+				continue
+			}
+			if seen[p] {
+				t.Fatalf("pin %s twice accepted", p)
+			}
+			seen[p] = true
+		}
+		out, err := json.Marshal(st)
+		if err != nil {
+			t.Fatal(err)
+		}
+		st2, err := parseState(out)
+		if err != nil {
+			t.Fatalf("round trip refused: %v", err)
+		}
+		if st2.Live != st.Live || len(st2.Next) != len(st.Next) || len(st2.Retired) != len(st.Retired) || st2.Host != st.Host {
+			t.Fatalf("round trip changed %+v to %+v", st, st2)
+		}
+	})
 }

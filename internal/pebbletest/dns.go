@@ -46,6 +46,13 @@ func startDNS(t testing.TB) *DNS {
 	return d
 }
 
+// SetTXTDir sets TXTDir.
+func (d *DNS) SetTXTDir(dir string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.TXTDir = dir
+}
+
 // SetTXT sets the TXT values of name.
 func (d *DNS) SetTXT(name string, values ...string) {
 	d.mu.Lock()

@@ -30,8 +30,9 @@ var trustNow = time.Now
 func newKeyCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "key",
-		Short: "Make signing keys for roots and pin manifests",
-		Long: `Signing keys for pinset's root and pin manifest documents.
+		Short: "Make signing keys for roots and pin manifests, and server (TLS) keys",
+		Long: `Signing keys for pinset's root and pin manifest documents, and, with
+"key new --tls", the private keys TLS servers present.
 
 A root lists the public keys of two roles: "root" (signs roots; keep these
 offline, ideally on separate machines) and "pins" (signs pin manifests).
@@ -50,9 +51,10 @@ func newKeyNewCmd() *cobra.Command {
 	var (
 		alg, passFile string
 		force, asJSON bool
+		tk            tlsKeyOptions
 	)
 	cmd := &cobra.Command{
-		Use:   "new NAME",
+		Use:   "new NAME | new --tls [NAME | --ring DIR --host HOST]",
 		Short: "Generate a key pair: NAME.key (private, 0600) and NAME.pub",
 		Long: `pinset key new writes a new signing key:
 
@@ -71,9 +73,16 @@ without --force.
 Examples:
   pinset key new root-a --passphrase-file pass.txt
   pinset key new pins --alg p256
-  pinset key new ci-signer --alg ed25519`,
-		Args: cobra.ExactArgs(1),
+  pinset key new ci-signer --alg ed25519
+` + tlsKeyHelp,
+		Args: cobra.RangeArgs(0, 1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if tk.tls {
+				return tk.run(cmd, args, alg, force, asJSON)
+			}
+			if len(args) != 1 {
+				return errorWithHint(errors.New("key new needs a NAME"), "pinset key new NAME (a signing key), or pinset key new --tls NAME (a server key)")
+			}
 			name := args[0]
 			if base := filepath.Base(name); name == "" || strings.HasSuffix(name, string(filepath.Separator)) || base == "." || base == ".." {
 				return errorWithHint(fmt.Errorf("key name %q: want a file name such as root-a", name), "pinset key new NAME writes NAME.key and NAME.pub")
@@ -125,11 +134,12 @@ Examples:
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&alg, "alg", "p256", "key algorithm: p256 (ECDSA P-256, SHA-256) or ed25519")
+	f.StringVar(&alg, "alg", "p256", "key algorithm: p256 (ECDSA P-256, SHA-256) or ed25519; with --tls: p256, p384, rsa2048 or rsa3072")
 	f.StringVar(&passFile, "passphrase-file", "", "encrypt the private key with the passphrase in `FILE` (first line)")
 	f.BoolVar(&force, "force", false, "overwrite existing NAME.key and NAME.pub")
 	f.BoolVar(&asJSON, "json", false, "print the result as JSON")
-	_ = cmd.RegisterFlagCompletionFunc("alg", cobra.FixedCompletions([]string{"p256\tECDSA P-256 with SHA-256 (default)", "ed25519\tEd25519"}, cobra.ShellCompDirectiveNoFileComp))
+	_ = cmd.RegisterFlagCompletionFunc("alg", cobra.FixedCompletions([]string{"p256\tECDSA P-256 with SHA-256 (default)", "ed25519\tEd25519 (signing keys)", "p384\tECDSA P-384 (--tls)", "rsa2048\tRSA 2048 (--tls)", "rsa3072\tRSA 3072 (--tls)"}, cobra.ShellCompDirectiveNoFileComp))
+	tk.addFlags(f)
 	return cmd
 }
 

@@ -47,6 +47,7 @@ import (
 // Defaults.
 const (
 	DefaultSettle        = 15 * time.Second
+	DefaultStable        = 3
 	DefaultInterval      = 250 * time.Millisecond
 	DefaultReloadTimeout = time.Minute
 	// maxFile bounds the chain and key files read back for a rollback.
@@ -76,6 +77,12 @@ type Target struct {
 	Settle time.Duration
 	// Interval is the pause between checks while settling.
 	Interval time.Duration
+	// Stable is how many rounds in a row every address must serve the
+	// expected key before the deploy counts as verified (default 3): a
+	// server that reloads in the background (nginx's old workers keep
+	// their listening sockets for a moment) may answer one handshake with
+	// the new key and the next with the old one.
+	Stable int
 	// ProbeTimeout bounds each address's handshake.
 	ProbeTimeout time.Duration
 	// Now is the clock of chain verification; nil means time.Now.
@@ -200,6 +207,9 @@ func (t Target) withDefaults() Target {
 	if t.Interval <= 0 {
 		t.Interval = DefaultInterval
 	}
+	if t.Stable <= 0 {
+		t.Stable = DefaultStable
+	}
 	if t.ReloadTimeout <= 0 {
 		t.ReloadTimeout = DefaultReloadTimeout
 	}
@@ -323,14 +333,17 @@ func rollback(ctx context.Context, t Target, prev *previous) (ok bool, err error
 
 // Verify checks, until t.Settle has passed, that every address of t.Host
 // serves a chain that verifies against t.RootCAs and whose leaf key is
-// want. It returns the result when every address agrees, or the problems
-// of the last round. The error is for a cancelled context or a bad host.
+// want, in t.Stable rounds in a row. It returns the result when they do,
+// or the problems of the last round (or that the key was not yet served
+// steadily). The error is for a
+// cancelled context or a bad host.
 func Verify(ctx context.Context, t Target, want pin.Pin) (*Result, []string, error) {
 	t = t.withDefaults()
 	deadline := time.Now().Add(t.Settle)
 	pol := []policy.Policy{{Pattern: t.Host, Pins: []pin.Pin{want}}}
 	target := check.Target{Host: t.Host, Port: t.Port}
-	for round := 1; ; round++ {
+	var last []string
+	for round, good := 1, 0; ; round++ {
 		rep, err := check.Run(ctx, pol, []check.Target{target}, check.Options{
 			RootCAs: t.RootCAs, Resolve: t.Resolve, Timeout: t.ProbeTimeout, Now: t.Now,
 		})
@@ -339,11 +352,19 @@ func Verify(ctx context.Context, t Target, want pin.Pin) (*Result, []string, err
 		}
 		res, problems := judge(rep, want)
 		if len(problems) == 0 {
-			res.Checks = round
-			return res, nil, nil
+			good, last = good+1, nil
+			if good >= t.Stable {
+				res.Checks = round
+				return res, nil, nil
+			}
+		} else {
+			good, last = 0, problems
 		}
 		if !time.Now().Add(t.Interval).Before(deadline) {
-			return nil, problems, nil
+			if last == nil {
+				last = []string{fmt.Sprintf("%s: the expected key was served in %d rounds in a row, %d needed, before the settle time ran out", t.Host, good, t.Stable)}
+			}
+			return nil, last, nil
 		}
 		select {
 		case <-ctx.Done():

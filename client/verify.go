@@ -19,7 +19,7 @@ func (e *trustError) Error() string { return e.err.Error() }
 func (e *trustError) Unwrap() error { return e.err }
 
 // errNoManifest: a state without a manifest would pin nothing.
-var errNoManifest = errors.New("no pin manifest: bundle one, or give a pin service URL to fetch one at start")
+var errNoManifest = errors.New("no pin manifest: none bundled and none in the cache; bundle one, or give a pin service URL to fetch one at start")
 
 // bundledState verifies the documents shipped with the app. manifest may be
 // nil; the caller then must obtain one before enforcing.

@@ -348,6 +348,10 @@ func NewBackend(t TB, leaf *pki.Leaf) *Backend {
 	b := &Backend{}
 	b.SetLeaf(leaf)
 	b.Srv = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// /status/CODE answers with that status (and the same body).
+		if code, err := strconv.Atoi(strings.TrimPrefix(r.URL.Path, "/status/")); err == nil && code >= 200 && code <= 599 {
+			w.WriteHeader(code)
+		}
 		fmt.Fprintf(w, "hello from %s", r.Host)
 	}))
 	// httptest puts its own certificate in Certificates, which Go serves to

@@ -38,7 +38,13 @@ func newCertCmd() *cobra.Command {
 RFC 8555 CA) for a key you already have: the next key whose pin is in the
 manifest. The CSR is made from the key, which never leaves the machine, and
 the certificate is used only if it carries that key. Renewal keeps the key,
-so the pin does not change. See docs/rotation.md.`,
+so the pin does not change. See docs/rotation.md.
+
+Examples:
+  pinset key new --tls next --alg p256
+  pinset cert issue --acme-directory https://acme.example/directory --agree-tos \
+      --key next.key --domain api.example.com --http01-listen :80 --out next.crt
+  pinset cert renew --acme-directory https://acme.example/directory --key next.key --out next.crt`,
 	}
 	cmd.AddCommand(newCertIssueCmd(), newCertRenewCmd())
 	return cmd
@@ -254,7 +260,12 @@ key, and asks the CA (ACME Renewal Information, RFC 9773) when to renew;
 without an answer the time is two thirds of the lifetime. When that time
 has come (or with --force) it gets a new certificate for the same key and
 the same names (or the --domain names given) and replaces CERTFILE. The key,
-and so the pin, does not change. Otherwise it prints when to run again.`,
+and so the pin, does not change. Otherwise it prints when to run again.
+
+Examples:
+  pinset cert renew --acme-directory https://acme.example/directory --key next.key --out next.crt
+  pinset cert renew --acme-directory https://acme.example/directory --key next.key \
+      --out next.crt --force --http01-listen :80`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if o.out == "" || o.keyFile == "" {

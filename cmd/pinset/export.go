@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -116,7 +115,7 @@ Examples:
 	f := cmd.Flags()
 	f.StringVar(&ef.manifest, "manifest", "", "signed pin manifest `FILE` (pins.json)")
 	f.StringVar(&ef.root, "root", "", "trusted root `FILE`: verify the manifest's signatures (required by the go format)")
-	f.StringArrayVar(&ef.pins, "pin", nil, "policy `SPEC` HOST=PIN,PIN[;include-subdomains][;report-only][;report-uri=URL], instead of a manifest (repeatable)")
+	f.StringArrayVar(&ef.pins, "pin", nil, "policy `SPEC` (syntax above), instead of a manifest (repeatable)")
 	f.StringArrayVar(&ef.hosts, "host", nil, "export only the policy of this `PATTERN` or host name (repeatable)")
 	f.StringVarP(&ef.out, "output", "o", "", "write to `FILE` instead of standard output")
 	f.StringVar(&ef.expiration, "expiration", "", "keep android-nsc and trustkit pins enforced until the end of `DATE` (yyyy-mm-dd, 24:00 UTC), an RFC 3339 time, or \"manifest\" (its expiry); the date written is later (see below)")
@@ -282,17 +281,21 @@ func runExport(cmd *cobra.Command, format string, ef *exportFlags) error {
 		}
 		out = append(out, '\n')
 	}
-	if ef.out != "" && ef.out != "-" {
-		if err := os.WriteFile(ef.out, out, 0o644); err != nil {
-			return err
-		}
-	} else if _, err := cmd.OutOrStdout().Write(out); err != nil {
-		return err
-	}
 	if ef.strict && len(res.Warnings) > 0 {
-		return exitCode(3, fmt.Errorf("%s: %d policy difference(s) (see the warnings above); --strict refuses them", format, len(res.Warnings)))
+		// A command that fails writes nothing: no file; with --json the
+		// document (which carries the warnings) still goes to stdout.
+		if ef.asJSON {
+			if _, err := cmd.OutOrStdout().Write(out); err != nil {
+				return err
+			}
+		}
+		return exitCode(3, fmt.Errorf("%s: %d policy difference(s) (see the warnings); --strict refuses them, nothing was written", format, len(res.Warnings)))
 	}
-	return nil
+	if ef.out != "" && ef.out != "-" {
+		return writeFileAtomic(ef.out, out, 0o644, true)
+	}
+	_, err = cmd.OutOrStdout().Write(out)
+	return err
 }
 
 // parseExpiration reads --expiration: a date means until the end of that

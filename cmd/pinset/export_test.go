@@ -149,6 +149,16 @@ func TestExportStrictAndJSON(t *testing.T) {
 	if code != 3 || !strings.Contains(stderr, "--strict refuses them") {
 		t.Errorf("--strict: exit %d, %s", code, stderr)
 	}
+	// A command that fails writes nothing: no output file, nothing on
+	// stdout (the file used to be written before the refusal).
+	outFile := filepath.Join(t.TempDir(), "Info.plist")
+	code, stdout, _ = runCLI(t, "export", "ios-ats", "--pin", spec, "--strict", "-o", outFile)
+	if code != 3 || stdout != "" {
+		t.Errorf("--strict -o: exit %d, stdout %q", code, stdout)
+	}
+	if _, err := os.Stat(outFile); !os.IsNotExist(err) {
+		t.Errorf("--strict refused, yet %s was written (%v)", outFile, err)
+	}
 }
 
 func TestExportPositions(t *testing.T) {

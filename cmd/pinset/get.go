@@ -7,8 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
-	"os"
+	"net/url"
 	"strings"
 	"time"
 
@@ -16,8 +17,11 @@ import (
 
 	"pinset.dev/pinset/client"
 	"pinset.dev/pinset/enforce"
+	"pinset.dev/pinset/internal/atomicfile"
 	"pinset.dev/pinset/internal/redact"
 	"pinset.dev/pinset/pin"
+	"pinset.dev/pinset/policy"
+	"pinset.dev/pinset/probe"
 )
 
 // maxGetBody caps what pinset get reads from a server.
@@ -27,12 +31,11 @@ func init() { addCommand(newGetCmd) }
 
 func newGetCmd() *cobra.Command {
 	var (
-		rootFile, manifestFile, pinsURL, cacheDir, caFile, outFile string
-		timeout                                                    time.Duration
-		asJSON                                                     bool
+		o       getOptions
+		resolve []string
 	)
 	cmd := &cobra.Command{
-		Use:   "get URL --root root.json [--manifest pins.json] [--pins-url BASE] [--cache DIR] [--cafile FILE] [-o FILE]",
+		Use:   "get URL --root root.json [--manifest pins.json] [--pins-url BASE] [--cache DIR] [flags]",
 		Short: "Fetch a URL with pins enforced (a pinned curl)",
 		Long: `pinset get fetches URL the way an app built with pinset's client SDK would:
 the server's chain must verify against the system roots (plus --cafile), and
@@ -43,29 +46,46 @@ The pins come from --manifest (verified against --root), from the cache in
 roots and a newer manifest before the request. The newest valid state wins;
 a failed refresh keeps the last valid pins and prints a warning.
 
-The body goes to stdout (or -o FILE). On a pin failure pinset exits with
-status 3 and lists the pins the manifest expects and the pins the server
-presented. Other failures exit with status 1.
+A host the manifest does not pin is fetched with normal certificate
+verification only, and pinset says so ("not pinned" on stderr, "pinned":
+false with --json); --require-pin refuses to fetch it.
+
+The body goes to stdout (or -o FILE, written whole or not at all).
+Exit status: 0 for a 2xx answer; 3 on a pin failure (pinset lists the pins
+the manifest expects and the pins the server presented); 4 when the server
+answered with a status outside 200-299 (the body is still written); 5 when
+--require-pin refused an unpinned host; 1 for any other error.
 
 Examples:
   pinset get https://api.example.com/health --root root.json --manifest pins.json
-  pinset get https://api.example.com/ --root root.json --pins-url https://pins.example.com --cache ~/.cache/pinset
-  pinset get https://10.0.0.5:8443/ --root root.json --manifest pins.json --cafile private-ca.pem -o out.html
-  pinset get https://api.example.com/ --root root.json --manifest pins.json --json`,
+  pinset get https://api.example.com/ --root root.json \
+      --pins-url https://pins.example.com --cache ~/.cache/pinset
+  pinset get https://10.0.0.5:8443/ --root root.json --manifest pins.json \
+      --cafile private-ca.pem -o out.html
+  pinset get https://api.example.com/ --root root.json --manifest pins.json \
+      --resolve api.example.com:443:127.0.0.2 --require-pin --json`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return runGet(cmd, args[0], getOptions{rootFile, manifestFile, pinsURL, cacheDir, caFile, outFile, timeout, asJSON})
+			r, err := probe.ParseResolve(resolve)
+			if err != nil {
+				return err
+			}
+			o.resolve = r
+			return runGet(cmd, args[0], o)
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&rootFile, "root", "", "trusted root envelope (`FILE`, required)")
-	f.StringVar(&manifestFile, "manifest", "", "signed pin manifest `FILE` (needed unless --pins-url or a cache supplies one)")
-	f.StringVar(&pinsURL, "pins-url", "", "pin service base `URL` to refresh roots and the manifest from")
-	f.StringVar(&cacheDir, "cache", "", "`DIR` keeping the last verified state between runs")
-	f.StringVar(&caFile, "cafile", "", "PEM `FILE` of extra trusted CA certificates (private CAs)")
-	f.StringVarP(&outFile, "output", "o", "", "write the body to `FILE` instead of stdout")
-	f.DurationVar(&timeout, "timeout", 60*time.Second, "time limit for the request")
-	f.BoolVar(&asJSON, "json", false, "print a JSON summary (status, pins, failure) instead of the body")
+	f.StringVar(&o.root, "root", "", "trusted root envelope (`FILE`, required)")
+	f.StringVar(&o.manifest, "manifest", "", "signed pin manifest `FILE` (needed unless --pins-url or --cache supplies one)")
+	f.StringVar(&o.pinsURL, "pins-url", "", "pin service base `URL` to refresh roots and the manifest from")
+	f.StringVar(&o.cache, "cache", "", "`DIR` keeping the last verified state between runs")
+	f.StringVar(&o.caFile, "cafile", "", "PEM `FILE` of CA certificates trusted besides the system roots (private CAs)")
+	f.StringVarP(&o.out, "output", "o", "", "write the body to `FILE` instead of stdout")
+	durationVar(f, &o.timeout, "timeout", 60*time.Second, "time limit for the request (e.g. 30s, 2m)")
+	f.BoolVar(&o.json, "json", false, "print a JSON summary (status, pins, failure) instead of the body")
+	f.StringArrayVar(&resolve, "resolve", nil, "connect to `HOST:PORT:ADDR` instead of resolving HOST (repeatable; as curl's --resolve)")
+	f.StringVar(&o.serverName, "servername", "", "request this host `NAME` (SNI, certificate name and pins) while connecting to the URL's address")
+	f.BoolVar(&o.requirePin, "require-pin", false, "refuse (exit 5) to fetch a host the manifest does not pin")
 	cmd.MarkFlagRequired("root")
 	return cmd
 }
@@ -74,6 +94,9 @@ type getOptions struct {
 	root, manifest, pinsURL, cache, caFile, out string
 	timeout                                     time.Duration
 	json                                        bool
+	resolve                                     map[string][]string // HOST:PORT → addresses
+	serverName                                  string
+	requirePin                                  bool
 }
 
 // getResult is the --json output.
@@ -84,6 +107,8 @@ type getResult struct {
 	RootVersion     int64       `json:"root_version"`
 	ManifestVersion int64       `json:"manifest_version"`
 	Stale           bool        `json:"stale"`
+	Pinned          bool        `json:"pinned"`
+	Policy          string      `json:"policy,omitempty"` // the pattern that pins the host
 	PinFailure      *getFailure `json:"pin_failure,omitempty"`
 	Error           string      `json:"error,omitempty"`
 }
@@ -113,8 +138,23 @@ func runGet(cmd *cobra.Command, rawURL string, o getOptions) error {
 			return err
 		}
 	}
-	if manifestBytes == nil && o.pinsURL == "" {
-		return errorWithHint(errors.New("no pins: give --manifest FILE or --pins-url BASE"), "pinset get never fetches without pins; see pinset get --help")
+	// Name the bad input: the root alone, then the manifest with it.
+	if _, err := verifyBundled(o.root, rootBytes, o.manifest, manifestBytes); err != nil {
+		return err
+	}
+	if manifestBytes == nil && o.pinsURL == "" && o.cache == "" {
+		return errorWithHint(errors.New("no pins: give --manifest FILE, --cache DIR or --pins-url BASE"), "pinset get never fetches without pins; see pinset get --help")
+	}
+	target, err := url.Parse(rawURL)
+	if err != nil {
+		return fmt.Errorf("%s: %w", shownURL, redact.Error(err))
+	}
+	if target.Scheme != "https" || target.Hostname() == "" {
+		return fmt.Errorf("%s: only https URLs can be pinned", shownURL)
+	}
+	dial, err := getDialer(target, &o)
+	if err != nil {
+		return err
 	}
 	tc := &tls.Config{}
 	if o.caFile != "" {
@@ -132,6 +172,7 @@ func runGet(cmd *cobra.Command, rawURL string, o getOptions) error {
 		TLS:             tc,
 		FetchTimeout:    o.timeout,
 		Platform:        "GO",
+		DialContext:     dial,
 		OnEvent: func(e client.Event) {
 			switch e.Kind {
 			case client.EventRejected, client.EventStale, client.EventReportDropped:
@@ -150,7 +191,9 @@ func runGet(cmd *cobra.Command, rawURL string, o getOptions) error {
 	}
 	c, err := client.New(cfg)
 	if err != nil {
-		return fmt.Errorf("%s: %w", o.root, redact.Error(err))
+		// The files verified above; what is left is the pin service's
+		// or the cache's part.
+		return redact.Error(err)
 	}
 	defer c.Close()
 	ctx, cancel := context.WithTimeout(cmd.Context(), o.timeout)
@@ -161,14 +204,27 @@ func runGet(cmd *cobra.Command, rawURL string, o getOptions) error {
 		_ = c.Refresh(ctx)
 	}
 	st := c.State()
+	if st.ManifestVersion == 0 {
+		return errorWithHint(errors.New("no pins: no verified manifest from --manifest, the cache or the pin service"), "pinset get never fetches without pins; see the warnings above")
+	}
 	res := getResult{URL: shownURL, RootVersion: st.RootVersion, ManifestVersion: st.ManifestVersion, Stale: st.Stale}
+	host := target.Hostname()
+	if pol, ok := c.Policies().Match(host); ok {
+		res.Pinned, res.Policy = true, pol.Pattern
+	} else {
+		if o.requirePin {
+			if o.json {
+				res.Error = "not pinned: the manifest has no policy for " + host
+				getWriteJSON(cmd.OutOrStdout(), res)
+			}
+			return exitCode(5, fmt.Errorf("%s: not pinned: manifest v%d has no policy for %s (--require-pin)", shownURL, st.ManifestVersion, host))
+		}
+		warningf(stderr, "%s: not pinned: manifest v%d has no policy for %s; only normal certificate verification applies", shownURL, st.ManifestVersion, host)
+	}
 
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, rawURL, nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, target.String(), nil)
 	if err != nil {
 		return fmt.Errorf("%s: %w", shownURL, redact.Error(err))
-	}
-	if req.URL.Scheme != "https" {
-		return fmt.Errorf("%s: only https URLs can be pinned", shownURL)
 	}
 	req.Header.Set("User-Agent", "pinset-get")
 	hc := &http.Client{Transport: c.Transport()}
@@ -191,20 +247,26 @@ func runGet(cmd *cobra.Command, rawURL string, o getOptions) error {
 	}
 	defer resp.Body.Close()
 	var w io.Writer = cmd.OutOrStdout()
+	var outFile *atomicfile.File
 	if o.json {
 		w = io.Discard
 	} else if o.out != "" {
-		fh, err := os.Create(o.out)
+		fh, err := atomicfile.Create(o.out, atomicfile.Options{Perm: 0o644})
 		if err != nil {
 			return err
 		}
-		defer fh.Close()
-		w = fh
+		defer fh.Abort()
+		outFile, w = fh, fh
 	}
 	n, err := io.Copy(w, io.LimitReader(resp.Body, maxGetBody))
 	res.Status, res.Bytes = resp.StatusCode, n
 	if err != nil {
 		return fmt.Errorf("%s: reading body: %w", shownURL, redact.Error(err))
+	}
+	if outFile != nil {
+		if err := outFile.Commit(); err != nil {
+			return err
+		}
 	}
 	if failure != nil { // a report-only host: allowed, reported
 		res.PinFailure = getDescribeFailure(failure)
@@ -214,10 +276,68 @@ func runGet(cmd *cobra.Command, rawURL string, o getOptions) error {
 	if o.json {
 		getWriteJSON(cmd.OutOrStdout(), res)
 	}
-	if resp.StatusCode >= 400 {
-		return exitCode(1, fmt.Errorf("%s: HTTP status %d", shownURL, resp.StatusCode))
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		return exitCode(4, fmt.Errorf("%s: HTTP status %d", shownURL, resp.StatusCode))
 	}
 	return nil
+}
+
+// getDialer applies --servername and --resolve. With --servername the
+// request goes to that name (SNI, the certificate name and the pins are
+// its), and connections to it go to the URL's own host and port; with
+// --resolve a HOST:PORT listed there is dialled at its addresses in turn.
+// target is rewritten for --servername. Pins are always checked for the
+// host asked for, not for the address dialled.
+func getDialer(target *url.URL, o *getOptions) (func(ctx context.Context, network, addr string) (net.Conn, error), error) {
+	port := target.Port()
+	if port == "" {
+		port = "443"
+	}
+	routes := map[string][]string{}
+	for k, v := range o.resolve {
+		routes[k] = v
+	}
+	if o.serverName != "" {
+		name, err := policy.NormalizeHost(o.serverName)
+		if err != nil {
+			return nil, fmt.Errorf("--servername: %w", err)
+		}
+		key := net.JoinHostPort(name, port)
+		if _, ok := routes[key]; !ok {
+			routes[key] = []string{target.Hostname()}
+		}
+		if target.Port() == "" {
+			target.Host = name
+		} else {
+			target.Host = net.JoinHostPort(name, port)
+		}
+	}
+	if len(routes) == 0 {
+		return nil, nil
+	}
+	var d net.Dialer
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		host, p, err := net.SplitHostPort(addr)
+		if err != nil {
+			return nil, err
+		}
+		if h, err := policy.NormalizeHost(host); err == nil {
+			host = h
+		}
+		addrs, ok := routes[net.JoinHostPort(host, p)]
+		if !ok {
+			return d.DialContext(ctx, network, addr)
+		}
+		var errs []error
+		for _, a := range addrs {
+			conn, err := d.DialContext(ctx, network, net.JoinHostPort(a, p))
+			if err == nil {
+				return conn, nil
+			}
+			errs = append(errs, err)
+		}
+		return nil, errors.Join(errs...)
+	}, nil
 }
 
 // getFlush gives queued failure reports a moment to leave before exit.

@@ -61,17 +61,19 @@ func scriptGetWorld(ts *testscript.TestScript, neg bool, args []string) {
 		inter := pki.Must(ca.NewIntermediate(pki.Template{Rand: pki.NewDeterministicRand("get inter")}))
 		w = &getWorld{leaves: map[string]*pki.Leaf{}}
 		for _, n := range []string{"live", "backup", "evil"} {
-			w.leaves[n] = pki.Must(inter.NewLeaf(pki.Template{Hosts: []string{"127.0.0.1"}, Rand: pki.NewDeterministicRand("get " + n)}))
+			w.leaves[n] = pki.Must(inter.NewLeaf(pki.Template{Hosts: []string{"127.0.0.1", "api.get.test", "unpinned.get.test"}, Rand: pki.NewDeterministicRand("get " + n)}))
 		}
 		w.backend = ct.NewBackend(tb, w.leaves["live"])
 		w.repo = ct.NewRepo(tb, "com.example.get", "get")
-		m1 := w.repo.Publish(1, time.Now().UTC().Add(-time.Hour), 30*24*time.Hour, ct.Pol("127.0.0.1", w.leaves["live"].Pin(), w.leaves["backup"].Pin()))
+		m1 := w.repo.Publish(1, time.Now().UTC().Add(-time.Hour), 30*24*time.Hour, ct.Pol("127.0.0.1", w.leaves["live"].Pin(), w.leaves["backup"].Pin()),
+			ct.Pol("api.get.test", w.leaves["live"].Pin(), w.leaves["backup"].Pin()))
 		for name, b := range map[string][]byte{"root.json": w.repo.RootBytes(1), "pins.json": m1, "ca.pem": ca.CertPEM()} {
 			if err := os.WriteFile(filepath.Join(dir, name), b, 0o644); err != nil {
 				ts.Fatalf("%v", err)
 			}
 		}
 		ts.Setenv("BACKEND", "https://127.0.0.1:"+strconv.Itoa(w.backend.Port))
+		ts.Setenv("PORT", strconv.Itoa(w.backend.Port))
 		ts.Setenv("PINS_URL", w.repo.URL())
 		ts.Setenv("LIVE_PIN", w.leaves["live"].Pin().String())
 		ts.Setenv("BACKUP_PIN", w.leaves["backup"].Pin().String())

@@ -29,8 +29,7 @@ func helpCommands(c *cobra.Command) []*cobra.Command {
 // change that fixes each, in files being changed by others at the time of
 // writing. The test reports them, and fails once one is fixed so that the
 // entry is removed.
-var helpOwnedElsewhere = map[string]string{
-}
+var helpOwnedElsewhere = map[string]string{}
 
 // TestHelpText walks every command's --help: each line fits 100 columns,
 // no raw Markdown backticks reach the terminal, and every command shows

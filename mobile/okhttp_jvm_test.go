@@ -65,6 +65,14 @@ func TestPinsetOkHttpJVM(t *testing.T) {
 		filepath.Join("testdata", "okhttp", "PinsetOkHttpRun.java")).CombinedOutput(); err != nil {
 		t.Fatalf("javac: %v\n%s", err, out)
 	}
+	// PinsetTrustManager needs android.jar to build for real; type-check it
+	// against the documented signatures of X509TrustManagerExtensions (a
+	// stub that never runs) so that a slip in it shows here.
+	if out, err := exec.Command(javac, "-Xlint:all", "-Werror", "-d", filepath.Join(dir, "android-classes"),
+		filepath.Join("testdata", "androidstub", "android", "net", "http", "X509TrustManagerExtensions.java"),
+		filepath.Join(src, "PinsetTrustManager.java")).CombinedOutput(); err != nil {
+		t.Fatalf("javac PinsetTrustManager (with the X509TrustManagerExtensions stub): %v\n%s", err, out)
+	}
 	pinset := filepath.Join(dir, "pinset")
 	if out, err := exec.Command(goTool, "build", "-o", pinset, "pinset.dev/pinset/cmd/pinset").CombinedOutput(); err != nil {
 		t.Fatalf("go build pinset: %v\n%s", err, out)

@@ -33,6 +33,15 @@
 // through. OnFailure is also called for enforced failures, so that one
 // callback can send every report.
 //
+// # One decision, several callers
+//
+// [Enforcer.Check] makes the decision over a [Connection]: the host, the
+// port and the verified chains. VerifyConnection fills one from Go's
+// handshake state; a platform that verified a chain itself (Android's
+// X509TrustManagerExtensions, Apple's SecTrustEvaluateWithError) hands its
+// verified chain to the same function through package mobile. The table of
+// package enforcetest is run through both.
+//
 // # Which host
 //
 // The host matched against policies is the name the certificate was
@@ -211,45 +220,79 @@ func hostPort(host string, port int) string {
 // that is empty (an IP literal), every policy covering an IP address of
 // the verified leaf is checked.
 func (e *Enforcer) Verify(cs tls.ConnectionState, port int) error {
-	return e.verify(cs.ServerName, cs, port)
+	return e.Check(connection(cs.ServerName, cs, port))
 }
 
-func (e *Enforcer) verify(host string, cs tls.ConnectionState, port int) error {
+// Connection is what the pin decision looks at: the host a chain was
+// verified for, and the chains the platform verified. It is filled from a
+// Go handshake by VerifyConnection, and by callers whose platform verified
+// the chain itself (Android's X509TrustManagerExtensions, Apple's
+// SecTrustEvaluateWithError: package mobile).
+type Connection struct {
+	// Host is the name the chain was verified for. Empty means an IP
+	// literal dialled without a name: every policy covering an IP address
+	// of the verified leaf is checked.
+	Host string
+	// Port is carried into failures; 0 when unknown.
+	Port int
+	// VerifiedChains are the chains from the leaf (first) to a trusted
+	// root that the platform built and verified. Pins are compared with
+	// these only. Never pass the certificates the server sent: a server
+	// can append any certificate to them (CVE-2016-2402).
+	VerifiedChains [][]*x509.Certificate
+	// ServedChain is what the server sent, leaf first, when known; it is
+	// only carried into failure reports and never decides anything.
+	ServedChain []*x509.Certificate
+	// Resumed says the handshake resumed an earlier session.
+	Resumed bool
+}
+
+func connection(host string, cs tls.ConnectionState, port int) Connection {
+	return Connection{Host: host, Port: port, VerifiedChains: cs.VerifiedChains, ServedChain: cs.PeerCertificates, Resumed: cs.DidResume}
+}
+
+// Check is the pin decision, the one place it is made: nil when the host
+// has no policy or some verified chain holds a pin of the policy that
+// applies to it (policy.Set.Match: the most specific); otherwise a
+// [*Failure], passed to Options.OnFailure, and returned unless the policy
+// is report-only. VerifyConnection calls it on every Go handshake; callers
+// whose platform verified a chain call it with that chain.
+func (e *Enforcer) Check(conn Connection) error {
 	set := e.src.Policies()
 	if set == nil || set.Len() == 0 {
 		return nil
 	}
-	if host != "" {
-		return e.check(set, host, cs, port)
+	if conn.Host != "" {
+		return e.check(set, conn.Host, conn)
 	}
 	// No name: the client dialled an IP literal without ServerName. Go
 	// verified the leaf for that address, so it is one of the leaf's IP
 	// SANs; check every policy that covers any of them.
-	if len(cs.VerifiedChains) == 0 || len(cs.VerifiedChains[0]) == 0 {
-		if len(cs.PeerCertificates) == 0 {
+	if len(conn.VerifiedChains) == 0 || len(conn.VerifiedChains[0]) == 0 {
+		if len(conn.ServedChain) == 0 {
 			return nil
 		}
-		for _, ip := range cs.PeerCertificates[0].IPAddresses {
+		for _, ip := range conn.ServedChain[0].IPAddresses {
 			if _, ok := set.Match(ip.String()); ok {
-				return e.check(set, ip.String(), cs, port)
+				return e.check(set, ip.String(), conn)
 			}
 		}
 		return nil
 	}
-	for _, ip := range cs.VerifiedChains[0][0].IPAddresses {
-		if err := e.check(set, ip.String(), cs, port); err != nil {
+	for _, ip := range conn.VerifiedChains[0][0].IPAddresses {
+		if err := e.check(set, ip.String(), conn); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-func (e *Enforcer) check(set *policy.Set, host string, cs tls.ConnectionState, port int) error {
+func (e *Enforcer) check(set *policy.Set, host string, conn Connection) error {
 	pol, ok := set.Match(host)
 	if !ok {
 		return nil
 	}
-	for _, chain := range cs.VerifiedChains {
+	for _, chain := range conn.VerifiedChains {
 		for _, c := range chain {
 			if pin.Contains(pol.Pins, pin.FromCertificate(c)) {
 				return nil
@@ -268,8 +311,8 @@ func (e *Enforcer) check(set *policy.Set, host string, cs tls.ConnectionState, p
 		now = e.opts.Now
 	}
 	f := &Failure{
-		Host: host, Port: port, Policy: pol, Expected: pol.Pins, ReportOnly: pol.ReportOnly,
-		Resumed: cs.DidResume, Time: now(), VerifiedChains: cs.VerifiedChains, ServedChain: cs.PeerCertificates,
+		Host: host, Port: conn.Port, Policy: pol, Expected: pol.Pins, ReportOnly: pol.ReportOnly,
+		Resumed: conn.Resumed, Time: now(), VerifiedChains: conn.VerifiedChains, ServedChain: conn.ServedChain,
 	}
 	if e.opts.OnFailure != nil {
 		e.opts.OnFailure(f)
@@ -310,7 +353,7 @@ func (e *Enforcer) config(base *tls.Config, dialHost string, port int) *tls.Conf
 		if host == "" {
 			host = cs.ServerName
 		}
-		if err := e.verify(strings.Trim(host, "[]"), cs, port); err != nil {
+		if err := e.Check(connection(strings.Trim(host, "[]"), cs, port)); err != nil {
 			return err
 		}
 		if next != nil {

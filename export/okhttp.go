@@ -62,6 +62,24 @@ type okhttpEntry struct {
 }
 
 func renderOkHttp(p *prepared) ([]byte, error) {
+	plan, err := planOkHttp(p)
+	if err != nil {
+		return nil, err
+	}
+	return plan.kotlin(p), nil
+}
+
+// okhttpPlan is what the okhttp format writes, before it is spelled as
+// Kotlin (renderOkHttp) or as data (OkHttp).
+type okhttpPlan struct {
+	version      int
+	entries      []okhttpEntry
+	minimum, why string
+}
+
+// planOkHttp lays the policies out as OkHttp patterns for the version asked
+// for, with every warning.
+func planOkHttp(p *prepared) (*okhttpPlan, error) {
 	const platform = "OkHttp"
 	version := p.OkHttpVersion
 	switch version {
@@ -110,6 +128,12 @@ func renderOkHttp(p *prepared) ([]byte, error) {
 	p.warnAnyMatch(entries)
 
 	minimum, why := okhttpMinimum(entries, version)
+	return &okhttpPlan{version: version, entries: entries, minimum: minimum, why: why}, nil
+}
+
+// kotlin writes the plan as Kotlin code building a CertificatePinner.
+func (plan *okhttpPlan) kotlin(p *prepared) []byte {
+	minimum, why, entries := plan.minimum, plan.why, plan.entries
 	var b strings.Builder
 	for _, l := range p.header() {
 		b.WriteString("// " + l + "\n")
@@ -133,7 +157,7 @@ val certificatePinner: CertificatePinner = CertificatePinner.Builder()
 		b.WriteString("    )\n")
 	}
 	b.WriteString("    .build()\n")
-	return []byte(b.String()), nil
+	return []byte(b.String())
 }
 
 // okhttpEntries spells the kept policies as OkHttp patterns for a version.

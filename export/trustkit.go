@@ -1,6 +1,7 @@
 package export
 
 import (
+	"encoding/json"
 	"fmt"
 	"net"
 	"regexp"
@@ -33,6 +34,16 @@ import (
 const trustKitIOSKey = "TSKConfiguration"
 
 func renderTrustKitIOS(p *prepared) ([]byte, error) {
+	return writePlist(p, map[string]any{trustKitIOSKey: trustKitIOSConfig(p, true)})
+}
+
+// trustKitIOSConfig is TrustKit's configuration dictionary (the value of
+// TSKConfiguration in Info.plist, or what TrustKit's initWithConfiguration:
+// takes in code). swizzle sets TSKSwizzleNetworkDelegates, which only the
+// shared instance may use (TrustKit.m, initWithConfiguration:...
+// isSingleton: raises "Cannot use TSKSwizzleNetworkDelegates outside the
+// TrustKit sharedInstance").
+func trustKitIOSConfig(p *prepared, swizzle bool) map[string]any {
 	hosts := p.domainKeyed("TrustKit", "TSKIncludeSubdomains", false)
 	domains := map[string]any{}
 	e := p.expiration(expiryTrustKitIOS)
@@ -59,10 +70,10 @@ func renderTrustKitIOS(p *prepared) ([]byte, error) {
 		// Swizzling lets TrustKit check the connections of every
 		// NSURLSession and NSURLConnection delegate without code changes,
 		// which is what a configuration read from Info.plist is for.
-		"TSKSwizzleNetworkDelegates": true,
+		"TSKSwizzleNetworkDelegates": swizzle,
 		"TSKPinnedDomains":           domains,
 	}
-	return writePlist(p, map[string]any{trustKitIOSKey: cfg})
+	return cfg
 }
 
 func renderTrustKitAndroid(p *prepared) ([]byte, error) {
@@ -149,4 +160,23 @@ func trustKitRefuses(name string) string {
 		return fmt.Sprintf("whose top-level domain .%s is not in the Public Suffix List", suffix)
 	}
 	return ""
+}
+
+// TrustKitJSON renders in as TrustKit's (iOS) configuration dictionary in
+// JSON, with the rules and warnings of the trustkit-ios format, for an app
+// that builds a TrustKit instance at run time (JSONSerialization, then
+// TrustKit(configuration:)). Network delegates are not swizzled: TrustKit
+// allows that only for its shared instance, which is configured once per
+// process and so cannot follow new pins.
+func TrustKitJSON(in Input) ([]byte, []Warning, error) {
+	p, err := prepare(in)
+	if err != nil {
+		return nil, nil, err
+	}
+	p.format = "trustkit-ios"
+	b, err := json.MarshalIndent(trustKitIOSConfig(p, false), "", "  ")
+	if err != nil {
+		return nil, nil, err
+	}
+	return append(b, '\n'), p.warnings, nil
 }

@@ -16,10 +16,13 @@
 //	c.Start()
 //	resp, err := c.Fetch("https://api.example.com/v1/me")
 //
-// Everything the app does with pinned connections goes through [Client.Fetch]
-// and [Client.Request], which enforce the current pins; [Client.CurrentPinsJSON]
-// exports the pins in force so that the platform's own networking stack
-// (OkHttp's CertificatePinner, URLSession delegates) can enforce them too.
+// Requests made with [Client.Fetch] and [Client.Request] enforce the current
+// pins. Traffic that stays in the app's own networking stack is checked by
+// [Client.CheckServerTrusted], which a platform trust hook calls with the
+// chain the platform verified (Android: mobile/android/PinsetTrustManager;
+// iOS: mobile/ios), or by the stack's own pinner built from
+// [Client.OkHttpPinsJSON] or [Client.TrustKitConfigJSON]. docs/mobile.md
+// walks through each integration.
 package mobile
 
 import (
@@ -95,6 +98,11 @@ type Store interface {
 // Event is one thing that happened in the client (see client.EventKind):
 // Kind is "updated", "rejected", "stale", "pin-failure", "report-sent",
 // "report-dropped", "discarded" or "overdue".
+//
+// "updated" is the pins-changed signal: ManifestVersion is the version now
+// in force. It is also raised at start and when only the root changed, so
+// an app that built a pinner from OkHttpPinsJSON or TrustKitConfigJSON
+// rebuilds it when ManifestVersion differs from the one it built from.
 type Event struct {
 	Kind            string
 	Source          string

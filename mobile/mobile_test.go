@@ -230,11 +230,11 @@ func TestGobindGeneratesBindings(t *testing.T) {
 	}
 	want := map[string][]string{
 		"java/mobile/Mobile.java":       {"newClient(Config cfg, EventHandler handler)", "newClientJSON(String configJSON", "newClientWithStore(", "void onEvent(Event e)", "byte[] load(String key)"},
-		"java/mobile/Client.java":       {"Response fetch(String url)", "Response request(String method, String url, byte[] body, String headersJSON)", "void refresh()", "String currentPinsJSON()", "long manifestVersion()", "void start()", "void close()", "void closeIdleConnections()", "long lastRefreshUnixSeconds()", "boolean isOverdue()"},
+		"java/mobile/Client.java":       {"Response fetch(String url)", "Response request(String method, String url, byte[] body, String headersJSON)", "void refresh()", "String currentPinsJSON()", "long manifestVersion()", "void start()", "void close()", "void closeIdleConnections()", "long lastRefreshUnixSeconds()", "boolean isOverdue()", "void checkServerTrusted(String host, long port, byte[] verifiedChain)", "String okHttpPinsJSON(long okhttpVersion)", "String trustKitConfigJSON()"},
 		"java/mobile/Config.java":       {"getBundledRoot()", "setServiceURL(String v)", "getRefreshIntervalSeconds()", "getOverdueAfterSeconds()"},
 		"java/mobile/Response.java":     {"getStatusCode()", "getBody()"},
 		"java/mobile/Event.java":        {"getKind()", "getReason()"},
-		"src/gobind/Mobile.objc.h":      {"MobileNewClient(MobileConfig*", "MobileNewClientWithStore(", "- (MobileResponse* _Nullable)fetch:(NSString* _Nullable)url", "- (BOOL)refresh:", "- (NSString* _Nonnull)currentPinsJSON:", "@protocol MobileEventHandler", "- (void)onEvent:(MobileEvent* _Nullable)e;"},
+		"src/gobind/Mobile.objc.h":      {"MobileNewClient(MobileConfig*", "MobileNewClientWithStore(", "- (MobileResponse* _Nullable)fetch:(NSString* _Nullable)url", "- (BOOL)refresh:", "- (NSString* _Nonnull)currentPinsJSON:", "- (BOOL)checkServerTrusted:(NSString* _Nullable)host port:(long)port verifiedChain:(NSData* _Nullable)verifiedChain error:(NSError* _Nullable* _Nullable)error;", "- (NSString* _Nonnull)okHttpPinsJSON:(long)okhttpVersion error:", "@protocol MobileEventHandler", "- (void)onEvent:(MobileEvent* _Nullable)e;"},
 		"src/gobind/Mobile_darwin.m":    {"MobileNewClient"},
 		"src/gobind/go_mobilemain.go":   {"pinset.dev/pinset/mobile"},
 		"src/gobind/mobile_android.c":   {"Java_mobile_Mobile_newClient"},

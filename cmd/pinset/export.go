@@ -128,7 +128,7 @@ Examples:
 	f.DurationVar(&ef.timeout, "timeout", 10*time.Second, "timeout of each --connect")
 	f.StringVar(&ef.maxAge, "max-age", "60d", "`AGE` of the hpkp max-age directive: days (60d) or a duration")
 	f.StringVar(&ef.pkg, "package", export.DefaultGoPackage, "package `NAME` of the go format")
-	f.BoolVar(&ef.asJSON, "json", false, "print {format, output, warnings} as JSON instead of the file")
+	f.BoolVar(&ef.asJSON, "json", false, "print {format, output, warnings} as JSON instead of the file (okhttp: also the patterns and sha256/ pins, for PinsetOkHttp)")
 	f.BoolVar(&ef.strict, "strict", false, "fail (exit 3) when the format cannot express a policy exactly")
 	return cmd
 }
@@ -146,6 +146,7 @@ func runExport(cmd *cobra.Command, format string, ef *exportFlags) error {
 	}
 	in := export.Input{Positions: export.NewPositions(), GoPackage: ef.pkg}
 	var manifestExpires time.Time
+	var manifestVersion int64
 
 	switch {
 	case ef.manifest != "" && len(ef.pins) > 0:
@@ -184,6 +185,7 @@ func runExport(cmd *cobra.Command, format string, ef *exportFlags) error {
 		}
 		in.Policies, in.Source = m.Hosts, m.Describe(filepath.Base(ef.manifest))
 		manifestExpires = m.Expires
+		manifestVersion = int64(m.Version)
 		in.Manifest, in.Root = mb, rb
 	} else {
 		for _, s := range ef.pins {
@@ -262,7 +264,19 @@ func runExport(cmd *cobra.Command, format string, ef *exportFlags) error {
 	}
 
 	out := res.Data
-	if ef.asJSON {
+	if ef.asJSON && format == "okhttp" {
+		// The okhttp format as data (patterns, sha256/ pins, minimum
+		// version, warnings, the code): what PinsetOkHttp reads, and what
+		// package mobile returns for the pins in force.
+		doc, err := export.OkHttp(in)
+		if err != nil {
+			return err
+		}
+		doc.ManifestVersion = manifestVersion
+		if out, err = doc.JSON(); err != nil {
+			return err
+		}
+	} else if ef.asJSON {
 		type jw struct {
 			Code    string `json:"code"`
 			Pattern string `json:"pattern,omitempty"`

@@ -139,6 +139,10 @@ type Config struct {
 	// "GO") and app-platform-version fields of reports.
 	BundleID, AppVersion, Platform, PlatformVersion string
 
+	// NoTelemetry stops the adoption header on manifest fetches and the
+	// install id kept for it (see telemetry.go and docs/client.md).
+	NoTelemetry bool
+
 	// OnEvent receives every [Event]. It is called synchronously (for pin
 	// failures, inside the handshake): keep it quick.
 	OnEvent func(Event)
@@ -172,6 +176,8 @@ type Client struct {
 	rmu sync.Mutex // serialises refreshes
 
 	randMu sync.Mutex
+
+	install installID // telemetry.go
 
 	startOnce sync.Once
 	closeOnce sync.Once
@@ -496,7 +502,7 @@ func (c *Client) Refresh(ctx context.Context) error {
 	if ferr == nil || !isFetchError(ferr) {
 		u := c.fetch.manifestURL()
 		etag := next.etag
-		res, err := c.fetch.get(ctx, u, etag)
+		res, err := c.fetch.get(c.withTelemetry(ctx, next), u, etag)
 		switch {
 		case err != nil:
 			ferr = errors.Join(ferr, err)

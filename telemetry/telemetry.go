@@ -48,7 +48,7 @@ var ErrInvalid = errors.New("invalid " + Header + " header")
 type Info struct {
 	ID              string // IDLen lowercase hex characters
 	RootVersion     uint64 // 1..MaxVersion
-	ManifestVersion uint64 // 1..MaxVersion
+	ManifestVersion uint64 // 0..MaxVersion; 0: none yet (an SDK started without a bundled manifest)
 	SDK             string // 1..MaxSDKLen of A-Z a-z 0-9 . _ / + -
 }
 
@@ -96,6 +96,9 @@ func Parse(lines []string) (Info, error) {
 		return Info{}, fmt.Errorf("%w: id must be %d lowercase hex characters", ErrInvalid, IDLen)
 	}
 	root, err := parseVersion(f[2])
+	if err == nil && root == 0 {
+		err = errors.New("0: every install holds a root")
+	}
 	if err != nil {
 		return Info{}, fmt.Errorf("%w: root: %v", ErrInvalid, err)
 	}
@@ -110,7 +113,7 @@ func Parse(lines []string) (Info, error) {
 }
 
 func parseVersion(s string) (uint64, error) {
-	if s == "" || len(s) > 16 || s[0] == '0' {
+	if s == "" || len(s) > 16 || s[0] == '0' && len(s) > 1 {
 		return 0, errors.New("want 1 to 16 digits without a leading zero")
 	}
 	for _, c := range []byte(s) {

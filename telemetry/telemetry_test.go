@@ -25,7 +25,9 @@ func TestParse(t *testing.T) {
 		{"upper-case id", []string{strings.Replace(good, id, strings.ToUpper(id), 1)}, false},
 		{"short id", []string{strings.Replace(good, id, id[:30], 1)}, false},
 		{"leading zero", []string{strings.Replace(good, "root=2", "root=02", 1)}, false},
-		{"zero", []string{strings.Replace(good, "root=2", "root=0", 1)}, false},
+		{"root zero", []string{strings.Replace(good, "root=2", "root=0", 1)}, false},
+		{"manifest zero (none yet)", []string{strings.Replace(good, "manifest=7", "manifest=0", 1)}, true},
+		{"manifest 00", []string{strings.Replace(good, "manifest=7", "manifest=00", 1)}, false},
 		{"negative", []string{strings.Replace(good, "manifest=7", "manifest=-7", 1)}, false},
 		{"above max", []string{strings.Replace(good, "root=2", "root=9007199254740992", 1)}, false},
 		{"plus sign", []string{strings.Replace(good, "root=2", "root=+2", 1)}, false},
@@ -77,7 +79,7 @@ func FuzzParse(f *testing.F) {
 			return
 		}
 		if info.String() != s || len(s) > MaxLen || !ValidID(info.ID) ||
-			info.RootVersion < 1 || info.RootVersion > MaxVersion || info.ManifestVersion < 1 || info.ManifestVersion > MaxVersion {
+			info.RootVersion < 1 || info.RootVersion > MaxVersion || info.ManifestVersion > MaxVersion {
 			t.Fatalf("accepted %q as %+v", s, info)
 		}
 	})

@@ -154,4 +154,3 @@ func TestTelemetryBadRecord(t *testing.T) {
 		}
 	}
 }
-

@@ -192,7 +192,9 @@ type Decision struct {
 // Observation; a Decision without an Action and with the same State means
 // the plan waits for BlockedBy.
 func Decide(p Plan, o Observation) Decision {
-	stay := func(blocked string) Decision { return Decision{State: p.State, Awaiting: p.Awaiting, BlockedBy: blocked} }
+	stay := func(blocked string) Decision {
+		return Decision{State: p.State, Awaiting: p.Awaiting, BlockedBy: blocked}
+	}
 	move := func(s State, why string) Decision { return Decision{State: s, Why: why} }
 	next, old := p.NextPin.String(), p.OldPin.String()
 	switch {

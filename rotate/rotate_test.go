@@ -51,7 +51,9 @@ func TestDecide(t *testing.T) {
 		{"new, next already published", plan(New), ready(), Announced, "", NoAction, ""},
 		{"new, service signs", plan(New), ready(func(o *Observation) { o.NextPublished, o.CanSign = false, true }), New, "", PublishAnnounce, ""},
 		{"new, offline signatures", plan(New), ready(func(o *Observation) { o.NextPublished = false }), AwaitingSignatures, AwaitAnnounce, NoAction, "needs 2 signatures"},
-		{"new, publish refused", plan(New), ready(func(o *Observation) { o.NextPublished, o.CanSign, o.PublishErr = false, true, errors.New("gate: 127.0.0.2 refused") }), AwaitingSignatures, AwaitAnnounce, NoAction, "gate: 127.0.0.2 refused"},
+		{"new, publish refused", plan(New), ready(func(o *Observation) {
+			o.NextPublished, o.CanSign, o.PublishErr = false, true, errors.New("gate: 127.0.0.2 refused")
+		}), AwaitingSignatures, AwaitAnnounce, NoAction, "gate: 127.0.0.2 refused"},
 		{"awaiting announce, still unsigned", plan(AwaitingSignatures, awaiting(AwaitAnnounce)), ready(func(o *Observation) { o.NextPublished = false }), AwaitingSignatures, AwaitAnnounce, NoAction, "pinset sign"},
 		{"awaiting announce, published", plan(AwaitingSignatures, awaiting(AwaitAnnounce)), ready(), Announced, "", NoAction, ""},
 		{"announced", plan(Announced), ready(), Adopting, "", NoAction, ""},

@@ -100,6 +100,7 @@ type Store interface {
 	ProbeResults(ctx context.Context, host string, since time.Time, limit int) ([]ProbeResult, error)
 
 	AdoptionStore // adoption.go
+	RotationStore // rotate.go
 }
 
 // App is one app's current state.

@@ -64,20 +64,19 @@ type Config struct {
 	// next pin (for this host) before the switch; default 0.99.
 	Threshold float64 `json:"threshold"`
 	// HoldDown is the time since the announcement before the switch,
-	// whatever the adoption (RFC 5011's hold-down); default 7 days.
+	// whatever the adoption (RFC 5011's hold-down). WithDefaults leaves it
+	// alone (0 is a choice): callers apply DefaultHoldDown when the
+	// operator did not give one.
 	HoldDown time.Duration `json:"hold_down"`
 	// MinClients is the least number of active installs the adoption
 	// must be measured over; default 100.
 	MinClients int64 `json:"min_clients"`
 }
 
-// WithDefaults fills zero fields.
+// WithDefaults fills a zero Threshold and MinClients.
 func (c Config) WithDefaults() Config {
 	if c.Threshold == 0 {
 		c.Threshold = DefaultThreshold
-	}
-	if c.HoldDown == 0 {
-		c.HoldDown = DefaultHoldDown
 	}
 	if c.MinClients == 0 {
 		c.MinClients = DefaultMinClients

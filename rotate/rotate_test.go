@@ -17,7 +17,7 @@ var (
 
 func plan(s State, mod ...func(*Plan)) Plan {
 	p := Plan{App: "shop", Host: "api.example.com", NextPin: next, OldPin: old, State: s, AnnouncedAt: t0,
-		Config: Config{}.WithDefaults()}
+		Config: Config{HoldDown: DefaultHoldDown}.WithDefaults()}
 	for _, m := range mod {
 		m(&p)
 	}
@@ -141,7 +141,7 @@ func TestAbort(t *testing.T) {
 }
 
 func TestConfig(t *testing.T) {
-	c := Config{}.WithDefaults()
+	c := Config{HoldDown: DefaultHoldDown}.WithDefaults()
 	if c.Threshold != 0.99 || c.HoldDown != 7*24*time.Hour || c.MinClients != 100 || c.Validate() != nil {
 		t.Fatalf("defaults %+v", c)
 	}

@@ -104,6 +104,8 @@ type Config struct {
 
 	// Adoption configures adoption telemetry (adoption.go).
 	Adoption AdoptionConfig
+	// Rotation configures key rotation plans (rotate.go).
+	Rotation RotationConfig
 }
 
 // Server is the pin service. Create it with New; it is an http.Handler.
@@ -229,6 +231,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, tlsConfig *tls.Conf
 	if s.cfg.Resign != nil {
 		tasks = append(tasks, s.resignLoop)
 	}
+	tasks = append(tasks, s.rotationLoop)
 	running := len(tasks)
 	for _, t := range tasks {
 		go func() {

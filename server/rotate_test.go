@@ -29,7 +29,7 @@ type rotEnv struct {
 	fleet *checktest.Fleet
 	opts  check.Options
 
-	v0         uint64 // the manifest version before any plan
+	v0 uint64 // the manifest version before any plan
 
 	mu         sync.Mutex
 	deploys    []DeployRequest

@@ -46,7 +46,8 @@ type serveConfig struct {
 	PublishGate     *gateConfig     `yaml:"publish_gate"`
 	UnpinPeriod     string          `yaml:"unpin_period"`
 	Resign          *resignConfig   `yaml:"resign"`
-	Adoption        *adoptionConfig `yaml:"adoption"` // serve_adoption.go
+	Adoption        *adoptionConfig `yaml:"adoption"` // serve_rotate.go
+	Rotation        *rotationConfig `yaml:"rotation"` // serve_rotate.go
 	// Monitor is decoded by the hooks in serveHooks (package monitor's
 	// wiring), strictly too.
 	Monitor yaml.Node `yaml:"monitor"`
@@ -176,6 +177,11 @@ underscores, and more; unknown keys are errors:
   publish_gate: {enabled: true, strict: true, timeout: 10s}
   unpin_period: 7d        # report-only this long before a host may be dropped
   adoption: {window: 7d, flush_interval: 1s}   # adoption telemetry; off: true disables
+  rotation:               # key rotation plans (pinset rotate, docs/rotation.md)
+    deploy: [/usr/local/bin/deploy-key]   # PINSET_HOST, PINSET_PIN, PINSET_ACTION=switch|rollback
+    key: /etc/pinset/pins.key             # signs plan manifests (pins threshold 1); default resign.key
+    interval: 1m
+    cafile: /etc/pinset/roots.pem         # verification after the switch, as for publish_gate
   resign:                 # online re-signing (pins role threshold 1 only)
     key: /etc/pinset/pins.key
     before: 7d
@@ -345,6 +351,9 @@ func runServe(ctx context.Context, stderr io.Writer, cfg *serveConfig) error {
 		sc.Resign = rc
 	}
 	if err := cfg.Adoption.apply(&sc); err != nil {
+		return err
+	}
+	if err := cfg.Rotation.apply(&sc); err != nil {
 		return err
 	}
 	if ctx == nil {

@@ -5,10 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"io"
-	"log"
 	"net"
-	"net/http"
 	"net/http/httptest"
 	"path/filepath"
 	"strconv"
@@ -45,71 +42,12 @@ type clock struct {
 func (c *clock) Now() time.Time      { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
 func (c *clock) Add(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unlock() }
 
-// httpsFleet serves HTTPS for host on several loopback addresses, one
-// port, each address with its own certificate; no keep-alive and no
-// session tickets, so every request is a full handshake with the
-// certificate of the moment.
-type httpsFleet struct {
-	port  int
-	addrs []string
-	certs []atomic.Pointer[tls.Certificate]
-}
-
-func newHTTPSFleet(t *testing.T, n int, cert tls.Certificate) *httpsFleet {
-	f := &httpsFleet{addrs: make([]string, n), certs: make([]atomic.Pointer[tls.Certificate], n)}
-	for try := 0; ; try++ {
-		var lns []net.Listener
-		var err error
-		for i := range n {
-			f.addrs[i] = "127.0.0." + strconv.Itoa(checktest.FirstAddr+i)
-			var ln net.Listener
-			ln, err = net.Listen("tcp", net.JoinHostPort(f.addrs[i], strconv.Itoa(f.port)))
-			if err != nil {
-				break
-			}
-			if i == 0 {
-				f.port = ln.Addr().(*net.TCPAddr).Port
-			}
-			lns = append(lns, ln)
-		}
-		if err == nil {
-			for i, ln := range lns {
-				f.certs[i].Store(&cert)
-				srv := &http.Server{
-					Handler:  http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") }),
-					ErrorLog: log.New(io.Discard, "", 0),
-					TLSConfig: &tls.Config{SessionTicketsDisabled: true, GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) {
-						return f.certs[i].Load(), nil
-					}},
-				}
-				srv.SetKeepAlivesEnabled(false)
-				go srv.ServeTLS(ln, "", "")
-				t.Cleanup(func() { srv.Close() })
-			}
-			return f
-		}
-		for _, ln := range lns {
-			ln.Close()
-		}
-		f.port = 0
-		if try > 50 {
-			t.Fatal(err)
-		}
-	}
-}
-
-func (f *httpsFleet) set(i int, c tls.Certificate) { f.certs[i].Store(&c) }
-
-func (f *httpsFleet) resolve() map[string][]string {
-	return map[string][]string{net.JoinHostPort(host, strconv.Itoa(f.port)): append([]string(nil), f.addrs...)}
-}
-
 // world is one service, one fleet and the app's signing repository.
 type world struct {
 	t      *testing.T
 	clock  *clock
 	pki    *checktest.World
-	fleet  *httpsFleet
+	fleet  *checktest.HTTPSFleet
 	repo   *trusttest.Repo
 	srv    *server.Server
 	st     store.Store
@@ -128,7 +66,7 @@ type world struct {
 
 func newWorld(t *testing.T) *world {
 	w := &world{t: t, clock: &clock{t: checktest.Epoch.Add(24 * time.Hour)}, pki: checktest.NewWorld(t, host), deploySkip: -1}
-	w.fleet = newHTTPSFleet(t, 3, w.leaf("old"))
+	w.fleet = checktest.NewHTTPSFleet(t, host, 3, w.leaf("old"))
 	w.repo = trusttest.New("shop", 13)
 	w.repo.Now = w.clock.Now()
 	w.repo.ManifestLifetime = 90 * 24 * time.Hour
@@ -143,7 +81,7 @@ func newWorld(t *testing.T) *world {
 	}
 	t.Cleanup(func() { st.Close() })
 	w.st = st
-	opts := check.Options{RootCAs: w.pki.Pool(), Timeout: 5 * time.Second, Resolve: w.fleet.resolve(), DefaultPort: w.fleet.port, Now: w.clock.Now}
+	opts := check.Options{RootCAs: w.pki.Pool(), Timeout: 5 * time.Second, Resolve: w.fleet.Resolve(), DefaultPort: w.fleet.Port, Now: w.clock.Now}
 	w.srv, err = server.New(server.Config{
 		Store: st, Now: w.clock.Now, RefreshInterval: time.Nanosecond,
 		PublishGate: check.ManifestGate(opts),
@@ -154,9 +92,9 @@ func newWorld(t *testing.T) *world {
 			skip := w.deploySkip
 			w.mu.Unlock()
 			name := map[pin.Pin]string{w.pki.Pin("old"): "old", w.pki.Pin("next"): "next"}[d.Pin]
-			for i := range w.fleet.addrs { // a rolling deploy, one node at a time
+			for i := range w.fleet.Addrs { // a rolling deploy, one node at a time
 				if i != skip || d.Action != "switch" {
-					w.fleet.set(i, w.leaf(name))
+					w.fleet.SetCert(i, w.leaf(name))
 					time.Sleep(20 * time.Millisecond)
 				}
 			}
@@ -190,7 +128,7 @@ type app struct {
 
 func (w *world) newApp(i int, dir string) *app {
 	a := &app{w: w, i: i}
-	addr := net.JoinHostPort(w.fleet.addrs[i%len(w.fleet.addrs)], strconv.Itoa(w.fleet.port))
+	addr := net.JoinHostPort(w.fleet.Addrs[i%len(w.fleet.Addrs)], strconv.Itoa(w.fleet.Port))
 	c, err := client.New(client.Config{
 		BundledRoot: w.root, BundledManifest: w.bundle, ServiceURL: w.url,
 		Store: client.NewDirStore(filepath.Join(dir, strconv.Itoa(i))),
@@ -225,7 +163,7 @@ func (a *app) refresh() {
 // request makes one pinned request to the rotated host.
 func (a *app) request() {
 	a.w.requests.Add(1)
-	resp, err := a.c.HTTPClient().Get("https://" + net.JoinHostPort(host, strconv.Itoa(a.w.fleet.port)) + "/")
+	resp, err := a.c.HTTPClient().Get("https://" + net.JoinHostPort(host, strconv.Itoa(a.w.fleet.Port)) + "/")
 	if err != nil {
 		a.w.fail(fmt.Errorf("app %d request: %w", a.i, err))
 		return
@@ -453,7 +391,7 @@ func TestRotationMinClientsAndAbort(t *testing.T) {
 		t.Fatalf("deploys %+v", w.deploys)
 	}
 	rep, err := check.Run(context.Background(), []policy.Policy{{Pattern: host, Pins: []pin.Pin{w.pki.Pin("old")}}}, nil,
-		check.Options{RootCAs: w.pki.Pool(), Resolve: w.fleet.resolve(), DefaultPort: w.fleet.port, Now: w.clock.Now})
+		check.Options{RootCAs: w.pki.Pool(), Resolve: w.fleet.Resolve(), DefaultPort: w.fleet.Port, Now: w.clock.Now})
 	if err != nil || rep.Summary.Accepted != 3 {
 		t.Fatalf("after the abort, addresses on the old key: %+v %v", rep.Summary, err)
 	}

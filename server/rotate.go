@@ -463,9 +463,30 @@ func (s *Server) verify(ctx context.Context, p *storedPlan) (*rotate.Verificatio
 	return &rotate.Verification{OK: true, Detail: fmt.Sprintf("%d addresses serve the next key", n)}, nil
 }
 
+// rotationRetries bounds the retries of a step that lost a race with
+// another process (each plan write is a compare-and-swap on its revision).
+const rotationRetries = 5
+
 // StepRotation moves one plan as far as it can go now (advance: an
-// operator confirms the switch) and returns its status.
+// operator confirms the switch) and returns its status. Steps of one
+// process run one at a time; a step that loses to another process starts
+// again from the stored plan.
 func (s *Server) StepRotation(ctx context.Context, id int64, advance bool) (*PlanStatus, error) {
+	return s.retryPlan(func() (*PlanStatus, error) { return s.stepRotation(ctx, id, advance) })
+}
+
+func (s *Server) retryPlan(f func() (*PlanStatus, error)) (*PlanStatus, error) {
+	s.rotMu.Lock()
+	defer s.rotMu.Unlock()
+	for i := 0; ; i++ {
+		st, err := f()
+		if !errors.Is(err, store.ErrConflict) || i == rotationRetries {
+			return st, err
+		}
+	}
+}
+
+func (s *Server) stepRotation(ctx context.Context, id int64, advance bool) (*PlanStatus, error) {
 	p, rec, err := s.loadPlan(ctx, id)
 	if err != nil {
 		return nil, err
@@ -574,6 +595,10 @@ func (s *Server) act(ctx context.Context, p *storedPlan, a rotate.Action, r *ste
 // AbortRotation stops a plan; after the switch it first returns every
 // address to the old key through the deploy hook.
 func (s *Server) AbortRotation(ctx context.Context, id int64) (*PlanStatus, error) {
+	return s.retryPlan(func() (*PlanStatus, error) { return s.abortRotation(ctx, id) })
+}
+
+func (s *Server) abortRotation(ctx context.Context, id int64) (*PlanStatus, error) {
 	p, rec, err := s.loadPlan(ctx, id)
 	if err != nil {
 		return nil, err
@@ -805,6 +830,11 @@ func (s *Server) handleRotationAdvance(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) setFollowingPin(ctx context.Context, id int64, fp pin.Pin) error {
+	_, err := s.retryPlan(func() (*PlanStatus, error) { return nil, s.setFollowing(ctx, id, fp) })
+	return err
+}
+
+func (s *Server) setFollowing(ctx context.Context, id int64, fp pin.Pin) error {
 	p, rec, err := s.loadPlan(ctx, id)
 	if err != nil {
 		return err

@@ -336,3 +336,33 @@ func TestRotationStartRefusals(t *testing.T) {
 		t.Errorf("without a token: %d", res.code)
 	}
 }
+
+// TestRotationConcurrentSteps: the background steps racing with start,
+// advance and abort requests never make those requests fail.
+func TestRotationConcurrentSteps(t *testing.T) {
+	r := newRotEnv(t, 1, false)
+	next, old := r.world.Pin("next"), r.world.Pin("old")
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+				r.srv.StepRotations(context.Background())
+			}
+		}
+	}()
+	defer func() { close(stop); <-done }()
+	for i := range 20 {
+		st := r.start(fmt.Sprintf(`{"host":%q,"next_pin":%q,"old_pin":%q,"min_clients":1000}`, rotHost, next, old))
+		if res := r.admin("POST", fmt.Sprintf("/v1/admin/rotations/%d/advance", st.ID), nil); res.code != 200 {
+			t.Fatalf("round %d: advance: %d %s", i, res.code, res.body)
+		}
+		if res := r.admin("POST", fmt.Sprintf("/v1/admin/rotations/%d/abort", st.ID), nil); res.code != 200 {
+			t.Fatalf("round %d: abort: %d %s", i, res.code, res.body)
+		}
+	}
+}

@@ -25,6 +25,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -122,7 +123,8 @@ type Server struct {
 	m       *metrics
 	// unmatched counts the requests no route matched.
 	unmatched *routeMetrics
-	adoption  *adoption // adoption.go
+	adoption  *adoption  // adoption.go
+	rotMu     sync.Mutex // rotate.go: one plan step at a time
 }
 
 // New builds a server. It does not start anything; see Serve.

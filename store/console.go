@@ -2,20 +2,21 @@ package store
 
 import (
 	"context"
-	"time"
+	"slices"
 )
 
-// ProbeStore reads the monitor's probe history per app, for the web
-// console: the newest round and a timeline, both by index (app, time)
-// (migration 006), so their cost does not grow with other apps' history.
+// ProbeStore reads the monitor's probe history for the web console: an
+// app's newest round by index (app, time) (migration 006) and one host's
+// timeline by index (host, time), so that their cost does not grow with
+// the history.
 type ProbeStore interface {
 	// LatestProbes returns the rows of app's newest monitor round (the
 	// monitor stores one round of an app under one time), sorted by host,
 	// port and address; nil when the app was never probed.
 	LatestProbes(ctx context.Context, app string) ([]ProbeResult, error)
-	// ProbeTimeline returns app's results at or after since without
-	// their detail, oldest first, at most limit rows (0: 100000).
-	ProbeTimeline(ctx context.Context, app string, since time.Time, limit int) ([]ProbeResult, error)
+	// ProbeTimeline returns the newest limit results (0: 1000) of one
+	// host of app, every address, without their detail, oldest first.
+	ProbeTimeline(ctx context.Context, app, host string, limit int) ([]ProbeResult, error)
 }
 
 func (s *sqlStore) LatestProbes(ctx context.Context, app string) ([]ProbeResult, error) {
@@ -46,12 +47,12 @@ func (s *sqlStore) LatestProbes(ctx context.Context, app string) ([]ProbeResult,
 	return out, rs.Err()
 }
 
-func (s *sqlStore) ProbeTimeline(ctx context.Context, app string, since time.Time, limit int) ([]ProbeResult, error) {
+func (s *sqlStore) ProbeTimeline(ctx context.Context, app, host string, limit int) ([]ProbeResult, error) {
 	if limit <= 0 {
-		limit = 100000
+		limit = 1000
 	}
 	rs, err := s.db.query(ctx, `SELECT host, port, addr, time, ok, covered FROM probe_results
-		WHERE app = $1 AND time >= $2 ORDER BY time, id LIMIT $3`, app, unix(since), limit)
+		WHERE host = $1 AND app = $2 ORDER BY time DESC, id DESC LIMIT $3`, host, app, limit)
 	if err != nil {
 		return nil, err
 	}
@@ -66,5 +67,6 @@ func (s *sqlStore) ProbeTimeline(ctx context.Context, app string, since time.Tim
 		r.Port, r.Time, r.OK, r.Covered = int(port), fromUnix(t), ok == 1, cov == 1
 		out = append(out, r)
 	}
+	slices.Reverse(out)
 	return out, rs.Err()
 }

@@ -2,8 +2,10 @@ package store
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
+	"unicode/utf8"
 )
 
 func TestProbeStoreSQLite(t *testing.T)   { testProbeStore(t, openSQLiteForTest(t)) }
@@ -37,15 +39,16 @@ func testProbeStore(t *testing.T, s Store) {
 		string(latest[0].Detail) != `{"verdict":"accepted"}` {
 		t.Fatalf("latest: %+v", latest)
 	}
-	tl, err := s.ProbeTimeline(ctx, "shop", t0.Add(5*time.Minute), 0)
+	tl, err := s.ProbeTimeline(ctx, "shop", "api.example.com", 4)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(tl) != 4 || !tl[0].Time.Equal(t0.Add(5*time.Minute)) || !tl[0].Covered || tl[3].Covered || tl[0].Detail != nil {
+	if len(tl) != 4 || !tl[0].Time.Equal(t0.Add(5*time.Minute)) || !tl[0].Covered || tl[3].Covered || tl[0].Detail != nil ||
+		!tl[3].Time.Equal(t0.Add(10*time.Minute)) {
 		t.Fatalf("timeline: %+v", tl)
 	}
-	if tl, _ := s.ProbeTimeline(ctx, "shop", t0, 3); len(tl) != 3 {
-		t.Fatalf("limit: %d rows", len(tl))
+	if tl, _ := s.ProbeTimeline(ctx, "shop", "blog.example.com", 0); len(tl) != 0 {
+		t.Fatalf("another app's host: %d rows", len(tl))
 	}
 }
 
@@ -70,5 +73,27 @@ func TestAggregateByPlatformSQLite(t *testing.T) {
 	rs, err := s.Reports(ctx, ReportQuery{App: "shop", AppVersion: ios.AppVersion})
 	if err != nil || len(rs) != 1 || rs[0].Report.Platform != "IOS" {
 		t.Fatalf("app version filter: %+v %v", rs, err)
+	}
+}
+
+// The platform and app version come from clients: spaces, digits and
+// non-ASCII in them must not shift one value into another.
+func TestSplitAggKey(t *testing.T) {
+	for _, c := range []struct{ host, pins, plat, ver string }{
+		{"api.example.com", "AAA=,BBB=", "IOS", "4.2.1"},
+		{"api.example.com", "", "", ""},
+		{"[2001:db8::1]", "AAA=", "3 X", "1 2 3"},
+		{"h", "P=", "ÄNDRÖID 9", " 7"},
+	} {
+		k := c.host + " " + c.pins + " " + fmt.Sprint(utf8.RuneCountInString(c.plat)) + " " + c.plat + c.ver
+		host, pins, plat, ver, err := splitAggKey(k)
+		if err != nil || host != c.host || pins != c.pins || plat != c.plat || ver != c.ver {
+			t.Errorf("%q: %q %q %q %q %v", k, host, pins, plat, ver, err)
+		}
+	}
+	for _, bad := range []string{"", "h p", "h p x IOS", "h p 9 IOS", "h p -1 x"} {
+		if _, _, _, _, err := splitAggKey(bad); err == nil {
+			t.Errorf("%q: no error", bad)
+		}
 	}
 }

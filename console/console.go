@@ -95,6 +95,7 @@ type Console struct {
 	now      func() time.Time
 	log      *slog.Logger
 	sessions *sessions
+	aggs     *aggCache
 	pages    map[string]*template.Template
 	mux      *http.ServeMux
 	static   http.Handler
@@ -126,6 +127,7 @@ func New(cfg Config) (*Console, error) {
 		max = 10000
 	}
 	c.sessions = newSessions(rnd, c.now, life, max)
+	c.aggs = newAggCache(c.st, c.now, c.log)
 	var err error
 	if c.pages, err = parsePages(); err != nil {
 		return nil, err
@@ -191,7 +193,9 @@ func (c *Console) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.Set("Content-Security-Policy", ContentSecurityPolicy)
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("X-Frame-Options", "DENY")
-	h.Set("Referrer-Policy", "no-referrer")
+	// same-origin, not no-referrer: under no-referrer browsers send
+	// "Origin: null" on form posts, which the origin check refuses.
+	h.Set("Referrer-Policy", "same-origin")
 	h.Set("Cross-Origin-Opener-Policy", "same-origin")
 	h.Set("Cross-Origin-Resource-Policy", "same-origin")
 	if r.TLS != nil {

@@ -311,10 +311,18 @@ func TestCoverageHighlightsRefusedAddress(t *testing.T) {
 	}
 	// The manifest page labels the pins.
 	m := f.get(c, "/console/apps/"+appID)
-	for _, want := range []string{"live</span>", "next</span>", "matches nothing</span>"} {
-		if !strings.Contains(m.body, want) {
-			t.Errorf("manifest page lacks %q", want)
+	pins := regexp.MustCompile(`(?s)<ul class="pins">(.*?)</ul>`).FindAllStringSubmatch(m.body, -1)
+	if len(pins) != 2 {
+		t.Fatalf("%d pin lists on the manifest page, want 2", len(pins))
+	}
+	live, next := f.world.Pin("live").Format(pin.OkHttp), f.world.Pin("next").Format(pin.OkHttp)
+	for _, want := range []string{live + `">`, `tag live">live</span>`, next + `">`, `tag next">next</span>`} {
+		if !strings.Contains(pins[0][1], want) {
+			t.Errorf("api.example.com's pins lack %q:\n%s", want, pins[0][1])
 		}
+	}
+	if strings.Count(pins[1][1], "not probed") != 2 {
+		t.Errorf("the wildcard's pins are not 'not probed':\n%s", pins[1][1])
 	}
 }
 

@@ -153,7 +153,28 @@ func newFixture(t testing.TB) *fixture {
 	f.publish(nil, m2, false)
 	_, f.refused = w.Documents(3, policies(w, "live", "next", "backup"))
 
-	// Monitor rounds: two with every address accepted, then the third
+	// 120 installs seen: 70 hold manifest v2 (which pins the next key),
+	// 50 still v1.
+	var seen []store.InstallSighting
+	for i := range 120 {
+		v := int64(2)
+		if i >= 70 {
+			v = 1
+		}
+		seen = append(seen, store.InstallSighting{App: appID, Install: fmt.Sprintf("install-%03d", i), RootVersion: 1, ManifestVersion: v,
+			SDK: "pinset-go/1", Seen: f.clock.Now()})
+	}
+	if err := st.RecordInstalls(ctx, seen); err != nil {
+		t.Fatal(err)
+	}
+
+	// A rotation plan to the next key, started by alice.
+	if _, err := f.srv.StartRotation(server.WithTokenName(ctx, "alice"), appID,
+		server.StartRotation{Host: "api.example.com", NextPin: w.Pin("next")}); err != nil {
+		t.Fatal(err)
+	}
+
+	// Monitor rounds: three with every address accepted, then the third
 	// address serves a key nobody pinned.
 	for i := range 6 {
 		if i == 3 {
@@ -165,10 +186,6 @@ func newFixture(t testing.TB) *fixture {
 		}
 	}
 	f.addReports(60)
-	ctx = server.WithTokenName(ctx, "alice")
-	if _, err := f.srv.StartRotation(ctx, appID, server.StartRotation{Host: "api.example.com", NextPin: w.Pin("next")}); err != nil {
-		t.Fatal(err)
-	}
 	return f
 }
 

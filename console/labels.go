@@ -66,13 +66,13 @@ func decodeProbes(rows []store.ProbeResult, set *policy.Set) []addrResult {
 			out = append(out, a)
 			continue
 		}
-		var d check.AddressResult
+		var d probeDetail
 		if err := json.Unmarshal(r.Detail, &d); err != nil {
 			a.Verdict, a.Reason = verdictOf(r), "the stored detail does not decode: "+err.Error()
 			out = append(out, a)
 			continue
 		}
-		a.Verdict, a.Reason, a.Matched = string(d.Verdict), d.Reason, d.MatchedPins
+		a.Verdict, a.Reason, a.Matched = d.Verdict, d.Reason, d.MatchedPins
 		if len(d.Chain) > 0 {
 			a.Served = d.Chain[0].Pin.Format(pin.OkHttp)
 		}
@@ -86,6 +86,21 @@ func decodeProbes(rows []store.ProbeResult, set *policy.Set) []addrResult {
 		out = append(out, a)
 	}
 	return out
+}
+
+// probeDetail is the part of the monitor's check.AddressResult JSON the
+// console shows (decoding only these fields keeps pages of thousands of
+// addresses cheap).
+type probeDetail struct {
+	Verdict       string    `json:"verdict"`
+	Reason        string    `json:"reason"`
+	Chain         []pinOnly `json:"chain"`
+	VerifiedChain []pinOnly `json:"verified_chain"`
+	MatchedPins   []pin.Pin `json:"matched_pins"`
+}
+
+type pinOnly struct {
+	Pin pin.Pin `json:"pin"`
 }
 
 // verdictOf is the verdict the stored flags allow (for rows whose detail
@@ -105,6 +120,24 @@ type LabelledPin struct {
 	Pin    pin.Pin
 	Labels []string
 }
+
+// Text is the pin in OkHttp's spelling, Short its first characters (the
+// manifest page shows thousands: spelled once here, not in the template).
+func (lp LabelledPin) Text() string  { return lp.Pin.Format(pin.OkHttp) }
+func (lp LabelledPin) Short() string { return shortPin(lp.Text()) }
+
+// Tags are the labels with their CSS classes.
+func (lp LabelledPin) Tags() []tag {
+	out := make([]tag, len(lp.Labels))
+	for i, l := range lp.Labels {
+		out[i] = tag{Name: l, Class: labelClass[l]}
+	}
+	return out
+}
+
+type tag struct{ Name, Class string }
+
+var labelClass = map[string]string{LabelLive: "live", LabelNext: "next", LabelBackup: "backup", LabelNothing: "nothing", LabelUnprobed: ""}
 
 // labelPins labels the pins of one host policy from the newest monitor
 // round of the host's addresses and the next pins of active rotation

@@ -48,12 +48,12 @@ func (c *Console) handleApps(w http.ResponseWriter, r *http.Request, s *session)
 			if v.Manifest != nil {
 				row.ManifestExpires, row.Hosts = v.Manifest.Expires, len(v.Manifest.Hosts)
 			}
-			row.Probed = len(v.Addrs) > 0
-			for _, ad := range v.Addrs {
-				if ad.Refused() {
+			row.Probed = len(v.Probes) > 0
+			for _, r := range v.Probes {
+				if refusedRow(r) {
 					row.Refused++
 				}
-				if ad.Problem() {
+				if problemRow(r) {
 					row.Problems++
 				}
 			}
@@ -72,9 +72,17 @@ type appView struct {
 	ManifestDoc store.Document
 	Manifest    *trust.Manifest
 	Set         *policy.Set
-	Addrs       []addrResult
-	ProbedAt    time.Time
+	// Probes are the rows of the newest monitor round; their detail is
+	// decoded (decodeProbes) only where a page shows it.
+	Probes   []store.ProbeResult
+	ProbedAt time.Time
 }
+
+// refusedRow and problemRow judge a stored probe row by its flags alone
+// (the monitor stores ok = not unreachable, covered = neither refused nor
+// unreachable; a host that did not resolve has no address).
+func refusedRow(r store.ProbeResult) bool { return r.Addr != "" && r.OK && !r.Covered }
+func problemRow(r store.ProbeResult) bool { return !r.OK || !r.Covered }
 
 // errNoApp: no such app.
 var errNoApp = errors.New("no such app")
@@ -104,13 +112,11 @@ func (c *Console) loadApp(ctx context.Context, id string) (*appView, error) {
 	} else if !errors.Is(err, store.ErrNotFound) {
 		return nil, err
 	}
-	rows, err := c.st.LatestProbes(ctx, id)
-	if err != nil {
+	if v.Probes, err = c.st.LatestProbes(ctx, id); err != nil {
 		return nil, err
 	}
-	v.Addrs = decodeProbes(rows, v.Set)
-	if len(rows) > 0 {
-		v.ProbedAt = rows[0].Time
+	if len(v.Probes) > 0 {
+		v.ProbedAt = v.Probes[0].Time
 	}
 	return v, nil
 }
@@ -169,7 +175,7 @@ func (c *Console) handleApp(w http.ResponseWriter, r *http.Request, s *session) 
 		next[p.Host][np] = true
 	}
 	byPattern := map[string][]addrResult{}
-	for _, a := range v.Addrs {
+	for _, a := range decodeProbes(v.Probes, v.Set) {
 		byPattern[a.Pattern] = append(byPattern[a.Pattern], a)
 	}
 	if v.Manifest != nil {
@@ -275,42 +281,31 @@ func (c *Console) handleCoverage(w http.ResponseWriter, r *http.Request, s *sess
 		return
 	}
 	d := coverageData{appView: v, Page: 1}
-	addrs := append([]addrResult(nil), v.Addrs...)
-	// Problems first, then by host and address.
-	sort.SliceStable(addrs, func(i, j int) bool {
-		if addrs[i].Problem() != addrs[j].Problem() {
-			return addrs[i].Problem()
-		}
-		return false
-	})
-	for _, a := range addrs {
+	rows := append([]store.ProbeResult(nil), v.Probes...)
+	// Problems first, then by host and address (the store's order).
+	sort.SliceStable(rows, func(i, j int) bool { return problemRow(rows[i]) && !problemRow(rows[j]) })
+	for _, r := range rows {
 		d.Total++
 		switch {
-		case a.Refused():
+		case refusedRow(r):
 			d.Refused++
-		case a.Problem():
+		case problemRow(r):
 			d.Unreachable++
 		default:
 			d.Accepted++
 		}
 	}
-	d.Pages = (len(addrs) + coveragePageSize - 1) / coveragePageSize
+	d.Pages = (len(rows) + coveragePageSize - 1) / coveragePageSize
 	if p, err := strconv.Atoi(r.URL.Query().Get("page")); err == nil && p >= 1 && p <= d.Pages {
 		d.Page = p
 	}
-	lo := (d.Page - 1) * coveragePageSize
-	hi := min(lo+coveragePageSize, len(addrs))
-	var shown []addrResult
-	if lo < hi {
-		shown = addrs[lo:hi]
-	}
-	var tl map[string][]timelinePoint
-	if len(shown) > 0 && !v.ProbedAt.IsZero() {
-		var err error
-		if tl, err = c.timelines(r.Context(), v.App.ID, v.ProbedAt, len(v.Addrs)); err != nil {
-			c.internalError(w, r, s, err)
-			return
-		}
+	lo := min((d.Page-1)*coveragePageSize, len(rows))
+	hi := min(lo+coveragePageSize, len(rows))
+	shown := decodeProbes(rows[lo:hi], v.Set)
+	tl, err := c.timelines(r.Context(), v.App.ID, shown)
+	if err != nil {
+		c.internalError(w, r, s, err)
+		return
 	}
 	for _, a := range shown {
 		d.Rows = append(d.Rows, coverageRow{addrResult: a, Timeline: tl[addrKey(a.Host, a.Port, a.Addr)]})
@@ -328,26 +323,34 @@ func addrKey(host string, port int, addr string) string {
 	return host + "\x00" + strconv.Itoa(port) + "\x00" + addr
 }
 
-// timelines reads the app's last timelineRounds rounds (bounded by rows:
-// rounds times the addresses of the newest round).
-func (c *Console) timelines(ctx context.Context, app string, latest time.Time, addrs int) (map[string][]timelinePoint, error) {
-	limit := timelineRounds * max(addrs, 1) * 2
-	// Rounds run every few minutes; a week back is plenty for 48.
-	rows, err := c.st.ProbeTimeline(ctx, app, latest.Add(-7*24*time.Hour), limit)
-	if err != nil {
-		return nil, err
+// timelines reads the last timelineRounds monitor rounds of the hosts of
+// the addresses shown, one query per host.
+func (c *Console) timelines(ctx context.Context, app string, shown []addrResult) (map[string][]timelinePoint, error) {
+	perHost := map[string]int{}
+	var hosts []string
+	for _, a := range shown {
+		if perHost[a.Host] == 0 {
+			hosts = append(hosts, a.Host)
+		}
+		perHost[a.Host]++
 	}
 	out := map[string][]timelinePoint{}
-	for _, r := range rows {
-		v := "accepted"
-		switch {
-		case !r.OK:
-			v = "unreachable"
-		case !r.Covered:
-			v = "refused"
+	for _, h := range hosts {
+		rows, err := c.st.ProbeTimeline(ctx, app, h, timelineRounds*perHost[h])
+		if err != nil {
+			return nil, err
 		}
-		k := addrKey(r.Host, r.Port, r.Addr)
-		out[k] = append(out[k], timelinePoint{Time: r.Time, Verdict: v})
+		for _, r := range rows {
+			v := "accepted"
+			switch {
+			case !r.OK:
+				v = "unreachable"
+			case !r.Covered:
+				v = "refused"
+			}
+			k := addrKey(r.Host, r.Port, r.Addr)
+			out[k] = append(out[k], timelinePoint{Time: r.Time, Verdict: v})
+		}
 	}
 	for k, pts := range out {
 		if len(pts) > timelineRounds {
@@ -361,6 +364,7 @@ type reportsData struct {
 	App     string
 	Query   store.ReportQuery
 	Agg     store.Aggregates
+	AggAt   time.Time // when Agg was computed (aggCache)
 	Reports []store.StoredReport
 	Chart   chart
 	Days    int
@@ -388,7 +392,7 @@ func (c *Console) handleReports(w http.ResponseWriter, r *http.Request, s *sessi
 		}
 		rq.Host = nh
 	}
-	agg, err := c.st.Aggregate(r.Context(), rq)
+	agg, at, err := c.aggs.get(r.Context(), rq)
 	if err != nil {
 		c.internalError(w, r, s, err)
 		return
@@ -398,7 +402,7 @@ func (c *Console) handleReports(w http.ResponseWriter, r *http.Request, s *sessi
 		c.internalError(w, r, s, err)
 		return
 	}
-	d := reportsData{App: app, Query: rq, Agg: agg, Reports: reports, Days: reportDays,
+	d := reportsData{App: app, Query: rq, Agg: agg, AggAt: at, Reports: reports, Days: reportDays,
 		Chart: dailyChart(agg.ByDay, rq.Since, until)}
 	c.render(w, r, http.StatusOK, "reports", &page{Title: app + ": reports", App: app, Tab: "reports", Session: s, Data: d})
 }

@@ -6,6 +6,7 @@ import (
 	"html/template"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"pinset.dev/pinset/pin"
@@ -47,6 +48,7 @@ var funcs = template.FuncMap{
 	"short":    shortPin,
 	"inc":      func(i int) int { return i + 1 },
 	"pct":      func(f float64) string { return strconv.FormatFloat(100*f, 'f', 1, 64) + "%" },
+	"seconds":  func(n int64) string { return strings.TrimPrefix(relative(time.Unix(n, 0), time.Unix(0, 0)), "in ") },
 }
 
 func parsePages() (map[string]*template.Template, error) {
@@ -107,14 +109,15 @@ func relative(t, now time.Time) string {
 		return ""
 	}
 	d := t.Sub(now)
+	if d > -time.Minute && d < time.Minute {
+		return "just now"
+	}
 	future := d >= 0
 	if !future {
 		d = -d
 	}
 	var s string
 	switch {
-	case d < time.Minute:
-		s = "less than a minute"
 	case d < time.Hour:
 		s = plural(int(d/time.Minute), "minute")
 	case d < 48*time.Hour:

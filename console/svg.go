@@ -47,7 +47,7 @@ func dailyChart(days []store.Count, since, until time.Time) chart {
 		x := float64(left) + float64(i)*bw
 		fmt.Fprintf(&b, `<rect class="bar" x="%.1f" y="%.1f" width="%.1f" height="%.1f"><title>%s: %d</title></rect>`,
 			x+1, float64(h-bottom)-bh, bw-2, bh, esc(k), v)
-		if i%7 == 0 || i == len(keys)-1 {
+		if i%7 == 0 || (i == len(keys)-1 && i%7 >= 4) {
 			fmt.Fprintf(&b, `<text class="label" x="%.1f" y="%d">%s</text>`, x, h-6, esc(k[5:]))
 		}
 	}
@@ -60,14 +60,13 @@ func timeline(pts []timelinePoint) chart {
 	if len(pts) == 0 {
 		return chart(`<span class="muted">no history</span>`)
 	}
-	const cw, h = 6, 16
+	const cw, h = 8, 18
 	var b strings.Builder
 	fmt.Fprintf(&b, `<svg class="timeline" viewBox="0 0 %d %d" width="%d" height="%d" role="img"><title>%d monitor rounds, oldest first</title>`,
-		cw*timelineRounds, h, cw*timelineRounds, h, len(pts))
-	off := timelineRounds - len(pts)
+		cw*len(pts), h, cw*len(pts), h, len(pts))
 	for i, p := range pts {
 		fmt.Fprintf(&b, `<rect class="tl-%s" x="%d" y="0" width="%d" height="%d"><title>%s: %s</title></rect>`,
-			esc(p.Verdict), (off+i)*cw, cw-1, h, esc(fmtTime(p.Time)), esc(p.Verdict))
+			esc(p.Verdict), i*cw, cw-1, h, esc(fmtTime(p.Time)), esc(p.Verdict))
 	}
 	b.WriteString(`</svg>`)
 	return chart(b.String())
@@ -99,7 +98,7 @@ func versionChart(vs []store.VersionCount) chart {
 	const w, row = 480, 22
 	h := row * len(vs)
 	var b strings.Builder
-	fmt.Fprintf(&b, `<svg class="chart" viewBox="0 0 %d %d" role="img"><title>Active installs per manifest version</title>`, w, h)
+	fmt.Fprintf(&b, `<svg class="chart small" viewBox="0 0 %d %d" role="img"><title>Active installs per manifest version</title>`, w, h)
 	for i, v := range vs {
 		bw := 0.0
 		if peak > 0 {

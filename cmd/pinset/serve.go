@@ -148,6 +148,8 @@ Public endpoints (docs/api.md):
 Admin endpoints need a bearer token from 'pinset token new':
   PUT  /v1/admin/apps/{app}/root, /v1/admin/apps/{app}/pins   (or 'pinset publish')
   GET  /v1/admin/apps, /v1/admin/apps/{app}/reports
+The web console is at /console/: sign in with an admin token
+(docs/console.md; console: {enabled: false} turns it off).
 Operations: GET /metrics (Prometheus), /healthz, /readyz. The metrics name
 every app id: restrict them with --metrics-listen (an internal or loopback
 address, the only place /metrics is then served) and/or
@@ -196,10 +198,12 @@ underscores, and more; unknown keys are errors:
   reports: {max_rows: 100000, max_bytes: 268435456, retention: 90d, event_retention: 7d}   # per app
   publish_gate: {enabled: true, strict: true, timeout: 10s}
   unpin_period: 7d        # report-only this long before a host may be dropped
+  console: {enabled: true, session_lifetime: 8h}   # the web console under /console/
   adoption: {window: 7d, flush_interval: 1s}   # adoption telemetry; off: true disables
   rotation:               # key rotation plans (pinset rotate, docs/rotation.md)
     deploy: [/usr/local/bin/deploy-key]   # PINSET_HOST, PINSET_PIN, PINSET_ACTION=switch|rollback
-    key: /etc/pinset/pins.key             # signs plan manifests (pins threshold 1); default resign.key
+    key: /etc/pinset/pins.key             # signs plan manifests (pins threshold 1); default:
+                                          # resign.key
     interval: 1m
     cafile: /etc/pinset/roots.pem         # verification after the switch, as for publish_gate
   resign:                 # online re-signing (pins role threshold 1 only)

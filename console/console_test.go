@@ -3,9 +3,12 @@ package console_test
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"io"
 	"mime/multipart"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"regexp"
 	"strings"
@@ -230,6 +233,14 @@ func TestClientCertificateRequired(t *testing.T) {
 	if rec.Code != http.StatusForbidden {
 		t.Errorf("sign-in post without a client certificate: %d", rec.Code)
 	}
+	// With a client certificate the TLS stack verified, the form is served.
+	req := mustRequest(t, "GET", "/console/signin")
+	req.TLS = &tls.ConnectionState{VerifiedChains: [][]*x509.Certificate{{f.world.Root.Cert}}}
+	rec = newRecorder()
+	srv.ServeHTTP(rec, req)
+	if rec.Code != http.StatusOK {
+		t.Errorf("sign-in with a verified client certificate: %d", rec.Code)
+	}
 }
 
 var (
@@ -434,3 +445,70 @@ func TestSessionRandomnessInjected(t *testing.T) {
 type failingReader struct{}
 
 func (failingReader) Read([]byte) (int, error) { return 0, io.ErrUnexpectedEOF }
+
+// Advance and abort go through the server's rotation functions, abort
+// only with the plan's number typed, and both are audited.
+func TestRotationActions(t *testing.T) {
+	f := newFixture(t)
+	c := f.client()
+	csrf := f.signIn(c, f.token)
+	p := f.post(c, "/console/rotations/1/advance", url.Values{"csrf": {csrf}})
+	if p.code != 200 || !strings.Contains(p.body, "Plan 1: advance done; state adopting") {
+		t.Fatalf("advance: %d\n%s", p.code, p.body)
+	}
+	if p := f.post(c, "/console/rotations/1/abort", url.Values{"csrf": {csrf}, "confirm": {"2"}}); p.code != http.StatusBadRequest {
+		t.Fatalf("abort with the wrong number typed: %d", p.code)
+	}
+	if st, _ := f.srv.Rotations(context.Background(), appID, true); len(st) != 1 {
+		t.Fatalf("the plan ended without confirmation: %d active", len(st))
+	}
+	p = f.post(c, "/console/rotations/1/abort", url.Values{"csrf": {csrf}, "confirm": {"1"}})
+	if p.code != 200 || !strings.Contains(p.body, "state aborted") {
+		t.Fatalf("abort: %d\n%s", p.code, p.body)
+	}
+	if st, _ := f.srv.Rotations(context.Background(), appID, true); len(st) != 0 {
+		t.Fatalf("%d active plans after abort", len(st))
+	}
+	logs := f.logs.String()
+	for _, want := range []string{"action=rotation-advance token=alice", "action=rotation-abort token=alice"} {
+		if !strings.Contains(logs, want) {
+			t.Errorf("log lacks %q", want)
+		}
+	}
+	audit, _ := f.st.PlanAudit(context.Background(), 1)
+	if last := audit[len(audit)-1]; last.To != "aborted" || last.Token != "alice" {
+		t.Errorf("the plan's audit does not name the console user: %+v", last)
+	}
+}
+
+// Over TLS the cookies are Secure.
+func TestCookiesSecureUnderTLS(t *testing.T) {
+	f := newFixture(t)
+	req := httptest.NewRequest("GET", "/console/signin", nil)
+	req.TLS = &tls.ConnectionState{}
+	rec := httptest.NewRecorder()
+	f.srv.ServeHTTP(rec, req)
+	csrf := csrfOf(t, page{body: rec.Body.String()})
+	signin := rec.Result().Cookies()[0]
+	if !signin.Secure || !signin.HttpOnly {
+		t.Fatalf("sign-in cookie over TLS: %+v", signin)
+	}
+	req = httptest.NewRequest("POST", "/console/signin", strings.NewReader(url.Values{"csrf": {csrf}, "token": {f.token}}.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.AddCookie(signin)
+	req.TLS = &tls.ConnectionState{}
+	rec = httptest.NewRecorder()
+	f.srv.ServeHTTP(rec, req)
+	var session *http.Cookie
+	for _, ck := range rec.Result().Cookies() {
+		if ck.Name == console.SessionCookie {
+			session = ck
+		}
+	}
+	if session == nil || !session.Secure || !session.HttpOnly || session.SameSite != http.SameSiteStrictMode {
+		t.Fatalf("session cookie over TLS: %+v (%d)", session, rec.Code)
+	}
+	if rec.Header().Get("Strict-Transport-Security") == "" {
+		t.Error("no HSTS over TLS")
+	}
+}

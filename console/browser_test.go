@@ -117,6 +117,9 @@ func (b *browser) text(sel string) string {
 	return s
 }
 
+// waitEnhanced waits until the page's script has run.
+var waitEnhanced = chromedp.WaitReady("html[data-enhanced]", chromedp.ByQuery)
+
 // TestBrowser drives the console in Chromium as an operator would: sign
 // in, read coverage (the refused address highlighted), a report, the
 // history diff, upload a manifest the publish gate refuses and force it,
@@ -173,13 +176,13 @@ func TestBrowser(t *testing.T) {
 
 	// History: the version pickers submit on change (the script), and
 	// the diff between v1 and v2 shows next added, backup removed.
-	b.run("history", chromedp.Navigate(app+"/history"), chromedp.WaitVisible("#diff", chromedp.ByID),
+	b.run("history", chromedp.Navigate(app+"/history"), chromedp.WaitVisible("#diff", chromedp.ByID), waitEnhanced,
 		chromedp.Evaluate(`(() => { const s = document.getElementById("from"); s.value = "2"; s.dispatchEvent(new Event("change")); return true })()`, nil),
 		chromedp.WaitVisible(`#diff[data-from="2"][data-to="2"]`, chromedp.ByQuery))
 	if got := b.text("#diff"); !strings.Contains(got, "No host or pin differs") {
 		t.Fatalf("v2 against itself: %q", got)
 	}
-	b.run("pick v1", chromedp.Evaluate(`(() => { const s = document.getElementById("from"); s.value = "1"; s.dispatchEvent(new Event("change")); return true })()`, nil),
+	b.run("pick v1", waitEnhanced, chromedp.Evaluate(`(() => { const s = document.getElementById("from"); s.value = "1"; s.dispatchEvent(new Event("change")); return true })()`, nil),
 		chromedp.WaitVisible(`#diff[data-from="1"] li.removed`, chromedp.ByQuery))
 	if got := b.text("#diff h2"); got != "v1 → v2" {
 		t.Fatalf("diff heading %q", got)
@@ -198,7 +201,7 @@ func TestBrowser(t *testing.T) {
 	b.run("upload", chromedp.Navigate(app+"/publish"), chromedp.WaitVisible("#envelope", chromedp.ByID),
 		chromedp.SetUploadFiles("#envelope", []string{file}, chromedp.ByID),
 		chromedp.Click(".publish-form button[type=submit]", chromedp.ByQuery),
-		chromedp.WaitVisible(".result.bad", chromedp.ByQuery))
+		chromedp.WaitVisible(".result.bad", chromedp.ByQuery), waitEnhanced)
 	why := b.text(".result.bad")
 	if !strings.Contains(why, "publish_gate") || !strings.Contains(why, "127.0.0.4") {
 		t.Fatalf("refusal: %q", why)

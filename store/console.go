@@ -7,8 +7,8 @@ import (
 
 // ProbeStore reads the monitor's probe history for the web console: an
 // app's newest round by index (app, time) (migration 006) and one host's
-// timeline by index (host, time), so that their cost does not grow with
-// the history.
+// timeline by index (app, host, time) (migration 007), so that their cost
+// does not grow with the history.
 type ProbeStore interface {
 	// LatestProbes returns the rows of app's newest monitor round (the
 	// monitor stores one round of an app under one time), sorted by host,

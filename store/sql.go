@@ -319,7 +319,7 @@ func (q ReportQuery) where() (string, []any) { return q.whereTime("report_time")
 // whereTime is where with the report time spelled t: Aggregate spells it
 // "+report_time", which keeps SQLite from choosing the index on
 // (app, report_time) over the covering index reports_app_agg (migration
-// 006); PostgreSQL reads it as the column.
+// 007); PostgreSQL reads it as the column.
 func (q ReportQuery) whereTime(t string) (string, []any) {
 	var conds []string
 	var args []any

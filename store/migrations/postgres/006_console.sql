@@ -1,8 +1,3 @@
--- The web console reads an app's newest monitor round by app and time, and
--- a host's timeline by app, host and time (store.ProbeStore).
+-- The web console reads an app's newest monitor round and its timeline
+-- (store.ProbeStore) by app and time.
 CREATE INDEX probe_results_app_time ON probe_results (app, time);
-CREATE INDEX probe_results_app_host_time ON probe_results (app, host, time);
--- Report aggregates (store.Aggregate: the console's reports page, the admin
--- API) read only these columns: a covering index spares a visit to every
--- row, whose raw body and normalised JSON make it large.
-CREATE INDEX reports_app_agg ON reports (app, host, report_time, app_version, platform, presented_pins, count);

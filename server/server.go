@@ -25,6 +25,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -106,6 +107,11 @@ type Config struct {
 	// Resign, when set, re-signs each app's current manifest with a fresh
 	// expiry before it goes stale (see ResignConfig).
 	Resign *ResignConfig
+
+	// Adoption configures adoption telemetry (adoption.go).
+	Adoption AdoptionConfig
+	// Rotation configures key rotation plans (rotate.go).
+	Rotation RotationConfig
 }
 
 // Server is the pin service. Create it with New; it is an http.Handler.
@@ -124,6 +130,8 @@ type Server struct {
 	m          *metrics
 	// unmatched counts the requests no route matched.
 	unmatched *routeMetrics
+	adoption  *adoption  // adoption.go
+	rotMu     sync.Mutex // rotate.go: one plan step at a time
 }
 
 // New builds a server. It does not start anything; see Serve.
@@ -162,6 +170,9 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s.m = m
+	if err := s.initAdoption(); err != nil {
+		return nil, err
+	}
 	s.docs = newDocCache(cfg.Store, cfg.RefreshInterval, s.now)
 	s.limiter = newLimiter(cfg.ReportRate, cfg.ReportBurst, s.now)
 	s.appLimiter = newLimiter(cfg.ReportAppRate, cfg.ReportAppBurst, s.now)
@@ -236,6 +247,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, tlsConfig *tls.Conf
 	if s.cfg.Resign != nil {
 		tasks = append(tasks, s.resignLoop)
 	}
+	tasks = append(tasks, s.rotationLoop)
 	running := len(tasks)
 	for _, t := range tasks {
 		go func() {

@@ -1,0 +1,437 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"pinset.dev/pinset/pin"
+	"pinset.dev/pinset/server"
+)
+
+func init() { addCommand(newRotateCmd) }
+
+// rotateConn is how the rotate commands reach the admin API.
+type rotateConn struct {
+	serverURL, token, caFile, certFile, keyFile string
+	timeout                                     time.Duration
+	base                                        *url.URL
+	hc                                          *http.Client
+}
+
+func (c *rotateConn) flags(cmd *cobra.Command) {
+	f := cmd.Flags()
+	f.StringVar(&c.serverURL, "server", "", "base `URL` of the pin service")
+	f.StringVar(&c.token, "token", "", "admin `TOKEN` (default: $PINSET_TOKEN)")
+	f.StringVar(&c.caFile, "cafile", "", "PEM `FILE` of CAs to trust for the service (added to the system roots)")
+	f.StringVar(&c.certFile, "client-cert", "", "client certificate `FILE` for an admin API behind mutual TLS")
+	f.StringVar(&c.keyFile, "client-key", "", "private key `FILE` of --client-cert")
+	f.DurationVar(&c.timeout, "timeout", 120*time.Second, "time limit per request (a step may publish through the publish gate)")
+}
+
+func (c *rotateConn) open() error {
+	if c.token == "" {
+		c.token = os.Getenv("PINSET_TOKEN")
+	}
+	if c.serverURL == "" {
+		return errors.New("--server is required")
+	}
+	if c.token == "" {
+		return errorWithHint(errors.New("no token"), "pass --token or set PINSET_TOKEN (create one with 'pinset token new')")
+	}
+	base, err := url.Parse(strings.TrimRight(c.serverURL, "/"))
+	if err != nil || (base.Scheme != "http" && base.Scheme != "https") || base.Host == "" {
+		return fmt.Errorf("--server %q: want an http:// or https:// URL", c.serverURL)
+	}
+	c.base = base
+	c.hc, err = publishClient(c.caFile, c.certFile, c.keyFile, c.timeout)
+	return err
+}
+
+// call sends one admin request and decodes a 2xx answer into out.
+func (c *rotateConn) call(cmd *cobra.Command, method, path string, body any, out any) error {
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return err
+		}
+		rd = bytes.NewReader(b)
+	}
+	u := *c.base
+	path, u.RawQuery, _ = strings.Cut(path, "?")
+	u.Path += path
+	req, err := http.NewRequestWithContext(cmd.Context(), method, u.String(), rd)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", "Bearer "+c.token)
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return fmt.Errorf("%s %s: %v", method, path, redactURLError(err))
+	}
+	defer resp.Body.Close()
+	rb, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
+	if resp.StatusCode/100 != 2 {
+		var e struct{ Error string }
+		if json.Unmarshal(rb, &e) == nil && e.Error != "" {
+			return fmt.Errorf("%s (HTTP %d)", e.Error, resp.StatusCode)
+		}
+		return fmt.Errorf("%s %s: %s", method, path, resp.Status)
+	}
+	if raw, ok := out.(*[]byte); ok {
+		*raw = rb
+		return nil
+	}
+	if err := json.Unmarshal(rb, out); err != nil {
+		return fmt.Errorf("%s %s answered %s, not a pinset answer: %v", method, path, resp.Status, err)
+	}
+	return nil
+}
+
+// keyPin reads the pin of the one key (or certificate, or CSR) in file.
+func keyPin(flag, file string) (pin.Pin, error) {
+	b, err := readInput(file, maxInputFile)
+	if err != nil {
+		return pin.Pin{}, fmt.Errorf("%s %w", flag, err)
+	}
+	items, err := pin.ParseItems(b, file)
+	if err != nil {
+		return pin.Pin{}, fmt.Errorf("%s %w", flag, err)
+	}
+	p := items[0].Pin
+	for _, it := range items[1:] {
+		if it.Pin != p {
+			return pin.Pin{}, fmt.Errorf("%s %s: holds %d different keys; give a file with one", flag, file, len(items))
+		}
+	}
+	return p, nil
+}
+
+// planSelector picks one plan by id, or by app and host.
+type planSelector struct {
+	id        int64
+	app, host string
+}
+
+func (s *planSelector) flags(cmd *cobra.Command) {
+	f := cmd.Flags()
+	f.Int64Var(&s.id, "id", 0, "the plan's `ID` (from pinset rotate status)")
+	f.StringVar(&s.app, "app", "", "the plan's `APP` (with --host, instead of --id)")
+	f.StringVar(&s.host, "host", "", "the plan's host `PATTERN` as written in the manifest")
+}
+
+func (s *planSelector) resolve(cmd *cobra.Command, c *rotateConn) (int64, error) {
+	if s.id > 0 {
+		return s.id, nil
+	}
+	if s.app == "" || s.host == "" {
+		return 0, errors.New("name the plan with --id, or with --app and --host")
+	}
+	var list struct{ Plans []server.PlanStatus }
+	if err := c.call(cmd, "GET", "/v1/admin/apps/"+url.PathEscape(s.app)+"/rotations?active=1", nil, &list); err != nil {
+		return 0, err
+	}
+	for _, p := range list.Plans {
+		if p.Host == s.host {
+			return p.ID, nil
+		}
+	}
+	return 0, fmt.Errorf("app %s has no active rotation plan for %s", s.app, s.host)
+}
+
+// statusJSON is one plan in `pinset rotate status --json`.
+type statusJSON struct {
+	ID        int64   `json:"id"`
+	App       string  `json:"app"`
+	Host      string  `json:"host"`
+	State     string  `json:"state"`
+	NextPin   string  `json:"next_pin"`
+	Adoption  float64 `json:"adoption"`
+	BlockedBy string  `json:"blocked_by"`
+	Envelope  string  `json:"envelope,omitempty"`
+}
+
+func printPlans(cmd *cobra.Command, plans []server.PlanStatus, asJSON bool) error {
+	out := cmd.OutOrStdout()
+	if asJSON {
+		list := make([]statusJSON, 0, len(plans))
+		for _, p := range plans {
+			list = append(list, statusJSON{ID: p.ID, App: p.App, Host: p.Host, State: string(p.State), NextPin: p.NextPin,
+				Adoption: p.Adoption, BlockedBy: p.BlockedBy, Envelope: p.Envelope})
+		}
+		enc := json.NewEncoder(out)
+		enc.SetIndent("", "  ")
+		return enc.Encode(list)
+	}
+	if len(plans) == 0 {
+		fmt.Fprintln(out, "no rotation plans")
+		return nil
+	}
+	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tAPP\tHOST\tSTATE\tADOPTION\tNEXT PIN")
+	for _, p := range plans {
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%.2f%% (%d of %d)\t%s\n", p.ID, p.App, p.Host, p.State, 100*p.Adoption, p.Clients, p.ActiveClients, p.NextPin)
+	}
+	tw.Flush()
+	for _, p := range plans {
+		if p.BlockedBy != "" {
+			fmt.Fprintf(out, "plan %d waits for %s\n", p.ID, p.BlockedBy)
+		}
+		if p.Envelope != "" {
+			fmt.Fprintf(out, "plan %d: download the unsigned manifest with: pinset rotate envelope --id %d -o FILE\n", p.ID, p.ID)
+		}
+	}
+	return nil
+}
+
+func newRotateCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "rotate start|status|advance|abort|envelope",
+		Short: "Rotate a server key once the installed apps hold the next pin",
+		Long: `pinset rotate drives a rotation plan at the pin service: for one host pattern
+of one app, the service announces the next key's pin in a manifest, waits
+until the installs that fetch the manifest hold it (--threshold of the active
+installs, at least --min-clients of them, and --hold-down after the
+announcement), switches the servers to the next key (the service's deploy
+command, or you, confirming with advance), verifies that every address serves
+it, and publishes a manifest without the old pin. docs/rotation.md explains
+the model and the defaults.
+
+The private key never leaves this machine: start and advance read only its
+public half and send the pin.`,
+	}
+	cmd.AddCommand(newRotateStartCmd(), newRotateStatusCmd(), newRotateAdvanceCmd(), newRotateAbortCmd(), newRotateEnvelopeCmd())
+	return cmd
+}
+
+func newRotateStartCmd() *cobra.Command {
+	var (
+		c                                        rotateConn
+		app, host, nextKey, oldKey, followingKey string
+		threshold                                float64
+		holdDown                                 string
+		minClients                               int64
+		asJSON                                   bool
+	)
+	cmd := &cobra.Command{
+		Use:   "start --server URL --app APP --host PATTERN --next-key FILE [--threshold 0.99] [--hold-down 7d] [--min-clients N]",
+		Short: "Start a rotation plan",
+		Example: `  pinset rotate start --server https://pins.example.com --app com.example.shop \
+    --host api.example.com --next-key next.key --min-clients 1000`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := c.open(); err != nil {
+				return err
+			}
+			if app == "" || host == "" || nextKey == "" {
+				return errors.New("--app, --host and --next-key are required")
+			}
+			req := server.StartRotation{Host: host, Threshold: threshold, MinClients: minClients}
+			var err error
+			if req.NextPin, err = keyPin("--next-key", nextKey); err != nil {
+				return err
+			}
+			if oldKey != "" {
+				p, err := keyPin("--old-key", oldKey)
+				if err != nil {
+					return err
+				}
+				req.OldPin = &p
+			}
+			if followingKey != "" {
+				p, err := keyPin("--following-key", followingKey)
+				if err != nil {
+					return err
+				}
+				req.FollowingPin = &p
+			}
+			if holdDown != "" {
+				d, err := parseDays(holdDown)
+				if err != nil {
+					return fmt.Errorf("--hold-down %v", err)
+				}
+				secs := int64(d / time.Second)
+				req.HoldDownSeconds = &secs
+			}
+			var st server.PlanStatus
+			if err := c.call(cmd, "POST", "/v1/admin/apps/"+url.PathEscape(app)+"/rotations", req, &st); err != nil {
+				return err
+			}
+			return printPlans(cmd, []server.PlanStatus{st}, asJSON)
+		},
+	}
+	c.flags(cmd)
+	f := cmd.Flags()
+	f.StringVar(&app, "app", "", "the app `ID`")
+	f.StringVar(&host, "host", "", "the host `PATTERN` to rotate, as written in the manifest")
+	f.StringVar(&nextKey, "next-key", "", "`FILE` with the next key (private or public key, certificate or CSR: only its pin is sent)")
+	f.StringVar(&oldKey, "old-key", "", "`FILE` with the key being replaced (needed when the host has more than one other pin)")
+	f.StringVar(&followingKey, "following-key", "", "`FILE` with the key after the next one, announced when the old pin retires")
+	f.Float64Var(&threshold, "threshold", 0.99, "fraction of active installs that must hold the next pin")
+	f.StringVar(&holdDown, "hold-down", "7d", "least time between the announcement and the switch")
+	f.Int64Var(&minClients, "min-clients", 100, "least number of active installs the adoption is measured over")
+	f.BoolVar(&asJSON, "json", false, "print the plan as JSON")
+	return cmd
+}
+
+func newRotateStatusCmd() *cobra.Command {
+	var (
+		c      rotateConn
+		app    string
+		all    bool
+		asJSON bool
+	)
+	cmd := &cobra.Command{
+		Use:   "status --server URL [--app APP] [--all] [--json]",
+		Short: "Show rotation plans: state, adoption of the next pin, what each waits for",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := c.open(); err != nil {
+				return err
+			}
+			path := "/v1/admin/rotations"
+			if app != "" {
+				path = "/v1/admin/apps/" + url.PathEscape(app) + "/rotations"
+			}
+			if !all {
+				path += "?active=1"
+			}
+			var list struct{ Plans []server.PlanStatus }
+			if err := c.call(cmd, "GET", path, nil, &list); err != nil {
+				return err
+			}
+			return printPlans(cmd, list.Plans, asJSON)
+		},
+	}
+	c.flags(cmd)
+	cmd.Flags().StringVar(&app, "app", "", "only this app's plans")
+	cmd.Flags().BoolVar(&all, "all", false, "include finished and aborted plans")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print a JSON list of plans (host, state, next_pin, adoption, blocked_by)")
+	return cmd
+}
+
+func newRotateAdvanceCmd() *cobra.Command {
+	var (
+		c            rotateConn
+		sel          planSelector
+		followingKey string
+		asJSON       bool
+	)
+	cmd := &cobra.Command{
+		Use:   "advance --server URL (--id N | --app APP --host PATTERN) [--following-key FILE]",
+		Short: "Step a plan now; at ready, confirm that every address serves the next key",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := c.open(); err != nil {
+				return err
+			}
+			id, err := sel.resolve(cmd, &c)
+			if err != nil {
+				return err
+			}
+			body := map[string]any{}
+			if followingKey != "" {
+				p, err := keyPin("--following-key", followingKey)
+				if err != nil {
+					return err
+				}
+				body["following_pin"] = p
+			}
+			var st server.PlanStatus
+			if err := c.call(cmd, "POST", "/v1/admin/rotations/"+strconv.FormatInt(id, 10)+"/advance", body, &st); err != nil {
+				return err
+			}
+			return printPlans(cmd, []server.PlanStatus{st}, asJSON)
+		},
+	}
+	c.flags(cmd)
+	sel.flags(cmd)
+	cmd.Flags().StringVar(&followingKey, "following-key", "", "`FILE` with the key after the next one, announced when the old pin retires")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the plan as JSON")
+	return cmd
+}
+
+func newRotateAbortCmd() *cobra.Command {
+	var (
+		c      rotateConn
+		sel    planSelector
+		asJSON bool
+	)
+	cmd := &cobra.Command{
+		Use:   "abort --server URL (--id N | --app APP --host PATTERN)",
+		Short: "Stop a plan; after the switch, return every address to the old key",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := c.open(); err != nil {
+				return err
+			}
+			id, err := sel.resolve(cmd, &c)
+			if err != nil {
+				return err
+			}
+			var st server.PlanStatus
+			if err := c.call(cmd, "POST", "/v1/admin/rotations/"+strconv.FormatInt(id, 10)+"/abort", nil, &st); err != nil {
+				return err
+			}
+			return printPlans(cmd, []server.PlanStatus{st}, asJSON)
+		},
+	}
+	c.flags(cmd)
+	sel.flags(cmd)
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the plan as JSON")
+	return cmd
+}
+
+func newRotateEnvelopeCmd() *cobra.Command {
+	var (
+		c   rotateConn
+		sel planSelector
+		out string
+	)
+	cmd := &cobra.Command{
+		Use:   "envelope --server URL (--id N | --app APP --host PATTERN) -o FILE",
+		Short: "Download the unsigned manifest a plan awaits signatures for",
+		Long: `Then sign it with each pins-role key and publish it:
+
+  pinset rotate envelope --server URL --id 3 -o next.json
+  pinset sign --key pins1.key next.json && pinset sign --key pins2.key next.json
+  pinset publish --server URL next.json`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := c.open(); err != nil {
+				return err
+			}
+			if out == "" {
+				return errors.New("-o FILE is required")
+			}
+			id, err := sel.resolve(cmd, &c)
+			if err != nil {
+				return err
+			}
+			var b []byte
+			if err := c.call(cmd, "GET", "/v1/admin/rotations/"+strconv.FormatInt(id, 10)+"/envelope", nil, &b); err != nil {
+				return err
+			}
+			return os.WriteFile(out, b, 0o644)
+		},
+	}
+	c.flags(cmd)
+	sel.flags(cmd)
+	cmd.Flags().StringVarP(&out, "output", "o", "", "`FILE` to write the unsigned envelope to")
+	return cmd
+}

@@ -214,6 +214,10 @@ the model and the defaults.
 
 The private key never leaves this machine: start and advance read only its
 public half and send the pin.`,
+		Example: `  pinset rotate start --server https://pins.example.com --app com.example.shop \
+    --host api.example.com --next-key next.key
+  pinset rotate status --server https://pins.example.com --json
+  pinset rotate advance --server https://pins.example.com --id 3`,
 	}
 	cmd.AddCommand(newRotateStartCmd(), newRotateStatusCmd(), newRotateAdvanceCmd(), newRotateAbortCmd(), newRotateEnvelopeCmd())
 	return cmd
@@ -299,7 +303,9 @@ func newRotateStatusCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "status --server URL [--app APP] [--all] [--json]",
 		Short: "Show rotation plans: state, adoption of the next pin, what each waits for",
-		Args:  cobra.NoArgs,
+		Example: `  pinset rotate status --server https://pins.example.com
+  pinset rotate status --server https://pins.example.com --app com.example.shop --all --json`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := c.open(); err != nil {
 				return err
@@ -335,7 +341,10 @@ func newRotateAdvanceCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "advance --server URL (--id N | --app APP --host PATTERN) [--following-key FILE]",
 		Short: "Step a plan now; at ready, confirm that every address serves the next key",
-		Args:  cobra.NoArgs,
+		Example: `  pinset rotate advance --server https://pins.example.com --id 3
+  pinset rotate advance --server https://pins.example.com --app com.example.shop \
+    --host api.example.com --following-key after-next.key`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := c.open(); err != nil {
 				return err
@@ -375,7 +384,10 @@ func newRotateAbortCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "abort --server URL (--id N | --app APP --host PATTERN)",
 		Short: "Stop a plan; after the switch, return every address to the old key",
-		Args:  cobra.NoArgs,
+		Example: `  pinset rotate abort --server https://pins.example.com --id 3
+  pinset rotate abort --server https://pins.example.com --app com.example.shop \
+    --host api.example.com`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := c.open(); err != nil {
 				return err
@@ -406,9 +418,8 @@ func newRotateEnvelopeCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "envelope --server URL (--id N | --app APP --host PATTERN) -o FILE",
 		Short: "Download the unsigned manifest a plan awaits signatures for",
-		Long: `Then sign it with each pins-role key and publish it:
-
-  pinset rotate envelope --server URL --id 3 -o next.json
+		Long:  `Then sign it with each pins-role key and publish it.`,
+		Example: `  pinset rotate envelope --server URL --id 3 -o next.json
   pinset sign --key pins1.key next.json && pinset sign --key pins2.key next.json
   pinset publish --server URL next.json`,
 		Args: cobra.NoArgs,

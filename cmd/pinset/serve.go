@@ -194,7 +194,7 @@ underscores, and more; unknown keys are errors:
   adoption: {window: 7d, flush_interval: 1s}   # adoption telemetry; off: true disables
   rotation:               # key rotation plans (pinset rotate, docs/rotation.md)
     deploy: [/usr/local/bin/deploy-key]   # PINSET_HOST, PINSET_PIN, PINSET_ACTION=switch|rollback
-    key: /etc/pinset/pins.key             # signs plan manifests (pins threshold 1); default resign.key
+    key: /etc/pinset/pins.key             # signs plan manifests (threshold 1); default resign.key
     interval: 1m
     cafile: /etc/pinset/roots.pem         # verification after the switch, as for publish_gate
   resign:                 # online re-signing (pins role threshold 1 only)

@@ -23,7 +23,8 @@ import (
 // Load returns an error wrapping [fs.ErrNotExist] when the key has never been
 // saved. Save must replace the value atomically: after a crash a Load returns
 // either the previous value or the new one, never a mixture. The client keeps
-// everything under one key, so a Store never has to make two keys agree.
+// its state under one key (and the telemetry install id, which nothing else
+// depends on, under another), so a Store never has to make two keys agree.
 //
 // Nothing in a Store is trusted: the client re-verifies what it loads against
 // the bundled root, so a Store needs integrity only against accidents, not

@@ -156,6 +156,10 @@ type Config struct {
 	// the client's start counts. Without a ServiceURL nothing is overdue.
 	OverdueAfter time.Duration
 
+	// NoTelemetry stops the adoption header on manifest fetches and the
+	// install id kept for it (see telemetry.go and docs/client.md).
+	NoTelemetry bool
+
 	// OnEvent receives every [Event]. It is called synchronously (for pin
 	// failures, inside the handshake): keep it quick.
 	OnEvent func(Event)
@@ -195,6 +199,8 @@ type Client struct {
 	lastUnconditional time.Time
 
 	randMu sync.Mutex
+
+	install installID // telemetry.go
 
 	startOnce sync.Once
 	closeOnce sync.Once
@@ -558,7 +564,7 @@ func (c *Client) Refresh(ctx context.Context) error {
 	if ferr == nil || !isFetchError(ferr) {
 		u := c.fetch.manifestURL()
 		etag, _ := c.conditional(next, now)
-		res, err := c.fetch.get(ctx, u, etag)
+		res, err := c.fetch.get(c.withTelemetry(ctx, next), u, etag)
 		switch {
 		case err != nil:
 			ferr = errors.Join(ferr, err)

@@ -69,6 +69,7 @@ func (f *fetcher) get(ctx context.Context, u, etag string) (fetchResult, error) 
 	if etag != "" {
 		req.Header.Set("If-None-Match", etag)
 	}
+	setTelemetry(ctx, req)
 	resp, err := f.hc.Do(req)
 	if err != nil {
 		return fetchResult{}, err

@@ -78,6 +78,9 @@ type Config struct {
 	// mutual TLS on pinned connections.
 	ClientCertPEM []byte
 	ClientKeyPEM  []byte
+	// NoTelemetry turns off the adoption header on manifest fetches
+	// (client.Config.NoTelemetry; docs/client.md).
+	NoTelemetry bool
 }
 
 // NewConfig returns an empty Config (gomobile needs a constructor to make
@@ -169,6 +172,7 @@ func NewClientWithStore(cfg *Config, store Store, handler EventHandler) (*Client
 		OverdueAfter:     time.Duration(cfg.OverdueAfterSeconds) * time.Second,
 		ReportQueue:      client.DefaultReportQueue,
 		MaxDocumentBytes: client.DefaultMaxDocumentBytes,
+		NoTelemetry:      cfg.NoTelemetry,
 	}
 	switch {
 	case store != nil:

@@ -170,7 +170,8 @@ func TestMobileStoreAndJSONConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 	c.Close()
-	if len(store.m) != 1 {
+	// The verified state and the telemetry install id (docs/client.md).
+	if len(store.m) != 2 || store.m["pinset-install.json"] == nil {
 		t.Fatalf("store holds %d keys", len(store.m))
 	}
 	// A second run from JSON config and the same store starts at v2.
@@ -197,6 +198,21 @@ func TestMobileStoreAndJSONConfig(t *testing.T) {
 	}
 	if _, err := NewClientJSON(`{"BundledRoot":"AA==","Nope":1}`, nil); err == nil {
 		t.Error("unknown config field accepted")
+	}
+
+	// The opt-out: no install id is kept.
+	f.cfg.NoTelemetry = true
+	quiet := &memStore{m: map[string][]byte{}}
+	c4, err := NewClientWithStore(f.cfg, quiet, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c4.Close()
+	if err := c4.Refresh(); err != nil {
+		t.Fatal(err)
+	}
+	if quiet.m["pinset-install.json"] != nil {
+		t.Error("NoTelemetry kept an install id")
 	}
 }
 
@@ -231,7 +247,7 @@ func TestGobindGeneratesBindings(t *testing.T) {
 	want := map[string][]string{
 		"java/mobile/Mobile.java":       {"newClient(Config cfg, EventHandler handler)", "newClientJSON(String configJSON", "newClientWithStore(", "void onEvent(Event e)", "byte[] load(String key)"},
 		"java/mobile/Client.java":       {"Response fetch(String url)", "Response request(String method, String url, byte[] body, String headersJSON)", "void refresh()", "String currentPinsJSON()", "long manifestVersion()", "void start()", "void close()", "void closeIdleConnections()", "long lastRefreshUnixSeconds()", "boolean isOverdue()"},
-		"java/mobile/Config.java":       {"getBundledRoot()", "setServiceURL(String v)", "getRefreshIntervalSeconds()", "getOverdueAfterSeconds()"},
+		"java/mobile/Config.java":       {"getBundledRoot()", "setServiceURL(String v)", "getRefreshIntervalSeconds()", "getOverdueAfterSeconds()", "setNoTelemetry(boolean v)"},
 		"java/mobile/Response.java":     {"getStatusCode()", "getBody()"},
 		"java/mobile/Event.java":        {"getKind()", "getReason()"},
 		"src/gobind/Mobile.objc.h":      {"MobileNewClient(MobileConfig*", "MobileNewClientWithStore(", "- (MobileResponse* _Nullable)fetch:(NSString* _Nullable)url", "- (BOOL)refresh:", "- (NSString* _Nonnull)currentPinsJSON:", "@protocol MobileEventHandler", "- (void)onEvent:(MobileEvent* _Nullable)e;"},

@@ -339,6 +339,7 @@ func (s *Server) handleManifest(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	serveDoc(w, r, snap.manifest, false)
+	s.recordFetch(r, app)
 }
 
 func (s *Server) appSnapshot(w http.ResponseWriter, r *http.Request, app string) (*appDocs, bool) {

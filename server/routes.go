@@ -25,6 +25,7 @@ func (s *Server) routes() {
 	adm("GET /v1/admin/apps/{app}/manifests", s.handleManifestHistory)
 	adm("GET /v1/admin/apps/{app}/reports", s.handleAdminReports)
 	adm("GET /v1/admin/reports/{id}/raw", s.handleRawReport)
+	adm("GET /v1/admin/apps/{app}/adoption", s.handleAdoption)
 
 	if s.cfg.MetricsListener == nil {
 		mux.Handle("GET /metrics", tagRoute(s.m.route("GET /metrics"), s.metricsHandler()))

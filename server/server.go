@@ -106,6 +106,9 @@ type Config struct {
 	// Resign, when set, re-signs each app's current manifest with a fresh
 	// expiry before it goes stale (see ResignConfig).
 	Resign *ResignConfig
+
+	// Adoption configures adoption telemetry (adoption.go).
+	Adoption AdoptionConfig
 }
 
 // Server is the pin service. Create it with New; it is an http.Handler.
@@ -124,6 +127,7 @@ type Server struct {
 	m          *metrics
 	// unmatched counts the requests no route matched.
 	unmatched *routeMetrics
+	adoption  *adoption // adoption.go
 }
 
 // New builds a server. It does not start anything; see Serve.
@@ -162,6 +166,9 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s.m = m
+	if err := s.initAdoption(); err != nil {
+		return nil, err
+	}
 	s.docs = newDocCache(cfg.Store, cfg.RefreshInterval, s.now)
 	s.limiter = newLimiter(cfg.ReportRate, cfg.ReportBurst, s.now)
 	s.appLimiter = newLimiter(cfg.ReportAppRate, cfg.ReportAppBurst, s.now)

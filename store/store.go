@@ -115,6 +115,9 @@ type Store interface {
 	// ProbeResults returns results for a host (all hosts when empty) at or
 	// after since, newest first, at most limit (0: 1000).
 	ProbeResults(ctx context.Context, host string, since time.Time, limit int) ([]ProbeResult, error)
+
+	AdoptionStore // adoption.go
+	RotationStore // rotate.go
 }
 
 // App is one app's current state.

@@ -31,25 +31,26 @@ func init() { addCommand(newServeCmd) }
 // serveConfig is the strict configuration file of `pinset serve` (YAML or
 // JSON; unknown keys are errors). Flags given on the command line win.
 type serveConfig struct {
-	Listen          string         `yaml:"listen"`
-	MetricsListen   string         `yaml:"metrics_listen"`
-	MetricsToken    string         `yaml:"metrics_token_file"` // a file holding the token
-	Data            string         `yaml:"data"`
-	Database        string         `yaml:"database"`
-	TLSCert         string         `yaml:"tls_cert"`
-	TLSKey          string         `yaml:"tls_key"`
-	AdminClientCA   string         `yaml:"admin_client_ca"`
-	LogFormat       string         `yaml:"log_format"` // text (default) or json
-	LogLevel        string         `yaml:"log_level"`  // debug, info (default), warn, error
-	RefreshInterval string         `yaml:"refresh_interval"`
-	ReportRate      float64        `yaml:"report_rate"`
-	ReportBurst     int            `yaml:"report_burst"`
-	ReportAppRate   float64        `yaml:"report_app_rate"`
-	ReportAppBurst  int            `yaml:"report_app_burst"`
-	Reports         *reportsConfig `yaml:"reports"`
-	PublishGate     *gateConfig    `yaml:"publish_gate"`
-	UnpinPeriod     string         `yaml:"unpin_period"`
-	Resign          *resignConfig  `yaml:"resign"`
+	Listen          string          `yaml:"listen"`
+	MetricsListen   string          `yaml:"metrics_listen"`
+	MetricsToken    string          `yaml:"metrics_token_file"` // a file holding the token
+	Data            string          `yaml:"data"`
+	Database        string          `yaml:"database"`
+	TLSCert         string          `yaml:"tls_cert"`
+	TLSKey          string          `yaml:"tls_key"`
+	AdminClientCA   string          `yaml:"admin_client_ca"`
+	LogFormat       string          `yaml:"log_format"` // text (default) or json
+	LogLevel        string          `yaml:"log_level"`  // debug, info (default), warn, error
+	RefreshInterval string          `yaml:"refresh_interval"`
+	ReportRate      float64         `yaml:"report_rate"`
+	ReportBurst     int             `yaml:"report_burst"`
+	ReportAppRate   float64         `yaml:"report_app_rate"`
+	ReportAppBurst  int             `yaml:"report_app_burst"`
+	Reports         *reportsConfig  `yaml:"reports"`
+	PublishGate     *gateConfig     `yaml:"publish_gate"`
+	UnpinPeriod     string          `yaml:"unpin_period"`
+	Resign          *resignConfig   `yaml:"resign"`
+	Adoption        *adoptionConfig `yaml:"adoption"` // serve_adoption.go
 	// Monitor is decoded by the hooks in serveHooks (package monitor's
 	// wiring), strictly too.
 	Monitor yaml.Node `yaml:"monitor"`
@@ -189,6 +190,7 @@ underscores, and more; unknown keys are errors:
   reports: {max_rows: 100000, max_bytes: 268435456, retention: 90d, event_retention: 7d}   # per app
   publish_gate: {enabled: true, strict: true, timeout: 10s}
   unpin_period: 7d        # report-only this long before a host may be dropped
+  adoption: {window: 7d, flush_interval: 1s}   # adoption telemetry; off: true disables
   resign:                 # online re-signing (pins role threshold 1 only)
     key: /etc/pinset/pins.key
     before: 7d
@@ -367,6 +369,9 @@ func runServe(ctx context.Context, stderr io.Writer, cfg *serveConfig) error {
 			return err
 		}
 		sc.Resign = rc
+	}
+	if err := cfg.Adoption.apply(&sc); err != nil {
+		return err
 	}
 	if ctx == nil {
 		ctx = context.Background()

@@ -185,7 +185,6 @@ type Client struct {
 	sessions *sessionCache
 	rep      *reporter
 	fetch    *fetcher
-	backoff  backoff
 
 	tmu        sync.Mutex
 	transports []weak.Pointer[pinnedTransport]
@@ -249,20 +248,8 @@ func New(cfg Config) (*Client, error) {
 	if c.cfg.Rand == nil {
 		c.cfg.Rand = rand.Reader
 	}
-	if c.cfg.RefreshInterval <= 0 {
-		c.cfg.RefreshInterval = DefaultRefreshInterval
-	}
-	if c.cfg.RefreshJitter == 0 {
-		c.cfg.RefreshJitter = DefaultRefreshJitter
-	} else if c.cfg.RefreshJitter < 0 {
-		c.cfg.RefreshJitter = 0
-	}
-	if c.cfg.RefreshJitter > 1 {
-		c.cfg.RefreshJitter = 1
-	}
-	if c.cfg.RetryMin <= 0 {
-		c.cfg.RetryMin = DefaultRetryMin
-	}
+	sched := NewSchedule(cfg.RefreshInterval, cfg.RefreshJitter, cfg.RetryMin) // schedule.go
+	c.cfg.RefreshInterval, c.cfg.RefreshJitter, c.cfg.RetryMin = sched.Interval, sched.Jitter, sched.RetryMin
 	if c.cfg.OverdueAfter == 0 {
 		c.cfg.OverdueAfter = max(DefaultOverdueAfter, 2*c.cfg.RefreshInterval)
 	}
@@ -310,7 +297,6 @@ func New(cfg Config) (*Client, error) {
 		rhc = plain
 	}
 	c.rep = newReporter(c, rhc, cfg.ReportQueue)
-	c.backoff = backoff{interval: c.cfg.RefreshInterval, jitter: c.cfg.RefreshJitter, min: c.cfg.RetryMin, rand: c.randFloat}
 	c.enf = enforce.New(c, enforce.Options{OnFailure: c.onFailure, Now: c.now})
 
 	start := b
@@ -491,8 +477,9 @@ func (c *Client) loop() {
 		<-c.done
 		cancel()
 	}()
+	sched := Schedule{Interval: c.cfg.RefreshInterval, Jitter: c.cfg.RefreshJitter, RetryMin: c.cfg.RetryMin}
 	failures := 0
-	var wait time.Duration
+	wait := sched.FirstRefresh()
 	for {
 		t := time.NewTimer(wait)
 		select {
@@ -501,12 +488,8 @@ func (c *Client) loop() {
 			return
 		case <-t.C:
 		}
-		if err := c.Refresh(ctx); err != nil {
-			failures++
-		} else {
-			failures = 0
-		}
-		wait = c.backoff.next(failures)
+		failures = sched.Failures(failures, c.Refresh(ctx) == nil)
+		wait = sched.Next(failures, c.randFloat)
 	}
 }
 

@@ -102,36 +102,3 @@ func (f *fetcher) get(ctx context.Context, u, etag string) (fetchResult, error) 
 	}
 	return fetchResult{Body: body, ETag: resp.Header.Get("ETag"), ETags: len(resp.Header.Values("ETag"))}, nil
 }
-
-// backoff computes the wait before the next refresh: the interval with
-// jitter after a success, and an exponentially growing delay (capped at the
-// interval) after consecutive failures, also with jitter, so that a fleet of
-// clients does not hit the service in step.
-type backoff struct {
-	interval time.Duration // regular refresh interval
-	jitter   float64       // fraction of the wait, 0..1, spread both ways
-	min      time.Duration // first retry after a failure
-	rand     func() float64
-}
-
-func (b backoff) next(failures int) time.Duration {
-	d := b.interval
-	if failures > 0 {
-		d = b.min
-		for i := 1; i < failures && d < b.interval; i++ {
-			d *= 2
-		}
-		if d > b.interval {
-			d = b.interval
-		}
-	}
-	if b.jitter > 0 && b.rand != nil {
-		// uniformly in [d*(1-j), d*(1+j)]
-		f := 1 + b.jitter*(2*b.rand()-1)
-		d = time.Duration(float64(d) * f)
-	}
-	if d <= 0 {
-		d = time.Millisecond
-	}
-	return d
-}

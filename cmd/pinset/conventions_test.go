@@ -3,8 +3,13 @@ package main
 import (
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"pinset.dev/pinset/scan"
 )
@@ -59,5 +64,76 @@ func checkCommandLine(t *testing.T, where, line string) {
 		if err := cmd.Args(cmd, pos); err != nil {
 			t.Errorf("%s: %q: %v", where, line, err)
 		}
+	}
+}
+
+// TestCompletionOfEnumeratedValues asks cobra's __complete, as the shell
+// scripts of "pinset completion" do, for every flag with a fixed set of
+// values and for export's FORMAT argument.
+func TestCompletionOfEnumeratedValues(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want []string
+	}{
+		{[]string{"scan", "--format", ""}, []string{"text", "json", "sarif"}},
+		{[]string{"scan", "--fail-on", ""}, []string{"high", "medium", "low", "info"}},
+		{[]string{"serve", "--log-format", ""}, []string{"text", "json"}},
+		{[]string{"serve", "--log-level", ""}, []string{"debug", "info", "warn", "error"}},
+		{[]string{"export", ""}, []string{"android-nsc", "okhttp", "trustkit-ios", "ios-ats", "go"}},
+		{[]string{"export", "okhttp", "--okhttp-version", ""}, []string{"3", "4"}},
+		{[]string{"export", "android-nsc", "--trust-anchor", ""}, []string{"system", "user", "@raw/"}},
+		{[]string{"pin", "--format", ""}, pinFormats},
+		{[]string{"key", "new", "--alg", ""}, []string{"p256", "ed25519", "p384", "rsa2048", "rsa3072"}},
+	} {
+		code, out, stderr := runCLI(t, append([]string{"__complete"}, tc.args...)...)
+		if code != 0 {
+			t.Errorf("%v: exit %d: %s", tc.args, code, stderr)
+			continue
+		}
+		var got []string
+		directive := ""
+		for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+			if strings.HasPrefix(line, ":") {
+				directive = line
+				continue
+			}
+			value, _, _ := strings.Cut(line, "\t")
+			got = append(got, value)
+		}
+		for _, w := range tc.want {
+			if !slices.Contains(got, w) {
+				t.Errorf("%v: completes to %q, missing %q", tc.args, got, w)
+			}
+		}
+		// ShellCompDirectiveNoFileComp (4): no file names offered
+		// instead of (or besides) the values.
+		if d, err := strconv.Atoi(strings.TrimPrefix(directive, ":")); err != nil || d&int(cobra.ShellCompDirectiveNoFileComp) == 0 {
+			t.Errorf("%v: directive %s, want values only (NoFileComp)", tc.args, directive)
+		}
+	}
+}
+
+// TestDurationFlagsTakeDays walks every command: each duration flag reads
+// "21d" as 21 days, the way docs/cli.md promises ("durations take days
+// everywhere").
+func TestDurationFlagsTakeDays(t *testing.T) {
+	n := 0
+	for _, c := range helpCommands(newRootCmd()) {
+		c.Flags().VisitAll(func(f *pflag.Flag) {
+			if f.Value.Type() != "duration" {
+				return
+			}
+			n++
+			if err := f.Value.Set("21d"); err != nil {
+				t.Errorf("%s --%s 21d: %v", c.CommandPath(), f.Name, err)
+				return
+			}
+			if d, err := c.Flags().GetDuration(f.Name); err != nil || d != 21*24*time.Hour {
+				t.Errorf("%s --%s 21d: read as %v, %v", c.CommandPath(), f.Name, d, err)
+			}
+		})
+	}
+	if n < 6 {
+		t.Fatalf("only %d duration flags found", n)
 	}
 }

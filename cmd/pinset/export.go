@@ -125,9 +125,11 @@ Examples:
 	f.StringArrayVar(&ef.certs, "cert", nil, "certificate chain `FILE` (PEM or DER) telling where pins sit in the chain (repeatable)")
 	f.StringArrayVar(&ef.connects, "connect", nil, "learn chain positions from a live server `HOST[:PORT]` (repeatable)")
 	f.StringVar(&ef.caFile, "cafile", "", "PEM `FILE` of extra trusted CAs for --connect")
-	f.DurationVar(&ef.timeout, "timeout", 10*time.Second, "timeout of each --connect")
+	durationVar(f, &ef.timeout, "timeout", 10*time.Second, "timeout of each --connect")
 	f.StringVar(&ef.maxAge, "max-age", "60d", "`AGE` of the hpkp max-age directive: days (60d) or a duration")
 	f.StringVar(&ef.pkg, "package", export.DefaultGoPackage, "package `NAME` of the go format")
+	_ = cmd.RegisterFlagCompletionFunc("trust-anchor", cobra.FixedCompletions([]string{"system", "user", "@raw/"}, cobra.ShellCompDirectiveNoFileComp|cobra.ShellCompDirectiveNoSpace))
+	_ = cmd.RegisterFlagCompletionFunc("okhttp-version", cobra.FixedCompletions([]string{"4\tOkHttp 4.3.0 and later", "3\tOkHttp 3.2.0 to 4.2.x"}, cobra.ShellCompDirectiveNoFileComp))
 	f.BoolVar(&ef.asJSON, "json", false, "print {format, output, warnings} as JSON instead of the file")
 	f.BoolVar(&ef.strict, "strict", false, "fail (exit 3) when the format cannot express a policy exactly")
 	return cmd

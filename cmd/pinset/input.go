@@ -172,9 +172,6 @@ func (v durationValue) String() string {
 	if v.d == nil {
 		return ""
 	}
-	if v.bareDays && *v.d%(24*time.Hour) == 0 {
-		return fmt.Sprintf("%dd", *v.d/(24*time.Hour))
-	}
 	return v.d.String()
 }
 
@@ -206,4 +203,9 @@ func durationVar(f *pflag.FlagSet, p *time.Duration, name string, value time.Dur
 func daysVar(f *pflag.FlagSet, p *time.Duration, name string, value time.Duration, usage string) {
 	*p = value
 	f.Var(durationValue{d: p, bareDays: true}, name, usage)
+	if value%(24*time.Hour) == 0 {
+		// Help shows "(default 30d)"; String stays a Go duration, which
+		// GetDuration reads.
+		f.Lookup(name).DefValue = fmt.Sprintf("%dd", value/(24*time.Hour))
+	}
 }

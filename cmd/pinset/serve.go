@@ -219,6 +219,7 @@ Examples:
 			override("tls-key", &cfg.TLSKey, flags.TLSKey)
 			override("admin-client-ca", &cfg.AdminClientCA, flags.AdminClientCA)
 			override("log-format", &cfg.LogFormat, flags.LogFormat)
+			override("log-level", &cfg.LogLevel, flags.LogLevel)
 			if f.Changed("publish-gate") || cfg.PublishGate == nil {
 				if cfg.PublishGate == nil {
 					cfg.PublishGate = &gateConfig{}
@@ -238,7 +239,10 @@ Examples:
 	f.StringVar(&flags.TLSCert, "tls-cert", "", "serve HTTPS with this PEM certificate chain `FILE`")
 	f.StringVar(&flags.TLSKey, "tls-key", "", "PEM private key `FILE` of --tls-cert")
 	f.StringVar(&flags.AdminClientCA, "admin-client-ca", "", "require admin clients to present a certificate from the CAs in this PEM `FILE` (needs TLS)")
-	f.StringVar(&flags.LogFormat, "log-format", "text", "log format: text or json")
+	f.StringVar(&flags.LogFormat, "log-format", "text", "log `FORMAT`: text or json")
+	f.StringVar(&flags.LogLevel, "log-level", "info", "least severe `LEVEL` logged: debug, info, warn or error")
+	_ = cmd.RegisterFlagCompletionFunc("log-format", cobra.FixedCompletions([]string{"text", "json"}, cobra.ShellCompDirectiveNoFileComp))
+	_ = cmd.RegisterFlagCompletionFunc("log-level", cobra.FixedCompletions([]string{"debug", "info", "warn", "error"}, cobra.ShellCompDirectiveNoFileComp))
 	f.BoolVar(&gate, "publish-gate", true, "probe the live hosts before publishing a manifest")
 	return cmd
 }
@@ -247,7 +251,7 @@ func runServe(ctx context.Context, stderr io.Writer, cfg *serveConfig) error {
 	var level slog.Level
 	if cfg.LogLevel != "" {
 		if err := level.UnmarshalText([]byte(cfg.LogLevel)); err != nil {
-			return fmt.Errorf("log_level %q: use debug, info, warn or error", cfg.LogLevel)
+			return fmt.Errorf("log level %q: use debug, info, warn or error", cfg.LogLevel)
 		}
 	}
 	var logger *slog.Logger

@@ -1,6 +1,9 @@
 package main
 
 import (
+	"errors"
+	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
@@ -11,6 +14,8 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"pinset.dev/pinset/pin"
+	"pinset.dev/pinset/policy"
 	"pinset.dev/pinset/scan"
 )
 
@@ -135,5 +140,55 @@ func TestDurationFlagsTakeDays(t *testing.T) {
 	}
 	if n < 6 {
 		t.Fatalf("only %d duration flags found", n)
+	}
+}
+
+// exampleSpec finds host policies in examples: --host or --pin followed
+// by a quoted HOST=PINS argument.
+var exampleSpec = regexp.MustCompile(`--(?:host|pin) (['"])([^'"]*=[^'"]*)['"]`)
+
+// shellVar finds $NAME in a double-quoted example argument.
+var shellVar = regexp.MustCompile(`\$\{?([A-Za-z_][A-Za-z0-9_]*)\}?`)
+
+// TestExamplePinsAreReal reads the README, docs/*.md and every --help:
+// an example policy either spells real pins, or takes them from shell
+// variables that the same text sets from "pinset pin"; a placeholder
+// (LIVE_PIN, PIN1, sha256/AAAA...=) copied by a reader only fails.
+func TestExamplePinsAreReal(t *testing.T) {
+	texts := map[string]string{}
+	files, _ := filepath.Glob("../../docs/*.md")
+	for _, f := range append(files, "../../README.md") {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		texts[f] = string(b)
+	}
+	for _, c := range helpCommands(newRootCmd()) {
+		texts[c.CommandPath()+" --help"] = c.Long
+	}
+	n := 0
+	for where, text := range texts {
+		for _, m := range exampleSpec.FindAllStringSubmatch(text, -1) {
+			quote, spec := m[1], m[2]
+			if strings.ContainsAny(spec, "[]") {
+				continue // the syntax (PATTERN=PIN,PIN[;report-only]), not an example
+			}
+			n++
+			if quote == `"` && shellVar.MatchString(spec) {
+				for _, v := range shellVar.FindAllStringSubmatch(spec, -1) {
+					if !regexp.MustCompile(`\b` + v[1] + `=\$\(pinset pin `).MatchString(text) {
+						t.Errorf("%s: %s: $%s is not set from pinset pin", where, spec, v[1])
+					}
+				}
+				continue
+			}
+			if _, err := policy.ParseSpec(spec); err != nil && errors.Is(err, pin.ErrPlaceholder) {
+				t.Errorf("%s: example %q: %v", where, spec, err)
+			}
+		}
+	}
+	if n < 5 {
+		t.Fatalf("only %d example policies found", n)
 	}
 }

@@ -95,7 +95,8 @@ chains, leaf first) or from live servers with --connect HOST[:PORT] (and
 Examples:
   pinset export android-nsc --manifest pins.json --root root.json \
       -o app/src/main/res/xml/network_security_config.xml
-  pinset export okhttp --pin 'api.example.com=sha256/AAAA...=,sha256/BBBB...='
+  LIVE=$(pinset pin --format base64 live.key); NEXT=$(pinset pin --format base64 next.key)
+  pinset export okhttp --pin "api.example.com=$LIVE,$NEXT"
   pinset export ios-ats --manifest pins.json --connect api.example.com
   pinset export okhttp --okhttp-version 3 --manifest pins.json
   pinset export trustkit-ios --manifest pins.json --expiration 2027-06-30

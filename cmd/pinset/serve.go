@@ -377,6 +377,21 @@ func runServe(ctx context.Context, stderr io.Writer, cfg *serveConfig) error {
 	}
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	// Bind the ports first: a bad or busy address leaves nothing behind
+	// (no data directory, no database).
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("--listen: %v", err)
+	}
+	defer ln.Close()
+	if cfg.MetricsListen != "" {
+		mln, err := net.Listen("tcp", cfg.MetricsListen)
+		if err != nil {
+			return fmt.Errorf("metrics_listen: %v", err)
+		}
+		defer mln.Close()
+		sc.MetricsListener = mln
+	}
 	st, err := store.Open(ctx, cfg.Database, cfg.Data, store.WithReportLimits(limits))
 	if err != nil {
 		return err
@@ -392,19 +407,7 @@ func runServe(ctx context.Context, stderr io.Writer, cfg *serveConfig) error {
 			return err
 		}
 	}
-	if cfg.MetricsListen != "" {
-		mln, err := net.Listen("tcp", cfg.MetricsListen)
-		if err != nil {
-			return fmt.Errorf("metrics_listen: %v", err)
-		}
-		defer mln.Close()
-		sc.MetricsListener = mln
-	}
 	srv, err := server.New(sc)
-	if err != nil {
-		return err
-	}
-	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return err
 	}

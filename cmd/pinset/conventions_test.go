@@ -192,3 +192,20 @@ func TestExamplePinsAreReal(t *testing.T) {
 		t.Fatalf("only %d example policies found", n)
 	}
 }
+
+// TestCAFileAddsToSystemRoots: every --cafile is read by loadCAs, which
+// adds to the system roots; each help says so, none says "instead".
+func TestCAFileAddsToSystemRoots(t *testing.T) {
+	n := 0
+	for _, c := range helpCommands(newRootCmd()) {
+		if f := c.Flags().Lookup("cafile"); f != nil {
+			n++
+			if !strings.Contains(f.Usage, "system roots") || strings.Contains(f.Usage, "instead") {
+				t.Errorf("%s --cafile: %q does not say it adds to the system roots", c.CommandPath(), f.Usage)
+			}
+		}
+	}
+	if n < 5 {
+		t.Fatalf("only %d --cafile flags found", n)
+	}
+}

@@ -125,7 +125,7 @@ Examples:
 	f.IntVar(&ef.okhttpVersion, "okhttp-version", export.OkHttp4, "OkHttp major `VERSION` of the okhttp format: 4 (4.3.0+, reads **.) or 3 (3.2.0 to 4.2.x: **.x written as x and *.x)")
 	f.StringArrayVar(&ef.certs, "cert", nil, "certificate chain `FILE` (PEM or DER) telling where pins sit in the chain (repeatable)")
 	f.StringArrayVar(&ef.connects, "connect", nil, "learn chain positions from a live server `HOST[:PORT]` (repeatable)")
-	f.StringVar(&ef.caFile, "cafile", "", "PEM `FILE` of extra trusted CAs for --connect")
+	f.StringVar(&ef.caFile, "cafile", "", "PEM `FILE` of private CAs --connect trusts in addition to the system roots")
 	durationVar(f, &ef.timeout, "timeout", 10*time.Second, "timeout of each --connect")
 	f.StringVar(&ef.maxAge, "max-age", "60d", "`AGE` of the hpkp max-age directive: days (60d) or a duration")
 	f.StringVar(&ef.pkg, "package", export.DefaultGoPackage, "package `NAME` of the go format")

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -91,17 +90,12 @@ func loadServeConfig(path string) (*serveConfig, error) {
 	if path == "" {
 		return cfg, nil
 	}
-	b, err := os.ReadFile(path)
+	b, err := readInput(path, 1<<20)
 	if err != nil {
 		return nil, err
 	}
-	if len(b) > 1<<20 {
-		return nil, fmt.Errorf("%s: larger than 1 MiB", path)
-	}
-	dec := yaml.NewDecoder(bytes.NewReader(b))
-	dec.KnownFields(true)
-	if err := dec.Decode(cfg); err != nil && !errors.Is(err, io.EOF) {
-		return nil, fmt.Errorf("%s: %v", path, err)
+	if err := decodeYAMLStrict(path, b, cfg); err != nil {
+		return nil, err
 	}
 	return cfg, nil
 }
@@ -347,16 +341,16 @@ func runServe(ctx context.Context, stderr io.Writer, cfg *serveConfig) error {
 		if r.Key == "" {
 			return errors.New("resign.key: the pins-role private key file is required")
 		}
-		kb, err := os.ReadFile(r.Key)
+		kb, err := readInput(r.Key, 64<<10)
 		if err != nil {
-			return err
+			return fmt.Errorf("resign.key: %w", err)
 		}
 		var pass []byte
 		if r.PassphraseFile != "" {
-			if pass, err = os.ReadFile(r.PassphraseFile); err != nil {
-				return err
+			// The first line, as --passphrase-file of key new and sign.
+			if pass, err = trustReadPassphrase(r.PassphraseFile); err != nil {
+				return fmt.Errorf("resign.passphrase_file: %w", err)
 			}
-			pass = bytes.TrimRight(pass, "\r\n")
 		}
 		if rc.Signer, err = trust.ParsePrivateKeyPEM(kb, pass); err != nil {
 			return fmt.Errorf("%s: %v", r.Key, err)

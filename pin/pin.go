@@ -23,6 +23,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"regexp"
 	"strings"
 )
 
@@ -112,10 +113,28 @@ func (p *Pin) UnmarshalText(b []byte) error {
 // and no platform pinset targets needs them.
 var ErrSHA1 = errors.New("sha1/ pins are refused: SHA-1 is broken for this use; compute a SHA-256 pin with 'pinset pin' and write it as sha256/...")
 
+// ErrPlaceholder is the reason of a [ParseError] for a value that stands
+// for a pin in an example ("LIVE_PIN", "PIN1", "$NEXT", "<pin>",
+// "AAAA...="), never one computed: test it with errors.Is.
+var ErrPlaceholder = errors.New("looks like a placeholder: compute a pin with 'pinset pin FILE' (a certificate, key or CSR)")
+
+// placeholderPin matches what examples write where a pin goes: names in
+// capitals, digits and underscores (LIVE_PIN, PIN1, BACKUP_PIN), shell
+// variables left unexpanded ($LIVE, ${NEXT}), <angle brackets> and
+// elisions (AAAA...=). None of them is a pin in any spelling: base64 of
+// 32 bytes ends in '=', and strings of hex digits alone go to the hex
+// rules first.
+var placeholderPin = regexp.MustCompile(`^(?:[A-Z][A-Z0-9_]*|\$\{?[A-Za-z_][A-Za-z0-9_]*\}?|<[^<>]*>|.*\.\.\..*)$`)
+
 // ParseError describes a string that is not a pin.
 type ParseError struct {
 	Input  string
 	Reason string
+}
+
+// Is makes errors.Is(err, ErrPlaceholder) true for a placeholder.
+func (e *ParseError) Is(target error) bool {
+	return target == ErrPlaceholder && e.Reason == ErrPlaceholder.Error()
 }
 
 func (e *ParseError) Error() string {
@@ -192,6 +211,9 @@ func wrap(orig string, p Pin, err error) (Pin, error) {
 }
 
 func parseBase64(s string) (Pin, error) {
+	if placeholderPin.MatchString(s) {
+		return Pin{}, &ParseError{s, ErrPlaceholder.Error()}
+	}
 	b, err := base64.StdEncoding.Strict().DecodeString(s)
 	if err != nil {
 		if _, uerr := base64.URLEncoding.Strict().DecodeString(s); uerr == nil {

@@ -74,7 +74,7 @@ func (o *certACMEOptions) addFlags(f *pflag.FlagSet) {
 	f.StringVar(&o.eabHMAC, "eab-hmac", "", "external account binding HMAC `KEY` (base64url) from the CA")
 	f.StringVar(&o.profile, "profile", "", "ask for the CA's certificate profile `NAME` (e.g. shortlived)")
 	f.BoolVar(&o.agreeTOS, "agree-tos", false, "agree to the CA's terms of service when creating the account")
-	f.DurationVar(&o.timeout, "timeout", certs.DefaultTimeout, "give up on the CA after this long (polls included)")
+	durationVar(f, &o.timeout, "timeout", certs.DefaultTimeout, "give up on the CA after this long (polls included)")
 }
 
 // issue runs one ACME issuance for the key in o.keyFile and writes the

@@ -95,7 +95,8 @@ chains, leaf first) or from live servers with --connect HOST[:PORT] (and
 Examples:
   pinset export android-nsc --manifest pins.json --root root.json \
       -o app/src/main/res/xml/network_security_config.xml
-  pinset export okhttp --pin 'api.example.com=sha256/AAAA...=,sha256/BBBB...='
+  LIVE=$(pinset pin --format base64 live.key); NEXT=$(pinset pin --format base64 next.key)
+  pinset export okhttp --pin "api.example.com=$LIVE,$NEXT"
   pinset export ios-ats --manifest pins.json --connect api.example.com
   pinset export okhttp --okhttp-version 3 --manifest pins.json
   pinset export trustkit-ios --manifest pins.json --expiration 2027-06-30
@@ -124,10 +125,12 @@ Examples:
 	f.IntVar(&ef.okhttpVersion, "okhttp-version", export.OkHttp4, "OkHttp major `VERSION` of the okhttp format: 4 (4.3.0+, reads **.) or 3 (3.2.0 to 4.2.x: **.x written as x and *.x)")
 	f.StringArrayVar(&ef.certs, "cert", nil, "certificate chain `FILE` (PEM or DER) telling where pins sit in the chain (repeatable)")
 	f.StringArrayVar(&ef.connects, "connect", nil, "learn chain positions from a live server `HOST[:PORT]` (repeatable)")
-	f.StringVar(&ef.caFile, "cafile", "", "PEM `FILE` of extra trusted CAs for --connect")
-	f.DurationVar(&ef.timeout, "timeout", 10*time.Second, "timeout of each --connect")
+	f.StringVar(&ef.caFile, "cafile", "", "PEM `FILE` of private CAs --connect trusts in addition to the system roots")
+	durationVar(f, &ef.timeout, "timeout", 10*time.Second, "timeout of each --connect")
 	f.StringVar(&ef.maxAge, "max-age", "60d", "`AGE` of the hpkp max-age directive: days (60d) or a duration")
 	f.StringVar(&ef.pkg, "package", export.DefaultGoPackage, "package `NAME` of the go format")
+	_ = cmd.RegisterFlagCompletionFunc("trust-anchor", cobra.FixedCompletions([]string{"system", "user", "@raw/"}, cobra.ShellCompDirectiveNoFileComp|cobra.ShellCompDirectiveNoSpace))
+	_ = cmd.RegisterFlagCompletionFunc("okhttp-version", cobra.FixedCompletions([]string{"4\tOkHttp 4.3.0 and later", "3\tOkHttp 3.2.0 to 4.2.x"}, cobra.ShellCompDirectiveNoFileComp))
 	f.BoolVar(&ef.asJSON, "json", false, "print {format, output, warnings} as JSON instead of the file (okhttp: also the patterns and sha256/ pins, for PinsetOkHttp)")
 	f.BoolVar(&ef.strict, "strict", false, "fail (exit 3) when the format cannot express a policy exactly")
 	return cmd

@@ -161,7 +161,12 @@ func yamlKind(goType string) string {
 
 // durationValue is a duration flag that takes days ("21d") as well as Go
 // durations ("72h", "10s"): every duration flag of pinset reads the same.
-type durationValue struct{ d *time.Duration }
+// With bareDays, a bare whole number is a number of days too (flags that
+// took an integer number of days before they took durations).
+type durationValue struct {
+	d        *time.Duration
+	bareDays bool
+}
 
 func (v durationValue) String() string {
 	if v.d == nil {
@@ -171,6 +176,11 @@ func (v durationValue) String() string {
 }
 
 func (v durationValue) Set(s string) error {
+	if v.bareDays {
+		if n, err := strconv.Atoi(s); err == nil {
+			s = strconv.Itoa(n) + "d"
+		}
+	}
 	d, err := parseDays(s)
 	if err != nil {
 		return errors.New(strings.TrimPrefix(err.Error(), fmt.Sprintf("%q: ", s)))
@@ -185,5 +195,17 @@ func (v durationValue) Type() string { return "duration" }
 // durationVar defines a duration flag that also takes days.
 func durationVar(f *pflag.FlagSet, p *time.Duration, name string, value time.Duration, usage string) {
 	*p = value
-	f.Var(durationValue{p}, name, usage)
+	f.Var(durationValue{d: p}, name, usage)
+}
+
+// daysVar defines a duration flag whose bare whole numbers are days
+// ("30" is "30d"), for flags that used to take a number of days.
+func daysVar(f *pflag.FlagSet, p *time.Duration, name string, value time.Duration, usage string) {
+	*p = value
+	f.Var(durationValue{d: p, bareDays: true}, name, usage)
+	if value%(24*time.Hour) == 0 {
+		// Help shows "(default 30d)"; String stays a Go duration, which
+		// GetDuration reads.
+		f.Lookup(name).DefValue = fmt.Sprintf("%dd", value/(24*time.Hour))
+	}
 }

@@ -51,6 +51,7 @@ func newKeyNewCmd() *cobra.Command {
 	var (
 		alg, passFile string
 		force, asJSON bool
+		noPass        bool
 		tk            tlsKeyOptions
 	)
 	cmd := &cobra.Command{
@@ -59,8 +60,9 @@ func newKeyNewCmd() *cobra.Command {
 		Long: `pinset key new writes a new signing key:
 
   NAME.key  the private key, PKCS#8 PEM, mode 0600; encrypted (PKCS#8 PBES2
-            with scrypt and AES-256-CBC, which OpenSSL also reads) when a
-            passphrase is given with --passphrase-file
+            with scrypt and AES-256-CBC, which OpenSSL also reads) with the
+            passphrase of --passphrase-file or, on a terminal, one typed
+            twice (not echoed); --no-passphrase writes it unencrypted
   NAME.pub  the public key, PUBLIC KEY PEM, to list in a root
 
 and prints the key id: the hex SHA-256 of the public key's SubjectPublicKeyInfo
@@ -68,10 +70,16 @@ and prints the key id: the hex SHA-256 of the public key's SubjectPublicKeyInfo
 
 ECDSA P-256 (the default) is verified natively by Android and iOS; Ed25519
 needs Android API 33 or a library. Existing files are not overwritten
-without --force.
+without --force. Without a terminal, --passphrase-file or --no-passphrase,
+the key is written unencrypted and a warning says so.
+
+Keep root keys encrypted and offline; a pins key that a CI job or
+'pinset serve' uses unattended may be unencrypted (--no-passphrase).
 
 Examples:
-  pinset key new root-a --passphrase-file pass.txt
+  pinset key new root-a                      # asks for a passphrase
+  pinset key new root-b --passphrase-file pass.txt
+  pinset key new ci-pins --no-passphrase
   pinset key new pins --alg p256
   pinset key new ci-signer --alg ed25519
 ` + tlsKeyHelp,
@@ -98,11 +106,9 @@ Examples:
 			if err != nil {
 				return fmt.Errorf("--alg: %w", err)
 			}
-			var pass []byte
-			if passFile != "" {
-				if pass, err = trustReadPassphrase(passFile); err != nil {
-					return err
-				}
+			pass, err := newKeyPassphrase(cmd.InOrStdin(), cmd.ErrOrStderr(), keyFile, passFile, noPass)
+			if err != nil {
+				return err
 			}
 			s, err := trust.GenerateKey(a, trustRand)
 			if err != nil {
@@ -136,6 +142,7 @@ Examples:
 	f := cmd.Flags()
 	f.StringVar(&alg, "alg", "p256", "key algorithm: p256 (ECDSA P-256, SHA-256) or ed25519; with --tls: p256, p384, rsa2048 or rsa3072")
 	f.StringVar(&passFile, "passphrase-file", "", "encrypt the private key with the passphrase in `FILE` (first line)")
+	f.BoolVar(&noPass, "no-passphrase", false, "write the private key unencrypted, without asking")
 	f.BoolVar(&force, "force", false, "overwrite existing NAME.key and NAME.pub")
 	f.BoolVar(&asJSON, "json", false, "print the result as JSON")
 	_ = cmd.RegisterFlagCompletionFunc("alg", cobra.FixedCompletions([]string{"p256\tECDSA P-256 with SHA-256 (default)", "ed25519\tEd25519 (signing keys)", "p384\tECDSA P-384 (--tls)", "rsa2048\tRSA 2048 (--tls)", "rsa3072\tRSA 3072 (--tls)"}, cobra.ShellCompDirectiveNoFileComp))
@@ -160,8 +167,10 @@ func trustReadPassphrase(name string) ([]byte, error) {
 	return line, nil
 }
 
-// trustReadSigner loads a private key file.
-func trustReadSigner(keyFile, passFile string) (*trust.Signer, error) {
+// trustReadSigner loads a private key file. An encrypted key takes the
+// passphrase of passFile or, when in is a terminal, one typed at a prompt
+// on stderr (not echoed).
+func trustReadSigner(in io.Reader, stderr io.Writer, keyFile, passFile string) (*trust.Signer, error) {
 	b, err := readInput(keyFile, 64<<10)
 	if err != nil {
 		return nil, err
@@ -173,6 +182,16 @@ func trustReadSigner(keyFile, passFile string) (*trust.Signer, error) {
 		}
 	}
 	s, err := trust.ParsePrivateKeyPEM(b, pass)
+	if passFile == "" && errors.Is(err, trust.ErrPassphrase) {
+		fd, ok := stdinTerminal(in)
+		if !ok {
+			return nil, errorWithHint(fmt.Errorf("%s: %w", keyFile, err), "the key is encrypted and there is no terminal to ask on: give --passphrase-file FILE")
+		}
+		if pass, err = promptPassphrase(fd, stderr, "Passphrase for "+keyFile+": "); err != nil {
+			return nil, err
+		}
+		s, err = trust.ParsePrivateKeyPEM(b, pass)
+	}
 	if err != nil {
 		if passFile != "" && errors.Is(err, trust.ErrPassphrase) {
 			return nil, fmt.Errorf("%s: %w (passphrase from %s)", keyFile, err, passFile)

@@ -65,8 +65,8 @@ Or list the hosts in a YAML file with --policy:
   hosts:
     - pattern: api.example.com
       pins:
-        - sha256/AAAA...=
-        - sha256/BBBB...=
+        - 47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=   # pinset pin live.key
+        - Gnu9JCD/+zfWjha1+p8W7lHodC+nMcbCLRAJmDucwWg=   # pinset pin next.key
       include_subdomains: false
       report_only: false
       report_uri: https://reports.example.com/v1/reports
@@ -76,8 +76,9 @@ back, so that a rotation never locks clients out. Versions must increase
 with every manifest; the expiry defaults to 30 days.
 
 Examples:
+  LIVE=$(pinset pin --format base64 live.key); NEXT=$(pinset pin --format base64 next.key)
   pinset manifest new --root root.json --version 1 \
-      --host 'api.example.com=sha256/AAAA...=,sha256/BBBB...=' -o pins.json
+      --host "api.example.com=$LIVE,$NEXT" -o pins.json
   pinset manifest new --root root.json --version 2 --policy hosts.yaml -o pins.json
   pinset sign --key pins.key pins.json`,
 		Args: cobra.NoArgs,

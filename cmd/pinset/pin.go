@@ -33,6 +33,7 @@ type pinOptions struct {
 	resolve    []string
 	timeout    time.Duration
 	format     string
+	asJSON     bool
 }
 
 func newPinCmd() *cobra.Command {
@@ -69,7 +70,7 @@ Formats (--format):
   okhttp      sha256/BASE64 per line (OkHttp CertificatePinner)
   hpkp        pin-sha256="BASE64" per line
   hex         lower-case hex per line; hex-colons: pairs separated by ':'
-  json        every field, for scripts
+  json        every field, for scripts (the same as --json)
 
 Examples:
   pinset pin cert.pem
@@ -89,6 +90,12 @@ Examples:
 			return nil
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if o.asJSON {
+				if cmd.Flags().Changed("format") && o.format != "json" {
+					return fmt.Errorf("--json and --format %s: choose one", o.format)
+				}
+				o.format = "json"
+			}
 			if !pinKnownFormat(o.format) {
 				return fmt.Errorf("--format %q: want one of %s", o.format, strings.Join(pinFormats, ", "))
 			}
@@ -107,8 +114,9 @@ Examples:
 	f.StringVar(&o.caFile, "cafile", "", "PEM `FILE` of private root certificates, trusted in addition to the system roots")
 	f.BoolVar(&o.allAddrs, "all-addrs", false, "connect to every resolved address (IPv4 and IPv6) and show each one's chain")
 	f.StringArrayVar(&o.resolve, "resolve", nil, "connect to `HOST:PORT:ADDR` instead of resolving HOST (repeatable; as curl's --resolve)")
-	f.DurationVar(&o.timeout, "timeout", probe.DefaultTimeout, "time limit for each address (connection and handshake)")
+	durationVar(f, &o.timeout, "timeout", probe.DefaultTimeout, "time limit for each address (connection and handshake)")
 	f.StringVar(&o.format, "format", "text", "output `FORMAT`: "+strings.Join(pinFormats, ", "))
+	f.BoolVar(&o.asJSON, "json", false, "print every field as JSON (the same as --format json)")
 	_ = cmd.RegisterFlagCompletionFunc("format", func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
 		return pinFormats, cobra.ShellCompDirectiveNoFileComp
 	})

@@ -158,7 +158,7 @@ default) may be dropped without it.`,
 	f.StringVar(&caFile, "cafile", "", "PEM `FILE` of CAs to trust for the service (added to the system roots)")
 	f.StringVar(&certFile, "client-cert", "", "client certificate `FILE` for an admin API behind mutual TLS")
 	f.StringVar(&keyFile, "client-key", "", "private key `FILE` of --client-cert")
-	f.DurationVar(&timeout, "timeout", 60*time.Second, "time limit per upload (the publish gate probes live hosts)")
+	durationVar(f, &timeout, "timeout", 60*time.Second, "time limit per upload (the publish gate probes live hosts)")
 	f.BoolVar(&asJSON, "json", false, "print the service's answers as JSON")
 	return cmd
 }

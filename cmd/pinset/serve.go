@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -93,17 +92,12 @@ func loadServeConfig(path string) (*serveConfig, error) {
 	if path == "" {
 		return cfg, nil
 	}
-	b, err := os.ReadFile(path)
+	b, err := readInput(path, 1<<20)
 	if err != nil {
 		return nil, err
 	}
-	if len(b) > 1<<20 {
-		return nil, fmt.Errorf("%s: larger than 1 MiB", path)
-	}
-	dec := yaml.NewDecoder(bytes.NewReader(b))
-	dec.KnownFields(true)
-	if err := dec.Decode(cfg); err != nil && !errors.Is(err, io.EOF) {
-		return nil, fmt.Errorf("%s: %v", path, err)
+	if err := decodeYAMLStrict(path, b, cfg); err != nil {
+		return nil, err
 	}
 	return cfg, nil
 }
@@ -227,6 +221,7 @@ Examples:
 			override("tls-key", &cfg.TLSKey, flags.TLSKey)
 			override("admin-client-ca", &cfg.AdminClientCA, flags.AdminClientCA)
 			override("log-format", &cfg.LogFormat, flags.LogFormat)
+			override("log-level", &cfg.LogLevel, flags.LogLevel)
 			if f.Changed("publish-gate") || cfg.PublishGate == nil {
 				if cfg.PublishGate == nil {
 					cfg.PublishGate = &gateConfig{}
@@ -246,7 +241,10 @@ Examples:
 	f.StringVar(&flags.TLSCert, "tls-cert", "", "serve HTTPS with this PEM certificate chain `FILE`")
 	f.StringVar(&flags.TLSKey, "tls-key", "", "PEM private key `FILE` of --tls-cert")
 	f.StringVar(&flags.AdminClientCA, "admin-client-ca", "", "require admin clients to present a certificate from the CAs in this PEM `FILE` (needs TLS)")
-	f.StringVar(&flags.LogFormat, "log-format", "text", "log format: text or json")
+	f.StringVar(&flags.LogFormat, "log-format", "text", "log `FORMAT`: text or json")
+	f.StringVar(&flags.LogLevel, "log-level", "info", "least severe `LEVEL` logged: debug, info, warn or error")
+	_ = cmd.RegisterFlagCompletionFunc("log-format", cobra.FixedCompletions([]string{"text", "json"}, cobra.ShellCompDirectiveNoFileComp))
+	_ = cmd.RegisterFlagCompletionFunc("log-level", cobra.FixedCompletions([]string{"debug", "info", "warn", "error"}, cobra.ShellCompDirectiveNoFileComp))
 	f.BoolVar(&gate, "publish-gate", true, "probe the live hosts before publishing a manifest")
 	return cmd
 }
@@ -255,7 +253,7 @@ func runServe(ctx context.Context, stderr io.Writer, cfg *serveConfig) error {
 	var level slog.Level
 	if cfg.LogLevel != "" {
 		if err := level.UnmarshalText([]byte(cfg.LogLevel)); err != nil {
-			return fmt.Errorf("log_level %q: use debug, info, warn or error", cfg.LogLevel)
+			return fmt.Errorf("log level %q: use debug, info, warn or error", cfg.LogLevel)
 		}
 	}
 	var logger *slog.Logger
@@ -351,16 +349,16 @@ func runServe(ctx context.Context, stderr io.Writer, cfg *serveConfig) error {
 		if r.Key == "" {
 			return errors.New("resign.key: the pins-role private key file is required")
 		}
-		kb, err := os.ReadFile(r.Key)
+		kb, err := readInput(r.Key, 64<<10)
 		if err != nil {
-			return err
+			return fmt.Errorf("resign.key: %w", err)
 		}
 		var pass []byte
 		if r.PassphraseFile != "" {
-			if pass, err = os.ReadFile(r.PassphraseFile); err != nil {
-				return err
+			// The first line, as --passphrase-file of key new and sign.
+			if pass, err = trustReadPassphrase(r.PassphraseFile); err != nil {
+				return fmt.Errorf("resign.passphrase_file: %w", err)
 			}
-			pass = bytes.TrimRight(pass, "\r\n")
 		}
 		if rc.Signer, err = trust.ParsePrivateKeyPEM(kb, pass); err != nil {
 			return fmt.Errorf("%s: %v", r.Key, err)
@@ -387,6 +385,21 @@ func runServe(ctx context.Context, stderr io.Writer, cfg *serveConfig) error {
 	}
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	// Bind the ports first: a bad or busy address leaves nothing behind
+	// (no data directory, no database).
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("--listen: %v", err)
+	}
+	defer ln.Close()
+	if cfg.MetricsListen != "" {
+		mln, err := net.Listen("tcp", cfg.MetricsListen)
+		if err != nil {
+			return fmt.Errorf("metrics_listen: %v", err)
+		}
+		defer mln.Close()
+		sc.MetricsListener = mln
+	}
 	st, err := store.Open(ctx, cfg.Database, cfg.Data, store.WithReportLimits(limits))
 	if err != nil {
 		return err
@@ -402,19 +415,7 @@ func runServe(ctx context.Context, stderr io.Writer, cfg *serveConfig) error {
 			return err
 		}
 	}
-	if cfg.MetricsListen != "" {
-		mln, err := net.Listen("tcp", cfg.MetricsListen)
-		if err != nil {
-			return fmt.Errorf("metrics_listen: %v", err)
-		}
-		defer mln.Close()
-		sc.MetricsListener = mln
-	}
 	srv, err := server.New(sc)
-	if err != nil {
-		return err
-	}
-	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return err
 	}

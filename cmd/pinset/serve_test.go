@@ -395,7 +395,7 @@ func TestServeConfigStrict(t *testing.T) {
 	root.SetErr(&errb)
 	root.SetContext(context.Background())
 	err := root.Execute()
-	if err == nil || !strings.Contains(err.Error(), "listen_addr") || !strings.Contains(err.Error(), "not found") {
+	if err == nil || !strings.Contains(err.Error(), "listen_addr") || !strings.Contains(err.Error(), `line 2: unknown key "listen_addr"`) {
 		t.Fatalf("unknown key: %v", err)
 	}
 	cfg = writeFile(t, dir, "pinset.json", []byte(`{"listen": "127.0.0.1:0", "report_rate": "fast"}`))

@@ -40,7 +40,7 @@ Examples:
 			if keyFile == "" {
 				return errorWithHint(fmt.Errorf("--key is required"), "make one with 'pinset key new NAME'")
 			}
-			s, err := trustReadSigner(keyFile, passFile)
+			s, err := trustReadSigner(cmd.InOrStdin(), cmd.ErrOrStderr(), keyFile, passFile)
 			if err != nil {
 				return err
 			}
@@ -63,7 +63,7 @@ Examples:
 		},
 	}
 	cmd.Flags().StringVar(&keyFile, "key", "", "private key `FILE` (PKCS#8 PEM, from 'pinset key new')")
-	cmd.Flags().StringVar(&passFile, "passphrase-file", "", "passphrase `FILE` of an encrypted key")
+	cmd.Flags().StringVar(&passFile, "passphrase-file", "", "passphrase `FILE` of an encrypted key (default: asked on the terminal)")
 	cmd.Flags().StringVar(&rootFile, "root", "", "root `FILE` naming the pins keys (of a manifest) or the previous root keys (of a root): warn about a key it does not name")
 	return cmd
 }

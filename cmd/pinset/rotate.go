@@ -37,7 +37,7 @@ func (c *rotateConn) flags(cmd *cobra.Command) {
 	f.StringVar(&c.caFile, "cafile", "", "PEM `FILE` of CAs to trust for the service (added to the system roots)")
 	f.StringVar(&c.certFile, "client-cert", "", "client certificate `FILE` for an admin API behind mutual TLS")
 	f.StringVar(&c.keyFile, "client-key", "", "private key `FILE` of --client-cert")
-	f.DurationVar(&c.timeout, "timeout", 120*time.Second, "time limit per request (a step may publish through the publish gate)")
+	durationVar(f, &c.timeout, "timeout", 120*time.Second, "time limit per request (a step may publish through the publish gate)")
 }
 
 func (c *rotateConn) open() error {

@@ -141,6 +141,7 @@ default) may be dropped without it.`,
 					}
 				}
 			}
+			warnManifestBehindRoot(cmd, client, base, items)
 			if asJSON {
 				enc := json.NewEncoder(out)
 				enc.SetIndent("", "  ")
@@ -337,4 +338,57 @@ func redactURLError(err error) error {
 		return ue.Err
 	}
 	return err
+}
+
+// warnManifestBehindRoot warns when a root was published and the app's
+// current manifest (none of this run's uploads) is still bound to an older
+// root: clients that take the new root refuse that manifest as an update
+// (mix-and-match guard) and keep enforcing the manifest they hold until a
+// manifest for the new root is published. The manifest is read from the
+// public endpoint and decoded without verification: the warning decides
+// nothing.
+func warnManifestBehindRoot(cmd *cobra.Command, hc *http.Client, base *url.URL, items []publishItem) {
+	newest := map[string]uint64{} // app -> newest root version published now
+	manifestToo := map[string]bool{}
+	for _, it := range items {
+		switch it.kind {
+		case "root":
+			if it.version > newest[it.app] {
+				newest[it.app] = it.version
+			}
+		case "pins":
+			manifestToo[it.app] = true
+		}
+	}
+	for app, rv := range newest {
+		if manifestToo[app] {
+			continue
+		}
+		u := *base
+		u.Path += "/v1/apps/" + url.PathEscape(app) + "/pins.json"
+		req, err := http.NewRequestWithContext(cmd.Context(), http.MethodGet, u.String(), nil)
+		if err != nil {
+			continue
+		}
+		resp, err := hc.Do(req)
+		if err != nil {
+			warningf(cmd.ErrOrStderr(), "%s: could not read the current manifest to compare its root: %v", app, redact.Error(err))
+			continue
+		}
+		body, err := io.ReadAll(io.LimitReader(resp.Body, maxInputFile))
+		resp.Body.Close()
+		if err != nil || resp.StatusCode != http.StatusOK {
+			continue // no manifest yet: nothing is bound to the old root
+		}
+		m, err := trust.DecodeManifestUnverified(body)
+		if err != nil {
+			warningf(cmd.ErrOrStderr(), "%s: the current manifest could not be read to compare its root: %v", app, err)
+			continue
+		}
+		if m.RootVersion < rv {
+			warningf(cmd.ErrOrStderr(), "%s: the current manifest v%d is bound to root v%d, not the root v%d just published: "+
+				"clients holding root v%d refuse it as an update and keep the manifest they have; publish a manifest "+
+				"made with --root for root v%d", app, m.Version, m.RootVersion, rv, rv, rv)
+		}
+	}
 }

@@ -114,6 +114,9 @@ type Store interface {
 	// ProbeResults returns results for a host (all hosts when empty) at or
 	// after since, newest first, at most limit (0: 1000).
 	ProbeResults(ctx context.Context, host string, since time.Time, limit int) ([]ProbeResult, error)
+
+	// The transparency log, appended to by PublishRoot and PublishManifest.
+	LogStore
 }
 
 // App is one app's current state.

@@ -106,6 +106,10 @@ type Config struct {
 	// Resign, when set, re-signs each app's current manifest with a fresh
 	// expiry before it goes stale (see ResignConfig).
 	Resign *ResignConfig
+
+	// Log, when set, signs and serves each app's transparency log and
+	// adds a proof to every manifest served (see LogConfig).
+	Log *LogConfig
 }
 
 // Server is the pin service. Create it with New; it is an http.Handler.
@@ -124,6 +128,7 @@ type Server struct {
 	m          *metrics
 	// unmatched counts the requests no route matched.
 	unmatched *routeMetrics
+	tlog      *logService // nil without Config.Log
 }
 
 // New builds a server. It does not start anything; see Serve.
@@ -163,6 +168,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.m = m
 	s.docs = newDocCache(cfg.Store, cfg.RefreshInterval, s.now)
+	if cfg.Log != nil {
+		s.tlog = newLogService(cfg.Log, cfg.Store, cfg.RefreshInterval, s.now)
+	}
 	s.limiter = newLimiter(cfg.ReportRate, cfg.ReportBurst, s.now)
 	s.appLimiter = newLimiter(cfg.ReportAppRate, cfg.ReportAppBurst, s.now)
 	s.routes()

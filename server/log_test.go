@@ -132,4 +132,3 @@ func TestLogWithoutKey(t *testing.T) {
 		t.Fatalf("log size %d", n)
 	}
 }
-

@@ -15,6 +15,7 @@ import (
 
 	"pinset.dev/pinset/store"
 	"pinset.dev/pinset/tlog"
+	"pinset.dev/pinset/trust"
 )
 
 // LogConfig is the transparency log's signing key (docs/trust.md section
@@ -317,3 +318,24 @@ func (s *Server) logInvalidate(app string) {
 		s.tlog.invalidate(app)
 	}
 }
+
+// checkRootLog refuses a root that names a transparency log other than
+// this service's: its clients would refuse every manifest served.
+func (s *Server) checkRootLog(app string, root *trust.Root) error {
+	if root.Log == nil {
+		return nil
+	}
+	if s.tlog == nil {
+		return &PublishError{Status: http.StatusConflict, Code: "log_key", Err: fmt.Errorf("root v%d names the transparency log %s, but this service keeps no signed log: configure transparency_log in serve first", root.Version, logKeyName(root.Log.Key))}
+	}
+	want, err := s.cfg.Log.LogVerifierKey(app)
+	if err != nil {
+		return &PublishError{Status: http.StatusInternalServerError, Code: "internal", Err: err}
+	}
+	if root.Log.Key != want {
+		return &PublishError{Status: http.StatusConflict, Code: "log_key", Err: fmt.Errorf("root v%d names the log key %s, but this service signs app %s's log with %s: clients would refuse every manifest", root.Version, root.Log.Key, app, want)}
+	}
+	return nil
+}
+
+func logKeyName(k string) string { name, _, _ := strings.Cut(k, "+"); return name }

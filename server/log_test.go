@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"pinset.dev/pinset/tlog"
+	"pinset.dev/pinset/trust"
 )
 
 func testLogConfig() *LogConfig {
@@ -130,5 +131,49 @@ func TestLogWithoutKey(t *testing.T) {
 	}
 	if n, _ := e.st.LogSize(t.Context(), "shop"); n != 2 {
 		t.Fatalf("log size %d", n)
+	}
+}
+
+// TestLogRootNamesLog: a root naming this service's log key is
+// published, and a client state built on it accepts the manifest served
+// with its proof (and refuses it without); a root naming another log key
+// is refused.
+func TestLogRootNamesLog(t *testing.T) {
+	lc := testLogConfig()
+	e := newEnv(t, func(c *Config) { c.Log = lc })
+	key, _ := lc.LogVerifierKey("shop")
+	e.repo.Log = &trust.Log{Key: key}
+	other, _ := (&LogConfig{Key: lc.Key, Name: "elsewhere.example"}).LogVerifierKey("shop")
+	e.repo.Roots, e.repo.Manifests, e.repo.ManifestVersion = nil, nil, 0
+	bad := e.repo.Sign(trust.PayloadTypeRoot, func() []byte {
+		d := e.repo.RootDoc(1)
+		d.Log = &trust.Log{Key: other}
+		b, _ := d.Marshal()
+		return b
+	}(), e.repo.RootKeys[:2]...)
+	if r := e.publish("root", bad); r.code != 409 || r.apiErr(t).Code != "log_key" {
+		t.Fatalf("root naming another log: %d %s", r.code, r.body)
+	}
+	e.repo.PublishRootSignedBy(e.repo.RootDoc(1), e.repo.RootKeys[:2]...)
+	e.repo.PublishManifest(nil)
+	e.mustPublish("root", e.repo.Root())
+	e.mustPublish("pins", e.repo.Manifest())
+	st, err := trust.NewState(e.repo.Root(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := e.do("GET", "/v1/apps/shop/pins.json", nil)
+	proof, _ := base64.StdEncoding.DecodeString(r.h.Get(HeaderLogProof))
+	now := e.clock.Now()
+	if _, err := st.UpdateManifest(r.body, now); !errors.Is(err, trust.ErrNotLogged) {
+		t.Fatalf("without the proof: %v", err)
+	}
+	if _, err := st.UpdateManifestWithProof(r.body, proof, now); err != nil {
+		t.Fatalf("with the proof: %v", err)
+	}
+	// A root naming the log on a service without a log key.
+	e2 := newEnv(t, nil)
+	if r := e2.publish("root", e.repo.Root()); r.code != 409 || r.apiErr(t).Code != "log_key" {
+		t.Fatalf("no log key: %d %s", r.code, r.body)
 	}
 }

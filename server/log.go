@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -339,3 +340,29 @@ func (s *Server) checkRootLog(app string, root *trust.Root) error {
 }
 
 func logKeyName(k string) string { name, _, _ := strings.Cut(k, "+"); return name }
+
+// ReadLogKey reads the log's Ed25519 private key from a PKCS#8 PEM file
+// (as `pinset key new NAME --alg ed25519` writes it). The file must not be
+// readable by group or others (mode 0600): the key signs every checkpoint.
+func ReadLogKey(path string, passphrase []byte) (ed25519.PrivateKey, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return nil, err
+	}
+	if fi.Mode().Perm()&0o077 != 0 {
+		return nil, fmt.Errorf("%s: mode %04o: the log key must be readable by its owner only (chmod 600)", path, fi.Mode().Perm())
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	s, err := trust.ParsePrivateKeyPEM(b, passphrase)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	k, ok := s.Private().(ed25519.PrivateKey)
+	if !ok {
+		return nil, fmt.Errorf("%s: the log key must be Ed25519 (pinset key new NAME --alg ed25519), not %s", path, s.Key.Alg)
+	}
+	return k, nil
+}

@@ -15,13 +15,13 @@ import (
 type Log struct {
 	// Key is the log's note verifier key, "origin+hash+base64" (an
 	// Ed25519 key; the name is the log's origin).
-	Key string
+	Key string `json:"key"`
 	// Witnesses are note verifier keys (Ed25519 or C2SP
 	// cosignature/v1), at most tlog.MaxWitnesses.
-	Witnesses []string
+	Witnesses []string `json:"witnesses,omitempty"`
 	// WitnessThreshold is how many witnesses must cosign (1 to
 	// len(Witnesses); 0 without witnesses).
-	WitnessThreshold int
+	WitnessThreshold int `json:"witness_threshold,omitempty"`
 
 	v *tlog.Verifiers
 }

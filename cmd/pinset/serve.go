@@ -50,6 +50,7 @@ type serveConfig struct {
 	PublishGate     *gateConfig    `yaml:"publish_gate"`
 	UnpinPeriod     string         `yaml:"unpin_period"`
 	Resign          *resignConfig  `yaml:"resign"`
+	TransparencyLog *tlogConfig    `yaml:"transparency_log"` // audit.go
 	// Monitor is decoded by the hooks in serveHooks (package monitor's
 	// wiring), strictly too.
 	Monitor yaml.Node `yaml:"monitor"`

@@ -240,4 +240,3 @@ func short(ids []string) []string {
 	}
 	return out
 }
-

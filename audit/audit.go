@@ -152,6 +152,9 @@ func (a *auditor) get(ctx context.Context, max int64, path ...string) ([]byte, b
 // Run audits the app's log. Problems are in the report; an error means
 // the audit could not be completed.
 func Run(ctx context.Context, cfg Config) (*Report, error) {
+	if !validApp(cfg.App) {
+		return nil, fmt.Errorf("app id %q: use 1 to 128 characters of A-Z a-z 0-9 . _ -", cfg.App)
+	}
 	if cfg.MaxEntries <= 0 {
 		cfg.MaxEntries = 1 << 20
 	}
@@ -407,4 +410,16 @@ func (a *auditor) signers(rep *Report, e *Entry, b []byte, parsed []*trust.Root)
 func digest(b []byte) string {
 	h := sha256.Sum256(b)
 	return hex.EncodeToString(h[:])
+}
+
+func validApp(s string) bool {
+	if len(s) == 0 || len(s) > trust.MaxAppIDLen || s == "." || s == ".." {
+		return false
+	}
+	for _, c := range []byte(s) {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
 }

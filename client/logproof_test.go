@@ -28,6 +28,11 @@ type logService struct {
 
 func newLogService(t *testing.T, now func() time.Time, lc *server.LogConfig) *logService {
 	t.Helper()
+	return newLogServiceB(t, now, lc)
+}
+
+func newLogServiceB(t testing.TB, now func() time.Time, lc *server.LogConfig) *logService {
+	t.Helper()
 	st, err := store.OpenSQLite(context.Background(), filepath.Join(t.TempDir(), store.SQLiteFile))
 	if err != nil {
 		t.Fatal(err)
@@ -42,7 +47,9 @@ func newLogService(t *testing.T, now func() time.Time, lc *server.LogConfig) *lo
 	return &logService{srv: srv, url: hs.URL}
 }
 
-func (s *logService) publish(t *testing.T, app, kind string, b []byte) {
+func (s *logService) publish(t *testing.T, app, kind string, b []byte) { s.publishB(t, app, kind, b) }
+
+func (s *logService) publishB(t testing.TB, app, kind string, b []byte) {
 	t.Helper()
 	var err error
 	if kind == "root" {

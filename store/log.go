@@ -39,8 +39,8 @@ func appendLog(ctx context.Context, c conn, app, kind string, version int64, bod
 	if err != nil {
 		return fmt.Errorf("log record: %w", err)
 	}
-	var n int64
-	if err := c.queryRow(ctx, `SELECT COUNT(*) FROM log_entries WHERE app = $1`, app).Scan(&n); err != nil {
+	n, err := logSize(ctx, c, app)
+	if err != nil {
 		return err
 	}
 	hashes, err := tlog.StoredHashes(n, rec, tlog.HashReaderFunc(func(ix []int64) ([]tlog.Hash, error) {
@@ -53,13 +53,29 @@ func appendLog(ctx context.Context, c conn, app, kind string, version int64, bod
 		app, n, kind, version, rec, unix(now)); err != nil {
 		return err
 	}
+	// One statement for the leaf and the interior nodes it completes
+	// (at most 64).
 	base := tlog.StoredHashCount(n)
+	var q strings.Builder
+	args := []any{app}
+	q.WriteString(`INSERT INTO log_hashes (app, hidx, hash) VALUES `)
 	for i, h := range hashes {
-		if _, err := c.exec(ctx, `INSERT INTO log_hashes (app, hidx, hash) VALUES ($1, $2, $3)`, app, base+int64(i), h[:]); err != nil {
-			return err
+		if i > 0 {
+			q.WriteByte(',')
 		}
+		args = append(args, base+int64(i), h[:])
+		fmt.Fprintf(&q, "($1, $%d, $%d)", len(args)-1, len(args))
 	}
-	return nil
+	_, err = c.exec(ctx, q.String(), args...)
+	return err
+}
+
+// logSize is the number of entries: the next index, read from the
+// primary key's end (not a count of every row).
+func logSize(ctx context.Context, c conn, app string) (int64, error) {
+	var n int64
+	err := c.queryRow(ctx, `SELECT COALESCE(MAX(idx) + 1, 0) FROM log_entries WHERE app = $1`, app).Scan(&n)
+	return n, err
 }
 
 // readHashes reads stored hashes in the order asked.
@@ -113,9 +129,7 @@ func readHashes(ctx context.Context, c conn, app string, indexes []int64) ([]tlo
 }
 
 func (s *sqlStore) LogSize(ctx context.Context, app string) (int64, error) {
-	var n int64
-	err := s.db.queryRow(ctx, `SELECT COUNT(*) FROM log_entries WHERE app = $1`, app).Scan(&n)
-	return n, err
+	return logSize(ctx, s.db, app)
 }
 
 func (s *sqlStore) LogHashes(ctx context.Context, app string, indexes []int64) ([]tlog.Hash, error) {

@@ -120,7 +120,10 @@ func ParseBundle(data []byte) (*Bundle, error) {
 		if !ok {
 			return nil, malformed("log proof", "line 5 %q: expected \"consistency SIZE HASH...\"", lines[4])
 		}
-		size, hashes, _ := strings.Cut(rest, " ")
+		size, hashes, more := strings.Cut(rest, " ")
+		if more && hashes == "" {
+			return nil, malformed("log proof", "line 5 %q ends with a space", lines[4])
+		}
 		u, err := parseUint("log proof", size)
 		if err != nil {
 			return nil, err

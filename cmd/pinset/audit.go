@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -11,6 +12,8 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+
+	"pinset.dev/pinset/monitor"
 
 	"pinset.dev/pinset/audit"
 	"pinset.dev/pinset/internal/redact"
@@ -27,6 +30,42 @@ type tlogConfig struct {
 	Key            string `yaml:"key"`             // Ed25519 PKCS#8 PEM file, 0600
 	PassphraseFile string `yaml:"passphrase_file"` // for an encrypted key
 	Name           string `yaml:"name"`            // origin prefix: the log of APP is NAME/APP
+	// Audit, when set, makes the monitor audit every app's log each round
+	// (PinsetTransparencyLogProblem).
+	Audit *tlogAuditConfig `yaml:"audit"`
+}
+
+// tlogAuditConfig is transparency_log.audit: where the monitor audits the
+// logs from (the public URL, a CDN or a mirror: what clients see).
+type tlogAuditConfig struct {
+	Server     string `yaml:"server"`      // base URL
+	State      string `yaml:"state"`       // directory for the last checkpoints
+	ExpectKeys string `yaml:"expect_keys"` // file of key ids (optional)
+}
+
+// monitorLogAudit returns the monitor's log audit from serve's
+// configuration, or nil.
+func monitorLogAudit(cfg *serveConfig) (monitor.LogAuditFunc, error) {
+	if cfg.TransparencyLog == nil || cfg.TransparencyLog.Audit == nil {
+		return nil, nil
+	}
+	a := cfg.TransparencyLog.Audit
+	u, err := url.Parse(a.Server)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		return nil, fmt.Errorf("transparency_log.audit.server %s: not an http(s) URL", redact.URL(a.Server))
+	}
+	if a.State == "" {
+		return nil, errors.New("transparency_log.audit.state: a directory is required (the audit compares each round with the last)")
+	}
+	var keys []string
+	if a.ExpectKeys != "" {
+		if keys, err = readExpectKeys(a.ExpectKeys); err != nil {
+			return nil, fmt.Errorf("transparency_log.audit.expect_keys: %v", err)
+		}
+	}
+	return func(ctx context.Context, app string) (*audit.Report, error) {
+		return audit.Run(ctx, audit.Config{Server: u, App: app, StateDir: a.State, ExpectKeys: keys})
+	}, nil
 }
 
 // tlogServeHook gives the server its log key when transparency_log is set.

@@ -122,6 +122,24 @@ func TestServeTransparencyLogConfig(t *testing.T) {
 	if err := tlogServeHook(cfg, &sc); err != nil || sc.Log == nil || sc.Log.Name != "pins.example.test" {
 		t.Fatalf("hook: %v %+v", err, sc.Log)
 	}
+	if f, err := monitorLogAudit(cfg); f != nil || err != nil {
+		t.Fatalf("no audit section: %v", err)
+	}
+	os.WriteFile(conf, []byte("transparency_log:\n  key: "+filepath.Join(dir, "log.key")+"\n  name: pins.example.test\n  audit:\n    server: http://127.0.0.1:1\n    state: "+filepath.Join(dir, "audit")+"\n"), 0o644)
+	if cfg, err = loadServeConfig(conf); err != nil {
+		t.Fatal(err)
+	}
+	f, err := monitorLogAudit(cfg)
+	if err != nil || f == nil {
+		t.Fatalf("audit section: %v", err)
+	}
+	if _, err := f(context.Background(), "com.example.app"); err == nil {
+		t.Fatal("an audit of an unreachable service succeeded")
+	}
+	cfg.TransparencyLog.Audit.State = ""
+	if _, err := monitorLogAudit(cfg); err == nil {
+		t.Fatal("audit without a state directory accepted")
+	}
 	os.WriteFile(conf, []byte("transparency_log:\n  key: x\n  nmae: y\n"), 0o644)
 	if _, err := loadServeConfig(conf); err == nil {
 		t.Fatal("unknown transparency_log key accepted")

@@ -221,6 +221,7 @@ type snapshot struct {
 	manifest      []byte
 	manifestAfter int
 	etag          string
+	logSize       int64 // tree size of the newest log checkpoint held (0: none)
 
 	source          string // "bundled", "cache" or "network"
 	rootVersion     int64
@@ -404,7 +405,7 @@ func (c *Client) loadCache(now time.Time) (s *snapshot, discarded []string, err 
 	}
 	s = c.bundled.clone()
 	s.source = "cache"
-	applied, dropped := s.restore(cc.roots, cc.manifest, cc.after)
+	applied, dropped := s.restore(cc.roots, cc.manifest, cc.after, cc.logProof, cc.logCheckpoint)
 	if dropped != nil {
 		if applied == 0 {
 			return nil, nil, dropped
@@ -447,7 +448,7 @@ func (c *Client) saveCache(s *snapshot) {
 	if c.cfg.Store == nil {
 		return
 	}
-	b, err := encodeCache(s.roots, s.manifest, s.manifestAfter, s.etag, c.LastRefresh())
+	b, err := encodeCache(s.roots, s.manifest, s.manifestAfter, s.etag, c.LastRefresh(), s.ts.ManifestProof(), s.ts.Checkpoint())
 	if err == nil {
 		err = c.cfg.Store.Save(cacheKey, b)
 	}
@@ -564,7 +565,7 @@ func (c *Client) Refresh(ctx context.Context) error {
 	if ferr == nil || !isFetchError(ferr) {
 		u := c.fetch.manifestURL()
 		etag, _ := c.conditional(next, now)
-		res, err := c.fetch.get(c.withTelemetry(ctx, next), u, etag)
+		res, err := c.fetch.get(c.withTelemetry(ctx, next), u, etag, logSizeHeader(next)...)
 		switch {
 		case err != nil:
 			ferr = errors.Join(ferr, err)
@@ -577,7 +578,7 @@ func (c *Client) Refresh(ctx context.Context) error {
 				c.lastUnconditional = now
 			}
 		default:
-			if err := next.applyManifest(res.Body, now); err != nil {
+			if err := next.applyManifest(res.Body, res.LogProof, now); err != nil {
 				ferr = errors.Join(ferr, fmt.Errorf("manifest from %s: %w", u, err))
 			} else {
 				next.etag = c.keepETag(res, u)

@@ -117,6 +117,8 @@ type Store interface {
 
 	AdoptionStore // adoption.go
 	RotationStore // rotate.go
+	// The transparency log, appended to by PublishRoot and PublishManifest.
+	LogStore
 }
 
 // App is one app's current state.

@@ -80,6 +80,9 @@ func monitorServeHook(cfg *serveConfig, sc *server.Config) error {
 	}
 	mcfg.Logger = sc.Logger
 	mcfg.Now = sc.Now
+	if mcfg.LogAudit, err = monitorLogAudit(cfg); err != nil { // audit.go
+		return err
+	}
 	m := monitor.New(sc.Store, mcfg)
 	if sc.Registry == nil {
 		sc.Registry = prometheus.NewRegistry()

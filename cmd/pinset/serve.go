@@ -49,8 +49,9 @@ type serveConfig struct {
 	PublishGate     *gateConfig     `yaml:"publish_gate"`
 	UnpinPeriod     string          `yaml:"unpin_period"`
 	Resign          *resignConfig   `yaml:"resign"`
-	Adoption        *adoptionConfig `yaml:"adoption"` // serve_rotate.go
-	Rotation        *rotationConfig `yaml:"rotation"` // serve_rotate.go
+	Adoption        *adoptionConfig `yaml:"adoption"`         // serve_rotate.go
+	Rotation        *rotationConfig `yaml:"rotation"`         // serve_rotate.go
+	TransparencyLog *tlogConfig     `yaml:"transparency_log"` // audit.go
 	// Monitor is decoded by the hooks in serveHooks (package monitor's
 	// wiring), strictly too.
 	Monitor yaml.Node `yaml:"monitor"`

@@ -524,6 +524,7 @@ func (c *Client) Close() error {
 	c.closeOnce.Do(func() {
 		close(c.done)
 		c.wg.Wait()
+		c.healer.stop() // heal.go
 		c.rep.close()
 		for _, t := range c.liveTransports() {
 			t.CloseIdleConnections()

@@ -34,9 +34,20 @@ import (
 
 // healer is the bookkeeping of the self-heal.
 type healer struct {
-	mu   sync.Mutex
-	last time.Time // when the last heal refresh started (zero: never)
-	call *healCall // the refresh in flight, nil when none
+	mu     sync.Mutex
+	last   time.Time // when the last heal refresh started (zero: never)
+	call   *healCall // the refresh in flight, nil when none
+	closed bool      // Close ran: no new refresh
+	wg     sync.WaitGroup
+}
+
+// stop refuses new heal refreshes and waits for the one in flight (its
+// context ends with Client.done, which Close closes first).
+func (h *healer) stop() {
+	h.mu.Lock()
+	h.closed = true
+	h.mu.Unlock()
+	h.wg.Wait()
 }
 
 // healCall is one refresh shared by the failures that wait for it.
@@ -67,13 +78,12 @@ func (c *Client) heal(ctx context.Context, before int64) (healOutcome, error) {
 	if c.state.Load().manifestVersion > before {
 		return healAdopted, nil // another refresh got there first
 	}
-	select {
-	case <-c.done:
-		return healClosed, nil
-	default:
-	}
 	h := &c.healer
 	h.mu.Lock()
+	if h.closed {
+		h.mu.Unlock()
+		return healClosed, nil
+	}
 	call := h.call
 	if call == nil {
 		now := c.now()
@@ -88,6 +98,7 @@ func (c *Client) heal(ctx context.Context, before int64) (healOutcome, error) {
 		call = &healCall{done: make(chan struct{})}
 		h.call = call
 		rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+		h.wg.Add(1) // under h.mu, before stop can see closed
 		go func() {
 			select {
 			case <-c.done:
@@ -96,6 +107,7 @@ func (c *Client) heal(ctx context.Context, before int64) (healOutcome, error) {
 			}
 		}()
 		go func() {
+			defer h.wg.Done()
 			err := c.Refresh(rctx)
 			cancel()
 			h.mu.Lock()

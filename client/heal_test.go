@@ -226,3 +226,21 @@ func TestHealLaterForTLSConfig(t *testing.T) {
 		t.Fatalf("dial after the refresh: %v", err)
 	}
 }
+
+// After Close the client still enforces its pins, and a failure no longer
+// reaches the pin service.
+func TestHealNotAfterClose(t *testing.T) {
+	w := newWorld(t)
+	c := w.newClient(nil)
+	hc := c.HTTPClient()
+	w.switched()
+	c.Close()
+	gets := w.repo.Gets.Load()
+	_, err := get(hc, w.backend.URL("/"))
+	if !errors.Is(err, enforce.ErrPinMismatch) || !strings.Contains(err.Error(), "the client is closed") {
+		t.Fatalf("after Close: %v", err)
+	}
+	if n := w.repo.Gets.Load() - gets; n != 0 {
+		t.Fatalf("%d requests to the pin service after Close", n)
+	}
+}

@@ -107,7 +107,7 @@ func (c *Client) newHTTPTransport() *http.Transport {
 	t := &http.Transport{
 		Proxy:                 http.ProxyFromEnvironment,
 		DialContext:           dial,
-		DialTLSContext:        c.enf.DialTLSContextWith(tcfg, dial),
+		DialTLSContext:        c.healingDial(c.dialEnf.DialTLSContextWith(tcfg, dial)), // heal.go
 		TLSClientConfig:       tcfg,
 		ForceAttemptHTTP2:     true,
 		MaxIdleConns:          100,

@@ -1,0 +1,254 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"pinset.dev/pinset/certs"
+	"pinset.dev/pinset/check"
+	"pinset.dev/pinset/deploy"
+	"pinset.dev/pinset/internal/pebbletest"
+	"pinset.dev/pinset/internal/pki"
+	"pinset.dev/pinset/internal/testtool"
+	"pinset.dev/pinset/keyring"
+	"pinset.dev/pinset/pin"
+	"pinset.dev/pinset/policy"
+	"pinset.dev/pinset/rotate"
+	"pinset.dev/pinset/telemetry"
+	"pinset.dev/pinset/trust/trusttest"
+)
+
+const acmeHost = "api.pinset.test"
+
+// startNginx runs a real nginx on loopback serving acmeHost on 127.0.0.1
+// and 127.0.0.2 from certFile and keyFile (as in deploy/nginx_test.go).
+// It returns its port and its reload command.
+func startNginx(t *testing.T, certFile, keyFile string) (int, []string) {
+	t.Helper()
+	bin := testtool.Need(t, "nginx", "apt-get install -y nginx")
+	dir := t.TempDir()
+	port := pebbletest.FreePort(t)
+	for _, d := range []string{"tmp", "logs"} {
+		os.Mkdir(filepath.Join(dir, d), 0o755)
+	}
+	conf := filepath.Join(dir, "nginx.conf")
+	text := fmt.Sprintf(`worker_processes 1;
+pid %[1]s/nginx.pid;
+error_log %[1]s/logs/error.log;
+events { worker_connections 64; }
+http {
+  access_log off;
+  client_body_temp_path %[1]s/tmp/body;
+  proxy_temp_path %[1]s/tmp/proxy;
+  fastcgi_temp_path %[1]s/tmp/fastcgi;
+  uwsgi_temp_path %[1]s/tmp/uwsgi;
+  scgi_temp_path %[1]s/tmp/scgi;
+  server {
+    listen 127.0.0.1:%[2]d ssl;
+    listen 127.0.0.2:%[2]d ssl;
+    server_name %[3]s;
+    ssl_certificate %[4]s;
+    ssl_certificate_key %[5]s;
+    return 200 "ok\n";
+  }
+}
+`, dir, port, acmeHost, certFile, keyFile)
+	if err := os.WriteFile(conf, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	args := []string{"-p", dir, "-c", conf, "-e", filepath.Join(dir, "logs", "error.log")}
+	if out, err := exec.Command(bin, args...).CombinedOutput(); err != nil {
+		t.Fatalf("starting nginx: %v\n%s", err, out)
+	}
+	t.Cleanup(func() {
+		exec.Command(bin, append(args, "-s", "stop")...).Run()
+		if t.Failed() {
+			b, _ := os.ReadFile(filepath.Join(dir, "logs", "error.log"))
+			t.Logf("nginx error.log:\n%s", b)
+		}
+	})
+	return port, append(append([]string{bin}, args...), "-s", "reload")
+}
+
+// served is the leaf pin each address of nginx serves.
+func served(t *testing.T, opts check.Options, port int) []pin.Pin {
+	t.Helper()
+	rep, err := check.Run(context.Background(), nil, []check.Target{{Host: acmeHost, Port: port}}, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []pin.Pin
+	for _, a := range rep.Hosts[0].Addresses {
+		if len(a.Chain) == 0 {
+			t.Fatalf("%s: %s", a.Address, a.Reason)
+		}
+		out = append(out, a.Chain[0].Pin)
+	}
+	return out
+}
+
+func allServe(t *testing.T, got []pin.Pin, want pin.Pin, what string) {
+	t.Helper()
+	if len(got) != 2 || got[0] != want || got[1] != want {
+		t.Fatalf("%s: nginx serves %v, want %s on both addresses", what, got, want)
+	}
+}
+
+// TestRotationTargetNginxPebble drives one plan through switching,
+// verifying, retiring and done with the host's deploy target: a real
+// nginx on loopback serves key 1 (under the manifest {key 1, key 2}); the
+// switch takes key 2 from the key ring, gets a certificate for it from a
+// real Pebble and deploys it with deploy.Deploy. First a forced fault: the
+// ring's file for key 2 holds another key; the verification catches the
+// other key on nginx, the previous files come back, and the plan waits in
+// switching with the failure in its audit trail.
+func TestRotationTargetNginxPebble(t *testing.T) {
+	peb := pebbletest.Start(t, pebbletest.Options{AlwaysValid: true})
+	ca := pki.Must(pki.NewRoot(pki.Template{}))
+	inter := pki.Must(ca.NewIntermediate(pki.Template{}))
+	gen := func(seed string) *pki.Leaf {
+		k := pki.Must(keyring.Generate(keyring.P256, pki.NewDeterministicRand(seed)))
+		return pki.Must(inter.NewLeaf(pki.Template{Hosts: []string{acmeHost}, Key: k}))
+	}
+	key1, key2, key3, other := gen("acme key 1"), gen("acme key 2"), gen("acme key 3"), gen("acme other key")
+
+	// The key ring: key 1 live, key 2 next.
+	ringDir := t.TempDir()
+	ring, err := keyring.Create(ringDir, acmeHost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range []*pki.Leaf{key1, key2} {
+		if _, err := ring.Add(l.Key); err != nil {
+			t.Fatal(err)
+		}
+	}
+	srvDir := t.TempDir()
+	certFile, keyFile := filepath.Join(srvDir, "chain.pem"), filepath.Join(srvDir, "key.pem")
+	os.WriteFile(certFile, key1.ChainPEM(), 0o600)
+	os.WriteFile(keyFile, key1.KeyPEM(), 0o600)
+	port, reload := startNginx(t, certFile, keyFile)
+
+	roots := peb.IssuerRoots(t).Clone()
+	roots.AddCert(ca.Cert)
+	resolve := map[string][]string{fmt.Sprintf("%s:%d", acmeHost, port): {"127.0.0.1", "127.0.0.2"}}
+	accountKey, _, err := certs.LoadAccountKey(filepath.Join(t.TempDir(), "acme-account.key"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	repo := trusttest.New("shop", 21)
+	repo.Now = time.Now().Add(-time.Hour).UTC().Truncate(time.Second)
+	repo.RotatePinsKeys(2, 1)
+	repo.Hosts = []policy.Policy{{Pattern: acmeHost, Pins: []pin.Pin{key1.Pin(), key2.Pin()}}}
+	repo.PublishManifest(nil)
+	var opts check.Options
+	e := newEnv(t, func(c *Config) {
+		opts = check.Options{RootCAs: roots, Resolve: resolve, DefaultPort: port, Timeout: 5 * time.Second, Now: c.Now}
+		c.PublishGate = check.ManifestGate(opts)
+		c.Rotation.Check = opts
+		c.Rotation.Signer = repo.PinsKeys[0]
+		c.Rotation.Targets = []RotationTarget{{
+			Host:    acmeHost,
+			KeyRing: ringDir,
+			Deploy: deploy.Target{Port: port, CertFile: certFile, KeyFile: keyFile, Reload: reload, RootCAs: roots,
+				Resolve: resolve, Settle: 5 * time.Second, Interval: 100 * time.Millisecond},
+			ACME: certs.Options{DirectoryURL: peb.DirectoryURL, HTTPClient: peb.HTTPClient, AccountKey: accountKey,
+				AgreeTerms: true, Timeout: 2 * time.Minute, Logf: t.Logf},
+			HTTP01Listen: "127.0.0.1:0", // Pebble does not validate here (AlwaysValid)
+		}}
+	})
+	e.clock.t = time.Now().UTC()
+	e.repo = repo
+	for _, root := range repo.Roots {
+		e.mustPublish("root", root)
+	}
+	e.mustPublish("pins", repo.Manifest())
+	allServe(t, served(t, opts, port), key1.Pin(), "before")
+
+	// One install holds the manifest pinning key 2: adoption is complete.
+	info := telemetry.Info{ID: fmt.Sprintf("%032x", 1), RootVersion: 2, ManifestVersion: repo.ManifestVersion, SDK: "test/1"}
+	if res := e.do("GET", "/v1/apps/shop/pins.json", nil, telemetry.Header, info.String()); res.code != 200 {
+		t.Fatalf("pins.json: %d", res.code)
+	}
+	if err := e.srv.FlushAdoption(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+
+	// The forced fault: the ring's file named by key 2's pin holds another key.
+	next := ring.KeyPath(key2.Pin())
+	good, _ := os.ReadFile(next)
+	if err := os.WriteFile(next, other.KeyPEM(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	st, err := e.srv.StartRotation(ctx, "shop", StartRotation{Host: acmeHost, NextPin: key2.Pin(), FollowingPin: ptr(key3.Pin()),
+		MinClients: 1, HoldDownSeconds: ptr(int64(0))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.State != rotate.Switching {
+		t.Fatalf("after the faulty switch the plan is %s (%s), want switching", st.State, st.BlockedBy)
+	}
+	allServe(t, served(t, opts, port), key1.Pin(), "after the faulty switch")
+	audit, err := e.st.PlanAudit(ctx, st.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	last := audit[len(audit)-1]
+	if last.What != string(rotate.Deploy) || !strings.Contains(last.Why, "failed: ") ||
+		!strings.Contains(last.Why, "serves key "+other.Pin().String()) || !strings.Contains(last.Why, "restored") {
+		t.Fatalf("audit of the faulty switch: %+v", last)
+	}
+	if b, _ := os.ReadFile(certFile); string(b) != string(key1.ChainPEM()) {
+		t.Fatal("key 1's chain not restored")
+	}
+
+	// Repaired: the next step switches, verifies, retires.
+	if err := os.WriteFile(next, good, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	e.clock.Add(time.Minute)
+	st, err = e.srv.StepRotation(ctx, st.ID, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.State != rotate.Done {
+		t.Fatalf("plan %s (%s), want done", st.State, st.BlockedBy)
+	}
+	allServe(t, served(t, opts, port), key2.Pin(), "after the switch")
+	// nginx serves Pebble's certificate for key 2.
+	rep, err := check.Run(ctx, nil, []check.Target{{Host: acmeHost, Port: port}}, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if iss := rep.Hosts[0].Addresses[0].Chain[0].Issuer; !strings.Contains(iss, "Pebble") {
+		t.Fatalf("leaf issuer %q, want Pebble's", iss)
+	}
+	if m := (&rotEnv{env: e}).manifest(); !pin.Contains(m.Hosts[0].Pins, key2.Pin()) || pin.Contains(m.Hosts[0].Pins, key1.Pin()) {
+		t.Fatalf("retired manifest pins %v", m.Hosts[0].Pins)
+	}
+	audit, _ = e.st.PlanAudit(ctx, st.ID)
+	var path []string
+	for _, a := range audit {
+		path = append(path, a.What+":"+a.To)
+		t.Logf("audit %s %s→%s: %s", a.What, a.From, a.To, a.Why)
+	}
+	for _, want := range []string{"deploy:switching", "step:verifying", "verify:verifying", "step:retiring", "step:done"} {
+		if !strings.Contains(strings.Join(path, " "), want) {
+			t.Errorf("audit %v lacks %s", path, want)
+		}
+	}
+	// The switch kept key 1's files for a rollback.
+	if b, err := os.ReadFile(filepath.Join(ring.Dir(), fmt.Sprintf(keptChain, key1.Pin().Format(pin.Hex)))); err != nil || string(b) != string(key1.ChainPEM()) {
+		t.Fatalf("kept chain of key 1: %v", err)
+	}
+}
+
+func ptr[T any](v T) *T { return &v }

@@ -192,6 +192,15 @@ underscores, and more; unknown keys are errors:
     key: /etc/pinset/pins.key             # signs plan manifests (threshold 1); default resign.key
     interval: 1m
     cafile: /etc/pinset/roots.pem         # verification after the switch, as for publish_gate
+    targets:                              # instead of deploy, per host: key ring + ACME + deploy
+      - host: api.example.com             # the plan's host pattern (a concrete name)
+        cert_file: /etc/nginx/tls/api.pem
+        key_file: /etc/nginx/tls/api.key
+        reload: [nginx, -s, reload]
+        key_ring: /etc/pinset/ring        # next key: DIR/HOST/<hex pin>.key (pinset key new --tls --ring)
+        settle: 15s
+        acme: {directory: https://acme-v02.api.letsencrypt.org/directory, account_key: /etc/pinset/acme.key,
+               agree_tos: true, http01_listen: ":80"}   # or dns01_hook: CMD; ca_file, profile, timeout
   resign:                 # online re-signing (pins role threshold 1 only)
     key: /etc/pinset/pins.key
     before: 7d

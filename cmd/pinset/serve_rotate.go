@@ -8,9 +8,12 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
+	"strings"
 	"time"
 
+	"pinset.dev/pinset/certs"
 	"pinset.dev/pinset/check"
+	"pinset.dev/pinset/deploy"
 	"pinset.dev/pinset/server"
 	"pinset.dev/pinset/trust"
 )
@@ -54,6 +57,75 @@ type rotationConfig struct {
 	Resolve        []string `yaml:"resolve"`
 	Port           int      `yaml:"port"`
 	Timeout        string   `yaml:"timeout"`
+	// Targets are hosts whose switch serve performs itself: the next key
+	// from the key ring, its certificate over ACME, deploy.Deploy.
+	Targets []targetConfig `yaml:"targets"`
+}
+
+// targetConfig is one entry of rotation.targets.
+type targetConfig struct {
+	Host     string     `yaml:"host"` // the plan's host pattern (a concrete name)
+	Port     int        `yaml:"port"` // default rotation.port, else 443
+	CertFile string     `yaml:"cert_file"`
+	KeyFile  string     `yaml:"key_file"`
+	Reload   []string   `yaml:"reload"`
+	KeyRing  string     `yaml:"key_ring"`
+	Domains  []string   `yaml:"domains"` // default [host]
+	Settle   string     `yaml:"settle"`  // default 15s
+	ACME     acmeConfig `yaml:"acme"`
+}
+
+// acmeConfig is a target's CA.
+type acmeConfig struct {
+	Directory    string `yaml:"directory"`
+	CAFile       string `yaml:"ca_file"`
+	AccountKey   string `yaml:"account_key"`
+	AgreeTOS     bool   `yaml:"agree_tos"`
+	HTTP01Listen string `yaml:"http01_listen"`
+	DNS01Hook    string `yaml:"dns01_hook"`
+	Profile      string `yaml:"profile"`
+	Timeout      string `yaml:"timeout"` // default 5m
+}
+
+func (c *targetConfig) target(rc *server.RotationConfig) (server.RotationTarget, error) {
+	name := "rotation.targets[" + c.Host + "]"
+	if c.Host == "" || c.CertFile == "" || c.KeyFile == "" || len(c.Reload) == 0 || c.KeyRing == "" || c.ACME.Directory == "" || c.ACME.AccountKey == "" {
+		return server.RotationTarget{}, fmt.Errorf("%s: host, cert_file, key_file, reload, key_ring, acme.directory and acme.account_key are required", name)
+	}
+	if (c.ACME.HTTP01Listen == "") == (c.ACME.DNS01Hook == "") {
+		return server.RotationTarget{}, fmt.Errorf("%s: choose one challenge: acme.http01_listen or acme.dns01_hook", name)
+	}
+	settle, err := optDuration(name+".settle", c.Settle, 0)
+	if err != nil {
+		return server.RotationTarget{}, err
+	}
+	timeout, err := optDuration(name+".acme.timeout", c.ACME.Timeout, 0)
+	if err != nil {
+		return server.RotationTarget{}, err
+	}
+	acct, _, err := certs.LoadAccountKey(c.ACME.AccountKey, trustRand)
+	if err != nil {
+		return server.RotationTarget{}, fmt.Errorf("%s: %w", name, err)
+	}
+	hc, err := certHTTPClient(c.ACME.CAFile)
+	if err != nil {
+		return server.RotationTarget{}, fmt.Errorf("%s: %w", name, err)
+	}
+	port := c.Port
+	if port == 0 {
+		port = rc.Check.DefaultPort
+	}
+	t := server.RotationTarget{
+		Host: c.Host, KeyRing: c.KeyRing, Domains: c.Domains, HTTP01Listen: c.ACME.HTTP01Listen,
+		Deploy: deploy.Target{Port: port, CertFile: c.CertFile, KeyFile: c.KeyFile, Reload: c.Reload,
+			RootCAs: rc.Check.RootCAs, Resolve: rc.Check.Resolve, Settle: settle},
+		ACME: certs.Options{DirectoryURL: c.ACME.Directory, HTTPClient: hc, AccountKey: acct, AgreeTerms: c.ACME.AgreeTOS,
+			Profile: c.ACME.Profile, Timeout: timeout, Rand: trustRand},
+	}
+	if c.ACME.DNS01Hook != "" {
+		t.ACME.Solver = &certs.DNS01Hook{Command: strings.Fields(c.ACME.DNS01Hook)}
+	}
+	return t, nil
 }
 
 // maxDeployOutput caps the deploy command's output kept for the error.
@@ -98,6 +170,13 @@ func (c *rotationConfig) apply(sc *server.Config) error {
 		if rc.Check.RootCAs, err = loadCAs("rotation.cafile", c.CAFile); err != nil {
 			return err
 		}
+	}
+	for i := range c.Targets {
+		t, err := c.Targets[i].target(rc)
+		if err != nil {
+			return err
+		}
+		rc.Targets = append(rc.Targets, t)
 	}
 	if len(c.Deploy) > 0 {
 		timeout, err := optDuration("rotation.deploy_timeout", c.DeployTimeout, 10*time.Minute)

@@ -489,3 +489,27 @@ func TestServeSIGTERM(t *testing.T) {
 		t.Errorf("logs: %s", p.logs.String())
 	}
 }
+
+// TestServeRotationTargetsConfig: rotation.targets is decoded strictly and
+// a target lacking what the switch needs, or naming two challenges, is
+// refused at start.
+func TestServeRotationTargetsConfig(t *testing.T) {
+	dir := t.TempDir()
+	for name, body := range map[string]string{
+		"unknown.yaml": "rotation:\n  targets:\n    - host: api.example.com\n      cert_flie: x\n",
+		"missing.yaml": "rotation:\n  targets:\n    - host: api.example.com\n      cert_file: c\n      key_file: k\n      reload: [true]\n",
+		"both.yaml": "rotation:\n  targets:\n    - {host: api.example.com, cert_file: c, key_file: k, reload: [true], key_ring: r,\n" +
+			"       acme: {directory: https://127.0.0.1:1/dir, account_key: " + filepath.Join(dir, "acct.key") + ", http01_listen: ':0', dns01_hook: hook}}\n",
+	} {
+		var errb bytes.Buffer
+		root := newRootCmd()
+		root.SetArgs([]string{"serve", "--listen", "127.0.0.1:0", "--database", filepath.Join(dir, name+".db"), "--config", writeFile(t, dir, name, []byte(body))})
+		root.SetErr(&errb)
+		root.SetContext(context.Background())
+		err := root.Execute()
+		want := map[string]string{"unknown.yaml": "cert_flie", "missing.yaml": "are required", "both.yaml": "choose one challenge"}[name]
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: %v, want an error with %q", name, err, want)
+		}
+	}
+}

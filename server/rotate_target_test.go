@@ -164,7 +164,10 @@ func TestRotationTargetNginxPebble(t *testing.T) {
 			HTTP01Listen: "127.0.0.1:0", // Pebble does not validate here (AlwaysValid)
 		}}
 	})
-	e.clock.t = time.Now().UTC()
+	// The injected clock runs a minute ahead of the wall clock: Pebble's
+	// certificates are valid from the moment they are issued, and the
+	// verification reads this clock.
+	e.clock.t = time.Now().UTC().Add(time.Minute)
 	e.repo = repo
 	for _, root := range repo.Roots {
 		e.mustPublish("root", root)

@@ -100,15 +100,22 @@ func allServe(t *testing.T, got []pin.Pin, want pin.Pin, what string) {
 	}
 }
 
-// TestRotationTargetNginxPebble drives one plan through switching,
-// verifying, retiring and done with the host's deploy target: a real
-// nginx on loopback serves key 1 (under the manifest {key 1, key 2}); the
-// switch takes key 2 from the key ring, gets a certificate for it from a
-// real Pebble and deploys it with deploy.Deploy. First a forced fault: the
-// ring's file for key 2 holds another key; the verification catches the
-// other key on nginx, the previous files come back, and the plan waits in
-// switching with the failure in its audit trail.
-func TestRotationTargetNginxPebble(t *testing.T) {
+// targetEnv is a service whose app pins acmeHost {key 1, key 2}, a real
+// nginx serving key 1, a key ring (key 1 live, key 2 next), a real Pebble
+// and a rotation target for acmeHost; one install holds the manifest.
+type targetEnv struct {
+	*env
+	key1, key2, key3, other *pki.Leaf
+	ring                    *keyring.Ring
+	certFile                string
+	port                    int
+	opts                    check.Options
+}
+
+// newTargetEnv: extraAddr adds an address (127.0.0.3, where nothing
+// listens) to the plan's verification but not to the target's, so the
+// plan stays in verifying after a good switch.
+func newTargetEnv(t *testing.T, extraAddr bool) *targetEnv {
 	peb := pebbletest.Start(t, pebbletest.Options{AlwaysValid: true})
 	ca := pki.Must(pki.NewRoot(pki.Template{}))
 	inter := pki.Must(ca.NewIntermediate(pki.Template{}))
@@ -138,6 +145,10 @@ func TestRotationTargetNginxPebble(t *testing.T) {
 	roots := peb.IssuerRoots(t).Clone()
 	roots.AddCert(ca.Cert)
 	resolve := map[string][]string{fmt.Sprintf("%s:%d", acmeHost, port): {"127.0.0.1", "127.0.0.2"}}
+	planResolve := resolve
+	if extraAddr {
+		planResolve = map[string][]string{fmt.Sprintf("%s:%d", acmeHost, port): {"127.0.0.1", "127.0.0.2", "127.0.0.3"}}
+	}
 	accountKey, _, err := certs.LoadAccountKey(filepath.Join(t.TempDir(), "acme-account.key"), nil)
 	if err != nil {
 		t.Fatal(err)
@@ -153,6 +164,7 @@ func TestRotationTargetNginxPebble(t *testing.T) {
 		opts = check.Options{RootCAs: roots, Resolve: resolve, DefaultPort: port, Timeout: 5 * time.Second, Now: c.Now}
 		c.PublishGate = check.ManifestGate(opts)
 		c.Rotation.Check = opts
+		c.Rotation.Check.Resolve = planResolve
 		c.Rotation.Signer = repo.PinsKeys[0]
 		c.Rotation.Targets = []RotationTarget{{
 			Host:    acmeHost,
@@ -184,6 +196,30 @@ func TestRotationTargetNginxPebble(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	return &targetEnv{env: e, key1: key1, key2: key2, key3: key3, other: other, ring: ring, certFile: certFile, port: port, opts: opts}
+}
+
+func (te *targetEnv) start(t *testing.T) *PlanStatus {
+	t.Helper()
+	st, err := te.srv.StartRotation(context.Background(), "shop", StartRotation{Host: acmeHost, NextPin: te.key2.Pin(),
+		FollowingPin: ptr(te.key3.Pin()), MinClients: 1, HoldDownSeconds: ptr(int64(0))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+// TestRotationTargetNginxPebble drives one plan through switching,
+// verifying, retiring and done with the host's deploy target: a real
+// nginx on loopback serves key 1 (under the manifest {key 1, key 2}); the
+// switch takes key 2 from the key ring, gets a certificate for it from a
+// real Pebble and deploys it with deploy.Deploy. First a forced fault: the
+// ring's file for key 2 holds another key; the verification catches the
+// other key on nginx, the previous files come back, and the plan waits in
+// switching with the failure in its audit trail.
+func TestRotationTargetNginxPebble(t *testing.T) {
+	te := newTargetEnv(t, false)
+	e, key1, key2, other, ring, certFile, port, opts := te.env, te.key1, te.key2, te.other, te.ring, te.certFile, te.port, te.opts
 	// The forced fault: the ring's file named by key 2's pin holds another key.
 	next := ring.KeyPath(key2.Pin())
 	good, _ := os.ReadFile(next)
@@ -191,11 +227,7 @@ func TestRotationTargetNginxPebble(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	st, err := e.srv.StartRotation(ctx, "shop", StartRotation{Host: acmeHost, NextPin: key2.Pin(), FollowingPin: ptr(key3.Pin()),
-		MinClients: 1, HoldDownSeconds: ptr(int64(0))})
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := te.start(t)
 	if st.State != rotate.Switching {
 		t.Fatalf("after the faulty switch the plan is %s (%s), want switching", st.State, st.BlockedBy)
 	}
@@ -251,6 +283,38 @@ func TestRotationTargetNginxPebble(t *testing.T) {
 	// The switch kept key 1's files for a rollback.
 	if b, err := os.ReadFile(filepath.Join(ring.Dir(), fmt.Sprintf(keptChain, key1.Pin().Format(pin.Hex)))); err != nil || string(b) != string(key1.ChainPEM()) {
 		t.Fatalf("kept chain of key 1: %v", err)
+	}
+}
+
+// TestRotationTargetAbortRollsBack: the switch deploys key 2, the plan's
+// verification waits on an address the target does not cover, and an
+// abort deploys the files the switch kept (key 1's chain and key) back
+// through deploy.Deploy: nginx serves key 1 again and the plan is aborted.
+func TestRotationTargetAbortRollsBack(t *testing.T) {
+	te := newTargetEnv(t, true)
+	st := te.start(t)
+	if st.State != rotate.Verifying || !strings.Contains(st.BlockedBy, "127.0.0.3") {
+		t.Fatalf("plan %s (%s), want verifying, waiting on 127.0.0.3", st.State, st.BlockedBy)
+	}
+	allServe(t, served(t, te.opts, te.port), te.key2.Pin(), "after the switch")
+	st, err := te.srv.AbortRotation(context.Background(), st.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.State != rotate.Aborted {
+		t.Fatalf("plan %s (%s), want aborted", st.State, st.BlockedBy)
+	}
+	allServe(t, served(t, te.opts, te.port), te.key1.Pin(), "after the abort")
+	if b, _ := os.ReadFile(te.certFile); string(b) != string(te.key1.ChainPEM()) {
+		t.Fatal("key 1's chain not back on the server")
+	}
+	audit, _ := te.st.PlanAudit(context.Background(), st.ID)
+	var rb bool
+	for _, a := range audit {
+		rb = rb || a.What == "rollback" && strings.Contains(a.Why, "returned to "+te.key1.Pin().String())
+	}
+	if !rb {
+		t.Fatalf("no rollback row in the audit %+v", audit)
 	}
 }
 

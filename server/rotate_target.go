@@ -106,18 +106,19 @@ func (tg *RotationTarget) hostDir() (string, error) {
 // targetSwitch: the next key from the ring, a certificate for it from the
 // CA, the server's current files kept for a rollback, then deploy.Deploy.
 func (s *Server) targetSwitch(ctx context.Context, tg *RotationTarget, next, old pin.Pin) error {
-	dir, err := tg.hostDir()
+	ring, err := keyring.Open(tg.KeyRing, tg.Host)
 	if err != nil {
-		return err
+		return fmt.Errorf("the key ring of %s: %w", tg.Host, err)
 	}
-	keyFile := filepath.Join(dir, next.Format(pin.Hex)+".key")
-	keyPEM, err := os.ReadFile(keyFile)
+	// Ring.Key refuses a file that holds another key than its name says:
+	// no certificate is asked for, nothing is written, the plan waits.
+	key, err := ring.Key(next)
 	if err != nil {
 		return fmt.Errorf("the next key: %w", err)
 	}
-	key, err := keyring.ParsePEM(keyPEM)
+	keyPEM, err := keyring.MarshalPEM(key)
 	if err != nil {
-		return fmt.Errorf("the next key %s: %w", keyFile, err)
+		return err
 	}
 	domains := tg.Domains
 	if len(domains) == 0 {
@@ -137,11 +138,12 @@ func (s *Server) targetSwitch(ctx context.Context, tg *RotationTarget, next, old
 		return fmt.Errorf("ACME certificate for %s: %w", next, err)
 	}
 	t := s.deployTarget(tg)
-	if err := keepCurrent(t, dir, old); err != nil {
+	if err := keepCurrent(t, ring.Dir(), old); err != nil {
 		return err
 	}
-	// The pin wanted is the plan's, not the key file's: a ring file that
-	// holds another key is caught by the verification and rolled back.
+	// The pin wanted is the plan's: whatever else ends up served (a
+	// reload that picks up other files) is caught by the verification
+	// and rolled back.
 	if _, err := deploy.Deploy(ctx, t, res.ChainPEM(), keyPEM, next); err != nil {
 		return err
 	}

@@ -109,7 +109,11 @@ type targetEnv struct {
 	ring                    *keyring.Ring
 	certFile                string
 	port                    int
-	opts                    check.Options
+	// fault, while it exists, makes the next reload first copy the other
+	// key's chain and key over the server's files (then it is removed):
+	// the deploy's files are not what the server loads.
+	fault string
+	opts  check.Options
 }
 
 // newTargetEnv: extraAddr adds an address (127.0.0.3, where nothing
@@ -141,6 +145,11 @@ func newTargetEnv(t *testing.T, extraAddr bool) *targetEnv {
 	os.WriteFile(certFile, key1.ChainPEM(), 0o600)
 	os.WriteFile(keyFile, key1.KeyPEM(), 0o600)
 	port, reload := startNginx(t, certFile, keyFile)
+	fault, otherChain, otherKey := filepath.Join(srvDir, "fault"), filepath.Join(srvDir, "other.pem"), filepath.Join(srvDir, "other.key")
+	os.WriteFile(otherChain, other.ChainPEM(), 0o600)
+	os.WriteFile(otherKey, other.KeyPEM(), 0o600)
+	script := fmt.Sprintf(`if [ -e %[1]s ]; then rm %[1]s; cp %[2]s %[4]s; cp %[3]s %[5]s; fi; exec "$@"`, fault, otherChain, otherKey, certFile, keyFile)
+	reload = append([]string{"sh", "-c", script, "reload"}, reload...)
 
 	roots := peb.IssuerRoots(t).Clone()
 	roots.AddCert(ca.Cert)
@@ -196,7 +205,7 @@ func newTargetEnv(t *testing.T, extraAddr bool) *targetEnv {
 		t.Fatal(err)
 	}
 
-	return &targetEnv{env: e, key1: key1, key2: key2, key3: key3, other: other, ring: ring, certFile: certFile, port: port, opts: opts}
+	return &targetEnv{env: e, key1: key1, key2: key2, key3: key3, other: other, ring: ring, certFile: certFile, port: port, opts: opts, fault: fault}
 }
 
 func (te *targetEnv) start(t *testing.T) *PlanStatus {
@@ -213,42 +222,70 @@ func (te *targetEnv) start(t *testing.T) *PlanStatus {
 // verifying, retiring and done with the host's deploy target: a real
 // nginx on loopback serves key 1 (under the manifest {key 1, key 2}); the
 // switch takes key 2 from the key ring, gets a certificate for it from a
-// real Pebble and deploys it with deploy.Deploy. First a forced fault: the
-// ring's file for key 2 holds another key; the verification catches the
-// other key on nginx, the previous files come back, and the plan waits in
-// switching with the failure in its audit trail.
+// real Pebble and deploys it with deploy.Deploy. Two forced faults come
+// first, each leaving the plan in switching with the failure in its audit
+// trail and nginx on key 1:
+//   - the ring's file named by key 2's pin holds another key: the ring
+//     (keyring.Ring.Key) refuses it before any certificate is asked for;
+//   - the reload makes nginx load another key's files than the deploy
+//     wrote: the verification catches the other key and the previous
+//     files come back.
 func TestRotationTargetNginxPebble(t *testing.T) {
 	te := newTargetEnv(t, false)
 	e, key1, key2, other, ring, certFile, port, opts := te.env, te.key1, te.key2, te.other, te.ring, te.certFile, te.port, te.opts
-	// The forced fault: the ring's file named by key 2's pin holds another key.
+	ctx := context.Background()
+	lastAudit := func(id int64) string {
+		t.Helper()
+		audit, err := e.st.PlanAudit(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		a := audit[len(audit)-1]
+		if a.What != string(rotate.Deploy) || !strings.HasPrefix(a.Why, "failed: ") {
+			t.Fatalf("last audit row %+v, want a failed deploy", a)
+		}
+		return a.Why
+	}
+
+	// Fault 1: the ring's file named by key 2's pin holds another key.
 	next := ring.KeyPath(key2.Pin())
 	good, _ := os.ReadFile(next)
 	if err := os.WriteFile(next, other.KeyPEM(), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	ctx := context.Background()
 	st := te.start(t)
 	if st.State != rotate.Switching {
-		t.Fatalf("after the faulty switch the plan is %s (%s), want switching", st.State, st.BlockedBy)
+		t.Fatalf("after the damaged ring the plan is %s (%s), want switching", st.State, st.BlockedBy)
 	}
-	allServe(t, served(t, opts, port), key1.Pin(), "after the faulty switch")
-	audit, err := e.st.PlanAudit(ctx, st.ID)
+	if why := lastAudit(st.ID); !strings.Contains(why, "the ring is damaged") {
+		t.Fatalf("audit of the damaged ring: %s", why)
+	}
+	if b, _ := os.ReadFile(certFile); string(b) != string(key1.ChainPEM()) {
+		t.Fatal("the server's chain was touched")
+	}
+	allServe(t, served(t, opts, port), key1.Pin(), "after the damaged ring")
+	if err := os.WriteFile(next, good, 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	// Fault 2: the reload loads the other key's files.
+	os.WriteFile(te.fault, nil, 0o600)
+	st, err := e.srv.StepRotation(ctx, st.ID, false)
 	if err != nil {
 		t.Fatal(err)
 	}
-	last := audit[len(audit)-1]
-	if last.What != string(rotate.Deploy) || !strings.Contains(last.Why, "failed: ") ||
-		!strings.Contains(last.Why, "serves key "+other.Pin().String()) || !strings.Contains(last.Why, "restored") {
-		t.Fatalf("audit of the faulty switch: %+v", last)
+	if st.State != rotate.Switching {
+		t.Fatalf("after the faulty reload the plan is %s (%s), want switching", st.State, st.BlockedBy)
 	}
+	if why := lastAudit(st.ID); !strings.Contains(why, "serves key "+other.Pin().String()) || !strings.Contains(why, "restored") {
+		t.Fatalf("audit of the faulty reload: %s", why)
+	}
+	allServe(t, served(t, opts, port), key1.Pin(), "after the faulty reload")
 	if b, _ := os.ReadFile(certFile); string(b) != string(key1.ChainPEM()) {
 		t.Fatal("key 1's chain not restored")
 	}
 
 	// Repaired: the next step switches, verifies, retires.
-	if err := os.WriteFile(next, good, 0o600); err != nil {
-		t.Fatal(err)
-	}
 	e.clock.Add(time.Minute)
 	st, err = e.srv.StepRotation(ctx, st.ID, false)
 	if err != nil {
@@ -269,7 +306,7 @@ func TestRotationTargetNginxPebble(t *testing.T) {
 	if m := (&rotEnv{env: e}).manifest(); !pin.Contains(m.Hosts[0].Pins, key2.Pin()) || pin.Contains(m.Hosts[0].Pins, key1.Pin()) {
 		t.Fatalf("retired manifest pins %v", m.Hosts[0].Pins)
 	}
-	audit, _ = e.st.PlanAudit(ctx, st.ID)
+	audit, _ := e.st.PlanAudit(ctx, st.ID)
 	var path []string
 	for _, a := range audit {
 		path = append(path, a.What+":"+a.To)

@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"pinset.dev/pinset/certs"
 	"pinset.dev/pinset/deploy"
@@ -186,7 +187,21 @@ func (s *Server) targetRollback(ctx context.Context, tg *RotationTarget, old pin
 		return err
 	}
 	hex := old.Format(pin.Hex)
+	t := s.deployTarget(tg)
 	chain, err := os.ReadFile(filepath.Join(dir, fmt.Sprintf(keptChain, hex)))
+	if errors.Is(err, fs.ErrNotExist) {
+		// The switch kept nothing: it failed before it wrote (a damaged
+		// ring, a CA refusal) or deploy.Deploy restored the old files. The
+		// rollback is done when every address serves the old key.
+		_, problems, err := deploy.Verify(ctx, t, old)
+		if err != nil {
+			return err
+		}
+		if len(problems) > 0 {
+			return fmt.Errorf("no files of the old key %s were kept by the switch, and %s", old, strings.Join(problems, "; "))
+		}
+		return nil
+	}
 	if err != nil {
 		return fmt.Errorf("the old key's kept chain (from the switch): %w", err)
 	}
@@ -194,7 +209,7 @@ func (s *Server) targetRollback(ctx context.Context, tg *RotationTarget, old pin
 	if err != nil {
 		return fmt.Errorf("the old key's kept key (from the switch): %w", err)
 	}
-	_, err = deploy.Deploy(ctx, s.deployTarget(tg), chain, key, old)
+	_, err = deploy.Deploy(ctx, t, chain, key, old)
 	return err
 }
 

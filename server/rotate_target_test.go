@@ -356,3 +356,26 @@ func TestRotationTargetAbortRollsBack(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// TestRotationTargetAbortBeforeWrite: a switch that failed before it
+// wrote anything (the ring's next-key file holds another key) kept no
+// files; the abort checks that every address still serves key 1 and ends
+// the plan.
+func TestRotationTargetAbortBeforeWrite(t *testing.T) {
+	te := newTargetEnv(t, false)
+	if err := os.WriteFile(te.ring.KeyPath(te.key2.Pin()), te.other.KeyPEM(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	st := te.start(t)
+	if st.State != rotate.Switching {
+		t.Fatalf("plan %s (%s), want switching", st.State, st.BlockedBy)
+	}
+	st, err := te.srv.AbortRotation(context.Background(), st.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.State != rotate.Aborted {
+		t.Fatalf("plan %s (%s), want aborted", st.State, st.BlockedBy)
+	}
+	allServe(t, served(t, te.opts, te.port), te.key1.Pin(), "after the abort")
+}

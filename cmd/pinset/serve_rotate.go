@@ -14,6 +14,7 @@ import (
 	"pinset.dev/pinset/certs"
 	"pinset.dev/pinset/check"
 	"pinset.dev/pinset/deploy"
+	"pinset.dev/pinset/policy"
 	"pinset.dev/pinset/server"
 	"pinset.dev/pinset/trust"
 )
@@ -91,6 +92,9 @@ func (c *targetConfig) target(rc *server.RotationConfig) (server.RotationTarget,
 	name := "rotation.targets[" + c.Host + "]"
 	if c.Host == "" || c.CertFile == "" || c.KeyFile == "" || len(c.Reload) == 0 || c.KeyRing == "" || c.ACME.Directory == "" || c.ACME.AccountKey == "" {
 		return server.RotationTarget{}, fmt.Errorf("%s: host, cert_file, key_file, reload, key_ring, acme.directory and acme.account_key are required", name)
+	}
+	if h, err := policy.NormalizeHost(c.Host); err != nil || h != c.Host || strings.Contains(h, "*") {
+		return server.RotationTarget{}, fmt.Errorf("%s: host must be a concrete name as written in the manifest (lower case, no port, no wildcard)", name)
 	}
 	if (c.ACME.HTTP01Listen == "") == (c.ACME.DNS01Hook == "") {
 		return server.RotationTarget{}, fmt.Errorf("%s: choose one challenge: acme.http01_listen or acme.dns01_hook", name)
@@ -175,6 +179,11 @@ func (c *rotationConfig) apply(sc *server.Config) error {
 		t, err := c.Targets[i].target(rc)
 		if err != nil {
 			return err
+		}
+		for _, o := range rc.Targets {
+			if o.Host == t.Host {
+				return fmt.Errorf("rotation.targets: host %s is listed twice", t.Host)
+			}
 		}
 		rc.Targets = append(rc.Targets, t)
 	}

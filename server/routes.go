@@ -50,6 +50,9 @@ func (s *Server) routes() {
 	if s.cfg.Routes != nil {
 		s.cfg.Routes(mux, s.admin)
 	}
+	if s.console != nil {
+		mux.Handle("/console/", s.console)
+	}
 	s.unmatched = s.m.route("unmatched")
 	s.mux = mux
 	s.handler = s.instrument(mux)

@@ -72,6 +72,10 @@ type Config struct {
 	// certificate when configured).
 	Routes func(mux *http.ServeMux, admin func(http.Handler) http.Handler)
 
+	// Console, when set, builds the web console (package console) from
+	// the server; it is served under /console/ (server/console.go).
+	Console func(s *Server) (http.Handler, error)
+
 	// RefreshInterval bounds how stale served documents may be relative
 	// to the store (publishes by other processes). Default 1s.
 	RefreshInterval time.Duration
@@ -131,6 +135,8 @@ type Server struct {
 	// appLimiter holds one bucket per app.
 	appLimiter *limiter
 	m          *metrics
+	// console is the web console's handler (Config.Console), or nil.
+	console http.Handler
 	// unmatched counts the requests no route matched.
 	unmatched *routeMetrics
 	adoption  *adoption   // adoption.go
@@ -183,6 +189,11 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.limiter = newLimiter(cfg.ReportRate, cfg.ReportBurst, s.now)
 	s.appLimiter = newLimiter(cfg.ReportAppRate, cfg.ReportAppBurst, s.now)
+	if cfg.Console != nil {
+		if s.console, err = cfg.Console(s); err != nil {
+			return nil, err
+		}
+	}
 	s.routes()
 	return s, nil
 }

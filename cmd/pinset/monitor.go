@@ -91,6 +91,7 @@ func monitorServeHook(cfg *serveConfig, sc *server.Config) error {
 		return fmt.Errorf("monitor: metrics: %w", err)
 	}
 	sc.Tasks = append(sc.Tasks, m.Run)
+	cfg.alerts = m.Alerts // the console's alerts page
 	prev := sc.Routes
 	sc.Routes = func(mux *http.ServeMux, admin func(http.Handler) http.Handler) {
 		if prev != nil {

@@ -19,6 +19,7 @@ import (
 	"github.com/spf13/cobra"
 	"gopkg.in/yaml.v3"
 
+	"pinset.dev/pinset/alert"
 	"pinset.dev/pinset/check"
 	"pinset.dev/pinset/server"
 	"pinset.dev/pinset/store"
@@ -52,6 +53,10 @@ type serveConfig struct {
 	Adoption        *adoptionConfig `yaml:"adoption"`         // serve_rotate.go
 	Rotation        *rotationConfig `yaml:"rotation"`         // serve_rotate.go
 	TransparencyLog *tlogConfig     `yaml:"transparency_log"` // audit.go
+	Console         *consoleConfig  `yaml:"console"`          // console.go
+	// alerts, set by the monitor's hook, gives the console the alerts
+	// firing now.
+	alerts func() []alert.Alert
 	// Monitor is decoded by the hooks in serveHooks (package monitor's
 	// wiring), strictly too.
 	Monitor yaml.Node `yaml:"monitor"`

@@ -202,10 +202,13 @@ underscores, and more; unknown keys are errors:
         cert_file: /etc/nginx/tls/api.pem
         key_file: /etc/nginx/tls/api.key
         reload: [nginx, -s, reload]
-        key_ring: /etc/pinset/ring        # next key: DIR/HOST/<hex pin>.key (pinset key new --tls --ring)
+        key_ring: /etc/pinset/ring        # DIR/HOST/<hex pin>.key (pinset key new --tls --ring)
         settle: 15s
-        acme: {directory: https://acme-v02.api.letsencrypt.org/directory, account_key: /etc/pinset/acme.key,
-               agree_tos: true, http01_listen: ":80"}   # or dns01_hook: CMD; ca_file, profile, timeout
+        acme:                             # or dns01_hook: CMD; also ca_file, profile, timeout
+          directory: https://acme-v02.api.letsencrypt.org/directory
+          account_key: /etc/pinset/acme.key
+          agree_tos: true
+          http01_listen: ":80"
   resign:                 # online re-signing (pins role threshold 1 only)
     key: /etc/pinset/pins.key
     before: 7d

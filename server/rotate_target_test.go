@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -13,9 +12,9 @@ import (
 	"pinset.dev/pinset/certs"
 	"pinset.dev/pinset/check"
 	"pinset.dev/pinset/deploy"
+	"pinset.dev/pinset/internal/nginxtest"
 	"pinset.dev/pinset/internal/pebbletest"
 	"pinset.dev/pinset/internal/pki"
-	"pinset.dev/pinset/internal/testtool"
 	"pinset.dev/pinset/keyring"
 	"pinset.dev/pinset/pin"
 	"pinset.dev/pinset/policy"
@@ -27,70 +26,19 @@ import (
 const acmeHost = "api.pinset.test"
 
 // startNginx runs a real nginx on loopback serving acmeHost on 127.0.0.1
-// and 127.0.0.2 from certFile and keyFile (as in deploy/nginx_test.go).
+// and 127.0.0.2 from certFile and keyFile (internal/nginxtest).
 // It returns its port and its reload command.
 func startNginx(t *testing.T, certFile, keyFile string) (int, []string) {
 	t.Helper()
-	bin := testtool.Need(t, "nginx", "apt-get install -y nginx")
-	dir := t.TempDir()
-	port := pebbletest.FreePort(t)
-	for _, d := range []string{"tmp", "logs"} {
-		os.Mkdir(filepath.Join(dir, d), 0o755)
-	}
-	conf := filepath.Join(dir, "nginx.conf")
-	text := fmt.Sprintf(`worker_processes 1;
-pid %[1]s/nginx.pid;
-error_log %[1]s/logs/error.log;
-events { worker_connections 64; }
-http {
-  access_log off;
-  client_body_temp_path %[1]s/tmp/body;
-  proxy_temp_path %[1]s/tmp/proxy;
-  fastcgi_temp_path %[1]s/tmp/fastcgi;
-  uwsgi_temp_path %[1]s/tmp/uwsgi;
-  scgi_temp_path %[1]s/tmp/scgi;
-  server {
-    listen 127.0.0.1:%[2]d ssl;
-    listen 127.0.0.2:%[2]d ssl;
-    server_name %[3]s;
-    ssl_certificate %[4]s;
-    ssl_certificate_key %[5]s;
-    return 200 "ok\n";
-  }
-}
-`, dir, port, acmeHost, certFile, keyFile)
-	if err := os.WriteFile(conf, []byte(text), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	args := []string{"-p", dir, "-c", conf, "-e", filepath.Join(dir, "logs", "error.log")}
-	if out, err := exec.Command(bin, args...).CombinedOutput(); err != nil {
-		t.Fatalf("starting nginx: %v\n%s", err, out)
-	}
-	t.Cleanup(func() {
-		exec.Command(bin, append(args, "-s", "stop")...).Run()
-		if t.Failed() {
-			b, _ := os.ReadFile(filepath.Join(dir, "logs", "error.log"))
-			t.Logf("nginx error.log:\n%s", b)
-		}
-	})
-	return port, append(append([]string{bin}, args...), "-s", "reload")
+	n := nginxtest.Start(t, acmeHost, certFile, keyFile)
+	return n.Port, n.Reload()
 }
 
 // served is the leaf pin each address of nginx serves.
 func served(t *testing.T, opts check.Options, port int) []pin.Pin {
 	t.Helper()
-	rep, err := check.Run(context.Background(), nil, []check.Target{{Host: acmeHost, Port: port}}, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []pin.Pin
-	for _, a := range rep.Hosts[0].Addresses {
-		if len(a.Chain) == 0 {
-			t.Fatalf("%s: %s", a.Address, a.Reason)
-		}
-		out = append(out, a.Chain[0].Pin)
-	}
-	return out
+	n := &nginxtest.Server{Host: acmeHost, Port: port}
+	return n.Served(t, opts)
 }
 
 func allServe(t *testing.T, got []pin.Pin, want pin.Pin, what string) {

@@ -119,7 +119,7 @@ type Store interface {
 	RotationStore // rotate.go
 	// The transparency log, appended to by PublishRoot and PublishManifest.
 	LogStore
-	ProbeStore    // console.go
+	ProbeStore // console.go
 }
 
 // App is one app's current state.

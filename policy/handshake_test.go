@@ -6,48 +6,19 @@ import (
 	"io"
 	"net"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"pinset.dev/pinset/enforce"
+	"pinset.dev/pinset/enforce/enforcetest"
 	"pinset.dev/pinset/internal/pki"
 	"pinset.dev/pinset/pin"
 	"pinset.dev/pinset/policy"
 	"pinset.dev/pinset/report"
 )
 
-// startTLS runs a loopback TLS server that completes each handshake, writes
-// a line and closes.
-func startTLS(t *testing.T, cert tls.Certificate) string {
-	t.Helper()
-	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer c.Close()
-				_ = c.SetDeadline(time.Now().Add(10 * time.Second))
-				if c.(*tls.Conn).Handshake() == nil {
-					_, _ = io.WriteString(c, "ok\n")
-				}
-			}()
-		}
-	}()
-	t.Cleanup(func() { ln.Close(); wg.Wait() })
-	return ln.Addr().String()
-}
+// startTLS runs a loopback TLS server (enforcetest.Serve).
+func startTLS(t *testing.T, cert tls.Certificate) string { return enforcetest.Serve(t, cert) }
 
 // handshake connects to addr with cfg and reads the server's line.
 func handshake(addr string, cfg *tls.Config) error {

@@ -259,8 +259,8 @@ func New(cfg Config) (*Client, error) {
 	if c.cfg.MaxDocumentBytes <= 0 {
 		c.cfg.MaxDocumentBytes = DefaultMaxDocumentBytes
 	}
-	if cfg.TLS != nil && cfg.TLS.InsecureSkipVerify {
-		return nil, errors.New("client: Config.TLS sets InsecureSkipVerify; pins are only checked against verified chains, so pinning needs normal certificate verification")
+	if err := enforce.CheckBase(cfg.TLS); err != nil {
+		return nil, fmt.Errorf("client: Config.TLS: %w", err)
 	}
 	now := c.now()
 	c.started = now

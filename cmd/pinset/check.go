@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"pinset.dev/pinset/check"
+	"pinset.dev/pinset/probe"
 	"pinset.dev/pinset/trust"
 )
 
@@ -46,7 +47,7 @@ func (cf *checkFlags) options() (check.Options, error) {
 		return o, fmt.Errorf("--expiry-warning: %v", err)
 	}
 	o.ExpiryWarning = d
-	if o.Resolve, err = check.ParseResolve(cf.resolve); err != nil {
+	if o.Resolve, err = probe.ParseResolve(cf.resolve); err != nil {
 		return o, err
 	}
 	if cf.caFile != "" {

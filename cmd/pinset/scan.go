@@ -12,7 +12,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"pinset.dev/pinset/check"
 	"pinset.dev/pinset/pin"
 	"pinset.dev/pinset/probe"
 	"pinset.dev/pinset/scan"
@@ -167,7 +166,7 @@ func runScan(cmd *cobra.Command, sf *scanFlags, files []string) error {
 			return fmt.Errorf("--port %d: not a port number from 1 to 65535", sf.port)
 		}
 		var err error
-		if popts.Resolve, err = check.ParseResolve(sf.resolve); err != nil {
+		if popts.Resolve, err = probe.ParseResolve(sf.resolve); err != nil {
 			return err
 		}
 		if sf.caFile != "" {

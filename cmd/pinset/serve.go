@@ -20,6 +20,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"pinset.dev/pinset/check"
+	"pinset.dev/pinset/probe"
 	"pinset.dev/pinset/server"
 	"pinset.dev/pinset/store"
 	"pinset.dev/pinset/trust"
@@ -328,7 +329,7 @@ func runServe(ctx context.Context, stderr io.Writer, cfg *serveConfig) error {
 		if opts.Timeout, err = optDuration("publish_gate.timeout", g.Timeout, 0); err != nil {
 			return err
 		}
-		if opts.Resolve, err = check.ParseResolve(g.Resolve); err != nil {
+		if opts.Resolve, err = probe.ParseResolve(g.Resolve); err != nil {
 			return fmt.Errorf("publish_gate.resolve: %v", err)
 		}
 		if g.Port < 0 || g.Port > 65535 {

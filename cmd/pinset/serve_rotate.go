@@ -10,7 +10,7 @@ import (
 	"strconv"
 	"time"
 
-	"pinset.dev/pinset/check"
+	"pinset.dev/pinset/probe"
 	"pinset.dev/pinset/server"
 	"pinset.dev/pinset/trust"
 )
@@ -87,7 +87,7 @@ func (c *rotationConfig) apply(sc *server.Config) error {
 	if rc.Check.Timeout, err = optDuration("rotation.timeout", c.Timeout, 0); err != nil {
 		return err
 	}
-	if rc.Check.Resolve, err = check.ParseResolve(c.Resolve); err != nil {
+	if rc.Check.Resolve, err = probe.ParseResolve(c.Resolve); err != nil {
 		return fmt.Errorf("rotation.resolve: %v", err)
 	}
 	if c.Port < 0 || c.Port > 65535 {

@@ -13,7 +13,6 @@ import (
 	"strings"
 
 	"pinset.dev/pinset/scan/android"
-	"pinset.dev/pinset/scan/apk"
 	"pinset.dev/pinset/scan/archive"
 )
 
@@ -56,7 +55,7 @@ func Read(a *archive.Archive) (*android.App, error) {
 	if ref := m.NetworkSecurityConfig; ref != "" {
 		app.NSCEntry, app.NSC, app.NSCErr = readNSC(a, table, tableErr, tableEntry, ref)
 	}
-	app.URLs = apk.FindURLs(a, func(name string) bool {
+	app.URLs = android.FindURLs(a, func(name string) bool {
 		return strings.HasSuffix(name, ".dex") || strings.Contains(name, "/assets/") ||
 			strings.Contains(name, "/res/") || strings.Contains(name, "/lib/") ||
 			strings.HasSuffix(name, "/resources.pb") || strings.HasSuffix(name, "/AndroidManifest.xml")
@@ -87,7 +86,7 @@ func readNSC(a *archive.Archive, table *Table, tableErr error, tableEntry, ref s
 		return entry, nil, &archive.Error{File: a.Name, Entry: entry, Err: err}
 	}
 	nsc.Path = entry
-	apk.LoadAnchors(nsc, func(ref string) (string, []byte, error) {
+	android.LoadAnchors(nsc, func(ref string) (string, []byte, error) {
 		f, err := table.Resolve(ref)
 		if err != nil {
 			return "", nil, err

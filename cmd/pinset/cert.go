@@ -20,6 +20,7 @@ import (
 	"golang.org/x/crypto/acme"
 
 	"pinset.dev/pinset/certs"
+	"pinset.dev/pinset/internal/atomicfile"
 	"pinset.dev/pinset/keyring"
 	"pinset.dev/pinset/pin"
 )
@@ -140,7 +141,7 @@ func (o *certACMEOptions) issue(cmd *cobra.Command, domains []string) (*certs.Re
 	if err != nil {
 		return nil, err
 	}
-	if err := keyring.WriteAtomic(o.out, res.ChainPEM(), 0o644); err != nil {
+	if err := atomicfile.WriteFile(o.out, res.ChainPEM(), atomicfile.Options{Perm: 0o644}); err != nil {
 		return nil, err
 	}
 	return res, nil

@@ -5,11 +5,11 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"time"
 
 	"github.com/spf13/cobra"
 
 	"pinset.dev/pinset/fleet"
+	"pinset.dev/pinset/internal/atomicfile"
 )
 
 func init() { addCommand(newSimulateCmd) }
@@ -133,19 +133,13 @@ func readLimited(name string, limit int64) ([]byte, error) {
 }
 
 func writeSVG(name string, res *fleet.Result) error {
-	tmp := name + ".tmp-" + fmt.Sprint(time.Now().UnixNano())
-	fh, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	f, err := atomicfile.Create(name, atomicfile.Options{Perm: 0o644})
 	if err != nil {
 		return err
 	}
-	if err := res.WriteSVG(fh); err != nil {
-		fh.Close()
-		os.Remove(tmp)
+	defer f.Abort()
+	if err := res.WriteSVG(f); err != nil {
 		return err
 	}
-	if err := fh.Close(); err != nil {
-		os.Remove(tmp)
-		return err
-	}
-	return os.Rename(tmp, name)
+	return f.Commit()
 }

@@ -19,11 +19,13 @@ import (
 
 	"pinset.dev/pinset/pin"
 	"pinset.dev/pinset/policy"
+	"pinset.dev/pinset/report/trustkit"
 )
 
-// MaxSize is the largest report body accepted, in bytes. Real reports
-// carry at most a few certificates and stay well under 16 KiB.
-const MaxSize = 64 << 10
+// MaxSize is the largest report body accepted, in bytes: the size
+// pinset's client keeps to (trustkit.MaxSize). Real reports carry at most a
+// few certificates and stay well under 16 KiB.
+const MaxSize = trustkit.MaxSize
 
 // Limits on the parts of one report.
 const (
@@ -42,7 +44,7 @@ const (
 )
 
 // PlatformGo is the app-platform pinset's own client sends.
-const PlatformGo = "GO"
+const PlatformGo = trustkit.PlatformGo
 
 // Values of [Report.TimeSource].
 const (
@@ -335,7 +337,7 @@ func (r *Report) parseHPKP(f map[string]json.RawMessage) error {
 	// A browser sends an HPKP report only when pin validation failed, and
 	// RFC 7469 reports come from both enforced and report-only headers;
 	// the body does not say which.
-	r.ValidationResult = ResultNoMatchingPin
+	r.ValidationResult = trustkit.ResultNoMatchingPin
 	return r.parseCommon(f, dt, host, noted)
 }
 

@@ -68,7 +68,8 @@ type Cert struct {
 }
 
 // Report is a pin-failure report in pinset's normalised schema, whatever
-// shape it arrived in.
+// shape it arrived in (not a check run, which is check.Report, nor an app
+// scan, which is scan.Report).
 type Report struct {
 	Format          string    `json:"format"`              // one of the Format constants
 	App             string    `json:"app,omitempty"`       // pinset app id (from the URL or resolved by the service)

@@ -123,7 +123,6 @@ func ParseTarget(s string, defaultPort int) (Target, error) {
 	return Target{Host: h, Port: port}, nil
 }
 
-
 // Targets returns the concrete hosts of policies (exact names, IP
 // literals, and the base of include-subdomains rules) on port, and the
 // wildcard patterns that name no host to connect to.

@@ -1,20 +1,18 @@
 package main
 
 import (
-	"bytes"
-	"errors"
+	"context"
 	"fmt"
-	"io"
 	"net/http"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"gopkg.in/yaml.v3"
 
 	"pinset.dev/pinset/alert"
 	"pinset.dev/pinset/check"
 	"pinset.dev/pinset/monitor"
 	"pinset.dev/pinset/server"
+	"pinset.dev/pinset/trust"
 )
 
 // The monitor of `pinset serve`: the "monitor" section of the serve
@@ -61,15 +59,15 @@ type alertConfig struct {
 	RepeatInterval string `yaml:"repeat_interval"`
 }
 
-func init() { serveHooks = append(serveHooks, monitorServeHook) }
-
-// monitorServeHook builds the monitor from the configuration, registers
-// its metrics on the server's registry, runs it as a server task and adds
-// its admin endpoints (/v1/admin/monitor/results and /alerts).
-func monitorServeHook(cfg *serveConfig, sc *server.Config) error {
-	mc, err := monitorDecode(&cfg.Monitor)
-	if err != nil {
-		return err
+// wireMonitor builds the monitor from the configuration (nil: none; a
+// monitor section with enabled: false: none), registers its metrics on the
+// server's registry, runs it as a server task and adds its admin endpoints
+// (/v1/admin/monitor/results and /alerts). current, when set, is where it
+// reads each app's current manifest (the server's document cache, so the
+// service decodes it once); nil means the store.
+func wireMonitor(mc *monitorConfig, sc *server.Config, current func(ctx context.Context, app string) (*trust.Manifest, error)) error {
+	if mc == nil {
+		mc = &monitorConfig{}
 	}
 	if mc.Enabled != nil && !*mc.Enabled {
 		return nil
@@ -80,6 +78,7 @@ func monitorServeHook(cfg *serveConfig, sc *server.Config) error {
 	}
 	mcfg.Logger = sc.Logger
 	mcfg.Now = sc.Now
+	mcfg.Manifests = current
 	m := monitor.New(sc.Store, mcfg)
 	if sc.Registry == nil {
 		sc.Registry = prometheus.NewRegistry()
@@ -96,25 +95,6 @@ func monitorServeHook(cfg *serveConfig, sc *server.Config) error {
 		m.Routes(mux, admin)
 	}
 	return nil
-}
-
-// monitorDecode decodes the "monitor" node strictly: unknown keys are
-// errors, as everywhere in the serve configuration.
-func monitorDecode(n *yaml.Node) (*monitorConfig, error) {
-	mc := &monitorConfig{}
-	if n == nil || n.Kind == 0 {
-		return mc, nil
-	}
-	b, err := yaml.Marshal(n)
-	if err != nil {
-		return nil, fmt.Errorf("monitor: %v", err)
-	}
-	dec := yaml.NewDecoder(bytes.NewReader(b))
-	dec.KnownFields(true)
-	if err := dec.Decode(mc); err != nil && !errors.Is(err, io.EOF) {
-		return nil, fmt.Errorf("monitor: %v", err)
-	}
-	return mc, nil
 }
 
 // monitorBuild turns the configuration into monitor.Config (without the

@@ -22,7 +22,7 @@ func monitorTestConfig(t *testing.T, yamlText string) (*serveConfig, error) {
 	return loadServeConfig(p)
 }
 
-func TestServeMonitorHook(t *testing.T) {
+func TestServeMonitorWiring(t *testing.T) {
 	cfg, err := monitorTestConfig(t, `
 monitor:
   interval: 1m
@@ -44,7 +44,7 @@ monitor:
 	}
 	defer st.Close()
 	sc := &server.Config{Store: st}
-	if err := monitorServeHook(cfg, sc); err != nil {
+	if err := wireMonitor(cfg.Monitor, sc, nil); err != nil {
 		t.Fatal(err)
 	}
 	if len(sc.Tasks) != 1 || sc.Registry == nil || sc.Routes == nil {
@@ -98,7 +98,7 @@ monitor:
 	// Disabled: no task.
 	cfg, _ = monitorTestConfig(t, "monitor: {enabled: false}\n")
 	sc = &server.Config{Store: st}
-	if err := monitorServeHook(cfg, sc); err != nil || len(sc.Tasks) != 0 {
+	if err := wireMonitor(cfg.Monitor, sc, nil); err != nil || len(sc.Tasks) != 0 {
 		t.Fatalf("disabled monitor: %v, %d tasks", err, len(sc.Tasks))
 	}
 }
@@ -129,7 +129,7 @@ func TestServeMonitorConfigErrors(t *testing.T) {
 	} {
 		cfg, err := monitorTestConfig(t, tc.yaml)
 		if err == nil {
-			err = monitorServeHook(cfg, &server.Config{})
+			err = wireMonitor(cfg.Monitor, &server.Config{}, nil)
 		}
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%q: error %v, want %q", tc.yaml, err, tc.want)

@@ -17,7 +17,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cobra"
-	"gopkg.in/yaml.v3"
 
 	"pinset.dev/pinset/check"
 	"pinset.dev/pinset/probe"
@@ -52,9 +51,7 @@ type serveConfig struct {
 	Resign          *resignConfig   `yaml:"resign"`
 	Adoption        *adoptionConfig `yaml:"adoption"` // serve_rotate.go
 	Rotation        *rotationConfig `yaml:"rotation"` // serve_rotate.go
-	// Monitor is decoded by the hooks in serveHooks (package monitor's
-	// wiring), strictly too.
-	Monitor yaml.Node `yaml:"monitor"`
+	Monitor         *monitorConfig  `yaml:"monitor"`  // monitor.go
 }
 
 // reportsConfig bounds report storage per app (docs/reports.md).
@@ -82,11 +79,6 @@ type resignConfig struct {
 	Interval       string   `yaml:"interval"` // default 1h
 	Apps           []string `yaml:"apps"`
 }
-
-// serveHooks let other files of this command wire more into the server
-// (the monitor): each is called with the decoded configuration and the
-// server configuration before the server starts.
-var serveHooks []func(cfg *serveConfig, sc *server.Config) error
 
 func loadServeConfig(path string) (*serveConfig, error) {
 	cfg := &serveConfig{}
@@ -411,12 +403,14 @@ func runServe(ctx context.Context, stderr io.Writer, cfg *serveConfig) error {
 	if err := sc.Registry.Register(store.Collector(st)); err != nil {
 		return err
 	}
-	for _, h := range serveHooks {
-		if err := h(cfg, &sc); err != nil {
-			return err
-		}
+	// The monitor reads current manifests from the server's document
+	// cache; its rounds start in Serve, after New has set srv.
+	var srv *server.Server
+	current := func(ctx context.Context, app string) (*trust.Manifest, error) { return srv.CurrentManifest(ctx, app) }
+	if err := wireMonitor(cfg.Monitor, &sc, current); err != nil {
+		return err
 	}
-	srv, err := server.New(sc)
+	srv, err = server.New(sc)
 	if err != nil {
 		return err
 	}

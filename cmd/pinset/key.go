@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"crypto/rand"
 	"encoding/json"
 	"errors"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"pinset.dev/pinset/internal/input"
 	"pinset.dev/pinset/trust"
 )
 
@@ -153,19 +153,8 @@ Examples:
 // trustMaxFile caps the files the trust commands read.
 const trustMaxFile = trust.MaxEnvelopeSize
 
-// trustReadPassphrase reads the first line of a passphrase file.
-func trustReadPassphrase(name string) ([]byte, error) {
-	b, err := readInput(name, 64<<10)
-	if err != nil {
-		return nil, err
-	}
-	line, _, _ := bytes.Cut(b, []byte("\n"))
-	line = bytes.TrimSuffix(line, []byte("\r"))
-	if len(line) == 0 {
-		return nil, fmt.Errorf("%s: empty passphrase", name)
-	}
-	return line, nil
-}
+// trustReadPassphrase is input.ReadPassphrase: the first line of a passphrase file.
+func trustReadPassphrase(name string) ([]byte, error) { return input.ReadPassphrase(name) }
 
 // trustReadSigner loads a private key file. An encrypted key takes the
 // passphrase of passFile or, when in is a terminal, one typed at a prompt

@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"pinset.dev/pinset/server/serveconfig"
 	"pinset.dev/pinset/store"
 )
 
@@ -169,7 +170,7 @@ Examples:
 // only when create is set (--init); a store that is not there is an error
 // with a hint, never a new empty database.
 func tokenOpenStore(cmd *cobra.Command, sf *storeFlags, create bool) (store.Store, error) {
-	cfg, err := loadServeConfig(sf.config)
+	cfg, err := serveconfig.Load(sf.config)
 	if err != nil {
 		return nil, err
 	}

@@ -29,12 +29,8 @@ type exportFlags struct {
 	okhttpVersion                                        int
 }
 
-func newExportCmd() *cobra.Command {
-	var ef exportFlags
-	cmd := &cobra.Command{
-		Use:   "export FORMAT (--manifest pins.json [--root root.json] | --pin HOST=PIN,PIN ...) [flags]",
-		Short: "Write pins as Android, iOS, OkHttp, TrustKit, Alamofire, curl, HPKP or Go configuration",
-		Long: `Export writes the host policies of a pin manifest (or of --pin arguments) in
+// exportHelp is the long help of `newExportCmd`.
+const exportHelp = `Export writes the host policies of a pin manifest (or of --pin arguments) in
 the configuration format an app consumes:
 
   android-nsc       res/xml/network_security_config.xml: a domain-config and
@@ -99,7 +95,14 @@ Examples:
   pinset export ios-ats --manifest pins.json --connect api.example.com
   pinset export okhttp --okhttp-version 3 --manifest pins.json
   pinset export trustkit-ios --manifest pins.json --expiration 2027-06-30
-  pinset export go --manifest pins.json --root root.json --package pins -o pins/pins.go`,
+  pinset export go --manifest pins.json --root root.json --package pins -o pins/pins.go`
+
+func newExportCmd() *cobra.Command {
+	var ef exportFlags
+	cmd := &cobra.Command{
+		Use:   "export FORMAT (--manifest pins.json [--root root.json] | --pin HOST=PIN,PIN ...) [flags]",
+		Short: "Write pins as Android, iOS, OkHttp, TrustKit, Alamofire, curl, HPKP or Go configuration",
+		Long:  exportHelp,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) != 1 {
 				return errorWithHint(fmt.Errorf("export needs one FORMAT, got %d arguments", len(args)),

@@ -27,11 +27,8 @@ var trustRand io.Reader = rand.Reader
 // replace it.
 var trustNow = time.Now
 
-func newKeyCmd() *cobra.Command {
-	cmd := &cobra.Command{
-		Use:   "key",
-		Short: "Make signing keys for roots and pin manifests, and server (TLS) keys",
-		Long: `Signing keys for pinset's root and pin manifest documents, and, with
+// keyHelp is the long help of `newKeyCmd`.
+const keyHelp = `Signing keys for pinset's root and pin manifest documents, and, with
 "key new --tls", the private keys TLS servers present.
 
 A root lists the public keys of two roles: "root" (signs roots; keep these
@@ -41,7 +38,13 @@ See docs/trust.md.
 Examples:
   pinset key new root-a --passphrase-file pass.txt
   pinset key new pins
-  pinset root new --app com.example.app --root-key root-a.pub --pins-key pins.pub -o root.json`,
+  pinset root new --app com.example.app --root-key root-a.pub --pins-key pins.pub -o root.json`
+
+func newKeyCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "key",
+		Short: "Make signing keys for roots and pin manifests, and server (TLS) keys",
+		Long:  keyHelp,
 	}
 	cmd.AddCommand(newKeyNewCmd())
 	return cmd

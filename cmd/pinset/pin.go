@@ -36,12 +36,8 @@ type pinOptions struct {
 	asJSON     bool
 }
 
-func newPinCmd() *cobra.Command {
-	var o pinOptions
-	cmd := &cobra.Command{
-		Use:   "pin [flags] FILE... | pin --connect HOST[:PORT] [flags]",
-		Short: "Compute the SPKI SHA-256 pins of certificates, keys, CSRs or a live server",
-		Long: `pinset pin prints the pin (SHA-256 of the SubjectPublicKeyInfo) of every
+// pinHelp is the long help of `newPinCmd`.
+const pinHelp = `pinset pin prints the pin (SHA-256 of the SubjectPublicKeyInfo) of every
 certificate, public or private key and certificate request in the given files,
 or of the chain a live server presents.
 
@@ -79,7 +75,14 @@ Examples:
   pinset pin --connect example.com
   pinset pin --connect [2001:db8::1]:8443 --servername api.example.com
   pinset pin --connect api.internal:8443 --cafile internal-root.pem --all-addrs
-  pinset pin --connect example.com --format base64`,
+  pinset pin --connect example.com --format base64`
+
+func newPinCmd() *cobra.Command {
+	var o pinOptions
+	cmd := &cobra.Command{
+		Use:   "pin [flags] FILE... | pin --connect HOST[:PORT] [flags]",
+		Short: "Compute the SPKI SHA-256 pins of certificates, keys, CSRs or a live server",
+		Long:  pinHelp,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if o.connect != "" && len(args) > 0 {
 				return errorWithHint(errors.New("give files or --connect, not both"), "run pinset pin twice")

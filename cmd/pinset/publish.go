@@ -32,16 +32,8 @@ type publishItem struct {
 	version uint64
 }
 
-func newPublishCmd() *cobra.Command {
-	var (
-		serverURL, token, caFile, certFile, keyFile, app string
-		force, forceUnpin, asJSON                        bool
-		timeout                                          time.Duration
-	)
-	cmd := &cobra.Command{
-		Use:   "publish --server URL --token TOKEN FILE...",
-		Short: "Upload signed roots and manifests to the pin service",
-		Long: `pinset publish uploads signed roots and manifests through the pin service's
+// publishHelp is the long help of `newPublishCmd`.
+const publishHelp = `pinset publish uploads signed roots and manifests through the pin service's
 admin API. Each file's kind (root or manifest) is read from its envelope's
 payloadType and its app from the document; roots go first, in version order,
 then manifests. The service verifies each upload as a client would and
@@ -59,8 +51,19 @@ Examples:
 A manifest that stops pinning a host the current manifest enforces (drops
 it, or makes it report-only) is refused unless --force-unpin is given; a
 host that has been report-only for the service's unpin_period (7 days by
-default) may be dropped without it.`,
-		Args: cobra.MinimumNArgs(1),
+default) may be dropped without it.`
+
+func newPublishCmd() *cobra.Command {
+	var (
+		serverURL, token, caFile, certFile, keyFile, app string
+		force, forceUnpin, asJSON                        bool
+		timeout                                          time.Duration
+	)
+	cmd := &cobra.Command{
+		Use:   "publish --server URL --token TOKEN FILE...",
+		Short: "Upload signed roots and manifests to the pin service",
+		Long:  publishHelp,
+		Args:  cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if token == "" {
 				token = os.Getenv("PINSET_TOKEN")

@@ -22,16 +22,8 @@ import (
 
 func init() { addCommand(newServeCmd) }
 
-func newServeCmd() *cobra.Command {
-	var (
-		configFile string
-		flags      serveconfig.File
-		gate       bool
-	)
-	cmd := &cobra.Command{
-		Use:   "serve [--listen ADDR] [--data DIR] [--database URL] [--config FILE]",
-		Short: "Run the pin service: publish roots and manifests, collect pin-failure reports",
-		Long: `pinset serve runs the pin service apps refresh their pins from.
+// serveHelp is the long help of `newServeCmd`.
+const serveHelp = `pinset serve runs the pin service apps refresh their pins from.
 
 With no flags it listens on 127.0.0.1:8080 over plain HTTP (acceptable on
 loopback, and behind a TLS-terminating proxy, because every document it
@@ -108,8 +100,19 @@ underscores, and more; unknown keys are errors:
 Examples:
   pinset serve
   pinset serve --listen 0.0.0.0:8443 --tls-cert tls.crt --tls-key tls.key
-  pinset serve --database postgres://pinset@127.0.0.1/pinset --config pinset.yaml`,
-		Args: cobra.NoArgs,
+  pinset serve --database postgres://pinset@127.0.0.1/pinset --config pinset.yaml`
+
+func newServeCmd() *cobra.Command {
+	var (
+		configFile string
+		flags      serveconfig.File
+		gate       bool
+	)
+	cmd := &cobra.Command{
+		Use:   "serve [--listen ADDR] [--data DIR] [--database URL] [--config FILE]",
+		Short: "Run the pin service: publish roots and manifests, collect pin-failure reports",
+		Long:  serveHelp,
+		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cfg, err := serveconfig.Load(configFile)
 			if err != nil {

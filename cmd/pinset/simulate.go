@@ -14,6 +14,18 @@ import (
 
 func init() { addCommand(newSimulateCmd) }
 
+// simulateHelp is the long help of `newSimulateCmd`.
+const simulateHelp = `Simulate a fleet of installed apps through one key rotation, hour by hour:
+sessions, absences, uninstalls, app updates bundling manifests, fetch failures
+and outages; the SDK's refresh schedule (client.Schedule) and verifier
+(trust.State); the rotation plan (rotate.Decide) fed by the adoption the
+service would measure. It prints the adoption of the next pin, the time to
+50, 90, 99 and 99.9 % of installs, and the bricked installs (an install that
+attempts a connection its pins refuse) with their causes.
+
+The configuration (YAML, strictly decoded: unknown keys are errors) starts
+from the defaults documented in docs/rotation.md; flags override it.`
+
 func newSimulateCmd() *cobra.Command {
 	var (
 		configFile, gate, holdDown, refresh, plot string
@@ -25,16 +37,7 @@ func newSimulateCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "simulate [--config FILE.yaml] [flags]",
 		Short: "Simulate a key rotation over a fleet of installs: adoption, and who would be refused",
-		Long: `Simulate a fleet of installed apps through one key rotation, hour by hour:
-sessions, absences, uninstalls, app updates bundling manifests, fetch failures
-and outages; the SDK's refresh schedule (client.Schedule) and verifier
-(trust.State); the rotation plan (rotate.Decide) fed by the adoption the
-service would measure. It prints the adoption of the next pin, the time to
-50, 90, 99 and 99.9 % of installs, and the bricked installs (an install that
-attempts a connection its pins refuse) with their causes.
-
-The configuration (YAML, strictly decoded: unknown keys are errors) starts
-from the defaults documented in docs/rotation.md; flags override it.`,
+		Long:  simulateHelp,
 		Example: `  pinset simulate --installs 1000000 --days 90 --json
   pinset simulate --gate off --plot rotation.svg
   pinset simulate --config fleet.yaml --hold-down 14d --threshold 0.999`,

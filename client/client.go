@@ -534,8 +534,8 @@ func (c *Client) Refresh(ctx context.Context) error {
 
 	// Walk the root chain one version at a time.
 	for step := 0; ; step++ {
-		if step >= maxRootSteps {
-			ferr = fmt.Errorf("root chain: more than %d new roots in one refresh: %w", maxRootSteps, trust.ErrRootChainTooLong)
+		if step >= trust.MaxRootChain { // as many as one trust.State.UpdateRootChain walks
+			ferr = fmt.Errorf("root chain: more than %d new roots in one refresh: %w", trust.MaxRootChain, trust.ErrRootChainTooLong)
 			break
 		}
 		u := c.fetch.rootURL(next.rootVersion + 1)

@@ -383,17 +383,5 @@ func (s *Server) appSnapshot(w http.ResponseWriter, r *http.Request, app string)
 	return snap, true
 }
 
-// validApp accepts the app ids trust accepts (1 to 128 of A-Z a-z 0-9 . _ -).
-func validApp(s string) bool {
-	if len(s) == 0 || len(s) > trust.MaxAppIDLen {
-		return false
-	}
-	for _, c := range []byte(s) {
-		switch {
-		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '.', c == '_', c == '-':
-		default:
-			return false
-		}
-	}
-	return true
-}
+// validApp is trust.ValidAppID, the one app-id check.
+func validApp(s string) bool { return trust.ValidAppID(s) }

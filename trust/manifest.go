@@ -40,7 +40,7 @@ func (m *Manifest) Validate() error {
 
 // validate is Validate that also returns the policy set it built.
 func (m *Manifest) validate() (*policy.Set, error) {
-	if !validAppID(m.AppID) {
+	if !ValidAppID(m.AppID) {
 		return nil, invalid("manifest", "app id %q: use 1 to %d characters of A-Z a-z 0-9 . _ -", m.AppID, MaxAppIDLen)
 	}
 	if m.Version < 1 || m.Version > MaxVersion {

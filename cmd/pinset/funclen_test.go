@@ -21,7 +21,6 @@ var longFuncs = map[string]string{
 	"get.go runGet":                 "fetch, verify and print of one app's documents; its verification belongs in client/trust, whose fetch path is being changed (transparency log)",
 	"scan.go runScan":               "input assembly over several files and stdin, and exit codes; move the assembly into scan as export.Assemble did for export",
 	"root.go newRootNewCmd":         "builds the root document from flags; move the assembly into trust (trust/root.go is being changed)",
-	"publish.go newPublishCmd":      "upload and the gate summary's rendering inside RunE; split into runPublish and a renderer",
 	"manifest.go newManifestNewCmd": "builds the manifest from --host specs; move the assembly into trust/policy",
 	"key.go newKeyNewCmd":           "key generation, passphrase prompt and file writing inside RunE; split into runKeyNew",
 	"simulate.go newSimulateCmd":    "fleet simulation options inside RunE (package fleet is being changed); move them into fleet",

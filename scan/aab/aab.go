@@ -67,35 +67,21 @@ func readNSC(a *archive.Archive, table *Table, tableErr error, tableEntry, ref s
 	if table == nil {
 		return "", nil, fmt.Errorf("cannot resolve %s: %w", ref, tableErr)
 	}
-	file, err := table.Resolve(ref)
-	if err != nil {
-		return "", nil, &archive.Error{File: a.Name, Entry: tableEntry, Err: err}
-	}
-	entry := Module + strings.TrimPrefix(path.Clean(file), "/")
-	b, err := a.ReadMax(entry, MaxXML)
-	if err != nil {
-		return entry, nil, err
-	}
-	root, err := DecodeXML(b)
-	if err != nil {
-		return entry, nil, &archive.Error{File: a.Name, Entry: entry, Err: err}
-	}
-	resolveAttrs(root, table, "cleartextTrafficPermitted", "overridePins", "includeSubdomains")
-	nsc, err := android.ParseNSC(root)
-	if err != nil {
-		return entry, nil, &archive.Error{File: a.Name, Entry: entry, Err: err}
-	}
-	nsc.Path = entry
-	android.LoadAnchors(nsc, func(ref string) (string, []byte, error) {
+	entry := func(ref string) (string, error) {
 		f, err := table.Resolve(ref)
 		if err != nil {
-			return "", nil, err
+			return "", err
 		}
-		e := Module + strings.TrimPrefix(path.Clean(f), "/")
-		b, err := a.ReadMax(e, MaxCert)
-		return e, b, err
-	})
-	return entry, nsc, nil
+		return Module + strings.TrimPrefix(path.Clean(f), "/"), nil
+	}
+	return android.LoadNSC(android.NSCFiles{Archive: a, TableEntry: tableEntry, Entry: entry,
+		Decode: func(b []byte) (*android.Element, error) {
+			root, err := DecodeXML(b)
+			if err == nil {
+				resolveAttrs(root, table, "cleartextTrafficPermitted", "overridePins", "includeSubdomains")
+			}
+			return root, err
+		}, MaxXML: MaxXML, MaxCert: MaxCert}, ref)
 }
 
 func resolveAttrs(root *android.Element, t *Table, names ...string) {

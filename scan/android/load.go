@@ -64,3 +64,53 @@ func media(name string) bool {
 	}
 	return false
 }
+
+// NSCFiles is how one artifact format reaches the files of its network
+// security configuration: APK and AAB differ only in how a resource
+// reference becomes an entry and how XML is encoded.
+type NSCFiles struct {
+	Archive *archive.Archive
+	// TableEntry names the resource table in errors.
+	TableEntry string
+	// Entry maps a resource reference (@xml/..., @raw/...) to an entry.
+	Entry func(ref string) (string, error)
+	// Decode decodes the format's XML and resolves the attributes
+	// cleartextTrafficPermitted, overridePins and includeSubdomains
+	// through the resource table.
+	Decode func(b []byte) (*Element, error)
+	// MaxXML and MaxCert cap the configuration and each anchor file.
+	MaxXML, MaxCert int64
+}
+
+// LoadNSC reads the configuration ref names (ParseNSC) and the
+// certificates of its @raw anchors (LoadAnchors), for APK and AAB alike.
+// It returns the entry read; errors name the archive and the entry.
+func LoadNSC(f NSCFiles, ref string) (string, *NSC, error) {
+	a := f.Archive
+	entry, err := f.Entry(ref)
+	if err != nil {
+		return "", nil, &archive.Error{File: a.Name, Entry: f.TableEntry, Err: err}
+	}
+	b, err := a.ReadMax(entry, f.MaxXML)
+	if err != nil {
+		return entry, nil, err
+	}
+	root, err := f.Decode(b)
+	if err != nil {
+		return entry, nil, &archive.Error{File: a.Name, Entry: entry, Err: err}
+	}
+	nsc, err := ParseNSC(root)
+	if err != nil {
+		return entry, nil, &archive.Error{File: a.Name, Entry: entry, Err: err}
+	}
+	nsc.Path = entry
+	LoadAnchors(nsc, func(ref string) (string, []byte, error) {
+		e, err := f.Entry(ref)
+		if err != nil {
+			return "", nil, err
+		}
+		b, err := a.ReadMax(e, f.MaxCert)
+		return e, b, err
+	})
+	return entry, nsc, nil
+}

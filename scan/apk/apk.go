@@ -194,31 +194,12 @@ func readNSC(a *archive.Archive, table *Table, tableErr error, ref string) (stri
 	if table == nil {
 		return "", nil, fmt.Errorf("cannot resolve %s: %w", ref, tableErr)
 	}
-	entry, err := table.ResolveString(ref)
-	if err != nil {
-		return "", nil, &archive.Error{File: a.Name, Entry: "resources.arsc", Err: err}
-	}
-	b, err := a.ReadMax(entry, MaxXML)
-	if err != nil {
-		return entry, nil, err
-	}
-	root, err := DecodeXML(b)
-	if err != nil {
-		return entry, nil, &archive.Error{File: a.Name, Entry: entry, Err: err}
-	}
-	resolveAttrs(root, table, "cleartextTrafficPermitted", "overridePins", "includeSubdomains")
-	nsc, err := android.ParseNSC(root)
-	if err != nil {
-		return entry, nil, &archive.Error{File: a.Name, Entry: entry, Err: err}
-	}
-	nsc.Path = entry
-	android.LoadAnchors(nsc, func(ref string) (string, []byte, error) {
-		file, err := table.ResolveString(ref)
-		if err != nil {
-			return "", nil, err
-		}
-		b, err := a.ReadMax(file, MaxCert)
-		return file, b, err
-	})
-	return entry, nsc, nil
+	return android.LoadNSC(android.NSCFiles{Archive: a, TableEntry: "resources.arsc", Entry: table.ResolveString,
+		Decode: func(b []byte) (*android.Element, error) {
+			root, err := DecodeXML(b)
+			if err == nil {
+				resolveAttrs(root, table, "cleartextTrafficPermitted", "overridePins", "includeSubdomains")
+			}
+			return root, err
+		}, MaxXML: MaxXML, MaxCert: MaxCert}, ref)
 }

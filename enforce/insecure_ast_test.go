@@ -4,11 +4,10 @@ import (
 	"go/ast"
 	"go/parser"
 	"go/token"
-	"io/fs"
-	"os"
 	"path/filepath"
-	"strings"
 	"testing"
+
+	"pinset.dev/pinset/internal/modsrc"
 )
 
 // insecureSkipVerifySites lists where src sets InsecureSkipVerify to
@@ -42,60 +41,21 @@ func insecureSkipVerifySites(fset *token.FileSet, f *ast.File) []string {
 	return sites
 }
 
-func moduleRoot(t *testing.T) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("go.mod not found above the package directory")
-		}
-		dir = parent
-	}
-}
-
 // No production file of the module sets InsecureSkipVerify: pins are only
 // checked against verified chains (CheckBase refuses a base that skips
 // verification), and nothing else in pinset has a reason to skip it.
 // Tests may set it, to prove the refusal.
 func TestNoInsecureSkipVerifyOutsideTests(t *testing.T) {
-	root := moduleRoot(t)
+	root, files := modsrc.Files(t)
 	fset := token.NewFileSet()
-	files := 0
-	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+	for _, rel := range files {
+		f, err := parser.ParseFile(fset, filepath.Join(root, rel), nil, parser.SkipObjectResolution)
 		if err != nil {
-			return err
+			t.Fatal(err)
 		}
-		if d.IsDir() {
-			if name := d.Name(); path != root && (name == "testdata" || name == "vendor" || strings.HasPrefix(name, ".") || strings.HasPrefix(name, "_")) {
-				return filepath.SkipDir
-			}
-			return nil
-		}
-		if !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") {
-			return nil
-		}
-		f, err := parser.ParseFile(fset, path, nil, parser.SkipObjectResolution)
-		if err != nil {
-			return err
-		}
-		files++
 		for _, s := range insecureSkipVerifySites(fset, f) {
 			t.Errorf("%s sets InsecureSkipVerify outside a test", s)
 		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if files < 50 {
-		t.Fatalf("walked only %d Go files under %s: the walk is broken", files, root)
 	}
 }
 

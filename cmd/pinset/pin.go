@@ -7,15 +7,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"net"
-	"os"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"pinset.dev/pinset/internal/input"
 	"pinset.dev/pinset/pin"
 	"pinset.dev/pinset/probe"
 )
@@ -233,18 +232,14 @@ func pinReadFile(cmd *cobra.Command, name string) ([]pin.Item, error) {
 	if name == "-" {
 		return pin.ReadItems(cmd.InOrStdin(), "stdin")
 	}
-	f, err := os.Open(name)
+	f, err := input.Open(name)
+	if errors.Is(err, input.ErrDirectory) {
+		return nil, fmt.Errorf("%s: is a directory, not a file of certificates or keys", name)
+	}
 	if err != nil {
-		var pe *fs.PathError
-		if errors.As(err, &pe) {
-			return nil, fmt.Errorf("%s: %v", name, pe.Err)
-		}
 		return nil, err
 	}
 	defer f.Close()
-	if st, err := f.Stat(); err == nil && st.IsDir() {
-		return nil, fmt.Errorf("%s: is a directory, not a file of certificates or keys", name)
-	}
 	return pin.ReadItems(f, name)
 }
 

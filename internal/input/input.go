@@ -23,22 +23,36 @@ import (
 // files); the parsers apply their own tighter limits.
 const MaxFile = 8 << 20
 
+// ErrDirectory is the error of Open for a directory.
+var ErrDirectory = errors.New("is a directory")
+
+// Open opens a file for reading. Errors name the file without Go's "open"
+// prefix; a directory is refused (ErrDirectory).
+func Open(name string) (*os.File, error) {
+	f, err := os.Open(name)
+	if err != nil {
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			return nil, fmt.Errorf("%s: %v", name, pe.Err)
+		}
+		return nil, err
+	}
+	if st, err := f.Stat(); err == nil && st.IsDir() {
+		f.Close()
+		return nil, fmt.Errorf("%s: %w", name, ErrDirectory)
+	}
+	return f, nil
+}
+
 // Read reads a file of at most max bytes; "-" is standard input.
 func Read(name string, max int64) ([]byte, error) {
 	var r io.Reader = os.Stdin
 	if name != "-" {
-		f, err := os.Open(name)
+		f, err := Open(name)
 		if err != nil {
-			var pe *fs.PathError
-			if errors.As(err, &pe) {
-				return nil, fmt.Errorf("%s: %v", name, pe.Err)
-			}
 			return nil, err
 		}
 		defer f.Close()
-		if st, err := f.Stat(); err == nil && st.IsDir() {
-			return nil, fmt.Errorf("%s: is a directory", name)
-		}
 		r = f
 	}
 	b, err := io.ReadAll(io.LimitReader(r, max+1))

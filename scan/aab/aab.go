@@ -46,7 +46,7 @@ func Read(a *archive.Archive) (*android.App, error) {
 	} else if table, err = DecodeTable(tb); err != nil {
 		tableErr = &archive.Error{File: a.Name, Entry: tableEntry, Err: err}
 	}
-	resolveAttrs(mroot, table, "debuggable", "usesCleartextTraffic", "minSdkVersion", "targetSdkVersion")
+	table.resolveAttrs(mroot, "debuggable", "usesCleartextTraffic", "minSdkVersion", "targetSdkVersion")
 	m, err := android.ParseManifest(mroot)
 	if err != nil {
 		return nil, &archive.Error{File: a.Name, Entry: app.ManifestEntry, Err: err}
@@ -75,16 +75,10 @@ func readNSC(a *archive.Archive, table *Table, tableErr error, tableEntry, ref s
 		return Module + strings.TrimPrefix(path.Clean(f), "/"), nil
 	}
 	return android.LoadNSC(android.NSCFiles{Archive: a, TableEntry: tableEntry, Entry: entry,
-		Decode: func(b []byte) (*android.Element, error) {
-			root, err := DecodeXML(b)
-			if err == nil {
-				resolveAttrs(root, table, "cleartextTrafficPermitted", "overridePins", "includeSubdomains")
-			}
-			return root, err
-		}, MaxXML: MaxXML, MaxCert: MaxCert}, ref)
+		Decode: DecodeXML, ResolveAttrs: table.resolveAttrs, MaxXML: MaxXML, MaxCert: MaxCert}, ref)
 }
 
-func resolveAttrs(root *android.Element, t *Table, names ...string) {
+func (t *Table) resolveAttrs(root *android.Element, names ...string) {
 	if t == nil {
 		return
 	}

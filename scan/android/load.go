@@ -74,10 +74,11 @@ type NSCFiles struct {
 	TableEntry string
 	// Entry maps a resource reference (@xml/..., @raw/...) to an entry.
 	Entry func(ref string) (string, error)
-	// Decode decodes the format's XML and resolves the attributes
-	// cleartextTrafficPermitted, overridePins and includeSubdomains
-	// through the resource table.
+	// Decode decodes the format's XML (binary XML, protobuf XML).
 	Decode func(b []byte) (*Element, error)
+	// ResolveAttrs replaces references in the named attributes by their
+	// values in the resource table.
+	ResolveAttrs func(root *Element, names ...string)
 	// MaxXML and MaxCert cap the configuration and each anchor file.
 	MaxXML, MaxCert int64
 }
@@ -99,6 +100,7 @@ func LoadNSC(f NSCFiles, ref string) (string, *NSC, error) {
 	if err != nil {
 		return entry, nil, &archive.Error{File: a.Name, Entry: entry, Err: err}
 	}
+	f.ResolveAttrs(root, "cleartextTrafficPermitted", "overridePins", "includeSubdomains")
 	nsc, err := ParseNSC(root)
 	if err != nil {
 		return entry, nil, &archive.Error{File: a.Name, Entry: entry, Err: err}

@@ -119,7 +119,7 @@ func (t *Table) ResolveString(ref string) (string, error) {
 
 // resolveAttrs replaces reference values of the named attributes by their
 // boolean or integer value in the table, where it can.
-func resolveAttrs(root *android.Element, t *Table, names ...string) {
+func (t *Table) resolveAttrs(root *android.Element, names ...string) {
 	if t == nil {
 		return
 	}
@@ -173,7 +173,7 @@ func Read(a *archive.Archive) (*android.App, error) {
 	} else {
 		tableErr = &archive.Error{File: a.Name, Entry: "resources.arsc", Err: archive.ErrNotFound}
 	}
-	resolveAttrs(mroot, table, "debuggable", "usesCleartextTraffic", "minSdkVersion", "targetSdkVersion")
+	table.resolveAttrs(mroot, "debuggable", "usesCleartextTraffic", "minSdkVersion", "targetSdkVersion")
 	m, err := android.ParseManifest(mroot)
 	if err != nil {
 		return nil, &archive.Error{File: a.Name, Entry: app.ManifestEntry, Err: err}
@@ -195,11 +195,5 @@ func readNSC(a *archive.Archive, table *Table, tableErr error, ref string) (stri
 		return "", nil, fmt.Errorf("cannot resolve %s: %w", ref, tableErr)
 	}
 	return android.LoadNSC(android.NSCFiles{Archive: a, TableEntry: "resources.arsc", Entry: table.ResolveString,
-		Decode: func(b []byte) (*android.Element, error) {
-			root, err := DecodeXML(b)
-			if err == nil {
-				resolveAttrs(root, table, "cleartextTrafficPermitted", "overridePins", "includeSubdomains")
-			}
-			return root, err
-		}, MaxXML: MaxXML, MaxCert: MaxCert}, ref)
+		Decode: DecodeXML, ResolveAttrs: table.resolveAttrs, MaxXML: MaxXML, MaxCert: MaxCert}, ref)
 }

@@ -39,6 +39,10 @@
 //     surfaced as an [EventRejected].
 //   - An expired manifest keeps being enforced ([EventStale]): pinning never
 //     fails open, and there is no path to zero pins.
+//   - A handshake refused for a pin mismatch refreshes (at most once per
+//     [DefaultHealMin]) and, when that put a newer manifest in force, is
+//     made once more ([EventHealed]; heal.go, [Config.NoHealOnFailure]): an
+//     install back after a key switch is not refused on its first request.
 //
 // When the pins change, idle connections of the client's transports are
 // closed and the TLS session cache is emptied, so nothing made under old
@@ -160,6 +164,14 @@ type Config struct {
 	// install id kept for it (see telemetry.go and docs/client.md).
 	NoTelemetry bool
 
+	// NoHealOnFailure turns off the self-heal (heal.go): by default, when
+	// a handshake of the client's Transport is refused for a pin mismatch
+	// and ServiceURL is set, the client refreshes (at most once per
+	// DefaultHealMin, one refresh for concurrent failures) and, if that
+	// put a newer manifest in force, makes the handshake once more
+	// ([EventHealed] when it then succeeds).
+	NoHealOnFailure bool
+
 	// OnEvent receives every [Event]. It is called synchronously (for pin
 	// failures, inside the handshake): keep it quick.
 	OnEvent func(Event)
@@ -182,6 +194,7 @@ type Client struct {
 	state    atomic.Pointer[snapshot]
 	bundled  *snapshot
 	enf      *enforce.Enforcer
+	dialEnf  *enforce.Enforcer // the transport's dial (heal.go)
 	sessions *sessionCache
 	rep      *reporter
 	fetch    *fetcher
@@ -190,6 +203,10 @@ type Client struct {
 	transports []weak.Pointer[pinnedTransport]
 
 	rmu sync.Mutex // serialises refreshes
+	// sched is the refresh schedule (schedule.go); healer the self-heal's
+	// state (heal.go).
+	sched  Schedule
+	healer healer
 	// started is when New ran; lastRefresh the time of the last successful
 	// refresh (unix ns; 0: none known, from this run or the cache).
 	started     time.Time
@@ -221,6 +238,7 @@ type snapshot struct {
 	manifest      []byte
 	manifestAfter int
 	etag          string
+	logSize       int64 // tree size of the newest log checkpoint held (0: none)
 
 	source          string // "bundled", "cache" or "network"
 	rootVersion     int64
@@ -250,6 +268,7 @@ func New(cfg Config) (*Client, error) {
 	}
 	sched := NewSchedule(cfg.RefreshInterval, cfg.RefreshJitter, cfg.RetryMin) // schedule.go
 	c.cfg.RefreshInterval, c.cfg.RefreshJitter, c.cfg.RetryMin = sched.Interval, sched.Jitter, sched.RetryMin
+	c.sched = sched
 	if c.cfg.OverdueAfter == 0 {
 		c.cfg.OverdueAfter = max(DefaultOverdueAfter, 2*c.cfg.RefreshInterval)
 	}
@@ -297,7 +316,13 @@ func New(cfg Config) (*Client, error) {
 		rhc = plain
 	}
 	c.rep = newReporter(c, rhc, cfg.ReportQueue)
-	c.enf = enforce.New(c, enforce.Options{OnFailure: c.onFailure, Now: c.now})
+	// Two enforcers, one decision (enforce.Check over c.Policies): the
+	// transport's dial heals and dials again itself (heal.go); every other
+	// handshake (TLSConfig, a CONNECT proxy's tunnel, CheckConnection)
+	// cannot be made again here, so its failure starts a refresh for the
+	// next one.
+	c.enf = enforce.New(c, enforce.Options{OnFailure: c.onFailureHealLater, Now: c.now})
+	c.dialEnf = enforce.New(c, enforce.Options{OnFailure: c.onFailure, Now: c.now})
 
 	start := b
 	var discarded []string
@@ -404,7 +429,7 @@ func (c *Client) loadCache(now time.Time) (s *snapshot, discarded []string, err 
 	}
 	s = c.bundled.clone()
 	s.source = "cache"
-	applied, dropped := s.restore(cc.roots, cc.manifest, cc.after)
+	applied, dropped := s.restore(cc.roots, cc.manifest, cc.after, cc.logProof, cc.logCheckpoint)
 	if dropped != nil {
 		if applied == 0 {
 			return nil, nil, dropped
@@ -447,7 +472,7 @@ func (c *Client) saveCache(s *snapshot) {
 	if c.cfg.Store == nil {
 		return
 	}
-	b, err := encodeCache(s.roots, s.manifest, s.manifestAfter, s.etag, c.LastRefresh())
+	b, err := encodeCache(s.roots, s.manifest, s.manifestAfter, s.etag, c.LastRefresh(), s.ts.ManifestProof(), s.ts.Checkpoint())
 	if err == nil {
 		err = c.cfg.Store.Save(cacheKey, b)
 	}
@@ -477,7 +502,7 @@ func (c *Client) loop() {
 		<-c.done
 		cancel()
 	}()
-	sched := Schedule{Interval: c.cfg.RefreshInterval, Jitter: c.cfg.RefreshJitter, RetryMin: c.cfg.RetryMin}
+	sched := c.sched
 	failures := 0
 	wait := sched.FirstRefresh()
 	for {
@@ -500,6 +525,7 @@ func (c *Client) Close() error {
 	c.closeOnce.Do(func() {
 		close(c.done)
 		c.wg.Wait()
+		c.healer.stop() // heal.go
 		c.rep.close()
 		for _, t := range c.liveTransports() {
 			t.CloseIdleConnections()
@@ -564,7 +590,7 @@ func (c *Client) Refresh(ctx context.Context) error {
 	if ferr == nil || !isFetchError(ferr) {
 		u := c.fetch.manifestURL()
 		etag, _ := c.conditional(next, now)
-		res, err := c.fetch.get(c.withTelemetry(ctx, next), u, etag)
+		res, err := c.fetch.get(c.withTelemetry(ctx, next), u, etag, logSizeHeader(next)...)
 		switch {
 		case err != nil:
 			ferr = errors.Join(ferr, err)
@@ -577,7 +603,7 @@ func (c *Client) Refresh(ctx context.Context) error {
 				c.lastUnconditional = now
 			}
 		default:
-			if err := next.applyManifest(res.Body, now); err != nil {
+			if err := next.applyManifest(res.Body, res.LogProof, now); err != nil {
 				ferr = errors.Join(ferr, fmt.Errorf("manifest from %s: %w", u, err))
 			} else {
 				next.etag = c.keepETag(res, u)

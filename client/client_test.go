@@ -262,6 +262,12 @@ func TestReportOnlyHostConnectsAndReports(t *testing.T) {
 	if e.Failure == nil || !e.Failure.ReportOnly {
 		t.Errorf("event = %+v", e)
 	}
+	// One handshake, one check: the transport's dial used to chain the
+	// pin check of Client.TLSConfig after its own, so a report-only
+	// failure was seen (and raised) twice.
+	if n := len(w.eventsOf(EventPinFailure)); n != 1 {
+		t.Errorf("%d pin-failure events for one handshake, want 1", n)
+	}
 }
 
 // reportLeaf is a certificate for 127.0.0.1 valid both at the test clock

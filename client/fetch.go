@@ -37,6 +37,7 @@ type fetchResult struct {
 	ETags       int    // how many ETag header lines there were
 	NotModified bool   // 304: the ETag still names the current document
 	NotFound    bool   // 404: for roots, the end of the chain
+	LogProof    string // the Pinset-Log-Proof header (logproof.go)
 }
 
 // fetcher gets documents from the pin service with caps on size and time.
@@ -58,12 +59,17 @@ func (f *fetcher) manifestURL() string {
 // get fetches u. A 404 is returned as NotFound, a 304 (when etag was sent)
 // as NotModified; any other non-200 status, a body over the cap or a
 // non-JSON content type is an error.
-func (f *fetcher) get(ctx context.Context, u, etag string) (fetchResult, error) {
+//
+// hdr are extra request header names and values (the log size).
+func (f *fetcher) get(ctx context.Context, u, etag string, hdr ...string) (fetchResult, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
 		return fetchResult{}, err
 	}
 	req.Header.Set("Accept", "application/json")
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Set(hdr[i], hdr[i+1])
+	}
 	if etag != "" {
 		req.Header.Set("If-None-Match", etag)
 	}
@@ -98,5 +104,5 @@ func (f *fetcher) get(ctx context.Context, u, etag string) (fetchResult, error) 
 	if int64(len(body)) > f.maxBytes {
 		return fetchResult{}, fmt.Errorf("GET %s: %w of %d bytes", u, ErrTooLarge, f.maxBytes)
 	}
-	return fetchResult{Body: body, ETag: resp.Header.Get("ETag"), ETags: len(resp.Header.Values("ETag"))}, nil
+	return fetchResult{Body: body, ETag: resp.Header.Get("ETag"), ETags: len(resp.Header.Values("ETag")), LogProof: resp.Header.Get(headerLogProof)}, nil
 }

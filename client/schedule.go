@@ -3,7 +3,8 @@ package client
 import "time"
 
 // This file owns WHEN a client refreshes: at start, after a success, after
-// consecutive failures. The background loop of [Client.Start] and the fleet
+// consecutive failures, and after a pin failure (HealAllowed: the
+// self-heal of heal.go). The background loop of [Client.Start] and the fleet
 // simulator (package fleet) both call it, so what `pinset simulate`
 // predicts is what the SDK does. WHETHER a fetched document is accepted is
 // trust.State's decision (verify.go), never made here.
@@ -19,7 +20,16 @@ type Schedule struct {
 	// RetryMin is the wait after the first failure; it doubles with each
 	// further consecutive failure, up to Interval.
 	RetryMin time.Duration
+	// HealMin is the least time between two refreshes started by pin
+	// failures (see HealAllowed); zero is DefaultHealMin.
+	HealMin time.Duration
 }
+
+// DefaultHealMin is the least time between two refreshes started by pin
+// failures: an interceptor (or a server with an unpinned key) makes every
+// request fail, and each failure must not become a request to the pin
+// service.
+const DefaultHealMin = time.Minute
 
 // NewSchedule returns the schedule a client with these Config fields
 // follows: a non-positive interval is DefaultRefreshInterval, a zero
@@ -40,7 +50,26 @@ func NewSchedule(interval time.Duration, jitter float64, retryMin time.Duration)
 	if retryMin <= 0 {
 		retryMin = DefaultRetryMin
 	}
-	return Schedule{Interval: interval, Jitter: jitter, RetryMin: retryMin}
+	return Schedule{Interval: interval, Jitter: jitter, RetryMin: retryMin, HealMin: DefaultHealMin}
+}
+
+// HealAllowed reports whether a pin failure at now may start a refresh
+// (the self-heal), given when the last one started (zero: never). It is
+// the one rule that bounds how often pin failures reach the pin service:
+// at most one refresh per HealMin (DefaultHealMin when zero), however
+// many requests fail. A clock that went back before last allows one
+// (a clock set back must not turn healing off until it catches up).
+//
+// Only failures of enforced pins count (a report-only policy lets the
+// connection through), and only a refresh that adopts a newer manifest,
+// one trust.State accepted, leads to a second handshake: the caller
+// decides that, this decides only whether to ask the service.
+func (s Schedule) HealAllowed(last, now time.Time) bool {
+	min := s.HealMin
+	if min <= 0 {
+		min = DefaultHealMin
+	}
+	return last.IsZero() || now.Before(last) || now.Sub(last) >= min
 }
 
 // FirstRefresh is the wait before the first refresh after Start: none.

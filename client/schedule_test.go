@@ -13,10 +13,10 @@ func TestNewScheduleDefaults(t *testing.T) {
 		retry    time.Duration
 		want     Schedule
 	}{
-		{"all defaults", 0, 0, 0, Schedule{DefaultRefreshInterval, DefaultRefreshJitter, DefaultRetryMin}},
-		{"negative interval and retry are defaults", -time.Second, 0.2, -time.Second, Schedule{DefaultRefreshInterval, 0.2, DefaultRetryMin}},
-		{"negative jitter disables it", 6 * time.Hour, -1, time.Minute, Schedule{6 * time.Hour, 0, time.Minute}},
-		{"jitter capped at 1", time.Hour, 3, time.Second, Schedule{time.Hour, 1, time.Second}},
+		{"all defaults", 0, 0, 0, Schedule{DefaultRefreshInterval, DefaultRefreshJitter, DefaultRetryMin, DefaultHealMin}},
+		{"negative interval and retry are defaults", -time.Second, 0.2, -time.Second, Schedule{DefaultRefreshInterval, 0.2, DefaultRetryMin, DefaultHealMin}},
+		{"negative jitter disables it", 6 * time.Hour, -1, time.Minute, Schedule{6 * time.Hour, 0, time.Minute, DefaultHealMin}},
+		{"jitter capped at 1", time.Hour, 3, time.Second, Schedule{time.Hour, 1, time.Second, DefaultHealMin}},
 	} {
 		if got := NewSchedule(tc.interval, tc.jitter, tc.retry); got != tc.want {
 			t.Errorf("%s: NewSchedule(%v, %v, %v) = %+v, want %+v", tc.name, tc.interval, tc.jitter, tc.retry, got, tc.want)
@@ -74,6 +74,32 @@ func TestScheduleFailuresAndStart(t *testing.T) {
 	}{{0, true, 0}, {3, true, 0}, {0, false, 1}, {3, false, 4}} {
 		if got := s.Failures(tc.before, tc.ok); got != tc.want {
 			t.Errorf("Failures(%d, %v) = %d, want %d", tc.before, tc.ok, got, tc.want)
+		}
+	}
+}
+
+// At most one refresh per HealMin starts from pin failures, whatever their
+// number; the first one always may.
+func TestScheduleHealAllowed(t *testing.T) {
+	t0 := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	s := NewSchedule(0, 0, 0)
+	for _, tc := range []struct {
+		name      string
+		s         Schedule
+		last, now time.Time
+		want      bool
+	}{
+		{"never healed", s, time.Time{}, t0, true},
+		{"just healed", s, t0, t0, false},
+		{"within the minimum", s, t0, t0.Add(59 * time.Second), false},
+		{"at the minimum", s, t0, t0.Add(time.Minute), true},
+		{"long after", s, t0, t0.Add(24 * time.Hour), true},
+		{"clock set back", s, t0, t0.Add(-time.Hour), true},
+		{"zero HealMin is the default", Schedule{}, t0, t0.Add(30 * time.Second), false},
+		{"a longer minimum", Schedule{HealMin: 5 * time.Minute}, t0, t0.Add(2 * time.Minute), false},
+	} {
+		if got := tc.s.HealAllowed(tc.last, tc.now); got != tc.want {
+			t.Errorf("%s: HealAllowed(%v, %v) = %v, want %v", tc.name, tc.last, tc.now, got, tc.want)
 		}
 	}
 }

@@ -105,9 +105,12 @@ func (c *Client) newHTTPTransport() *http.Transport {
 		dial = d.DialContext
 	}
 	t := &http.Transport{
-		Proxy:                 http.ProxyFromEnvironment,
-		DialContext:           dial,
-		DialTLSContext:        c.enf.DialTLSContextWith(tcfg, dial),
+		Proxy:       http.ProxyFromEnvironment,
+		DialContext: dial,
+		// The dial checks pins itself, knowing the host and port; it
+		// starts from the base configuration, not tcfg, whose own check
+		// would run a second time on every handshake.
+		DialTLSContext:        c.healingDial(c.dialEnf.DialTLSContextWith(c.baseTLS(nil), dial)), // heal.go
 		TLSClientConfig:       tcfg,
 		ForceAttemptHTTP2:     true,
 		MaxIdleConns:          100,

@@ -40,6 +40,7 @@ func bundledState(root, manifest []byte, now time.Time) (*snapshot, error) {
 func (s *snapshot) derive() {
 	s.set = s.ts.Policies()
 	s.rootVersion = int64(s.ts.Root().Version)
+	s.logSize = checkpointSize(s.ts.Checkpoint())
 	if m := s.ts.Manifest(); m != nil {
 		s.manifestVersion = int64(m.Version)
 		s.issuedAt, s.expires = m.IssuedAt, m.Expires
@@ -71,9 +72,14 @@ func (s *snapshot) applyRoot(b []byte, now time.Time) (applied bool, err error) 
 }
 
 // applyManifest verifies a fetched manifest on top of s, in place,
-// recording how many roots preceded it.
-func (s *snapshot) applyManifest(b []byte, now time.Time) error {
-	ts, err := s.ts.UpdateManifest(b, now)
+// recording how many roots preceded it. proof is the Pinset-Log-Proof
+// header that came with it (checked when the root names a log).
+func (s *snapshot) applyManifest(b []byte, proofHeader string, now time.Time) error {
+	proof, err := decodeProof(proofHeader, s.ts)
+	if err != nil {
+		return err
+	}
+	ts, err := s.ts.UpdateManifestWithProof(b, proof, now)
 	if err != nil {
 		return &trustError{err}
 	}
@@ -95,12 +101,15 @@ func (s *snapshot) applyManifest(b []byte, now time.Time) error {
 // newer than the trusted one are skipped (the app may ship a newer bundled
 // root than its cache). It returns how many documents were applied and an
 // error describing each one dropped.
-func (s *snapshot) restore(roots [][]byte, manifest []byte, after int) (applied int, dropped error) {
+//
+// Under a root that names a transparency log the manifest is restored with
+// the log proof it was accepted with and the newest checkpoint held.
+func (s *snapshot) restore(roots [][]byte, manifest []byte, after int, logProof, logCheckpoint []byte) (applied int, dropped error) {
 	ts := s.ts
 	var errs []error
 	for i := 0; i <= len(roots); i++ {
 		if i == after && len(manifest) > 0 {
-			next, err := ts.Restore(nil, manifest)
+			next, err := ts.RestoreLogged(nil, manifest, logProof, logCheckpoint)
 			switch {
 			case err != nil:
 				errs = append(errs, err)

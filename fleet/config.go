@@ -7,8 +7,9 @@
 // seed, and shares its decisions with the code it models:
 //
 //   - when an install refreshes (at launch, every interval with jitter,
-//     backoff after failures) is [client.Schedule], the function the SDK's
-//     background loop calls;
+//     backoff after failures, and after a refused request: the self-heal,
+//     client.Schedule.HealAllowed) is [client.Schedule], the functions the
+//     SDK's background loop and transport call;
 //   - whether an install accepts a manifest it fetched, and which of its
 //     cached and newly bundled manifests it keeps after an app update, is
 //     decided by trust.State on real signed documents (memoized per pair
@@ -80,6 +81,12 @@ type Config struct {
 	// Start refreshes in the background and does not hold requests). When
 	// false, requests of a session follow its launch refresh.
 	RequestBeforeRefresh bool `yaml:"request_before_refresh" json:"request_before_refresh"`
+	// NoHeal turns off the SDK's self-heal (client.Config.NoHealOnFailure):
+	// by default a request refused under the pins held makes the install
+	// refresh (when client.Schedule.HealAllowed says so) and, if the
+	// refresh adopted a manifest pinning the live key, succeed on a second
+	// handshake.
+	NoHeal bool `yaml:"no_heal" json:"no_heal"`
 
 	// The SDK's schedule (client.NewSchedule applies its defaults).
 	RefreshInterval Duration `yaml:"refresh_interval" json:"refresh_interval"`

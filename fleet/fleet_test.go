@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"pinset.dev/pinset/client"
 )
 
 func small(gate bool) Config {
@@ -73,14 +75,78 @@ func TestNoRaceNoFailureNoBricks(t *testing.T) {
 		t.Fatalf("bricked %d: %v", r.BrickedInstalls, r.Causes)
 	}
 	// An outage over the switch, requests after the launch refresh: those
-	// that come back during it are refused, for the outage.
+	// that come back during it are refused, for the outage (the
+	// self-heal's refresh fails too).
 	c.Outages = []Outage{{StartHour: r.SwitchHour, Hours: 48}}
 	r, err = Run(c)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r.BrickedInstalls == 0 || r.Causes[CauseOutage] != r.BrickedInstalls {
+	if r.BrickedInstalls == 0 || r.Causes[CauseHealOutage] != r.BrickedInstalls {
 		t.Fatalf("outage over the switch: bricked %d, causes %v", r.BrickedInstalls, r.Causes)
+	}
+	c.NoHeal = true
+	r, err = Run(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.BrickedInstalls == 0 || r.Causes[CauseOutage] != r.BrickedInstalls {
+		t.Fatalf("outage over the switch, no self-heal: bricked %d, causes %v", r.BrickedInstalls, r.Causes)
+	}
+}
+
+// The self-heal: a first request refused under the pins held refreshes
+// and retries. Without fetch failures nobody is bricked, gate on or off;
+// without the self-heal the same fleets are (the launch race). With the
+// default 2 % of failed fetches, the installs left are those whose heal
+// refresh failed, each refused for one hour only (the launch refresh of
+// the same session repairs it).
+func TestHealModel(t *testing.T) {
+	for _, gate := range []bool{true, false} {
+		c := small(gate)
+		c.FetchFailureRate = 0
+		r, err := Run(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.BrickedInstalls != 0 || r.Healed == 0 || !r.Heal {
+			t.Errorf("gate %v, no fetch failures: bricked %d %v, healed %d", gate, r.BrickedInstalls, r.Causes, r.Healed)
+		}
+		c.NoHeal = true
+		off, err := Run(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if off.BrickedInstalls == 0 || off.Causes[CauseLaunchRace] != off.BrickedInstalls || off.HealRefreshes != 0 {
+			t.Errorf("gate %v, no self-heal: bricked %d %v", gate, off.BrickedInstalls, off.Causes)
+		}
+	}
+	r, err := Run(small(true))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.BrickedInstalls != r.Causes[CauseHealFetchFailed] || r.BrickedInstallHours != r.BrickedInstalls {
+		t.Errorf("default: bricked %d in %d install-hours, causes %v", r.BrickedInstalls, r.BrickedInstallHours, r.Causes)
+	}
+	t.Logf("%s", r.Summary())
+}
+
+// The model's heal asks client.Schedule.HealAllowed: a second refused
+// request within the heal minimum makes no refresh.
+func TestHealUsesScheduleRule(t *testing.T) {
+	c := Default().withDefaults()
+	c.Installs, c.FetchFailureRate = 1, 0
+	s := newSim(c, nil)
+	s.live = keyNext // the install's pins (v1) refuse it
+	at := int64(24 * 3600)
+	if ok, why := s.heal(0, 24, at); ok || why != CauseHealNoNewer {
+		t.Fatalf("first heal: %v %q", ok, why)
+	}
+	if ok, why := s.heal(0, 24, at+30); ok || why != CauseHealLimited || s.res.HealRefreshes != 1 {
+		t.Fatalf("second heal 30 s later: %v %q, %d refreshes", ok, why, s.res.HealRefreshes)
+	}
+	if _, why := s.heal(0, 24, at+int64(client.DefaultHealMin/time.Second)); why == CauseHealLimited || s.res.HealRefreshes != 2 {
+		t.Fatalf("heal after the minimum: %q, %d refreshes", why, s.res.HealRefreshes)
 	}
 }
 

@@ -39,6 +39,12 @@ type Result struct {
 	BrickedInstalls     int64            `json:"bricked_installs"`
 	BrickedInstallHours int64            `json:"bricked_install_hours"`
 	Causes              map[string]int64 `json:"bricked_causes"`
+	// Heal is whether installs ran the SDK's self-heal; HealRefreshes
+	// counts the refreshes it made, Healed the refused requests that
+	// succeeded on the second handshake.
+	Heal          bool  `json:"heal"`
+	HealRefreshes int64 `json:"heal_refreshes"`
+	Healed        int64 `json:"healed_requests"`
 
 	// Versions are the manifest versions published, with their pins.
 	Versions []Version `json:"versions"`
@@ -181,7 +187,7 @@ var Marks = []struct {
 func (s *sim) result() *Result {
 	r := s.res
 	c := s.cfg
-	r.Installs, r.Days, r.Seed, r.Gate = c.Installs, c.Days, c.Seed, c.Plan.GateOn()
+	r.Installs, r.Days, r.Seed, r.Gate, r.Heal = c.Installs, c.Days, c.Seed, c.Plan.GateOn(), !c.NoHeal
 	r.Threshold, r.HoldDown, r.MinClients = s.plan.Threshold, Duration(s.plan.HoldDown).String(), s.plan.MinClients
 	r.AnnouncedHour, r.SwitchHour = s.announced, s.switched
 	r.FinalState, r.BlockedBy = string(s.plan.State), s.plan.BlockedBy
@@ -233,7 +239,11 @@ func (r *Result) Summary() string {
 			out += fmt.Sprintf(" %s not reached;", m.Name)
 		}
 	}
-	out += fmt.Sprintf("\nbricked installs: %d, bricked install-hours: %d\n", r.BrickedInstalls, r.BrickedInstallHours)
+	heal := "off"
+	if r.Heal {
+		heal = fmt.Sprintf("%d refreshes, %d requests healed", r.HealRefreshes, r.Healed)
+	}
+	out += fmt.Sprintf("\nself-heal: %s\nbricked installs: %d, bricked install-hours: %d\n", heal, r.BrickedInstalls, r.BrickedInstallHours)
 	causes := make([]string, 0, len(r.Causes))
 	for c := range r.Causes {
 		causes = append(causes, c)

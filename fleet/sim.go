@@ -22,6 +22,14 @@ const (
 	CauseOutage      = "launch refresh failed (pin-service outage), no successful refresh since the announcement"
 	CauseRefused     = "the served manifest was refused by trust"
 	CauseMidSession  = "the switch came during a session, before the session's next refresh"
+
+	// With the self-heal (the default), a request refused under the pins
+	// held is retried after a refresh; these say why that did not help.
+	CauseHealFetchFailed = "a request refused under the pins held; the self-heal's refresh failed (fetch failure)"
+	CauseHealOutage      = "a request refused under the pins held; the self-heal's refresh failed (pin-service outage)"
+	CauseHealRefused     = "a request refused under the pins held; the manifest the self-heal fetched was refused by trust"
+	CauseHealNoNewer     = "a request refused under the pins held; the newest manifest the self-heal could verify does not pin the live key"
+	CauseHealLimited     = "a request refused under the pins held; no self-heal (one already started within the heal minimum)"
 )
 
 // Hooks let a caller replace the install side of the simulation with real
@@ -62,6 +70,7 @@ type sim struct {
 	lastVer   []uint8 // version that sighting reported
 	idBorn    []int32 // hour the install id was drawn
 	bricked   []bool
+	lastHeal  []int64 // seconds since Epoch of the last self-heal refresh (noHeal: never)
 
 	// buckets[h] are the installs with an event (a session hour) at h.
 	buckets [][]int32
@@ -117,6 +126,7 @@ func newSim(cfg Config, hooks Hooks) *sim {
 		lastVer:   make([]uint8, n),
 		idBorn:    make([]int32, n),
 		bricked:   make([]bool, n),
+		lastHeal:  make([]int64, n),
 		buckets:   make([][]int32, hours),
 		served:    1, live: keyLive,
 		announced: -1, switched: -1,
@@ -140,6 +150,7 @@ func newSim(cfg Config, hooks Hooks) *sim {
 	s.holdCount[1] = int64(n)
 	per := s.perHour()
 	for i := range n {
+		s.lastHeal[i] = noHeal
 		s.newInstall(i, -1, per)
 		// The fleet at steady state: the next session within the first
 		// days, as for an install already running.
@@ -322,7 +333,14 @@ func (s *sim) sessionHour(i, h int, per [][2]float64) {
 	}
 	refused, cause := false, ""
 	if first && s.cfg.RequestBeforeRefresh && !s.covers(i) {
-		refused, cause = true, CauseLaunchRace
+		// The first request, under the pins held, before the launch
+		// refresh: refused, unless the self-heal's refresh repairs it.
+		if ok, why := s.heal(i, h, t0); !ok {
+			refused, cause = true, why
+			if cause == "" {
+				cause = CauseLaunchRace
+			}
+		}
 	}
 	fetchCause := ""
 	for s.nextFetch[i] < t0+3600 {
@@ -335,9 +353,17 @@ func (s *sim) sessionHour(i, h int, per [][2]float64) {
 		s.nextFetch[i] = at + int64(s.sched.Next(int(s.failures[i]), s.rng.Float64)/time.Second)
 	}
 	if !s.covers(i) && !refused {
-		refused, cause = true, fetchCause
-		if cause == "" {
-			cause = CauseMidSession
+		// The session's requests in this hour, under pins that refuse the
+		// live key (the launch refresh failed, or the switch came during
+		// the session): the self-heal at the first of them, mid-hour.
+		if ok, why := s.heal(i, h, t0+1800); !ok {
+			refused, cause = true, why
+			if cause == "" {
+				cause = fetchCause
+			}
+			if cause == "" {
+				cause = CauseMidSession
+			}
 		}
 	}
 	if refused {
@@ -415,6 +441,45 @@ func (s *sim) fetch(i, h int, at int64) (bool, string) {
 		return false, CauseRefused
 	}
 	s.lastOK[i] = int32(h)
+	return true, ""
+}
+
+// noHeal marks an install that has not healed yet.
+const noHeal = math.MinInt64
+
+// heal is the SDK's self-heal (client/heal.go) after a request of install
+// i at second at (of hour h) was refused under the pins it holds: if
+// client.Schedule.HealAllowed lets it, one refresh (a fetch like any
+// other: it fails in an outage or with FetchFailureRate, and what it
+// adopts is trust's decision); the request is retried, and succeeds, only
+// if the install's pins then cover the live key. It returns whether the
+// request succeeded and, when not, why ("" when healing is off).
+func (s *sim) heal(i, h int, at int64) (bool, string) {
+	if s.cfg.NoHeal {
+		return false, ""
+	}
+	now := Epoch.Add(time.Duration(at) * time.Second)
+	var last time.Time
+	if s.lastHeal[i] != noHeal {
+		last = Epoch.Add(time.Duration(s.lastHeal[i]) * time.Second)
+	}
+	if !s.sched.HealAllowed(last, now) {
+		return false, CauseHealLimited
+	}
+	s.lastHeal[i] = at
+	s.res.HealRefreshes++
+	ok, why := s.fetch(i, h, at)
+	switch {
+	case !ok && why == CauseOutage:
+		return false, CauseHealOutage
+	case !ok && why == CauseFetchFailed:
+		return false, CauseHealFetchFailed
+	case !ok:
+		return false, CauseHealRefused
+	case !s.covers(i):
+		return false, CauseHealNoNewer
+	}
+	s.res.Healed++
 	return true, ""
 }
 

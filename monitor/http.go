@@ -57,15 +57,19 @@ func (m *Monitor) serveResults(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, map[string]any{"results": rows})
 }
 
-func (m *Monitor) serveAlerts(w http.ResponseWriter, r *http.Request) {
-	var firing []alert.Alert
+// Alerts returns the alerts firing now: the alert manager's when one is
+// configured, else the last round's.
+func (m *Monitor) Alerts() []alert.Alert {
 	if m.cfg.Alerts != nil {
-		firing = m.cfg.Alerts.Firing()
-	} else {
-		m.mu.Lock()
-		firing = append(firing, m.lastAlerts...)
-		m.mu.Unlock()
+		return m.cfg.Alerts.Firing()
 	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return append([]alert.Alert(nil), m.lastAlerts...)
+}
+
+func (m *Monitor) serveAlerts(w http.ResponseWriter, r *http.Request) {
+	firing := m.Alerts()
 	if firing == nil {
 		firing = []alert.Alert{}
 	}

@@ -28,6 +28,7 @@ import (
 	"time"
 
 	"pinset.dev/pinset/alert"
+	"pinset.dev/pinset/audit"
 	"pinset.dev/pinset/check"
 	"pinset.dev/pinset/policy"
 	"pinset.dev/pinset/store"
@@ -70,6 +71,9 @@ type Config struct {
 	// means the monitor reads and decodes the store's itself (a monitor
 	// without a server, as in tests).
 	Manifests func(ctx context.Context, app string) (*trust.Manifest, error)
+	// LogAudit, when set, audits each app's transparency log every round
+	// (PinsetTransparencyLogProblem); nil: no audit.
+	LogAudit LogAuditFunc
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 	// Logger receives one line per round and per problem; nil discards.
@@ -132,6 +136,9 @@ type Round struct {
 	// Unpins are the manifests published within UnpinWindow that stopped
 	// enforcing hosts their predecessor enforced.
 	Unpins []Unpin
+	// LogProblems are the problems the transparency log audit found, per
+	// app (with Config.LogAudit).
+	LogProblems map[string][]audit.Problem
 }
 
 // Unpin is one published manifest that stopped enforcing hosts.
@@ -249,7 +256,18 @@ func (m *Monitor) RunOnce(ctx context.Context) (*Round, error) {
 			r.Unpins = append(r.Unpins, u...)
 		}
 	}
-	r.Alerts = m.rules(r)
+	ids := make([]string, 0, len(apps))
+	for _, a := range apps {
+		ids = append(ids, a.ID)
+	}
+	logCarried, logErrs := m.auditLogs(ctx, ids, r)
+	errs = append(errs, logErrs...)
+	r.Alerts = append(m.rules(r), logRules(r)...)
+	for _, a := range m.lastAlerts {
+		if a.Labels["alertname"] == AlertLogProblem && slices.Contains(logCarried, a.Labels["app"]) && !slices.Contains(carried, a.Labels["app"]) {
+			r.Alerts = append(r.Alerts, a)
+		}
+	}
 	// An app that could not be checked keeps its alerts: a failure of the
 	// monitor must not resolve them.
 	for _, a := range m.lastAlerts {

@@ -23,9 +23,8 @@ const tokenNameKey ctxKey = 0
 // The token is compared by the store in constant time and never logged.
 func (s *Server) admin(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if s.cfg.AdminClientCAs != nil && (r.TLS == nil || len(r.TLS.VerifiedChains) == 0) {
-			s.m.authFailures.WithLabelValues("client_certificate").Inc()
-			writeError(w, http.StatusForbidden, "client_certificate_required", "the admin API requires a client certificate from the configured CA")
+		if err := s.AdminTransport(r); err != nil {
+			writeError(w, http.StatusForbidden, "client_certificate_required", err.Error())
 			return
 		}
 		secret, ok := bearer(r.Header.Get("Authorization"))
@@ -35,18 +34,17 @@ func (s *Server) admin(h http.Handler) http.Handler {
 			writeError(w, http.StatusUnauthorized, "unauthorized", "missing bearer token: send Authorization: Bearer TOKEN (create one with 'pinset token new')")
 			return
 		}
-		name, err := s.store.CheckToken(r.Context(), secret)
-		if errors.Is(err, store.ErrNotFound) {
-			s.m.authFailures.WithLabelValues("invalid").Inc()
+		name, err := s.AdminToken(r.Context(), secret)
+		if errors.Is(err, ErrInvalidToken) {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="pinset admin", error="invalid_token"`)
-			writeError(w, http.StatusUnauthorized, "unauthorized", "invalid or revoked token")
+			writeError(w, http.StatusUnauthorized, "unauthorized", err.Error())
 			return
 		}
 		if err != nil {
 			s.internalError(w, r, err)
 			return
 		}
-		h.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), tokenNameKey, name)))
+		h.ServeHTTP(w, r.WithContext(WithTokenName(r.Context(), name)))
 	})
 }
 

@@ -239,7 +239,9 @@ func serveDoc(w http.ResponseWriter, r *http.Request, d *doc, immutable bool) {
 	if immutable {
 		h["Cache-Control"] = hImmutable
 	}
-	h["Vary"] = hVary
+	if _, ok := h["Vary"]; !ok { // the log proof varies with Pinset-Log-Size
+		h["Vary"] = hVary
+	}
 	// net/http stores request header keys in canonical form, so the map
 	// is read directly; every line of a repeated header counts.
 	useGz := d.gz != nil && acceptsGzip(r.Header["Accept-Encoding"])
@@ -362,6 +364,7 @@ func (s *Server) handleManifest(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "not_found", "app "+app+" has no manifest")
 		return
 	}
+	s.setManifestProof(w, r, app, snap.manifest)
 	serveDoc(w, r, snap.manifest, false)
 	s.recordFetch(r, app)
 }

@@ -77,6 +77,9 @@ func (s *Server) PublishRoot(ctx context.Context, app string, b []byte) (*Publis
 	if root.AppID != app {
 		return nil, classify("root", fmt.Errorf("root for app %q uploaded to app %q: %w", root.AppID, app, trust.ErrWrongApp))
 	}
+	if err := s.checkRootLog(app, root); err != nil {
+		return nil, err
+	}
 	d := store.Document{App: app, Version: int64(root.Version), Body: b, Expires: root.Expires, CreatedAt: now}
 	if err := s.store.PublishRoot(ctx, d, prev); err != nil {
 		if errors.Is(err, store.ErrConflict) {
@@ -85,6 +88,7 @@ func (s *Server) PublishRoot(ctx context.Context, app string, b []byte) (*Publis
 		return nil, &PublishError{Status: http.StatusInternalServerError, Code: "internal", Err: err}
 	}
 	s.docs.invalidate(app)
+	s.logInvalidate(app)
 	s.m.publishes.WithLabelValues("root", "published").Inc()
 	return &PublishResult{App: app, Kind: "root", Version: root.Version, Changed: true, SHA256: digestHex(b)}, nil
 }
@@ -109,6 +113,9 @@ func (s *Server) PublishManifest(ctx context.Context, app string, b []byte, opts
 	if err != nil {
 		return nil, &PublishError{Status: http.StatusInternalServerError, Code: "internal", Err: fmt.Errorf("stored root v%d: %w", rootDoc.Version, err)}
 	}
+	// Verified as a client would, except for the log proof: publishing
+	// is what appends the manifest to the log.
+	st = st.PreLog()
 	var prev int64
 	cur, err := s.store.Manifest(ctx, app)
 	switch {
@@ -196,6 +203,7 @@ func (s *Server) PublishManifest(ctx context.Context, app string, b []byte, opts
 		return nil, &PublishError{Status: http.StatusInternalServerError, Code: "internal", Err: err}
 	}
 	s.docs.invalidate(app)
+	s.logInvalidate(app)
 	s.m.publishes.WithLabelValues("manifest", "published").Inc()
 	if len(unpinned) > 0 {
 		s.auditUnpin(ctx, app, m.Version, unpinned)

@@ -72,6 +72,10 @@ type Config struct {
 	// certificate when configured).
 	Routes func(mux *http.ServeMux, admin func(http.Handler) http.Handler)
 
+	// Console, when set, builds the web console (package console) from
+	// the server; it is served under /console/ (server/console.go).
+	Console func(s *Server) (http.Handler, error)
+
 	// RefreshInterval bounds how stale served documents may be relative
 	// to the store (publishes by other processes). Default 1s.
 	RefreshInterval time.Duration
@@ -112,6 +116,9 @@ type Config struct {
 	Adoption AdoptionConfig
 	// Rotation configures key rotation plans (rotate.go).
 	Rotation RotationConfig
+	// Log, when set, signs and serves each app's transparency log and
+	// adds a proof to every manifest served (see LogConfig).
+	Log *LogConfig
 }
 
 // Server is the pin service. Create it with New; it is an http.Handler.
@@ -128,10 +135,13 @@ type Server struct {
 	// appLimiter holds one bucket per app.
 	appLimiter *limiter
 	m          *metrics
+	// console is the web console's handler (Config.Console), or nil.
+	console http.Handler
 	// unmatched counts the requests no route matched.
 	unmatched *routeMetrics
-	adoption  *adoption  // adoption.go
-	rotMu     sync.Mutex // rotate.go: one plan step at a time
+	adoption  *adoption   // adoption.go
+	rotMu     sync.Mutex  // rotate.go: one plan step at a time
+	tlog      *logService // nil without Config.Log
 }
 
 // New builds a server. It does not start anything; see Serve.
@@ -174,8 +184,16 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s.docs = newDocCache(cfg.Store, cfg.RefreshInterval, s.now)
+	if cfg.Log != nil {
+		s.tlog = newLogService(cfg.Log, cfg.Store, cfg.RefreshInterval, s.now)
+	}
 	s.limiter = newLimiter(cfg.ReportRate, cfg.ReportBurst, s.now)
 	s.appLimiter = newLimiter(cfg.ReportAppRate, cfg.ReportAppBurst, s.now)
+	if cfg.Console != nil {
+		if s.console, err = cfg.Console(s); err != nil {
+			return nil, err
+		}
+	}
 	s.routes()
 	return s, nil
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"pinset.dev/pinset/report"
+	"pinset.dev/pinset/tlog"
 )
 
 // The SQL below is shared by both backends: placeholders are $N (SQLite
@@ -143,7 +144,10 @@ func (s *sqlStore) PublishRoot(ctx context.Context, d Document, prev int64) erro
 		}
 		_, err = c.exec(ctx, `INSERT INTO roots (app, version, body, sha256, expires, created_at) VALUES ($1, $2, $3, $4, $5, $6)`,
 			d.App, d.Version, d.Body, digest(d.Body), unix(d.Expires), unix(now))
-		return err
+		if err != nil {
+			return err
+		}
+		return appendLog(ctx, c, d.App, tlog.KindRoot, d.Version, d.Body, now)
 	})
 }
 
@@ -199,7 +203,10 @@ func (s *sqlStore) PublishManifest(ctx context.Context, d Document, prev int64) 
 		_, err = c.exec(ctx, `INSERT INTO manifests (app, version, root_version, body, sha256, issued_at, expires, source, created_at)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
 			d.App, d.Version, d.RootVersion, d.Body, digest(d.Body), unix(d.IssuedAt), unix(d.Expires), d.Source, unix(now))
-		return err
+		if err != nil {
+			return err
+		}
+		return appendLog(ctx, c, d.App, tlog.KindManifest, d.Version, d.Body, now)
 	})
 }
 
@@ -327,6 +334,9 @@ func (q ReportQuery) where() (string, []any) {
 	if q.Platform != "" {
 		add("platform = $%d", strings.ToUpper(q.Platform))
 	}
+	if q.AppVersion != "" {
+		add("app_version = $%d", q.AppVersion)
+	}
 	if !q.Since.IsZero() {
 		add("report_time >= $%d", q.Since.Unix())
 	}
@@ -413,12 +423,12 @@ func (s *sqlStore) RawReport(ctx context.Context, id int64) ([]byte, error) {
 func (s *sqlStore) Aggregate(ctx context.Context, q ReportQuery) (Aggregates, error) {
 	q.BeforeID = 0
 	w, args := q.where()
-	rs, err := s.db.query(ctx, `SELECT host, app_version, report_time, presented_pins, count FROM reports`+w, args...)
+	rs, err := s.db.query(ctx, `SELECT host, app_version, platform, report_time, presented_pins, count FROM reports`+w, args...)
 	if err != nil {
 		return Aggregates{}, err
 	}
 	defer rs.Close()
-	byHost, byPin, byVer, byDay := map[string]*Count{}, map[string]*Count{}, map[string]*Count{}, map[string]*Count{}
+	byHost, byPin, byVer, byDay, byPlat := map[string]*Count{}, map[string]*Count{}, map[string]*Count{}, map[string]*Count{}, map[string]*Count{}
 	var agg Aggregates
 	bump := func(m map[string]*Count, k string, n int64) {
 		c := m[k]
@@ -430,15 +440,16 @@ func (s *sqlStore) Aggregate(ctx context.Context, q ReportQuery) (Aggregates, er
 		c.Events += n
 	}
 	for rs.Next() {
-		var host, ver, pins string
+		var host, ver, plat, pins string
 		var t, n int64
-		if err := rs.Scan(&host, &ver, &t, &pins, &n); err != nil {
+		if err := rs.Scan(&host, &ver, &plat, &t, &pins, &n); err != nil {
 			return Aggregates{}, err
 		}
 		agg.Total.Reports++
 		agg.Total.Events += n
 		bump(byHost, host, n)
 		bump(byVer, ver, n)
+		bump(byPlat, plat, n)
 		bump(byDay, fromUnix(t).Format("2006-01-02"), n)
 		seen := map[string]bool{}
 		for _, p := range strings.Split(pins, ",") {
@@ -453,6 +464,7 @@ func (s *sqlStore) Aggregate(ctx context.Context, q ReportQuery) (Aggregates, er
 	}
 	agg.Total.Key = "all"
 	agg.ByHost, agg.ByPin, agg.ByAppVersion = sorted(byHost, false), sorted(byPin, false), sorted(byVer, false)
+	agg.ByPlatform = sorted(byPlat, false)
 	agg.ByDay = sorted(byDay, true)
 	return agg, nil
 }

@@ -117,6 +117,9 @@ type Store interface {
 
 	AdoptionStore // adoption.go
 	RotationStore // rotate.go
+	// The transparency log, appended to by PublishRoot and PublishManifest.
+	LogStore
+	ProbeStore // console.go
 }
 
 // App is one app's current state.
@@ -146,10 +149,12 @@ type ReportQuery struct {
 	App      string
 	Host     string
 	Platform string
-	Since    time.Time // report time >= Since
-	Until    time.Time // report time < Until
-	Limit    int       // Reports only; 0 means 100, capped at 1000
-	BeforeID int64     // Reports only: paging, ids below this
+	// AppVersion selects the reports of one app version.
+	AppVersion string
+	Since      time.Time // report time >= Since
+	Until      time.Time // report time < Until
+	Limit      int       // Reports only; 0 means 100, capped at 1000
+	BeforeID   int64     // Reports only: paging, ids below this
 }
 
 // StoredReport is a report as stored, with its dedup counters.
@@ -175,6 +180,7 @@ type Aggregates struct {
 	ByHost       []Count `json:"by_host"`
 	ByPin        []Count `json:"by_presented_pin"`
 	ByAppVersion []Count `json:"by_app_version"`
+	ByPlatform   []Count `json:"by_platform"`
 	ByDay        []Count `json:"by_day"`
 }
 

@@ -53,6 +53,9 @@ type Root struct {
 	Keys                []*Key
 	RootRole            Role
 	PinsRole            Role
+	// Log, when set, names the transparency log every manifest under this
+	// root must be in (docs/trust.md section 12).
+	Log *Log
 }
 
 // Key returns the key with the given id, or nil.
@@ -144,6 +147,11 @@ func (r *Root) Validate() error {
 			return invalid("root", "role %s threshold %d out of range 1 to %d", name, role.Threshold, len(role.KeyIDs))
 		}
 	}
+	if r.Log != nil {
+		if _, err := r.Log.verifiers(); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
@@ -202,6 +210,7 @@ type rootJSON struct {
 	MaxManifestLifetime int64               `json:"max_manifest_lifetime,omitempty"` // seconds
 	Keys                []keyJSON           `json:"keys"`
 	Roles               map[string]roleJSON `json:"roles"`
+	Log                 *logJSON            `json:"log,omitempty"`
 }
 
 type keyJSON struct {
@@ -225,6 +234,9 @@ func (r *Root) Marshal() ([]byte, error) {
 		RoleRoot: {KeyIDs: r.RootRole.KeyIDs, Threshold: r.RootRole.Threshold},
 		RolePins: {KeyIDs: r.PinsRole.KeyIDs, Threshold: r.PinsRole.Threshold},
 	}}
+	if r.Log != nil {
+		j.Log = &logJSON{Key: r.Log.Key, Witnesses: r.Log.Witnesses, WitnessThreshold: r.Log.WitnessThreshold}
+	}
 	for _, k := range r.Keys {
 		j.Keys = append(j.Keys, keyJSON{KeyID: k.ID, Alg: string(k.Alg), SPKI: base64.StdEncoding.EncodeToString(k.SPKI)})
 	}
@@ -253,7 +265,7 @@ func DecodeRoot(payload []byte) (*Root, error) {
 		return nil, err
 	}
 	d := dec{what}
-	f, err := d.object(v, top, []string{"app_id", "version", "expires", "keys", "roles"}, []string{"max_manifest_lifetime"})
+	f, err := d.object(v, top, []string{"app_id", "version", "expires", "keys", "roles"}, []string{"max_manifest_lifetime", "log"})
 	if err != nil {
 		return nil, err
 	}
@@ -333,6 +345,11 @@ func DecodeRoot(payload []byte) (*Root, error) {
 			r.RootRole = role
 		} else {
 			r.PinsRole = role
+		}
+	}
+	if x := f.get("log"); x != nil {
+		if r.Log, err = decodeLog(d, x); err != nil {
+			return nil, err
 		}
 	}
 	if err := r.Validate(); err != nil {

@@ -57,6 +57,7 @@ type inspectView struct {
 	Keys          []inspectKey       `json:"keys,omitempty"`
 	RootThreshold int                `json:"root_threshold,omitempty"`
 	PinsThreshold int                `json:"pins_threshold,omitempty"`
+	Log           *trust.Log         `json:"log,omitempty"`
 	Hosts         []inspectHost      `json:"hosts,omitempty"`
 	Signatures    []inspectSignature `json:"signatures"`
 }
@@ -137,6 +138,7 @@ func inspectFile(name string, b []byte, given *trust.Root, now time.Time) (*insp
 		v.Type, v.AppID, v.Version, v.Expires = "root", r.AppID, r.Version, r.Expires.Format(trust.TimeLayout)
 		v.Expired = !now.Before(r.Expires)
 		v.RootThreshold, v.PinsThreshold = r.RootRole.Threshold, r.PinsRole.Threshold
+		v.Log = r.Log
 		for _, k := range r.Keys {
 			ik := inspectKey{KeyID: k.ID, Alg: string(k.Alg), Pin: pin.FromSPKI(k.SPKI).Format(pin.OkHttp), Roles: []string{}}
 			if slices.Contains(r.RootRole.KeyIDs, k.ID) {
@@ -219,6 +221,13 @@ func inspectPrint(w io.Writer, v *inspectView) {
 	if v.Type == "root" {
 		fmt.Fprintf(w, "  root role:     %d of %s must sign\n", v.RootThreshold, plural(countRole(v.Keys, trust.RoleRoot), "key"))
 		fmt.Fprintf(w, "  pins role:     %d of %s must sign\n", v.PinsThreshold, plural(countRole(v.Keys, trust.RolePins), "key"))
+		if v.Log != nil {
+			fmt.Fprintf(w, "  log:           %s", v.Log.Key)
+			if len(v.Log.Witnesses) > 0 {
+				fmt.Fprintf(w, ", %d of %s must cosign", v.Log.WitnessThreshold, plural(len(v.Log.Witnesses), "witness", "witnesses"))
+			}
+			fmt.Fprintln(w, "\n                 manifests are accepted only with a proof that they are in this log")
+		}
 		fmt.Fprintf(w, "  keys:\n")
 		for _, k := range v.Keys {
 			fmt.Fprintf(w, "    %s  %-17s %s\n", k.KeyID, k.Alg, strings.Join(k.Roles, ","))

@@ -7,6 +7,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"pinset.dev/pinset/alert"
 	"pinset.dev/pinset/monitor"
 	"pinset.dev/pinset/server"
 	"pinset.dev/pinset/trust"
@@ -21,10 +22,12 @@ import (
 // server's registry, runs it as a server task and adds its admin endpoints
 // (/v1/admin/monitor/results and /alerts). current, when set, is where it
 // reads each app's current manifest (the server's document cache, so the
-// service decodes it once); nil means the store.
-func wireMonitor(mc *monitor.Config, sc *server.Config, current func(ctx context.Context, app string) (*trust.Manifest, error)) error {
+// service decodes it once); nil means the store. It returns the alerts
+// firing now, for the console's alerts page (nil without a monitor). The
+// transparency log's audit (transparency_log.audit) comes with mc.
+func wireMonitor(mc *monitor.Config, sc *server.Config, current func(ctx context.Context, app string) (*trust.Manifest, error)) (func() []alert.Alert, error) {
 	if mc == nil {
-		return nil
+		return nil, nil
 	}
 	mcfg := *mc
 	mcfg.Logger = sc.Logger
@@ -35,7 +38,7 @@ func wireMonitor(mc *monitor.Config, sc *server.Config, current func(ctx context
 		sc.Registry = prometheus.NewRegistry()
 	}
 	if err := sc.Registry.Register(m.Collector()); err != nil {
-		return fmt.Errorf("monitor: metrics: %w", err)
+		return nil, fmt.Errorf("monitor: metrics: %w", err)
 	}
 	sc.Tasks = append(sc.Tasks, m.Run)
 	prev := sc.Routes
@@ -45,5 +48,5 @@ func wireMonitor(mc *monitor.Config, sc *server.Config, current func(ctx context
 		}
 		m.Routes(mux, admin)
 	}
-	return nil
+	return m.Alerts, nil
 }

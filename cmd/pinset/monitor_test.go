@@ -57,7 +57,7 @@ monitor:
 	}
 	defer st.Close()
 	sc := &server.Config{Store: st}
-	if err := wireMonitor(cfg, sc, nil); err != nil {
+	if _, err := wireMonitor(cfg, sc, nil); err != nil {
 		t.Fatal(err)
 	}
 	if len(sc.Tasks) != 1 || sc.Registry == nil || sc.Routes == nil {
@@ -111,7 +111,7 @@ monitor:
 	// Disabled: no task.
 	cfg, _ = monitorTestConfig(t, "monitor: {enabled: false}\n")
 	sc = &server.Config{Store: st}
-	if err := wireMonitor(cfg, sc, nil); err != nil || len(sc.Tasks) != 0 {
+	if _, err := wireMonitor(cfg, sc, nil); err != nil || len(sc.Tasks) != 0 {
 		t.Fatalf("disabled monitor: %v, %d tasks", err, len(sc.Tasks))
 	}
 }
@@ -142,7 +142,7 @@ func TestServeMonitorConfigErrors(t *testing.T) {
 	} {
 		cfg, err := monitorTestConfig(t, tc.yaml)
 		if err == nil {
-			err = wireMonitor(cfg, &server.Config{}, nil)
+			_, err = wireMonitor(cfg, &server.Config{}, nil)
 		}
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%q: error %v, want %q", tc.yaml, err, tc.want)

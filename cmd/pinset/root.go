@@ -66,6 +66,9 @@ Examples:
 
 func newRootNewCmd() *cobra.Command {
 	var (
+		logKey                      string
+		witnesses                   []string
+		witnessThreshold            int
 		app, expires, previous, out string
 		maxManifestLifetime         string
 		rootKeys, pinsKeys          []string
@@ -101,6 +104,7 @@ func newRootNewCmd() *cobra.Command {
 					return fmt.Errorf("--app %q differs from %s's app %q", doc.AppID, previous, prev.AppID)
 				}
 				doc.MaxManifestLifetime = prev.MaxManifestLifetime
+				doc.Log = prev.Log
 				if doc.Version == 0 {
 					doc.Version = prev.Version + 1
 				} else if doc.Version != prev.Version+1 {
@@ -130,6 +134,14 @@ func newRootNewCmd() *cobra.Command {
 					warningf(cmd.ErrOrStderr(), "--max-manifest-lifetime 0 removes the limit of %s that %s set", doc.MaxManifestLifetime, previous)
 				}
 				doc.MaxManifestLifetime = l
+			}
+			if logKey != "" {
+				doc.Log = &trust.Log{Key: logKey, Witnesses: witnesses, WitnessThreshold: witnessThreshold}
+				if witnessThreshold == 0 && len(witnesses) > 0 {
+					doc.Log.WitnessThreshold = len(witnesses)
+				}
+			} else if len(witnesses) > 0 {
+				return fmt.Errorf("--witness needs --log-key")
 			}
 			if len(rootKeys) == 0 || len(pinsKeys) == 0 {
 				return errorWithHint(fmt.Errorf("at least one --root-key and one --pins-key are required"), "make keys with 'pinset key new NAME'")
@@ -197,6 +209,9 @@ func newRootNewCmd() *cobra.Command {
 	f.StringVar(&expires, "expires", "365d", "lifetime of the root (e.g. 365d, 8760h)")
 	f.StringVar(&maxManifestLifetime, "max-manifest-lifetime", "", "longest validity of a manifest under this root (e.g. 90d; 1m to 366d; 0: no limit; default: none, or --previous's)")
 	f.Uint64Var(&version, "version", 0, "root version (default 1, or the --previous version plus one)")
+	f.StringVar(&logKey, "log-key", "", "require manifests to be in this transparency log (its note verifier `KEY`: pinset audit log-key; default: none, or --previous's)")
+	f.StringArrayVar(&witnesses, "witness", nil, "witness note verifier `KEY` that must cosign log checkpoints (repeatable)")
+	f.IntVar(&witnessThreshold, "witness-threshold", 0, "witness cosignatures required (default: all --witness keys)")
 	f.StringVar(&previous, "previous", "", "the root `FILE` this one follows (for version N+1)")
 	f.StringVarP(&out, "output", "o", "", "write the envelope to `FILE` (default stdout)")
 	f.BoolVar(&force, "force", false, "overwrite the -o file if it exists")

@@ -92,6 +92,18 @@ underscores, and more; unknown keys are errors:
     key: /etc/pinset/pins.key             # signs plan manifests (threshold 1); default resign.key
     interval: 1m
     cafile: /etc/pinset/roots.pem         # verification after the switch, as for publish_gate
+    targets:                              # instead of deploy, per host: key ring + ACME + deploy
+      - host: api.example.com             # the plan's host pattern (a concrete name)
+        cert_file: /etc/nginx/tls/api.pem
+        key_file: /etc/nginx/tls/api.key
+        reload: [nginx, -s, reload]
+        key_ring: /etc/pinset/ring        # DIR/HOST/<hex pin>.key (pinset key new --tls --ring)
+        settle: 15s
+        acme:                             # or dns01_hook: CMD; also ca_file, profile, timeout
+          directory: https://acme-v02.api.letsencrypt.org/directory
+          account_key: /etc/pinset/acme.key
+          agree_tos: true
+          http01_listen: ":80"
   resign:                 # online re-signing (pins role threshold 1 only)
     key: /etc/pinset/pins.key
     before: 7d
@@ -207,9 +219,11 @@ func runServe(ctx context.Context, stderr io.Writer, cfg *serveconfig.File) erro
 	// cache; its rounds start in Serve, after New has set srv.
 	var srv *server.Server
 	current := func(ctx context.Context, app string) (*trust.Manifest, error) { return srv.CurrentManifest(ctx, app) }
-	if err := wireMonitor(svc.Monitor, &sc, current); err != nil {
+	alerts, err := wireMonitor(svc.Monitor, &sc, current)
+	if err != nil {
 		return err
 	}
+	wireConsole(svc.Console, &sc, alerts)
 	if srv, err = server.New(sc); err != nil {
 		return err
 	}

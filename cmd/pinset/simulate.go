@@ -19,20 +19,22 @@ const simulateHelp = `Simulate a fleet of installed apps through one key rotatio
 sessions, absences, uninstalls, app updates bundling manifests, fetch failures
 and outages; the SDK's refresh schedule (client.Schedule) and verifier
 (trust.State); the rotation plan (rotate.Decide) fed by the adoption the
-service would measure. It prints the adoption of the next pin, the time to
-50, 90, 99 and 99.9 % of installs, and the bricked installs (an install that
-attempts a connection its pins refuse) with their causes.
+service would measure; a request refused under the pins held refreshes and
+retries once, as the SDK's self-heal does (client.Schedule.HealAllowed;
+--heal off to compare). It prints the adoption of the next pin, the time to
+50, 90, 99 and 99.9 % of installs, and the bricked installs (an install whose
+request its pins refuse, even after the self-heal) with their causes.
 
 The configuration (YAML, strictly decoded: unknown keys are errors) starts
 from the defaults documented in docs/rotation.md; flags override it.`
 
 func newSimulateCmd() *cobra.Command {
 	var (
-		configFile, gate, holdDown, refresh, plot string
-		installs, days                            int
-		seed                                      uint64
-		threshold                                 float64
-		asJSON                                    bool
+		configFile, gate, heal, holdDown, refresh, plot string
+		installs, days                                  int
+		seed                                            uint64
+		threshold                                       float64
+		asJSON                                          bool
 	)
 	cmd := &cobra.Command{
 		Use:   "simulate [--config FILE.yaml] [flags]",
@@ -40,6 +42,7 @@ func newSimulateCmd() *cobra.Command {
 		Long:  simulateHelp,
 		Example: `  pinset simulate --installs 1000000 --days 90 --json
   pinset simulate --gate off --plot rotation.svg
+  pinset simulate --heal off --days 120
   pinset simulate --config fleet.yaml --hold-down 14d --threshold 0.999`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -72,6 +75,12 @@ func newSimulateCmd() *cobra.Command {
 					return fmt.Errorf("--gate %q: want on or off", gate)
 				}
 				cfg.Plan.Gate = &on
+			}
+			if f.Changed("heal") {
+				if heal != "on" && heal != "off" {
+					return fmt.Errorf("--heal %q: want on or off", heal)
+				}
+				cfg.NoHeal = heal == "off"
 			}
 			for _, d := range []struct {
 				flag string
@@ -111,6 +120,7 @@ func newSimulateCmd() *cobra.Command {
 	f.IntVar(&days, "days", 0, "simulated days (default 90)")
 	f.Uint64Var(&seed, "seed", 1, "random seed (same seed, same result)")
 	f.StringVar(&gate, "gate", "on", "on: switch when adoption and hold-down allow; off: switch one day after the announcement")
+	f.StringVar(&heal, "heal", "on", "on: a request refused under the pins held refreshes and retries once (the SDK's self-heal); off: none")
 	f.Float64Var(&threshold, "threshold", 0.99, "fraction of active installs holding the next pin before the switch")
 	f.StringVar(&holdDown, "hold-down", "7d", "least time between announcement and switch")
 	f.StringVar(&refresh, "refresh-interval", "1h", "the SDK's refresh interval")

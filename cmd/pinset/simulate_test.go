@@ -10,6 +10,8 @@ import (
 
 type simOut struct {
 	BrickedInstalls int64            `json:"bricked_installs"`
+	BrickedHours    int64            `json:"bricked_install_hours"`
+	Healed          int64            `json:"healed_requests"`
 	SwitchHour      int              `json:"switch_hour"`
 	AnnouncedHour   int              `json:"announced_hour"`
 	Causes          map[string]int64 `json:"bricked_causes"`
@@ -28,9 +30,13 @@ func simulate(t *testing.T, args ...string) simOut {
 	return r
 }
 
-// --gate off switches a day after the announcement and bricks installs
-// that had no session since; the gated default plan bricks fewer (not
-// none: see docs/rotation.md, "Simulation").
+// --gate off switches a day after the announcement; installs that had no
+// session since come back holding pins that refuse the new key, and the
+// self-heal (a refresh, then a second handshake) rescues those whose
+// refresh succeeds. What the default plan still bricks is only installs
+// whose heal refresh failed (the default 2 % fetch failures), each for
+// one hour; without fetch failures it bricks none (docs/rotation.md,
+// "Simulation").
 func TestSimulateGate(t *testing.T) {
 	off := simulate(t, "--gate", "off")
 	on := simulate(t)
@@ -39,6 +45,15 @@ func TestSimulateGate(t *testing.T) {
 	}
 	if on.BrickedInstalls*2 >= off.BrickedInstalls {
 		t.Fatalf("gate on bricked %d, gate off %d", on.BrickedInstalls, off.BrickedInstalls)
+	}
+	const healFailed = "a request refused under the pins held; the self-heal's refresh failed (fetch failure)"
+	if on.Healed == 0 || on.Causes[healFailed] != on.BrickedInstalls || on.BrickedHours != on.BrickedInstalls {
+		t.Fatalf("gate on: healed %d, bricked %d in %d install-hours, causes %v", on.Healed, on.BrickedInstalls, on.BrickedHours, on.Causes)
+	}
+	cfg := filepath.Join(t.TempDir(), "nofail.yaml")
+	os.WriteFile(cfg, []byte("fetch_failure_rate: 0\n"), 0o644)
+	if r := simulate(t, "--config", cfg); r.BrickedInstalls != 0 {
+		t.Fatalf("default plan without fetch failures: bricked %d %v", r.BrickedInstalls, r.Causes)
 	}
 	t.Logf("bricked: gate on %d %v, gate off %d", on.BrickedInstalls, on.Causes, off.BrickedInstalls)
 }

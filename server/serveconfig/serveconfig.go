@@ -62,6 +62,11 @@ type File struct {
 	Adoption        *Adoption `yaml:"adoption"`
 	Rotation        *Rotation `yaml:"rotation"`
 	Monitor         *Monitor  `yaml:"monitor"`
+	// TransparencyLog is the service's transparency log (and the
+	// monitor's audit of it).
+	TransparencyLog *TransparencyLog `yaml:"transparency_log"`
+	// Console is the web console under /console/ (on by default).
+	Console *Console `yaml:"console"`
 }
 
 // Reports bounds report storage per app (docs/reports.md).
@@ -153,6 +158,8 @@ type Service struct {
 	Cert *tls.Certificate
 	// Monitor is the monitor's configuration; nil means no monitor.
 	Monitor *monitor.Config
+	// Console is the web console's configuration; nil means no console.
+	Console *ConsoleSettings
 }
 
 // Build validates the whole configuration and builds the service's parts;
@@ -196,12 +203,22 @@ func (f *File) Build(logOut io.Writer) (*Service, error) {
 			return nil, fmt.Errorf("metrics_token_file %s: empty", f.MetricsToken)
 		}
 	}
-	for _, apply := range []func(*server.Config) error{f.PublishGate.apply, f.Resign.apply, f.Adoption.apply, f.Rotation.apply} {
+	for _, apply := range []func(*server.Config) error{f.PublishGate.apply, f.Resign.apply, f.Adoption.apply, f.Rotation.apply, f.TransparencyLog.apply} {
 		if err := apply(sc); err != nil {
 			return nil, err
 		}
 	}
 	if svc.Monitor, err = f.Monitor.config(); err != nil {
+		return nil, err
+	}
+	logAudit, err := f.TransparencyLog.logAudit()
+	if err != nil {
+		return nil, err
+	}
+	if svc.Monitor != nil {
+		svc.Monitor.LogAudit = logAudit
+	}
+	if svc.Console, err = f.Console.settings(); err != nil {
 		return nil, err
 	}
 	return svc, nil
@@ -342,6 +359,9 @@ type Rotation struct {
 	Resolve        []string `yaml:"resolve"`
 	Port           int      `yaml:"port"`
 	Timeout        string   `yaml:"timeout"`
+	// Targets are hosts whose switch serve performs itself: the next key
+	// from the key ring, its certificate over ACME, deploy.Deploy.
+	Targets []Target `yaml:"targets"`
 }
 
 // maxDeployOutput caps the deploy command's output kept for the error.
@@ -375,6 +395,9 @@ func (c *Rotation) apply(sc *server.Config) error {
 		if rc.Check.RootCAs, err = input.LoadCAs("rotation.cafile", c.CAFile); err != nil {
 			return err
 		}
+	}
+	if err := c.applyTargets(rc); err != nil {
+		return err
 	}
 	if len(c.Deploy) > 0 {
 		timeout, err := optDuration("rotation.deploy_timeout", c.DeployTimeout, 10*time.Minute)

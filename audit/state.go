@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"pinset.dev/pinset/internal/atomicfile"
 	"pinset.dev/pinset/tlog"
 )
 
@@ -77,21 +78,5 @@ func saveState(dir, app string, s *state) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err
 	}
-	f, err := os.CreateTemp(dir, ".tmp-"+app+"-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(f.Name())
-	if _, err := f.Write(append(b, '\n')); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(f.Name(), statePath(dir, app))
+	return atomicfile.WriteFile(statePath(dir, app), append(b, '\n'), atomicfile.Options{Perm: 0o600})
 }

@@ -54,6 +54,14 @@ var ErrCacheTooLarge = errors.New("cache larger than its cap")
 // directory is created 0700 when missing. One process at a time should
 // write a directory: a Save removes temporary files that a killed writer
 // left behind.
+//
+// It is the one file writer that does not go through internal/atomicfile,
+// for reasons of the SDK: atomicfile's process-wide Interrupt belongs to
+// the CLI, not to an app; the temporary names here carry the key, so a
+// Save can clean up after a killed writer of that key; a failed directory
+// sync is returned, not ignored; and a test stops a process between the
+// fsync and the rename (atomicfile's TestOneAtomicWriter allows this file
+// by name).
 type DirStore struct {
 	Dir string
 

@@ -278,8 +278,8 @@ func New(cfg Config) (*Client, error) {
 	if c.cfg.MaxDocumentBytes <= 0 {
 		c.cfg.MaxDocumentBytes = DefaultMaxDocumentBytes
 	}
-	if cfg.TLS != nil && cfg.TLS.InsecureSkipVerify {
-		return nil, errors.New("client: Config.TLS sets InsecureSkipVerify; pins are only checked against verified chains, so pinning needs normal certificate verification")
+	if err := enforce.CheckBase(cfg.TLS); err != nil {
+		return nil, fmt.Errorf("client: Config.TLS: %w", err)
 	}
 	now := c.now()
 	c.started = now
@@ -560,8 +560,8 @@ func (c *Client) Refresh(ctx context.Context) error {
 
 	// Walk the root chain one version at a time.
 	for step := 0; ; step++ {
-		if step >= maxRootSteps {
-			ferr = fmt.Errorf("root chain: more than %d new roots in one refresh: %w", maxRootSteps, trust.ErrRootChainTooLong)
+		if step >= trust.MaxRootChain { // as many as one trust.State.UpdateRootChain walks
+			ferr = fmt.Errorf("root chain: more than %d new roots in one refresh: %w", trust.MaxRootChain, trust.ErrRootChainTooLong)
 			break
 		}
 		u := c.fetch.rootURL(next.rootVersion + 1)

@@ -16,8 +16,6 @@ import (
 // soon as the cap is passed; a refresh that takes longer than its time limit
 // (a trickling server) is cut off, and the trusted state stays as it was.
 const (
-	// maxRootSteps is how many root versions one refresh walks forward.
-	maxRootSteps = 32
 	// DefaultMaxDocumentBytes caps one fetched root or manifest.
 	DefaultMaxDocumentBytes = 1 << 20
 	// DefaultFetchTimeout bounds one whole refresh (every request in it).

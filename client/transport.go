@@ -26,7 +26,8 @@ func (c *Client) Policies() *policy.Set {
 // alike, after normal certificate verification. Use it for gRPC and custom
 // dialers. Client certificates (mutual TLS), RootCAs (a private CA) and
 // other settings of base are kept. base must not set InsecureSkipVerify:
-// pins are only ever checked against verified chains.
+// pins are only ever checked against verified chains, and a config built
+// from such a base fails every handshake with enforce.ErrInsecureBase.
 //
 // The returned config shares the client's session cache, which is emptied
 // whenever the pins change, so no session made under old pins is resumed.
@@ -47,7 +48,6 @@ func (c *Client) baseTLS(base *tls.Config) *tls.Config {
 	} else {
 		b = &tls.Config{}
 	}
-	b.InsecureSkipVerify = false
 	b.ClientSessionCache = c.sessions
 	if b.Time == nil && c.cfg.Now != nil {
 		b.Time = c.cfg.Now

@@ -52,14 +52,18 @@ func (s *snapshot) hasManifest() bool { return s.ts.Manifest() != nil }
 
 // applyRoot verifies the next root on top of s, in place. A root that is
 // not newer than the trusted one (a cache written before the app shipped a
-// newer bundled root) is skipped and reported as not applied.
+// newer bundled root: trust.State.OlderRoot, or the trusted root itself) is
+// skipped and reported as not applied.
 func (s *snapshot) applyRoot(b []byte, now time.Time) (applied bool, err error) {
-	if r, _, err := trust.DecodeRootUnverified(b); err == nil && r.Version <= uint64(s.rootVersion) {
+	if errors.Is(s.ts.OlderRoot(b), trust.ErrRollback) {
 		return false, nil
 	}
 	ts, err := s.ts.UpdateRoot(b, now)
 	if err != nil {
 		return false, &trustError{err}
+	}
+	if ts == s.ts {
+		return false, nil
 	}
 	s.ts = ts
 	s.roots = append(s.roots, b)
@@ -119,7 +123,7 @@ func (s *snapshot) restore(roots [][]byte, manifest []byte, after int, logProof,
 			break
 		}
 		r := roots[i]
-		if rr, _, err := trust.DecodeRootUnverified(r); err == nil && rr.Version <= ts.Root().Version {
+		if errors.Is(ts.OlderRoot(r), trust.ErrRollback) {
 			continue
 		}
 		next, err := ts.Restore([][]byte{r}, nil)
@@ -129,6 +133,9 @@ func (s *snapshot) restore(roots [][]byte, manifest []byte, after int, logProof,
 				errs = append(errs, errors.New("cached manifest dropped: it follows that root"))
 			}
 			break
+		}
+		if next == ts { // the trusted root itself
+			continue
 		}
 		ts = next
 		s.roots = append(s.roots, r)

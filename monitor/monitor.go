@@ -64,6 +64,13 @@ type Config struct {
 	// service allows only with force_unpin). Zero means
 	// DefaultUnpinWindow; negative disables the rule.
 	UnpinWindow time.Duration
+	// Manifests returns an app's current manifest, decoded (an error
+	// matching store.ErrNotFound when it has none). pinset serve passes
+	// server.Server.CurrentManifest, so the service decodes each current
+	// manifest once, for the documents it serves and for the monitor. Nil
+	// means the monitor reads and decodes the store's itself (a monitor
+	// without a server, as in tests).
+	Manifests func(ctx context.Context, app string) (*trust.Manifest, error)
 	// LogAudit, when set, audits each app's transparency log every round
 	// (PinsetTransparencyLogProblem); nil: no audit.
 	LogAudit LogAuditFunc
@@ -159,6 +166,23 @@ func (m *Monitor) Run(ctx context.Context) error {
 	}
 }
 
+// manifests is Config.Manifests, or the store's current manifest decoded.
+func (m *Monitor) manifests(ctx context.Context, app string) (*trust.Manifest, error) {
+	if m.cfg.Manifests != nil {
+		return m.cfg.Manifests(ctx, app)
+	}
+	doc, err := m.st.Manifest(ctx, app)
+	if err != nil {
+		return nil, fmt.Errorf("reading the manifest: %w", err)
+	}
+	// The service verified the manifest before storing it.
+	man, err := trust.DecodeManifestUnverified(doc.Body)
+	if err != nil {
+		return nil, fmt.Errorf("manifest v%d: %w", doc.Version, err)
+	}
+	return man, nil
+}
+
 // RunOnce checks every app's current manifest once, records history and
 // metrics, and updates the alerts. The error joins what went wrong (a
 // manifest that does not decode, the store, alert delivery); whatever
@@ -180,27 +204,19 @@ func (m *Monitor) RunOnce(ctx context.Context) (*Round, error) {
 		if app.ManifestVersion == 0 {
 			continue
 		}
-		doc, err := m.st.Manifest(ctx, app.ID)
+		man, err := m.manifests(ctx, app.ID)
 		if errors.Is(err, store.ErrNotFound) {
 			continue
 		}
 		if err != nil {
-			errs = append(errs, fmt.Errorf("monitor: %s: reading the manifest: %w", app.ID, err))
-			next.carry(app.ID, m.prev())
-			carried = append(carried, app.ID)
-			continue
-		}
-		// The service verified the manifest before storing it.
-		man, err := trust.DecodeManifestUnverified(doc.Body)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("monitor: %s: manifest v%d: %w", app.ID, doc.Version, err))
+			errs = append(errs, fmt.Errorf("monitor: %s: %w", app.ID, err))
 			next.carry(app.ID, m.prev())
 			carried = append(carried, app.ID)
 			continue
 		}
 		rep, err := check.Run(ctx, man.Hosts, nil, m.cfg.Check)
 		if err != nil {
-			errs = append(errs, fmt.Errorf("monitor: %s: manifest v%d: %w", app.ID, doc.Version, err))
+			errs = append(errs, fmt.Errorf("monitor: %s: manifest v%d: %w", app.ID, man.Version, err))
 			next.carry(app.ID, m.prev())
 			carried = append(carried, app.ID)
 			continue

@@ -15,6 +15,7 @@ import (
 	"pinset.dev/pinset/pin"
 	"pinset.dev/pinset/policy"
 	"pinset.dev/pinset/report"
+	"pinset.dev/pinset/report/trustkit"
 )
 
 // startTLS runs a loopback TLS server (enforcetest.Serve).
@@ -89,9 +90,7 @@ func TestUnnormalisableHostStillPinned(t *testing.T) {
 				if f.Host != policy.FoldHost(host) {
 					t.Errorf("%s, host %q: failure names %q, want %q", pol.Pattern, host, f.Host, policy.FoldHost(host))
 				}
-				body, err := report.FromFailure(report.Failure{AppID: "shop", Host: f.Host, NotedHost: f.Policy.Pattern,
-					Enforce: true, Expected: f.Expected, VerifiedChain: f.VerifiedChains[0], ServedChain: f.ServedChain,
-					Time: time.Unix(1e9, 0)}).Marshal()
+				body, err := trustkit.FromFailure(f, trustkit.App{BundleID: "shop"}, time.Unix(1e9, 0)).Marshal()
 				if err != nil {
 					t.Fatal(err)
 				}

@@ -166,7 +166,7 @@ func bareNSC(name string, root *android.Element, opts Options) (*Report, error) 
 	nsc.Path = name
 	app := &android.App{File: name, Format: "nsc", NSC: nsc}
 	// @raw anchors of a bare file cannot be resolved: there is no table.
-	apk.LoadAnchors(nsc, func(ref string) (string, []byte, error) {
+	android.LoadAnchors(nsc, func(ref string) (string, []byte, error) {
 		return "", nil, fmt.Errorf("%s is a resource of the app; scan the APK or AAB to check it", ref)
 	})
 	return Android(app, opts), nil

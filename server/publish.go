@@ -54,16 +54,16 @@ func (s *Server) PublishRoot(ctx context.Context, app string, b []byte) (*Publis
 		return nil, &PublishError{Status: http.StatusInternalServerError, Code: "internal", Err: err}
 	default:
 		prev = cur.Version
-		// Say "rollback" for an older root even when its signatures no
-		// longer verify under the current keys (they would be refused
-		// either way; this names the real mistake).
-		if old, _, derr := trust.DecodeRootUnverified(b); derr == nil && old.AppID == app && int64(old.Version) < cur.Version {
-			return nil, classify("root", &trust.VersionError{Document: "root", Got: old.Version, Trusted: uint64(cur.Version), Err: trust.ErrRollback})
-		}
 		var trusted *trust.State
 		trusted, err = trust.NewState(cur.Body, nil)
 		if err != nil {
 			return nil, &PublishError{Status: http.StatusInternalServerError, Code: "internal", Err: fmt.Errorf("stored root v%d: %w", cur.Version, err)}
+		}
+		// Say "rollback" for an older root even when its signatures no
+		// longer verify under the current keys (they would be refused
+		// either way; this names the real mistake).
+		if err := trusted.OlderRoot(b); err != nil {
+			return nil, classify("root", err)
 		}
 		st, err = trusted.UpdateRoot(b, now)
 		if err == nil && st == trusted {
@@ -127,15 +127,27 @@ func (s *Server) PublishManifest(ctx context.Context, app string, b []byte, opts
 		if bytes.Equal(cur.Body, b) {
 			return &PublishResult{App: app, Kind: "manifest", Version: uint64(cur.Version), SHA256: cur.SHA256}, nil
 		}
+		restored := false
 		if cur.RootVersion == rootDoc.Version {
 			// The current manifest, as a client holds it: later uploads
 			// are checked against its version and contents.
-			if restored, rerr := st.Restore(nil, cur.Body); rerr == nil {
-				st = restored
+			if r, rerr := st.Restore(nil, cur.Body); rerr == nil {
+				st, restored = r, true
 			}
+		}
+		if !restored {
+			// The current manifest is bound to an older root: trust
+			// still decides the version, with the next one as a floor.
+			st = st.WithFloors(trust.Floors{ManifestVersion: uint64(prev) + 1})
 		}
 	}
 	next, err := st.UpdateManifest(b, now)
+	var ve *trust.VersionError
+	if errors.As(err, &ve) && errors.Is(err, trust.ErrBelowFloor) {
+		// The floor is the service's current version, not one shipped
+		// with an app: say rollback against it.
+		err = &trust.VersionError{Document: "manifest", Got: ve.Got, Trusted: uint64(prev), Err: trust.ErrRollback}
+	}
 	if err != nil {
 		return nil, classify("manifest", err)
 	}
@@ -147,9 +159,6 @@ func (s *Server) PublishManifest(ctx context.Context, app string, b []byte, opts
 	m := next.Manifest()
 	if m.AppID != app {
 		return nil, classify("manifest", fmt.Errorf("manifest for app %q uploaded to app %q: %w", m.AppID, app, trust.ErrWrongApp))
-	}
-	if int64(m.Version) <= prev {
-		return nil, classify("manifest", &trust.VersionError{Document: "manifest", Got: m.Version, Trusted: uint64(prev), Err: trust.ErrRollback})
 	}
 	// Unpinning first: it needs no network, and a refused unpinning
 	// should not cost a probe of every host.

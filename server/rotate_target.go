@@ -13,6 +13,7 @@ import (
 
 	"pinset.dev/pinset/certs"
 	"pinset.dev/pinset/deploy"
+	"pinset.dev/pinset/internal/atomicfile"
 	"pinset.dev/pinset/keyring"
 	"pinset.dev/pinset/pin"
 	"pinset.dev/pinset/policy"
@@ -171,10 +172,10 @@ func keepCurrent(t deploy.Target, dir string, old pin.Pin) error {
 		return fmt.Errorf("keeping the old key's files: %w", err)
 	}
 	hex := old.Format(pin.Hex)
-	if err := keyring.WriteAtomic(filepath.Join(dir, fmt.Sprintf(keptKey, hex)), key, 0o600); err != nil {
+	if err := atomicfile.WriteFile(filepath.Join(dir, fmt.Sprintf(keptKey, hex)), key, atomicfile.Options{Perm: 0o600}); err != nil {
 		return fmt.Errorf("keeping the old key's files: %w", err)
 	}
-	if err := keyring.WriteAtomic(filepath.Join(dir, fmt.Sprintf(keptChain, hex)), chain, 0o600); err != nil {
+	if err := atomicfile.WriteFile(filepath.Join(dir, fmt.Sprintf(keptChain, hex)), chain, atomicfile.Options{Perm: 0o600}); err != nil {
 		return fmt.Errorf("keeping the old key's files: %w", err)
 	}
 	return nil

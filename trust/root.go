@@ -79,9 +79,11 @@ func (r *Root) Role(name string) (Role, bool) {
 	return Role{}, false
 }
 
-// validAppID reports whether s is a valid app id: 1 to 128 characters of
-// A-Z a-z 0-9 . _ - (it appears in URL paths of the pin service).
-func validAppID(s string) bool {
+// ValidAppID reports whether s is a valid app id: 1 to 128 characters of
+// A-Z a-z 0-9 . _ - (it appears in URL paths of the pin service). It is the
+// one app-id check: documents are decoded with it and the service routes
+// with it.
+func ValidAppID(s string) bool {
 	if len(s) == 0 || len(s) > MaxAppIDLen {
 		return false
 	}
@@ -98,7 +100,7 @@ func validAppID(s string) bool {
 // algorithm, key id = SHA-256 of the SPKI, no key twice), and both roles
 // (known key ids, none twice, 1 <= threshold <= number of keys).
 func (r *Root) Validate() error {
-	if !validAppID(r.AppID) {
+	if !ValidAppID(r.AppID) {
 		return invalid("root", "app id %q: use 1 to %d characters of A-Z a-z 0-9 . _ -", r.AppID, MaxAppIDLen)
 	}
 	if r.Version < 1 || r.Version > MaxVersion {

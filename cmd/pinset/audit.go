@@ -1,9 +1,6 @@
 package main
 
 import (
-	"bufio"
-	"bytes"
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -13,97 +10,12 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"pinset.dev/pinset/monitor"
-
 	"pinset.dev/pinset/audit"
 	"pinset.dev/pinset/internal/redact"
-	"pinset.dev/pinset/server"
+	"pinset.dev/pinset/server/serveconfig"
 )
 
-func init() {
-	addCommand(newAuditCmd)
-	serveHooks = append(serveHooks, tlogServeHook)
-}
-
-// tlogConfig is serve's transparency_log section.
-type tlogConfig struct {
-	Key            string `yaml:"key"`             // Ed25519 PKCS#8 PEM file, 0600
-	PassphraseFile string `yaml:"passphrase_file"` // for an encrypted key
-	Name           string `yaml:"name"`            // origin prefix: the log of APP is NAME/APP
-	// Audit, when set, makes the monitor audit every app's log each round
-	// (PinsetTransparencyLogProblem).
-	Audit *tlogAuditConfig `yaml:"audit"`
-}
-
-// tlogAuditConfig is transparency_log.audit: where the monitor audits the
-// logs from (the public URL, a CDN or a mirror: what clients see).
-type tlogAuditConfig struct {
-	Server     string `yaml:"server"`      // base URL
-	State      string `yaml:"state"`       // directory for the last checkpoints
-	ExpectKeys string `yaml:"expect_keys"` // file of key ids (optional)
-}
-
-// monitorLogAudit returns the monitor's log audit from serve's
-// configuration, or nil.
-func monitorLogAudit(cfg *serveConfig) (monitor.LogAuditFunc, error) {
-	if cfg.TransparencyLog == nil || cfg.TransparencyLog.Audit == nil {
-		return nil, nil
-	}
-	a := cfg.TransparencyLog.Audit
-	u, err := url.Parse(a.Server)
-	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-		return nil, fmt.Errorf("transparency_log.audit.server %s: not an http(s) URL", redact.URL(a.Server))
-	}
-	if a.State == "" {
-		return nil, errors.New("transparency_log.audit.state: a directory is required (the audit compares each round with the last)")
-	}
-	var keys []string
-	if a.ExpectKeys != "" {
-		if keys, err = readExpectKeys(a.ExpectKeys); err != nil {
-			return nil, fmt.Errorf("transparency_log.audit.expect_keys: %v", err)
-		}
-	}
-	return func(ctx context.Context, app string) (*audit.Report, error) {
-		return audit.Run(ctx, audit.Config{Server: u, App: app, StateDir: a.State, ExpectKeys: keys})
-	}, nil
-}
-
-// tlogServeHook gives the server its log key when transparency_log is set.
-func tlogServeHook(cfg *serveConfig, sc *server.Config) error {
-	c := cfg.TransparencyLog
-	if c == nil {
-		return nil
-	}
-	lc, err := c.load()
-	if err != nil {
-		return err
-	}
-	sc.Log = lc
-	return nil
-}
-
-func (c *tlogConfig) load() (*server.LogConfig, error) {
-	if c.Key == "" || c.Name == "" {
-		return nil, errors.New("transparency_log: key and name are required")
-	}
-	var pass []byte
-	if c.PassphraseFile != "" {
-		b, err := readInput(c.PassphraseFile, 4096)
-		if err != nil {
-			return nil, fmt.Errorf("transparency_log.passphrase_file: %v", err)
-		}
-		pass = bytes.TrimRight(b, "\r\n")
-	}
-	k, err := server.ReadLogKey(c.Key, pass)
-	if err != nil {
-		return nil, fmt.Errorf("transparency_log.key: %v", err)
-	}
-	lc := &server.LogConfig{Key: k, Name: c.Name}
-	if _, err := lc.LogVerifierKey("app"); err != nil {
-		return nil, fmt.Errorf("transparency_log.name: %v", err)
-	}
-	return lc, nil
-}
+func init() { addCommand(newAuditCmd) }
 
 func newAuditCmd() *cobra.Command {
 	var (
@@ -182,7 +94,7 @@ Examples:
 }
 
 func newAuditLogKeyCmd() *cobra.Command {
-	var c tlogConfig
+	var c serveconfig.TransparencyLog
 	var app string
 	cmd := &cobra.Command{
 		Use:   "log-key --key FILE --name NAME --app APP",
@@ -197,7 +109,7 @@ Examples:
   pinset audit log-key --key log.key --name pins.example.com --app com.example.app`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			lc, err := c.load()
+			lc, err := c.Load()
 			if err != nil {
 				return err
 			}
@@ -217,27 +129,8 @@ Examples:
 	return cmd
 }
 
-// readExpectKeys reads key ids, one per line; # starts a comment.
-func readExpectKeys(path string) ([]string, error) {
-	b, err := readInput(path, 1<<20)
-	if err != nil {
-		return nil, err
-	}
-	ids := []string{}
-	sc := bufio.NewScanner(bytes.NewReader(b))
-	for n := 1; sc.Scan(); n++ {
-		line, _, _ := strings.Cut(sc.Text(), "#")
-		line = strings.TrimSpace(line)
-		if line == "" {
-			continue
-		}
-		if len(line) != 64 || strings.Trim(line, "0123456789abcdef") != "" {
-			return nil, fmt.Errorf("%s:%d: %q is not a key id (64 lower-case hex digits; pinset pin KEY.pub --format hex)", path, n, line)
-		}
-		ids = append(ids, line)
-	}
-	return ids, sc.Err()
-}
+// readExpectKeys is serveconfig.ReadExpectKeys: key ids, one per line.
+func readExpectKeys(path string) ([]string, error) { return serveconfig.ReadExpectKeys(path) }
 
 func printAudit(out, errw io.Writer, rep *audit.Report) {
 	fmt.Fprintf(out, "log %s: %s, root hash %s", rep.Origin, plural(int(rep.Size), "entry", "entries"), rep.RootHash)

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"io"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"pinset.dev/pinset/server"
+	"pinset.dev/pinset/server/serveconfig"
 	"pinset.dev/pinset/store"
 	"pinset.dev/pinset/trust"
 	"pinset.dev/pinset/trust/trusttest"
@@ -114,37 +116,36 @@ func TestServeTransparencyLogConfig(t *testing.T) {
 	}
 	conf := filepath.Join(dir, "pinset.yaml")
 	os.WriteFile(conf, []byte("transparency_log:\n  key: "+filepath.Join(dir, "log.key")+"\n  name: pins.example.test\n"), 0o644)
-	cfg, err := loadServeConfig(conf)
+	cfg, err := serveconfig.Load(conf)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var sc server.Config
-	if err := tlogServeHook(cfg, &sc); err != nil || sc.Log == nil || sc.Log.Name != "pins.example.test" {
-		t.Fatalf("hook: %v %+v", err, sc.Log)
+	svc, err := cfg.Build(io.Discard)
+	if err != nil || svc.Server.Log == nil || svc.Server.Log.Name != "pins.example.test" {
+		t.Fatalf("build: %v %+v", err, svc)
 	}
-	if f, err := monitorLogAudit(cfg); f != nil || err != nil {
-		t.Fatalf("no audit section: %v", err)
+	if svc.Monitor == nil || svc.Monitor.LogAudit != nil {
+		t.Fatalf("no audit section: %+v", svc.Monitor)
 	}
 	os.WriteFile(conf, []byte("transparency_log:\n  key: "+filepath.Join(dir, "log.key")+"\n  name: pins.example.test\n  audit:\n    server: http://127.0.0.1:1\n    state: "+filepath.Join(dir, "audit")+"\n"), 0o644)
-	if cfg, err = loadServeConfig(conf); err != nil {
+	if cfg, err = serveconfig.Load(conf); err != nil {
 		t.Fatal(err)
 	}
-	f, err := monitorLogAudit(cfg)
-	if err != nil || f == nil {
+	if svc, err = cfg.Build(io.Discard); err != nil || svc.Monitor == nil || svc.Monitor.LogAudit == nil {
 		t.Fatalf("audit section: %v", err)
 	}
-	if _, err := f(context.Background(), "com.example.app"); err == nil {
+	if _, err := svc.Monitor.LogAudit(context.Background(), "com.example.app"); err == nil {
 		t.Fatal("an audit of an unreachable service succeeded")
 	}
 	cfg.TransparencyLog.Audit.State = ""
-	if _, err := monitorLogAudit(cfg); err == nil {
+	if _, err := cfg.Build(io.Discard); err == nil {
 		t.Fatal("audit without a state directory accepted")
 	}
 	os.WriteFile(conf, []byte("transparency_log:\n  key: x\n  nmae: y\n"), 0o644)
-	if _, err := loadServeConfig(conf); err == nil {
+	if _, err := serveconfig.Load(conf); err == nil {
 		t.Fatal("unknown transparency_log key accepted")
 	}
-	if err := tlogServeHook(&serveConfig{TransparencyLog: &tlogConfig{Key: filepath.Join(dir, "log.key")}}, &sc); err == nil {
+	if _, err := (&serveconfig.TransparencyLog{Key: filepath.Join(dir, "log.key")}).Load(); err == nil {
 		t.Fatal("no name accepted")
 	}
 }

@@ -62,15 +62,8 @@ type inspectView struct {
 	Signatures    []inspectSignature `json:"signatures"`
 }
 
-func newInspectCmd() *cobra.Command {
-	var (
-		rootFile string
-		asJSON   bool
-	)
-	cmd := &cobra.Command{
-		Use:   "inspect FILE",
-		Short: "Show a root or pin manifest envelope and its signatures",
-		Long: `pinset inspect prints a root or pin manifest in readable form: its fields,
+// inspectHelp is the long help of `newInspectCmd`.
+const inspectHelp = `pinset inspect prints a root or pin manifest in readable form: its fields,
 keys and roles or host policies, and each signature with whether it verifies.
 
 Inspecting is not verifying: the document is decoded strictly but not
@@ -82,8 +75,18 @@ An expired document is marked EXPIRED. Use 'pinset verify' to decide trust.
 Examples:
   pinset inspect root.json
   pinset inspect --root root.json pins.json
-  pinset inspect pins.json --json`,
-		Args: cobra.ExactArgs(1),
+  pinset inspect pins.json --json`
+
+func newInspectCmd() *cobra.Command {
+	var (
+		rootFile string
+		asJSON   bool
+	)
+	cmd := &cobra.Command{
+		Use:   "inspect FILE",
+		Short: "Show a root or pin manifest envelope and its signatures",
+		Long:  inspectHelp,
+		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			name := args[0]
 			b, err := readInput(name, trustMaxFile)

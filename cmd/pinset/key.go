@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"crypto/rand"
 	"encoding/json"
 	"errors"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"pinset.dev/pinset/internal/input"
 	"pinset.dev/pinset/trust"
 )
 
@@ -27,11 +27,8 @@ var trustRand io.Reader = rand.Reader
 // replace it.
 var trustNow = time.Now
 
-func newKeyCmd() *cobra.Command {
-	cmd := &cobra.Command{
-		Use:   "key",
-		Short: "Make signing keys for roots and pin manifests, and server (TLS) keys",
-		Long: `Signing keys for pinset's root and pin manifest documents, and, with
+// keyHelp is the long help of `newKeyCmd`.
+const keyHelp = `Signing keys for pinset's root and pin manifest documents, and, with
 "key new --tls", the private keys TLS servers present.
 
 A root lists the public keys of two roles: "root" (signs roots; keep these
@@ -41,7 +38,13 @@ See docs/trust.md.
 Examples:
   pinset key new root-a --passphrase-file pass.txt
   pinset key new pins
-  pinset root new --app com.example.app --root-key root-a.pub --pins-key pins.pub -o root.json`,
+  pinset root new --app com.example.app --root-key root-a.pub --pins-key pins.pub -o root.json`
+
+func newKeyCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "key",
+		Short: "Make signing keys for roots and pin manifests, and server (TLS) keys",
+		Long:  keyHelp,
 	}
 	cmd.AddCommand(newKeyNewCmd())
 	return cmd
@@ -153,19 +156,8 @@ Examples:
 // trustMaxFile caps the files the trust commands read.
 const trustMaxFile = trust.MaxEnvelopeSize
 
-// trustReadPassphrase reads the first line of a passphrase file.
-func trustReadPassphrase(name string) ([]byte, error) {
-	b, err := readInput(name, 64<<10)
-	if err != nil {
-		return nil, err
-	}
-	line, _, _ := bytes.Cut(b, []byte("\n"))
-	line = bytes.TrimSuffix(line, []byte("\r"))
-	if len(line) == 0 {
-		return nil, fmt.Errorf("%s: empty passphrase", name)
-	}
-	return line, nil
-}
+// trustReadPassphrase is input.ReadPassphrase: the first line of a passphrase file.
+func trustReadPassphrase(name string) ([]byte, error) { return input.ReadPassphrase(name) }
 
 // trustReadSigner loads a private key file. An encrypted key takes the
 // passphrase of passFile or, when in is a terminal, one typed at a prompt

@@ -10,11 +10,8 @@ import (
 
 func init() { addCommand(newRootDocCmd) }
 
-func newRootDocCmd() *cobra.Command {
-	cmd := &cobra.Command{
-		Use:   "root",
-		Short: "Make root documents: the keys and thresholds an app trusts",
-		Long: `A root lists an app's public keys and, for two roles, which keys sign and
+// rootDocHelp is the long help of `newRootDocCmd`.
+const rootDocHelp = `A root lists an app's public keys and, for two roles, which keys sign and
 how many must:
 
   root   signs roots (root N+1 needs a threshold of root N's root keys AND
@@ -28,28 +25,20 @@ Examples:
   pinset root new --app com.example.app --root-key a.pub --root-key b.pub \
       --root-key c.pub --pins-key pins.pub -o root.json
   pinset sign --key a.key root.json
-  pinset inspect root.json`,
+  pinset inspect root.json`
+
+func newRootDocCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "root",
+		Short: "Make root documents: the keys and thresholds an app trusts",
+		Long:  rootDocHelp,
 	}
 	cmd.AddCommand(newRootNewCmd())
 	return cmd
 }
 
-func newRootNewCmd() *cobra.Command {
-	var (
-		logKey                      string
-		witnesses                   []string
-		witnessThreshold            int
-		app, expires, previous, out string
-		maxManifestLifetime         string
-		rootKeys, pinsKeys          []string
-		rootThreshold, pinsThresh   int
-		version                     uint64
-		force                       bool
-	)
-	cmd := &cobra.Command{
-		Use:   "new --app APP --root-key A.pub ... --pins-key P.pub ... -o root.json",
-		Short: "Write an unsigned root envelope",
-		Long: `pinset root new writes a root document in an unsigned envelope; sign it
+// rootNewHelp is the long help of `newRootNewCmd`.
+const rootNewHelp = `pinset root new writes a root document in an unsigned envelope; sign it
 with 'pinset sign' by a threshold of the root keys (and, for version N+1, by a
 threshold of root N's root keys as well).
 
@@ -73,8 +62,25 @@ Examples:
 
   # root v2 rotating key c out: signed by 2 of v1's root keys and 2 of its own
   pinset root new --previous root.json --root-key a.pub --root-key b.pub \
-      --root-key d.pub --pins-key pins.pub -o root-2.json`,
-		Args: cobra.NoArgs,
+      --root-key d.pub --pins-key pins.pub -o root-2.json`
+
+func newRootNewCmd() *cobra.Command {
+	var (
+		logKey                      string
+		witnesses                   []string
+		witnessThreshold            int
+		app, expires, previous, out string
+		maxManifestLifetime         string
+		rootKeys, pinsKeys          []string
+		rootThreshold, pinsThresh   int
+		version                     uint64
+		force                       bool
+	)
+	cmd := &cobra.Command{
+		Use:   "new --app APP --root-key A.pub ... --pins-key P.pub ... -o root.json",
+		Short: "Write an unsigned root envelope",
+		Long:  rootNewHelp,
+		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := checkOutput(out, force); err != nil {
 				return err

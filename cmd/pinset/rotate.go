@@ -199,11 +199,8 @@ func printPlans(cmd *cobra.Command, plans []server.PlanStatus, asJSON bool) erro
 	return nil
 }
 
-func newRotateCmd() *cobra.Command {
-	cmd := &cobra.Command{
-		Use:   "rotate start|status|advance|abort|envelope",
-		Short: "Rotate a server key once the installed apps hold the next pin",
-		Long: `pinset rotate drives a rotation plan at the pin service: for one host pattern
+// rotateHelp is the long help of `newRotateCmd`.
+const rotateHelp = `pinset rotate drives a rotation plan at the pin service: for one host pattern
 of one app, the service announces the next key's pin in a manifest, waits
 until the installs that fetch the manifest hold it (--threshold of the active
 installs, at least --min-clients of them, and --hold-down after the
@@ -213,7 +210,13 @@ it, and publishes a manifest without the old pin. docs/rotation.md explains
 the model and the defaults.
 
 The private key never leaves this machine: start and advance read only its
-public half and send the pin.`,
+public half and send the pin.`
+
+func newRotateCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "rotate start|status|advance|abort|envelope",
+		Short: "Rotate a server key once the installed apps hold the next pin",
+		Long:  rotateHelp,
 		Example: `  pinset rotate start --server https://pins.example.com --app com.example.shop \
     --host api.example.com --next-key next.key
   pinset rotate status --server https://pins.example.com --json

@@ -12,7 +12,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"pinset.dev/pinset/check"
 	"pinset.dev/pinset/pin"
 	"pinset.dev/pinset/probe"
 	"pinset.dev/pinset/scan"
@@ -34,12 +33,8 @@ type scanFlags struct {
 	port                   int
 }
 
-func newScanCmd() *cobra.Command {
-	var sf scanFlags
-	cmd := &cobra.Command{
-		Use:   "scan [flags] FILE... (FILE.apk|.aab|.ipa|Info.plist|network_security_config.xml|-)",
-		Short: "Report a built app's transport security against OWASP MASVS-NETWORK",
-		Long: `Scan reads a built app in place (no decompiling, nothing unpacked to disk)
+// scanHelp is the long help of `newScanCmd`.
+const scanHelp = `Scan reads a built app in place (no decompiling, nothing unpacked to disk)
 and reports what it really does with TLS, mapped to OWASP MASVS-NETWORK
 controls and MASTG tests.
 
@@ -81,7 +76,14 @@ Examples:
   pinset scan --manifest pins.json --root root.json --connect app-release.apk
   pinset scan --json res/xml/network_security_config.xml
   adb shell cat /data/app/network_security_config.xml | pinset scan -
-  pinset scan --fail-on medium --expiry-warning 21d build/*.apk`,
+  pinset scan --fail-on medium --expiry-warning 21d build/*.apk`
+
+func newScanCmd() *cobra.Command {
+	var sf scanFlags
+	cmd := &cobra.Command{
+		Use:   "scan [flags] FILE... (FILE.apk|.aab|.ipa|Info.plist|network_security_config.xml|-)",
+		Short: "Report a built app's transport security against OWASP MASVS-NETWORK",
+		Long:  scanHelp,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) == 0 {
 				return errorWithHint(errors.New("scan needs a FILE"), "pinset scan app-release.apk (- for standard input)")
@@ -167,7 +169,7 @@ func runScan(cmd *cobra.Command, sf *scanFlags, files []string) error {
 			return fmt.Errorf("--port %d: not a port number from 1 to 65535", sf.port)
 		}
 		var err error
-		if popts.Resolve, err = check.ParseResolve(sf.resolve); err != nil {
+		if popts.Resolve, err = probe.ParseResolve(sf.resolve); err != nil {
 			return err
 		}
 		if sf.caFile != "" {

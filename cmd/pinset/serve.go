@@ -3,132 +3,27 @@ package main
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cobra"
-	"gopkg.in/yaml.v3"
 
-	"pinset.dev/pinset/alert"
-	"pinset.dev/pinset/check"
 	"pinset.dev/pinset/server"
+	"pinset.dev/pinset/server/serveconfig"
 	"pinset.dev/pinset/store"
 	"pinset.dev/pinset/trust"
 )
 
 func init() { addCommand(newServeCmd) }
 
-// serveConfig is the strict configuration file of `pinset serve` (YAML or
-// JSON; unknown keys are errors). Flags given on the command line win.
-type serveConfig struct {
-	Listen          string          `yaml:"listen"`
-	MetricsListen   string          `yaml:"metrics_listen"`
-	MetricsToken    string          `yaml:"metrics_token_file"` // a file holding the token
-	Data            string          `yaml:"data"`
-	Database        string          `yaml:"database"`
-	TLSCert         string          `yaml:"tls_cert"`
-	TLSKey          string          `yaml:"tls_key"`
-	AdminClientCA   string          `yaml:"admin_client_ca"`
-	LogFormat       string          `yaml:"log_format"` // text (default) or json
-	LogLevel        string          `yaml:"log_level"`  // debug, info (default), warn, error
-	RefreshInterval string          `yaml:"refresh_interval"`
-	ReportRate      float64         `yaml:"report_rate"`
-	ReportBurst     int             `yaml:"report_burst"`
-	ReportAppRate   float64         `yaml:"report_app_rate"`
-	ReportAppBurst  int             `yaml:"report_app_burst"`
-	Reports         *reportsConfig  `yaml:"reports"`
-	PublishGate     *gateConfig     `yaml:"publish_gate"`
-	UnpinPeriod     string          `yaml:"unpin_period"`
-	Resign          *resignConfig   `yaml:"resign"`
-	Adoption        *adoptionConfig `yaml:"adoption"`         // serve_rotate.go
-	Rotation        *rotationConfig `yaml:"rotation"`         // serve_rotate.go
-	TransparencyLog *tlogConfig     `yaml:"transparency_log"` // audit.go
-	Console         *consoleConfig  `yaml:"console"`          // console.go
-	// alerts, set by the monitor's hook, gives the console the alerts
-	// firing now.
-	alerts func() []alert.Alert
-	// Monitor is decoded by the hooks in serveHooks (package monitor's
-	// wiring), strictly too.
-	Monitor yaml.Node `yaml:"monitor"`
-}
-
-// reportsConfig bounds report storage per app (docs/reports.md).
-type reportsConfig struct {
-	MaxRows        int64  `yaml:"max_rows"`        // default 100000; -1: no limit
-	MaxBytes       int64  `yaml:"max_bytes"`       // default 268435456 (256 MiB); -1: no limit
-	Retention      string `yaml:"retention"`       // default 90d
-	EventRetention string `yaml:"event_retention"` // default 7d
-}
-
-type gateConfig struct {
-	Enabled *bool    `yaml:"enabled"` // default true
-	CAFile  string   `yaml:"cafile"`
-	Timeout string   `yaml:"timeout"`
-	Resolve []string `yaml:"resolve"`
-	Port    int      `yaml:"port"` // port of the manifests' hosts; default 443
-	Strict  bool     `yaml:"strict"`
-}
-
-type resignConfig struct {
-	Key            string   `yaml:"key"` // PEM private key of a pins-role key
-	PassphraseFile string   `yaml:"passphrase_file"`
-	Before         string   `yaml:"before"`   // re-sign when expiry is this close; default 7d
-	Lifetime       string   `yaml:"lifetime"` // validity of re-signed manifests; default 30d
-	Interval       string   `yaml:"interval"` // default 1h
-	Apps           []string `yaml:"apps"`
-}
-
-// serveHooks let other files of this command wire more into the server
-// (the monitor): each is called with the decoded configuration and the
-// server configuration before the server starts.
-var serveHooks []func(cfg *serveConfig, sc *server.Config) error
-
-func loadServeConfig(path string) (*serveConfig, error) {
-	cfg := &serveConfig{}
-	if path == "" {
-		return cfg, nil
-	}
-	b, err := readInput(path, 1<<20)
-	if err != nil {
-		return nil, err
-	}
-	if err := decodeYAMLStrict(path, b, cfg); err != nil {
-		return nil, err
-	}
-	return cfg, nil
-}
-
-func optDuration(name, s string, def time.Duration) (time.Duration, error) {
-	if s == "" {
-		return def, nil
-	}
-	d, err := parseDays(s)
-	if err != nil {
-		return 0, fmt.Errorf("%s: %v", name, err)
-	}
-	return d, nil
-}
-
-func newServeCmd() *cobra.Command {
-	var (
-		configFile string
-		flags      serveConfig
-		gate       bool
-	)
-	cmd := &cobra.Command{
-		Use:   "serve [--listen ADDR] [--data DIR] [--database URL] [--config FILE]",
-		Short: "Run the pin service: publish roots and manifests, collect pin-failure reports",
-		Long: `pinset serve runs the pin service apps refresh their pins from.
+// serveHelp is the long help of `newServeCmd`.
+const serveHelp = `pinset serve runs the pin service apps refresh their pins from.
 
 With no flags it listens on 127.0.0.1:8080 over plain HTTP (acceptable on
 loopback, and behind a TLS-terminating proxy, because every document it
@@ -217,10 +112,21 @@ underscores, and more; unknown keys are errors:
 Examples:
   pinset serve
   pinset serve --listen 0.0.0.0:8443 --tls-cert tls.crt --tls-key tls.key
-  pinset serve --database postgres://pinset@127.0.0.1/pinset --config pinset.yaml`,
-		Args: cobra.NoArgs,
+  pinset serve --database postgres://pinset@127.0.0.1/pinset --config pinset.yaml`
+
+func newServeCmd() *cobra.Command {
+	var (
+		configFile string
+		flags      serveconfig.File
+		gate       bool
+	)
+	cmd := &cobra.Command{
+		Use:   "serve [--listen ADDR] [--data DIR] [--database URL] [--config FILE]",
+		Short: "Run the pin service: publish roots and manifests, collect pin-failure reports",
+		Long:  serveHelp,
+		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cfg, err := loadServeConfig(configFile)
+			cfg, err := serveconfig.Load(configFile)
 			if err != nil {
 				return err
 			}
@@ -242,7 +148,7 @@ Examples:
 			override("log-level", &cfg.LogLevel, flags.LogLevel)
 			if f.Changed("publish-gate") || cfg.PublishGate == nil {
 				if cfg.PublishGate == nil {
-					cfg.PublishGate = &gateConfig{}
+					cfg.PublishGate = &serveconfig.Gate{}
 				}
 				cfg.PublishGate.Enabled = &gate
 			}
@@ -267,137 +173,18 @@ Examples:
 	return cmd
 }
 
-func runServe(ctx context.Context, stderr io.Writer, cfg *serveConfig) error {
-	var level slog.Level
-	if cfg.LogLevel != "" {
-		if err := level.UnmarshalText([]byte(cfg.LogLevel)); err != nil {
-			return fmt.Errorf("log level %q: use debug, info, warn or error", cfg.LogLevel)
-		}
+// runServe builds the service from its configuration (package
+// serveconfig validates all of it first), binds the ports, opens the store,
+// wires the monitor and serves until ctx ends or a signal comes.
+func runServe(ctx context.Context, stderr io.Writer, cfg *serveconfig.File) error {
+	svc, err := cfg.Build(stderr)
+	if errors.Is(err, serveconfig.ErrAdminCANeedsTLS) {
+		return errorWithHint(err, "add --tls-cert and --tls-key")
 	}
-	var logger *slog.Logger
-	switch cfg.LogFormat {
-	case "", "text":
-		logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
-	case "json":
-		logger = slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: level}))
-	default:
-		return fmt.Errorf("log format %q: use text or json", cfg.LogFormat)
-	}
-	sc := server.Config{Logger: logger, ReportRate: cfg.ReportRate, ReportBurst: cfg.ReportBurst,
-		ReportAppRate: cfg.ReportAppRate, ReportAppBurst: cfg.ReportAppBurst}
-	var err error
-	var limits store.ReportLimits
-	if r := cfg.Reports; r != nil {
-		limits.MaxRows, limits.MaxBytes = r.MaxRows, r.MaxBytes
-		if limits.Retention, err = optDuration("reports.retention", r.Retention, 0); err != nil {
-			return err
-		}
-		if limits.EventRetention, err = optDuration("reports.event_retention", r.EventRetention, 0); err != nil {
-			return err
-		}
-	}
-	if sc.RefreshInterval, err = optDuration("refresh_interval", cfg.RefreshInterval, time.Second); err != nil {
+	if err != nil {
 		return err
 	}
-	if (cfg.TLSCert == "") != (cfg.TLSKey == "") {
-		return errors.New("--tls-cert and --tls-key go together")
-	}
-	var cert tls.Certificate
-	if cfg.TLSCert != "" {
-		if cert, err = tls.LoadX509KeyPair(cfg.TLSCert, cfg.TLSKey); err != nil {
-			return fmt.Errorf("%s: %v", cfg.TLSCert, err)
-		}
-	}
-	if cfg.AdminClientCA != "" {
-		if cfg.TLSCert == "" {
-			return errorWithHint(errors.New("--admin-client-ca needs TLS"), "add --tls-cert and --tls-key")
-		}
-		b, err := os.ReadFile(cfg.AdminClientCA)
-		if err != nil {
-			return err
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(b) {
-			return fmt.Errorf("%s: no PEM certificate found", cfg.AdminClientCA)
-		}
-		sc.AdminClientCAs = pool
-	}
-	if cfg.UnpinPeriod != "" {
-		d, err := optDuration("unpin_period", cfg.UnpinPeriod, check.DefaultUnpinPeriod)
-		if err != nil {
-			return err
-		}
-		if d < 0 {
-			return fmt.Errorf("unpin_period %s: not a duration", cfg.UnpinPeriod)
-		}
-		sc.UnpinPeriod = &d
-	}
-	if cfg.MetricsToken != "" {
-		b, err := readInput(cfg.MetricsToken, 4096)
-		if err != nil {
-			return fmt.Errorf("metrics_token_file: %v", err)
-		}
-		if sc.MetricsToken = strings.TrimSpace(string(b)); sc.MetricsToken == "" {
-			return fmt.Errorf("metrics_token_file %s: empty", cfg.MetricsToken)
-		}
-	}
-	if g := cfg.PublishGate; g != nil && (g.Enabled == nil || *g.Enabled) {
-		opts := check.Options{}
-		if opts.Timeout, err = optDuration("publish_gate.timeout", g.Timeout, 0); err != nil {
-			return err
-		}
-		if opts.Resolve, err = check.ParseResolve(g.Resolve); err != nil {
-			return fmt.Errorf("publish_gate.resolve: %v", err)
-		}
-		if g.Port < 0 || g.Port > 65535 {
-			return fmt.Errorf("publish_gate.port %d: not a port number", g.Port)
-		}
-		opts.DefaultPort = g.Port
-		opts.Strict = g.Strict
-		if g.CAFile != "" {
-			// Added to the system roots, as with 'pinset check --cafile'.
-			if opts.RootCAs, err = loadCAs("publish_gate.cafile", g.CAFile); err != nil {
-				return err
-			}
-		}
-		sc.PublishGate = check.ManifestGate(opts)
-	}
-	if r := cfg.Resign; r != nil {
-		rc := &server.ResignConfig{Apps: r.Apps}
-		if r.Key == "" {
-			return errors.New("resign.key: the pins-role private key file is required")
-		}
-		kb, err := readInput(r.Key, 64<<10)
-		if err != nil {
-			return fmt.Errorf("resign.key: %w", err)
-		}
-		var pass []byte
-		if r.PassphraseFile != "" {
-			// The first line, as --passphrase-file of key new and sign.
-			if pass, err = trustReadPassphrase(r.PassphraseFile); err != nil {
-				return fmt.Errorf("resign.passphrase_file: %w", err)
-			}
-		}
-		if rc.Signer, err = trust.ParsePrivateKeyPEM(kb, pass); err != nil {
-			return fmt.Errorf("%s: %v", r.Key, err)
-		}
-		if rc.Before, err = optDuration("resign.before", r.Before, 0); err != nil {
-			return err
-		}
-		if rc.Lifetime, err = optDuration("resign.lifetime", r.Lifetime, 0); err != nil {
-			return err
-		}
-		if rc.Interval, err = optDuration("resign.interval", r.Interval, 0); err != nil {
-			return err
-		}
-		sc.Resign = rc
-	}
-	if err := cfg.Adoption.apply(&sc); err != nil {
-		return err
-	}
-	if err := cfg.Rotation.apply(&sc); err != nil {
-		return err
-	}
+	sc := svc.Server
 	if ctx == nil {
 		ctx = context.Background()
 	}
@@ -418,7 +205,7 @@ func runServe(ctx context.Context, stderr io.Writer, cfg *serveConfig) error {
 		defer mln.Close()
 		sc.MetricsListener = mln
 	}
-	st, err := store.Open(ctx, cfg.Database, cfg.Data, store.WithReportLimits(limits))
+	st, err := store.Open(ctx, cfg.Database, cfg.Data, store.WithReportLimits(svc.Limits))
 	if err != nil {
 		return err
 	}
@@ -428,18 +215,21 @@ func runServe(ctx context.Context, stderr io.Writer, cfg *serveConfig) error {
 	if err := sc.Registry.Register(store.Collector(st)); err != nil {
 		return err
 	}
-	for _, h := range serveHooks {
-		if err := h(cfg, &sc); err != nil {
-			return err
-		}
-	}
-	srv, err := server.New(sc)
+	// The monitor reads current manifests from the server's document
+	// cache; its rounds start in Serve, after New has set srv.
+	var srv *server.Server
+	current := func(ctx context.Context, app string) (*trust.Manifest, error) { return srv.CurrentManifest(ctx, app) }
+	alerts, err := wireMonitor(svc.Monitor, &sc, current)
 	if err != nil {
 		return err
 	}
+	wireConsole(svc.Console, &sc, alerts)
+	if srv, err = server.New(sc); err != nil {
+		return err
+	}
 	var tlsConfig *tls.Config
-	if cfg.TLSCert != "" {
-		tlsConfig = srv.TLSConfig(cert)
+	if svc.Cert != nil {
+		tlsConfig = srv.TLSConfig(*svc.Cert)
 	}
 	return srv.Serve(ctx, ln, tlsConfig)
 }
@@ -458,7 +248,7 @@ func (sf *storeFlags) register(cmd *cobra.Command) {
 }
 
 func (sf *storeFlags) open(cmd *cobra.Command) (store.Store, error) {
-	cfg, err := loadServeConfig(sf.config)
+	cfg, err := serveconfig.Load(sf.config)
 	if err != nil {
 		return nil, err
 	}

@@ -21,7 +21,7 @@ import (
 
 	"pinset.dev/pinset/certs"
 	"pinset.dev/pinset/internal/testtool"
-	"pinset.dev/pinset/server"
+	"pinset.dev/pinset/server/serveconfig"
 	"pinset.dev/pinset/store"
 	"pinset.dev/pinset/trust"
 	"pinset.dev/pinset/trust/trusttest"
@@ -533,14 +533,15 @@ func TestServeRotationTargetApply(t *testing.T) {
 	body := "rotation:\n  port: 8443\n  resolve: [api.example.com:8443:127.0.0.1]\n  targets:\n" +
 		"    - {host: api.example.com, cert_file: c.pem, key_file: k.pem, reload: [nginx, -s, reload], key_ring: " + dir + ", settle: 3s,\n" +
 		"       acme: {directory: https://127.0.0.1:1/dir, account_key: " + acct + ", agree_tos: true, dns01_hook: /bin/hook --zone x}}\n"
-	var cfg serveConfig
-	if err := decodeYAMLStrict("t.yaml", []byte(body), &cfg); err != nil {
+	cfg, err := serveconfig.Load(writeFile(t, dir, "t.yaml", []byte(body)))
+	if err != nil {
 		t.Fatal(err)
 	}
-	var sc server.Config
-	if err := cfg.Rotation.apply(&sc); err != nil {
+	svc, err := cfg.Build(io.Discard)
+	if err != nil {
 		t.Fatal(err)
 	}
+	sc := svc.Server
 	if len(sc.Rotation.Targets) != 1 {
 		t.Fatalf("targets %+v", sc.Rotation.Targets)
 	}

@@ -5,14 +5,28 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"time"
 
 	"github.com/spf13/cobra"
 
 	"pinset.dev/pinset/fleet"
+	"pinset.dev/pinset/internal/atomicfile"
 )
 
 func init() { addCommand(newSimulateCmd) }
+
+// simulateHelp is the long help of `newSimulateCmd`.
+const simulateHelp = `Simulate a fleet of installed apps through one key rotation, hour by hour:
+sessions, absences, uninstalls, app updates bundling manifests, fetch failures
+and outages; the SDK's refresh schedule (client.Schedule) and verifier
+(trust.State); the rotation plan (rotate.Decide) fed by the adoption the
+service would measure; a request refused under the pins held refreshes and
+retries once, as the SDK's self-heal does (client.Schedule.HealAllowed;
+--heal off to compare). It prints the adoption of the next pin, the time to
+50, 90, 99 and 99.9 % of installs, and the bricked installs (an install whose
+request its pins refuse, even after the self-heal) with their causes.
+
+The configuration (YAML, strictly decoded: unknown keys are errors) starts
+from the defaults documented in docs/rotation.md; flags override it.`
 
 func newSimulateCmd() *cobra.Command {
 	var (
@@ -25,18 +39,7 @@ func newSimulateCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "simulate [--config FILE.yaml] [flags]",
 		Short: "Simulate a key rotation over a fleet of installs: adoption, and who would be refused",
-		Long: `Simulate a fleet of installed apps through one key rotation, hour by hour:
-sessions, absences, uninstalls, app updates bundling manifests, fetch failures
-and outages; the SDK's refresh schedule (client.Schedule) and verifier
-(trust.State); the rotation plan (rotate.Decide) fed by the adoption the
-service would measure; a request refused under the pins held refreshes and
-retries once, as the SDK's self-heal does (client.Schedule.HealAllowed;
---heal off to compare). It prints the adoption of the next pin, the time to
-50, 90, 99 and 99.9 % of installs, and the bricked installs (an install whose
-request its pins refuse, even after the self-heal) with their causes.
-
-The configuration (YAML, strictly decoded: unknown keys are errors) starts
-from the defaults documented in docs/rotation.md; flags override it.`,
+		Long:  simulateHelp,
 		Example: `  pinset simulate --installs 1000000 --days 90 --json
   pinset simulate --gate off --plot rotation.svg
   pinset simulate --heal off --days 120
@@ -143,19 +146,13 @@ func readLimited(name string, limit int64) ([]byte, error) {
 }
 
 func writeSVG(name string, res *fleet.Result) error {
-	tmp := name + ".tmp-" + fmt.Sprint(time.Now().UnixNano())
-	fh, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	f, err := atomicfile.Create(name, atomicfile.Options{Perm: 0o644})
 	if err != nil {
 		return err
 	}
-	if err := res.WriteSVG(fh); err != nil {
-		fh.Close()
-		os.Remove(tmp)
+	defer f.Abort()
+	if err := res.WriteSVG(f); err != nil {
 		return err
 	}
-	if err := fh.Close(); err != nil {
-		os.Remove(tmp)
-		return err
-	}
-	return os.Rename(tmp, name)
+	return f.Commit()
 }

@@ -26,6 +26,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"sort"
 	"strings"
 	"sync"
@@ -94,16 +95,13 @@ func (a Alert) String() string {
 	return b.String()
 }
 
+// clone copies a's maps, so the Manager's copy does not change under a
+// caller that reuses them (nil stays nil: every notifier writes a nil
+// Annotations as none).
 func (a Alert) clone() Alert {
 	c := a
-	c.Labels = make(map[string]string, len(a.Labels))
-	for k, v := range a.Labels {
-		c.Labels[k] = v
-	}
-	c.Annotations = make(map[string]string, len(a.Annotations))
-	for k, v := range a.Annotations {
-		c.Annotations[k] = v
-	}
+	c.Labels = maps.Clone(a.Labels)
+	c.Annotations = maps.Clone(a.Annotations)
 	return c
 }
 

@@ -308,3 +308,22 @@ func TestGoldenPayloads(t *testing.T) {
 		}
 	}
 }
+
+// The Manager keeps its own copy of an alert's maps: a caller reusing its
+// maps, or changing what Firing returned, changes nothing inside.
+func TestManagerCopiesAlertMaps(t *testing.T) {
+	m := NewManager(nil, Options{})
+	labels := map[string]string{"alertname": "PinsetTest", "host": "a"}
+	if err := m.Update(context.Background(), []Alert{{Labels: labels}}); err != nil {
+		t.Fatal(err)
+	}
+	labels["host"] = "b"
+	got := m.Firing()
+	if len(got) != 1 || got[0].Labels["host"] != "a" || got[0].Annotations != nil {
+		t.Fatalf("firing %+v", got)
+	}
+	got[0].Labels["host"] = "c"
+	if again := m.Firing(); again[0].Labels["host"] != "a" {
+		t.Fatalf("Firing returned the Manager's own map: %+v", again)
+	}
+}

@@ -62,7 +62,7 @@ type Options struct {
 	// ExpiryWarning is how close to expiry a certificate is flagged.
 	ExpiryWarning time.Duration
 	// Resolve maps "HOST:PORT" to addresses instead of DNS, as curl's
-	// --resolve does (see ParseResolve).
+	// --resolve does (see probe.ParseResolve).
 	Resolve map[string][]string
 	// Concurrency bounds how many hosts are probed at once.
 	Concurrency int
@@ -122,10 +122,6 @@ func ParseTarget(s string, defaultPort int) (Target, error) {
 	}
 	return Target{Host: h, Port: port}, nil
 }
-
-// ParseResolve parses curl-style HOST:PORT:ADDR entries into a Resolve map;
-// it is probe.ParseResolve, named here for callers of this package.
-func ParseResolve(entries []string) (map[string][]string, error) { return probe.ParseResolve(entries) }
 
 // Targets returns the concrete hosts of policies (exact names, IP
 // literals, and the base of include-subdomains rules) on port, and the

@@ -237,19 +237,7 @@ func TestExplicitTargetsAndUnresolved(t *testing.T) {
 	}
 }
 
-func TestParseResolveAndTarget(t *testing.T) {
-	m, err := check.ParseResolve([]string{"API.example.com:443:127.0.0.2", "api.example.com:443:[::1]", "api.example.com:8443:127.0.0.3"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := m["api.example.com:443"]; len(got) != 2 || got[0] != "127.0.0.2" || got[1] != "::1" {
-		t.Fatalf("resolve %v", m)
-	}
-	for _, bad := range []string{"api.example.com:443", "api.example.com:x:127.0.0.1", "api.example.com:443:not-an-ip", ":443:127.0.0.1"} {
-		if _, err := check.ParseResolve([]string{bad}); err == nil {
-			t.Errorf("ParseResolve(%q) accepted", bad)
-		}
-	}
+func TestParseTarget(t *testing.T) {
 	for in, want := range map[string]check.Target{
 		"API.Example.com":      {"api.example.com", 443},
 		"api.example.com:8443": {"api.example.com", 8443},

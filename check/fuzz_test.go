@@ -6,23 +6,6 @@ import (
 	"pinset.dev/pinset/check"
 )
 
-// FuzzParseResolve: any input gives a map or an error, never a panic; what
-// parses names a valid IP under a "host:port" key.
-func FuzzParseResolve(f *testing.F) {
-	for _, s := range []string{"api.example.com:443:127.0.0.2", "api.example.com:443:[::1]", "a:0:1.2.3.4", "::::", "x:443:", "ä.example:443:127.0.0.1"} {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, s string) {
-		m, err := check.ParseResolve([]string{s})
-		if err != nil {
-			return
-		}
-		if len(m) != 1 {
-			t.Fatalf("%q: %d keys", s, len(m))
-		}
-	})
-}
-
 // FuzzParseTarget: never a panic; a parsed target has a port in range and
 // re-parses to itself.
 func FuzzParseTarget(f *testing.F) {

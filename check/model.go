@@ -33,8 +33,10 @@ const (
 // Refused reports whether clients refuse the connection.
 func (v Verdict) Refused() bool { return v == RefusedPin || v == RefusedUntrusted }
 
-// Report is the result of one check run. It is the JSON that
-// `pinset check --json` prints, specified in docs/check.md.
+// Report is the result of one check run: coverage of a manifest against
+// live servers (not a pin-failure report, which is report.Report, nor an
+// app scan, which is scan.Report). It is the JSON that `pinset check
+// --json` prints, specified in docs/check.md.
 type Report struct {
 	// CheckedAt is the clock's time when the run started.
 	CheckedAt time.Time `json:"checked_at"`

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"pinset.dev/pinset/tlog"
 )
 
 // Store is the small key-value store the client keeps its last verified
@@ -52,6 +54,14 @@ var ErrCacheTooLarge = errors.New("cache larger than its cap")
 // directory is created 0700 when missing. One process at a time should
 // write a directory: a Save removes temporary files that a killed writer
 // left behind.
+//
+// It is the one file writer that does not go through internal/atomicfile,
+// for reasons of the SDK: atomicfile's process-wide Interrupt belongs to
+// the CLI, not to an app; the temporary names here carry the key, so a
+// Save can clean up after a killed writer of that key; a failed directory
+// sync is returned, not ignored; and a test stops a process between the
+// fsync and the rename (atomicfile's TestOneAtomicWriter allows this file
+// by name).
 type DirStore struct {
 	Dir string
 
@@ -200,7 +210,11 @@ type cached struct {
 	Manifest      string   `json:"manifest"`
 	ManifestAfter int      `json:"manifest_after"`
 	Refreshed     string   `json:"refreshed,omitempty"` // last successful refresh, RFC 3339
-	ETag          string   `json:"etag"`
+	// The transparency log, when the root names one: the proof the
+	// manifest was accepted with and the newest checkpoint held (base64).
+	LogProof      string `json:"log_proof,omitempty"`
+	LogCheckpoint string `json:"log_checkpoint,omitempty"`
+	ETag          string `json:"etag"`
 }
 
 const cacheFormat = "pinset-client-cache-v1"
@@ -213,10 +227,13 @@ type cacheContents struct {
 	etag         string
 	refreshed    time.Time // zero when absent or unreadable (badRefreshed)
 	badRefreshed bool
+	// logProof and logCheckpoint: nil when absent (verified by the caller).
+	logProof, logCheckpoint []byte
 }
 
-func encodeCache(roots [][]byte, manifest []byte, after int, etag string, refreshed time.Time) ([]byte, error) {
-	c := cached{Format: cacheFormat, Manifest: base64.StdEncoding.EncodeToString(manifest), ManifestAfter: after, ETag: etag, Roots: []string{}}
+func encodeCache(roots [][]byte, manifest []byte, after int, etag string, refreshed time.Time, logProof, logCheckpoint []byte) ([]byte, error) {
+	c := cached{Format: cacheFormat, Manifest: base64.StdEncoding.EncodeToString(manifest), ManifestAfter: after, ETag: etag, Roots: []string{},
+		LogProof: base64.StdEncoding.EncodeToString(logProof), LogCheckpoint: base64.StdEncoding.EncodeToString(logCheckpoint)}
 	if !refreshed.IsZero() {
 		c.Refreshed = refreshed.UTC().Format(time.RFC3339Nano)
 	}
@@ -277,6 +294,20 @@ func (c *cached) contents(haveAfter bool) (cacheContents, error) {
 		}
 		out.manifest = m
 	}
+	for _, f := range []struct {
+		name, v string
+		max     int
+		dst     *[]byte
+	}{{"log_proof", c.LogProof, tlog.MaxBundleSize, &out.logProof}, {"log_checkpoint", c.LogCheckpoint, tlog.MaxCheckpointSize, &out.logCheckpoint}} {
+		if f.v == "" {
+			continue
+		}
+		b, err := base64.StdEncoding.Strict().DecodeString(f.v)
+		if err != nil || len(b) > f.max {
+			return cacheContents{}, fmt.Errorf("cache %s is not valid base64 of at most %d bytes", f.name, f.max)
+		}
+		*f.dst = b
+	}
 	return out, nil
 }
 
@@ -312,6 +343,10 @@ walk:
 			dst = &c.ManifestAfter
 		case "refreshed":
 			dst = &c.Refreshed
+		case "log_proof":
+			dst = &c.LogProof
+		case "log_checkpoint":
+			dst = &c.LogCheckpoint
 		case "etag":
 			break walk
 		default:

@@ -156,7 +156,7 @@ func TestCorruptCacheFallsBackToBundled(t *testing.T) {
 	// id) is refused as well.
 	other := ct.NewRepo(t, "com.example.app", "impostor")
 	other.Publish(5, ct.T0, time.Hour, ct.Pol("127.0.0.1", w.live.Pin(), w.backup.Pin()))
-	b, _ := encodeCache(nil, other.Manifests[5], 0, "", time.Time{})
+	b, _ := encodeCache(nil, other.Manifests[5], 0, "", time.Time{}, nil, nil)
 	st, rej = load(t, b)
 	if st.ManifestVersion != 1 || len(rej) != 1 {
 		t.Fatalf("foreign manifest in cache: state %+v, rejected %v", st, rej)
@@ -337,7 +337,7 @@ func FuzzDecodeCache(f *testing.F) {
 			t.Fatalf("manifest_after %d with %d roots accepted", after, len(roots))
 		}
 		// what decodes re-encodes to something that decodes the same
-		b2, err := encodeCache(roots, m, after, etag, cc.refreshed)
+		b2, err := encodeCache(roots, m, after, etag, cc.refreshed, nil, nil)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -39,6 +39,10 @@
 //     surfaced as an [EventRejected].
 //   - An expired manifest keeps being enforced ([EventStale]): pinning never
 //     fails open, and there is no path to zero pins.
+//   - A handshake refused for a pin mismatch refreshes (at most once per
+//     [DefaultHealMin]) and, when that put a newer manifest in force, is
+//     made once more ([EventHealed]; heal.go, [Config.NoHealOnFailure]): an
+//     install back after a key switch is not refused on its first request.
 //
 // When the pins change, idle connections of the client's transports are
 // closed and the TLS session cache is emptied, so nothing made under old
@@ -155,9 +159,18 @@ type Config struct {
 	// is kept in the cache, so it survives restarts; before the first one
 	// the client's start counts. Without a ServiceURL nothing is overdue.
 	OverdueAfter time.Duration
+
 	// NoTelemetry stops the adoption header on manifest fetches and the
 	// install id kept for it (see telemetry.go and docs/client.md).
 	NoTelemetry bool
+
+	// NoHealOnFailure turns off the self-heal (heal.go): by default, when
+	// a handshake of the client's Transport is refused for a pin mismatch
+	// and ServiceURL is set, the client refreshes (at most once per
+	// DefaultHealMin, one refresh for concurrent failures) and, if that
+	// put a newer manifest in force, makes the handshake once more
+	// ([EventHealed] when it then succeeds).
+	NoHealOnFailure bool
 
 	// OnEvent receives every [Event]. It is called synchronously (for pin
 	// failures, inside the handshake): keep it quick.
@@ -181,15 +194,19 @@ type Client struct {
 	state    atomic.Pointer[snapshot]
 	bundled  *snapshot
 	enf      *enforce.Enforcer
+	dialEnf  *enforce.Enforcer // the transport's dial (heal.go)
 	sessions *sessionCache
 	rep      *reporter
 	fetch    *fetcher
-	backoff  backoff
 
 	tmu        sync.Mutex
 	transports []weak.Pointer[pinnedTransport]
 
 	rmu sync.Mutex // serialises refreshes
+	// sched is the refresh schedule (schedule.go); healer the self-heal's
+	// state (heal.go).
+	sched  Schedule
+	healer healer
 	// started is when New ran; lastRefresh the time of the last successful
 	// refresh (unix ns; 0: none known, from this run or the cache).
 	started     time.Time
@@ -221,6 +238,7 @@ type snapshot struct {
 	manifest      []byte
 	manifestAfter int
 	etag          string
+	logSize       int64 // tree size of the newest log checkpoint held (0: none)
 
 	source          string // "bundled", "cache" or "network"
 	rootVersion     int64
@@ -248,20 +266,9 @@ func New(cfg Config) (*Client, error) {
 	if c.cfg.Rand == nil {
 		c.cfg.Rand = rand.Reader
 	}
-	if c.cfg.RefreshInterval <= 0 {
-		c.cfg.RefreshInterval = DefaultRefreshInterval
-	}
-	if c.cfg.RefreshJitter == 0 {
-		c.cfg.RefreshJitter = DefaultRefreshJitter
-	} else if c.cfg.RefreshJitter < 0 {
-		c.cfg.RefreshJitter = 0
-	}
-	if c.cfg.RefreshJitter > 1 {
-		c.cfg.RefreshJitter = 1
-	}
-	if c.cfg.RetryMin <= 0 {
-		c.cfg.RetryMin = DefaultRetryMin
-	}
+	sched := NewSchedule(cfg.RefreshInterval, cfg.RefreshJitter, cfg.RetryMin) // schedule.go
+	c.cfg.RefreshInterval, c.cfg.RefreshJitter, c.cfg.RetryMin = sched.Interval, sched.Jitter, sched.RetryMin
+	c.sched = sched
 	if c.cfg.OverdueAfter == 0 {
 		c.cfg.OverdueAfter = max(DefaultOverdueAfter, 2*c.cfg.RefreshInterval)
 	}
@@ -271,8 +278,8 @@ func New(cfg Config) (*Client, error) {
 	if c.cfg.MaxDocumentBytes <= 0 {
 		c.cfg.MaxDocumentBytes = DefaultMaxDocumentBytes
 	}
-	if cfg.TLS != nil && cfg.TLS.InsecureSkipVerify {
-		return nil, errors.New("client: Config.TLS sets InsecureSkipVerify; pins are only checked against verified chains, so pinning needs normal certificate verification")
+	if err := enforce.CheckBase(cfg.TLS); err != nil {
+		return nil, fmt.Errorf("client: Config.TLS: %w", err)
 	}
 	now := c.now()
 	c.started = now
@@ -309,8 +316,13 @@ func New(cfg Config) (*Client, error) {
 		rhc = plain
 	}
 	c.rep = newReporter(c, rhc, cfg.ReportQueue)
-	c.backoff = backoff{interval: c.cfg.RefreshInterval, jitter: c.cfg.RefreshJitter, min: c.cfg.RetryMin, rand: c.randFloat}
-	c.enf = enforce.New(c, enforce.Options{OnFailure: c.onFailure, Now: c.now})
+	// Two enforcers, one decision (enforce.Check over c.Policies): the
+	// transport's dial heals and dials again itself (heal.go); every other
+	// handshake (TLSConfig, a CONNECT proxy's tunnel, CheckConnection)
+	// cannot be made again here, so its failure starts a refresh for the
+	// next one.
+	c.enf = enforce.New(c, enforce.Options{OnFailure: c.onFailureHealLater, Now: c.now})
+	c.dialEnf = enforce.New(c, enforce.Options{OnFailure: c.onFailure, Now: c.now})
 
 	start := b
 	var discarded []string
@@ -417,7 +429,7 @@ func (c *Client) loadCache(now time.Time) (s *snapshot, discarded []string, err 
 	}
 	s = c.bundled.clone()
 	s.source = "cache"
-	applied, dropped := s.restore(cc.roots, cc.manifest, cc.after)
+	applied, dropped := s.restore(cc.roots, cc.manifest, cc.after, cc.logProof, cc.logCheckpoint)
 	if dropped != nil {
 		if applied == 0 {
 			return nil, nil, dropped
@@ -460,7 +472,7 @@ func (c *Client) saveCache(s *snapshot) {
 	if c.cfg.Store == nil {
 		return
 	}
-	b, err := encodeCache(s.roots, s.manifest, s.manifestAfter, s.etag, c.LastRefresh())
+	b, err := encodeCache(s.roots, s.manifest, s.manifestAfter, s.etag, c.LastRefresh(), s.ts.ManifestProof(), s.ts.Checkpoint())
 	if err == nil {
 		err = c.cfg.Store.Save(cacheKey, b)
 	}
@@ -490,8 +502,9 @@ func (c *Client) loop() {
 		<-c.done
 		cancel()
 	}()
+	sched := c.sched
 	failures := 0
-	var wait time.Duration
+	wait := sched.FirstRefresh()
 	for {
 		t := time.NewTimer(wait)
 		select {
@@ -500,12 +513,8 @@ func (c *Client) loop() {
 			return
 		case <-t.C:
 		}
-		if err := c.Refresh(ctx); err != nil {
-			failures++
-		} else {
-			failures = 0
-		}
-		wait = c.backoff.next(failures)
+		failures = sched.Failures(failures, c.Refresh(ctx) == nil)
+		wait = sched.Next(failures, c.randFloat)
 	}
 }
 
@@ -516,6 +525,7 @@ func (c *Client) Close() error {
 	c.closeOnce.Do(func() {
 		close(c.done)
 		c.wg.Wait()
+		c.healer.stop() // heal.go
 		c.rep.close()
 		for _, t := range c.liveTransports() {
 			t.CloseIdleConnections()
@@ -550,8 +560,8 @@ func (c *Client) Refresh(ctx context.Context) error {
 
 	// Walk the root chain one version at a time.
 	for step := 0; ; step++ {
-		if step >= maxRootSteps {
-			ferr = fmt.Errorf("root chain: more than %d new roots in one refresh: %w", maxRootSteps, trust.ErrRootChainTooLong)
+		if step >= trust.MaxRootChain { // as many as one trust.State.UpdateRootChain walks
+			ferr = fmt.Errorf("root chain: more than %d new roots in one refresh: %w", trust.MaxRootChain, trust.ErrRootChainTooLong)
 			break
 		}
 		u := c.fetch.rootURL(next.rootVersion + 1)
@@ -580,7 +590,7 @@ func (c *Client) Refresh(ctx context.Context) error {
 	if ferr == nil || !isFetchError(ferr) {
 		u := c.fetch.manifestURL()
 		etag, _ := c.conditional(next, now)
-		res, err := c.fetch.get(c.withTelemetry(ctx, next), u, etag)
+		res, err := c.fetch.get(c.withTelemetry(ctx, next), u, etag, logSizeHeader(next)...)
 		switch {
 		case err != nil:
 			ferr = errors.Join(ferr, err)
@@ -593,7 +603,7 @@ func (c *Client) Refresh(ctx context.Context) error {
 				c.lastUnconditional = now
 			}
 		default:
-			if err := next.applyManifest(res.Body, now); err != nil {
+			if err := next.applyManifest(res.Body, res.LogProof, now); err != nil {
 				ferr = errors.Join(ferr, fmt.Errorf("manifest from %s: %w", u, err))
 			} else {
 				next.etag = c.keepETag(res, u)

@@ -43,6 +43,11 @@ const (
 	// be blocking updates (a freeze), so tell someone before the manifest
 	// expires.
 	EventOverdue
+	// EventHealed: a connection refused for a pin mismatch (an
+	// EventPinFailure, with its report, came first) succeeded on a second
+	// handshake after a refresh put a newer manifest in force (the
+	// self-heal, Config.NoHealOnFailure). Host and Port name it.
+	EventHealed
 )
 
 var eventNames = map[EventKind]string{
@@ -54,6 +59,7 @@ var eventNames = map[EventKind]string{
 	EventReportDropped: "report-dropped",
 	EventDiscarded:     "discarded",
 	EventOverdue:       "overdue",
+	EventHealed:        "healed",
 }
 
 // String returns the event's name as logs and the mobile API spell it.

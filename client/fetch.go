@@ -16,8 +16,6 @@ import (
 // soon as the cap is passed; a refresh that takes longer than its time limit
 // (a trickling server) is cut off, and the trusted state stays as it was.
 const (
-	// maxRootSteps is how many root versions one refresh walks forward.
-	maxRootSteps = 32
 	// DefaultMaxDocumentBytes caps one fetched root or manifest.
 	DefaultMaxDocumentBytes = 1 << 20
 	// DefaultFetchTimeout bounds one whole refresh (every request in it).
@@ -39,6 +37,7 @@ type fetchResult struct {
 	ETags       int    // how many ETag header lines there were
 	NotModified bool   // 304: the ETag still names the current document
 	NotFound    bool   // 404: for roots, the end of the chain
+	LogProof    string // the Pinset-Log-Proof header (logproof.go)
 }
 
 // fetcher gets documents from the pin service with caps on size and time.
@@ -60,12 +59,17 @@ func (f *fetcher) manifestURL() string {
 // get fetches u. A 404 is returned as NotFound, a 304 (when etag was sent)
 // as NotModified; any other non-200 status, a body over the cap or a
 // non-JSON content type is an error.
-func (f *fetcher) get(ctx context.Context, u, etag string) (fetchResult, error) {
+//
+// hdr are extra request header names and values (the log size).
+func (f *fetcher) get(ctx context.Context, u, etag string, hdr ...string) (fetchResult, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
 		return fetchResult{}, err
 	}
 	req.Header.Set("Accept", "application/json")
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Set(hdr[i], hdr[i+1])
+	}
 	if etag != "" {
 		req.Header.Set("If-None-Match", etag)
 	}
@@ -100,38 +104,5 @@ func (f *fetcher) get(ctx context.Context, u, etag string) (fetchResult, error) 
 	if int64(len(body)) > f.maxBytes {
 		return fetchResult{}, fmt.Errorf("GET %s: %w of %d bytes", u, ErrTooLarge, f.maxBytes)
 	}
-	return fetchResult{Body: body, ETag: resp.Header.Get("ETag"), ETags: len(resp.Header.Values("ETag"))}, nil
-}
-
-// backoff computes the wait before the next refresh: the interval with
-// jitter after a success, and an exponentially growing delay (capped at the
-// interval) after consecutive failures, also with jitter, so that a fleet of
-// clients does not hit the service in step.
-type backoff struct {
-	interval time.Duration // regular refresh interval
-	jitter   float64       // fraction of the wait, 0..1, spread both ways
-	min      time.Duration // first retry after a failure
-	rand     func() float64
-}
-
-func (b backoff) next(failures int) time.Duration {
-	d := b.interval
-	if failures > 0 {
-		d = b.min
-		for i := 1; i < failures && d < b.interval; i++ {
-			d *= 2
-		}
-		if d > b.interval {
-			d = b.interval
-		}
-	}
-	if b.jitter > 0 && b.rand != nil {
-		// uniformly in [d*(1-j), d*(1+j)]
-		f := 1 + b.jitter*(2*b.rand()-1)
-		d = time.Duration(float64(d) * f)
-	}
-	if d <= 0 {
-		d = time.Millisecond
-	}
-	return d
+	return fetchResult{Body: body, ETag: resp.Header.Get("ETag"), ETags: len(resp.Header.Values("ETag")), LogProof: resp.Header.Get(headerLogProof)}, nil
 }

@@ -8,12 +8,11 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"strings"
 	"sync"
 	"time"
 
 	"pinset.dev/pinset/enforce"
-	"pinset.dev/pinset/report"
+	"pinset.dev/pinset/report/trustkit"
 )
 
 // Reporting follows TrustKit: a pin failure becomes a TrustKit-format JSON
@@ -64,39 +63,21 @@ func newReporter(c *Client, hc *http.Client, size int) *reporter {
 	return &reporter{c: c, hc: hc, queue: make(chan queuedReport, size), done: make(chan struct{}), seen: make(map[[32]byte]time.Time)}
 }
 
-// buildReport turns a pin failure into TrustKit's report shape.
-func (c *Client) buildReport(f *enforce.Failure) *report.TrustKit {
-	t := f.Time
-	if t.IsZero() {
-		t = c.now()
+// buildReport turns a pin failure into TrustKit's report shape
+// (trustkit.FromFailure), with the app's details and the expiry of the
+// pins it held.
+func (c *Client) buildReport(f *enforce.Failure) *trustkit.Body {
+	app := trustkit.App{
+		BundleID:        c.cfg.BundleID,
+		Version:         c.cfg.AppVersion,
+		Platform:        c.cfg.Platform,
+		PlatformVersion: c.cfg.PlatformVersion,
+		ClientVersion:   reportVersion,
 	}
-	rf := report.Failure{
-		AppID:             c.cfg.BundleID,
-		AppVersion:        c.cfg.AppVersion,
-		PlatformVersion:   c.cfg.PlatformVersion,
-		ClientVersion:     reportVersion,
-		Host:              f.Host,
-		Port:              f.Port,
-		NotedHost:         f.Policy.Pattern,
-		IncludeSubdomains: f.Policy.IncludeSubdomains || strings.HasPrefix(f.Policy.Pattern, "*"),
-		Enforce:           !f.ReportOnly,
-		Expected:          f.Expected,
-		ServedChain:       f.ServedChain,
-		ValidationResult:  report.ResultNoMatchingPin,
-		Time:              t,
+	if app.BundleID == "" {
+		app.BundleID = c.appID
 	}
-	if rf.AppID == "" {
-		rf.AppID = c.appID
-	}
-	if len(f.VerifiedChains) > 0 {
-		rf.VerifiedChain = f.VerifiedChains[0]
-	} else {
-		rf.ValidationResult = report.ResultInvalidChain
-	}
-	r := report.FromFailure(rf)
-	if c.cfg.Platform != "" {
-		r.AppPlatform = c.cfg.Platform
-	}
+	r := trustkit.FromFailure(f, app, c.now())
 	if st := c.state.Load(); st != nil && !st.expires.IsZero() {
 		d := st.expires.UTC().Format("2006-01-02")
 		r.KnownPinsExpirationDate = &d

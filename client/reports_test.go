@@ -12,7 +12,7 @@ import (
 	ct "pinset.dev/pinset/client/clienttest"
 	"pinset.dev/pinset/enforce"
 	"pinset.dev/pinset/internal/pki"
-	"pinset.dev/pinset/report"
+	"pinset.dev/pinset/report/trustkit"
 )
 
 // Reports travel over plain CA validation: a report URI on a host whose
@@ -31,7 +31,7 @@ func TestReportBypassesPins(t *testing.T) {
 	mustRefuse(t, c.HTTPClient(), w.backend.URL("/"))
 	select {
 	case b := <-got:
-		var tk report.TrustKit
+		var tk trustkit.Body
 		if err := json.Unmarshal(b, &tk); err != nil || tk.NotedHostname != "127.0.0.1" {
 			t.Fatalf("report %s: %v", b, err)
 		}

@@ -26,7 +26,8 @@ func (c *Client) Policies() *policy.Set {
 // alike, after normal certificate verification. Use it for gRPC and custom
 // dialers. Client certificates (mutual TLS), RootCAs (a private CA) and
 // other settings of base are kept. base must not set InsecureSkipVerify:
-// pins are only ever checked against verified chains.
+// pins are only ever checked against verified chains, and a config built
+// from such a base fails every handshake with enforce.ErrInsecureBase.
 //
 // The returned config shares the client's session cache, which is emptied
 // whenever the pins change, so no session made under old pins is resumed.
@@ -47,7 +48,6 @@ func (c *Client) baseTLS(base *tls.Config) *tls.Config {
 	} else {
 		b = &tls.Config{}
 	}
-	b.InsecureSkipVerify = false
 	b.ClientSessionCache = c.sessions
 	if b.Time == nil && c.cfg.Now != nil {
 		b.Time = c.cfg.Now
@@ -105,9 +105,12 @@ func (c *Client) newHTTPTransport() *http.Transport {
 		dial = d.DialContext
 	}
 	t := &http.Transport{
-		Proxy:                 http.ProxyFromEnvironment,
-		DialContext:           dial,
-		DialTLSContext:        c.enf.DialTLSContextWith(tcfg, dial),
+		Proxy:       http.ProxyFromEnvironment,
+		DialContext: dial,
+		// The dial checks pins itself, knowing the host and port; it
+		// starts from the base configuration, not tcfg, whose own check
+		// would run a second time on every handshake.
+		DialTLSContext:        c.healingDial(c.dialEnf.DialTLSContextWith(c.baseTLS(nil), dial)), // heal.go
 		TLSClientConfig:       tcfg,
 		ForceAttemptHTTP2:     true,
 		MaxIdleConns:          100,

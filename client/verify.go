@@ -40,6 +40,7 @@ func bundledState(root, manifest []byte, now time.Time) (*snapshot, error) {
 func (s *snapshot) derive() {
 	s.set = s.ts.Policies()
 	s.rootVersion = int64(s.ts.Root().Version)
+	s.logSize = checkpointSize(s.ts.Checkpoint())
 	if m := s.ts.Manifest(); m != nil {
 		s.manifestVersion = int64(m.Version)
 		s.issuedAt, s.expires = m.IssuedAt, m.Expires
@@ -51,14 +52,18 @@ func (s *snapshot) hasManifest() bool { return s.ts.Manifest() != nil }
 
 // applyRoot verifies the next root on top of s, in place. A root that is
 // not newer than the trusted one (a cache written before the app shipped a
-// newer bundled root) is skipped and reported as not applied.
+// newer bundled root: trust.State.OlderRoot, or the trusted root itself) is
+// skipped and reported as not applied.
 func (s *snapshot) applyRoot(b []byte, now time.Time) (applied bool, err error) {
-	if r, _, err := trust.DecodeRootUnverified(b); err == nil && r.Version <= uint64(s.rootVersion) {
+	if errors.Is(s.ts.OlderRoot(b), trust.ErrRollback) {
 		return false, nil
 	}
 	ts, err := s.ts.UpdateRoot(b, now)
 	if err != nil {
 		return false, &trustError{err}
+	}
+	if ts == s.ts {
+		return false, nil
 	}
 	s.ts = ts
 	s.roots = append(s.roots, b)
@@ -67,9 +72,14 @@ func (s *snapshot) applyRoot(b []byte, now time.Time) (applied bool, err error) 
 }
 
 // applyManifest verifies a fetched manifest on top of s, in place,
-// recording how many roots preceded it.
-func (s *snapshot) applyManifest(b []byte, now time.Time) error {
-	ts, err := s.ts.UpdateManifest(b, now)
+// recording how many roots preceded it. proof is the Pinset-Log-Proof
+// header that came with it (checked when the root names a log).
+func (s *snapshot) applyManifest(b []byte, proofHeader string, now time.Time) error {
+	proof, err := decodeProof(proofHeader, s.ts)
+	if err != nil {
+		return err
+	}
+	ts, err := s.ts.UpdateManifestWithProof(b, proof, now)
 	if err != nil {
 		return &trustError{err}
 	}
@@ -91,12 +101,15 @@ func (s *snapshot) applyManifest(b []byte, now time.Time) error {
 // newer than the trusted one are skipped (the app may ship a newer bundled
 // root than its cache). It returns how many documents were applied and an
 // error describing each one dropped.
-func (s *snapshot) restore(roots [][]byte, manifest []byte, after int) (applied int, dropped error) {
+//
+// Under a root that names a transparency log the manifest is restored with
+// the log proof it was accepted with and the newest checkpoint held.
+func (s *snapshot) restore(roots [][]byte, manifest []byte, after int, logProof, logCheckpoint []byte) (applied int, dropped error) {
 	ts := s.ts
 	var errs []error
 	for i := 0; i <= len(roots); i++ {
 		if i == after && len(manifest) > 0 {
-			next, err := ts.Restore(nil, manifest)
+			next, err := ts.RestoreLogged(nil, manifest, logProof, logCheckpoint)
 			switch {
 			case err != nil:
 				errs = append(errs, err)
@@ -110,7 +123,7 @@ func (s *snapshot) restore(roots [][]byte, manifest []byte, after int) (applied 
 			break
 		}
 		r := roots[i]
-		if rr, _, err := trust.DecodeRootUnverified(r); err == nil && rr.Version <= ts.Root().Version {
+		if errors.Is(ts.OlderRoot(r), trust.ErrRollback) {
 			continue
 		}
 		next, err := ts.Restore([][]byte{r}, nil)
@@ -120,6 +133,9 @@ func (s *snapshot) restore(roots [][]byte, manifest []byte, after int) (applied 
 				errs = append(errs, errors.New("cached manifest dropped: it follows that root"))
 			}
 			break
+		}
+		if next == ts { // the trusted root itself
+			continue
 		}
 		ts = next
 		s.roots = append(s.roots, r)

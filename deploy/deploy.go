@@ -39,6 +39,7 @@ import (
 	"time"
 
 	"pinset.dev/pinset/check"
+	"pinset.dev/pinset/internal/atomicfile"
 	"pinset.dev/pinset/keyring"
 	"pinset.dev/pinset/pin"
 	"pinset.dev/pinset/policy"
@@ -276,10 +277,10 @@ func readMaybe(name string) ([]byte, error) {
 // writePair replaces the key, then the chain. Both get mode 0600: the
 // chain is public, but servers read both as root and nothing else needs it.
 func writePair(t Target, chainPEM, keyPEM []byte) error {
-	if err := keyring.WriteAtomic(t.KeyFile, keyPEM, 0o600); err != nil {
+	if err := atomicfile.WriteFile(t.KeyFile, keyPEM, atomicfile.Options{Perm: 0o600}); err != nil {
 		return err
 	}
-	return keyring.WriteAtomic(t.CertFile, chainPEM, 0o600)
+	return atomicfile.WriteFile(t.CertFile, chainPEM, atomicfile.Options{Perm: 0o600})
 }
 
 // reload runs the reload command and returns its (capped) output.

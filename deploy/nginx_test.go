@@ -5,93 +5,49 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"pinset.dev/pinset/check"
-	"pinset.dev/pinset/internal/pebbletest"
+	"pinset.dev/pinset/internal/nginxtest"
 	"pinset.dev/pinset/internal/pki"
-	"pinset.dev/pinset/internal/testtool"
 	"pinset.dev/pinset/keyring"
 	"pinset.dev/pinset/pin"
 )
 
 const host = "api.pinset.test"
 
-// nginx is a real nginx on loopback, serving host on two addresses
-// (127.0.0.1 and 127.0.0.2) with the certificate and key in its prefix.
+// nginx is a real nginx on loopback (internal/nginxtest), serving host on
+// two addresses (127.0.0.1 and 127.0.0.2) with the certificate and key in
+// the test's directory.
 type nginx struct {
-	bin, prefix, conf string
-	port              int
-	cert, key         string
+	*nginxtest.Server
+	cert, key string
 }
 
 func startNginx(t *testing.T, chainPEM, keyPEM []byte) *nginx {
 	t.Helper()
-	bin := testtool.Need(t, "nginx", "apt-get install -y nginx")
 	dir := t.TempDir()
-	n := &nginx{bin: bin, prefix: dir, conf: filepath.Join(dir, "nginx.conf"), port: pebbletest.FreePort(t),
-		cert: filepath.Join(dir, "chain.pem"), key: filepath.Join(dir, "key.pem")}
+	n := &nginx{cert: filepath.Join(dir, "chain.pem"), key: filepath.Join(dir, "key.pem")}
 	if err := os.WriteFile(n.cert, chainPEM, 0o600); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.WriteFile(n.key, keyPEM, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	for _, d := range []string{"tmp", "logs"} {
-		os.Mkdir(filepath.Join(dir, d), 0o755)
-	}
-	conf := fmt.Sprintf(`worker_processes 1;
-pid %[1]s/nginx.pid;
-error_log %[1]s/logs/error.log;
-events { worker_connections 64; }
-http {
-  access_log off;
-  client_body_temp_path %[1]s/tmp/body;
-  proxy_temp_path %[1]s/tmp/proxy;
-  fastcgi_temp_path %[1]s/tmp/fastcgi;
-  uwsgi_temp_path %[1]s/tmp/uwsgi;
-  scgi_temp_path %[1]s/tmp/scgi;
-  server {
-    listen 127.0.0.1:%[2]d ssl;
-    listen 127.0.0.2:%[2]d ssl;
-    server_name %[3]s;
-    ssl_certificate %[4]s;
-    ssl_certificate_key %[5]s;
-    return 200 "ok\n";
-  }
-}
-`, dir, n.port, host, n.cert, n.key)
-	if err := os.WriteFile(n.conf, []byte(conf), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if out, err := exec.Command(bin, n.args()...).CombinedOutput(); err != nil {
-		t.Fatalf("starting nginx: %v\n%s", err, out)
-	}
-	t.Cleanup(func() {
-		exec.Command(bin, append(n.args(), "-s", "stop")...).Run()
-		if t.Failed() {
-			b, _ := os.ReadFile(filepath.Join(dir, "logs", "error.log"))
-			t.Logf("nginx error.log:\n%s", b)
-		}
-	})
+	n.Server = nginxtest.Start(t, host, n.cert, n.key)
 	return n
-}
-
-func (n *nginx) args() []string {
-	return []string{"-p", n.prefix, "-c", n.conf, "-e", filepath.Join(n.prefix, "logs", "error.log")}
 }
 
 func (n *nginx) target(roots *pki.CA) Target {
 	return Target{
-		Host: host, Port: n.port,
+		Host: host, Port: n.Port,
 		CertFile: n.cert, KeyFile: n.key,
-		Reload:  append(append([]string{n.bin}, n.args()...), "-s", "reload"),
+		Reload:  n.Reload(),
 		RootCAs: roots.Pool(),
-		Resolve: map[string][]string{fmt.Sprintf("%s:%d", host, n.port): {"127.0.0.1", "127.0.0.2"}},
+		Resolve: n.Resolve(),
 		Settle:  10 * time.Second, Interval: 100 * time.Millisecond,
 	}
 }
@@ -99,18 +55,7 @@ func (n *nginx) target(roots *pki.CA) Target {
 // served returns the leaf pin each address serves now.
 func (n *nginx) served(t *testing.T, tg Target) []pin.Pin {
 	t.Helper()
-	rep, err := check.Run(context.Background(), nil, []check.Target{{Host: host, Port: n.port}}, check.Options{RootCAs: tg.RootCAs, Resolve: tg.Resolve, Timeout: 5 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []pin.Pin
-	for _, a := range rep.Hosts[0].Addresses {
-		if len(a.Chain) == 0 {
-			t.Fatalf("%s: %s", a.Address, a.Reason)
-		}
-		out = append(out, a.Chain[0].Pin)
-	}
-	return out
+	return n.Served(t, check.Options{RootCAs: tg.RootCAs, Resolve: tg.Resolve})
 }
 
 type keyset struct {
@@ -166,7 +111,7 @@ func TestDeployNginx(t *testing.T) {
 			t.Fatalf("%s: %v %v", f, err, fi)
 		}
 	}
-	ents, _ := os.ReadDir(n.prefix)
+	ents, _ := os.ReadDir(filepath.Dir(n.cert))
 	for _, e := range ents {
 		if strings.Contains(e.Name(), ".tmp") {
 			t.Errorf("temporary file left: %s", e.Name())

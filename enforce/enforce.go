@@ -138,6 +138,18 @@ var ErrPinMismatch = errors.New("pin mismatch")
 // sends protect nothing.
 var ErrInsecureBase = errors.New("enforce: the base tls.Config sets InsecureSkipVerify; pins are checked only against verified chains, so pinning refuses to run without normal verification")
 
+// CheckBase is the one guard against InsecureSkipVerify on a pinned
+// connection: it returns ErrInsecureBase when base sets it (nil is fine).
+// Every configuration that checks pins passes through it — [Enforcer.TLSConfig]
+// and [Enforcer.DialTLSContext] here, client.New for its Config.TLS — and
+// nothing clears the field silently: a base that sets it is refused, loudly.
+func CheckBase(base *tls.Config) error {
+	if base != nil && base.InsecureSkipVerify {
+		return ErrInsecureBase
+	}
+	return nil
+}
+
 // Failure describes a handshake whose verified chains hold none of the
 // pins of the host's policy. It carries what a failure report needs.
 type Failure struct {
@@ -327,7 +339,8 @@ func (e *Enforcer) check(set *policy.Set, host string, conn Connection) error {
 // VerifyConnection checks pins after normal verification, then calls
 // base.VerifyConnection if there is one. Failures carry port 0: use
 // DialTLSContext to have ports in reports. A base with InsecureSkipVerify
-// gives a configuration whose every handshake fails with ErrInsecureBase.
+// gives a configuration whose every handshake fails with ErrInsecureBase
+// (see [CheckBase]); DialTLSContext refuses it before dialling.
 func (e *Enforcer) TLSConfig(base *tls.Config) *tls.Config {
 	return e.config(base, "", 0)
 }
@@ -340,11 +353,11 @@ func (e *Enforcer) config(base *tls.Config, dialHost string, port int) *tls.Conf
 		cfg = base.Clone()
 	}
 	next := cfg.VerifyConnection
-	insecure := cfg.InsecureSkipVerify
+	insecure := CheckBase(cfg)
 	fixedName := cfg.ServerName
 	cfg.VerifyConnection = func(cs tls.ConnectionState) error {
-		if insecure {
-			return ErrInsecureBase
+		if insecure != nil {
+			return insecure
 		}
 		host := fixedName
 		if host == "" {
@@ -385,6 +398,9 @@ func (e *Enforcer) DialTLSContextWith(base *tls.Config, dial func(ctx context.Co
 		host, portStr, err := net.SplitHostPort(addr)
 		if err != nil {
 			return nil, fmt.Errorf("enforce: dial %q: %w", addr, err)
+		}
+		if err := CheckBase(base); err != nil {
+			return nil, err
 		}
 		port, _ := strconv.Atoi(portStr)
 		cfg := e.config(base, host, port)

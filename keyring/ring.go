@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strings"
 
+	"pinset.dev/pinset/internal/atomicfile"
 	"pinset.dev/pinset/pin"
 	"pinset.dev/pinset/policy"
 )
@@ -272,53 +273,12 @@ func (r *Ring) commit(st State) error {
 	return nil
 }
 
-// save replaces ring.json atomically (temporary file, sync, rename).
+// save replaces ring.json atomically (internal/atomicfile: a 0600
+// temporary file, sync, rename, directory sync).
 func (r *Ring) save() error {
 	b, err := json.MarshalIndent(r.state, "", "  ")
 	if err != nil {
 		return err
 	}
-	return WriteAtomic(filepath.Join(r.dir, ringFile), append(b, '\n'), 0o600)
-}
-
-// WriteAtomic replaces name with data: a temporary file in the same
-// directory, written, synced and given mode perm, is renamed over name, so
-// readers see the old file or the new one, never part of one. The
-// directory is synced after the rename so the new name survives a crash.
-func WriteAtomic(name string, data []byte, perm os.FileMode) error {
-	dir := filepath.Dir(name)
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(name)+".tmp*")
-	if err != nil {
-		return err
-	}
-	done := false
-	defer func() {
-		if !done {
-			os.Remove(tmp.Name())
-		}
-	}()
-	if err := tmp.Chmod(perm); err != nil { // before the data: never a moment with wider rights
-		tmp.Close()
-		return err
-	}
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp.Name(), name); err != nil {
-		return err
-	}
-	done = true
-	if d, err := os.Open(dir); err == nil {
-		d.Sync()
-		d.Close()
-	}
-	return nil
+	return atomicfile.WriteFile(filepath.Join(r.dir, ringFile), append(b, '\n'), atomicfile.Options{Perm: 0o600})
 }

@@ -84,6 +84,11 @@ type Config struct {
 	// NoTelemetry turns off the adoption header on manifest fetches
 	// (client.Config.NoTelemetry; docs/client.md).
 	NoTelemetry bool
+	// NoHealOnFailure turns off the self-heal (client.Config.NoHealOnFailure;
+	// docs/client.md): by default a request refused for a pin mismatch
+	// makes the client refresh (at most once a minute) and, when a newer
+	// manifest is then in force, try the handshake once more.
+	NoHealOnFailure bool
 }
 
 // NewConfig returns an empty Config (gomobile needs a constructor to make
@@ -100,7 +105,7 @@ type Store interface {
 
 // Event is one thing that happened in the client (see client.EventKind):
 // Kind is "updated", "rejected", "stale", "pin-failure", "report-sent",
-// "report-dropped", "discarded" or "overdue".
+// "report-dropped", "discarded", "overdue" or "healed".
 //
 // "updated" is the pins-changed signal: ManifestVersion is the version now
 // in force. It is also raised at start and when only the root changed, so
@@ -181,6 +186,7 @@ func NewClientWithStore(cfg *Config, store Store, handler EventHandler) (*Client
 		ReportQueue:      client.DefaultReportQueue,
 		MaxDocumentBytes: client.DefaultMaxDocumentBytes,
 		NoTelemetry:      cfg.NoTelemetry,
+		NoHealOnFailure:  cfg.NoHealOnFailure,
 	}
 	switch {
 	case store != nil:

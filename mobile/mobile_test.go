@@ -353,3 +353,40 @@ func TestMobileOverdue(t *testing.T) {
 		t.Errorf("CurrentPinsJSON = %s", js)
 	}
 }
+
+// The self-heal through the mobile API: the backend switched to a key only
+// manifest v2 pins; a POST (any method: the second handshake happens
+// before anything is sent) succeeds after one refresh, with a "healed"
+// event; with NoHealOnFailure it is refused.
+func TestMobileHealOnPinFailure(t *testing.T) {
+	f := newFixture(t)
+	next := pki.Must(f.inter.NewLeaf(pki.Template{Hosts: []string{"127.0.0.1"}, Rand: pki.NewDeterministicRand("m-next")}))
+	f.backend.SetLeaf(next)
+	f.repo.Publish(2, time.Now().UTC().Add(-time.Minute), 30*24*time.Hour, ct.Pol("127.0.0.1", next.Pin(), f.backup.Pin()))
+
+	off := *f.cfg
+	off.NoHealOnFailure = true
+	off.CacheDir = t.TempDir()
+	c0, err := NewClient(&off, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c0.Close()
+	if _, err := c0.Request("POST", f.backend.URL("/y"), []byte("hi"), `{}`); !errors.Is(err, enforce.ErrPinMismatch) {
+		t.Fatalf("NoHealOnFailure: want a pin failure, got %v", err)
+	}
+
+	h := &events{}
+	c, err := NewClient(f.cfg, h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	resp, err := c.Request("POST", f.backend.URL("/y"), []byte("hi"), `{}`)
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("healed POST: %v", err)
+	}
+	if c.ManifestVersion() != 2 || !slices.Contains(h.kinds(), "pin-failure") || !slices.Contains(h.kinds(), "healed") {
+		t.Fatalf("manifest v%d, events %v", c.ManifestVersion(), h.kinds())
+	}
+}

@@ -28,6 +28,7 @@ import (
 	"time"
 
 	"pinset.dev/pinset/alert"
+	"pinset.dev/pinset/audit"
 	"pinset.dev/pinset/check"
 	"pinset.dev/pinset/policy"
 	"pinset.dev/pinset/store"
@@ -63,6 +64,16 @@ type Config struct {
 	// service allows only with force_unpin). Zero means
 	// DefaultUnpinWindow; negative disables the rule.
 	UnpinWindow time.Duration
+	// Manifests returns an app's current manifest, decoded (an error
+	// matching store.ErrNotFound when it has none). pinset serve passes
+	// server.Server.CurrentManifest, so the service decodes each current
+	// manifest once, for the documents it serves and for the monitor. Nil
+	// means the monitor reads and decodes the store's itself (a monitor
+	// without a server, as in tests).
+	Manifests func(ctx context.Context, app string) (*trust.Manifest, error)
+	// LogAudit, when set, audits each app's transparency log every round
+	// (PinsetTransparencyLogProblem); nil: no audit.
+	LogAudit LogAuditFunc
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 	// Logger receives one line per round and per problem; nil discards.
@@ -125,6 +136,9 @@ type Round struct {
 	// Unpins are the manifests published within UnpinWindow that stopped
 	// enforcing hosts their predecessor enforced.
 	Unpins []Unpin
+	// LogProblems are the problems the transparency log audit found, per
+	// app (with Config.LogAudit).
+	LogProblems map[string][]audit.Problem
 }
 
 // Unpin is one published manifest that stopped enforcing hosts.
@@ -152,6 +166,23 @@ func (m *Monitor) Run(ctx context.Context) error {
 	}
 }
 
+// manifests is Config.Manifests, or the store's current manifest decoded.
+func (m *Monitor) manifests(ctx context.Context, app string) (*trust.Manifest, error) {
+	if m.cfg.Manifests != nil {
+		return m.cfg.Manifests(ctx, app)
+	}
+	doc, err := m.st.Manifest(ctx, app)
+	if err != nil {
+		return nil, fmt.Errorf("reading the manifest: %w", err)
+	}
+	// The service verified the manifest before storing it.
+	man, err := trust.DecodeManifestUnverified(doc.Body)
+	if err != nil {
+		return nil, fmt.Errorf("manifest v%d: %w", doc.Version, err)
+	}
+	return man, nil
+}
+
 // RunOnce checks every app's current manifest once, records history and
 // metrics, and updates the alerts. The error joins what went wrong (a
 // manifest that does not decode, the store, alert delivery); whatever
@@ -173,27 +204,19 @@ func (m *Monitor) RunOnce(ctx context.Context) (*Round, error) {
 		if app.ManifestVersion == 0 {
 			continue
 		}
-		doc, err := m.st.Manifest(ctx, app.ID)
+		man, err := m.manifests(ctx, app.ID)
 		if errors.Is(err, store.ErrNotFound) {
 			continue
 		}
 		if err != nil {
-			errs = append(errs, fmt.Errorf("monitor: %s: reading the manifest: %w", app.ID, err))
-			next.carry(app.ID, m.prev())
-			carried = append(carried, app.ID)
-			continue
-		}
-		// The service verified the manifest before storing it.
-		man, err := trust.DecodeManifestUnverified(doc.Body)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("monitor: %s: manifest v%d: %w", app.ID, doc.Version, err))
+			errs = append(errs, fmt.Errorf("monitor: %s: %w", app.ID, err))
 			next.carry(app.ID, m.prev())
 			carried = append(carried, app.ID)
 			continue
 		}
 		rep, err := check.Run(ctx, man.Hosts, nil, m.cfg.Check)
 		if err != nil {
-			errs = append(errs, fmt.Errorf("monitor: %s: manifest v%d: %w", app.ID, doc.Version, err))
+			errs = append(errs, fmt.Errorf("monitor: %s: manifest v%d: %w", app.ID, man.Version, err))
 			next.carry(app.ID, m.prev())
 			carried = append(carried, app.ID)
 			continue
@@ -233,7 +256,18 @@ func (m *Monitor) RunOnce(ctx context.Context) (*Round, error) {
 			r.Unpins = append(r.Unpins, u...)
 		}
 	}
-	r.Alerts = m.rules(r)
+	ids := make([]string, 0, len(apps))
+	for _, a := range apps {
+		ids = append(ids, a.ID)
+	}
+	logCarried, logErrs := m.auditLogs(ctx, ids, r)
+	errs = append(errs, logErrs...)
+	r.Alerts = append(m.rules(r), logRules(r)...)
+	for _, a := range m.lastAlerts {
+		if a.Labels["alertname"] == AlertLogProblem && slices.Contains(logCarried, a.Labels["app"]) && !slices.Contains(carried, a.Labels["app"]) {
+			r.Alerts = append(r.Alerts, a)
+		}
+	}
 	// An app that could not be checked keeps its alerts: a failure of the
 	// monitor must not resolve them.
 	for _, a := range m.lastAlerts {

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -31,6 +32,7 @@ import (
 	"pinset.dev/pinset/policy"
 	"pinset.dev/pinset/report"
 	"pinset.dev/pinset/store"
+	"pinset.dev/pinset/trust"
 )
 
 const (
@@ -577,5 +579,20 @@ func TestHostUnpinnedAlert(t *testing.T) {
 	}
 	if s := strings.Join(e.slack.take(), "\n"); !strings.Contains(s, "[RESOLVED] PinsetHostUnpinned") {
 		t.Fatalf("slack: %s", s)
+	}
+}
+
+// A monitor given Config.Manifests (pinset serve passes the server's
+// document cache) reads the current manifest there, not from the store.
+func TestManifestsSourceUsed(t *testing.T) {
+	e := setup(t)
+	sentinel := errors.New("from the source")
+	calls := 0
+	m := monitor.New(e.st, monitor.Config{Now: e.clk.now, Manifests: func(_ context.Context, a string) (*trust.Manifest, error) {
+		calls++
+		return nil, sentinel
+	}})
+	if _, err := m.RunOnce(context.Background()); !errors.Is(err, sentinel) || calls != 1 {
+		t.Fatalf("RunOnce: %v after %d calls; want the source's error after one", err, calls)
 	}
 }

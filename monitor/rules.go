@@ -23,7 +23,9 @@ const (
 
 // rules derives the alerts whose conditions hold in a round. Each alert's
 // labels are its identity: the same condition on the same address is the
-// same alert from one round to the next.
+// same alert from one round to the next. Coverage, expiry and backup pins
+// are check's findings, mapped (coverageAlerts); the monitor decides only
+// report spikes and unpinned hosts itself.
 func (m *Monitor) rules(r *Round) []alert.Alert {
 	var out []alert.Alert
 	apps := make([]string, 0, len(r.Reports))
@@ -32,42 +34,7 @@ func (m *Monitor) rules(r *Round) []alert.Alert {
 	}
 	sort.Strings(apps)
 	for _, app := range apps {
-		rep := r.Reports[app]
-		for _, h := range rep.Hosts {
-			base := map[string]string{"app": app, "host": h.Host, "port": strconv.Itoa(h.Port)}
-			if h.Error != "" {
-				out = append(out, mk(AlertProbeFailing, "critical", base, "", fmt.Sprintf("%s:%d does not resolve", h.Host, h.Port), h.Error))
-			}
-			for _, a := range h.Addresses {
-				switch a.Verdict {
-				case check.Unreachable:
-					out = append(out, mk(AlertProbeFailing, "critical", base, a.Address,
-						fmt.Sprintf("no TLS handshake with %s at %s", h.Host, a.Address), a.Reason))
-				case check.RefusedPin:
-					out = append(out, mk(AlertCoverageLost, "critical", base, a.Address,
-						fmt.Sprintf("clients refuse %s at %s: its key %s is not pinned", h.Host, a.Address, a.MissingPin.Format(pin.OkHttp)), a.Reason))
-				case check.RefusedUntrusted:
-					out = append(out, mk(AlertCoverageLost, "critical", base, a.Address,
-						fmt.Sprintf("clients refuse %s at %s: the chain does not verify", h.Host, a.Address), a.Reason))
-				}
-				if a.Verified && !a.EarliestNotAfter.IsZero() && a.EarliestNotAfter.Sub(r.Time) < m.cfg.Check.ExpiryWarning {
-					left := a.EarliestNotAfter.Sub(r.Time)
-					out = append(out, mk(AlertExpiring, "warning", base, a.Address,
-						fmt.Sprintf("a certificate of %s at %s expires in %s", h.Host, a.Address, left.Round(time.Hour)),
-						fmt.Sprintf("the earliest not-after of the verified chain is %s (warning window %s)", a.EarliestNotAfter.Format(time.RFC3339), m.cfg.Check.ExpiryWarning)))
-				}
-			}
-			if h.Pattern != "" && !h.ReportOnly {
-				switch {
-				case len(h.Pins) < 2:
-					out = append(out, mk(AlertNoBackupPin, "warning", base, "",
-						fmt.Sprintf("%s has %d pin(s): no backup pin", h.Host, len(h.Pins)), "the next key rotation bricks clients; pin a key held back"))
-				case h.BackupPins == 0:
-					out = append(out, mk(AlertNoBackupPin, "warning", base, "",
-						fmt.Sprintf("every pin of %s is served now: no key held back", h.Host), "a lost or compromised key cannot be rotated without bricking clients; pin a key held back"))
-				}
-			}
-		}
+		out = append(out, coverageAlerts(app, r.Reports[app])...)
 	}
 	if m.cfg.SpikeThreshold > 0 {
 		reportApps := make([]string, 0, len(r.ReportEvents))
@@ -101,6 +68,76 @@ func (m *Monitor) rules(r *Round) []alert.Alert {
 				fmt.Sprintf("manifest v%d of %s stopped enforcing the pins of %s (%s)", u.Version, u.App, h.Pattern, h.Change),
 				fmt.Sprintf("published %s: %s. Only force_unpin publishes this: if nobody meant to, the service or an admin token is compromised",
 					u.Published.UTC().Format(time.RFC3339), h.Reason)))
+		}
+	}
+	return out
+}
+
+// coverageAlerts maps the findings of one check run to alerts: check
+// decides what is wrong with an address or a policy (one decision, one
+// place), the monitor only which findings page someone and how. Several
+// expiring certificates of one address are one alert, for the earliest.
+// Backup-pin findings alert for enforced policies only: a report-only
+// policy bricks nobody.
+func coverageAlerts(app string, rep *check.Report) []alert.Alert {
+	hosts := map[check.Target]*check.HostResult{}
+	for i := range rep.Hosts {
+		h := &rep.Hosts[i]
+		hosts[check.Target{Host: h.Host, Port: h.Port}] = h
+	}
+	var out []alert.Alert
+	type expiry struct {
+		at       int // index in out
+		notAfter time.Time
+	}
+	expiring := map[string]expiry{}
+	seen := map[string]bool{}
+	add := func(a alert.Alert) {
+		if id := a.Fingerprint(); !seen[id] { // one alert per identity: no-backup-pin and no-key-held-back of one host are one
+			seen[id] = true
+			out = append(out, a)
+		}
+	}
+	for _, f := range rep.Findings {
+		base := map[string]string{"app": app, "host": f.Host, "port": strconv.Itoa(f.Port)}
+		switch f.Code {
+		case check.CodeUnresolved:
+			add(mk(AlertProbeFailing, "critical", base, "", fmt.Sprintf("%s:%d does not resolve", f.Host, f.Port), f.Message))
+		case check.CodeUnreachable:
+			add(mk(AlertProbeFailing, "critical", base, f.Address,
+				fmt.Sprintf("no TLS handshake with %s at %s", f.Host, f.Address), f.Message))
+		case check.CodeRefusedPin:
+			key := "?"
+			if f.Pin != nil {
+				key = f.Pin.Format(pin.OkHttp)
+			}
+			add(mk(AlertCoverageLost, "critical", base, f.Address,
+				fmt.Sprintf("clients refuse %s at %s: its key %s is not pinned", f.Host, f.Address, key), f.Message))
+		case check.CodeRefusedUntrusted:
+			add(mk(AlertCoverageLost, "critical", base, f.Address,
+				fmt.Sprintf("clients refuse %s at %s: the chain does not verify", f.Host, f.Address), f.Message))
+		case check.CodeExpiring:
+			a := mk(AlertExpiring, "warning", base, f.Address,
+				fmt.Sprintf("a certificate of %s at %s expires in %s", f.Host, f.Address, f.NotAfter.Sub(rep.CheckedAt).Round(time.Hour)), f.Message)
+			id := a.Fingerprint()
+			if e, ok := expiring[id]; !ok {
+				expiring[id] = expiry{len(out), f.NotAfter}
+				seen[id] = true
+				out = append(out, a)
+			} else if f.NotAfter.Before(e.notAfter) {
+				expiring[id] = expiry{e.at, f.NotAfter}
+				out[e.at] = a
+			}
+		case check.CodeNoBackupPin, check.CodeNoKeyHeldBack:
+			h := hosts[check.Target{Host: f.Host, Port: f.Port}]
+			if h == nil || h.ReportOnly {
+				continue
+			}
+			summary := fmt.Sprintf("%s has %d pin(s): no backup pin", f.Host, len(h.Pins))
+			if f.Code == check.CodeNoKeyHeldBack {
+				summary = fmt.Sprintf("every pin of %s is served now: no key held back", f.Host)
+			}
+			add(mk(AlertNoBackupPin, "warning", base, "", summary, f.Message))
 		}
 	}
 	return out

@@ -7,17 +7,16 @@ import (
 	"crypto/sha256"
 	"crypto/tls"
 	"encoding/json"
-	"io"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"pinset.dev/pinset/enforce/enforcetest"
 	"pinset.dev/pinset/internal/pki"
 	"pinset.dev/pinset/pin"
 )
@@ -182,34 +181,14 @@ func TestNodePinnedConnect(t *testing.T) {
 	}
 }
 
-// serveTLS runs a loopback TLS server that completes each handshake, writes
-// a line and closes; it returns the port.
+// serveTLS runs a loopback TLS server (enforcetest.Serve) and returns its
+// port.
 func serveTLS(t *testing.T, cert tls.Certificate) int {
 	t.Helper()
-	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
+	_, port, err := net.SplitHostPort(enforcetest.Serve(t, cert))
 	if err != nil {
 		t.Fatal(err)
 	}
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer c.Close()
-				_ = c.SetDeadline(time.Now().Add(10 * time.Second))
-				if c.(*tls.Conn).Handshake() == nil {
-					_, _ = io.WriteString(c, "ok\n")
-				}
-			}()
-		}
-	}()
-	t.Cleanup(func() { ln.Close(); wg.Wait() })
-	return ln.Addr().(*net.TCPAddr).Port
+	n, _ := strconv.Atoi(port)
+	return n
 }

@@ -23,6 +23,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"regexp"
 	"strings"
 )
 
@@ -98,24 +99,89 @@ func (p Pin) IsZero() bool { return p == Pin{} }
 func (p Pin) MarshalText() ([]byte, error) { return []byte(p.String()), nil }
 
 // UnmarshalText accepts only the bare base64 spelling, so that documents that
-// carry pins have exactly one way to write each one.
+// carry pins have exactly one way to write each one. It is [ParseBase64]
+// over bytes, and does not allocate on success either.
 func (p *Pin) UnmarshalText(b []byte) error {
-	q, err := parseBase64(string(b))
-	if err != nil {
-		return err
+	q, ok := decodeBase64(b)
+	if !ok {
+		return base64Error(string(b))
 	}
 	*p = q
 	return nil
+}
+
+// Base64Len is the length of a pin in its canonical spelling: standard
+// base64 of 32 bytes, with its one '=' of padding.
+const Base64Len = (Size + 2) / 3 * 4
+
+// strictStd is built once: Strict returns a new *Encoding.
+var strictStd = base64.StdEncoding.Strict()
+
+// ParseBase64 is the one strict reader of a pin's canonical spelling, the
+// one signed documents, platform configurations (Android NSC, iOS
+// NSPinnedDomains, TrustKit) and [Pin.UnmarshalText] take: exactly
+// Base64Len characters of padded standard base64 that decode to exactly
+// Size bytes, nothing around them. It does not allocate on success. The
+// error of a value [Parse] would read (another spelling, white space
+// around it) shows the base64 one.
+func ParseBase64(s string) (Pin, error) {
+	if p, ok := decodeBase64(s); ok {
+		return p, nil
+	}
+	return Pin{}, base64Error(s)
+}
+
+// decodeBase64 is the strict decision, without an error to build.
+func decodeBase64[T ~string | ~[]byte](s T) (Pin, bool) {
+	if len(s) != Base64Len {
+		return Pin{}, false
+	}
+	var enc [Base64Len]byte
+	copy(enc[:], s)
+	var raw [Size + 1]byte // DecodedLen(Base64Len): Decode needs room for all it decodes
+	n, err := strictStd.Decode(raw[:], enc[:])
+	if err != nil || n != Size {
+		return Pin{}, false
+	}
+	return Pin(raw[:Size]), true
+}
+
+// base64Error says why s, refused by decodeBase64, is not a pin in bare
+// base64, naming the spelling when it is another one Parse reads.
+func base64Error(s string) error {
+	q, err := Parse(s)
+	if err != nil {
+		return err
+	}
+	return &ParseError{s, "only bare standard base64 is read here, nothing around it: write " + q.Format(Base64)}
 }
 
 // ErrSHA1 is returned for sha1/ pins: SHA-1 pins are not collision resistant
 // and no platform pinset targets needs them.
 var ErrSHA1 = errors.New("sha1/ pins are refused: SHA-1 is broken for this use; compute a SHA-256 pin with 'pinset pin' and write it as sha256/...")
 
+// ErrPlaceholder is the reason of a [ParseError] for a value that stands
+// for a pin in an example ("LIVE_PIN", "PIN1", "$NEXT", "<pin>",
+// "AAAA...="), never one computed: test it with errors.Is.
+var ErrPlaceholder = errors.New("looks like a placeholder: compute a pin with 'pinset pin FILE' (a certificate, key or CSR)")
+
+// placeholderPin matches what examples write where a pin goes: names in
+// capitals, digits and underscores (LIVE_PIN, PIN1, BACKUP_PIN), shell
+// variables left unexpanded ($LIVE, ${NEXT}), <angle brackets> and
+// elisions (AAAA...=). None of them is a pin in any spelling: base64 of
+// 32 bytes ends in '=', and strings of hex digits alone go to the hex
+// rules first.
+var placeholderPin = regexp.MustCompile(`^(?:[A-Z][A-Z0-9_]*|\$\{?[A-Za-z_][A-Za-z0-9_]*\}?|<[^<>]*>|.*\.\.\..*)$`)
+
 // ParseError describes a string that is not a pin.
 type ParseError struct {
 	Input  string
 	Reason string
+}
+
+// Is makes errors.Is(err, ErrPlaceholder) true for a placeholder.
+func (e *ParseError) Is(target error) bool {
+	return target == ErrPlaceholder && e.Reason == ErrPlaceholder.Error()
 }
 
 func (e *ParseError) Error() string {
@@ -192,7 +258,13 @@ func wrap(orig string, p Pin, err error) (Pin, error) {
 }
 
 func parseBase64(s string) (Pin, error) {
-	b, err := base64.StdEncoding.Strict().DecodeString(s)
+	if p, ok := decodeBase64(s); ok {
+		return p, nil
+	}
+	if placeholderPin.MatchString(s) {
+		return Pin{}, &ParseError{s, ErrPlaceholder.Error()}
+	}
+	b, err := strictStd.DecodeString(s)
 	if err != nil {
 		if _, uerr := base64.URLEncoding.Strict().DecodeString(s); uerr == nil {
 			return Pin{}, &ParseError{s, "URL-safe base64 (with - or _) is not a pin spelling; use standard base64 (+ and /)"}
@@ -202,10 +274,7 @@ func parseBase64(s string) (Pin, error) {
 		}
 		return Pin{}, &ParseError{s, "not valid standard base64"}
 	}
-	if len(b) != Size {
-		return Pin{}, &ParseError{s, fmt.Sprintf("decodes to %d bytes; a SHA-256 pin is exactly %d", len(b), Size)}
-	}
-	return Pin(b), nil
+	return Pin{}, &ParseError{s, fmt.Sprintf("decodes to %d bytes; a SHA-256 pin is exactly %d", len(b), Size)}
 }
 
 func parseHex(h string, colons bool, orig string) (Pin, error) {

@@ -235,3 +235,38 @@ func TestDocSpellings(t *testing.T) {
 		t.Errorf("docs/pins.md shows %d of %d formats", len(seen), len(Formats))
 	}
 }
+
+// A value an example stands in for a pin gets one message, "looks like a
+// placeholder", whatever spelling wraps it, instead of a base64 lecture;
+// real pins that happen to be capitals and digits are not caught.
+func TestPlaceholder(t *testing.T) {
+	for _, in := range []string{"LIVE_PIN", "PIN1", "BACKUP_PIN", "NEXT", "sha256/LIVE_PIN", `pin-sha256="PIN2"`,
+		"$LIVE", "${NEXT}", "sha256/$NEXT", "<pin>", "sha256/AAAA...=", " PIN_1 "} {
+		_, err := Parse(in)
+		if !errors.Is(err, ErrPlaceholder) {
+			t.Errorf("Parse(%q) = %v, want ErrPlaceholder", in, err)
+			continue
+		}
+		if !strings.Contains(err.Error(), "looks like a placeholder: compute a pin with 'pinset pin FILE'") || strings.Contains(err.Error(), "base64") {
+			t.Errorf("Parse(%q): %v", in, err)
+		}
+		var pe *ParseError
+		if !errors.As(err, &pe) {
+			t.Errorf("Parse(%q): not a *ParseError", in)
+		}
+	}
+	// Bare hex digits keep the hex rules; short base64 keeps its own.
+	for in, want := range map[string]string{"DEADBEEF": "8 hex digits", "QUJDZA==": "decodes to 4 bytes"} {
+		if _, err := Parse(in); errors.Is(err, ErrPlaceholder) || err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("Parse(%q) = %v, want %q", in, err, want)
+		}
+	}
+	// A real pin whose base64 is only capitals and digits still parses.
+	var p Pin
+	for i := range p {
+		p[i] = 0x10
+	}
+	if q, err := Parse(p.String()); err != nil || q != p {
+		t.Errorf("Parse(%q) = %v, %v", p.String(), q, err)
+	}
+}

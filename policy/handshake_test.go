@@ -6,48 +6,20 @@ import (
 	"io"
 	"net"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"pinset.dev/pinset/enforce"
+	"pinset.dev/pinset/enforce/enforcetest"
 	"pinset.dev/pinset/internal/pki"
 	"pinset.dev/pinset/pin"
 	"pinset.dev/pinset/policy"
 	"pinset.dev/pinset/report"
+	"pinset.dev/pinset/report/trustkit"
 )
 
-// startTLS runs a loopback TLS server that completes each handshake, writes
-// a line and closes.
-func startTLS(t *testing.T, cert tls.Certificate) string {
-	t.Helper()
-	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer c.Close()
-				_ = c.SetDeadline(time.Now().Add(10 * time.Second))
-				if c.(*tls.Conn).Handshake() == nil {
-					_, _ = io.WriteString(c, "ok\n")
-				}
-			}()
-		}
-	}()
-	t.Cleanup(func() { ln.Close(); wg.Wait() })
-	return ln.Addr().String()
-}
+// startTLS runs a loopback TLS server (enforcetest.Serve).
+func startTLS(t *testing.T, cert tls.Certificate) string { return enforcetest.Serve(t, cert) }
 
 // handshake connects to addr with cfg and reads the server's line.
 func handshake(addr string, cfg *tls.Config) error {
@@ -118,9 +90,7 @@ func TestUnnormalisableHostStillPinned(t *testing.T) {
 				if f.Host != policy.FoldHost(host) {
 					t.Errorf("%s, host %q: failure names %q, want %q", pol.Pattern, host, f.Host, policy.FoldHost(host))
 				}
-				body, err := report.FromFailure(report.Failure{AppID: "shop", Host: f.Host, NotedHost: f.Policy.Pattern,
-					Enforce: true, Expected: f.Expected, VerifiedChain: f.VerifiedChains[0], ServedChain: f.ServedChain,
-					Time: time.Unix(1e9, 0)}).Marshal()
+				body, err := trustkit.FromFailure(f, trustkit.App{BundleID: "shop"}, time.Unix(1e9, 0)).Marshal()
 				if err != nil {
 					t.Fatal(err)
 				}

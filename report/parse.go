@@ -19,11 +19,13 @@ import (
 
 	"pinset.dev/pinset/pin"
 	"pinset.dev/pinset/policy"
+	"pinset.dev/pinset/report/trustkit"
 )
 
-// MaxSize is the largest report body accepted, in bytes. Real reports
-// carry at most a few certificates and stay well under 16 KiB.
-const MaxSize = 64 << 10
+// MaxSize is the largest report body accepted, in bytes: the size
+// pinset's client keeps to (trustkit.MaxSize). Real reports carry at most a
+// few certificates and stay well under 16 KiB.
+const MaxSize = trustkit.MaxSize
 
 // Limits on the parts of one report.
 const (
@@ -42,7 +44,7 @@ const (
 )
 
 // PlatformGo is the app-platform pinset's own client sends.
-const PlatformGo = "GO"
+const PlatformGo = trustkit.PlatformGo
 
 // Values of [Report.TimeSource].
 const (
@@ -66,7 +68,8 @@ type Cert struct {
 }
 
 // Report is a pin-failure report in pinset's normalised schema, whatever
-// shape it arrived in.
+// shape it arrived in (not a check run, which is check.Report, nor an app
+// scan, which is scan.Report).
 type Report struct {
 	Format          string    `json:"format"`              // one of the Format constants
 	App             string    `json:"app,omitempty"`       // pinset app id (from the URL or resolved by the service)
@@ -335,7 +338,7 @@ func (r *Report) parseHPKP(f map[string]json.RawMessage) error {
 	// A browser sends an HPKP report only when pin validation failed, and
 	// RFC 7469 reports come from both enforced and report-only headers;
 	// the body does not say which.
-	r.ValidationResult = ResultNoMatchingPin
+	r.ValidationResult = trustkit.ResultNoMatchingPin
 	return r.parseCommon(f, dt, host, noted)
 }
 

@@ -16,7 +16,10 @@ import (
 	"testing"
 	"time"
 
+	"pinset.dev/pinset/enforce"
 	"pinset.dev/pinset/pin"
+	"pinset.dev/pinset/policy"
+	"pinset.dev/pinset/report/trustkit"
 )
 
 var fixedNow = func() time.Time { return time.Date(2026, 3, 15, 0, 0, 0, 0, time.UTC) }
@@ -77,7 +80,7 @@ func TestFixtures(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			var raw TrustKit
+			var raw trustkit.Body
 			if err := json.Unmarshal(body, &raw); err != nil {
 				t.Fatal(err)
 			}
@@ -93,7 +96,7 @@ func TestFixtures(t *testing.T) {
 			if r.Enforce != c.enforce || r.IncludeSubdomains != c.inclSub || r.PinsExpiration != c.expiration {
 				t.Errorf("enforce/include-subdomains/expiration = %v %v %q", r.Enforce, r.IncludeSubdomains, r.PinsExpiration)
 			}
-			if r.ValidationResult != ResultNoMatchingPin {
+			if r.ValidationResult != trustkit.ResultNoMatchingPin {
 				t.Errorf("validation result = %d", r.ValidationResult)
 			}
 			if len(r.ExpectedPins) != 2 {
@@ -380,10 +383,10 @@ func TestFromFailureRoundTrip(t *testing.T) {
 	cert, _ := x509.ParseCertificate(der)
 	exp := []pin.Pin{{1}, {2}}
 	when := time.Date(2026, 5, 6, 7, 8, 9, 0, time.FixedZone("x", 3600))
-	tk := FromFailure(Failure{AppID: "shop", AppVersion: "2.0", ClientVersion: "pinset/dev", Host: "API.example.com",
-		Port: 8443, NotedHost: "**.example.com", Enforce: true, Expected: exp,
-		VerifiedChain: []*x509.Certificate{cert}, ServedChain: []*x509.Certificate{cert},
-		ValidationResult: ResultNoMatchingPin, Time: when})
+	tk := trustkit.FromFailure(&enforce.Failure{Host: "API.example.com", Port: 8443,
+		Policy: policy.Policy{Pattern: "**.example.com"}, Expected: exp,
+		VerifiedChains: [][]*x509.Certificate{{cert}}, ServedChain: []*x509.Certificate{cert}, Time: when},
+		trustkit.App{BundleID: "shop", Version: "2.0", ClientVersion: "pinset/dev"}, time.Time{})
 	body, err := tk.Marshal()
 	if err != nil {
 		t.Fatal(err)

@@ -10,7 +10,7 @@ import (
 	"howett.net/plist"
 
 	"pinset.dev/pinset/internal/pki"
-	"pinset.dev/pinset/scan/apk"
+	"pinset.dev/pinset/scan/android"
 	"pinset.dev/pinset/scan/archive"
 )
 
@@ -25,7 +25,7 @@ func TestRawAnchorExpiry(t *testing.T) {
 	}{{today, "AND-RAW-ANCHOR:medium"}, {today.AddDate(0, 0, -10), "AND-RAW-ANCHOR:info"}} {
 		app := androidApp(t, 24, 34, false, nil, `<network-security-config><base-config>
 <trust-anchors><certificates src="@0x7F0F0000"/></trust-anchors></base-config></network-security-config>`)
-		apk.LoadAnchors(app.NSC, func(ref string) (string, []byte, error) {
+		android.LoadAnchors(app.NSC, func(ref string) (string, []byte, error) {
 			if ref != "@0x7F0F0000" {
 				t.Fatalf("ref %q", ref)
 			}

@@ -30,6 +30,15 @@ func (s Severity) String() string {
 	return fmt.Sprintf("severity(%d)", int(s))
 }
 
+// SeverityNames are the spellings ParseSeverity reads, highest first.
+func SeverityNames() []string {
+	var names []string
+	for v := High; v >= Info; v-- {
+		names = append(names, v.String())
+	}
+	return names
+}
+
 // ParseSeverity reads "info", "low", "medium" or "high".
 func ParseSeverity(s string) (Severity, error) {
 	for v := Info; v <= High; v++ {

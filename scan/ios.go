@@ -6,8 +6,8 @@ import (
 	"strings"
 	"time"
 
+	"pinset.dev/pinset/pin"
 	"pinset.dev/pinset/policy"
-	"pinset.dev/pinset/scan/internal/platformpin"
 	"pinset.dev/pinset/scan/ipa"
 )
 
@@ -172,7 +172,7 @@ func pinnedDomainFindings(r *Report, ats *ipa.ATS, loc func(string) Location) []
 					ok = false
 					continue
 				}
-				p, err := platformpin.Parse(string(v))
+				p, err := pin.ParseBase64(strings.TrimSpace(string(v)))
 				if err != nil {
 					r.add(newFinding("IOS-PIN-INVALID", keep, loc(iel), "%s %q: %v", ipa.IdentityKey, string(v), err))
 					ok = false
@@ -205,7 +205,7 @@ func trustKitFindings(r *Report, tk *ipa.TrustKit, opts Options, loc func(string
 		host := strings.ToLower(strings.TrimSuffix(domain, "."))
 		valid := 0
 		for i, h := range d.PublicKeyHashes {
-			p, err := platformpin.Parse(string(h))
+			p, err := pin.ParseBase64(strings.TrimSpace(string(h)))
 			if err != nil {
 				r.add(newFinding("IOS-PIN-INVALID", keep, loc(fmt.Sprintf("%s/TSKPublicKeyHashes[%d]", el, i)), "TrustKit hash %q: %v", string(h), err))
 				continue

@@ -50,7 +50,9 @@ func (o Options) warn() time.Duration {
 	return 30 * 24 * time.Hour
 }
 
-// Report is the result of scanning one artifact.
+// Report is the result of scanning one artifact: its findings and the
+// pins it embeds (not a pin-failure report, which is report.Report, nor
+// coverage of live servers, which is check.Report).
 type Report struct {
 	File     string        `json:"file"`
 	Platform string        `json:"platform"` // "android" or "ios"

@@ -59,31 +59,34 @@ func File(path string, opts Options) (*Report, error) {
 	if st.IsDir() {
 		return nil, fmt.Errorf("%s: is a directory", path)
 	}
+	return Reader(path, f, st.Size(), opts)
+}
+
+// Reader scans the artifact of size bytes read from r, named name in the
+// report and in errors (a file name, or "stdin").
+func Reader(name string, r io.ReaderAt, size int64, opts Options) (*Report, error) {
 	head := make([]byte, 512)
-	n, _ := io.ReadFull(f, head)
+	n, _ := r.ReadAt(head, 0)
 	head = head[:n]
 	limits := opts.Limits
 	if limits == (archive.Limits{}) {
 		limits = archive.DefaultLimits
 	}
-	if bytes.HasPrefix(head, []byte("PK")) || isArchiveExt(path) {
-		a, err := archive.New(f, st.Size(), path, limits)
+	if bytes.HasPrefix(head, []byte("PK")) || isArchiveExt(name) {
+		a, err := archive.New(r, size, name, limits)
 		if err != nil {
 			return nil, err
 		}
 		return Archive(a, opts)
 	}
-	if st.Size() > MaxBareFile {
-		return nil, fmt.Errorf("%s: %d bytes exceeds the %d-byte limit for a bare file", path, st.Size(), MaxBareFile)
+	if size > MaxBareFile {
+		return nil, fmt.Errorf("%s: %d bytes exceeds the %d-byte limit for a bare file", name, size, MaxBareFile)
 	}
-	if _, err := f.Seek(0, io.SeekStart); err != nil {
-		return nil, err
-	}
-	data, err := io.ReadAll(io.LimitReader(f, MaxBareFile+1))
+	data, err := io.ReadAll(io.NewSectionReader(r, 0, MaxBareFile+1))
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%s: %w", name, err)
 	}
-	return Bytes(path, data, opts)
+	return Bytes(name, data, opts)
 }
 
 func isArchiveExt(path string) bool {
@@ -163,7 +166,7 @@ func bareNSC(name string, root *android.Element, opts Options) (*Report, error) 
 	nsc.Path = name
 	app := &android.App{File: name, Format: "nsc", NSC: nsc}
 	// @raw anchors of a bare file cannot be resolved: there is no table.
-	apk.LoadAnchors(nsc, func(ref string) (string, []byte, error) {
+	android.LoadAnchors(nsc, func(ref string) (string, []byte, error) {
 		return "", nil, fmt.Errorf("%s is a resource of the app; scan the APK or AAB to check it", ref)
 	})
 	return Android(app, opts), nil

@@ -215,8 +215,31 @@ func (s *Server) handleApps(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"apps": out})
 }
 
+// knownApp answers 404 not_found for an app that does not exist, as the
+// public documents and report ingestion do, and says whether it exists.
+// Listings of an app that exists but has nothing yet are empty, not 404.
+func (s *Server) knownApp(w http.ResponseWriter, r *http.Request, app string) bool {
+	if !validApp(app) {
+		writeError(w, http.StatusNotFound, "not_found", "no such app")
+		return false
+	}
+	snap, err := s.docs.get(r.Context(), app)
+	if err != nil {
+		s.internalError(w, r, err)
+		return false
+	}
+	if snap.missing {
+		writeError(w, http.StatusNotFound, "not_found", "no such app: "+app)
+		return false
+	}
+	return true
+}
+
 func (s *Server) handleManifestHistory(w http.ResponseWriter, r *http.Request) {
 	app := r.PathValue("app")
+	if !s.knownApp(w, r, app) {
+		return
+	}
 	ms, err := s.store.Manifests(r.Context(), app)
 	if err != nil {
 		s.internalError(w, r, err)
@@ -230,6 +253,9 @@ func (s *Server) handleManifestHistory(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) handleAdminReports(w http.ResponseWriter, r *http.Request) {
 	app := r.PathValue("app")
+	if !s.knownApp(w, r, app) {
+		return
+	}
 	q := r.URL.Query()
 	rq := store.ReportQuery{App: app, Platform: q.Get("platform")}
 	if h := q.Get("host"); h != "" {

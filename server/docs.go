@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
@@ -70,6 +71,10 @@ type appDocs struct {
 	root     *doc
 	manifest *doc
 	policies *policy.Set // the current manifest's, for attributing reports
+	// decoded is the current manifest, decoded once here for everything
+	// the service does with it (CurrentManifest); decodeErr why not.
+	decoded   *trust.Manifest
+	decodeErr error
 }
 
 type appEntry struct {
@@ -164,7 +169,7 @@ func (c *docCache) load(ctx context.Context, app string, prev *appDocs) (*appDoc
 		next.root = newDoc(d)
 	}
 	if prev != nil && prev.manifest != nil && prev.manifest.version == a.ManifestVersion {
-		next.manifest, next.policies = prev.manifest, prev.policies
+		next.manifest, next.policies, next.decoded, next.decodeErr = prev.manifest, prev.policies, prev.decoded, prev.decodeErr
 	} else if a.ManifestVersion > 0 {
 		d, err := c.st.Manifest(ctx, app)
 		if err != nil {
@@ -172,12 +177,31 @@ func (c *docCache) load(ctx context.Context, app string, prev *appDocs) (*appDoc
 		}
 		next.manifest = newDoc(d)
 		// Stored manifests were verified before publishing; decoding
-		// them here only serves to attribute HPKP reports to the app.
-		if m, err := trust.DecodeManifestUnverified(d.Body); err == nil {
-			next.policies, _ = m.PolicySet()
+		// them here serves to attribute HPKP reports to the app and the
+		// monitor (CurrentManifest).
+		next.decoded, next.decodeErr = trust.DecodeManifestUnverified(d.Body)
+		if next.decodeErr != nil {
+			next.decodeErr = fmt.Errorf("manifest v%d: %w", d.Version, next.decodeErr)
+		} else {
+			next.policies, _ = next.decoded.PolicySet()
 		}
 	}
 	return next, nil
+}
+
+// CurrentManifest returns app's current manifest as the service serves it,
+// decoded once in its document cache (stale by at most RefreshInterval):
+// for a monitor in the same process. An app without one gives an error
+// matching store.ErrNotFound.
+func (s *Server) CurrentManifest(ctx context.Context, app string) (*trust.Manifest, error) {
+	snap, err := s.docs.get(ctx, app)
+	if err != nil {
+		return nil, err
+	}
+	if snap.missing || snap.manifest == nil {
+		return nil, fmt.Errorf("app %q has no manifest: %w", app, store.ErrNotFound)
+	}
+	return snap.decoded, snap.decodeErr
 }
 
 func (c *docCache) root(ctx context.Context, app string, version int64) (*doc, error) {
@@ -215,7 +239,9 @@ func serveDoc(w http.ResponseWriter, r *http.Request, d *doc, immutable bool) {
 	if immutable {
 		h["Cache-Control"] = hImmutable
 	}
-	h["Vary"] = hVary
+	if _, ok := h["Vary"]; !ok { // the log proof varies with Pinset-Log-Size
+		h["Vary"] = hVary
+	}
 	// net/http stores request header keys in canonical form, so the map
 	// is read directly; every line of a repeated header counts.
 	useGz := d.gz != nil && acceptsGzip(r.Header["Accept-Encoding"])
@@ -338,6 +364,7 @@ func (s *Server) handleManifest(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "not_found", "app "+app+" has no manifest")
 		return
 	}
+	s.setManifestProof(w, r, app, snap.manifest)
 	serveDoc(w, r, snap.manifest, false)
 	s.recordFetch(r, app)
 }
@@ -359,17 +386,5 @@ func (s *Server) appSnapshot(w http.ResponseWriter, r *http.Request, app string)
 	return snap, true
 }
 
-// validApp accepts the app ids trust accepts (1 to 128 of A-Z a-z 0-9 . _ -).
-func validApp(s string) bool {
-	if len(s) == 0 || len(s) > trust.MaxAppIDLen {
-		return false
-	}
-	for _, c := range []byte(s) {
-		switch {
-		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '.', c == '_', c == '-':
-		default:
-			return false
-		}
-	}
-	return true
-}
+// validApp is trust.ValidAppID, the one app-id check.
+func validApp(s string) bool { return trust.ValidAppID(s) }

@@ -43,22 +43,53 @@ func (s *Server) internalError(w http.ResponseWriter, r *http.Request, err error
 
 // statusWriter records the status for logs and metrics, and the route's
 // metrics when the route was registered through routes (see tagRoute).
+//
+// It also answers in JSON for the mux itself (see muxError).
 type statusWriter struct {
 	http.ResponseWriter
 	code  int
 	route *routeMetrics
+	req   *http.Request
+	// muxErr: the mux's own plain-text error body is being dropped.
+	muxErr bool
 }
 
 func (w *statusWriter) WriteHeader(code int) {
 	if w.code == 0 {
 		w.code = code
+		if w.muxError(code) {
+			return
+		}
 	}
 	w.ResponseWriter.WriteHeader(code)
+}
+
+// muxError answers the requests the mux has no route for as every other
+// error is answered, in JSON with a code: 404 not_found, and 405
+// method_not_allowed keeping the mux's Allow header. The mux matched no
+// pattern (r.Pattern is empty) and is about to write its plain-text
+// body, which Write then drops. Matching is left to the mux, once.
+func (w *statusWriter) muxError(code int) bool {
+	if w.req == nil || w.req.Pattern != "" || (code != http.StatusNotFound && code != http.StatusMethodNotAllowed) {
+		return false
+	}
+	w.muxErr = true
+	w.ResponseWriter.Header().Del("X-Content-Type-Options")
+	if code == http.StatusNotFound {
+		writeError(w.ResponseWriter, code, "not_found", "no such resource")
+		return true
+	}
+	allow := w.ResponseWriter.Header().Get("Allow")
+	writeError(w.ResponseWriter, code, "method_not_allowed", logMethod(w.req.Method)+" is not allowed here; use "+allow)
+	return true
 }
 
 func (w *statusWriter) Write(b []byte) (int, error) {
 	if w.code == 0 {
 		w.code = http.StatusOK
+	}
+	if w.muxErr {
+		return len(b), nil
 	}
 	return w.ResponseWriter.Write(b)
 }
@@ -86,7 +117,7 @@ func tagRoute(rm *routeMetrics, h http.Handler) http.Handler {
 func (s *Server) instrument(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := s.now()
-		sw := &statusWriter{ResponseWriter: w}
+		sw := &statusWriter{ResponseWriter: w, req: r}
 		next.ServeHTTP(sw, r)
 		if sw.code == 0 {
 			sw.code = http.StatusOK

@@ -54,16 +54,16 @@ func (s *Server) PublishRoot(ctx context.Context, app string, b []byte) (*Publis
 		return nil, &PublishError{Status: http.StatusInternalServerError, Code: "internal", Err: err}
 	default:
 		prev = cur.Version
-		// Say "rollback" for an older root even when its signatures no
-		// longer verify under the current keys (they would be refused
-		// either way; this names the real mistake).
-		if old, _, derr := trust.DecodeRootUnverified(b); derr == nil && old.AppID == app && int64(old.Version) < cur.Version {
-			return nil, classify("root", &trust.VersionError{Document: "root", Got: old.Version, Trusted: uint64(cur.Version), Err: trust.ErrRollback})
-		}
 		var trusted *trust.State
 		trusted, err = trust.NewState(cur.Body, nil)
 		if err != nil {
 			return nil, &PublishError{Status: http.StatusInternalServerError, Code: "internal", Err: fmt.Errorf("stored root v%d: %w", cur.Version, err)}
+		}
+		// Say "rollback" for an older root even when its signatures no
+		// longer verify under the current keys (they would be refused
+		// either way; this names the real mistake).
+		if err := trusted.OlderRoot(b); err != nil {
+			return nil, classify("root", err)
 		}
 		st, err = trusted.UpdateRoot(b, now)
 		if err == nil && st == trusted {
@@ -77,6 +77,9 @@ func (s *Server) PublishRoot(ctx context.Context, app string, b []byte) (*Publis
 	if root.AppID != app {
 		return nil, classify("root", fmt.Errorf("root for app %q uploaded to app %q: %w", root.AppID, app, trust.ErrWrongApp))
 	}
+	if err := s.checkRootLog(app, root); err != nil {
+		return nil, err
+	}
 	d := store.Document{App: app, Version: int64(root.Version), Body: b, Expires: root.Expires, CreatedAt: now}
 	if err := s.store.PublishRoot(ctx, d, prev); err != nil {
 		if errors.Is(err, store.ErrConflict) {
@@ -85,6 +88,7 @@ func (s *Server) PublishRoot(ctx context.Context, app string, b []byte) (*Publis
 		return nil, &PublishError{Status: http.StatusInternalServerError, Code: "internal", Err: err}
 	}
 	s.docs.invalidate(app)
+	s.logInvalidate(app)
 	s.m.publishes.WithLabelValues("root", "published").Inc()
 	return &PublishResult{App: app, Kind: "root", Version: root.Version, Changed: true, SHA256: digestHex(b)}, nil
 }
@@ -109,6 +113,9 @@ func (s *Server) PublishManifest(ctx context.Context, app string, b []byte, opts
 	if err != nil {
 		return nil, &PublishError{Status: http.StatusInternalServerError, Code: "internal", Err: fmt.Errorf("stored root v%d: %w", rootDoc.Version, err)}
 	}
+	// Verified as a client would, except for the log proof: publishing
+	// is what appends the manifest to the log.
+	st = st.PreLog()
 	var prev int64
 	cur, err := s.store.Manifest(ctx, app)
 	switch {
@@ -120,15 +127,27 @@ func (s *Server) PublishManifest(ctx context.Context, app string, b []byte, opts
 		if bytes.Equal(cur.Body, b) {
 			return &PublishResult{App: app, Kind: "manifest", Version: uint64(cur.Version), SHA256: cur.SHA256}, nil
 		}
+		restored := false
 		if cur.RootVersion == rootDoc.Version {
 			// The current manifest, as a client holds it: later uploads
 			// are checked against its version and contents.
-			if restored, rerr := st.Restore(nil, cur.Body); rerr == nil {
-				st = restored
+			if r, rerr := st.Restore(nil, cur.Body); rerr == nil {
+				st, restored = r, true
 			}
+		}
+		if !restored {
+			// The current manifest is bound to an older root: trust
+			// still decides the version, with the next one as a floor.
+			st = st.WithFloors(trust.Floors{ManifestVersion: uint64(prev) + 1})
 		}
 	}
 	next, err := st.UpdateManifest(b, now)
+	var ve *trust.VersionError
+	if errors.As(err, &ve) && errors.Is(err, trust.ErrBelowFloor) {
+		// The floor is the service's current version, not one shipped
+		// with an app: say rollback against it.
+		err = &trust.VersionError{Document: "manifest", Got: ve.Got, Trusted: uint64(prev), Err: trust.ErrRollback}
+	}
 	if err != nil {
 		return nil, classify("manifest", err)
 	}
@@ -140,9 +159,6 @@ func (s *Server) PublishManifest(ctx context.Context, app string, b []byte, opts
 	m := next.Manifest()
 	if m.AppID != app {
 		return nil, classify("manifest", fmt.Errorf("manifest for app %q uploaded to app %q: %w", m.AppID, app, trust.ErrWrongApp))
-	}
-	if int64(m.Version) <= prev {
-		return nil, classify("manifest", &trust.VersionError{Document: "manifest", Got: m.Version, Trusted: uint64(prev), Err: trust.ErrRollback})
 	}
 	// Unpinning first: it needs no network, and a refused unpinning
 	// should not cost a probe of every host.
@@ -187,6 +203,7 @@ func (s *Server) PublishManifest(ctx context.Context, app string, b []byte, opts
 		return nil, &PublishError{Status: http.StatusInternalServerError, Code: "internal", Err: err}
 	}
 	s.docs.invalidate(app)
+	s.logInvalidate(app)
 	s.m.publishes.WithLabelValues("manifest", "published").Inc()
 	if len(unpinned) > 0 {
 		s.auditUnpin(ctx, app, m.Version, unpinned)

@@ -37,6 +37,10 @@ type RotationConfig struct {
 	// operator (advance) and an abort after the switch asks the operator
 	// to roll back.
 	Deploy func(ctx context.Context, d DeployRequest) error
+	// Targets are hosts whose switch the service performs itself (key
+	// ring, ACME, deploy.Deploy); a plan whose host has a target uses it
+	// instead of Deploy.
+	Targets []RotationTarget
 	// Check configures the verification after the switch (roots, resolve
 	// overrides, port, timeout); Now defaults to the server's clock.
 	Check check.Options
@@ -270,7 +274,7 @@ type stepResults struct {
 }
 
 func (s *Server) observe(ctx context.Context, p *storedPlan, r *stepResults, advance bool) (rotate.Observation, error) {
-	o := rotate.Observation{Now: s.now(), Advance: advance, Deploy: s.cfg.Rotation.Deploy != nil,
+	o := rotate.Observation{Now: s.now(), Advance: advance, Deploy: s.canDeploy(p.Host),
 		PublishErr: r.publishErr, DeployErr: r.deployErr, Verified: r.verified, CannotBuild: r.cannot}
 	cur, m, err := s.currentManifest(ctx, p.App)
 	if err != nil {
@@ -567,7 +571,7 @@ func (s *Server) act(ctx context.Context, p *storedPlan, a rotate.Action, r *ste
 			e.Why = "not built: " + r.cannot
 		}
 	case rotate.Deploy:
-		err := s.cfg.Rotation.Deploy(ctx, DeployRequest{PlanID: p.ID, App: p.App, Host: p.Host, Pin: p.NextPin, Action: "switch"})
+		err := s.deployPin(ctx, DeployRequest{PlanID: p.ID, App: p.App, Host: p.Host, Pin: p.NextPin, Action: "switch"}, p.OldPin)
 		r.deployErr = err
 		if err == nil {
 			p.Deployed = true
@@ -603,14 +607,14 @@ func (s *Server) abortRotation(ctx context.Context, id int64) (*PlanStatus, erro
 	if err != nil {
 		return nil, err
 	}
-	o := rotate.Observation{Now: s.now(), Deploy: s.cfg.Rotation.Deploy != nil}
+	o := rotate.Observation{Now: s.now(), Deploy: s.canDeploy(p.Host)}
 	d, err := rotate.Abort(p.Plan, o, false)
 	if err != nil {
 		return nil, rotErr(http.StatusConflict, "cannot_abort", "%v", err)
 	}
 	rev := rec.Rev
 	if d.Action == rotate.Rollback {
-		err := s.cfg.Rotation.Deploy(ctx, DeployRequest{PlanID: p.ID, App: p.App, Host: p.Host, Pin: p.OldPin, Action: "rollback"})
+		err := s.deployPin(ctx, DeployRequest{PlanID: p.ID, App: p.App, Host: p.Host, Pin: p.OldPin, Action: "rollback"}, p.NextPin)
 		e := store.AuditEntry{From: stateName(p.State), To: stateName(p.State), What: "rollback", Token: actor(ctx),
 			Why: "every address of " + p.Host + " returned to " + p.OldPin.String()}
 		if err != nil {

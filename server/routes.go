@@ -16,6 +16,9 @@ func (s *Server) routes() {
 	pub("GET /v1/apps/{app}/root.json", s.handleRootLatest)
 	pub("GET /v1/apps/{app}/roots/{file}", s.handleRootVersion)
 	pub("GET /v1/apps/{app}/pins.json", s.handleManifest)
+	pub("GET /v1/apps/{app}/log/checkpoint", s.handleLogCheckpoint)
+	pub("GET /v1/apps/{app}/log/tile/{path...}", s.handleLogTile)
+	pub("GET /v1/apps/{app}/log/manifests/{file}", s.handleLogManifest)
 	pub("POST /v1/reports", s.handleReport)
 	pub("POST /v1/apps/{app}/reports", s.handleReport)
 

@@ -116,6 +116,9 @@ type Config struct {
 	Adoption AdoptionConfig
 	// Rotation configures key rotation plans (rotate.go).
 	Rotation RotationConfig
+	// Log, when set, signs and serves each app's transparency log and
+	// adds a proof to every manifest served (see LogConfig).
+	Log *LogConfig
 }
 
 // Server is the pin service. Create it with New; it is an http.Handler.
@@ -136,8 +139,9 @@ type Server struct {
 	console http.Handler
 	// unmatched counts the requests no route matched.
 	unmatched *routeMetrics
-	adoption  *adoption  // adoption.go
-	rotMu     sync.Mutex // rotate.go: one plan step at a time
+	adoption  *adoption   // adoption.go
+	rotMu     sync.Mutex  // rotate.go: one plan step at a time
+	tlog      *logService // nil without Config.Log
 }
 
 // New builds a server. It does not start anything; see Serve.
@@ -180,6 +184,9 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s.docs = newDocCache(cfg.Store, cfg.RefreshInterval, s.now)
+	if cfg.Log != nil {
+		s.tlog = newLogService(cfg.Log, cfg.Store, cfg.RefreshInterval, s.now)
+	}
 	s.limiter = newLimiter(cfg.ReportRate, cfg.ReportBurst, s.now)
 	s.appLimiter = newLimiter(cfg.ReportAppRate, cfg.ReportAppBurst, s.now)
 	if cfg.Console != nil {

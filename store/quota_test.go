@@ -20,7 +20,9 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"pinset.dev/pinset/enforce"
 	"pinset.dev/pinset/report"
+	"pinset.dev/pinset/report/trustkit"
 )
 
 // bigChain makes n certificates of about 1.3 KB DER each (many DNS names),
@@ -104,8 +106,8 @@ func testReportCertificatesOnce(t *testing.T, open func(...Option) Store) {
 	s := open()
 	ctx := context.Background()
 	chain := bigChain(t, 16)
-	exp := report.FromFailure(report.Failure{AppID: "shop", AppVersion: "1", Host: "api.example.com", Port: 443,
-		VerifiedChain: chain, ServedChain: chain, ValidationResult: report.ResultNoMatchingPin, Time: t0})
+	exp := trustkit.FromFailure(&enforce.Failure{Host: "api.example.com", Port: 443,
+		VerifiedChains: [][]*x509.Certificate{chain}, ServedChain: chain, Time: t0}, trustkit.App{BundleID: "shop", Version: "1"}, t0)
 	goBody, err := json.Marshal(exp)
 	if err != nil {
 		t.Fatal(err)

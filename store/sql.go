@@ -15,6 +15,7 @@ import (
 	"unicode/utf8"
 
 	"pinset.dev/pinset/report"
+	"pinset.dev/pinset/tlog"
 )
 
 // The SQL below is shared by both backends: placeholders are $N (SQLite
@@ -146,7 +147,10 @@ func (s *sqlStore) PublishRoot(ctx context.Context, d Document, prev int64) erro
 		}
 		_, err = c.exec(ctx, `INSERT INTO roots (app, version, body, sha256, expires, created_at) VALUES ($1, $2, $3, $4, $5, $6)`,
 			d.App, d.Version, d.Body, digest(d.Body), unix(d.Expires), unix(now))
-		return err
+		if err != nil {
+			return err
+		}
+		return appendLog(ctx, c, d.App, tlog.KindRoot, d.Version, d.Body, now)
 	})
 }
 
@@ -202,7 +206,10 @@ func (s *sqlStore) PublishManifest(ctx context.Context, d Document, prev int64) 
 		_, err = c.exec(ctx, `INSERT INTO manifests (app, version, root_version, body, sha256, issued_at, expires, source, created_at)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
 			d.App, d.Version, d.RootVersion, d.Body, digest(d.Body), unix(d.IssuedAt), unix(d.Expires), d.Source, unix(now))
-		return err
+		if err != nil {
+			return err
+		}
+		return appendLog(ctx, c, d.App, tlog.KindManifest, d.Version, d.Body, now)
 	})
 }
 

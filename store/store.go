@@ -117,7 +117,9 @@ type Store interface {
 
 	AdoptionStore // adoption.go
 	RotationStore // rotate.go
-	ProbeStore    // console.go
+	// The transparency log, appended to by PublishRoot and PublishManifest.
+	LogStore
+	ProbeStore // console.go
 }
 
 // App is one app's current state.

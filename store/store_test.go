@@ -78,6 +78,8 @@ func runConformance(t *testing.T, open func(*testing.T, ...Option) Store) {
 		{"ReportsConcurrent", testReportsConcurrent},
 		{"Tokens", testTokens},
 		{"ProbeResults", testProbeResults},
+		{"Log", testLog},
+		{"LogRace", testLogRace},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			c.f(t, open(t))

@@ -101,3 +101,17 @@ func benchRatio(b *testing.B, hosts int) {
 	b.ReportMetric(float64(bare.Nanoseconds())/float64(b.N), "ecdsa2-ns/op")
 	b.ReportMetric(float64(full)/float64(bare), "ratio")
 }
+
+// BenchmarkDecodeManifest is strict decoding and validation alone (no
+// signature check) of the 50-host manifest: the path every pin of every
+// host goes through.
+func BenchmarkDecodeManifest(b *testing.B) {
+	_, m, _ := benchManifest(b)
+	b.SetBytes(int64(len(m)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := trust.DecodeManifestUnverified(m); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -78,6 +78,24 @@ var (
 
 	// ErrNoRoot: an operation needs a trusted root and none is set.
 	ErrNoRoot = errors.New("no trusted root")
+
+	// ErrNotLogged: the root names a transparency log and the manifest
+	// came without a proof that it is in it, or with one that does not
+	// show these exact bytes at that place in the log.
+	ErrNotLogged = errors.New("manifest not shown to be in the transparency log")
+
+	// ErrLogCheckpoint: the log checkpoint is not signed by the root's
+	// log key, lacks the witness threshold, or names another log.
+	ErrLogCheckpoint = errors.New("log checkpoint not signed as the root requires")
+
+	// ErrLogInconsistent: the offered checkpoint is not shown consistent
+	// with the newest one held (no consistency proof, or one that fails).
+	ErrLogInconsistent = errors.New("log checkpoint not shown consistent with the newest one held")
+
+	// ErrLogFork: the log signed two checkpoints of the same size with
+	// different root hashes: it shows different histories to different
+	// clients. An alarm.
+	ErrLogFork = errors.New("ALARM: transparency log fork")
 )
 
 // DecodeError reports where strict decoding failed. It wraps ErrMalformed

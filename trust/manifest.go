@@ -1,7 +1,6 @@
 package trust
 
 import (
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"time"
@@ -41,7 +40,7 @@ func (m *Manifest) Validate() error {
 
 // validate is Validate that also returns the policy set it built.
 func (m *Manifest) validate() (*policy.Set, error) {
-	if !validAppID(m.AppID) {
+	if !ValidAppID(m.AppID) {
 		return nil, invalid("manifest", "app id %q: use 1 to %d characters of A-Z a-z 0-9 . _ -", m.AppID, MaxAppIDLen)
 	}
 	if m.Version < 1 || m.Version > MaxVersion {
@@ -122,9 +121,6 @@ var (
 	hostOptional   = []string{"include_subdomains", "report_only", "report_uri"}
 )
 
-// pinB64Len is the length of a pin in standard padded base64.
-const pinB64Len = (pin.Size + 2) / 3 * 4
-
 func decodeManifest(payload []byte) (*Manifest, *policy.Set, error) {
 	const what = "manifest"
 	v, err := parseStrict(what, payload, MaxPayloadSize)
@@ -189,18 +185,11 @@ func decodeManifest(payload []byte) (*Manifest, *policy.Set, error) {
 			if err != nil {
 				return nil, nil, err
 			}
-			// Check the length first: Decode needs room for all it decodes.
-			var raw [pin.Size + 2]byte
-			var enc [pinB64Len]byte
-			n, err := 0, error(nil)
-			if len(s) == pinB64Len {
-				copy(enc[:], s)
-				n, err = base64.StdEncoding.Strict().Decode(raw[:], enc[:])
+			pv, err := pin.ParseBase64(s)
+			if err != nil {
+				return nil, nil, invalid(what, "%s: %v", p.dot("pins").at(j), err)
 			}
-			if err != nil || n != pin.Size {
-				return nil, nil, invalid(what, "%s: pin %q is not %d bytes of standard base64", p.dot("pins").at(j), s, pin.Size)
-			}
-			allPins = append(allPins, pin.Pin(raw[:pin.Size]))
+			allPins = append(allPins, pv)
 		}
 		if len(allPins) > start {
 			h.Pins = allPins[start:len(allPins):len(allPins)]

@@ -53,6 +53,9 @@ type Root struct {
 	Keys                []*Key
 	RootRole            Role
 	PinsRole            Role
+	// Log, when set, names the transparency log every manifest under this
+	// root must be in (docs/trust.md section 12).
+	Log *Log
 }
 
 // Key returns the key with the given id, or nil.
@@ -76,9 +79,11 @@ func (r *Root) Role(name string) (Role, bool) {
 	return Role{}, false
 }
 
-// validAppID reports whether s is a valid app id: 1 to 128 characters of
-// A-Z a-z 0-9 . _ - (it appears in URL paths of the pin service).
-func validAppID(s string) bool {
+// ValidAppID reports whether s is a valid app id: 1 to 128 characters of
+// A-Z a-z 0-9 . _ - (it appears in URL paths of the pin service). It is the
+// one app-id check: documents are decoded with it and the service routes
+// with it.
+func ValidAppID(s string) bool {
 	if len(s) == 0 || len(s) > MaxAppIDLen {
 		return false
 	}
@@ -95,7 +100,7 @@ func validAppID(s string) bool {
 // algorithm, key id = SHA-256 of the SPKI, no key twice), and both roles
 // (known key ids, none twice, 1 <= threshold <= number of keys).
 func (r *Root) Validate() error {
-	if !validAppID(r.AppID) {
+	if !ValidAppID(r.AppID) {
 		return invalid("root", "app id %q: use 1 to %d characters of A-Z a-z 0-9 . _ -", r.AppID, MaxAppIDLen)
 	}
 	if r.Version < 1 || r.Version > MaxVersion {
@@ -140,6 +145,11 @@ func (r *Root) Validate() error {
 		}
 		if role.Threshold < 1 || role.Threshold > len(role.KeyIDs) {
 			return invalid("root", "role %s threshold %d out of range 1 to %d", name, role.Threshold, len(role.KeyIDs))
+		}
+	}
+	if r.Log != nil {
+		if _, err := r.Log.verifiers(); err != nil {
+			return err
 		}
 	}
 	return nil
@@ -200,6 +210,7 @@ type rootJSON struct {
 	MaxManifestLifetime int64               `json:"max_manifest_lifetime,omitempty"` // seconds
 	Keys                []keyJSON           `json:"keys"`
 	Roles               map[string]roleJSON `json:"roles"`
+	Log                 *logJSON            `json:"log,omitempty"`
 }
 
 type keyJSON struct {
@@ -223,6 +234,9 @@ func (r *Root) Marshal() ([]byte, error) {
 		RoleRoot: {KeyIDs: r.RootRole.KeyIDs, Threshold: r.RootRole.Threshold},
 		RolePins: {KeyIDs: r.PinsRole.KeyIDs, Threshold: r.PinsRole.Threshold},
 	}}
+	if r.Log != nil {
+		j.Log = &logJSON{Key: r.Log.Key, Witnesses: r.Log.Witnesses, WitnessThreshold: r.Log.WitnessThreshold}
+	}
 	for _, k := range r.Keys {
 		j.Keys = append(j.Keys, keyJSON{KeyID: k.ID, Alg: string(k.Alg), SPKI: base64.StdEncoding.EncodeToString(k.SPKI)})
 	}
@@ -251,7 +265,7 @@ func DecodeRoot(payload []byte) (*Root, error) {
 		return nil, err
 	}
 	d := dec{what}
-	f, err := d.object(v, top, []string{"app_id", "version", "expires", "keys", "roles"}, []string{"max_manifest_lifetime"})
+	f, err := d.object(v, top, []string{"app_id", "version", "expires", "keys", "roles"}, []string{"max_manifest_lifetime", "log"})
 	if err != nil {
 		return nil, err
 	}
@@ -331,6 +345,11 @@ func DecodeRoot(payload []byte) (*Root, error) {
 			r.RootRole = role
 		} else {
 			r.PinsRole = role
+		}
+	}
+	if x := f.get("log"); x != nil {
+		if r.Log, err = decodeLog(d, x); err != nil {
+			return nil, err
 		}
 	}
 	if err := r.Validate(); err != nil {

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"pinset.dev/pinset/policy"
+	"pinset.dev/pinset/tlog"
 )
 
 // MaxRootChain caps the roots walked in one UpdateRootChain call.
@@ -47,6 +48,13 @@ type State struct {
 	// highWater is the latest issued-at of an accepted manifest: a clock
 	// set back before it does not make expired manifests current again.
 	highWater time.Time
+	// The transparency log (log.go): the newest checkpoint seen and its
+	// signed note, the proof the trusted manifest came with, and preLog
+	// for the service, which verifies manifests before logging them.
+	checkpoint     tlog.Checkpoint
+	checkpointNote []byte
+	manifestProof  []byte
+	preLog         bool
 }
 
 // NewState builds the initial state from the root and manifest envelopes
@@ -71,7 +79,9 @@ func NewState(root, manifest []byte) (*State, error) {
 	if manifest == nil {
 		return s, nil
 	}
-	next, err := s.updateManifest(manifest, time.Time{}, false)
+	// What the app ships is the starting point: no log proof is asked of
+	// the bundled manifest.
+	next, err := s.updateManifest(manifest, nil, time.Time{}, false, false)
 	if err != nil {
 		return nil, fmt.Errorf("bundled manifest: %w", err)
 	}
@@ -260,8 +270,11 @@ func (s *State) rootStep(b []byte) (*State, error) {
 // bytes, ErrEquivocation for others), issued-at not in the future, expiry,
 // and that the trusted root itself is not expired. On any error the
 // trusted state stays as it was.
+//
+// Under a root that names a transparency log, UpdateManifest refuses
+// every manifest with ErrNotLogged: use UpdateManifestWithProof.
 func (s *State) UpdateManifest(b []byte, now time.Time) (*State, error) {
-	return s.updateManifest(b, now, true)
+	return s.updateManifest(b, nil, now, true, s.requiresLog())
 }
 
 // Restore re-verifies documents a client cached on disk on top of the
@@ -271,22 +284,37 @@ func (s *State) UpdateManifest(b []byte, now time.Time) (*State, error) {
 // expired manifest newer than the bundled one is still the best known
 // (it will be reported stale). A corrupted or truncated cache fails here;
 // the caller then keeps s.
+//
+// Under a root that names a transparency log, a manifest needs its proof:
+// use RestoreLogged.
 func (s *State) Restore(roots [][]byte, manifest []byte) (*State, error) {
+	return s.RestoreLogged(roots, manifest, nil, nil)
+}
+
+// RestoreLogged is Restore with the log state a client cached: after the
+// roots, the newest checkpoint it held (checked against the log keys of
+// the trusted root; nil for none), then the manifest with the proof it was
+// accepted with, checked against that checkpoint as UpdateManifestWithProof
+// checks a fetched one.
+func (s *State) RestoreLogged(roots [][]byte, manifest, proof, checkpoint []byte) (*State, error) {
 	cur, err := s.updateRootChain(roots, time.Time{}, false)
 	if err != nil {
 		return nil, fmt.Errorf("cached root: %w", err)
 	}
+	if cur, err = cur.restoreCheckpoint(checkpoint); err != nil {
+		return nil, err
+	}
 	if len(manifest) == 0 {
 		return cur, nil
 	}
-	next, err := cur.updateManifest(manifest, time.Time{}, false)
+	next, err := cur.updateManifest(manifest, proof, time.Time{}, false, cur.requiresLog())
 	if err != nil {
 		return nil, fmt.Errorf("cached manifest: %w", err)
 	}
 	return next, nil
 }
 
-func (s *State) updateManifest(b []byte, now time.Time, checkTime bool) (*State, error) {
+func (s *State) updateManifest(b, proof []byte, now time.Time, checkTime, requireLog bool) (*State, error) {
 	env, src, err := parseTyped(b, PayloadTypeManifest)
 	if err != nil {
 		return nil, err
@@ -332,9 +360,22 @@ func (s *State) updateManifest(b []byte, now time.Time, checkTime bool) (*State,
 			return nil, fmt.Errorf("cannot accept manifests under an expired root: %w", &ExpiredError{Document: "root", Version: s.root.Version, Expires: s.root.Expires, Now: now})
 		}
 	}
+	var cp tlog.Checkpoint
+	var cpNote []byte
+	if requireLog {
+		// Last: only a manifest that passed every other check costs a
+		// proof verification, and the verdict names the real mistake.
+		if cp, cpNote, err = s.checkLog(b, proof, m.Version); err != nil {
+			return nil, err
+		}
+	}
 	n := *s
 	n.manifest, n.manifestEnv, n.manifestPayload, n.set = m, src, env.Payload, set
 	n.versionReset = false
+	n.manifestProof = nil
+	if requireLog {
+		n.checkpoint, n.checkpointNote, n.manifestProof = cp, cpNote, append([]byte(nil), proof...)
+	}
 	if m.IssuedAt.After(n.highWater) {
 		n.highWater = m.IssuedAt
 	}

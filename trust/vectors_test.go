@@ -30,6 +30,7 @@ import (
 //	--- trusted-manifest       (optional)
 //	--- root                   (zero or more: the chain to walk, in order)
 //	--- manifest               (optional: the update under test)
+//	--- proof                  (optional, after a manifest: its log proof)
 //
 // A section named "NAME base64" holds its bytes in base64 on one line.
 // Regenerate with: go test ./trust -run TestVectors -update
@@ -61,6 +62,10 @@ var errorNames = []struct {
 	{"too-large", trust.ErrTooLarge},
 	{"malformed", trust.ErrMalformed},
 	{"invalid-document", trust.ErrInvalidDocument},
+	{"not-logged", trust.ErrNotLogged},
+	{"log-checkpoint", trust.ErrLogCheckpoint},
+	{"log-inconsistent", trust.ErrLogInconsistent},
+	{"log-fork", trust.ErrLogFork},
 }
 
 func errorName(err error) string {
@@ -217,10 +222,17 @@ func (v *vector) run() error {
 				return err
 			}
 		case "manifest":
-			if st, err = st.UpdateManifest(rest[0].data, v.now); err != nil {
+			m := rest[0].data
+			rest = rest[1:]
+			if len(rest) > 0 && rest[0].name == "proof" {
+				st, err = st.UpdateManifestWithProof(m, rest[0].data, v.now)
+				rest = rest[1:]
+			} else {
+				st, err = st.UpdateManifest(m, v.now)
+			}
+			if err != nil {
 				return err
 			}
-			rest = rest[1:]
 		default:
 			return fmt.Errorf("unknown or misplaced section %q", rest[0].name)
 		}
@@ -496,6 +508,72 @@ func generateVectors(t *testing.T) []*vector {
 	} {
 		add(c.name, c.expect, "strict decoding: "+c.comment, now,
 			sec("trusted-root", lrepo.Sign(trust.PayloadTypeRoot, withLimit(c.value), lrepo.RootKeys[:2]...)))
+	}
+
+	// Transparency log (docs/trust.md section 12): the root names a log key.
+	lg := trusttest.NewLog(app, 58)
+	grepo := trusttest.New(app, 3007)
+	grepo.Log = lg.TrustLog()
+	grepo.Roots, grepo.Manifests, grepo.ManifestVersion = nil, nil, 0
+	gr1 := grepo.PublishRootSignedBy(grepo.RootDoc(1), grepo.RootKeys[:2]...)
+	gm1 := grepo.PublishManifest(nil)
+	// Log records hash the exact envelope bytes, and a text section keeps
+	// no final newline: the logged envelopes are written without one.
+	exact := func(b []byte) []byte { return bytes.TrimRight(b, "\n") }
+	gr1, gm1 = exact(gr1), exact(gm1)
+	lg.Append("root", 1, gr1)
+	lg.AppendManifest(gm1)
+	gbase := []section{sec("trusted-root", gr1), sec("trusted-manifest", gm1)}
+	gwith := func(extra ...section) []section { return append(append([]section(nil), gbase...), extra...) }
+	gm2 := exact(grepo.PublishManifest(nil))
+	gi2 := lg.AppendManifest(gm2)
+	gp2 := lg.Proof(gi2, 0)
+	add("log-included", "success", "the root names a log; manifest v2 comes with a proof of its inclusion under a checkpoint the log signed", now,
+		gwith(sec("manifest", gm2), sec("proof", gp2))...)
+	add("log-no-proof", "not-logged", "the root names a log; a validly signed manifest without a proof", now, gwith(sec("manifest", gm2))...)
+	gm2b := exact(grepo.Sign(trust.PayloadTypeManifest, []byte(payload(gm2)), grepo.PinsKeys[1], grepo.PinsKeys[2]))
+	add("log-other-bytes", "not-logged", "the same manifest signed by other keys (other envelope bytes) with the logged envelope's proof", now,
+		gwith(sec("manifest", gm2b), sec("proof", gp2))...)
+	impostor := trusttest.NewLog(app, 59)
+	impostor.Mem = lg.Mem
+	add("log-checkpoint-other-key", "log-checkpoint", "the proof's checkpoint is signed by a key the root does not name", now,
+		gwith(sec("manifest", gm2), sec("proof", impostor.Proof(gi2, 0)))...)
+	held := lg.Mem.Size()
+	gm3 := exact(grepo.PublishManifest(nil))
+	fork := lg.Fork(held)
+	gi3 := lg.AppendManifest(gm3)
+	add("log-consistent", "success", "v2 at tree size 3, then v3 at size 4 with a consistency proof from 3", now,
+		gwith(sec("manifest", gm2), sec("proof", gp2), sec("manifest", gm3), sec("proof", lg.Proof(gi3, held)))...)
+	add("log-no-consistency", "log-inconsistent", "v2 at tree size 3, then v3 at size 4 without a consistency proof", now,
+		gwith(sec("manifest", gm2), sec("proof", gp2), sec("manifest", gm3), sec("proof", lg.Proof(gi3, 0)))...)
+	fork = lg.Fork(held - 1)
+	gm2f := exact(grepo.Sign(trust.PayloadTypeManifest, []byte(payload(gm3)), grepo.PinsKeys[:2]...))
+	fi := fork.AppendManifest(gm2f)
+	add("log-fork", "log-fork", "v2 at tree size 3, then v3 in another tree of size 3 signed by the same log", now,
+		gwith(sec("manifest", gm2), sec("proof", gp2), sec("manifest", gm2f), sec("proof", fork.Proof(fi, 0)))...)
+	wrepo := trusttest.New(app, 3008)
+	witness := trusttest.NewLog("witness", 60)
+	wrepo.Log = &trust.Log{Key: lg.Signer.VerifierKey(), Witnesses: []string{witness.Signer.VerifierKey()}, WitnessThreshold: 1}
+	wrepo.Roots, wrepo.Manifests, wrepo.ManifestVersion = nil, nil, 0
+	wr1 := exact(wrepo.PublishRootSignedBy(wrepo.RootDoc(1), wrepo.RootKeys[:2]...))
+	wm1 := exact(wrepo.PublishManifest(nil))
+	wlog := trusttest.NewLog(app, 58)
+	wlog.AppendManifest(wm1)
+	wm2 := exact(wrepo.PublishManifest(nil))
+	wi := wlog.AppendManifest(wm2)
+	add("log-witness-missing", "log-checkpoint", "the root requires 1 witness cosignature; the checkpoint has none", now,
+		sec("trusted-root", wr1), sec("trusted-manifest", wm1), sec("manifest", wm2), sec("proof", wlog.Proof(wi, 0)))
+	wlog.Cosigners = append(wlog.Cosigners, witness.Signer)
+	add("log-witnessed", "success", "the root requires 1 witness cosignature; the checkpoint has it", now,
+		sec("trusted-root", wr1), sec("trusted-manifest", wm1), sec("manifest", wm2), sec("proof", wlog.Proof(wi, 0)))
+	gpayload := string(trusttest.EncodeRoot(grepo.RootDoc(1)))
+	for _, c := range []struct{ name, expect, comment, from, to string }{
+		{"root-log-bad-key", "invalid-document", "a log key whose hash does not match its name and key", lg.Signer.VerifierKey(), "log.example.test/x+00000000+AQ" + strings.Repeat("A", 42) + "="},
+		{"root-log-unknown-field", "malformed", "a field the log member does not define", `"key": `, `"url": "https://log.example.test", "key": `},
+		{"root-log-threshold-zero", "invalid-document", "witness_threshold 0 (leave it out without witnesses)", `"key": `, `"witness_threshold": 0, "key": `},
+	} {
+		add(c.name, c.expect, "strict decoding: "+c.comment, now,
+			sec("trusted-root", grepo.Sign(trust.PayloadTypeRoot, []byte(strings.Replace(gpayload, c.from, c.to, 1)), grepo.RootKeys[:2]...)))
 	}
 	return out
 }

@@ -20,6 +20,7 @@ import (
 	"golang.org/x/crypto/acme"
 
 	"pinset.dev/pinset/certs"
+	"pinset.dev/pinset/internal/atomicfile"
 	"pinset.dev/pinset/keyring"
 	"pinset.dev/pinset/pin"
 )
@@ -30,11 +31,8 @@ func init() { addCommand(newCertCmd) }
 // replace it.
 var certPick = mrand.Float64
 
-func newCertCmd() *cobra.Command {
-	cmd := &cobra.Command{
-		Use:   "cert",
-		Short: "Get certificates over ACME for keys pinset made, and renew them with the same key",
-		Long: `pinset cert obtains certificates from an ACME CA (Let's Encrypt, or any
+// certHelp is the long help of `newCertCmd`.
+const certHelp = `pinset cert obtains certificates from an ACME CA (Let's Encrypt, or any
 RFC 8555 CA) for a key you already have: the next key whose pin is in the
 manifest. The CSR is made from the key, which never leaves the machine, and
 the certificate is used only if it carries that key. Renewal keeps the key,
@@ -44,7 +42,13 @@ Examples:
   pinset key new --tls next --alg p256
   pinset cert issue --acme-directory https://acme.example/directory --agree-tos \
       --key next.key --domain api.example.com --http01-listen :80 --out next.crt
-  pinset cert renew --acme-directory https://acme.example/directory --key next.key --out next.crt`,
+  pinset cert renew --acme-directory https://acme.example/directory --key next.key --out next.crt`
+
+func newCertCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "cert",
+		Short: "Get certificates over ACME for keys pinset made, and renew them with the same key",
+		Long:  certHelp,
 	}
 	cmd.AddCommand(newCertIssueCmd(), newCertRenewCmd())
 	return cmd
@@ -74,7 +78,7 @@ func (o *certACMEOptions) addFlags(f *pflag.FlagSet) {
 	f.StringVar(&o.eabHMAC, "eab-hmac", "", "external account binding HMAC `KEY` (base64url) from the CA")
 	f.StringVar(&o.profile, "profile", "", "ask for the CA's certificate profile `NAME` (e.g. shortlived)")
 	f.BoolVar(&o.agreeTOS, "agree-tos", false, "agree to the CA's terms of service when creating the account")
-	f.DurationVar(&o.timeout, "timeout", certs.DefaultTimeout, "give up on the CA after this long (polls included)")
+	durationVar(f, &o.timeout, "timeout", certs.DefaultTimeout, "give up on the CA after this long (polls included)")
 }
 
 // issue runs one ACME issuance for the key in o.keyFile and writes the
@@ -140,7 +144,7 @@ func (o *certACMEOptions) issue(cmd *cobra.Command, domains []string) (*certs.Re
 	if err != nil {
 		return nil, err
 	}
-	if err := keyring.WriteAtomic(o.out, res.ChainPEM(), 0o644); err != nil {
+	if err := atomicfile.WriteFile(o.out, res.ChainPEM(), atomicfile.Options{Perm: 0o644}); err != nil {
 		return nil, err
 	}
 	return res, nil
@@ -202,12 +206,8 @@ func certPlan(ctx context.Context, cmd *cobra.Command, o *certACMEOptions, leaf 
 	return certs.Schedule(leaf.NotBefore, leaf.NotAfter, ri, now, certPick())
 }
 
-func newCertIssueCmd() *cobra.Command {
-	var o certACMEOptions
-	cmd := &cobra.Command{
-		Use:   "issue --acme-directory URL --key KEY --domain NAME [--domain NAME...] --out CERTFILE",
-		Short: "Get a certificate for an existing key over ACME",
-		Long: `pinset cert issue asks an ACME CA for a certificate for KEY covering every
+// certIssueHelp is the long help of `newCertIssueCmd`.
+const certIssueHelp = `pinset cert issue asks an ACME CA for a certificate for KEY covering every
 --domain, answers the CA's challenges, checks that the certificate carries
 KEY and every name, and writes the chain (leaf first) to CERTFILE. It prints
 the pin (the same as pinset pin KEY) and when to renew: inside the CA's
@@ -229,8 +229,15 @@ Examples:
     --agree-tos --key api-next.key --domain api.example.com \
     --http01-listen :80 --out api-next.pem
   pinset cert issue --acme-directory URL --key k.key --domain '*.example.com' \
-    --dns01-hook '/usr/local/bin/dns-hook --zone example.com' --out wild.pem`,
-		Args: cobra.NoArgs,
+    --dns01-hook '/usr/local/bin/dns-hook --zone example.com' --out wild.pem`
+
+func newCertIssueCmd() *cobra.Command {
+	var o certACMEOptions
+	cmd := &cobra.Command{
+		Use:   "issue --acme-directory URL --key KEY --domain NAME [--domain NAME...] --out CERTFILE",
+		Short: "Get a certificate for an existing key over ACME",
+		Long:  certIssueHelp,
+		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if len(o.domains) == 0 {
 				return errorWithHint(errors.New("no --domain given"), "name every host the certificate is for: --domain api.example.com")
@@ -247,15 +254,8 @@ Examples:
 	return cmd
 }
 
-func newCertRenewCmd() *cobra.Command {
-	var (
-		o     certACMEOptions
-		force bool
-	)
-	cmd := &cobra.Command{
-		Use:   "renew --acme-directory URL --key KEY --out CERTFILE",
-		Short: "Renew CERTFILE with the same key when it is due",
-		Long: `pinset cert renew reads the certificate in CERTFILE, checks that KEY is its
+// certRenewHelp is the long help of `newCertRenewCmd`.
+const certRenewHelp = `pinset cert renew reads the certificate in CERTFILE, checks that KEY is its
 key, and asks the CA (ACME Renewal Information, RFC 9773) when to renew;
 without an answer the time is two thirds of the lifetime. When that time
 has come (or with --force) it gets a new certificate for the same key and
@@ -265,8 +265,18 @@ and so the pin, does not change. Otherwise it prints when to run again.
 Examples:
   pinset cert renew --acme-directory https://acme.example/directory --key next.key --out next.crt
   pinset cert renew --acme-directory https://acme.example/directory --key next.key \
-      --out next.crt --force --http01-listen :80`,
-		Args: cobra.NoArgs,
+      --out next.crt --force --http01-listen :80`
+
+func newCertRenewCmd() *cobra.Command {
+	var (
+		o     certACMEOptions
+		force bool
+	)
+	cmd := &cobra.Command{
+		Use:   "renew --acme-directory URL --key KEY --out CERTFILE",
+		Short: "Renew CERTFILE with the same key when it is due",
+		Long:  certRenewHelp,
+		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if o.out == "" || o.keyFile == "" {
 				return errors.New("--out CERTFILE and --key KEY are required")

@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"pinset.dev/pinset/check"
+	"pinset.dev/pinset/probe"
 	"pinset.dev/pinset/trust"
 )
 
@@ -46,7 +47,7 @@ func (cf *checkFlags) options() (check.Options, error) {
 		return o, fmt.Errorf("--expiry-warning: %v", err)
 	}
 	o.ExpiryWarning = d
-	if o.Resolve, err = check.ParseResolve(cf.resolve); err != nil {
+	if o.Resolve, err = probe.ParseResolve(cf.resolve); err != nil {
 		return o, err
 	}
 	if cf.caFile != "" {
@@ -59,16 +60,8 @@ func (cf *checkFlags) options() (check.Options, error) {
 	return o, nil
 }
 
-func newCheckCmd() *cobra.Command {
-	var (
-		cf                     checkFlags
-		manifestFile, rootFile string
-		asJSON                 bool
-	)
-	cmd := &cobra.Command{
-		Use:   "check --manifest pins.json [--root root.json] [flags] [HOST[:PORT] ...]",
-		Short: "Check that a pin manifest covers what every address of its hosts serves",
-		Long: `pinset check connects to every address (IPv4 and IPv6) of each host, with SNI
+// checkHelp is the long help of `newCheckCmd`.
+const checkHelp = `pinset check connects to every address (IPv4 and IPv6) of each host, with SNI
 set to the host, and decides per address whether a client holding the
 manifest would accept the connection: the served chain must verify (system
 roots plus --cafile) and the verified chain must hold a pin of the host's
@@ -97,7 +90,18 @@ Examples:
   pinset check --manifest pins.json --root root.json api.example.com cdn.example.com:8443
   pinset check --manifest pins.json --json > report.json
   pinset check --manifest pins.json --cafile private-ca.pem \
-      --resolve api.example.com:443:10.0.0.7 api.example.com`,
+      --resolve api.example.com:443:10.0.0.7 api.example.com`
+
+func newCheckCmd() *cobra.Command {
+	var (
+		cf                     checkFlags
+		manifestFile, rootFile string
+		asJSON                 bool
+	)
+	cmd := &cobra.Command{
+		Use:   "check --manifest pins.json [--root root.json] [flags] [HOST[:PORT] ...]",
+		Short: "Check that a pin manifest covers what every address of its hosts serves",
+		Long:  checkHelp,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runCheck(cmd, manifestFile, rootFile, asJSON, &cf, args)
 		},

@@ -15,15 +15,8 @@ import (
 
 func init() { addCommand(newDemoCmd) }
 
-func newDemoCmd() *cobra.Command {
-	var (
-		keep   string
-		asJSON bool
-	)
-	cmd := &cobra.Command{
-		Use:   "demo [--keep DIR] [--json]",
-		Short: "Watch pinset do its whole job on loopback, in seconds",
-		Long: `pinset demo runs the whole story of dynamic pinning on this machine, with
+// demoHelp is the long help of `newDemoCmd`.
+const demoHelp = `pinset demo runs the whole story of dynamic pinning on this machine, with
 real TLS servers, a real pin service and a real client, all on 127.0.0.1
 (ports chosen by the kernel; nothing else is contacted):
 
@@ -50,8 +43,18 @@ there, and the demo prints the commands to inspect them.
 Examples:
   pinset demo
   pinset demo --keep ./pinset-demo
-  pinset demo --json | jq '.steps[] | select(.ok | not)'`,
-		Args: cobra.NoArgs,
+  pinset demo --json | jq '.steps[] | select(.ok | not)'`
+
+func newDemoCmd() *cobra.Command {
+	var (
+		keep   string
+		asJSON bool
+	)
+	cmd := &cobra.Command{
+		Use:   "demo [--keep DIR] [--json]",
+		Short: "Watch pinset do its whole job on loopback, in seconds",
+		Long:  demoHelp,
+		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cfg := demo.Config{Out: cmd.OutOrStdout(), Keep: keep}
 			if asJSON {

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -30,12 +29,8 @@ type exportFlags struct {
 	okhttpVersion                                        int
 }
 
-func newExportCmd() *cobra.Command {
-	var ef exportFlags
-	cmd := &cobra.Command{
-		Use:   "export FORMAT (--manifest pins.json [--root root.json] | --pin HOST=PIN,PIN ...) [flags]",
-		Short: "Write pins as Android, iOS, OkHttp, TrustKit, Alamofire, curl, HPKP or Go configuration",
-		Long: `Export writes the host policies of a pin manifest (or of --pin arguments) in
+// exportHelp is the long help of `newExportCmd`.
+const exportHelp = `Export writes the host policies of a pin manifest (or of --pin arguments) in
 the configuration format an app consumes:
 
   android-nsc       res/xml/network_security_config.xml: a domain-config and
@@ -95,11 +90,19 @@ chains, leaf first) or from live servers with --connect HOST[:PORT] (and
 Examples:
   pinset export android-nsc --manifest pins.json --root root.json \
       -o app/src/main/res/xml/network_security_config.xml
-  pinset export okhttp --pin 'api.example.com=sha256/AAAA...=,sha256/BBBB...='
+  LIVE=$(pinset pin --format base64 live.key); NEXT=$(pinset pin --format base64 next.key)
+  pinset export okhttp --pin "api.example.com=$LIVE,$NEXT"
   pinset export ios-ats --manifest pins.json --connect api.example.com
   pinset export okhttp --okhttp-version 3 --manifest pins.json
   pinset export trustkit-ios --manifest pins.json --expiration 2027-06-30
-  pinset export go --manifest pins.json --root root.json --package pins -o pins/pins.go`,
+  pinset export go --manifest pins.json --root root.json --package pins -o pins/pins.go`
+
+func newExportCmd() *cobra.Command {
+	var ef exportFlags
+	cmd := &cobra.Command{
+		Use:   "export FORMAT (--manifest pins.json [--root root.json] | --pin HOST=PIN,PIN ...) [flags]",
+		Short: "Write pins as Android, iOS, OkHttp, TrustKit, Alamofire, curl, HPKP or Go configuration",
+		Long:  exportHelp,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) != 1 {
 				return errorWithHint(fmt.Errorf("export needs one FORMAT, got %d arguments", len(args)),
@@ -124,135 +127,47 @@ Examples:
 	f.IntVar(&ef.okhttpVersion, "okhttp-version", export.OkHttp4, "OkHttp major `VERSION` of the okhttp format: 4 (4.3.0+, reads **.) or 3 (3.2.0 to 4.2.x: **.x written as x and *.x)")
 	f.StringArrayVar(&ef.certs, "cert", nil, "certificate chain `FILE` (PEM or DER) telling where pins sit in the chain (repeatable)")
 	f.StringArrayVar(&ef.connects, "connect", nil, "learn chain positions from a live server `HOST[:PORT]` (repeatable)")
-	f.StringVar(&ef.caFile, "cafile", "", "PEM `FILE` of extra trusted CAs for --connect")
-	f.DurationVar(&ef.timeout, "timeout", 10*time.Second, "timeout of each --connect")
+	f.StringVar(&ef.caFile, "cafile", "", "PEM `FILE` of private CAs --connect trusts in addition to the system roots")
+	durationVar(f, &ef.timeout, "timeout", 10*time.Second, "timeout of each --connect")
 	f.StringVar(&ef.maxAge, "max-age", "60d", "`AGE` of the hpkp max-age directive: days (60d) or a duration")
 	f.StringVar(&ef.pkg, "package", export.DefaultGoPackage, "package `NAME` of the go format")
+	_ = cmd.RegisterFlagCompletionFunc("trust-anchor", cobra.FixedCompletions([]string{"system", "user", "@raw/"}, cobra.ShellCompDirectiveNoFileComp|cobra.ShellCompDirectiveNoSpace))
+	_ = cmd.RegisterFlagCompletionFunc("okhttp-version", cobra.FixedCompletions([]string{"4\tOkHttp 4.3.0 and later", "3\tOkHttp 3.2.0 to 4.2.x"}, cobra.ShellCompDirectiveNoFileComp))
 	f.BoolVar(&ef.asJSON, "json", false, "print {format, output, warnings} as JSON instead of the file (okhttp: also the patterns and sha256/ pins, for PinsetOkHttp)")
 	f.BoolVar(&ef.strict, "strict", false, "fail (exit 3) when the format cannot express a policy exactly")
 	return cmd
 }
 
 func runExport(cmd *cobra.Command, format string, ef *exportFlags) error {
-	stderr := cmd.ErrOrStderr()
-	var spec *export.Format
-	for _, f := range export.Formats() {
-		if f.Name == format {
-			spec = &f
-		}
-	}
-	if spec == nil {
-		return errorWithHint(fmt.Errorf("unknown export format %q", format), "formats: "+strings.Join(export.FormatNames(), ", "))
-	}
-	in := export.Input{Positions: export.NewPositions(), GoPackage: ef.pkg}
-	var manifestExpires time.Time
-	var manifestVersion int64
-
-	switch {
-	case ef.manifest != "" && len(ef.pins) > 0:
-		return errors.New("give --manifest or --pin, not both")
-	case ef.manifest == "" && len(ef.pins) == 0:
-		return errorWithHint(errors.New("nothing to export"), "give --manifest pins.json (signed) or --pin 'HOST=PIN,PIN'")
-	case spec.NeedsSigned && (ef.manifest == "" || ef.root == ""):
-		return errorWithHint(fmt.Errorf("the %s format bundles the signed root and manifest: --manifest and --root are required", format),
-			"pinset export go --manifest pins.json --root root.json -o pins/pins.go")
-	case spec.NeedsSigned && len(ef.hosts) > 0:
-		return fmt.Errorf("the %s format bundles the signed manifest whole: --host cannot select part of it", format)
-	case ef.root != "" && ef.manifest == "":
-		return errors.New("--root verifies a --manifest; it does nothing with --pin")
-	}
-
-	if ef.manifest != "" {
-		mb, err := readInput(ef.manifest, maxInputFile)
-		if err != nil {
-			return err
-		}
-		var rb []byte
-		if ef.root != "" {
-			if rb, err = readInput(ef.root, maxInputFile); err != nil {
-				return err
-			}
-		}
-		m, err := export.LoadManifest(mb, rb)
-		if err != nil {
-			return fmt.Errorf("%s: %w", ef.manifest, err)
-		}
-		if !m.Verified {
-			warningf(stderr, "%s: signatures not verified (pass --root root.json to verify them)", ef.manifest)
-		}
-		if m.ExpiredAt(time.Now()) {
-			warningf(stderr, "%s: manifest version %d expired on %s; its pins are exported as they are", ef.manifest, m.Version, m.Expires.UTC().Format(time.DateOnly))
-		}
-		in.Policies, in.Source = m.Hosts, m.Describe(filepath.Base(ef.manifest))
-		manifestExpires = m.Expires
-		manifestVersion = int64(m.Version)
-		in.Manifest, in.Root = mb, rb
-	} else {
-		for _, s := range ef.pins {
-			p, err := policy.ParseSpec(s)
-			if err != nil {
-				return errorWithHint(fmt.Errorf("--pin: %w", err), "syntax: HOST=PIN,PIN[;include-subdomains][;report-only][;report-uri=URL]")
-			}
-			in.Policies = append(in.Policies, p)
-		}
-	}
-	pols, err := export.Select(in.Policies, ef.hosts)
+	spec, err := exportSpec(format, ef)
 	if err != nil {
 		return err
 	}
-	in.Policies = pols
-
+	a, err := exportAssemble(cmd, ef)
+	if err != nil {
+		return err
+	}
+	in := a.Input
+	in.GoPackage, in.OkHttpVersion = ef.pkg, ef.okhttpVersion
 	if ef.expiration != "" {
-		until, err := parseExpiration(ef.expiration, manifestExpires)
+		until, err := parseExpiration(ef.expiration, a.ManifestExpires)
 		if err != nil {
 			return err
 		}
 		if !until.After(time.Now()) {
-			warningf(stderr, "--expiration %s is not in the future: the platforms treat these hosts as NOT pinned", ef.expiration)
+			warningf(cmd.ErrOrStderr(), "--expiration %s is not in the future: the platforms treat these hosts as NOT pinned", ef.expiration)
 		}
 		in.Expiration = until
 	}
-	in.OkHttpVersion = ef.okhttpVersion
-	if ef.nsc != "" && len(ef.anchors) > 0 {
-		return errors.New("give --nsc or --trust-anchor, not both")
-	}
-	for _, a := range ef.anchors {
-		in.TrustAnchors = append(in.TrustAnchors, export.TrustAnchor{Src: a})
-	}
-	if ef.nsc != "" {
-		b, err := readInput(ef.nsc, maxInputFile)
-		if err != nil {
-			return err
-		}
-		if in.TrustAnchors, err = export.ReadBaseAnchors(b); err != nil {
-			if errors.Is(err, export.ErrNoBaseAnchors) {
-				return errorWithHint(fmt.Errorf("--nsc %s: %w", ef.nsc, err), "name the anchors the pinned hosts should trust with --trust-anchor system (and --trust-anchor @raw/NAME for a bundled CA)")
-			}
-			return fmt.Errorf("--nsc %s: %w", ef.nsc, err)
-		}
-	}
 	if in.HPKPMaxAge, err = parseDays(ef.maxAge); err != nil {
 		return fmt.Errorf("--max-age %w", err)
-	}
-
-	for _, name := range ef.certs {
-		b, err := readInput(name, maxInputFile)
-		if err != nil {
-			return err
-		}
-		items, err := pin.ParseItems(b, name)
-		if err != nil {
-			return err
-		}
-		in.Positions.AddItems(items)
 	}
 	if len(ef.connects) > 0 {
 		if err := exportConnect(cmd, ef, in.Positions); err != nil {
 			return err
 		}
 	}
-
-	res, err := export.Export(format, in)
+	res, err := export.Export(spec.Name, in)
 	if err != nil {
 		if errors.Is(err, policy.ErrNoBackupPin) {
 			return errorWithHint(err, "add the pin of a key held back for rotation (pinset pin backup.pub), or mark the host ;report-only")
@@ -260,40 +175,11 @@ func runExport(cmd *cobra.Command, format string, ef *exportFlags) error {
 		return err
 	}
 	for _, w := range res.Warnings {
-		warningf(stderr, "%s: %s", format, w)
+		warningf(cmd.ErrOrStderr(), "%s: %s", format, w)
 	}
-
-	out := res.Data
-	if ef.asJSON && format == "okhttp" {
-		// The okhttp format as data (patterns, sha256/ pins, minimum
-		// version, warnings, the code): what PinsetOkHttp reads, and what
-		// package mobile returns for the pins in force.
-		doc, err := export.OkHttp(in)
-		if err != nil {
-			return err
-		}
-		doc.ManifestVersion = manifestVersion
-		if out, err = doc.JSON(); err != nil {
-			return err
-		}
-	} else if ef.asJSON {
-		type jw struct {
-			Code    string `json:"code"`
-			Pattern string `json:"pattern,omitempty"`
-			Message string `json:"message"`
-		}
-		doc := struct {
-			Format   string `json:"format"`
-			Output   string `json:"output"`
-			Warnings []jw   `json:"warnings"`
-		}{Format: format, Output: string(res.Data), Warnings: []jw{}}
-		for _, w := range res.Warnings {
-			doc.Warnings = append(doc.Warnings, jw{w.Code, w.Pattern, w.Message})
-		}
-		if out, err = json.MarshalIndent(doc, "", "  "); err != nil {
-			return err
-		}
-		out = append(out, '\n')
+	out, err := exportOutput(format, ef, in, res, a.ManifestVersion)
+	if err != nil {
+		return err
 	}
 	if ef.strict && len(res.Warnings) > 0 {
 		// A command that fails writes nothing: no file; with --json the
@@ -310,6 +196,110 @@ func runExport(cmd *cobra.Command, format string, ef *exportFlags) error {
 	}
 	_, err = cmd.OutOrStdout().Write(out)
 	return err
+}
+
+// exportSpec finds the format and refuses flags it cannot use.
+func exportSpec(format string, ef *exportFlags) (*export.Format, error) {
+	var spec *export.Format
+	for _, f := range export.Formats() {
+		if f.Name == format {
+			spec = &f
+		}
+	}
+	switch {
+	case spec == nil:
+		return nil, errorWithHint(fmt.Errorf("unknown export format %q", format), "formats: "+strings.Join(export.FormatNames(), ", "))
+	case spec.NeedsSigned && (ef.manifest == "" || ef.root == ""):
+		return nil, errorWithHint(fmt.Errorf("the %s format bundles the signed root and manifest: --manifest and --root are required", format),
+			"pinset export go --manifest pins.json --root root.json -o pins/pins.go")
+	case spec.NeedsSigned && len(ef.hosts) > 0:
+		return nil, fmt.Errorf("the %s format bundles the signed manifest whole: --host cannot select part of it", format)
+	case ef.root != "" && ef.manifest == "":
+		return nil, errors.New("--root verifies a --manifest; it does nothing with --pin")
+	}
+	return spec, nil
+}
+
+// exportAssemble reads the files the flags name and hands them to
+// export.Assemble, which puts the input together.
+func exportAssemble(cmd *cobra.Command, ef *exportFlags) (*export.Assembly, error) {
+	src := export.Sources{ManifestName: ef.manifest, Pins: ef.pins, Hosts: ef.hosts, TrustAnchors: ef.anchors, NSCName: ef.nsc, Now: time.Now()}
+	var err error
+	read := func(name string, dst *[]byte) {
+		if name != "" && err == nil {
+			*dst, err = readInput(name, maxInputFile)
+		}
+	}
+	read(ef.manifest, &src.Manifest)
+	read(ef.root, &src.Root)
+	read(ef.nsc, &src.NSC)
+	for _, name := range ef.certs {
+		var b []byte
+		if read(name, &b); err != nil {
+			return nil, err
+		}
+		items, err := pin.ParseItems(b, name)
+		if err != nil {
+			return nil, err
+		}
+		src.Certs = append(src.Certs, items...)
+	}
+	if err != nil {
+		return nil, err
+	}
+	a, err := export.Assemble(src)
+	switch {
+	case errors.Is(err, export.ErrNothingToDo):
+		return nil, errorWithHint(err, "give --manifest pins.json (signed) or --pin 'HOST=PIN,PIN'")
+	case errors.Is(err, export.ErrBadPinSpec):
+		return nil, errorWithHint(err, "syntax: HOST=PIN,PIN[;include-subdomains][;report-only][;report-uri=URL]")
+	case errors.Is(err, export.ErrNoBaseAnchors):
+		return nil, errorWithHint(err, "name the anchors the pinned hosts should trust with --trust-anchor system (and --trust-anchor @raw/NAME for a bundled CA)")
+	case err != nil:
+		return nil, err
+	}
+	for _, w := range a.Warnings {
+		warningf(cmd.ErrOrStderr(), "%s", w)
+	}
+	return a, nil
+}
+
+// exportOutput is what export writes: the format's data, or with --json
+// a document (the okhttp format as data, the others wrapped with their
+// warnings).
+func exportOutput(format string, ef *exportFlags, in export.Input, res *export.Result, manifestVersion int64) ([]byte, error) {
+	if !ef.asJSON {
+		return res.Data, nil
+	}
+	if format == "okhttp" {
+		// The okhttp format as data (patterns, sha256/ pins, minimum
+		// version, warnings, the code): what PinsetOkHttp reads, and what
+		// package mobile returns for the pins in force.
+		doc, err := export.OkHttp(in)
+		if err != nil {
+			return nil, err
+		}
+		doc.ManifestVersion = manifestVersion
+		return doc.JSON()
+	}
+	type jw struct {
+		Code    string `json:"code"`
+		Pattern string `json:"pattern,omitempty"`
+		Message string `json:"message"`
+	}
+	doc := struct {
+		Format   string `json:"format"`
+		Output   string `json:"output"`
+		Warnings []jw   `json:"warnings"`
+	}{Format: format, Output: string(res.Data), Warnings: []jw{}}
+	for _, w := range res.Warnings {
+		doc.Warnings = append(doc.Warnings, jw{w.Code, w.Pattern, w.Message})
+	}
+	out, err := json.MarshalIndent(doc, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	return append(out, '\n'), nil
 }
 
 // parseExpiration reads --expiration: a date means until the end of that

@@ -29,15 +29,8 @@ const maxGetBody = 256 << 20
 
 func init() { addCommand(newGetCmd) }
 
-func newGetCmd() *cobra.Command {
-	var (
-		o       getOptions
-		resolve []string
-	)
-	cmd := &cobra.Command{
-		Use:   "get URL --root root.json [--manifest pins.json] [--pins-url BASE] [--cache DIR] [flags]",
-		Short: "Fetch a URL with pins enforced (a pinned curl)",
-		Long: `pinset get fetches URL the way an app built with pinset's client SDK would:
+// getHelp is the long help of `newGetCmd`.
+const getHelp = `pinset get fetches URL the way an app built with pinset's client SDK would:
 the server's chain must verify against the system roots (plus --cafile), and
 then contain a key pinned by the signed manifest for the URL's host.
 
@@ -63,8 +56,18 @@ Examples:
   pinset get https://10.0.0.5:8443/ --root root.json --manifest pins.json \
       --cafile private-ca.pem -o out.html
   pinset get https://api.example.com/ --root root.json --manifest pins.json \
-      --resolve api.example.com:443:127.0.0.2 --require-pin --json`,
-		Args: cobra.ExactArgs(1),
+      --resolve api.example.com:443:127.0.0.2 --require-pin --json`
+
+func newGetCmd() *cobra.Command {
+	var (
+		o       getOptions
+		resolve []string
+	)
+	cmd := &cobra.Command{
+		Use:   "get URL --root root.json [--manifest pins.json] [--pins-url BASE] [--cache DIR] [flags]",
+		Short: "Fetch a URL with pins enforced (a pinned curl)",
+		Long:  getHelp,
+		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			r, err := probe.ParseResolve(resolve)
 			if err != nil {

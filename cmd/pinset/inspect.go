@@ -57,19 +57,13 @@ type inspectView struct {
 	Keys          []inspectKey       `json:"keys,omitempty"`
 	RootThreshold int                `json:"root_threshold,omitempty"`
 	PinsThreshold int                `json:"pins_threshold,omitempty"`
+	Log           *trust.Log         `json:"log,omitempty"`
 	Hosts         []inspectHost      `json:"hosts,omitempty"`
 	Signatures    []inspectSignature `json:"signatures"`
 }
 
-func newInspectCmd() *cobra.Command {
-	var (
-		rootFile string
-		asJSON   bool
-	)
-	cmd := &cobra.Command{
-		Use:   "inspect FILE",
-		Short: "Show a root or pin manifest envelope and its signatures",
-		Long: `pinset inspect prints a root or pin manifest in readable form: its fields,
+// inspectHelp is the long help of `newInspectCmd`.
+const inspectHelp = `pinset inspect prints a root or pin manifest in readable form: its fields,
 keys and roles or host policies, and each signature with whether it verifies.
 
 Inspecting is not verifying: the document is decoded strictly but not
@@ -81,8 +75,18 @@ An expired document is marked EXPIRED. Use 'pinset verify' to decide trust.
 Examples:
   pinset inspect root.json
   pinset inspect --root root.json pins.json
-  pinset inspect pins.json --json`,
-		Args: cobra.ExactArgs(1),
+  pinset inspect pins.json --json`
+
+func newInspectCmd() *cobra.Command {
+	var (
+		rootFile string
+		asJSON   bool
+	)
+	cmd := &cobra.Command{
+		Use:   "inspect FILE",
+		Short: "Show a root or pin manifest envelope and its signatures",
+		Long:  inspectHelp,
+		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			name := args[0]
 			b, err := readInput(name, trustMaxFile)
@@ -134,6 +138,7 @@ func inspectFile(name string, b []byte, given *trust.Root, now time.Time) (*insp
 		v.Type, v.AppID, v.Version, v.Expires = "root", r.AppID, r.Version, r.Expires.Format(trust.TimeLayout)
 		v.Expired = !now.Before(r.Expires)
 		v.RootThreshold, v.PinsThreshold = r.RootRole.Threshold, r.PinsRole.Threshold
+		v.Log = r.Log
 		for _, k := range r.Keys {
 			ik := inspectKey{KeyID: k.ID, Alg: string(k.Alg), Pin: pin.FromSPKI(k.SPKI).Format(pin.OkHttp), Roles: []string{}}
 			if slices.Contains(r.RootRole.KeyIDs, k.ID) {
@@ -216,6 +221,13 @@ func inspectPrint(w io.Writer, v *inspectView) {
 	if v.Type == "root" {
 		fmt.Fprintf(w, "  root role:     %d of %s must sign\n", v.RootThreshold, plural(countRole(v.Keys, trust.RoleRoot), "key"))
 		fmt.Fprintf(w, "  pins role:     %d of %s must sign\n", v.PinsThreshold, plural(countRole(v.Keys, trust.RolePins), "key"))
+		if v.Log != nil {
+			fmt.Fprintf(w, "  log:           %s", v.Log.Key)
+			if len(v.Log.Witnesses) > 0 {
+				fmt.Fprintf(w, ", %d of %s must cosign", v.Log.WitnessThreshold, plural(len(v.Log.Witnesses), "witness", "witnesses"))
+			}
+			fmt.Fprintln(w, "\n                 manifests are accepted only with a proof that they are in this log")
+		}
 		fmt.Fprintf(w, "  keys:\n")
 		for _, k := range v.Keys {
 			fmt.Fprintf(w, "    %s  %-17s %s\n", k.KeyID, k.Alg, strings.Join(k.Roles, ","))

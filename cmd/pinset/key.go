@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"crypto/rand"
 	"encoding/json"
 	"errors"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"pinset.dev/pinset/internal/input"
 	"pinset.dev/pinset/trust"
 )
 
@@ -27,11 +27,8 @@ var trustRand io.Reader = rand.Reader
 // replace it.
 var trustNow = time.Now
 
-func newKeyCmd() *cobra.Command {
-	cmd := &cobra.Command{
-		Use:   "key",
-		Short: "Make signing keys for roots and pin manifests, and server (TLS) keys",
-		Long: `Signing keys for pinset's root and pin manifest documents, and, with
+// keyHelp is the long help of `newKeyCmd`.
+const keyHelp = `Signing keys for pinset's root and pin manifest documents, and, with
 "key new --tls", the private keys TLS servers present.
 
 A root lists the public keys of two roles: "root" (signs roots; keep these
@@ -41,7 +38,13 @@ See docs/trust.md.
 Examples:
   pinset key new root-a --passphrase-file pass.txt
   pinset key new pins
-  pinset root new --app com.example.app --root-key root-a.pub --pins-key pins.pub -o root.json`,
+  pinset root new --app com.example.app --root-key root-a.pub --pins-key pins.pub -o root.json`
+
+func newKeyCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "key",
+		Short: "Make signing keys for roots and pin manifests, and server (TLS) keys",
+		Long:  keyHelp,
 	}
 	cmd.AddCommand(newKeyNewCmd())
 	return cmd
@@ -51,6 +54,7 @@ func newKeyNewCmd() *cobra.Command {
 	var (
 		alg, passFile string
 		force, asJSON bool
+		noPass        bool
 		tk            tlsKeyOptions
 	)
 	cmd := &cobra.Command{
@@ -59,8 +63,9 @@ func newKeyNewCmd() *cobra.Command {
 		Long: `pinset key new writes a new signing key:
 
   NAME.key  the private key, PKCS#8 PEM, mode 0600; encrypted (PKCS#8 PBES2
-            with scrypt and AES-256-CBC, which OpenSSL also reads) when a
-            passphrase is given with --passphrase-file
+            with scrypt and AES-256-CBC, which OpenSSL also reads) with the
+            passphrase of --passphrase-file or, on a terminal, one typed
+            twice (not echoed); --no-passphrase writes it unencrypted
   NAME.pub  the public key, PUBLIC KEY PEM, to list in a root
 
 and prints the key id: the hex SHA-256 of the public key's SubjectPublicKeyInfo
@@ -68,10 +73,16 @@ and prints the key id: the hex SHA-256 of the public key's SubjectPublicKeyInfo
 
 ECDSA P-256 (the default) is verified natively by Android and iOS; Ed25519
 needs Android API 33 or a library. Existing files are not overwritten
-without --force.
+without --force. Without a terminal, --passphrase-file or --no-passphrase,
+the key is written unencrypted and a warning says so.
+
+Keep root keys encrypted and offline; a pins key that a CI job or
+'pinset serve' uses unattended may be unencrypted (--no-passphrase).
 
 Examples:
-  pinset key new root-a --passphrase-file pass.txt
+  pinset key new root-a                      # asks for a passphrase
+  pinset key new root-b --passphrase-file pass.txt
+  pinset key new ci-pins --no-passphrase
   pinset key new pins --alg p256
   pinset key new ci-signer --alg ed25519
 ` + tlsKeyHelp,
@@ -98,11 +109,9 @@ Examples:
 			if err != nil {
 				return fmt.Errorf("--alg: %w", err)
 			}
-			var pass []byte
-			if passFile != "" {
-				if pass, err = trustReadPassphrase(passFile); err != nil {
-					return err
-				}
+			pass, err := newKeyPassphrase(cmd.InOrStdin(), cmd.ErrOrStderr(), keyFile, passFile, noPass)
+			if err != nil {
+				return err
 			}
 			s, err := trust.GenerateKey(a, trustRand)
 			if err != nil {
@@ -136,6 +145,7 @@ Examples:
 	f := cmd.Flags()
 	f.StringVar(&alg, "alg", "p256", "key algorithm: p256 (ECDSA P-256, SHA-256) or ed25519; with --tls: p256, p384, rsa2048 or rsa3072")
 	f.StringVar(&passFile, "passphrase-file", "", "encrypt the private key with the passphrase in `FILE` (first line)")
+	f.BoolVar(&noPass, "no-passphrase", false, "write the private key unencrypted, without asking")
 	f.BoolVar(&force, "force", false, "overwrite existing NAME.key and NAME.pub")
 	f.BoolVar(&asJSON, "json", false, "print the result as JSON")
 	_ = cmd.RegisterFlagCompletionFunc("alg", cobra.FixedCompletions([]string{"p256\tECDSA P-256 with SHA-256 (default)", "ed25519\tEd25519 (signing keys)", "p384\tECDSA P-384 (--tls)", "rsa2048\tRSA 2048 (--tls)", "rsa3072\tRSA 3072 (--tls)"}, cobra.ShellCompDirectiveNoFileComp))
@@ -146,22 +156,13 @@ Examples:
 // trustMaxFile caps the files the trust commands read.
 const trustMaxFile = trust.MaxEnvelopeSize
 
-// trustReadPassphrase reads the first line of a passphrase file.
-func trustReadPassphrase(name string) ([]byte, error) {
-	b, err := readInput(name, 64<<10)
-	if err != nil {
-		return nil, err
-	}
-	line, _, _ := bytes.Cut(b, []byte("\n"))
-	line = bytes.TrimSuffix(line, []byte("\r"))
-	if len(line) == 0 {
-		return nil, fmt.Errorf("%s: empty passphrase", name)
-	}
-	return line, nil
-}
+// trustReadPassphrase is input.ReadPassphrase: the first line of a passphrase file.
+func trustReadPassphrase(name string) ([]byte, error) { return input.ReadPassphrase(name) }
 
-// trustReadSigner loads a private key file.
-func trustReadSigner(keyFile, passFile string) (*trust.Signer, error) {
+// trustReadSigner loads a private key file. An encrypted key takes the
+// passphrase of passFile or, when in is a terminal, one typed at a prompt
+// on stderr (not echoed).
+func trustReadSigner(in io.Reader, stderr io.Writer, keyFile, passFile string) (*trust.Signer, error) {
 	b, err := readInput(keyFile, 64<<10)
 	if err != nil {
 		return nil, err
@@ -173,6 +174,16 @@ func trustReadSigner(keyFile, passFile string) (*trust.Signer, error) {
 		}
 	}
 	s, err := trust.ParsePrivateKeyPEM(b, pass)
+	if passFile == "" && errors.Is(err, trust.ErrPassphrase) {
+		fd, ok := stdinTerminal(in)
+		if !ok {
+			return nil, errorWithHint(fmt.Errorf("%s: %w", keyFile, err), "the key is encrypted and there is no terminal to ask on: give --passphrase-file FILE")
+		}
+		if pass, err = promptPassphrase(fd, stderr, "Passphrase for "+keyFile+": "); err != nil {
+			return nil, err
+		}
+		s, err = trust.ParsePrivateKeyPEM(b, pass)
+	}
 	if err != nil {
 		if passFile != "" && errors.Is(err, trust.ErrPassphrase) {
 			return nil, fmt.Errorf("%s: %w (passphrase from %s)", keyFile, err, passFile)

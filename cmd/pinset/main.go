@@ -99,11 +99,8 @@ var registry []func() *cobra.Command
 // addCommand registers a subcommand constructor. Call it from init.
 func addCommand(f func() *cobra.Command) { registry = append(registry, f) }
 
-func newRootCmd() *cobra.Command {
-	root := &cobra.Command{
-		Use:   "pinset",
-		Short: "Safe, dynamic public-key pinning for mobile apps",
-		Long: `pinset keeps TLS public-key pinning safe when certificates rotate.
+// rootHelp is the long help of `newRootCmd`.
+const rootHelp = `pinset keeps TLS public-key pinning safe when certificates rotate.
 
 It computes SPKI SHA-256 pins in every spelling the platforms use, signs pin
 manifests under offline threshold root keys, serves them to apps that refresh
@@ -113,7 +110,13 @@ pins to Android and iOS configuration, and scans built apps.
 Start with:
   pinset demo                      the whole story on loopback, in seconds
   pinset pin cert.pem              the pin of a certificate or key
-  pinset pin --connect example.com the pins of a live server's chain`,
+  pinset pin --connect example.com the pins of a live server's chain`
+
+func newRootCmd() *cobra.Command {
+	root := &cobra.Command{
+		Use:           "pinset",
+		Short:         "Safe, dynamic public-key pinning for mobile apps",
+		Long:          rootHelp,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		PersistentPreRun: func(cmd *cobra.Command, args []string) {

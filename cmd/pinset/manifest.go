@@ -25,11 +25,8 @@ var manifestGate func(cmd *cobra.Command, m *trust.Manifest, force bool) error
 // --resolve) on 'manifest new'.
 var manifestGateFlags func(cmd *cobra.Command)
 
-func newManifestCmd() *cobra.Command {
-	cmd := &cobra.Command{
-		Use:   "manifest",
-		Short: "Make pin manifests: the host policies apps enforce",
-		Long: `A pin manifest lists host policies (pattern, pins, include-subdomains,
+// manifestHelp is the long help of `newManifestCmd`.
+const manifestHelp = `A pin manifest lists host policies (pattern, pins, include-subdomains,
 enforce or report-only, report URI) with a version, the root version it is
 signed under, an issue time and an expiry. The root's pins keys sign it.
 See docs/trust.md.
@@ -37,23 +34,20 @@ See docs/trust.md.
 Examples:
   pinset manifest new --root root.json --version 1 --policy hosts.yaml -o pins.json
   pinset sign --key pins.key --root root.json pins.json
-  pinset verify --root root.json pins.json`,
+  pinset verify --root root.json pins.json`
+
+func newManifestCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "manifest",
+		Short: "Make pin manifests: the host policies apps enforce",
+		Long:  manifestHelp,
 	}
 	cmd.AddCommand(newManifestNewCmd())
 	return cmd
 }
 
-func newManifestNewCmd() *cobra.Command {
-	var (
-		rootFile, expires, policyFile, out string
-		hosts                              []string
-		version                            uint64
-		runCheck, force, forceCheck        bool
-	)
-	cmd := &cobra.Command{
-		Use:   "new --root root.json --version N (--host SPEC ... | --policy FILE) -o pins.json",
-		Short: "Write an unsigned pin manifest envelope",
-		Long: `pinset manifest new writes a pin manifest in an unsigned envelope, bound
+// manifestNewHelp is the long help of `newManifestNewCmd`.
+const manifestNewHelp = `pinset manifest new writes a pin manifest in an unsigned envelope, bound
 to the app and version of --root; sign it with 'pinset sign' by the pins keys.
 
 A host is given as
@@ -65,8 +59,8 @@ Or list the hosts in a YAML file with --policy:
   hosts:
     - pattern: api.example.com
       pins:
-        - sha256/AAAA...=
-        - sha256/BBBB...=
+        - 47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=   # pinset pin live.key
+        - Gnu9JCD/+zfWjha1+p8W7lHodC+nMcbCLRAJmDucwWg=   # pinset pin next.key
       include_subdomains: false
       report_only: false
       report_uri: https://reports.example.com/v1/reports
@@ -76,11 +70,24 @@ back, so that a rotation never locks clients out. Versions must increase
 with every manifest; the expiry defaults to 30 days.
 
 Examples:
+  LIVE=$(pinset pin --format base64 live.key); NEXT=$(pinset pin --format base64 next.key)
   pinset manifest new --root root.json --version 1 \
-      --host 'api.example.com=sha256/AAAA...=,sha256/BBBB...=' -o pins.json
+      --host "api.example.com=$LIVE,$NEXT" -o pins.json
   pinset manifest new --root root.json --version 2 --policy hosts.yaml -o pins.json
-  pinset sign --key pins.key pins.json`,
-		Args: cobra.NoArgs,
+  pinset sign --key pins.key pins.json`
+
+func newManifestNewCmd() *cobra.Command {
+	var (
+		rootFile, expires, policyFile, out string
+		hosts                              []string
+		version                            uint64
+		runCheck, force, forceCheck        bool
+	)
+	cmd := &cobra.Command{
+		Use:   "new --root root.json --version N (--host SPEC ... | --policy FILE) -o pins.json",
+		Short: "Write an unsigned pin manifest envelope",
+		Long:  manifestNewHelp,
+		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if rootFile == "" {
 				return fmt.Errorf("--root is required: the manifest is bound to its app and version")

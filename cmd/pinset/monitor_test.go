@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"io"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -9,20 +10,32 @@ import (
 	"testing"
 	"time"
 
+	"pinset.dev/pinset/monitor"
 	"pinset.dev/pinset/server"
+	"pinset.dev/pinset/server/serveconfig"
 	"pinset.dev/pinset/store"
 )
 
-func monitorTestConfig(t *testing.T, yamlText string) (*serveConfig, error) {
+// monitorTestConfig loads a serve configuration and builds it, as runServe
+// does, returning the monitor's part.
+func monitorTestConfig(t *testing.T, yamlText string) (*monitor.Config, error) {
 	t.Helper()
 	p := filepath.Join(t.TempDir(), "pinset.yaml")
 	if err := os.WriteFile(p, []byte(yamlText), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	return loadServeConfig(p)
+	f, err := serveconfig.Load(p)
+	if err != nil {
+		return nil, err
+	}
+	svc, err := f.Build(io.Discard)
+	if err != nil {
+		return nil, err
+	}
+	return svc.Monitor, nil
 }
 
-func TestServeMonitorHook(t *testing.T) {
+func TestServeMonitorWiring(t *testing.T) {
 	cfg, err := monitorTestConfig(t, `
 monitor:
   interval: 1m
@@ -44,7 +57,7 @@ monitor:
 	}
 	defer st.Close()
 	sc := &server.Config{Store: st}
-	if err := monitorServeHook(cfg, sc); err != nil {
+	if _, err := wireMonitor(cfg, sc, nil); err != nil {
 		t.Fatal(err)
 	}
 	if len(sc.Tasks) != 1 || sc.Registry == nil || sc.Routes == nil {
@@ -98,7 +111,7 @@ monitor:
 	// Disabled: no task.
 	cfg, _ = monitorTestConfig(t, "monitor: {enabled: false}\n")
 	sc = &server.Config{Store: st}
-	if err := monitorServeHook(cfg, sc); err != nil || len(sc.Tasks) != 0 {
+	if _, err := wireMonitor(cfg, sc, nil); err != nil || len(sc.Tasks) != 0 {
 		t.Fatalf("disabled monitor: %v, %d tasks", err, len(sc.Tasks))
 	}
 }
@@ -122,14 +135,14 @@ func TestServeMonitorConfigErrors(t *testing.T) {
 		{"monitor: {intervall: 5m}\n", "intervall"},
 		{"monitor: {interval: 1s}\n", "at least 10s"},
 		{"monitor: {interval: soon}\n", "monitor.interval"},
-		{"monitor: {expiry_warning: x}\n", "expiry-warning"},
+		{"monitor: {expiry_warning: x}\n", "monitor.expiry_warning"},
 		{"monitor: {resolve: [nonsense]}\n", "HOST:PORT:ADDR"},
 		{"monitor:\n  alerts:\n    - {slack: http://a, webhook: http://b}\n", "exactly one"},
 		{"monitor:\n  alerts:\n    - {}\n", "exactly one"},
 	} {
 		cfg, err := monitorTestConfig(t, tc.yaml)
 		if err == nil {
-			err = monitorServeHook(cfg, &server.Config{})
+			_, err = wireMonitor(cfg, &server.Config{}, nil)
 		}
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%q: error %v, want %q", tc.yaml, err, tc.want)

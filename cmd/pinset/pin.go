@@ -7,15 +7,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"net"
-	"os"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"pinset.dev/pinset/internal/input"
 	"pinset.dev/pinset/pin"
 	"pinset.dev/pinset/probe"
 )
@@ -33,14 +32,11 @@ type pinOptions struct {
 	resolve    []string
 	timeout    time.Duration
 	format     string
+	asJSON     bool
 }
 
-func newPinCmd() *cobra.Command {
-	var o pinOptions
-	cmd := &cobra.Command{
-		Use:   "pin [flags] FILE... | pin --connect HOST[:PORT] [flags]",
-		Short: "Compute the SPKI SHA-256 pins of certificates, keys, CSRs or a live server",
-		Long: `pinset pin prints the pin (SHA-256 of the SubjectPublicKeyInfo) of every
+// pinHelp is the long help of `newPinCmd`.
+const pinHelp = `pinset pin prints the pin (SHA-256 of the SubjectPublicKeyInfo) of every
 certificate, public or private key and certificate request in the given files,
 or of the chain a live server presents.
 
@@ -69,7 +65,7 @@ Formats (--format):
   okhttp      sha256/BASE64 per line (OkHttp CertificatePinner)
   hpkp        pin-sha256="BASE64" per line
   hex         lower-case hex per line; hex-colons: pairs separated by ':'
-  json        every field, for scripts
+  json        every field, for scripts (the same as --json)
 
 Examples:
   pinset pin cert.pem
@@ -78,7 +74,14 @@ Examples:
   pinset pin --connect example.com
   pinset pin --connect [2001:db8::1]:8443 --servername api.example.com
   pinset pin --connect api.internal:8443 --cafile internal-root.pem --all-addrs
-  pinset pin --connect example.com --format base64`,
+  pinset pin --connect example.com --format base64`
+
+func newPinCmd() *cobra.Command {
+	var o pinOptions
+	cmd := &cobra.Command{
+		Use:   "pin [flags] FILE... | pin --connect HOST[:PORT] [flags]",
+		Short: "Compute the SPKI SHA-256 pins of certificates, keys, CSRs or a live server",
+		Long:  pinHelp,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if o.connect != "" && len(args) > 0 {
 				return errorWithHint(errors.New("give files or --connect, not both"), "run pinset pin twice")
@@ -89,6 +92,12 @@ Examples:
 			return nil
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if o.asJSON {
+				if cmd.Flags().Changed("format") && o.format != "json" {
+					return fmt.Errorf("--json and --format %s: choose one", o.format)
+				}
+				o.format = "json"
+			}
 			if !pinKnownFormat(o.format) {
 				return fmt.Errorf("--format %q: want one of %s", o.format, strings.Join(pinFormats, ", "))
 			}
@@ -107,8 +116,9 @@ Examples:
 	f.StringVar(&o.caFile, "cafile", "", "PEM `FILE` of private root certificates, trusted in addition to the system roots")
 	f.BoolVar(&o.allAddrs, "all-addrs", false, "connect to every resolved address (IPv4 and IPv6) and show each one's chain")
 	f.StringArrayVar(&o.resolve, "resolve", nil, "connect to `HOST:PORT:ADDR` instead of resolving HOST (repeatable; as curl's --resolve)")
-	f.DurationVar(&o.timeout, "timeout", probe.DefaultTimeout, "time limit for each address (connection and handshake)")
+	durationVar(f, &o.timeout, "timeout", probe.DefaultTimeout, "time limit for each address (connection and handshake)")
 	f.StringVar(&o.format, "format", "text", "output `FORMAT`: "+strings.Join(pinFormats, ", "))
+	f.BoolVar(&o.asJSON, "json", false, "print every field as JSON (the same as --format json)")
 	_ = cmd.RegisterFlagCompletionFunc("format", func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
 		return pinFormats, cobra.ShellCompDirectiveNoFileComp
 	})
@@ -126,12 +136,12 @@ func pinKnownFormat(f string) bool {
 
 // pinJSONItem is one certificate, key or CSR in --format json.
 type pinJSONItem struct {
-	Pin      string `json:"pin"`
-	Position string `json:"position"`
-	Subject  string `json:"subject,omitempty"`
-	Issuer   string `json:"issuer,omitempty"`
-	NotAfter string `json:"not_after,omitempty"`
-	KeyType  string `json:"key_type"`
+	Pin      pin.Pin `json:"pin"`
+	Position string  `json:"position"`
+	Subject  string  `json:"subject,omitempty"`
+	Issuer   string  `json:"issuer,omitempty"`
+	NotAfter string  `json:"not_after,omitempty"`
+	KeyType  string  `json:"key_type"`
 	// Served and Verified are set for --connect only.
 	Served   *bool `json:"served,omitempty"`
 	Verified *bool `json:"verified,omitempty"`
@@ -146,10 +156,18 @@ type pinJSONInput struct {
 	VerifyError string        `json:"verify_error,omitempty"`
 	Error       string        `json:"error,omitempty"`
 	Items       []pinJSONItem `json:"items"`
+
+	// For the text renderer: the lines above the input's table (none: no
+	// heading), and whether its table has a NOTE column (--connect).
+	heading []string
+	notes   bool
+	// unverified: the chain of a --connect address did not verify, so its
+	// bare pins are what the server sent.
+	unverified bool
 }
 
 func pinJSONFrom(it pin.Item) pinJSONItem {
-	j := pinJSONItem{Pin: it.Pin.String(), Position: string(it.Kind), Subject: it.Subject, Issuer: it.Issuer, KeyType: it.KeyType}
+	j := pinJSONItem{Pin: it.Pin, Position: string(it.Kind), Subject: it.Subject, Issuer: it.Issuer, KeyType: it.KeyType}
 	if !it.NotAfter.IsZero() {
 		j.NotAfter = it.NotAfter.UTC().Format(time.RFC3339)
 	}
@@ -178,36 +196,13 @@ func pinFiles(cmd *cobra.Command, o pinOptions, names []string) error {
 		}
 		inputs = append(inputs, in)
 	}
-	out := cmd.OutOrStdout()
-	switch o.format {
-	case "json":
-		if err := pinWriteJSON(out, inputs); err != nil {
-			return err
+	if len(names) > 1 {
+		for i := range inputs {
+			inputs[i].heading = []string{"# " + inputs[i].Input}
 		}
-	case "text":
-		tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-		for i, in := range inputs {
-			if in.Error != "" {
-				continue
-			}
-			if len(names) > 1 {
-				if i > 0 {
-					fmt.Fprintln(tw)
-				}
-				fmt.Fprintf(tw, "# %s\n", in.Input)
-			}
-			fmt.Fprintln(tw, "PIN\tPOSITION\tSUBJECT\tNOT AFTER")
-			for _, it := range in.Items {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", it.Pin, it.Position, pinDash(it.Subject), pinDash(it.NotAfter))
-			}
-		}
-		tw.Flush()
-	default:
-		for _, in := range inputs {
-			for _, it := range in.Items {
-				fmt.Fprintln(out, pin.MustParse(it.Pin).Format(pin.Format(o.format)))
-			}
-		}
+	}
+	if err := renderPins(cmd.OutOrStdout(), o.format, inputs, false); err != nil {
+		return err
 	}
 	return pinFailures(cmd, failed)
 }
@@ -237,18 +232,14 @@ func pinReadFile(cmd *cobra.Command, name string) ([]pin.Item, error) {
 	if name == "-" {
 		return pin.ReadItems(cmd.InOrStdin(), "stdin")
 	}
-	f, err := os.Open(name)
+	f, err := input.Open(name)
+	if errors.Is(err, input.ErrDirectory) {
+		return nil, fmt.Errorf("%s: is a directory, not a file of certificates or keys", name)
+	}
 	if err != nil {
-		var pe *fs.PathError
-		if errors.As(err, &pe) {
-			return nil, fmt.Errorf("%s: %v", name, pe.Err)
-		}
 		return nil, err
 	}
 	defer f.Close()
-	if st, err := f.Stat(); err == nil && st.IsDir() {
-		return nil, fmt.Errorf("%s: is a directory, not a file of certificates or keys", name)
-	}
 	return pin.ReadItems(f, name)
 }
 
@@ -277,19 +268,23 @@ func pinConnect(cmd *cobra.Command, o pinOptions) error {
 	if err != nil {
 		return fmt.Errorf("--connect %s: %v", o.connect, strings.TrimPrefix(err.Error(), "probe: "))
 	}
-	out := cmd.OutOrStdout()
 	var failed []error
 	var inputs []pinJSONInput
 	for _, r := range results {
 		label := pinAddrLabel(o.connect, r)
-		in := pinJSONInput{Input: o.connect, Address: r.Addr, ServerName: r.ServerName, Items: []pinJSONItem{}}
+		in := pinJSONInput{Input: o.connect, Address: r.Addr, ServerName: r.ServerName, Items: []pinJSONItem{}, notes: true, unverified: r.VerifyErr != nil}
 		switch {
 		case r.Err != nil:
 			failed = append(failed, fmt.Errorf("%s: %v", label, r.Err))
 			in.Error = r.Err.Error()
+			in.heading = []string{fmt.Sprintf("# %s: no chain: %v", label, r.Err)}
 		case r.VerifyErr != nil:
 			failed = append(failed, fmt.Errorf("%s: chain NOT verified: %v; the pins shown are what the server sent, not a chain clients trust", label, r.VerifyErr))
 			in.VerifyError = r.VerifyErr.Error()
+			in.heading = []string{fmt.Sprintf("# %s: UNVERIFIED chain (%v)", label, r.VerifyErr),
+				"# these are the certificates the server sent; no trusted chain backs them"}
+		default:
+			in.heading = []string{fmt.Sprintf("# %s: verified chain, %s", label, tls.VersionName(r.TLSVersion))}
 		}
 		if r.Err == nil {
 			v := r.Verified()
@@ -303,62 +298,82 @@ func pinConnect(cmd *cobra.Command, o pinOptions) error {
 		}
 		inputs = append(inputs, in)
 	}
-	switch o.format {
+	if err := renderPins(cmd.OutOrStdout(), o.format, inputs, true); err != nil {
+		return err
+	}
+	return pinFailures(cmd, failed)
+}
+
+// renderPins is the one renderer of `pinset pin`, for files and --connect
+// alike: JSON, a table per input (text), or bare pins in a spelling. An
+// input with an error shows its heading only (a file's error is printed
+// on its own line instead). Bare pins come leaf first; with once, each pin
+// is printed once across inputs and certificates outside a verified chain
+// are left out, since clients never match them (--connect).
+func renderPins(out io.Writer, format string, inputs []pinJSONInput, once bool) error {
+	switch format {
 	case "json":
-		if err := pinWriteJSON(out, inputs); err != nil {
-			return err
-		}
+		return pinWriteJSON(out, inputs)
 	case "text":
 		tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-		for i, in := range inputs {
-			if i > 0 {
+		shown := 0
+		for _, in := range inputs {
+			if in.Error != "" && !in.notes {
+				continue
+			}
+			if shown > 0 {
 				fmt.Fprintln(tw)
 			}
-			r := results[i]
-			switch {
-			case r.Err != nil:
-				fmt.Fprintf(tw, "# %s: no chain: %v\n", pinAddrLabel(o.connect, r), r.Err)
+			shown++
+			for _, h := range in.heading {
+				fmt.Fprintln(tw, h)
+			}
+			if in.Error != "" {
 				continue
-			case r.VerifyErr != nil:
-				fmt.Fprintf(tw, "# %s: UNVERIFIED chain (%v)\n", pinAddrLabel(o.connect, r), r.VerifyErr)
-				fmt.Fprintf(tw, "# these are the certificates the server sent; no trusted chain backs them\n")
-			default:
-				fmt.Fprintf(tw, "# %s: verified chain, %s\n", pinAddrLabel(o.connect, r), tls.VersionName(r.TLSVersion))
+			}
+			if !in.notes {
+				fmt.Fprintln(tw, "PIN\tPOSITION\tSUBJECT\tNOT AFTER")
+				for _, it := range in.Items {
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", it.Pin, it.Position, pinDash(it.Subject), pinDash(it.NotAfter))
+				}
+				continue
 			}
 			fmt.Fprintln(tw, "PIN\tPOSITION\tSUBJECT\tNOT AFTER\tNOTE")
 			for _, it := range in.Items {
-				note := ""
-				switch {
-				case !*it.Verified && r.VerifyErr == nil:
-					note = "not in verified chain: pinning it has no effect"
-				case !*it.Verified:
-					note = "unverified"
-				case !*it.Served:
-					note = "not sent by the server (from the trust store)"
-				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", it.Pin, it.Position, pinDash(it.Subject), pinDash(it.NotAfter), note)
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", it.Pin, it.Position, pinDash(it.Subject), pinDash(it.NotAfter), pinNote(in, it))
 			}
 		}
-		tw.Flush()
+		return tw.Flush()
 	default:
-		// One bare pin per line, leaf first, each once across addresses.
-		// Served certificates outside a verified chain are left out:
-		// clients never match them.
 		var seen []pin.Pin
-		for i, in := range inputs {
+		for _, in := range inputs {
 			for _, it := range in.Items {
-				if !*it.Verified && results[i].VerifyErr == nil {
+				if once && (pin.Contains(seen, it.Pin) || (it.Verified != nil && !*it.Verified && !in.unverified)) {
 					continue
 				}
-				p := pin.MustParse(it.Pin)
-				if !pin.Contains(seen, p) {
-					seen = append(seen, p)
-					fmt.Fprintln(out, p.Format(pin.Format(o.format)))
+				seen = append(seen, it.Pin)
+				if _, err := fmt.Fprintln(out, it.Pin.Format(pin.Format(format))); err != nil {
+					return err
 				}
 			}
 		}
+		return nil
 	}
-	return pinFailures(cmd, failed)
+}
+
+// pinNote is the NOTE column of a --connect table.
+func pinNote(in pinJSONInput, it pinJSONItem) string {
+	switch {
+	case it.Verified == nil || it.Served == nil:
+		return ""
+	case !*it.Verified && !in.unverified:
+		return "not in verified chain: pinning it has no effect"
+	case !*it.Verified:
+		return "unverified"
+	case !*it.Served:
+		return "not sent by the server (from the trust store)"
+	}
+	return ""
 }
 
 func pinWriteJSON(w io.Writer, v any) error {

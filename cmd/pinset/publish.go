@@ -32,16 +32,8 @@ type publishItem struct {
 	version uint64
 }
 
-func newPublishCmd() *cobra.Command {
-	var (
-		serverURL, token, caFile, certFile, keyFile, app string
-		force, forceUnpin, asJSON                        bool
-		timeout                                          time.Duration
-	)
-	cmd := &cobra.Command{
-		Use:   "publish --server URL --token TOKEN FILE...",
-		Short: "Upload signed roots and manifests to the pin service",
-		Long: `pinset publish uploads signed roots and manifests through the pin service's
+// publishHelp is the long help of `newPublishCmd`.
+const publishHelp = `pinset publish uploads signed roots and manifests through the pin service's
 admin API. Each file's kind (root or manifest) is read from its envelope's
 payloadType and its app from the document; roots go first, in version order,
 then manifests. The service verifies each upload as a client would and
@@ -59,108 +51,134 @@ Examples:
 A manifest that stops pinning a host the current manifest enforces (drops
 it, or makes it report-only) is refused unless --force-unpin is given; a
 host that has been report-only for the service's unpin_period (7 days by
-default) may be dropped without it.`,
-		Args: cobra.MinimumNArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if token == "" {
-				token = os.Getenv("PINSET_TOKEN")
-			}
-			if serverURL == "" {
-				return errors.New("publish: --server is required")
-			}
-			if token == "" {
-				return errorWithHint(errors.New("publish: no token"), "pass --token or set PINSET_TOKEN (create one with 'pinset token new')")
-			}
-			base, err := url.Parse(strings.TrimRight(serverURL, "/"))
-			if err != nil || (base.Scheme != "http" && base.Scheme != "https") || base.Host == "" {
-				return fmt.Errorf("--server %q: want an http:// or https:// URL", redact.URL(serverURL))
-			}
-			items, err := readPublishItems(args)
-			if err != nil {
-				return err
-			}
-			client, err := publishClient(caFile, certFile, keyFile, timeout)
-			if err != nil {
-				return err
-			}
-			out := cmd.OutOrStdout()
-			var results []map[string]any
-			for _, it := range items {
-				if app != "" {
-					it.app = app
-				}
-				u := *base
-				u.Path += "/v1/admin/apps/" + url.PathEscape(it.app) + "/" + it.kind
-				if it.kind == "pins" {
-					q := url.Values{}
-					if force {
-						q.Set("force", "1")
-					}
-					if forceUnpin {
-						q.Set("force_unpin", "1")
-					}
-					u.RawQuery = q.Encode()
-				}
-				res, err := putDocument(cmd, client, u.String(), token, it.body)
-				if err != nil {
-					var ee *exitError
-					if errors.As(err, &ee) {
-						return errorWithHint(fmt.Errorf("%s: %w", it.file, ee.err), ee.hint)
-					}
-					return fmt.Errorf("%s: %w", it.file, err)
-				}
-				res["file"] = it.file
-				results = append(results, res)
-				if !asJSON {
-					what := map[string]string{"root": "root", "pins": "manifest"}[it.kind]
-					state := "published"
-					if changed, _ := res["changed"].(bool); !changed {
-						state = "already current"
-					}
-					if forced, _ := res["forced"].(bool); forced {
-						state += " (forced past the publish gate)"
-					}
-					fmt.Fprintf(out, "%s: %s %s v%d %s\n", it.file, it.app, what, it.version, state)
-				}
-				if hosts, _ := res["unpinned"].([]any); len(hosts) > 0 {
-					warningf(cmd.ErrOrStderr(), "%s: forced: this manifest stops pinning %d host(s); the service logged it and alerts on it", it.file, len(hosts))
-					for _, h := range hosts {
-						if m, ok := h.(map[string]any); ok {
-							fmt.Fprintf(cmd.ErrOrStderr(), "  %v\n", m["reason"])
-						}
-					}
-				}
-				if g := gateSummary(res); g != nil {
-					if !asJSON {
-						writeGateSummary(out, g)
-					}
-					if n := g.Unverifiable + g.Unreachable + g.Unresolved; n > 0 {
-						warningf(cmd.ErrOrStderr(), "%s: the publish gate could not check %d address(es) or host(s) (publish_gate.strict refuses such manifests)", it.file, n)
-					} else if g.Skipped != "" {
-						warningf(cmd.ErrOrStderr(), "%s: %s", it.file, g.Skipped)
-					}
-				}
-			}
-			if asJSON {
-				enc := json.NewEncoder(out)
-				enc.SetIndent("", "  ")
-				return enc.Encode(results)
-			}
-			return nil
-		},
+default) may be dropped without it.`
+
+// publishOptions are the flags of `pinset publish`.
+type publishOptions struct {
+	serverURL, token, caFile, certFile, keyFile, app string
+	force, forceUnpin, asJSON                        bool
+	timeout                                          time.Duration
+}
+
+func newPublishCmd() *cobra.Command {
+	var o publishOptions
+	cmd := &cobra.Command{
+		Use:   "publish --server URL --token TOKEN FILE...",
+		Short: "Upload signed roots and manifests to the pin service",
+		Long:  publishHelp,
+		Args:  cobra.MinimumNArgs(1),
+		RunE:  func(cmd *cobra.Command, args []string) error { return runPublish(cmd, &o, args) },
 	}
 	f := cmd.Flags()
-	f.StringVar(&serverURL, "server", "", "base `URL` of the pin service, e.g. https://pins.example.com")
-	f.StringVar(&token, "token", "", "admin `TOKEN` (default: $PINSET_TOKEN)")
-	f.StringVar(&app, "app", "", "upload to this `APP` instead of the app the documents name (the service refuses a mismatch)")
-	f.BoolVar(&force, "force", false, "publish manifests even if the service's publish gate refuses them")
-	f.BoolVar(&forceUnpin, "force-unpin", false, "publish manifests even if they stop pinning hosts the current manifest pins (the service logs and alerts on it)")
-	f.StringVar(&caFile, "cafile", "", "PEM `FILE` of CAs to trust for the service (added to the system roots)")
-	f.StringVar(&certFile, "client-cert", "", "client certificate `FILE` for an admin API behind mutual TLS")
-	f.StringVar(&keyFile, "client-key", "", "private key `FILE` of --client-cert")
-	f.DurationVar(&timeout, "timeout", 60*time.Second, "time limit per upload (the publish gate probes live hosts)")
-	f.BoolVar(&asJSON, "json", false, "print the service's answers as JSON")
+	f.StringVar(&o.serverURL, "server", "", "base `URL` of the pin service, e.g. https://pins.example.com")
+	f.StringVar(&o.token, "token", "", "admin `TOKEN` (default: $PINSET_TOKEN)")
+	f.StringVar(&o.app, "app", "", "upload to this `APP` instead of the app the documents name (the service refuses a mismatch)")
+	f.BoolVar(&o.force, "force", false, "publish manifests even if the service's publish gate refuses them")
+	f.BoolVar(&o.forceUnpin, "force-unpin", false, "publish manifests even if they stop pinning hosts the current manifest pins (the service logs and alerts on it)")
+	f.StringVar(&o.caFile, "cafile", "", "PEM `FILE` of CAs to trust for the service (added to the system roots)")
+	f.StringVar(&o.certFile, "client-cert", "", "client certificate `FILE` for an admin API behind mutual TLS")
+	f.StringVar(&o.keyFile, "client-key", "", "private key `FILE` of --client-cert")
+	durationVar(f, &o.timeout, "timeout", 60*time.Second, "time limit per upload (the publish gate probes live hosts)")
+	f.BoolVar(&o.asJSON, "json", false, "print the service's answers as JSON")
 	return cmd
+}
+
+// runPublish uploads each file to the admin API and prints each answer.
+func runPublish(cmd *cobra.Command, o *publishOptions, args []string) error {
+	token := o.token
+	if token == "" {
+		token = os.Getenv("PINSET_TOKEN")
+	}
+	if o.serverURL == "" {
+		return errors.New("publish: --server is required")
+	}
+	if token == "" {
+		return errorWithHint(errors.New("publish: no token"), "pass --token or set PINSET_TOKEN (create one with 'pinset token new')")
+	}
+	base, err := url.Parse(strings.TrimRight(o.serverURL, "/"))
+	if err != nil || (base.Scheme != "http" && base.Scheme != "https") || base.Host == "" {
+		return fmt.Errorf("--server %q: want an http:// or https:// URL", redact.URL(o.serverURL))
+	}
+	items, err := readPublishItems(args)
+	if err != nil {
+		return err
+	}
+	client, err := publishClient(o.caFile, o.certFile, o.keyFile, o.timeout)
+	if err != nil {
+		return err
+	}
+	var results []map[string]any
+	for _, it := range items {
+		if o.app != "" {
+			it.app = o.app
+		}
+		u := *base
+		u.Path += "/v1/admin/apps/" + url.PathEscape(it.app) + "/" + it.kind
+		if it.kind == "pins" {
+			q := url.Values{}
+			if o.force {
+				q.Set("force", "1")
+			}
+			if o.forceUnpin {
+				q.Set("force_unpin", "1")
+			}
+			u.RawQuery = q.Encode()
+		}
+		res, err := putDocument(cmd, client, u.String(), token, it.body)
+		if err != nil {
+			var ee *exitError
+			if errors.As(err, &ee) {
+				return errorWithHint(fmt.Errorf("%s: %w", it.file, ee.err), ee.hint)
+			}
+			return fmt.Errorf("%s: %w", it.file, err)
+		}
+		res["file"] = it.file
+		results = append(results, res)
+		printPublished(cmd, it, res, o.asJSON)
+	}
+	warnManifestBehindRoot(cmd, client, base, items)
+	if o.asJSON {
+		enc := json.NewEncoder(cmd.OutOrStdout())
+		enc.SetIndent("", "  ")
+		return enc.Encode(results)
+	}
+	return nil
+}
+
+// printPublished says what the service did with one file: a line (unless
+// --json), the hosts a forced manifest unpins, the gate's summary and what
+// it could not check.
+func printPublished(cmd *cobra.Command, it publishItem, res map[string]any, asJSON bool) {
+	out, stderr := cmd.OutOrStdout(), cmd.ErrOrStderr()
+	if !asJSON {
+		what := map[string]string{"root": "root", "pins": "manifest"}[it.kind]
+		state := "published"
+		if changed, _ := res["changed"].(bool); !changed {
+			state = "already current"
+		}
+		if forced, _ := res["forced"].(bool); forced {
+			state += " (forced past the publish gate)"
+		}
+		fmt.Fprintf(out, "%s: %s %s v%d %s\n", it.file, it.app, what, it.version, state)
+	}
+	if hosts, _ := res["unpinned"].([]any); len(hosts) > 0 {
+		warningf(stderr, "%s: forced: this manifest stops pinning %d host(s); the service logged it and alerts on it", it.file, len(hosts))
+		for _, h := range hosts {
+			if m, ok := h.(map[string]any); ok {
+				fmt.Fprintf(stderr, "  %v\n", m["reason"])
+			}
+		}
+	}
+	if g := gateSummary(res); g != nil {
+		if !asJSON {
+			writeGateSummary(out, g)
+		}
+		if n := g.Unverifiable + g.Unreachable + g.Unresolved; n > 0 {
+			warningf(stderr, "%s: the publish gate could not check %d address(es) or host(s) (publish_gate.strict refuses such manifests)", it.file, n)
+		} else if g.Skipped != "" {
+			warningf(stderr, "%s: %s", it.file, g.Skipped)
+		}
+	}
 }
 
 func readPublishItems(files []string) ([]publishItem, error) {
@@ -337,4 +355,57 @@ func redactURLError(err error) error {
 		return ue.Err
 	}
 	return err
+}
+
+// warnManifestBehindRoot warns when a root was published and the app's
+// current manifest (none of this run's uploads) is still bound to an older
+// root: clients that take the new root refuse that manifest as an update
+// (mix-and-match guard) and keep enforcing the manifest they hold until a
+// manifest for the new root is published. The manifest is read from the
+// public endpoint and decoded without verification: the warning decides
+// nothing.
+func warnManifestBehindRoot(cmd *cobra.Command, hc *http.Client, base *url.URL, items []publishItem) {
+	newest := map[string]uint64{} // app -> newest root version published now
+	manifestToo := map[string]bool{}
+	for _, it := range items {
+		switch it.kind {
+		case "root":
+			if it.version > newest[it.app] {
+				newest[it.app] = it.version
+			}
+		case "pins":
+			manifestToo[it.app] = true
+		}
+	}
+	for app, rv := range newest {
+		if manifestToo[app] {
+			continue
+		}
+		u := *base
+		u.Path += "/v1/apps/" + url.PathEscape(app) + "/pins.json"
+		req, err := http.NewRequestWithContext(cmd.Context(), http.MethodGet, u.String(), nil)
+		if err != nil {
+			continue
+		}
+		resp, err := hc.Do(req)
+		if err != nil {
+			warningf(cmd.ErrOrStderr(), "%s: could not read the current manifest to compare its root: %v", app, redact.Error(err))
+			continue
+		}
+		body, err := io.ReadAll(io.LimitReader(resp.Body, maxInputFile))
+		resp.Body.Close()
+		if err != nil || resp.StatusCode != http.StatusOK {
+			continue // no manifest yet: nothing is bound to the old root
+		}
+		m, err := trust.DecodeManifestUnverified(body)
+		if err != nil {
+			warningf(cmd.ErrOrStderr(), "%s: the current manifest could not be read to compare its root: %v", app, err)
+			continue
+		}
+		if m.RootVersion < rv {
+			warningf(cmd.ErrOrStderr(), "%s: the current manifest v%d is bound to root v%d, not the root v%d just published: "+
+				"clients holding root v%d refuse it as an update and keep the manifest they have; publish a manifest "+
+				"made with --root for root v%d", app, m.Version, m.RootVersion, rv, rv, rv)
+		}
+	}
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -236,5 +237,37 @@ func TestServeMetricsListen(t *testing.T) {
 	}
 	if strings.Contains(p.logs.String(), "WARN") {
 		t.Errorf("warnings on loopback:\n%s", p.logs.String())
+	}
+}
+
+// Publishing a new root alone leaves the current manifest bound to the old
+// root: clients that take the new root refuse that manifest as an update,
+// so publish says so. Publishing a manifest for the new root with it does
+// not warn.
+func TestPublishWarnsManifestBehindRoot(t *testing.T) {
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data")
+	tok := newTokenCLI(t, data)
+	repo, rootFile := freshRepo(t, dir)
+	p := startServe(t, "--data", data)
+	env := []string{"PINSET_TOKEN=" + tok}
+	m1 := writeFile(t, dir, "pins-v1.json", repo.PublishManifest(nil))
+	if _, errOut, err := pinsetRun(t, env, "publish", "--server", p.url, rootFile, m1); err != nil {
+		t.Fatal(errOut)
+	}
+	root2 := writeFile(t, dir, "root-v2.json", repo.PublishRoot())
+	out, errOut, err := pinsetRun(t, env, "publish", "--server", p.url, root2)
+	rv := repo.RootVersion()
+	if err != nil || !strings.Contains(out, fmt.Sprintf("root v%d published", rv)) {
+		t.Fatalf("new root: %v %s %s", err, out, errOut)
+	}
+	if !strings.Contains(errOut, fmt.Sprintf("is bound to root v%d, not the root v%d just published", rv-1, rv)) {
+		t.Fatalf("no warning about the manifest bound to the previous root:\n%s", errOut)
+	}
+	root3 := writeFile(t, dir, "root-v3.json", repo.PublishRoot())
+	m2 := writeFile(t, dir, "pins-v2.json", repo.PublishManifest(nil))
+	_, errOut, err = pinsetRun(t, env, "publish", "--server", p.url, root3, m2)
+	if err != nil || strings.Contains(errOut, "is bound to root") {
+		t.Fatalf("root and manifest together: %v %s", err, errOut)
 	}
 }

@@ -10,11 +10,8 @@ import (
 
 func init() { addCommand(newRootDocCmd) }
 
-func newRootDocCmd() *cobra.Command {
-	cmd := &cobra.Command{
-		Use:   "root",
-		Short: "Make root documents: the keys and thresholds an app trusts",
-		Long: `A root lists an app's public keys and, for two roles, which keys sign and
+// rootDocHelp is the long help of `newRootDocCmd`.
+const rootDocHelp = `A root lists an app's public keys and, for two roles, which keys sign and
 how many must:
 
   root   signs roots (root N+1 needs a threshold of root N's root keys AND
@@ -28,25 +25,20 @@ Examples:
   pinset root new --app com.example.app --root-key a.pub --root-key b.pub \
       --root-key c.pub --pins-key pins.pub -o root.json
   pinset sign --key a.key root.json
-  pinset inspect root.json`,
+  pinset inspect root.json`
+
+func newRootDocCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "root",
+		Short: "Make root documents: the keys and thresholds an app trusts",
+		Long:  rootDocHelp,
 	}
 	cmd.AddCommand(newRootNewCmd())
 	return cmd
 }
 
-func newRootNewCmd() *cobra.Command {
-	var (
-		app, expires, previous, out string
-		maxManifestLifetime         string
-		rootKeys, pinsKeys          []string
-		rootThreshold, pinsThresh   int
-		version                     uint64
-		force                       bool
-	)
-	cmd := &cobra.Command{
-		Use:   "new --app APP --root-key A.pub ... --pins-key P.pub ... -o root.json",
-		Short: "Write an unsigned root envelope",
-		Long: `pinset root new writes a root document in an unsigned envelope; sign it
+// rootNewHelp is the long help of `newRootNewCmd`.
+const rootNewHelp = `pinset root new writes a root document in an unsigned envelope; sign it
 with 'pinset sign' by a threshold of the root keys (and, for version N+1, by a
 threshold of root N's root keys as well).
 
@@ -70,8 +62,25 @@ Examples:
 
   # root v2 rotating key c out: signed by 2 of v1's root keys and 2 of its own
   pinset root new --previous root.json --root-key a.pub --root-key b.pub \
-      --root-key d.pub --pins-key pins.pub -o root-2.json`,
-		Args: cobra.NoArgs,
+      --root-key d.pub --pins-key pins.pub -o root-2.json`
+
+func newRootNewCmd() *cobra.Command {
+	var (
+		logKey                      string
+		witnesses                   []string
+		witnessThreshold            int
+		app, expires, previous, out string
+		maxManifestLifetime         string
+		rootKeys, pinsKeys          []string
+		rootThreshold, pinsThresh   int
+		version                     uint64
+		force                       bool
+	)
+	cmd := &cobra.Command{
+		Use:   "new --app APP --root-key A.pub ... --pins-key P.pub ... -o root.json",
+		Short: "Write an unsigned root envelope",
+		Long:  rootNewHelp,
+		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := checkOutput(out, force); err != nil {
 				return err
@@ -95,6 +104,7 @@ Examples:
 					return fmt.Errorf("--app %q differs from %s's app %q", doc.AppID, previous, prev.AppID)
 				}
 				doc.MaxManifestLifetime = prev.MaxManifestLifetime
+				doc.Log = prev.Log
 				if doc.Version == 0 {
 					doc.Version = prev.Version + 1
 				} else if doc.Version != prev.Version+1 {
@@ -124,6 +134,14 @@ Examples:
 					warningf(cmd.ErrOrStderr(), "--max-manifest-lifetime 0 removes the limit of %s that %s set", doc.MaxManifestLifetime, previous)
 				}
 				doc.MaxManifestLifetime = l
+			}
+			if logKey != "" {
+				doc.Log = &trust.Log{Key: logKey, Witnesses: witnesses, WitnessThreshold: witnessThreshold}
+				if witnessThreshold == 0 && len(witnesses) > 0 {
+					doc.Log.WitnessThreshold = len(witnesses)
+				}
+			} else if len(witnesses) > 0 {
+				return fmt.Errorf("--witness needs --log-key")
 			}
 			if len(rootKeys) == 0 || len(pinsKeys) == 0 {
 				return errorWithHint(fmt.Errorf("at least one --root-key and one --pins-key are required"), "make keys with 'pinset key new NAME'")
@@ -191,6 +209,9 @@ Examples:
 	f.StringVar(&expires, "expires", "365d", "lifetime of the root (e.g. 365d, 8760h)")
 	f.StringVar(&maxManifestLifetime, "max-manifest-lifetime", "", "longest validity of a manifest under this root (e.g. 90d; 1m to 366d; 0: no limit; default: none, or --previous's)")
 	f.Uint64Var(&version, "version", 0, "root version (default 1, or the --previous version plus one)")
+	f.StringVar(&logKey, "log-key", "", "require manifests to be in this transparency log (its note verifier `KEY`: pinset audit log-key; default: none, or --previous's)")
+	f.StringArrayVar(&witnesses, "witness", nil, "witness note verifier `KEY` that must cosign log checkpoints (repeatable)")
+	f.IntVar(&witnessThreshold, "witness-threshold", 0, "witness cosignatures required (default: all --witness keys)")
 	f.StringVar(&previous, "previous", "", "the root `FILE` this one follows (for version N+1)")
 	f.StringVarP(&out, "output", "o", "", "write the envelope to `FILE` (default stdout)")
 	f.BoolVar(&force, "force", false, "overwrite the -o file if it exists")

@@ -37,7 +37,7 @@ func (c *rotateConn) flags(cmd *cobra.Command) {
 	f.StringVar(&c.caFile, "cafile", "", "PEM `FILE` of CAs to trust for the service (added to the system roots)")
 	f.StringVar(&c.certFile, "client-cert", "", "client certificate `FILE` for an admin API behind mutual TLS")
 	f.StringVar(&c.keyFile, "client-key", "", "private key `FILE` of --client-cert")
-	f.DurationVar(&c.timeout, "timeout", 120*time.Second, "time limit per request (a step may publish through the publish gate)")
+	durationVar(f, &c.timeout, "timeout", 120*time.Second, "time limit per request (a step may publish through the publish gate)")
 }
 
 func (c *rotateConn) open() error {
@@ -199,11 +199,8 @@ func printPlans(cmd *cobra.Command, plans []server.PlanStatus, asJSON bool) erro
 	return nil
 }
 
-func newRotateCmd() *cobra.Command {
-	cmd := &cobra.Command{
-		Use:   "rotate start|status|advance|abort|envelope",
-		Short: "Rotate a server key once the installed apps hold the next pin",
-		Long: `pinset rotate drives a rotation plan at the pin service: for one host pattern
+// rotateHelp is the long help of `newRotateCmd`.
+const rotateHelp = `pinset rotate drives a rotation plan at the pin service: for one host pattern
 of one app, the service announces the next key's pin in a manifest, waits
 until the installs that fetch the manifest hold it (--threshold of the active
 installs, at least --min-clients of them, and --hold-down after the
@@ -213,7 +210,17 @@ it, and publishes a manifest without the old pin. docs/rotation.md explains
 the model and the defaults.
 
 The private key never leaves this machine: start and advance read only its
-public half and send the pin.`,
+public half and send the pin.`
+
+func newRotateCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "rotate start|status|advance|abort|envelope",
+		Short: "Rotate a server key once the installed apps hold the next pin",
+		Long:  rotateHelp,
+		Example: `  pinset rotate start --server https://pins.example.com --app com.example.shop \
+    --host api.example.com --next-key next.key
+  pinset rotate status --server https://pins.example.com --json
+  pinset rotate advance --server https://pins.example.com --id 3`,
 	}
 	cmd.AddCommand(newRotateStartCmd(), newRotateStatusCmd(), newRotateAdvanceCmd(), newRotateAbortCmd(), newRotateEnvelopeCmd())
 	return cmd
@@ -299,7 +306,9 @@ func newRotateStatusCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "status --server URL [--app APP] [--all] [--json]",
 		Short: "Show rotation plans: state, adoption of the next pin, what each waits for",
-		Args:  cobra.NoArgs,
+		Example: `  pinset rotate status --server https://pins.example.com
+  pinset rotate status --server https://pins.example.com --app com.example.shop --all --json`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := c.open(); err != nil {
 				return err
@@ -335,7 +344,10 @@ func newRotateAdvanceCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "advance --server URL (--id N | --app APP --host PATTERN) [--following-key FILE]",
 		Short: "Step a plan now; at ready, confirm that every address serves the next key",
-		Args:  cobra.NoArgs,
+		Example: `  pinset rotate advance --server https://pins.example.com --id 3
+  pinset rotate advance --server https://pins.example.com --app com.example.shop \
+    --host api.example.com --following-key after-next.key`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := c.open(); err != nil {
 				return err
@@ -375,7 +387,10 @@ func newRotateAbortCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "abort --server URL (--id N | --app APP --host PATTERN)",
 		Short: "Stop a plan; after the switch, return every address to the old key",
-		Args:  cobra.NoArgs,
+		Example: `  pinset rotate abort --server https://pins.example.com --id 3
+  pinset rotate abort --server https://pins.example.com --app com.example.shop \
+    --host api.example.com`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := c.open(); err != nil {
 				return err
@@ -406,9 +421,8 @@ func newRotateEnvelopeCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "envelope --server URL (--id N | --app APP --host PATTERN) -o FILE",
 		Short: "Download the unsigned manifest a plan awaits signatures for",
-		Long: `Then sign it with each pins-role key and publish it:
-
-  pinset rotate envelope --server URL --id 3 -o next.json
+		Long:  `Then sign it with each pins-role key and publish it.`,
+		Example: `  pinset rotate envelope --server URL --id 3 -o next.json
   pinset sign --key pins1.key next.json && pinset sign --key pins2.key next.json
   pinset publish --server URL next.json`,
 		Args: cobra.NoArgs,

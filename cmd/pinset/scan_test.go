@@ -74,7 +74,7 @@ func TestScanFormatsAndFailOn(t *testing.T) {
 	}
 
 	code, _, stderr = runCLI(t, "scan", "--fail-on", "high", nsc)
-	if code != 1 || !strings.Contains(stderr, "findings at or above high") {
+	if code != scanFindingsStatus || !strings.Contains(stderr, "findings at or above high") {
 		t.Fatalf("--fail-on high: code %d, %q", code, stderr)
 	}
 	// Nothing high in a config without user CAs: --fail-on high passes,
@@ -83,7 +83,7 @@ func TestScanFormatsAndFailOn(t *testing.T) {
 	if code, _, stderr := runCLI(t, "scan", "--fail-on", "high", clean); code != 0 {
 		t.Fatalf("clean --fail-on high: %d %s", code, stderr)
 	}
-	if code, _, _ := runCLI(t, "scan", "--fail-on", "medium", clean); code != 1 {
+	if code, _, _ := runCLI(t, "scan", "--fail-on", "medium", clean); code != scanFindingsStatus {
 		t.Fatalf("clean --fail-on medium: %d", code)
 	}
 }
@@ -213,7 +213,7 @@ func TestScanSampleAPK(t *testing.T) {
 		t.Skipf("sample absent: %v", err)
 	}
 	code, out, stderr := runCLI(t, "scan", "--fail-on", "high", p)
-	if code != 1 || !strings.Contains(out, "AND-CLEARTEXT-BASE") || !strings.Contains(out, "res/4u.xml") {
+	if code != scanFindingsStatus || !strings.Contains(out, "AND-CLEARTEXT-BASE") || !strings.Contains(out, "res/4u.xml") {
 		t.Fatalf("code %d\n%s\n%s", code, out, stderr)
 	}
 }

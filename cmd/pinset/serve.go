@@ -1,139 +1,29 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cobra"
-	"gopkg.in/yaml.v3"
 
-	"pinset.dev/pinset/alert"
-	"pinset.dev/pinset/check"
 	"pinset.dev/pinset/server"
+	"pinset.dev/pinset/server/serveconfig"
 	"pinset.dev/pinset/store"
 	"pinset.dev/pinset/trust"
 )
 
 func init() { addCommand(newServeCmd) }
 
-// serveConfig is the strict configuration file of `pinset serve` (YAML or
-// JSON; unknown keys are errors). Flags given on the command line win.
-type serveConfig struct {
-	Listen          string          `yaml:"listen"`
-	MetricsListen   string          `yaml:"metrics_listen"`
-	MetricsToken    string          `yaml:"metrics_token_file"` // a file holding the token
-	Data            string          `yaml:"data"`
-	Database        string          `yaml:"database"`
-	TLSCert         string          `yaml:"tls_cert"`
-	TLSKey          string          `yaml:"tls_key"`
-	AdminClientCA   string          `yaml:"admin_client_ca"`
-	LogFormat       string          `yaml:"log_format"` // text (default) or json
-	LogLevel        string          `yaml:"log_level"`  // debug, info (default), warn, error
-	RefreshInterval string          `yaml:"refresh_interval"`
-	ReportRate      float64         `yaml:"report_rate"`
-	ReportBurst     int             `yaml:"report_burst"`
-	ReportAppRate   float64         `yaml:"report_app_rate"`
-	ReportAppBurst  int             `yaml:"report_app_burst"`
-	Reports         *reportsConfig  `yaml:"reports"`
-	PublishGate     *gateConfig     `yaml:"publish_gate"`
-	UnpinPeriod     string          `yaml:"unpin_period"`
-	Resign          *resignConfig   `yaml:"resign"`
-	Adoption        *adoptionConfig `yaml:"adoption"` // serve_rotate.go
-	Rotation        *rotationConfig `yaml:"rotation"` // serve_rotate.go
-	Console         *consoleConfig  `yaml:"console"`  // console.go
-	// alerts, set by the monitor's hook, gives the console the alerts
-	// firing now.
-	alerts func() []alert.Alert
-	// Monitor is decoded by the hooks in serveHooks (package monitor's
-	// wiring), strictly too.
-	Monitor yaml.Node `yaml:"monitor"`
-}
-
-// reportsConfig bounds report storage per app (docs/reports.md).
-type reportsConfig struct {
-	MaxRows        int64  `yaml:"max_rows"`        // default 100000; -1: no limit
-	MaxBytes       int64  `yaml:"max_bytes"`       // default 268435456 (256 MiB); -1: no limit
-	Retention      string `yaml:"retention"`       // default 90d
-	EventRetention string `yaml:"event_retention"` // default 7d
-}
-
-type gateConfig struct {
-	Enabled *bool    `yaml:"enabled"` // default true
-	CAFile  string   `yaml:"cafile"`
-	Timeout string   `yaml:"timeout"`
-	Resolve []string `yaml:"resolve"`
-	Port    int      `yaml:"port"` // port of the manifests' hosts; default 443
-	Strict  bool     `yaml:"strict"`
-}
-
-type resignConfig struct {
-	Key            string   `yaml:"key"` // PEM private key of a pins-role key
-	PassphraseFile string   `yaml:"passphrase_file"`
-	Before         string   `yaml:"before"`   // re-sign when expiry is this close; default 7d
-	Lifetime       string   `yaml:"lifetime"` // validity of re-signed manifests; default 30d
-	Interval       string   `yaml:"interval"` // default 1h
-	Apps           []string `yaml:"apps"`
-}
-
-// serveHooks let other files of this command wire more into the server
-// (the monitor): each is called with the decoded configuration and the
-// server configuration before the server starts.
-var serveHooks []func(cfg *serveConfig, sc *server.Config) error
-
-func loadServeConfig(path string) (*serveConfig, error) {
-	cfg := &serveConfig{}
-	if path == "" {
-		return cfg, nil
-	}
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	if len(b) > 1<<20 {
-		return nil, fmt.Errorf("%s: larger than 1 MiB", path)
-	}
-	dec := yaml.NewDecoder(bytes.NewReader(b))
-	dec.KnownFields(true)
-	if err := dec.Decode(cfg); err != nil && !errors.Is(err, io.EOF) {
-		return nil, fmt.Errorf("%s: %v", path, err)
-	}
-	return cfg, nil
-}
-
-func optDuration(name, s string, def time.Duration) (time.Duration, error) {
-	if s == "" {
-		return def, nil
-	}
-	d, err := parseDays(s)
-	if err != nil {
-		return 0, fmt.Errorf("%s: %v", name, err)
-	}
-	return d, nil
-}
-
-func newServeCmd() *cobra.Command {
-	var (
-		configFile string
-		flags      serveConfig
-		gate       bool
-	)
-	cmd := &cobra.Command{
-		Use:   "serve [--listen ADDR] [--data DIR] [--database URL] [--config FILE]",
-		Short: "Run the pin service: publish roots and manifests, collect pin-failure reports",
-		Long: `pinset serve runs the pin service apps refresh their pins from.
+// serveHelp is the long help of `newServeCmd`.
+const serveHelp = `pinset serve runs the pin service apps refresh their pins from.
 
 With no flags it listens on 127.0.0.1:8080 over plain HTTP (acceptable on
 loopback, and behind a TLS-terminating proxy, because every document it
@@ -148,8 +38,6 @@ Public endpoints (docs/api.md):
 Admin endpoints need a bearer token from 'pinset token new':
   PUT  /v1/admin/apps/{app}/root, /v1/admin/apps/{app}/pins   (or 'pinset publish')
   GET  /v1/admin/apps, /v1/admin/apps/{app}/reports
-The web console is at /console/: sign in with an admin token
-(docs/console.md; console: {enabled: false} turns it off).
 Operations: GET /metrics (Prometheus), /healthz, /readyz. The metrics name
 every app id: restrict them with --metrics-listen (an internal or loopback
 address, the only place /metrics is then served) and/or
@@ -198,14 +86,24 @@ underscores, and more; unknown keys are errors:
   reports: {max_rows: 100000, max_bytes: 268435456, retention: 90d, event_retention: 7d}   # per app
   publish_gate: {enabled: true, strict: true, timeout: 10s}
   unpin_period: 7d        # report-only this long before a host may be dropped
-  console: {enabled: true, session_lifetime: 8h}   # the web console under /console/
   adoption: {window: 7d, flush_interval: 1s}   # adoption telemetry; off: true disables
   rotation:               # key rotation plans (pinset rotate, docs/rotation.md)
     deploy: [/usr/local/bin/deploy-key]   # PINSET_HOST, PINSET_PIN, PINSET_ACTION=switch|rollback
-    key: /etc/pinset/pins.key             # signs plan manifests (pins threshold 1); default:
-                                          # resign.key
+    key: /etc/pinset/pins.key             # signs plan manifests (threshold 1); default resign.key
     interval: 1m
     cafile: /etc/pinset/roots.pem         # verification after the switch, as for publish_gate
+    targets:                              # instead of deploy, per host: key ring + ACME + deploy
+      - host: api.example.com             # the plan's host pattern (a concrete name)
+        cert_file: /etc/nginx/tls/api.pem
+        key_file: /etc/nginx/tls/api.key
+        reload: [nginx, -s, reload]
+        key_ring: /etc/pinset/ring        # DIR/HOST/<hex pin>.key (pinset key new --tls --ring)
+        settle: 15s
+        acme:                             # or dns01_hook: CMD; also ca_file, profile, timeout
+          directory: https://acme-v02.api.letsencrypt.org/directory
+          account_key: /etc/pinset/acme.key
+          agree_tos: true
+          http01_listen: ":80"
   resign:                 # online re-signing (pins role threshold 1 only)
     key: /etc/pinset/pins.key
     before: 7d
@@ -214,10 +112,21 @@ underscores, and more; unknown keys are errors:
 Examples:
   pinset serve
   pinset serve --listen 0.0.0.0:8443 --tls-cert tls.crt --tls-key tls.key
-  pinset serve --database postgres://pinset@127.0.0.1/pinset --config pinset.yaml`,
-		Args: cobra.NoArgs,
+  pinset serve --database postgres://pinset@127.0.0.1/pinset --config pinset.yaml`
+
+func newServeCmd() *cobra.Command {
+	var (
+		configFile string
+		flags      serveconfig.File
+		gate       bool
+	)
+	cmd := &cobra.Command{
+		Use:   "serve [--listen ADDR] [--data DIR] [--database URL] [--config FILE]",
+		Short: "Run the pin service: publish roots and manifests, collect pin-failure reports",
+		Long:  serveHelp,
+		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cfg, err := loadServeConfig(configFile)
+			cfg, err := serveconfig.Load(configFile)
 			if err != nil {
 				return err
 			}
@@ -236,9 +145,10 @@ Examples:
 			override("tls-key", &cfg.TLSKey, flags.TLSKey)
 			override("admin-client-ca", &cfg.AdminClientCA, flags.AdminClientCA)
 			override("log-format", &cfg.LogFormat, flags.LogFormat)
+			override("log-level", &cfg.LogLevel, flags.LogLevel)
 			if f.Changed("publish-gate") || cfg.PublishGate == nil {
 				if cfg.PublishGate == nil {
-					cfg.PublishGate = &gateConfig{}
+					cfg.PublishGate = &serveconfig.Gate{}
 				}
 				cfg.PublishGate.Enabled = &gate
 			}
@@ -255,148 +165,47 @@ Examples:
 	f.StringVar(&flags.TLSCert, "tls-cert", "", "serve HTTPS with this PEM certificate chain `FILE`")
 	f.StringVar(&flags.TLSKey, "tls-key", "", "PEM private key `FILE` of --tls-cert")
 	f.StringVar(&flags.AdminClientCA, "admin-client-ca", "", "require admin clients to present a certificate from the CAs in this PEM `FILE` (needs TLS)")
-	f.StringVar(&flags.LogFormat, "log-format", "text", "log format: text or json")
+	f.StringVar(&flags.LogFormat, "log-format", "text", "log `FORMAT`: text or json")
+	f.StringVar(&flags.LogLevel, "log-level", "info", "least severe `LEVEL` logged: debug, info, warn or error")
+	_ = cmd.RegisterFlagCompletionFunc("log-format", cobra.FixedCompletions([]string{"text", "json"}, cobra.ShellCompDirectiveNoFileComp))
+	_ = cmd.RegisterFlagCompletionFunc("log-level", cobra.FixedCompletions([]string{"debug", "info", "warn", "error"}, cobra.ShellCompDirectiveNoFileComp))
 	f.BoolVar(&gate, "publish-gate", true, "probe the live hosts before publishing a manifest")
 	return cmd
 }
 
-func runServe(ctx context.Context, stderr io.Writer, cfg *serveConfig) error {
-	var level slog.Level
-	if cfg.LogLevel != "" {
-		if err := level.UnmarshalText([]byte(cfg.LogLevel)); err != nil {
-			return fmt.Errorf("log_level %q: use debug, info, warn or error", cfg.LogLevel)
-		}
+// runServe builds the service from its configuration (package
+// serveconfig validates all of it first), binds the ports, opens the store,
+// wires the monitor and serves until ctx ends or a signal comes.
+func runServe(ctx context.Context, stderr io.Writer, cfg *serveconfig.File) error {
+	svc, err := cfg.Build(stderr)
+	if errors.Is(err, serveconfig.ErrAdminCANeedsTLS) {
+		return errorWithHint(err, "add --tls-cert and --tls-key")
 	}
-	var logger *slog.Logger
-	switch cfg.LogFormat {
-	case "", "text":
-		logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
-	case "json":
-		logger = slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: level}))
-	default:
-		return fmt.Errorf("log format %q: use text or json", cfg.LogFormat)
-	}
-	sc := server.Config{Logger: logger, ReportRate: cfg.ReportRate, ReportBurst: cfg.ReportBurst,
-		ReportAppRate: cfg.ReportAppRate, ReportAppBurst: cfg.ReportAppBurst}
-	var err error
-	var limits store.ReportLimits
-	if r := cfg.Reports; r != nil {
-		limits.MaxRows, limits.MaxBytes = r.MaxRows, r.MaxBytes
-		if limits.Retention, err = optDuration("reports.retention", r.Retention, 0); err != nil {
-			return err
-		}
-		if limits.EventRetention, err = optDuration("reports.event_retention", r.EventRetention, 0); err != nil {
-			return err
-		}
-	}
-	if sc.RefreshInterval, err = optDuration("refresh_interval", cfg.RefreshInterval, time.Second); err != nil {
+	if err != nil {
 		return err
 	}
-	if (cfg.TLSCert == "") != (cfg.TLSKey == "") {
-		return errors.New("--tls-cert and --tls-key go together")
-	}
-	var cert tls.Certificate
-	if cfg.TLSCert != "" {
-		if cert, err = tls.LoadX509KeyPair(cfg.TLSCert, cfg.TLSKey); err != nil {
-			return fmt.Errorf("%s: %v", cfg.TLSCert, err)
-		}
-	}
-	if cfg.AdminClientCA != "" {
-		if cfg.TLSCert == "" {
-			return errorWithHint(errors.New("--admin-client-ca needs TLS"), "add --tls-cert and --tls-key")
-		}
-		b, err := os.ReadFile(cfg.AdminClientCA)
-		if err != nil {
-			return err
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(b) {
-			return fmt.Errorf("%s: no PEM certificate found", cfg.AdminClientCA)
-		}
-		sc.AdminClientCAs = pool
-	}
-	if cfg.UnpinPeriod != "" {
-		d, err := optDuration("unpin_period", cfg.UnpinPeriod, check.DefaultUnpinPeriod)
-		if err != nil {
-			return err
-		}
-		if d < 0 {
-			return fmt.Errorf("unpin_period %s: not a duration", cfg.UnpinPeriod)
-		}
-		sc.UnpinPeriod = &d
-	}
-	if cfg.MetricsToken != "" {
-		b, err := readInput(cfg.MetricsToken, 4096)
-		if err != nil {
-			return fmt.Errorf("metrics_token_file: %v", err)
-		}
-		if sc.MetricsToken = strings.TrimSpace(string(b)); sc.MetricsToken == "" {
-			return fmt.Errorf("metrics_token_file %s: empty", cfg.MetricsToken)
-		}
-	}
-	if g := cfg.PublishGate; g != nil && (g.Enabled == nil || *g.Enabled) {
-		opts := check.Options{}
-		if opts.Timeout, err = optDuration("publish_gate.timeout", g.Timeout, 0); err != nil {
-			return err
-		}
-		if opts.Resolve, err = check.ParseResolve(g.Resolve); err != nil {
-			return fmt.Errorf("publish_gate.resolve: %v", err)
-		}
-		if g.Port < 0 || g.Port > 65535 {
-			return fmt.Errorf("publish_gate.port %d: not a port number", g.Port)
-		}
-		opts.DefaultPort = g.Port
-		opts.Strict = g.Strict
-		if g.CAFile != "" {
-			// Added to the system roots, as with 'pinset check --cafile'.
-			if opts.RootCAs, err = loadCAs("publish_gate.cafile", g.CAFile); err != nil {
-				return err
-			}
-		}
-		sc.PublishGate = check.ManifestGate(opts)
-	}
-	if r := cfg.Resign; r != nil {
-		rc := &server.ResignConfig{Apps: r.Apps}
-		if r.Key == "" {
-			return errors.New("resign.key: the pins-role private key file is required")
-		}
-		kb, err := os.ReadFile(r.Key)
-		if err != nil {
-			return err
-		}
-		var pass []byte
-		if r.PassphraseFile != "" {
-			if pass, err = os.ReadFile(r.PassphraseFile); err != nil {
-				return err
-			}
-			pass = bytes.TrimRight(pass, "\r\n")
-		}
-		if rc.Signer, err = trust.ParsePrivateKeyPEM(kb, pass); err != nil {
-			return fmt.Errorf("%s: %v", r.Key, err)
-		}
-		if rc.Before, err = optDuration("resign.before", r.Before, 0); err != nil {
-			return err
-		}
-		if rc.Lifetime, err = optDuration("resign.lifetime", r.Lifetime, 0); err != nil {
-			return err
-		}
-		if rc.Interval, err = optDuration("resign.interval", r.Interval, 0); err != nil {
-			return err
-		}
-		sc.Resign = rc
-	}
-	if err := cfg.Adoption.apply(&sc); err != nil {
-		return err
-	}
-	if err := cfg.Rotation.apply(&sc); err != nil {
-		return err
-	}
+	sc := svc.Server
 	if ctx == nil {
 		ctx = context.Background()
 	}
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	st, err := store.Open(ctx, cfg.Database, cfg.Data, store.WithReportLimits(limits))
+	// Bind the ports first: a bad or busy address leaves nothing behind
+	// (no data directory, no database).
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("--listen: %v", err)
+	}
+	defer ln.Close()
+	if cfg.MetricsListen != "" {
+		mln, err := net.Listen("tcp", cfg.MetricsListen)
+		if err != nil {
+			return fmt.Errorf("metrics_listen: %v", err)
+		}
+		defer mln.Close()
+		sc.MetricsListener = mln
+	}
+	st, err := store.Open(ctx, cfg.Database, cfg.Data, store.WithReportLimits(svc.Limits))
 	if err != nil {
 		return err
 	}
@@ -406,30 +215,21 @@ func runServe(ctx context.Context, stderr io.Writer, cfg *serveConfig) error {
 	if err := sc.Registry.Register(store.Collector(st)); err != nil {
 		return err
 	}
-	for _, h := range serveHooks {
-		if err := h(cfg, &sc); err != nil {
-			return err
-		}
-	}
-	if cfg.MetricsListen != "" {
-		mln, err := net.Listen("tcp", cfg.MetricsListen)
-		if err != nil {
-			return fmt.Errorf("metrics_listen: %v", err)
-		}
-		defer mln.Close()
-		sc.MetricsListener = mln
-	}
-	srv, err := server.New(sc)
+	// The monitor reads current manifests from the server's document
+	// cache; its rounds start in Serve, after New has set srv.
+	var srv *server.Server
+	current := func(ctx context.Context, app string) (*trust.Manifest, error) { return srv.CurrentManifest(ctx, app) }
+	alerts, err := wireMonitor(svc.Monitor, &sc, current)
 	if err != nil {
 		return err
 	}
-	ln, err := net.Listen("tcp", cfg.Listen)
-	if err != nil {
+	wireConsole(svc.Console, &sc, alerts)
+	if srv, err = server.New(sc); err != nil {
 		return err
 	}
 	var tlsConfig *tls.Config
-	if cfg.TLSCert != "" {
-		tlsConfig = srv.TLSConfig(cert)
+	if svc.Cert != nil {
+		tlsConfig = srv.TLSConfig(*svc.Cert)
 	}
 	return srv.Serve(ctx, ln, tlsConfig)
 }
@@ -448,7 +248,7 @@ func (sf *storeFlags) register(cmd *cobra.Command) {
 }
 
 func (sf *storeFlags) open(cmd *cobra.Command) (store.Store, error) {
-	cfg, err := loadServeConfig(sf.config)
+	cfg, err := serveconfig.Load(sf.config)
 	if err != nil {
 		return nil, err
 	}

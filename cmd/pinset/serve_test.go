@@ -19,7 +19,9 @@ import (
 	"testing"
 	"time"
 
+	"pinset.dev/pinset/certs"
 	"pinset.dev/pinset/internal/testtool"
+	"pinset.dev/pinset/server/serveconfig"
 	"pinset.dev/pinset/store"
 	"pinset.dev/pinset/trust"
 	"pinset.dev/pinset/trust/trusttest"
@@ -395,7 +397,7 @@ func TestServeConfigStrict(t *testing.T) {
 	root.SetErr(&errb)
 	root.SetContext(context.Background())
 	err := root.Execute()
-	if err == nil || !strings.Contains(err.Error(), "listen_addr") || !strings.Contains(err.Error(), "not found") {
+	if err == nil || !strings.Contains(err.Error(), "listen_addr") || !strings.Contains(err.Error(), `line 2: unknown key "listen_addr"`) {
 		t.Fatalf("unknown key: %v", err)
 	}
 	cfg = writeFile(t, dir, "pinset.json", []byte(`{"listen": "127.0.0.1:0", "report_rate": "fast"}`))
@@ -487,5 +489,71 @@ func TestServeSIGTERM(t *testing.T) {
 	time.Sleep(50 * time.Millisecond) // let the log reader catch up
 	if !strings.Contains(p.logs.String(), "shutting down") {
 		t.Errorf("logs: %s", p.logs.String())
+	}
+}
+
+// TestServeRotationTargetsConfig: rotation.targets is decoded strictly and
+// a target lacking what the switch needs, or naming two challenges, is
+// refused at start.
+func TestServeRotationTargetsConfig(t *testing.T) {
+	dir := t.TempDir()
+	for name, body := range map[string]string{
+		"unknown.yaml": "rotation:\n  targets:\n    - host: api.example.com\n      cert_flie: x\n",
+		"missing.yaml": "rotation:\n  targets:\n    - host: api.example.com\n      cert_file: c\n      key_file: k\n      reload: [true]\n",
+		"both.yaml": "rotation:\n  targets:\n    - {host: api.example.com, cert_file: c, key_file: k, reload: [true], key_ring: r,\n" +
+			"       acme: {directory: https://127.0.0.1:1/dir, account_key: " + filepath.Join(dir, "acct.key") + ", http01_listen: ':0', dns01_hook: hook}}\n",
+		"wild.yaml": "rotation:\n  targets:\n    - {host: '*.example.com', cert_file: c, key_file: k, reload: [true], key_ring: r,\n" +
+			"       acme: {directory: https://127.0.0.1:1/dir, account_key: " + filepath.Join(dir, "acct.key") + ", http01_listen: ':0'}}\n",
+		"twice.yaml": "rotation:\n  targets:\n" + strings.Repeat("    - {host: api.example.com, cert_file: c, key_file: k, reload: [true], key_ring: r,\n"+
+			"       acme: {directory: https://127.0.0.1:1/dir, account_key: "+filepath.Join(dir, "acct.key")+", http01_listen: ':0'}}\n", 2),
+	} {
+		var errb bytes.Buffer
+		root := newRootCmd()
+		root.SetArgs([]string{"serve", "--listen", "127.0.0.1:0", "--database", filepath.Join(dir, name+".db"), "--config", writeFile(t, dir, name, []byte(body))})
+		root.SetErr(&errb)
+		// A configuration wrongly accepted would serve: the timeout ends it.
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		root.SetContext(ctx)
+		err := root.Execute()
+		want := map[string]string{"unknown.yaml": "cert_flie", "missing.yaml": "are required", "both.yaml": "choose one challenge",
+			"wild.yaml": "concrete name", "twice.yaml": "listed twice"}[name]
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: %v, want an error with %q", name, err, want)
+		}
+	}
+}
+
+// TestServeRotationTargetApply: a target from the configuration becomes a
+// server.RotationTarget with the rotation section's roots, resolve and
+// port, and a missing ACME account key is made with mode 0600.
+func TestServeRotationTargetApply(t *testing.T) {
+	dir := t.TempDir()
+	acct := filepath.Join(dir, "acme.key")
+	body := "rotation:\n  port: 8443\n  resolve: [api.example.com:8443:127.0.0.1]\n  targets:\n" +
+		"    - {host: api.example.com, cert_file: c.pem, key_file: k.pem, reload: [nginx, -s, reload], key_ring: " + dir + ", settle: 3s,\n" +
+		"       acme: {directory: https://127.0.0.1:1/dir, account_key: " + acct + ", agree_tos: true, dns01_hook: /bin/hook --zone x}}\n"
+	cfg, err := serveconfig.Load(writeFile(t, dir, "t.yaml", []byte(body)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc, err := cfg.Build(io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc := svc.Server
+	if len(sc.Rotation.Targets) != 1 {
+		t.Fatalf("targets %+v", sc.Rotation.Targets)
+	}
+	tg := sc.Rotation.Targets[0]
+	if tg.Host != "api.example.com" || tg.KeyRing != dir || tg.Deploy.Port != 8443 || tg.Deploy.Settle != 3*time.Second ||
+		tg.Deploy.CertFile != "c.pem" || len(tg.Deploy.Reload) != 3 || len(tg.Deploy.Resolve) != 1 || !tg.ACME.AgreeTerms || tg.ACME.AccountKey == nil {
+		t.Fatalf("target %+v", tg)
+	}
+	if h, ok := tg.ACME.Solver.(*certs.DNS01Hook); !ok || len(h.Command) != 3 {
+		t.Fatalf("solver %#v", tg.ACME.Solver)
+	}
+	if fi, err := os.Stat(acct); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("account key: %v %v", err, fi)
 	}
 }

@@ -13,12 +13,8 @@ import (
 
 func init() { addCommand(newSignCmd) }
 
-func newSignCmd() *cobra.Command {
-	var keyFile, passFile, rootFile string
-	cmd := &cobra.Command{
-		Use:   "sign --key K.key FILE...",
-		Short: "Add a signature to a root or manifest envelope, in place",
-		Long: `pinset sign adds one signature by the given key to each envelope file, in
+// signHelp is the long help of `newSignCmd`.
+const signHelp = `pinset sign adds one signature by the given key to each envelope file, in
 place, so that k of n signers can sign one after another on separate
 machines: pass the file along, each signer runs 'pinset sign' with their key.
 
@@ -34,13 +30,20 @@ PAE); the algorithm is the key's. The file is replaced atomically.
 Examples:
   pinset sign --key root-a.key root.json
   pinset sign --key pins.key --passphrase-file pass.txt --root root.json pins.json
-  pinset verify --root root.json pins.json    # then check the result`,
-		Args: cobra.MinimumNArgs(1),
+  pinset verify --root root.json pins.json    # then check the result`
+
+func newSignCmd() *cobra.Command {
+	var keyFile, passFile, rootFile string
+	cmd := &cobra.Command{
+		Use:   "sign --key K.key FILE...",
+		Short: "Add a signature to a root or manifest envelope, in place",
+		Long:  signHelp,
+		Args:  cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if keyFile == "" {
 				return errorWithHint(fmt.Errorf("--key is required"), "make one with 'pinset key new NAME'")
 			}
-			s, err := trustReadSigner(keyFile, passFile)
+			s, err := trustReadSigner(cmd.InOrStdin(), cmd.ErrOrStderr(), keyFile, passFile)
 			if err != nil {
 				return err
 			}
@@ -63,7 +66,7 @@ Examples:
 		},
 	}
 	cmd.Flags().StringVar(&keyFile, "key", "", "private key `FILE` (PKCS#8 PEM, from 'pinset key new')")
-	cmd.Flags().StringVar(&passFile, "passphrase-file", "", "passphrase `FILE` of an encrypted key")
+	cmd.Flags().StringVar(&passFile, "passphrase-file", "", "passphrase `FILE` of an encrypted key (default: asked on the terminal)")
 	cmd.Flags().StringVar(&rootFile, "root", "", "root `FILE` naming the pins keys (of a manifest) or the previous root keys (of a root): warn about a key it does not name")
 	return cmd
 }

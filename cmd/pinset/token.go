@@ -9,16 +9,14 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"pinset.dev/pinset/server/serveconfig"
 	"pinset.dev/pinset/store"
 )
 
 func init() { addCommand(newTokenCmd) }
 
-func newTokenCmd() *cobra.Command {
-	cmd := &cobra.Command{
-		Use:   "token",
-		Short: "Create, list and revoke admin tokens of the pin service",
-		Long: `Admin tokens authorise uploads and queries on the pin service's admin API
+// tokenHelp is the long help of `newTokenCmd`.
+const tokenHelp = `Admin tokens authorise uploads and queries on the pin service's admin API
 (Authorization: Bearer TOKEN). They are stored as SHA-256 hashes and compared
 in constant time; a token is printed once, when it is created.
 
@@ -31,11 +29,27 @@ Examples:
   pinset token new --name ci
   pinset token new --name laptop --database postgres://pinset@127.0.0.1/pinset
   pinset token list --json
-  pinset token revoke ci`,
+  pinset token revoke ci`
+
+func newTokenCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "token",
+		Short: "Create, list and revoke admin tokens of the pin service",
+		Long:  tokenHelp,
 	}
 	cmd.AddCommand(newTokenNewCmd(), newTokenListCmd(), newTokenRevokeCmd())
 	return cmd
 }
+
+// tokenNewHelp is the long help of `newTokenNewCmd`.
+const tokenNewHelp = `pinset token new creates an admin token named NAME, stores its SHA-256 hash
+in the service's database and prints the token on stdout, once. Names are
+unique and never reused, even after 'pinset token revoke'.
+
+Examples:
+  pinset token new --name ci --data /var/lib/pinset
+  pinset token new --name laptop --config /etc/pinset/pinset.yaml
+  pinset token new --name first --data ./pinset-data --init   # before the first 'pinset serve'`
 
 func newTokenNewCmd() *cobra.Command {
 	var sf storeFlags
@@ -44,15 +58,8 @@ func newTokenNewCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "new --name NAME",
 		Short: "Create a token and print it (once)",
-		Long: `pinset token new creates an admin token named NAME, stores its SHA-256 hash
-in the service's database and prints the token on stdout, once. Names are
-unique and never reused, even after 'pinset token revoke'.
-
-Examples:
-  pinset token new --name ci --data /var/lib/pinset
-  pinset token new --name laptop --config /etc/pinset/pinset.yaml
-  pinset token new --name first --data ./pinset-data --init   # before the first 'pinset serve'`,
-		Args: cobra.NoArgs,
+		Long:  tokenNewHelp,
+		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if name == "" {
 				return errorWithHint(errors.New("token new: --name is required"), "name tokens after who or what uses them, e.g. --name ci")
@@ -83,20 +90,23 @@ Examples:
 	return cmd
 }
 
+// tokenListHelp is the long help of `newTokenListCmd`.
+const tokenListHelp = `pinset token list prints each token's name, creation time and state (active,
+or revoked with the time). The tokens themselves are not stored and cannot be
+shown.
+
+Examples:
+  pinset token list --data /var/lib/pinset
+  pinset token list --config /etc/pinset/pinset.yaml --json`
+
 func newTokenListCmd() *cobra.Command {
 	var sf storeFlags
 	var asJSON bool
 	cmd := &cobra.Command{
 		Use:   "list",
 		Short: "List tokens (names and dates; never the tokens)",
-		Long: `pinset token list prints each token's name, creation time and state (active,
-or revoked with the time). The tokens themselves are not stored and cannot be
-shown.
-
-Examples:
-  pinset token list --data /var/lib/pinset
-  pinset token list --config /etc/pinset/pinset.yaml --json`,
-		Args: cobra.NoArgs,
+		Long:  tokenListHelp,
+		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			st, err := tokenOpenStore(cmd, &sf, false)
 			if err != nil {
@@ -131,19 +141,22 @@ Examples:
 	return cmd
 }
 
-func newTokenRevokeCmd() *cobra.Command {
-	var sf storeFlags
-	cmd := &cobra.Command{
-		Use:   "revoke NAME",
-		Short: "Revoke a token: it stops working at once",
-		Long: `pinset token revoke marks the token NAME revoked: every server on the store
+// tokenRevokeHelp is the long help of `newTokenRevokeCmd`.
+const tokenRevokeHelp = `pinset token revoke marks the token NAME revoked: every server on the store
 refuses it from the next request on. The record stays, so the name is not
 reused.
 
 Examples:
   pinset token revoke ci --data /var/lib/pinset
-  pinset token revoke laptop --database postgres://pinset@127.0.0.1/pinset`,
-		Args: cobra.ExactArgs(1),
+  pinset token revoke laptop --database postgres://pinset@127.0.0.1/pinset`
+
+func newTokenRevokeCmd() *cobra.Command {
+	var sf storeFlags
+	cmd := &cobra.Command{
+		Use:   "revoke NAME",
+		Short: "Revoke a token: it stops working at once",
+		Long:  tokenRevokeHelp,
+		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			st, err := tokenOpenStore(cmd, &sf, false)
 			if err != nil {
@@ -169,7 +182,7 @@ Examples:
 // only when create is set (--init); a store that is not there is an error
 // with a hint, never a new empty database.
 func tokenOpenStore(cmd *cobra.Command, sf *storeFlags, create bool) (store.Store, error) {
-	cfg, err := loadServeConfig(sf.config)
+	cfg, err := serveconfig.Load(sf.config)
 	if err != nil {
 		return nil, err
 	}

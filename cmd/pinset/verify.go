@@ -28,16 +28,8 @@ type verifyResult struct {
 	Error       string `json:"error,omitempty"`
 }
 
-func newVerifyCmd() *cobra.Command {
-	var (
-		rootFile string
-		chain    []string
-		asJSON   bool
-	)
-	cmd := &cobra.Command{
-		Use:   "verify --root TRUSTED_ROOT.json [--chain ROOT_N.json ...] [FILE]",
-		Short: "Verify a root chain and/or a pin manifest as a client would",
-		Long: `pinset verify starts from a trusted root (the one an app ships, which must
+// verifyHelp is the long help of `newVerifyCmd`.
+const verifyHelp = `pinset verify starts from a trusted root (the one an app ships, which must
 carry a threshold of its own root keys' signatures), walks the --chain roots
 one version at a time (each signed by a threshold of the previous root's root
 keys and of its own), and then verifies FILE: another root (the end of the
@@ -52,8 +44,19 @@ exits 1 with the precise reason, for example:
 Examples:
   pinset verify --root root.json pins.json
   pinset verify --root root-1.json --chain root-2.json root-3.json
-  pinset verify --root root-1.json --chain root-2.json pins.json --json`,
-		Args: cobra.MaximumNArgs(1),
+  pinset verify --root root-1.json --chain root-2.json pins.json --json`
+
+func newVerifyCmd() *cobra.Command {
+	var (
+		rootFile string
+		chain    []string
+		asJSON   bool
+	)
+	cmd := &cobra.Command{
+		Use:   "verify --root TRUSTED_ROOT.json [--chain ROOT_N.json ...] [FILE]",
+		Short: "Verify a root chain and/or a pin manifest as a client would",
+		Long:  verifyHelp,
+		Args:  cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if rootFile == "" {
 				return errorWithHint(fmt.Errorf("--root is required"), "give the root the app trusts (e.g. the one it ships)")

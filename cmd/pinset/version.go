@@ -58,17 +58,20 @@ func versionString() string {
 	return fmt.Sprintf("pinset %s (%s) %s", v, strings.Join(parts, ", "), bi.GoVersion)
 }
 
-func newVersionCmd() *cobra.Command {
-	return &cobra.Command{
-		Use:   "version",
-		Short: "Print the version of pinset: module version, VCS revision, Go version",
-		Long: `pinset version prints the module version and the VCS revision the binary was
+// versionHelp is the long help of `newVersionCmd`.
+const versionHelp = `pinset version prints the module version and the VCS revision the binary was
 built from, as recorded by the Go toolchain (the same as 'pinset --version').
 
 Examples:
   pinset version
-  go version -m $(command -v pinset)    # every module the binary holds`,
-		Args: cobra.NoArgs,
+  go version -m $(command -v pinset)    # every module the binary holds`
+
+func newVersionCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "Print the version of pinset: module version, VCS revision, Go version",
+		Long:  versionHelp,
+		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			fmt.Fprintln(cmd.OutOrStdout(), versionString())
 			return nil

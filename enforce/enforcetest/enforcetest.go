@@ -114,9 +114,9 @@ func NewWorld(t testing.TB) *World {
 		return p
 	}
 	w.Backup, w.Other = keyPin("enforcetest backup"), keyPin("enforcetest other")
-	w.addrs["genuine"] = serve(t, w.Genuine.Leaf.TLSCertificate())
-	w.addrs["rogue"] = serve(t, w.Rogue.Leaf.TLSCertificate())
-	w.addrs["cve"] = serve(t, w.Rogue.Leaf.TLSCertificate(w.Genuine.Leaf.Cert, w.Genuine.Intermediate.Cert))
+	w.addrs["genuine"] = Serve(t, w.Genuine.Leaf.TLSCertificate())
+	w.addrs["rogue"] = Serve(t, w.Rogue.Leaf.TLSCertificate())
+	w.addrs["cve"] = Serve(t, w.Rogue.Leaf.TLSCertificate(w.Genuine.Leaf.Cert, w.Genuine.Intermediate.Cert))
 	return w
 }
 
@@ -151,9 +151,10 @@ func (w *World) Port(server string) int {
 	return n
 }
 
-// serve starts a loopback TLS server that completes handshakes, writes a
-// line and closes.
-func serve(t testing.TB, cert tls.Certificate) string {
+// Serve starts a loopback TLS server that completes each handshake, writes
+// a line and closes; it returns the address. Tests of other packages use it
+// too.
+func Serve(t testing.TB, cert tls.Certificate) string {
 	t.Helper()
 	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
 	if err != nil {

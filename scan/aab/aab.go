@@ -13,7 +13,6 @@ import (
 	"strings"
 
 	"pinset.dev/pinset/scan/android"
-	"pinset.dev/pinset/scan/apk"
 	"pinset.dev/pinset/scan/archive"
 )
 
@@ -47,7 +46,7 @@ func Read(a *archive.Archive) (*android.App, error) {
 	} else if table, err = DecodeTable(tb); err != nil {
 		tableErr = &archive.Error{File: a.Name, Entry: tableEntry, Err: err}
 	}
-	resolveAttrs(mroot, table, "debuggable", "usesCleartextTraffic", "minSdkVersion", "targetSdkVersion")
+	table.resolveAttrs(mroot, "debuggable", "usesCleartextTraffic", "minSdkVersion", "targetSdkVersion")
 	m, err := android.ParseManifest(mroot)
 	if err != nil {
 		return nil, &archive.Error{File: a.Name, Entry: app.ManifestEntry, Err: err}
@@ -56,7 +55,7 @@ func Read(a *archive.Archive) (*android.App, error) {
 	if ref := m.NetworkSecurityConfig; ref != "" {
 		app.NSCEntry, app.NSC, app.NSCErr = readNSC(a, table, tableErr, tableEntry, ref)
 	}
-	app.URLs = apk.FindURLs(a, func(name string) bool {
+	app.URLs = android.FindURLs(a, func(name string) bool {
 		return strings.HasSuffix(name, ".dex") || strings.Contains(name, "/assets/") ||
 			strings.Contains(name, "/res/") || strings.Contains(name, "/lib/") ||
 			strings.HasSuffix(name, "/resources.pb") || strings.HasSuffix(name, "/AndroidManifest.xml")
@@ -68,38 +67,18 @@ func readNSC(a *archive.Archive, table *Table, tableErr error, tableEntry, ref s
 	if table == nil {
 		return "", nil, fmt.Errorf("cannot resolve %s: %w", ref, tableErr)
 	}
-	file, err := table.Resolve(ref)
-	if err != nil {
-		return "", nil, &archive.Error{File: a.Name, Entry: tableEntry, Err: err}
-	}
-	entry := Module + strings.TrimPrefix(path.Clean(file), "/")
-	b, err := a.ReadMax(entry, MaxXML)
-	if err != nil {
-		return entry, nil, err
-	}
-	root, err := DecodeXML(b)
-	if err != nil {
-		return entry, nil, &archive.Error{File: a.Name, Entry: entry, Err: err}
-	}
-	resolveAttrs(root, table, "cleartextTrafficPermitted", "overridePins", "includeSubdomains")
-	nsc, err := android.ParseNSC(root)
-	if err != nil {
-		return entry, nil, &archive.Error{File: a.Name, Entry: entry, Err: err}
-	}
-	nsc.Path = entry
-	apk.LoadAnchors(nsc, func(ref string) (string, []byte, error) {
+	entry := func(ref string) (string, error) {
 		f, err := table.Resolve(ref)
 		if err != nil {
-			return "", nil, err
+			return "", err
 		}
-		e := Module + strings.TrimPrefix(path.Clean(f), "/")
-		b, err := a.ReadMax(e, MaxCert)
-		return e, b, err
-	})
-	return entry, nsc, nil
+		return Module + strings.TrimPrefix(path.Clean(f), "/"), nil
+	}
+	return android.LoadNSC(android.NSCFiles{Archive: a, TableEntry: tableEntry, Entry: entry,
+		Decode: DecodeXML, ResolveAttrs: table.resolveAttrs, MaxXML: MaxXML, MaxCert: MaxCert}, ref)
 }
 
-func resolveAttrs(root *android.Element, t *Table, names ...string) {
+func (t *Table) resolveAttrs(root *android.Element, names ...string) {
 	if t == nil {
 		return
 	}

@@ -12,16 +12,13 @@ package apk
 import (
 	"bytes"
 	"fmt"
-	"path"
 	"strconv"
 	"strings"
 
 	"github.com/shogo82148/androidbinary"
 
-	"pinset.dev/pinset/pin"
 	"pinset.dev/pinset/scan/android"
 	"pinset.dev/pinset/scan/archive"
-	"pinset.dev/pinset/scan/internal/urls"
 )
 
 // Per-entry limits, far above real files.
@@ -122,7 +119,7 @@ func (t *Table) ResolveString(ref string) (string, error) {
 
 // resolveAttrs replaces reference values of the named attributes by their
 // boolean or integer value in the table, where it can.
-func resolveAttrs(root *android.Element, t *Table, names ...string) {
+func (t *Table) resolveAttrs(root *android.Element, names ...string) {
 	if t == nil {
 		return
 	}
@@ -176,7 +173,7 @@ func Read(a *archive.Archive) (*android.App, error) {
 	} else {
 		tableErr = &archive.Error{File: a.Name, Entry: "resources.arsc", Err: archive.ErrNotFound}
 	}
-	resolveAttrs(mroot, table, "debuggable", "usesCleartextTraffic", "minSdkVersion", "targetSdkVersion")
+	table.resolveAttrs(mroot, "debuggable", "usesCleartextTraffic", "minSdkVersion", "targetSdkVersion")
 	m, err := android.ParseManifest(mroot)
 	if err != nil {
 		return nil, &archive.Error{File: a.Name, Entry: app.ManifestEntry, Err: err}
@@ -185,7 +182,7 @@ func Read(a *archive.Archive) (*android.App, error) {
 	if ref := m.NetworkSecurityConfig; ref != "" {
 		app.NSCEntry, app.NSC, app.NSCErr = readNSC(a, table, tableErr, ref)
 	}
-	app.URLs = FindURLs(a, func(name string) bool {
+	app.URLs = android.FindURLs(a, func(name string) bool {
 		return name == "resources.arsc" || strings.HasSuffix(name, ".dex") ||
 			strings.HasPrefix(name, "assets/") || strings.HasPrefix(name, "res/") ||
 			strings.HasPrefix(name, "lib/") || name == app.ManifestEntry
@@ -197,84 +194,6 @@ func readNSC(a *archive.Archive, table *Table, tableErr error, ref string) (stri
 	if table == nil {
 		return "", nil, fmt.Errorf("cannot resolve %s: %w", ref, tableErr)
 	}
-	entry, err := table.ResolveString(ref)
-	if err != nil {
-		return "", nil, &archive.Error{File: a.Name, Entry: "resources.arsc", Err: err}
-	}
-	b, err := a.ReadMax(entry, MaxXML)
-	if err != nil {
-		return entry, nil, err
-	}
-	root, err := DecodeXML(b)
-	if err != nil {
-		return entry, nil, &archive.Error{File: a.Name, Entry: entry, Err: err}
-	}
-	resolveAttrs(root, table, "cleartextTrafficPermitted", "overridePins", "includeSubdomains")
-	nsc, err := android.ParseNSC(root)
-	if err != nil {
-		return entry, nil, &archive.Error{File: a.Name, Entry: entry, Err: err}
-	}
-	nsc.Path = entry
-	LoadAnchors(nsc, func(ref string) (string, []byte, error) {
-		file, err := table.ResolveString(ref)
-		if err != nil {
-			return "", nil, err
-		}
-		b, err := a.ReadMax(file, MaxCert)
-		return file, b, err
-	})
-	return entry, nsc, nil
-}
-
-// LoadAnchors reads the certificates of every @raw trust anchor in nsc
-// through load, which maps the anchor's reference to a file and its bytes.
-func LoadAnchors(nsc *android.NSC, load func(ref string) (string, []byte, error)) {
-	each := func(c *android.Config) {
-		if c == nil {
-			return
-		}
-		for i := range c.Anchors {
-			an := &c.Anchors[i]
-			if !an.IsRaw() || an.File != "" || an.Err != nil {
-				continue
-			}
-			file, b, err := load(an.Src)
-			an.File = file
-			if err != nil {
-				an.Err = err
-				continue
-			}
-			an.Certs, an.Err = pin.ParseItems(b, path.Base(file))
-		}
-	}
-	each(nsc.Base)
-	each(nsc.Debug)
-	for _, d := range nsc.Domains {
-		each(d)
-	}
-}
-
-// FindURLs scans the entries selected by want for http:// URLs, skipping
-// what cannot be read within the limits.
-func FindURLs(a *archive.Archive, want func(string) bool) []urls.Hit {
-	var hits []urls.Hit
-	for _, name := range a.Find(want) {
-		if strings.HasSuffix(name, "/") || media(name) {
-			continue
-		}
-		b, err := a.Read(name)
-		if err != nil {
-			continue
-		}
-		hits = append(hits, urls.Find(name, b)...)
-	}
-	return hits
-}
-
-func media(name string) bool {
-	switch strings.ToLower(path.Ext(name)) {
-	case ".png", ".jpg", ".jpeg", ".webp", ".gif", ".mp3", ".mp4", ".ogg", ".wav", ".ttf", ".otf", ".9.png", ".car", ".nib", ".storyboardc":
-		return true
-	}
-	return false
+	return android.LoadNSC(android.NSCFiles{Archive: a, TableEntry: "resources.arsc", Entry: table.ResolveString,
+		Decode: DecodeXML, ResolveAttrs: table.resolveAttrs, MaxXML: MaxXML, MaxCert: MaxCert}, ref)
 }

@@ -34,6 +34,8 @@ type Repo struct {
 	RootLifetime, ManifestLifetime time.Duration
 	// MaxManifestLifetime goes into new roots (zero: no limit).
 	MaxManifestLifetime time.Duration
+	// Log goes into new roots (nil: no transparency log).
+	Log *trust.Log
 
 	RootKeys      []*trust.Signer
 	RootThreshold int
@@ -131,6 +133,10 @@ func (r *Repo) Manifest() []byte { return r.Manifests[len(r.Manifests)-1] }
 // given version.
 func (r *Repo) RootDoc(version uint64) *trust.Root {
 	doc := &trust.Root{AppID: r.AppID, Version: version, Expires: r.Now.Add(r.RootLifetime), MaxManifestLifetime: r.MaxManifestLifetime}
+	if r.Log != nil {
+		l := *r.Log
+		doc.Log = &l
+	}
 	seen := map[string]bool{}
 	add := func(ss []*trust.Signer) []string {
 		var ids []string

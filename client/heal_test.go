@@ -1,0 +1,246 @@
+package client
+
+import (
+	"crypto/tls"
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	ct "pinset.dev/pinset/client/clienttest"
+	"pinset.dev/pinset/enforce"
+	"pinset.dev/pinset/internal/pki"
+)
+
+// switched is the rotation the self-heal is for: the client holds manifest
+// v1 (live and backup keys), the backend already serves a new key, and the
+// service publishes v2 naming it.
+func (w *world) switched() *pki.Leaf {
+	w.t.Helper()
+	next := pki.Must(w.inter.NewLeaf(pki.Template{Now: w.clock.Now, Hosts: []string{"127.0.0.1"}, Rand: pki.NewDeterministicRand("world-next")}))
+	w.backend.SetLeaf(next)
+	w.repo.Publish(2, ct.T0, 30*24*time.Hour, ct.Pol("127.0.0.1", next.Pin(), w.backup.Pin()))
+	return next
+}
+
+// An install that comes back after the switch: its first request is made
+// under v1 and refused, the client refreshes once, adopts v2 and the
+// request succeeds on a second handshake. The pin failure (what was
+// presented) is still an event and a report; EventHealed follows.
+func TestHealAfterKeySwitch(t *testing.T) {
+	w := newWorld(t)
+	c := w.newClient(nil)
+	w.switched()
+	gets := w.repo.Gets.Load()
+	mustGet(t, c.HTTPClient(), w.backend.URL("/"))
+	if v := c.State().ManifestVersion; v != 2 {
+		t.Fatalf("manifest v%d in force, want v2", v)
+	}
+	// One refresh: the next root (404) and the manifest.
+	if n := w.repo.Gets.Load() - gets; n != 2 {
+		t.Errorf("%d requests to the pin service, want 2 (one refresh)", n)
+	}
+	pf := w.eventsOf(EventPinFailure)
+	if len(pf) != 1 || pf[0].Failure == nil || pf[0].Failure.ReportOnly {
+		t.Fatalf("pin failure events: %v", pf)
+	}
+	healed := w.eventsOf(EventHealed)
+	if len(healed) != 1 || healed[0].Host != "127.0.0.1" || healed[0].Port != w.backend.Port ||
+		!strings.Contains(healed[0].Reason, "manifest v1 refused its key, manifest v2 accepts it") {
+		t.Fatalf("healed events: %v", healed)
+	}
+	rep := w.repo.WaitReport(t, 5*time.Second)
+	if !strings.Contains(string(rep.Body), `"port":`) {
+		t.Errorf("report %s", rep.Body)
+	}
+	// The next request uses the new pins without another refresh.
+	gets = w.repo.Gets.Load()
+	mustGet(t, c.HTTPClient(), w.backend.URL("/"))
+	if n := w.repo.Gets.Load() - gets; n != 0 {
+		t.Errorf("%d requests to the pin service after healing", n)
+	}
+}
+
+// With NoHealOnFailure the same request is refused and the service is not
+// asked: the behaviour before the self-heal.
+func TestNoHealOnFailure(t *testing.T) {
+	w := newWorld(t)
+	cfg := w.config(nil)
+	cfg.NoHealOnFailure = true
+	c, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	w.switched()
+	gets := w.repo.Gets.Load()
+	mustRefuse(t, c.HTTPClient(), w.backend.URL("/"))
+	if n := w.repo.Gets.Load() - gets; n != 0 || c.State().ManifestVersion != 1 {
+		t.Fatalf("%d requests to the pin service, manifest v%d", n, c.State().ManifestVersion)
+	}
+}
+
+// An interceptor whose key no manifest pins: every request fails, and a
+// burst of 50 (concurrent, then one after the other) within HealMin makes
+// at most one refresh; once HealMin has passed, one more.
+func TestHealInterceptorBurstOneRefresh(t *testing.T) {
+	w := newWorld(t)
+	c := w.newClient(nil)
+	evil := pki.Must(w.inter.NewLeaf(pki.Template{Now: w.clock.Now, Hosts: []string{"127.0.0.1"}, Rand: pki.NewDeterministicRand("evil")}))
+	w.backend.SetLeaf(evil)
+	hc := c.HTTPClient()
+	gets := w.repo.Gets.Load()
+	var wg sync.WaitGroup
+	errs := make(chan error, 25)
+	for range 25 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, err := get(hc, w.backend.URL("/"))
+			errs <- err
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if !errors.Is(err, enforce.ErrPinMismatch) {
+			t.Fatalf("concurrent request: want a pin failure, got %v", err)
+		}
+	}
+	for range 25 {
+		mustRefuse(t, hc, w.backend.URL("/"))
+	}
+	// One refresh is two requests (the next root, the manifest).
+	if n := w.repo.Gets.Load() - gets; n > 2 {
+		t.Fatalf("50 refused requests made %d requests to the pin service, want at most 2 (one refresh)", n)
+	}
+	if n := len(w.eventsOf(EventPinFailure)); n < 50 {
+		t.Errorf("%d pin failure events for 50 refused requests", n)
+	}
+	if n := len(w.eventsOf(EventHealed)); n != 0 {
+		t.Errorf("%d healed events", n)
+	}
+	_, err := get(hc, w.backend.URL("/"))
+	if err == nil || !strings.Contains(err.Error(), "pins not refreshed: one refresh after pin failures per 1m0s") {
+		t.Errorf("a limited heal does not say so: %v", err)
+	}
+
+	w.clock.Add(DefaultHealMin)
+	gets = w.repo.Gets.Load()
+	_, err = get(hc, w.backend.URL("/"))
+	if !errors.Is(err, enforce.ErrPinMismatch) || !strings.Contains(err.Error(), "manifest v1 is the newest the pin service has") {
+		t.Fatalf("after HealMin: %v", err)
+	}
+	if n := w.repo.Gets.Load() - gets; n != 2 {
+		t.Errorf("after HealMin: %d requests to the pin service, want 2", n)
+	}
+}
+
+// A refresh that fails (service down, a document trust refuses) keeps v1:
+// the request fails with the pin failure, and the pins in force are v1's,
+// never none.
+func TestHealRefreshFailsKeepsPins(t *testing.T) {
+	for _, mode := range []int32{ct.ModeDown, ct.ModeGarbage} {
+		w := newWorld(t)
+		c := w.newClient(nil)
+		w.switched()
+		w.repo.Mode.Store(mode)
+		_, err := get(c.HTTPClient(), w.backend.URL("/"))
+		var f *enforce.Failure
+		if !errors.As(err, &f) || !strings.Contains(err.Error(), "refreshing the pins failed, manifest v1 stays in force") {
+			t.Fatalf("mode %d: %v", mode, err)
+		}
+		st := c.State()
+		if st.ManifestVersion != 1 || len(st.Policies) != 1 || len(st.Policies[0].Pins) != 2 {
+			t.Fatalf("mode %d: state %+v", mode, st)
+		}
+		if len(w.eventsOf(EventRejected)) == 0 || len(w.eventsOf(EventHealed)) != 0 {
+			t.Errorf("mode %d: events %v", mode, w.events)
+		}
+	}
+}
+
+// A refresh that adopts a newer manifest which still does not pin the key
+// presented: one second handshake, refused again (a second failure event
+// under v2), and no third.
+func TestHealRetriesOnce(t *testing.T) {
+	w := newWorld(t)
+	c := w.newClient(nil)
+	evil := pki.Must(w.inter.NewLeaf(pki.Template{Now: w.clock.Now, Hosts: []string{"127.0.0.1"}, Rand: pki.NewDeterministicRand("evil")}))
+	w.backend.SetLeaf(evil)
+	w.repo.Publish(2, ct.T0, 30*24*time.Hour, ct.Pol("127.0.0.1", w.backup.Pin(), w.live.Pin()))
+	_, err := get(c.HTTPClient(), w.backend.URL("/"))
+	if !errors.Is(err, enforce.ErrPinMismatch) || !strings.Contains(err.Error(), "after a refresh from manifest v1 to v2") {
+		t.Fatalf("%v", err)
+	}
+	pf := w.eventsOf(EventPinFailure)
+	if len(pf) != 2 || pf[0].ManifestVersion != 1 || pf[1].ManifestVersion != 2 {
+		t.Fatalf("pin failure events: %v", pf)
+	}
+	if n := len(w.eventsOf(EventHealed)); n != 0 {
+		t.Errorf("%d healed events", n)
+	}
+}
+
+// A report-only failure lets the connection through: nothing to heal.
+func TestHealNotForReportOnly(t *testing.T) {
+	w := newWorld(t)
+	pol := ct.Pol("127.0.0.1", w.live.Pin(), w.backup.Pin())
+	pol.ReportOnly = true
+	w.m1 = w.repo.Publish(1, ct.T0.Add(-time.Hour), 30*24*time.Hour, pol)
+	c := w.newClient(nil)
+	w.switched()
+	gets := w.repo.Gets.Load()
+	mustGet(t, c.HTTPClient(), w.backend.URL("/"))
+	if n := w.repo.Gets.Load() - gets; n != 0 || c.State().ManifestVersion != 1 {
+		t.Fatalf("report-only failure: %d requests to the pin service, manifest v%d", n, c.State().ManifestVersion)
+	}
+}
+
+// A handshake the client cannot make again (Client.TLSConfig in a
+// caller's dialer) is refused, and starts the refresh in the background:
+// the caller's next attempt is made under v2 and succeeds.
+func TestHealLaterForTLSConfig(t *testing.T) {
+	w := newWorld(t)
+	c := w.newClient(nil)
+	w.switched()
+	dial := func() error {
+		conn, err := tls.Dial("tcp", w.backend.Srv.Listener.Addr().String(), c.TLSConfig(&tls.Config{RootCAs: w.ca.Pool(), ServerName: "127.0.0.1"}))
+		if err == nil {
+			conn.Close()
+		}
+		return err
+	}
+	if err := dial(); !errors.Is(err, enforce.ErrPinMismatch) {
+		t.Fatalf("first dial: want a pin failure, got %v", err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for c.State().ManifestVersion != 2 {
+		if time.Now().After(deadline) {
+			t.Fatalf("no refresh after the failure: manifest v%d", c.State().ManifestVersion)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if err := dial(); err != nil {
+		t.Fatalf("dial after the refresh: %v", err)
+	}
+}
+
+// After Close the client still enforces its pins, and a failure no longer
+// reaches the pin service.
+func TestHealNotAfterClose(t *testing.T) {
+	w := newWorld(t)
+	c := w.newClient(nil)
+	hc := c.HTTPClient()
+	w.switched()
+	c.Close()
+	gets := w.repo.Gets.Load()
+	_, err := get(hc, w.backend.URL("/"))
+	if !errors.Is(err, enforce.ErrPinMismatch) || !strings.Contains(err.Error(), "the client is closed") {
+		t.Fatalf("after Close: %v", err)
+	}
+	if n := w.repo.Gets.Load() - gets; n != 0 {
+		t.Fatalf("%d requests to the pin service after Close", n)
+	}
+}

@@ -1,0 +1,158 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/spf13/cobra"
+
+	"pinset.dev/pinset/fleet"
+	"pinset.dev/pinset/internal/atomicfile"
+)
+
+func init() { addCommand(newSimulateCmd) }
+
+// simulateHelp is the long help of `newSimulateCmd`.
+const simulateHelp = `Simulate a fleet of installed apps through one key rotation, hour by hour:
+sessions, absences, uninstalls, app updates bundling manifests, fetch failures
+and outages; the SDK's refresh schedule (client.Schedule) and verifier
+(trust.State); the rotation plan (rotate.Decide) fed by the adoption the
+service would measure; a request refused under the pins held refreshes and
+retries once, as the SDK's self-heal does (client.Schedule.HealAllowed;
+--heal off to compare). It prints the adoption of the next pin, the time to
+50, 90, 99 and 99.9 % of installs, and the bricked installs (an install whose
+request its pins refuse, even after the self-heal) with their causes.
+
+The configuration (YAML, strictly decoded: unknown keys are errors) starts
+from the defaults documented in docs/rotation.md; flags override it.`
+
+func newSimulateCmd() *cobra.Command {
+	var (
+		configFile, gate, heal, holdDown, refresh, plot string
+		installs, days                                  int
+		seed                                            uint64
+		threshold                                       float64
+		asJSON                                          bool
+	)
+	cmd := &cobra.Command{
+		Use:   "simulate [--config FILE.yaml] [flags]",
+		Short: "Simulate a key rotation over a fleet of installs: adoption, and who would be refused",
+		Long:  simulateHelp,
+		Example: `  pinset simulate --installs 1000000 --days 90 --json
+  pinset simulate --gate off --plot rotation.svg
+  pinset simulate --heal off --days 120
+  pinset simulate --config fleet.yaml --hold-down 14d --threshold 0.999`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg := fleet.Default()
+			if configFile != "" {
+				b, err := readLimited(configFile, fleet.MaxConfigBytes)
+				if err != nil {
+					return err
+				}
+				if cfg, err = fleet.LoadConfig(b); err != nil {
+					return fmt.Errorf("%s: %w", configFile, err)
+				}
+			}
+			f := cmd.Flags()
+			if f.Changed("installs") {
+				cfg.Installs = installs
+			}
+			if f.Changed("days") {
+				cfg.Days = days
+			}
+			if f.Changed("seed") {
+				cfg.Seed = seed
+			}
+			if f.Changed("threshold") {
+				cfg.Plan.Threshold = threshold
+			}
+			if f.Changed("gate") {
+				on := gate == "on"
+				if !on && gate != "off" {
+					return fmt.Errorf("--gate %q: want on or off", gate)
+				}
+				cfg.Plan.Gate = &on
+			}
+			if f.Changed("heal") {
+				if heal != "on" && heal != "off" {
+					return fmt.Errorf("--heal %q: want on or off", heal)
+				}
+				cfg.NoHeal = heal == "off"
+			}
+			for _, d := range []struct {
+				flag string
+				val  string
+				dst  *fleet.Duration
+			}{{"hold-down", holdDown, &cfg.Plan.HoldDown}, {"refresh-interval", refresh, &cfg.RefreshInterval}} {
+				if f.Changed(d.flag) {
+					v, err := fleet.ParseDuration(d.val)
+					if err != nil {
+						return fmt.Errorf("--%s: %w", d.flag, err)
+					}
+					*d.dst = v
+				}
+			}
+			res, err := fleet.Run(cfg)
+			if err != nil {
+				return err
+			}
+			if plot != "" {
+				if err := writeSVG(plot, res); err != nil {
+					return err
+				}
+			}
+			out := cmd.OutOrStdout()
+			if asJSON {
+				enc := json.NewEncoder(out)
+				enc.SetIndent("", "  ")
+				return enc.Encode(res)
+			}
+			_, err = io.WriteString(out, res.Summary())
+			return err
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&configFile, "config", "", "YAML configuration of the fleet and plan (see docs/rotation.md)")
+	f.IntVar(&installs, "installs", 0, "number of installs (default 100000)")
+	f.IntVar(&days, "days", 0, "simulated days (default 90)")
+	f.Uint64Var(&seed, "seed", 1, "random seed (same seed, same result)")
+	f.StringVar(&gate, "gate", "on", "on: switch when adoption and hold-down allow; off: switch one day after the announcement")
+	f.StringVar(&heal, "heal", "on", "on: a request refused under the pins held refreshes and retries once (the SDK's self-heal); off: none")
+	f.Float64Var(&threshold, "threshold", 0.99, "fraction of active installs holding the next pin before the switch")
+	f.StringVar(&holdDown, "hold-down", "7d", "least time between announcement and switch")
+	f.StringVar(&refresh, "refresh-interval", "1h", "the SDK's refresh interval")
+	f.BoolVar(&asJSON, "json", false, "print the whole result as JSON (hourly curves included)")
+	f.StringVar(&plot, "plot", "", "write an SVG of adoption and bricked installs over time to this file")
+	return cmd
+}
+
+func readLimited(name string, limit int64) ([]byte, error) {
+	fh, err := os.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	defer fh.Close()
+	b, err := io.ReadAll(io.LimitReader(fh, limit+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(b)) > limit {
+		return nil, fmt.Errorf("%s: larger than %d bytes", name, limit)
+	}
+	return b, nil
+}
+
+func writeSVG(name string, res *fleet.Result) error {
+	f, err := atomicfile.Create(name, atomicfile.Options{Perm: 0o644})
+	if err != nil {
+		return err
+	}
+	defer f.Abort()
+	if err := res.WriteSVG(f); err != nil {
+		return err
+	}
+	return f.Commit()
+}

@@ -1,0 +1,179 @@
+package server
+
+import (
+	"bytes"
+	"crypto/ed25519"
+	"encoding/base64"
+	"errors"
+	"strconv"
+	"testing"
+
+	"pinset.dev/pinset/tlog"
+	"pinset.dev/pinset/trust"
+)
+
+func testLogConfig() *LogConfig {
+	return &LogConfig{Key: ed25519.NewKeyFromSeed(bytes.Repeat([]byte{7}, 32)), Name: "pins.example.test"}
+}
+
+func logVerifiers(t testing.TB, c *LogConfig) *tlog.Verifiers {
+	k, err := c.LogVerifierKey("shop")
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := tlog.NewVerifiers(k, nil, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+// TestLogProofWithManifest: every manifest served carries a proof of its
+// inclusion in the app's log against a signed checkpoint, and a
+// consistency proof from the size the client says it holds.
+func TestLogProofWithManifest(t *testing.T) {
+	lc := testLogConfig()
+	e := newEnv(t, func(c *Config) { c.Log = lc })
+	v := logVerifiers(t, lc)
+	e.mustPublish("root", e.repo.Root())
+	e.mustPublish("pins", e.repo.Manifest())
+
+	r := e.do("GET", "/v1/apps/shop/pins.json", nil)
+	if r.code != 200 || r.h.Get("Vary") != "Accept-Encoding, Pinset-Log-Size" {
+		t.Fatalf("pins.json: %d %v", r.code, r.h)
+	}
+	proof, err := base64.StdEncoding.DecodeString(r.h.Get(HeaderLogProof))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := tlog.VerifyBundle(v, proof, "shop", tlog.KindManifest, 1, r.body, tlog.Checkpoint{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Checkpoint.Size != 2 {
+		t.Fatalf("checkpoint size %d, want 2 (root, manifest)", got.Checkpoint.Size)
+	}
+	held := got.Checkpoint
+	// No proof on a 304.
+	if r := e.do("GET", "/v1/apps/shop/pins.json", nil, "If-None-Match", r.h.Get("ETag")); r.code != 304 || r.h.Get(HeaderLogProof) != "" {
+		t.Fatalf("304: %d %v", r.code, r.h)
+	}
+
+	for range 5 {
+		e.mustPublish("pins", e.repo.PublishManifest(nil))
+	}
+	r = e.do("GET", "/v1/apps/shop/pins.json", nil, HeaderLogSize, strconv.FormatInt(held.Size, 10))
+	proof, _ = base64.StdEncoding.DecodeString(r.h.Get(HeaderLogProof))
+	got, err = tlog.VerifyBundle(v, proof, "shop", tlog.KindManifest, 6, r.body, held)
+	if err != nil {
+		t.Fatalf("with consistency from %d: %v", held.Size, err)
+	}
+	if got.Checkpoint.Size != 7 {
+		t.Fatalf("size %d", got.Checkpoint.Size)
+	}
+	// Without Pinset-Log-Size: no consistency proof, refused by a client
+	// that holds a checkpoint.
+	r = e.do("GET", "/v1/apps/shop/pins.json", nil)
+	proof, _ = base64.StdEncoding.DecodeString(r.h.Get(HeaderLogProof))
+	if _, err := tlog.VerifyBundle(v, proof, "shop", tlog.KindManifest, 6, r.body, held); !errors.Is(err, tlog.ErrInconsistent) {
+		t.Fatalf("no size sent: %v", err)
+	}
+
+	// The checkpoint, tiles and entry bundle rebuild the same tree.
+	cpr := e.do("GET", "/v1/apps/shop/log/checkpoint", nil)
+	cp, err := v.Open(cpr.body)
+	if err != nil || cp != got.Checkpoint {
+		t.Fatalf("checkpoint %+v %v, want %+v", cp, err, got.Checkpoint)
+	}
+	eb := e.do("GET", "/v1/apps/shop/log/tile/entries/000.p/7", nil)
+	recs, err := tlog.ParseEntryBundle(eb.body, 7)
+	if err != nil {
+		t.Fatalf("entries %d %q: %v", eb.code, eb.body, err)
+	}
+	mem := &tlog.Memory{}
+	for _, rec := range recs {
+		mem.Append(rec)
+	}
+	if h, _ := mem.TreeHash(7); h != cp.Hash {
+		t.Fatal("entries do not give the checkpoint's hash")
+	}
+	tile := e.do("GET", "/v1/apps/shop/log/tile/0/000.p/7", nil)
+	if tile.code != 200 || len(tile.body) != 7*32 {
+		t.Fatalf("tile: %d %d bytes", tile.code, len(tile.body))
+	}
+	for i := range 7 {
+		if !bytes.Equal(tile.body[32*i:32*i+32], func() []byte { h := tlog.RecordHash(recs[i]); return h[:] }()) {
+			t.Fatalf("tile hash %d", i)
+		}
+	}
+	for _, p := range []string{"tile/0/000.p/8", "tile/entries/000.p/8", "tile/1/000.p/1", "tile/0/000", "tile/0/x001/000"} {
+		if r := e.do("GET", "/v1/apps/shop/log/"+p, nil); r.code != 404 {
+			t.Errorf("%s beyond the log: %d", p, r.code)
+		}
+	}
+	m := e.do("GET", "/v1/apps/shop/log/manifests/3.json", nil)
+	if rec, _ := tlog.ParseRecord(recs[3]); m.code != 200 || !rec.Matches("shop", tlog.KindManifest, 3, m.body) {
+		t.Fatalf("logged manifest 3: %d", m.code)
+	}
+}
+
+// TestLogWithoutKey: without a log key the log is kept but not served,
+// and manifests carry no proof.
+func TestLogWithoutKey(t *testing.T) {
+	e := newEnv(t, nil)
+	e.mustPublish("root", e.repo.Root())
+	e.mustPublish("pins", e.repo.Manifest())
+	if r := e.do("GET", "/v1/apps/shop/pins.json", nil); r.h.Get(HeaderLogProof) != "" || r.h.Get("Vary") != "Accept-Encoding" {
+		t.Fatalf("headers %v", r.h)
+	}
+	if r := e.do("GET", "/v1/apps/shop/log/checkpoint", nil); r.code != 404 || r.apiErr(t).Code != "no_log" {
+		t.Fatalf("checkpoint: %d %s", r.code, r.body)
+	}
+	if n, _ := e.st.LogSize(t.Context(), "shop"); n != 2 {
+		t.Fatalf("log size %d", n)
+	}
+}
+
+// TestLogRootNamesLog: a root naming this service's log key is
+// published, and a client state built on it accepts the manifest served
+// with its proof (and refuses it without); a root naming another log key
+// is refused.
+func TestLogRootNamesLog(t *testing.T) {
+	lc := testLogConfig()
+	e := newEnv(t, func(c *Config) { c.Log = lc })
+	key, _ := lc.LogVerifierKey("shop")
+	e.repo.Log = &trust.Log{Key: key}
+	other, _ := (&LogConfig{Key: lc.Key, Name: "elsewhere.example"}).LogVerifierKey("shop")
+	e.repo.Roots, e.repo.Manifests, e.repo.ManifestVersion = nil, nil, 0
+	bad := e.repo.Sign(trust.PayloadTypeRoot, func() []byte {
+		d := e.repo.RootDoc(1)
+		d.Log = &trust.Log{Key: other}
+		b, _ := d.Marshal()
+		return b
+	}(), e.repo.RootKeys[:2]...)
+	if r := e.publish("root", bad); r.code != 409 || r.apiErr(t).Code != "log_key" {
+		t.Fatalf("root naming another log: %d %s", r.code, r.body)
+	}
+	e.repo.PublishRootSignedBy(e.repo.RootDoc(1), e.repo.RootKeys[:2]...)
+	e.repo.PublishManifest(nil)
+	e.mustPublish("root", e.repo.Root())
+	e.mustPublish("pins", e.repo.Manifest())
+	st, err := trust.NewState(e.repo.Root(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := e.do("GET", "/v1/apps/shop/pins.json", nil)
+	proof, _ := base64.StdEncoding.DecodeString(r.h.Get(HeaderLogProof))
+	now := e.clock.Now()
+	if _, err := st.UpdateManifest(r.body, now); !errors.Is(err, trust.ErrNotLogged) {
+		t.Fatalf("without the proof: %v", err)
+	}
+	if _, err := st.UpdateManifestWithProof(r.body, proof, now); err != nil {
+		t.Fatalf("with the proof: %v", err)
+	}
+	// A root naming the log on a service without a log key.
+	e2 := newEnv(t, nil)
+	if r := e2.publish("root", e.repo.Root()); r.code != 409 || r.apiErr(t).Code != "log_key" {
+		t.Fatalf("no log key: %d %s", r.code, r.body)
+	}
+}

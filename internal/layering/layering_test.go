@@ -55,10 +55,15 @@ func TestLayers(t *testing.T) {
 			t.Errorf("mobile links the service's %s", p)
 		}
 	}
-	// The service links no tool but the two it runs: probe and check (the
-	// publish gate, the monitor's rounds).
+	// The service links no tool but those it runs: probe and check (the
+	// publish gate, the monitor's rounds) and, for a rotation plan's switch
+	// through a target, keyring, certs and deploy.
+	runs := map[string]bool{}
+	for _, r := range []string{"probe", "check", "keyring", "certs", "deploy"} {
+		runs[mod+r] = true
+	}
 	for _, p := range deps(t, service...) {
-		if under(p, tools) && p != mod+"probe" && p != mod+"check" {
+		if under(p, tools) && !runs[p] {
 			t.Errorf("the service links the tool %s", p)
 		}
 	}

@@ -65,7 +65,7 @@ func (m *Monitor) Alerts() []alert.Alert {
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return append([]alert.Alert(nil), m.lastAlerts...)
+	return append(append([]alert.Alert(nil), m.lastAlerts...), m.liveRaised(m.cfg.Now())...)
 }
 
 func (m *Monitor) serveAlerts(w http.ResponseWriter, r *http.Request) {

@@ -86,10 +86,12 @@ type Monitor struct {
 	cfg Config
 
 	runMu sync.Mutex // one round at a time
+	updMu sync.Mutex // one alert update at a time (a round's, or a raised alert's)
 
 	mu         sync.Mutex
 	state      state
-	lastAlerts []alert.Alert // the last round's alerts; written by RunOnce only
+	lastAlerts []alert.Alert          // the last round's alerts; written by RunOnce only
+	raised     map[string]raisedAlert // alerts raised between rounds, by fingerprint
 	metrics    *metrics
 }
 
@@ -117,7 +119,7 @@ func New(st store.Store, cfg Config) *Monitor {
 		cfg.Check.ExpiryWarning = check.DefaultExpiryWarning
 	}
 	cfg.Check.Now = cfg.Now
-	m := &Monitor{st: st, cfg: cfg, state: newState()}
+	m := &Monitor{st: st, cfg: cfg, state: newState(), raised: map[string]raisedAlert{}}
 	m.metrics = newMetrics(m)
 	return m
 }
@@ -230,18 +232,10 @@ func (m *Monitor) RunOnce(ctx context.Context) (*Round, error) {
 			m.cfg.Logger.Info("monitor: pattern not probed", "app", app.ID, "pattern", u.Pattern, "reason", u.Reason)
 		}
 		if m.cfg.SpikeThreshold > 0 {
-			// Reports are counted by arrival (per minute, in the store):
-			// a stored row's report time is its first, client-supplied
-			// time, and its repeats only raise its count.
-			byHost, err := m.st.ReportEvents(ctx, app.ID, start.Add(-m.cfg.SpikeWindow), start.Add(time.Second))
+			counts, err := m.reportCounts(ctx, app.ID, man, start.Add(-m.cfg.SpikeWindow), start)
 			if err != nil {
 				errs = append(errs, fmt.Errorf("monitor: %s: counting reports: %w", app.ID, err))
 			} else {
-				counts := map[string]int64{}
-				set, _ := policy.NewSet(man.Hosts) // verified by the service; nil matches nothing
-				for host, n := range byHost {
-					counts[reportHostLabel(set, host)] += n
-				}
 				r.ReportEvents[app.ID] = counts
 				next.reports[app.ID] = counts
 			}
@@ -275,18 +269,22 @@ func (m *Monitor) RunOnce(ctx context.Context) (*Round, error) {
 			r.Alerts = append(r.Alerts, a)
 		}
 	}
+	// The alerts raised between rounds (RaiseRotationSpike) hold until
+	// they expire; the round's own alerts replace the last round's.
+	m.updMu.Lock()
 	m.mu.Lock()
 	m.lastAlerts = r.Alerts
-	m.mu.Unlock()
-	m.mu.Lock()
 	m.state = next
+	r.Alerts = append(r.Alerts, m.liveRaised(start)...)
+	current := slices.Clone(r.Alerts)
 	m.mu.Unlock()
 	if m.cfg.Alerts != nil {
-		if err := m.cfg.Alerts.Update(ctx, r.Alerts); err != nil {
+		if err := m.cfg.Alerts.Update(ctx, current); err != nil {
 			m.metrics.notifyFailed()
 			errs = append(errs, err)
 		}
 	}
+	m.updMu.Unlock()
 	m.metrics.roundDone(start, m.cfg.Now().Sub(start), r.Alerts)
 	m.cfg.Logger.Info("monitor round", "apps", len(r.Reports), "alerts", len(r.Alerts), "duration", m.cfg.Now().Sub(start))
 	return r, errors.Join(errs...)

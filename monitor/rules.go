@@ -19,6 +19,9 @@ const (
 	AlertProbeFailing = "PinsetProbeFailing"
 	AlertReportSpike  = "PinsetPinFailureReportSpike"
 	AlertHostUnpinned = "PinsetHostUnpinned"
+	// AlertRotationSpike is raised by a rotation plan (package server)
+	// that sees a report spike for its host after its switch.
+	AlertRotationSpike = "PinsetRotationReportSpike"
 )
 
 // rules derives the alerts whose conditions hold in a round. Each alert's
@@ -50,7 +53,7 @@ func (m *Monitor) rules(r *Round) []alert.Alert {
 			sort.Strings(hosts)
 			for _, h := range hosts {
 				n := r.ReportEvents[app][h]
-				if n >= int64(m.cfg.SpikeThreshold) {
+				if m.spiking(n) {
 					out = append(out, mk(AlertReportSpike, "critical", map[string]string{"app": app, "host": h}, "",
 						fmt.Sprintf("%d pin-failure reports for %s in %s", n, h, m.cfg.SpikeWindow),
 						fmt.Sprintf("threshold %d per %s: interception, or a deploy that serves an unpinned key", m.cfg.SpikeThreshold, m.cfg.SpikeWindow)))

@@ -113,6 +113,9 @@ type Plan struct {
 	Awaiting string `json:"awaiting,omitempty"`
 	// AnnouncedAt is when the plan first saw the next pin published.
 	AnnouncedAt time.Time `json:"announced_at,omitzero"`
+	// SwitchedAt is when the plan entered switching: pin-failure reports
+	// count against it (Observation.Spike) from then on.
+	SwitchedAt time.Time `json:"switched_at,omitzero"`
 	// Confirmed: an operator confirmed the switch (advance at ready).
 	Confirmed bool `json:"confirmed,omitempty"`
 	// Deployed: the deploy command moved the servers to the next key.
@@ -160,6 +163,23 @@ type Observation struct {
 	// CannotBuild explains why the service cannot build the manifest the
 	// plan needs (for example: retiring would leave one pin).
 	CannotBuild string
+	// Spike, after the switch, is a spike of pin-failure reports for the
+	// host since SwitchedAt (nil: none). Whether the reports are a spike
+	// is the monitor's rule (monitor.Monitor.HostSpike), not the plan's.
+	Spike *ReportSpike
+	// AbortOnSpike: the service is configured to abort a plan on a spike
+	// after its switch (rotation.abort_on_report_spike).
+	AbortOnSpike bool
+}
+
+// ReportSpike is a spike of pin-failure reports for a plan's host.
+type ReportSpike struct {
+	Reports int64  // reports counted since the switch, within the window
+	Rule    string // the rule that judged them a spike, in words
+}
+
+func (s *ReportSpike) String() string {
+	return fmt.Sprintf("%d pin-failure reports since the switch (%s)", s.Reports, s.Rule)
 }
 
 // Action is what the service must do before deciding again.
@@ -173,6 +193,7 @@ const (
 	Verify          Action = "verify"           // check the live servers
 	PublishRetire   Action = "publish-retire"   // sign and publish a manifest without OldPin
 	Rollback        Action = "rollback"         // run the deploy command with OldPin
+	AbortPlan       Action = "abort"            // abort the plan (Abort decides how), for the Decision's Why
 )
 
 // Decision is the outcome of one step.
@@ -184,13 +205,54 @@ type Decision struct {
 	BlockedBy string
 	// Why explains a transition (for the audit).
 	Why string
+	// Alert, when set, is an alert the service must fire (in words): a
+	// spike of pin-failure reports after the switch.
+	Alert string
+}
+
+// afterSwitch: the servers may serve the next key.
+func (p Plan) afterSwitch() bool {
+	switch p.State {
+	case Switching, Verifying, Retiring:
+		return true
+	}
+	return p.State == AwaitingSignatures && p.Awaiting == AwaitRetire
 }
 
 // Decide is the rotation policy. It never performs anything: the caller
 // does the Action (if any) and calls Decide again with its result in the
 // Observation; a Decision without an Action and with the same State means
 // the plan waits for BlockedBy.
+//
+// A spike of pin-failure reports after the switch (Observation.Spike)
+// always raises an alert (Decision.Alert). With AbortOnSpike, a plan that
+// Abort can still stop (switching, verifying) is aborted (Action
+// AbortPlan: the caller runs Abort, rolling the servers back); otherwise
+// the plan goes on as without the spike and the alert says why.
 func Decide(p Plan, o Observation) Decision {
+	if o.Spike == nil || !p.afterSwitch() {
+		return decide(p, o)
+	}
+	spike := o.Spike.String()
+	if o.AbortOnSpike {
+		if _, err := Abort(p, o, false); err == nil {
+			why := "a spike of pin-failure reports for " + p.Host + " after the switch: " + spike + "; aborting the plan, returning every address to the old key " + p.OldPin.String()
+			return Decision{State: p.State, Awaiting: p.Awaiting, Action: AbortPlan, Why: why, Alert: why}
+		}
+	}
+	d := decide(p, o)
+	switch {
+	case !o.AbortOnSpike:
+		d.Alert = "a spike of pin-failure reports for " + p.Host + " after the switch: " + spike +
+			"; the plan goes on (rotation.abort_on_report_spike is off): look at the reports, and abort it (pinset rotate abort) to return every address to the old key " + p.OldPin.String()
+	default:
+		d.Alert = "a spike of pin-failure reports for " + p.Host + " after the switch: " + spike +
+			"; the plan is retiring the old pin and cannot be aborted: look at the reports and the servers"
+	}
+	return d
+}
+
+func decide(p Plan, o Observation) Decision {
 	stay := func(blocked string) Decision {
 		return Decision{State: p.State, Awaiting: p.Awaiting, BlockedBy: blocked}
 	}

@@ -151,3 +151,50 @@ func TestConfig(t *testing.T) {
 		}
 	}
 }
+
+// TestDecideReportSpike: a spike of pin-failure reports after the switch
+// always alerts; with AbortOnSpike it aborts a plan Abort can still stop
+// (switching, verifying); otherwise, and once the old pin is being retired,
+// the plan goes on as without the spike. Before the switch a spike is not
+// the plan's business (the monitor's own alert covers the host).
+func TestDecideReportSpike(t *testing.T) {
+	spike := &ReportSpike{Reports: 25, Rule: "threshold 20 per 15m0s"}
+	with := func(abort bool) Observation {
+		return ready(func(o *Observation) { o.Deploy, o.Spike, o.AbortOnSpike = true, spike, abort })
+	}
+	for _, c := range []struct {
+		name   string
+		p      Plan
+		o      Observation
+		state  State
+		action Action
+		alert  string // substring; "" means no alert
+	}{
+		{"switching, abort on", plan(Switching), with(true), Switching, AbortPlan, "aborting the plan"},
+		{"verifying, abort on", plan(Verifying), with(true), Verifying, AbortPlan, "25 pin-failure reports since the switch (threshold 20 per 15m0s)"},
+		{"verifying, abort off", plan(Verifying), with(false), Verifying, Verify, "the plan goes on"},
+		{"verifying ok, abort off", plan(Verifying), func() Observation {
+			o := with(false)
+			o.Verified = &Verification{OK: true}
+			return o
+		}(), Retiring, NoAction, "pinset rotate abort"},
+		{"retiring, abort on", plan(Retiring), func() Observation { o := with(true); o.CanSign = true; return o }(), Retiring, PublishRetire, "cannot be aborted"},
+		{"awaiting retire, abort on", plan(AwaitingSignatures, awaiting(AwaitRetire)), with(true), AwaitingSignatures, NoAction, "cannot be aborted"},
+		{"adopting (before the switch)", plan(Adopting), with(true), Ready, NoAction, ""},
+		{"ready (before the switch)", plan(Ready), with(true), Switching, NoAction, ""},
+		{"verifying, no spike", plan(Verifying), ready(func(o *Observation) { o.AbortOnSpike = true }), Verifying, Verify, ""},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			d := Decide(c.p, c.o)
+			if d.State != c.state || d.Action != c.action {
+				t.Fatalf("Decide = %+v; want state %q action %q", d, c.state, c.action)
+			}
+			if (c.alert == "") != (d.Alert == "") || !strings.Contains(d.Alert, c.alert) {
+				t.Fatalf("alert %q, want %q", d.Alert, c.alert)
+			}
+			if d.Action == AbortPlan && d.Why == "" {
+				t.Fatal("abort without a reason")
+			}
+		})
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -16,15 +17,22 @@ import (
 )
 
 // reportBody returns the iOS fixture as a distinct failure n (its host).
-func reportBody(t *testing.T, n int) []byte {
+func reportBody(t testing.TB, n int) []byte {
+	return trustkitReport(t, map[string]any{"hostname": fmt.Sprintf("h%d.example.com", n)})
+}
+
+// trustkitReport returns the iOS fixture with fields replaced.
+func trustkitReport(t testing.TB, fields map[string]any) []byte {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join("..", "report", "testdata", "reports", "trustkit-ios.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	var m map[string]any
-	json.Unmarshal(b, &m)
-	m["hostname"] = fmt.Sprintf("h%d.example.com", n)
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatal(err)
+	}
+	maps.Copy(m, fields)
 	out, _ := json.Marshal(m)
 	return out
 }

@@ -56,6 +56,25 @@ type RotationConfig struct {
 	Interval time.Duration
 	// Rand is the signatures' randomness; nil: crypto/rand.
 	Rand io.Reader
+	// Spikes, when set, watches the pin-failure reports for a plan's host
+	// after its switch (pinset serve passes its monitor: the spike rule is
+	// the monitor's). A spike raises PinsetRotationReportSpike; with
+	// AbortOnReportSpike the plan is also aborted while it can be (switching,
+	// verifying), returning every address to the old key as an abort does.
+	Spikes ReportSpikes
+	// AbortOnReportSpike aborts a plan on a spike after its switch
+	// (rotation.abort_on_report_spike); it needs Spikes.
+	AbortOnReportSpike bool
+}
+
+// ReportSpikes is the report-spike rule and its alert, as the rotation
+// uses them (monitor.Monitor implements it).
+type ReportSpikes interface {
+	// HostSpike returns the spike of pin-failure reports for app's host
+	// pattern counted from since, or nil when there is none.
+	HostSpike(ctx context.Context, app, pattern string, since time.Time) (*rotate.ReportSpike, error)
+	// RaiseRotationSpike fires the rotation's spike alert for a plan.
+	RaiseRotationSpike(ctx context.Context, app, host string, plan int64, summary, description string) error
 }
 
 // DeployRequest is one call of RotationConfig.Deploy.
@@ -291,8 +310,16 @@ func (s *Server) observe(ctx context.Context, p *storedPlan, r *stepResults, adv
 	}
 	o.NextClients, _ = rep.HostPinFraction(p.Host, p.NextPin)
 	o.Active = rep.ActiveClients
-	o.CanSign, o.SignersNeeded, err = s.canSign(ctx, p.App)
-	return o, err
+	if o.CanSign, o.SignersNeeded, err = s.canSign(ctx, p.App); err != nil {
+		return o, err
+	}
+	if sp := s.cfg.Rotation.Spikes; sp != nil && !p.SwitchedAt.IsZero() && !p.State.Terminal() {
+		o.AbortOnSpike = s.cfg.Rotation.AbortOnReportSpike
+		if o.Spike, err = sp.HostSpike(ctx, p.App, p.Host, p.SwitchedAt); err != nil {
+			return o, fmt.Errorf("counting the pin-failure reports for %s: %w", p.Host, err)
+		}
+	}
+	return o, nil
 }
 
 func (s *Server) rotationSigner() *trust.Signer {
@@ -498,6 +525,7 @@ func (s *Server) stepRotation(ctx context.Context, id int64, advance bool) (*Pla
 	rev := rec.Rev
 	who := actor(ctx)
 	var r stepResults
+	alerted := false
 	for range 16 {
 		if p.State.Terminal() {
 			break
@@ -507,6 +535,13 @@ func (s *Server) stepRotation(ctx context.Context, id int64, advance bool) (*Pla
 			return nil, err
 		}
 		d := rotate.Decide(p.Plan, o)
+		if d.Alert != "" && !alerted {
+			alerted = true
+			s.raiseSpike(ctx, &p, o.Spike, d.Alert)
+		}
+		if d.Action == rotate.AbortPlan {
+			return s.abortPlan(ctx, p, rev, d.Why)
+		}
 		if d.Action != rotate.NoAction {
 			a, err := s.act(ctx, &p, d.Action, &r)
 			if err != nil {
@@ -525,6 +560,9 @@ func (s *Server) stepRotation(ctx context.Context, id int64, advance bool) (*Pla
 		p.State, p.Awaiting, p.BlockedBy = d.State, d.Awaiting, d.BlockedBy
 		if d.State == rotate.Announced && p.AnnouncedAt.IsZero() {
 			p.AnnouncedAt = o.Now
+		}
+		if d.State == rotate.Switching && p.SwitchedAt.IsZero() {
+			p.SwitchedAt = o.Now
 		}
 		if from == rotate.Ready && d.State == rotate.Switching && o.Advance {
 			p.Confirmed = true
@@ -547,6 +585,16 @@ func (s *Server) stepRotation(ctx context.Context, id int64, advance bool) (*Pla
 		}
 	}
 	return s.planStatus(ctx, &p, false)
+}
+
+// raiseSpike fires the plan's spike alert (a failure to deliver it is
+// logged: the plan's decision does not wait for the alert).
+func (s *Server) raiseSpike(ctx context.Context, p *storedPlan, spike *rotate.ReportSpike, words string) {
+	summary := fmt.Sprintf("rotation plan %d (%s) of %s: %s", p.ID, stateName(p.State), p.Host, spike)
+	s.log.Warn("rotation plan: report spike after the switch", "plan", p.ID, "app", p.App, "host", p.Host, "state", stateName(p.State), "alert", words)
+	if err := s.cfg.Rotation.Spikes.RaiseRotationSpike(ctx, p.App, p.Host, p.ID, summary, words); err != nil {
+		s.log.Error("rotation plan: the report spike alert was not delivered", "plan", p.ID, "err", err)
+	}
 }
 
 func stateName(s rotate.State) string {
@@ -607,12 +655,18 @@ func (s *Server) abortRotation(ctx context.Context, id int64) (*PlanStatus, erro
 	if err != nil {
 		return nil, err
 	}
+	return s.abortPlan(ctx, p, rec.Rev, "")
+}
+
+// abortPlan aborts p (stored at revision rev) as rotate.Abort decides,
+// rolling the servers back first when it says so; reason, when set, says
+// why the service aborts it (an operator's abort has none).
+func (s *Server) abortPlan(ctx context.Context, p storedPlan, rev int64, reason string) (*PlanStatus, error) {
 	o := rotate.Observation{Now: s.now(), Deploy: s.canDeploy(p.Host)}
 	d, err := rotate.Abort(p.Plan, o, false)
 	if err != nil {
 		return nil, rotErr(http.StatusConflict, "cannot_abort", "%v", err)
 	}
-	rev := rec.Rev
 	if d.Action == rotate.Rollback {
 		err := s.deployPin(ctx, DeployRequest{PlanID: p.ID, App: p.App, Host: p.Host, Pin: p.OldPin, Action: "rollback"}, p.NextPin)
 		e := store.AuditEntry{From: stateName(p.State), To: stateName(p.State), What: "rollback", Token: actor(ctx),
@@ -633,10 +687,14 @@ func (s *Server) abortRotation(ctx context.Context, id int64) (*PlanStatus, erro
 	}
 	from := p.State
 	p.State, p.BlockedBy, p.Pending = rotate.Aborted, "", nil
-	if _, err := s.savePlan(ctx, &p, rev, store.AuditEntry{From: stateName(from), To: string(rotate.Aborted), What: "abort", Why: d.Why, Token: actor(ctx)}); err != nil {
+	why := d.Why
+	if reason != "" {
+		why = reason + " (" + d.Why + ")"
+	}
+	if _, err := s.savePlan(ctx, &p, rev, store.AuditEntry{From: stateName(from), To: string(rotate.Aborted), What: "abort", Why: why, Token: actor(ctx)}); err != nil {
 		return nil, err
 	}
-	s.log.Warn("rotation plan aborted", "plan", p.ID, "app", p.App, "host", p.Host, "from", stateName(from), "why", d.Why, "token", actor(ctx))
+	s.log.Warn("rotation plan aborted", "plan", p.ID, "app", p.App, "host", p.Host, "from", stateName(from), "why", why, "token", actor(ctx))
 	return s.planStatus(ctx, &p, false)
 }
 

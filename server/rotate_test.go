@@ -38,8 +38,8 @@ type rotEnv struct {
 
 // newRotEnv: pinsThreshold 1 lets the service sign (its key is
 // PinsKeys[0]); 2 makes plans await signatures. deploy adds a deploy hook
-// that switches the fleet.
-func newRotEnv(t *testing.T, pinsThreshold int, deploy bool) *rotEnv {
+// that switches the fleet; mods change the service's configuration.
+func newRotEnv(t *testing.T, pinsThreshold int, deploy bool, mods ...func(*Config)) *rotEnv {
 	r := &rotEnv{world: checktest.NewWorld(t, rotHost), deploySkip: -1}
 	r.fleet = checktest.NewFleet(t, rotHost, r.leaf("old"), r.leaf("old"), r.leaf("old"))
 	r.opts = checktest.Options(r.world, r.fleet)
@@ -67,6 +67,9 @@ func newRotEnv(t *testing.T, pinsThreshold int, deploy bool) *rotEnv {
 				}
 				return nil
 			}
+		}
+		for _, m := range mods {
+			m(c)
 		}
 	})
 	r.repo = repo

@@ -149,6 +149,9 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Store == nil {
 		return nil, errors.New("server: no store")
 	}
+	if cfg.Rotation.AbortOnReportSpike && cfg.Rotation.Spikes == nil {
+		return nil, errors.New("server: aborting rotation plans on a report spike needs the report-spike rule (Rotation.Spikes: the monitor)")
+	}
 	s := &Server{cfg: cfg, store: cfg.Store, log: cfg.Logger, now: cfg.Now, reg: cfg.Registry}
 	if s.log == nil {
 		s.log = slog.New(slog.NewTextHandler(io.Discard, nil))

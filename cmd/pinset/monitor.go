@@ -41,6 +41,7 @@ func wireMonitor(mc *monitor.Config, sc *server.Config, current func(ctx context
 		return nil, fmt.Errorf("monitor: metrics: %w", err)
 	}
 	sc.Tasks = append(sc.Tasks, m.Run)
+	sc.Rotation.Spikes = m // a plan's report spike after its switch: the monitor's rule and alert
 	prev := sc.Routes
 	sc.Routes = func(mux *http.ServeMux, admin func(http.Handler) http.Handler) {
 		if prev != nil {

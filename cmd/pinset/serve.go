@@ -91,6 +91,7 @@ underscores, and more; unknown keys are errors:
     deploy: [/usr/local/bin/deploy-key]   # PINSET_HOST, PINSET_PIN, PINSET_ACTION=switch|rollback
     key: /etc/pinset/pins.key             # signs plan manifests (threshold 1); default resign.key
     interval: 1m
+    abort_on_report_spike: true           # abort on a report spike after the switch (monitor)
     cafile: /etc/pinset/roots.pem         # verification after the switch, as for publish_gate
     targets:                              # instead of deploy, per host: key ring + ACME + deploy
       - host: api.example.com             # the plan's host pattern (a concrete name)

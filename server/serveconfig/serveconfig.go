@@ -211,6 +211,9 @@ func (f *File) Build(logOut io.Writer) (*Service, error) {
 	if svc.Monitor, err = f.Monitor.config(); err != nil {
 		return nil, err
 	}
+	if sc.Rotation.AbortOnReportSpike && (svc.Monitor == nil || svc.Monitor.SpikeThreshold < 0) {
+		return nil, errors.New("rotation.abort_on_report_spike needs the monitor's report_spike rule: monitor.enabled and monitor.report_spike.threshold not negative")
+	}
 	logAudit, err := f.TransparencyLog.logAudit()
 	if err != nil {
 		return nil, err
@@ -362,6 +365,11 @@ type Rotation struct {
 	// Targets are hosts whose switch serve performs itself: the next key
 	// from the key ring, its certificate over ACME, deploy.Deploy.
 	Targets []Target `yaml:"targets"`
+	// AbortOnReportSpike aborts a plan (switching or verifying) when the
+	// monitor's report-spike rule fires for its host after the switch;
+	// the alert PinsetRotationReportSpike fires either way. It needs the
+	// monitor with its report_spike rule on.
+	AbortOnReportSpike bool `yaml:"abort_on_report_spike"`
 }
 
 // maxDeployOutput caps the deploy command's output kept for the error.
@@ -372,6 +380,7 @@ func (c *Rotation) apply(sc *server.Config) error {
 		return nil
 	}
 	rc := &sc.Rotation
+	rc.AbortOnReportSpike = c.AbortOnReportSpike
 	var err error
 	if rc.Interval, err = optDuration("rotation.interval", c.Interval, 0); err != nil {
 		return err

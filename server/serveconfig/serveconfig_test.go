@@ -41,18 +41,20 @@ func TestLoadAndBuild(t *testing.T) {
 		t.Fatalf("built %+v", svc)
 	}
 	for text, want := range map[string]string{
-		"admin_client_ca: ca.pem\n":                ErrAdminCANeedsTLS.Error(),
-		"tls_cert: a.pem\n":                        "go together",
-		"log_format: xml\n":                        "log format",
-		"publish_gate: {port: 70000}\n":            "publish_gate.port",
-		"resign: {before: 7d}\n":                   "resign.key",
-		"monitor: {expiry_warning: x}\n":           "monitor.expiry_warning",
-		"monitor: {port: 70000}\n":                 "monitor.port",
-		"rotation: {deploy_timeout: 1m}\n":         "without rotation.deploy",
-		"monitor:\n  alerts:\n    - {}\n":          "exactly one",
-		"reports: {event_retention: tomorrow}\n":   "reports.event_retention",
-		"unpin_period: -1d\n":                      "unpin_period",
-		"metrics_token_file: /nonexistent/token\n": "metrics_token_file",
+		"admin_client_ca: ca.pem\n":                                            ErrAdminCANeedsTLS.Error(),
+		"tls_cert: a.pem\n":                                                    "go together",
+		"log_format: xml\n":                                                    "log format",
+		"publish_gate: {port: 70000}\n":                                        "publish_gate.port",
+		"resign: {before: 7d}\n":                                               "resign.key",
+		"monitor: {expiry_warning: x}\n":                                       "monitor.expiry_warning",
+		"monitor: {port: 70000}\n":                                             "monitor.port",
+		"rotation: {deploy_timeout: 1m}\n":                                     "without rotation.deploy",
+		"monitor:\n  alerts:\n    - {}\n":                                      "exactly one",
+		"reports: {event_retention: tomorrow}\n":                               "reports.event_retention",
+		"unpin_period: -1d\n":                                                  "unpin_period",
+		"metrics_token_file: /nonexistent/token\n":                             "metrics_token_file",
+		"rotation: {abort_on_report_spike: true}\nmonitor: {enabled: false}\n": "rotation.abort_on_report_spike needs the monitor",
+		"rotation: {abort_on_report_spike: true}\nmonitor: {report_spike: {threshold: -1}}\n": "rotation.abort_on_report_spike needs the monitor",
 	} {
 		f, err := load(t, text)
 		if err == nil {
@@ -65,6 +67,10 @@ func TestLoadAndBuild(t *testing.T) {
 	f, _ = load(t, "monitor: {enabled: false}\n")
 	if svc, err := f.Build(io.Discard); err != nil || svc.Monitor != nil {
 		t.Fatalf("disabled monitor: %+v, %v", svc, err)
+	}
+	f, _ = load(t, "rotation: {abort_on_report_spike: true}\nmonitor: {report_spike: {threshold: 5}}\n")
+	if svc, err := f.Build(io.Discard); err != nil || !svc.Server.Rotation.AbortOnReportSpike || svc.Monitor.SpikeThreshold != 5 {
+		t.Fatalf("abort on a report spike: %+v, %v", svc, err)
 	}
 	f, _ = load(t, "admin_client_ca: ca.pem\n")
 	if _, err := f.Build(io.Discard); !errors.Is(err, ErrAdminCANeedsTLS) {

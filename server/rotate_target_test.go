@@ -28,20 +28,20 @@ const acmeHost = "api.pinset.test"
 // startNginx runs a real nginx on loopback serving acmeHost on 127.0.0.1
 // and 127.0.0.2 from certFile and keyFile (internal/nginxtest).
 // It returns its port and its reload command.
-func startNginx(t *testing.T, certFile, keyFile string) (int, []string) {
+func startNginx(t testing.TB, certFile, keyFile string) (int, []string) {
 	t.Helper()
 	n := nginxtest.Start(t, acmeHost, certFile, keyFile)
 	return n.Port, n.Reload()
 }
 
 // served is the leaf pin each address of nginx serves.
-func served(t *testing.T, opts check.Options, port int) []pin.Pin {
+func served(t testing.TB, opts check.Options, port int) []pin.Pin {
 	t.Helper()
 	n := &nginxtest.Server{Host: acmeHost, Port: port}
 	return n.Served(t, opts)
 }
 
-func allServe(t *testing.T, got []pin.Pin, want pin.Pin, what string) {
+func allServe(t testing.TB, got []pin.Pin, want pin.Pin, what string) {
 	t.Helper()
 	if len(got) != 2 || got[0] != want || got[1] != want {
 		t.Fatalf("%s: nginx serves %v, want %s on both addresses", what, got, want)
@@ -57,17 +57,34 @@ type targetEnv struct {
 	ring                    *keyring.Ring
 	certFile                string
 	port                    int
-	// fault, while it exists, makes the next reload first copy the other
-	// key's chain and key over the server's files (then it is removed):
-	// the deploy's files are not what the server loads.
+	// fault, while it exists, makes the next reload first copy the chain
+	// and key files it names over the server's files (then it is
+	// removed): the deploy's files are not what the server loads
+	// (injectFault).
 	fault string
 	opts  check.Options
+}
+
+// injectFault makes the next reload load chainPEM and keyPEM instead of
+// what the deploy wrote.
+func (te *targetEnv) injectFault(t testing.TB, chainPEM, keyPEM []byte) {
+	t.Helper()
+	dir := t.TempDir()
+	chain, key := filepath.Join(dir, "fault.chain.pem"), filepath.Join(dir, "fault.key")
+	for f, b := range map[string][]byte{chain: chainPEM, key: keyPEM} {
+		if err := os.WriteFile(f, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(te.fault, []byte(chain+" "+key+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // newTargetEnv: extraAddr adds an address (127.0.0.3, where nothing
 // listens) to the plan's verification but not to the target's, so the
 // plan stays in verifying after a good switch.
-func newTargetEnv(t *testing.T, extraAddr bool) *targetEnv {
+func newTargetEnv(t testing.TB, extraAddr bool) *targetEnv {
 	peb := pebbletest.Start(t, pebbletest.Options{AlwaysValid: true})
 	ca := pki.Must(pki.NewRoot(pki.Template{}))
 	inter := pki.Must(ca.NewIntermediate(pki.Template{}))
@@ -93,10 +110,8 @@ func newTargetEnv(t *testing.T, extraAddr bool) *targetEnv {
 	os.WriteFile(certFile, key1.ChainPEM(), 0o600)
 	os.WriteFile(keyFile, key1.KeyPEM(), 0o600)
 	port, reload := startNginx(t, certFile, keyFile)
-	fault, otherChain, otherKey := filepath.Join(srvDir, "fault"), filepath.Join(srvDir, "other.pem"), filepath.Join(srvDir, "other.key")
-	os.WriteFile(otherChain, other.ChainPEM(), 0o600)
-	os.WriteFile(otherKey, other.KeyPEM(), 0o600)
-	script := fmt.Sprintf(`if [ -e %[1]s ]; then rm %[1]s; cp %[2]s %[4]s; cp %[3]s %[5]s; fi; exec "$@"`, fault, otherChain, otherKey, certFile, keyFile)
+	fault := filepath.Join(srvDir, "fault")
+	script := fmt.Sprintf(`if [ -e %[1]s ]; then read c k < %[1]s; rm %[1]s; cp "$c" %[2]s; cp "$k" %[3]s; fi; exec "$@"`, fault, certFile, keyFile)
 	reload = append([]string{"sh", "-c", script, "reload"}, reload...)
 
 	roots := peb.IssuerRoots(t).Clone()
@@ -156,7 +171,7 @@ func newTargetEnv(t *testing.T, extraAddr bool) *targetEnv {
 	return &targetEnv{env: e, key1: key1, key2: key2, key3: key3, other: other, ring: ring, certFile: certFile, port: port, opts: opts, fault: fault}
 }
 
-func (te *targetEnv) start(t *testing.T) *PlanStatus {
+func (te *targetEnv) start(t testing.TB) *PlanStatus {
 	t.Helper()
 	st, err := te.srv.StartRotation(context.Background(), "shop", StartRotation{Host: acmeHost, NextPin: te.key2.Pin(),
 		FollowingPin: ptr(te.key3.Pin()), MinClients: 1, HoldDownSeconds: ptr(int64(0))})
@@ -217,7 +232,7 @@ func TestRotationTargetNginxPebble(t *testing.T) {
 	}
 
 	// Fault 2: the reload loads the other key's files.
-	os.WriteFile(te.fault, nil, 0o600)
+	te.injectFault(t, other.ChainPEM(), other.KeyPEM())
 	st, err := e.srv.StepRotation(ctx, st.ID, false)
 	if err != nil {
 		t.Fatal(err)

@@ -299,3 +299,59 @@ func TestRotationEndToEndNginxPebble(t *testing.T) {
 	}
 	t.Logf("%d installs, %d pinned requests through nginx during two rotations, none failed; no pin-failure report", installs, pop.requests.Load())
 }
+
+// BenchmarkRotationNginxPebble is the wall time of one full rotation of a
+// real server's key on loopback, with the injected clock (hold-down 0, one
+// install already holding the next pin): from pinset rotate start to done,
+// that is the announcement (already published), the adoption check, the
+// next key from the ring, Pebble's certificate for it (HTTP-01 always
+// valid, nonce rejection on), the files written, nginx reloaded,
+// deploy.Deploy's verification of both addresses, the plan's own
+// verification through check, and the retiring manifest signed and
+// published through the publish gate (which probes nginx). Each iteration
+// rotates the live key to the next one and announces a new key, as a
+// fleet on a schedule would; the install's telemetry is sent outside the
+// timing.
+//
+// The baseline, alternated with it in the same run: the switch alone
+// (targetSwitch: the ring, Pebble, the files, the reload and deploy.Deploy's
+// verification) deploying the live key again, as a renewal does.
+//
+//	go test ./server -run XXX -bench RotationNginxPebble -benchtime 10x
+func BenchmarkRotationNginxPebble(b *testing.B) {
+	te := newTargetEnv(b, false)
+	ctx := context.Background()
+	tg := &te.srv.cfg.Rotation.Targets[0]
+	next, following := te.key2.Pin(), te.key3.Pin()
+	followingKey := crypto.Signer(te.key3.Key)
+	var rotation, switchOnly time.Duration
+	b.StopTimer()
+	for i := range b.N {
+		if i > 0 { // the key announced by the previous rotation goes live
+			if _, err := te.ring.Add(followingKey); err != nil {
+				b.Fatal(err)
+			}
+			next = following
+			followingKey, following = newKey(b, fmt.Sprintf("bench key %d", i))
+			cur, err := te.st.Manifest(ctx, "shop")
+			if err != nil {
+				b.Fatal(err)
+			}
+			te.holdCurrent(b, uint64(cur.Version))
+		}
+		te.clock.Add(time.Minute)
+		start := time.Now()
+		st := te.rotation(b, next, following, 1)
+		rotation += time.Since(start)
+		te.expectRotated(b, st, next, following, fmt.Sprintf("rotation %d", i+1))
+
+		start = time.Now()
+		if err := te.srv.targetSwitch(ctx, tg, next, next); err != nil {
+			b.Fatal(err)
+		}
+		switchOnly += time.Since(start)
+	}
+	b.ReportMetric(0, "ns/op")
+	b.ReportMetric(rotation.Seconds()/float64(b.N), "s/rotation")
+	b.ReportMetric(switchOnly.Seconds()/float64(b.N), "s/switch-only")
+}

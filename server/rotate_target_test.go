@@ -159,16 +159,23 @@ func newTargetEnv(t testing.TB, extraAddr bool) *targetEnv {
 	e.mustPublish("pins", repo.Manifest())
 	allServe(t, served(t, opts, port), key1.Pin(), "before")
 
+	te := &targetEnv{env: e, key1: key1, key2: key2, key3: key3, other: other, ring: ring, certFile: certFile, port: port, opts: opts, fault: fault}
 	// One install holds the manifest pinning key 2: adoption is complete.
-	info := telemetry.Info{ID: fmt.Sprintf("%032x", 1), RootVersion: 2, ManifestVersion: repo.ManifestVersion, SDK: "test/1"}
-	if res := e.do("GET", "/v1/apps/shop/pins.json", nil, telemetry.Header, info.String()); res.code != 200 {
+	te.holdCurrent(t, uint64(repo.ManifestVersion))
+	return te
+}
+
+// holdCurrent: install 1 fetches the pins, saying it holds manifest
+// version v; its sighting is written to the adoption tables.
+func (te *targetEnv) holdCurrent(t testing.TB, v uint64) {
+	t.Helper()
+	info := telemetry.Info{ID: fmt.Sprintf("%032x", 1), RootVersion: 2, ManifestVersion: v, SDK: "test/1"}
+	if res := te.do("GET", "/v1/apps/shop/pins.json", nil, telemetry.Header, info.String()); res.code != 200 {
 		t.Fatalf("pins.json: %d", res.code)
 	}
-	if err := e.srv.FlushAdoption(context.Background()); err != nil {
+	if err := te.srv.FlushAdoption(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-
-	return &targetEnv{env: e, key1: key1, key2: key2, key3: key3, other: other, ring: ring, certFile: certFile, port: port, opts: opts, fault: fault}
 }
 
 func (te *targetEnv) start(t testing.TB) *PlanStatus {

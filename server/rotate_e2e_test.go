@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"pinset.dev/pinset/check"
 	"pinset.dev/pinset/client"
 	"pinset.dev/pinset/internal/pki"
 	"pinset.dev/pinset/keyring"
@@ -170,14 +171,24 @@ func newKey(t testing.TB, seed string) (crypto.Signer, pin.Pin) {
 	return k, p
 }
 
-// expectRotated: the plan is done, both addresses of nginx serve live,
-// and the current manifest pins acmeHost to exactly {live, following}.
+// expectRotated: the plan is done, both addresses of nginx serve live
+// in a certificate from Pebble, and the current manifest pins acmeHost to exactly {live, following}.
 func (te *targetEnv) expectRotated(t testing.TB, st *PlanStatus, live, following pin.Pin, what string) {
 	t.Helper()
 	if st.State != rotate.Done {
 		t.Fatalf("%s: plan %s (%s), want done", what, st.State, st.BlockedBy)
 	}
 	allServe(t, served(t, te.opts, te.port), live, "after "+what)
+	// The certificate nginx serves is Pebble's.
+	rep, err := check.Run(context.Background(), nil, []check.Target{{Host: acmeHost, Port: te.port}}, te.opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range rep.Hosts[0].Addresses {
+		if len(a.Chain) == 0 || !strings.Contains(a.Chain[0].Issuer, "Pebble") {
+			t.Fatalf("after %s %s serves a leaf not issued by Pebble: %+v", what, a.Address, a.Chain)
+		}
+	}
 	_, m, err := te.srv.currentManifest(context.Background(), "shop")
 	if err != nil {
 		t.Fatal(err)

@@ -261,21 +261,8 @@ func TestRotationTargetNginxPebble(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if st.State != rotate.Done {
-		t.Fatalf("plan %s (%s), want done", st.State, st.BlockedBy)
-	}
-	allServe(t, served(t, opts, port), key2.Pin(), "after the switch")
-	// nginx serves Pebble's certificate for key 2.
-	rep, err := check.Run(ctx, nil, []check.Target{{Host: acmeHost, Port: port}}, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if iss := rep.Hosts[0].Addresses[0].Chain[0].Issuer; !strings.Contains(iss, "Pebble") {
-		t.Fatalf("leaf issuer %q, want Pebble's", iss)
-	}
-	if m := (&rotEnv{env: e}).manifest(); !pin.Contains(m.Hosts[0].Pins, key2.Pin()) || pin.Contains(m.Hosts[0].Pins, key1.Pin()) {
-		t.Fatalf("retired manifest pins %v", m.Hosts[0].Pins)
-	}
+	// nginx serves Pebble's certificate for key 2; the manifest {key 2, key 3}.
+	te.expectRotated(t, st, key2.Pin(), te.key3.Pin(), "the switch")
 	audit, _ := e.st.PlanAudit(ctx, st.ID)
 	var path []string
 	for _, a := range audit {

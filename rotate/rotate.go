@@ -116,6 +116,9 @@ type Plan struct {
 	// SwitchedAt is when the plan entered switching: pin-failure reports
 	// count against it (Observation.Spike) from then on.
 	SwitchedAt time.Time `json:"switched_at,omitzero"`
+	// SpikeAt is when the plan first saw a spike of pin-failure reports
+	// after its switch (the service audits that once).
+	SpikeAt time.Time `json:"spike_at,omitzero"`
 	// Confirmed: an operator confirmed the switch (advance at ready).
 	Confirmed bool `json:"confirmed,omitempty"`
 	// Deployed: the deploy command moved the servers to the next key.

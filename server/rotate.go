@@ -538,9 +538,16 @@ func (s *Server) stepRotation(ctx context.Context, id int64, advance bool) (*Pla
 		if d.Alert != "" && !alerted {
 			alerted = true
 			s.raiseSpike(ctx, &p, o.Spike, d.Alert)
-		}
-		if d.Action == rotate.AbortPlan {
-			return s.abortPlan(ctx, p, rev, d.Why)
+			if d.Action == rotate.AbortPlan {
+				return s.abortPlan(ctx, p, rev, d.Why)
+			}
+			if p.SpikeAt.IsZero() { // the first spike the plan goes on through is audited
+				p.SpikeAt = o.Now
+				e := store.AuditEntry{From: stateName(p.State), To: stateName(p.State), What: "report-spike", Why: d.Alert, Token: who}
+				if rev, err = s.savePlan(ctx, &p, rev, e); err != nil {
+					return nil, err
+				}
+			}
 		}
 		if d.Action != rotate.NoAction {
 			a, err := s.act(ctx, &p, d.Action, &r)

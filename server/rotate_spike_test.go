@@ -165,14 +165,26 @@ func TestRotationReportSpike(t *testing.T) {
 			if !strings.Contains(desc, "the plan goes on") || !strings.Contains(desc, "pinset rotate abort") {
 				t.Fatalf("alert %q", desc)
 			}
+			spikeRows := 0
 			for _, a := range audit {
 				if a.What == "abort" {
 					t.Fatalf("aborted with the option off: %+v", a)
 				}
+				if a.What == "report-spike" && a.Token == serviceActor && strings.Contains(a.Why, "the plan goes on") {
+					spikeRows++
+				}
 			}
+			if spikeRows != 1 {
+				t.Fatalf("%d report-spike rows in the audit %+v, want 1", spikeRows, audit)
+			}
+			r.clock.Add(time.Minute) // still spiking: alerted, not audited again
+			r.expect(r.step(st.ID), rotate.Verifying, "does not serve the next key yet")
 			r.fleet.SetCert(2, r.leaf("next"))
 			st = r.step(st.ID)
 			r.expect(st, rotate.Done, "")
+			if audit, _ := r.st.PlanAudit(context.Background(), st.ID); strings.Count(fmt.Sprint(audit), "report-spike") != 1 {
+				t.Fatalf("audit %+v, want one report-spike row", audit)
+			}
 			if len(se.spikeAlerts()) != 1 {
 				t.Fatalf("alert repeated: %+v", se.spikeAlerts())
 			}

@@ -2,8 +2,6 @@ package server
 
 import (
 	"context"
-	"crypto/x509"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -164,7 +162,7 @@ func keepCurrent(t deploy.Target, dir string, old pin.Pin) error {
 	if err != nil {
 		return err
 	}
-	if p, err := chainPin(chain); err != nil || p != old {
+	if p, err := keyring.ChainPin(chain); err != nil || p != old {
 		return nil
 	}
 	key, err := os.ReadFile(t.KeyFile)
@@ -212,17 +210,4 @@ func (s *Server) targetRollback(ctx context.Context, tg *RotationTarget, old pin
 	}
 	_, err = deploy.Deploy(ctx, t, chain, key, old)
 	return err
-}
-
-// chainPin is the pin of the first certificate of a PEM chain.
-func chainPin(chainPEM []byte) (pin.Pin, error) {
-	b, _ := pem.Decode(chainPEM)
-	if b == nil || b.Type != "CERTIFICATE" {
-		return pin.Pin{}, errors.New("no PEM certificate first")
-	}
-	c, err := x509.ParseCertificate(b.Bytes)
-	if err != nil {
-		return pin.Pin{}, err
-	}
-	return pin.FromCertificate(c), nil
 }

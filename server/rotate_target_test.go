@@ -18,6 +18,7 @@ import (
 	"pinset.dev/pinset/keyring"
 	"pinset.dev/pinset/pin"
 	"pinset.dev/pinset/policy"
+	"pinset.dev/pinset/renew"
 	"pinset.dev/pinset/rotate"
 	"pinset.dev/pinset/telemetry"
 	"pinset.dev/pinset/trust/trusttest"
@@ -62,6 +63,7 @@ type targetEnv struct {
 	// the deploy's files are not what the server loads.
 	fault string
 	opts  check.Options
+	peb   *pebbletest.Pebble
 }
 
 // newTargetEnv: extraAddr adds an address (127.0.0.3, where nothing
@@ -153,7 +155,7 @@ func newTargetEnv(t *testing.T, extraAddr bool) *targetEnv {
 		t.Fatal(err)
 	}
 
-	return &targetEnv{env: e, key1: key1, key2: key2, key3: key3, other: other, ring: ring, certFile: certFile, port: port, opts: opts, fault: fault}
+	return &targetEnv{env: e, key1: key1, key2: key2, key3: key3, other: other, ring: ring, certFile: certFile, port: port, opts: opts, fault: fault, peb: peb}
 }
 
 func (te *targetEnv) start(t *testing.T) *PlanStatus {
@@ -326,4 +328,33 @@ func TestRotationTargetAbortBeforeWrite(t *testing.T) {
 		t.Fatalf("plan %s (%s), want aborted", st.State, st.BlockedBy)
 	}
 	allServe(t, served(t, te.opts, te.port), te.key1.Pin(), "after the abort")
+}
+
+// TestRotationTargetSwitchUsesCertificateAhead: the ACME schedule
+// (package renew) gets the next key's certificate into the key ring before
+// the plan starts; with the CA then down, the switch still deploys key 2
+// with exactly that certificate: it needs no issuance.
+func TestRotationTargetSwitchUsesCertificateAhead(t *testing.T) {
+	te := newTargetEnv(t, false)
+	sched, err := renew.New(renew.Config{Targets: te.srv.cfg.Rotation.Targets, Now: te.clock.Now, Rand: func() float64 { return 0.5 }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sched.Tick(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	ahead, err := te.ring.Chain(te.key2.Pin())
+	if err != nil {
+		t.Fatalf("the schedule kept no certificate for the next key: %v", err)
+	}
+	allServe(t, served(t, te.opts, te.port), te.key1.Pin(), "after the schedule's tick")
+	te.peb.Stop()
+	st := te.start(t)
+	if st.State != rotate.Done {
+		t.Fatalf("plan %s (%s), want done with the CA down", st.State, st.BlockedBy)
+	}
+	allServe(t, served(t, te.opts, te.port), te.key2.Pin(), "after the switch")
+	if b, _ := os.ReadFile(te.certFile); string(b) != string(ahead) {
+		t.Fatal("the server does not have the certificate issued ahead of the switch")
+	}
 }

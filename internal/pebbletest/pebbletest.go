@@ -68,6 +68,7 @@ type Pebble struct {
 
 	mgmt string
 	dns  *DNS
+	stop func()
 }
 
 // Binary finds the pebble program, or stops the test (testtool.Missing).
@@ -172,9 +173,15 @@ func Start(t testing.TB, opts Options) *Pebble {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	var once sync.Once
+	p.stop = func() {
+		once.Do(func() {
+			cmd.Process.Kill()
+			cmd.Wait()
+		})
+	}
 	t.Cleanup(func() {
-		cmd.Process.Kill()
-		cmd.Wait()
+		p.stop()
 		if t.Failed() {
 			t.Logf("pebble log:\n%s", logb.String())
 		}
@@ -195,6 +202,9 @@ func Start(t testing.TB, opts Options) *Pebble {
 	}
 	return p
 }
+
+// Stop ends Pebble now (a CA outage); the test's cleanup does it too.
+func (p *Pebble) Stop() { p.stop() }
 
 // DNS is the test's DNS server, or nil.
 func (p *Pebble) DNS() *DNS { return p.dns }

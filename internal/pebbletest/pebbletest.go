@@ -212,17 +212,24 @@ func (p *Pebble) DNS() *DNS { return p.dns }
 // IssuerRoots returns the root Pebble issues under (management /roots/0).
 func (p *Pebble) IssuerRoots(t testing.TB) *x509.CertPool {
 	t.Helper()
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(p.IssuerRootPEM(t))
+	return pool
+}
+
+// IssuerRootPEM is the root Pebble issues under, as PEM (for a cafile).
+func (p *Pebble) IssuerRootPEM(t testing.TB) []byte {
+	t.Helper()
 	res, err := p.HTTPClient.Get(p.mgmt + "/roots/0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer res.Body.Close()
 	b, _ := io.ReadAll(res.Body)
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(b) {
+	if !x509.NewCertPool().AppendCertsFromPEM(b) {
 		t.Fatalf("pebble /roots/0: no certificate: %s", b)
 	}
-	return pool
+	return b
 }
 
 // SetRenewalInfo makes Pebble answer ARI for certPEM with body (its

@@ -217,6 +217,9 @@ func (f *File) Build(logOut io.Writer) (*Service, error) {
 	}
 	if svc.Monitor != nil {
 		svc.Monitor.LogAudit = logAudit
+		if sch := sc.Rotation.Schedule; sch != nil {
+			svc.Monitor.ACME = sch.Status
+		}
 	}
 	if svc.Console, err = f.Console.settings(); err != nil {
 		return nil, err
@@ -362,6 +365,9 @@ type Rotation struct {
 	// Targets are hosts whose switch serve performs itself: the next key
 	// from the key ring, its certificate over ACME, deploy.Deploy.
 	Targets []Target `yaml:"targets"`
+	// ACMESchedule makes serve renew the targets' certificates and get
+	// their next keys' certificates ahead of the switch (package renew).
+	ACMESchedule *ACMESchedule `yaml:"acme_schedule"`
 }
 
 // maxDeployOutput caps the deploy command's output kept for the error.
@@ -397,6 +403,9 @@ func (c *Rotation) apply(sc *server.Config) error {
 		}
 	}
 	if err := c.applyTargets(rc); err != nil {
+		return err
+	}
+	if err := c.ACMESchedule.apply(sc.Logger, rc); err != nil {
 		return err
 	}
 	if len(c.Deploy) > 0 {

@@ -41,18 +41,20 @@ func TestLoadAndBuild(t *testing.T) {
 		t.Fatalf("built %+v", svc)
 	}
 	for text, want := range map[string]string{
-		"admin_client_ca: ca.pem\n":                ErrAdminCANeedsTLS.Error(),
-		"tls_cert: a.pem\n":                        "go together",
-		"log_format: xml\n":                        "log format",
-		"publish_gate: {port: 70000}\n":            "publish_gate.port",
-		"resign: {before: 7d}\n":                   "resign.key",
-		"monitor: {expiry_warning: x}\n":           "monitor.expiry_warning",
-		"monitor: {port: 70000}\n":                 "monitor.port",
-		"rotation: {deploy_timeout: 1m}\n":         "without rotation.deploy",
-		"monitor:\n  alerts:\n    - {}\n":          "exactly one",
-		"reports: {event_retention: tomorrow}\n":   "reports.event_retention",
-		"unpin_period: -1d\n":                      "unpin_period",
-		"metrics_token_file: /nonexistent/token\n": "metrics_token_file",
+		"admin_client_ca: ca.pem\n":                    ErrAdminCANeedsTLS.Error(),
+		"tls_cert: a.pem\n":                            "go together",
+		"log_format: xml\n":                            "log format",
+		"publish_gate: {port: 70000}\n":                "publish_gate.port",
+		"resign: {before: 7d}\n":                       "resign.key",
+		"monitor: {expiry_warning: x}\n":               "monitor.expiry_warning",
+		"monitor: {port: 70000}\n":                     "monitor.port",
+		"rotation: {deploy_timeout: 1m}\n":             "without rotation.deploy",
+		"monitor:\n  alerts:\n    - {}\n":              "exactly one",
+		"reports: {event_retention: tomorrow}\n":       "reports.event_retention",
+		"unpin_period: -1d\n":                          "unpin_period",
+		"metrics_token_file: /nonexistent/token\n":     "metrics_token_file",
+		"rotation: {acme_schedule: {}}\n":              "no rotation.targets",
+		"rotation: {acme_schedule: {intervall: 1m}}\n": `unknown key "intervall"`,
 	} {
 		f, err := load(t, text)
 		if err == nil {

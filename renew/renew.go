@@ -244,8 +244,9 @@ func Backoff(n int, lo, hi time.Duration, r float64) time.Duration {
 	return d/2 + time.Duration(r*float64(d/2))
 }
 
-// host is one host's tick.
+// host is one host's tick, under the target's lock.
 func (s *Scheduler) host(ctx context.Context, tg *Target, hs *hostState, now time.Time) error {
+	defer tg.Lock()()
 	ring, err := keyring.Open(tg.KeyRing, tg.Host)
 	if err != nil {
 		return err

@@ -141,7 +141,8 @@ func (e *env) servedSerial(t *testing.T) string {
 // issues the next key's certificate into the ring; nothing happens again
 // before the renewal time; at the renewal time (ARI, RFC 9773, at the
 // drawn point of Pebble's window) the certificate is renewed, keeping the
-// key: nginx serves a new serial under the same pin.
+// key: nginx serves a new serial under the same pin. A restart in between
+// (a new scheduler) finds its state in the ring and the server's files.
 func TestScheduleIssuesRenewsKeepsPin(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
@@ -162,6 +163,24 @@ func TestScheduleIssuesRenewsKeepsPin(t *testing.T) {
 		t.Fatalf("live status %+v", live)
 	}
 	first := e.servedSerial(t)
+
+	// A restart: a new scheduler over the same ring and files finds both
+	// certificates there and asks nothing of the CA.
+	again, err := New(e.sched.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(again.Collector())
+	if err := again.Tick(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := metric(reg, "pinset_acme_renewals_total", map[string]string{"result": "ok"}); n != 0 {
+		t.Fatalf("after a restart the schedule asked the CA %v times", n)
+	}
+	if st := again.Status(e.clock.Now()); len(st) != 2 || !st[0].NotAfter.Equal(live.NotAfter) || st[1].Pin != e.key2 || st[1].NotAfter.IsZero() {
+		t.Fatalf("status after a restart %+v", st)
+	}
 
 	// Before the renewal time: nothing is asked of the CA.
 	e.clock.Set(live.RenewAt.Add(-time.Minute))

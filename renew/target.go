@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"fmt"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"pinset.dev/pinset/certs"
@@ -38,6 +39,22 @@ type Target struct {
 	// HTTP01Listen, when set, is the address of the HTTP-01 listener
 	// started for each issuance (and closed after it).
 	HTTP01Listen string
+}
+
+// locks holds one mutex per server certificate file (Lock).
+var locks sync.Map // string → *sync.Mutex
+
+// Lock takes the target's lock and returns the function that releases
+// it: whoever writes the target's files (a renewal's deploy, a plan's
+// switch or rollback) holds it for the whole step, so that a renewal of
+// the old key cannot land on the server in the middle of a switch to the
+// next one. The lock is per process (pinset serve owns its key rings) and
+// per certificate file.
+func (tg *Target) Lock() (unlock func()) {
+	m, _ := locks.LoadOrStore(filepath.Clean(tg.Deploy.CertFile), &sync.Mutex{})
+	mu := m.(*sync.Mutex)
+	mu.Lock()
+	return mu.Unlock
 }
 
 // DomainList is Domains, or [Host].

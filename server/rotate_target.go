@@ -60,6 +60,7 @@ func (s *Server) deployPin(ctx context.Context, d DeployRequest, old pin.Pin) er
 	if tg == nil {
 		return s.cfg.Rotation.Deploy(ctx, d)
 	}
+	defer tg.Lock()() // no renewal of the ACME schedule lands meanwhile
 	if d.Action == "rollback" {
 		return s.targetRollback(ctx, tg, d.Pin)
 	}

@@ -333,7 +333,8 @@ func TestRotationTargetAbortBeforeWrite(t *testing.T) {
 // TestRotationTargetSwitchUsesCertificateAhead: the ACME schedule
 // (package renew) gets the next key's certificate into the key ring before
 // the plan starts; with the CA then down, the switch still deploys key 2
-// with exactly that certificate: it needs no issuance.
+// with exactly that certificate: it needs no issuance. The switch waits
+// for the target's lock (renew.Target.Lock) before it writes.
 func TestRotationTargetSwitchUsesCertificateAhead(t *testing.T) {
 	te := newTargetEnv(t, false)
 	sched, err := renew.New(renew.Config{Targets: te.srv.cfg.Rotation.Targets, Now: te.clock.Now, Rand: func() float64 { return 0.5 }})
@@ -349,7 +350,27 @@ func TestRotationTargetSwitchUsesCertificateAhead(t *testing.T) {
 	}
 	allServe(t, served(t, te.opts, te.port), te.key1.Pin(), "after the schedule's tick")
 	te.peb.Stop()
-	st := te.start(t)
+	// While the target's lock is held (as the schedule holds it during a
+	// renewal), the switch waits: it writes nothing.
+	unlock := te.srv.cfg.Rotation.Targets[0].Lock()
+	started := make(chan *PlanStatus, 1)
+	go func() {
+		st, err := te.srv.StartRotation(context.Background(), "shop", StartRotation{Host: acmeHost, NextPin: te.key2.Pin(),
+			FollowingPin: ptr(te.key3.Pin()), MinClients: 1, HoldDownSeconds: ptr(int64(0))})
+		if err != nil {
+			t.Error(err)
+		}
+		started <- st
+	}()
+	time.Sleep(500 * time.Millisecond)
+	if b, _ := os.ReadFile(te.certFile); string(b) != string(te.key1.ChainPEM()) || len(started) != 0 {
+		t.Fatal("the switch went on while the target was locked")
+	}
+	unlock()
+	st := <-started
+	if st == nil {
+		t.FailNow()
+	}
 	if st.State != rotate.Done {
 		t.Fatalf("plan %s (%s), want done with the CA down", st.State, st.BlockedBy)
 	}

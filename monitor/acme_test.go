@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"pinset.dev/pinset/certs"
 	"pinset.dev/pinset/deploy"
 	"pinset.dev/pinset/internal/pki"
@@ -86,5 +88,19 @@ func TestACMEAlerts(t *testing.T) {
 		}
 		s := sched.Status(now)
 		now = s[0].NextAttempt
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(mon.Collector())
+	mfs, _ := reg.Gather()
+	firing := map[string]float64{}
+	for _, mf := range mfs {
+		if mf.GetName() == "pinset_monitor_alerts_firing" {
+			for _, m := range mf.GetMetric() {
+				firing[m.GetLabel()[0].GetValue()] = m.GetGauge().GetValue()
+			}
+		}
+	}
+	if firing[monitor.AlertACMEFailing] != 1 || firing[monitor.AlertRenewalOverdue] != 1 {
+		t.Fatalf("pinset_monitor_alerts_firing %v", firing)
 	}
 }

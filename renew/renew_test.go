@@ -41,6 +41,7 @@ type env struct {
 	sched      *Scheduler
 	reg        *prometheus.Registry
 	opts       check.Options
+	fault      string
 }
 
 func newEnv(t *testing.T) *env {
@@ -53,6 +54,14 @@ func newEnv(t *testing.T) *env {
 	os.WriteFile(certFile, placeholder.ChainPEM(), 0o600)
 	os.WriteFile(keyFile, placeholder.KeyPEM(), 0o600)
 	n := nginxtest.Start(t, host, certFile, keyFile)
+	// fault, while it exists, makes the next reload first copy the
+	// placeholder's chain and key over the server's files (then it is
+	// removed): the deploy's files are not what nginx loads.
+	fault, otherChain, otherKey := filepath.Join(dir, "fault"), filepath.Join(dir, "other.pem"), filepath.Join(dir, "other.key")
+	os.WriteFile(otherChain, placeholder.ChainPEM(), 0o600)
+	os.WriteFile(otherKey, placeholder.KeyPEM(), 0o600)
+	script := fmt.Sprintf(`if [ -e %[1]s ]; then rm %[1]s; cp %[2]s %[4]s; cp %[3]s %[5]s; fi; exec "$@"`, fault, otherChain, otherKey, certFile, keyFile)
+	reload := append([]string{"sh", "-c", script, "reload"}, n.Reload()...)
 
 	ringDir := t.TempDir()
 	ring, err := keyring.Create(ringDir, host)
@@ -80,10 +89,13 @@ func newEnv(t *testing.T) *env {
 	sched, err := New(Config{
 		Targets: []Target{{
 			Host: host, KeyRing: ringDir, HTTP01Listen: "127.0.0.1:0", // Pebble does not validate here (AlwaysValid)
-			Deploy: deploy.Target{Port: n.Port, CertFile: certFile, KeyFile: keyFile, Reload: n.Reload(), RootCAs: roots,
+			Deploy: deploy.Target{Port: n.Port, CertFile: certFile, KeyFile: keyFile, Reload: reload, RootCAs: roots,
 				Resolve: n.Resolve(), Settle: 5 * time.Second, Interval: 100 * time.Millisecond},
 			ACME: certs.Options{DirectoryURL: peb.DirectoryURL, HTTPClient: peb.HTTPClient, AccountKey: acct,
-				AgreeTerms: true, Timeout: time.Minute, Logf: t.Logf},
+				AgreeTerms: true, Timeout: time.Minute, Logf: t.Logf,
+				// Pebble picks a profile at random for an order that names
+				// none; the tests move the clock by the default's lifetime.
+				Profile: "default"},
 		}},
 		Now:  c.Now,
 		Rand: func() float64 { return 0.5 },
@@ -94,7 +106,7 @@ func newEnv(t *testing.T) *env {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(sched.Collector())
 	opts := check.Options{RootCAs: roots, Timeout: 5 * time.Second, Now: c.Now}
-	return &env{peb: peb, nginx: n, ring: ring, key1: pins[0], key2: pins[1], certFile: certFile, clock: c, sched: sched, reg: reg, opts: opts}
+	return &env{peb: peb, nginx: n, ring: ring, key1: pins[0], key2: pins[1], certFile: certFile, clock: c, sched: sched, reg: reg, opts: opts, fault: fault}
 }
 
 func (e *env) status(t *testing.T, key string) Status {
@@ -202,12 +214,57 @@ func TestScheduleIssuesRenewsKeepsPin(t *testing.T) {
 	if got, serial := e.served(t), e.servedSerial(t); got != e.key1 || serial == first {
 		t.Fatalf("after the renewal nginx serves %s serial %s (was %s), want key 1 %s with a new serial", got, serial, first, e.key1)
 	}
-	if st := e.status(t, Live); st.Overdue || !st.RenewAt.After(e.clock.Now()) || st.LastSuccess.IsZero() {
+	if st := e.status(t, Live); st.Overdue || st.Failures != 0 || !st.LastSuccess.Equal(e.clock.Now()) {
 		t.Fatalf("status after the renewal %+v", st)
 	}
 	if metric(e.reg, "pinset_acme_certificate_expiry_timestamp_seconds", map[string]string{"key": Live}) == 0 ||
 		metric(e.reg, "pinset_acme_certificate_expiry_timestamp_seconds", map[string]string{"key": Next}) == 0 {
 		t.Fatal("no expiry series for the live or the next key")
+	}
+}
+
+// TestScheduleDeployRollsBack: a renewal whose deploy does not verify
+// (the reload makes nginx load another key's files) is rolled back by
+// deploy.Deploy: nginx serves the previous certificate of key 1 again, the
+// failure is counted as a deploy error and the host backs off. The next
+// attempt deploys the certificate already kept in the ring without asking
+// the CA again.
+func TestScheduleDeployRollsBack(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	if err := e.sched.Tick(ctx); err != nil {
+		t.Fatal(err)
+	}
+	first := e.servedSerial(t)
+	live := e.status(t, Live)
+	// The CA asks for renewal now (its window moved into the past), seen
+	// at the next poll: the renewed certificate, issued on the wall
+	// clock, is then not due again at the test's clock.
+	chain, _ := e.ring.Chain(e.key1)
+	e.peb.SetRenewalInfo(t, chain, `{"suggestedWindow":{"start":"2020-01-01T00:00:00Z","end":"2020-01-02T00:00:00Z"}}`)
+	os.WriteFile(e.fault, nil, 0o600)
+	e.clock.Set(live.ARINext.Add(time.Second))
+	err := e.sched.Tick(ctx)
+	if err == nil || !strings.Contains(err.Error(), "deploying the renewed certificate") || !strings.Contains(err.Error(), "restored") {
+		t.Fatalf("faulty deploy: %v", err)
+	}
+	if e.renewals(Live, "ok") != 2 || e.renewals(Live, "deploy_error") != 1 {
+		t.Fatalf("renewals ok %d, deploy errors %d", e.renewals(Live, "ok"), e.renewals(Live, "deploy_error"))
+	}
+	if got, serial := e.served(t), e.servedSerial(t); got != e.key1 || serial != first {
+		t.Fatalf("after the rollback nginx serves %s serial %s, want key 1 serial %s", got, serial, first)
+	}
+	st := e.status(t, Live)
+	if st.Failures != 1 || st.NextAttempt.IsZero() {
+		t.Fatalf("status after the failed deploy %+v", st)
+	}
+	e.clock.Set(st.NextAttempt)
+	if err := e.sched.Tick(ctx); err != nil {
+		t.Fatal(err)
+	}
+	kept, _ := e.ring.Chain(e.key1)
+	if b, _ := os.ReadFile(e.certFile); string(b) != string(kept) || e.servedSerial(t) == first || e.renewals(Live, "ok") != 2 {
+		t.Fatalf("the retry did not deploy the kept renewal (renewals %d)", e.renewals(Live, "ok"))
 	}
 }
 

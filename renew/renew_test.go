@@ -94,7 +94,9 @@ func newEnv(t *testing.T) *env {
 			ACME: certs.Options{DirectoryURL: peb.DirectoryURL, HTTPClient: peb.HTTPClient, AccountKey: acct,
 				AgreeTerms: true, Timeout: time.Minute, Logf: t.Logf,
 				// Pebble picks a profile at random for an order that names
-				// none; the tests move the clock by the default's lifetime.
+				// none (letsencrypt/pebble wfe/wfe.go, NewOrder: "in true
+				// pebble chaos fashion"); the tests move the clock by the
+				// default's lifetime.
 				Profile: "default"},
 		}},
 		Now:  c.Now,

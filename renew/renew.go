@@ -70,11 +70,12 @@ const (
 	DefaultRetryMax     = 6 * time.Hour
 	DefaultOverdueAfter = time.Hour
 	// DefaultARIInterval is how long renewal information is kept when
-	// the CA sent no Retry-After, or has no ARI at all.
+	// the CA sent no Retry-After, or has no ARI at all (RFC 9773 §4.3:
+	// six hours), and the longest wait after failed polls.
 	DefaultARIInterval = 6 * time.Hour
-	// MinARIInterval and MaxARIInterval clamp the CA's Retry-After: a
-	// CA (or a man in the middle of a plain-HTTP proxy) cannot make the
-	// service poll every second, nor stop polling for a month.
+	// MinARIInterval and MaxARIInterval clamp the CA's Retry-After (the
+	// example limits of RFC 9773 §4.3): a CA cannot make the service poll
+	// every second, nor stop polling for a month.
 	MinARIInterval = time.Minute
 	MaxARIInterval = 24 * time.Hour
 )
@@ -135,6 +136,7 @@ type keyState struct {
 	ari                 *certs.RenewalInfo
 	ariNext             time.Time
 	ariErr              string
+	ariFailures         int
 	missingSince        time.Time // no usable chain since then; zero when there is one
 }
 
@@ -360,7 +362,7 @@ func (ks *keyState) observe(leaf *x509.Certificate, rnd func() float64) {
 	serial := leaf.SerialNumber.Text(16)
 	if serial != ks.serial {
 		ks.serial, ks.notBefore, ks.notAfter = serial, leaf.NotBefore, leaf.NotAfter
-		ks.pick, ks.ari, ks.ariNext, ks.ariErr = rnd(), nil, time.Time{}, ""
+		ks.pick, ks.ari, ks.ariNext, ks.ariErr, ks.ariFailures = rnd(), nil, time.Time{}, "", 0
 	}
 	ks.missingSince = time.Time{}
 }
@@ -383,9 +385,12 @@ func adopt(tg *Target, ring *keyring.Ring, p pin.Pin, now time.Time) ([]*x509.Ce
 }
 
 // fetchARI asks for renewal information once the last answer's
-// Retry-After has passed (RFC 9773 §4.3: clamped to
-// [MinARIInterval, MaxARIInterval]). A failure keeps the last window
-// (or none: two thirds of the lifetime) and is logged and shown.
+// Retry-After has passed. RFC 9773 §4.3 ("Client handling of
+// Retry-After", "Error handling"): the Retry-After is clamped to one
+// minute .. one day, and six hours stand in for a missing one; a failed
+// poll backs off exponentially from RetryMin up to those six hours. A
+// failure keeps the last window (or none: two thirds of the lifetime)
+// and is logged and shown.
 func (s *Scheduler) fetchARI(ctx context.Context, tg *Target, ks *keyState, leaf *x509.Certificate, role string, now time.Time) {
 	if now.Before(ks.ariNext) {
 		return
@@ -393,18 +398,20 @@ func (s *Scheduler) fetchARI(ctx context.Context, tg *Target, ks *keyState, leaf
 	ri, err := certs.FetchRenewalInfo(ctx, tg.ACME.HTTPClient, tg.ACME.DirectoryURL, leaf, now)
 	switch {
 	case err == nil:
-		ks.ari, ks.ariErr = ri, ""
+		ks.ari, ks.ariErr, ks.ariFailures = ri, "", 0
 		wait := ri.RetryAfter
 		if wait <= 0 {
 			wait = DefaultARIInterval
 		}
 		ks.ariNext = now.Add(max(MinARIInterval, min(wait, MaxARIInterval)))
 	case errors.Is(err, certs.ErrNoARI):
-		ks.ari, ks.ariErr, ks.ariNext = nil, "", now.Add(DefaultARIInterval)
+		ks.ari, ks.ariErr, ks.ariFailures, ks.ariNext = nil, "", 0, now.Add(DefaultARIInterval)
 	default:
-		ks.ariErr, ks.ariNext = redact.Text(err.Error()), now.Add(s.cfg.RetryMin)
+		ks.ariFailures++
+		wait := Backoff(ks.ariFailures, s.cfg.RetryMin, DefaultARIInterval, s.cfg.Rand())
+		ks.ariErr, ks.ariNext = redact.Text(err.Error()), now.Add(wait)
 		s.cfg.Logger.Warn("acme schedule: renewal information not read; the last window, or two thirds of the lifetime, is used",
-			"host", tg.Host, "key", role, "err", ks.ariErr)
+			"host", tg.Host, "key", role, "failures", ks.ariFailures, "retry_in", wait, "err", ks.ariErr)
 	}
 }
 

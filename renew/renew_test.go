@@ -404,9 +404,9 @@ func TestBackoff(t *testing.T) {
 
 // TestARIRetryAfterClamped: the CA's Retry-After on renewal information
 // sets the next poll, clamped to [MinARIInterval, MaxARIInterval]; none
-// means DefaultARIInterval; a failed poll keeps the last window and is
-// retried after RetryMin (a real HTTPS server plays the CA's directory
-// and renewalInfo resources).
+// means DefaultARIInterval (RFC 9773 §4.3); a failed poll keeps the last
+// window and is retried after RetryMin, then twice that (a real HTTPS
+// server plays the CA's directory and renewalInfo resources).
 func TestARIRetryAfterClamped(t *testing.T) {
 	var mu sync.Mutex
 	retryAfter, fail := "", false
@@ -431,7 +431,7 @@ func TestARIRetryAfterClamped(t *testing.T) {
 	defer srv.Close()
 	base = srv.URL
 	leaf := pki.Must(pki.NewHierarchy(pki.Template{}, host)).Leaf.Cert
-	s, err := New(Config{Targets: []Target{{Host: host, KeyRing: t.TempDir()}}})
+	s, err := New(Config{Targets: []Target{{Host: host, KeyRing: t.TempDir()}}, Rand: func() float64 { return 1 }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -467,6 +467,10 @@ func TestARIRetryAfterClamped(t *testing.T) {
 		s.fetchARI(context.Background(), tg, ks, leaf, Live, now.Add(tc.want))
 		if ks.ariErr == "" || ks.ari == nil || ks.ariNext != now.Add(tc.want+DefaultRetryMin) {
 			t.Errorf("Retry-After %q: after a failed poll: window %v, error %q, next %s", tc.header, ks.ari, ks.ariErr, ks.ariNext)
+		}
+		s.fetchARI(context.Background(), tg, ks, leaf, Live, ks.ariNext)
+		if ks.ariNext != now.Add(tc.want+3*DefaultRetryMin) {
+			t.Errorf("Retry-After %q: after two failed polls the next is at %s, want %s", tc.header, ks.ariNext, now.Add(tc.want+3*DefaultRetryMin))
 		}
 		mu.Lock()
 		fail = false

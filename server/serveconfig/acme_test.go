@@ -149,3 +149,39 @@ rotation:
 		}
 	}
 }
+
+// TestACMEScheduleWithoutMonitorWarns: with the monitor off the schedule
+// still runs, and serve says at start that its alerts are not sent.
+func TestACMEScheduleWithoutMonitorWarns(t *testing.T) {
+	dir := t.TempDir()
+	f, err := load(t, fmt.Sprintf(`
+monitor: {enabled: false}
+rotation:
+  targets:
+    - host: api.example.com
+      cert_file: %[1]s/chain.pem
+      key_file: %[1]s/key.pem
+      reload: ["true"]
+      key_ring: %[1]s/ring
+      acme: {directory: "https://127.0.0.1:1/dir", account_key: %[1]s/acme.key, http01_listen: "127.0.0.1:0"}
+  acme_schedule: {}
+`, dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var log strings.Builder
+	svc, err := f.Build(&log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if svc.Server.Rotation.Schedule == nil || svc.Monitor != nil {
+		t.Fatalf("schedule %v, monitor %v", svc.Server.Rotation.Schedule, svc.Monitor)
+	}
+	if !strings.Contains(log.String(), "PinsetACMEFailing and PinsetRenewalOverdue are not sent") {
+		t.Fatalf("no warning at start: %s", log.String())
+	}
+	f.Rotation.ACMESchedule.Enabled = new(bool)
+	if svc, err := f.Build(io.Discard); err != nil || svc.Server.Rotation.Schedule != nil {
+		t.Fatalf("enabled: false still builds a schedule (%v)", err)
+	}
+}

@@ -220,6 +220,9 @@ func (f *File) Build(logOut io.Writer) (*Service, error) {
 		if sch := sc.Rotation.Schedule; sch != nil {
 			svc.Monitor.ACME = sch.Status
 		}
+	} else if sc.Rotation.Schedule != nil {
+		logger.Warn("rotation.acme_schedule runs with the monitor off: PinsetACMEFailing and PinsetRenewalOverdue are not sent; " +
+			"only the pinset_acme_* metrics say when renewals fail")
 	}
 	if svc.Console, err = f.Console.settings(); err != nil {
 		return nil, err

@@ -234,8 +234,8 @@ func (s *Scheduler) Tick(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// Backoff is the wait after n failures in a row: min doubled n-1 times,
-// at most max, of which the second half is jitter (r in [0, 1)), so that
+// Backoff is the wait after n failures in a row: lo doubled n-1 times,
+// at most hi, of which the second half is jitter (r in [0, 1]), so that
 // hosts that failed together do not retry together.
 func Backoff(n int, lo, hi time.Duration, r float64) time.Duration {
 	d := hi
@@ -246,7 +246,8 @@ func Backoff(n int, lo, hi time.Duration, r float64) time.Duration {
 	return d/2 + time.Duration(r*float64(d/2))
 }
 
-// host is one host's tick, under the target's lock.
+// host is one host's tick, under the target's lock. The next key is
+// looked after even when the served key's renewal or deploy failed.
 func (s *Scheduler) host(ctx context.Context, tg *Target, hs *hostState, now time.Time) error {
 	defer tg.Lock()()
 	ring, err := keyring.Open(tg.KeyRing, tg.Host)
@@ -257,31 +258,30 @@ func (s *Scheduler) host(ctx context.Context, tg *Target, hs *hostState, now tim
 	if err != nil {
 		return err
 	}
-	live := &hs.keys[0]
+	live, next := &hs.keys[0], &hs.keys[1]
+	if next.pin == served && live.pin != served {
+		// The switch made the next key the served one: what is known of
+		// its certificate carries over.
+		*live, *next = *next, keyState{}
+	}
 	live.use(served)
-	renewed, err := s.keep(ctx, tg, ring, live, Live, now)
-	if renewed {
-		hs.lastSuccess = now
+	renewed, liveErr := s.keep(ctx, tg, ring, live, Live, now)
+	if liveErr == nil {
+		if liveErr = s.deployServed(ctx, tg, ring, served); liveErr != nil {
+			s.renewals.WithLabelValues(tg.Host, Live, "deploy_error").Inc()
+		}
 	}
-	if err != nil {
-		return err
-	}
-	if err := s.deployServed(ctx, tg, ring, served); err != nil {
-		s.renewals.WithLabelValues(tg.Host, Live, "deploy_error").Inc()
-		return err
-	}
-	next := &hs.keys[1]
 	i := slices.IndexFunc(ring.State().Next, func(p pin.Pin) bool { return p != served })
 	if i < 0 {
 		*next = keyState{}
-		return nil
+		return liveErr
 	}
 	next.use(ring.State().Next[i])
-	renewed, err = s.keep(ctx, tg, ring, next, Next, now)
-	if renewed {
+	renewedNext, nextErr := s.keep(ctx, tg, ring, next, Next, now)
+	if renewed || renewedNext {
 		hs.lastSuccess = now
 	}
-	return err
+	return errors.Join(liveErr, nextErr)
 }
 
 // use points ks at key p, forgetting what it knew of another key.

@@ -270,6 +270,23 @@ func TestScheduleDeployRollsBack(t *testing.T) {
 	}
 }
 
+// TestScheduleNextKeyDespiteLiveFailure: when the served key's deploy
+// fails (rolled back: nginx keeps the placeholder), the same tick still
+// gets the next key's certificate into the ring.
+func TestScheduleNextKeyDespiteLiveFailure(t *testing.T) {
+	e := newEnv(t)
+	os.WriteFile(e.fault, nil, 0o600)
+	if err := e.sched.Tick(context.Background()); err == nil || !strings.Contains(err.Error(), "deploying") {
+		t.Fatalf("first tick with a faulty reload: %v", err)
+	}
+	if got := e.served(t); got == e.key1 {
+		t.Fatal("the faulty deploy was not rolled back")
+	}
+	if _, _, err := e.sched.cfg.Targets[0].StoredChain(e.ring, e.key2, e.clock.Now()); err != nil || e.renewals(Next, "ok") != 1 {
+		t.Fatalf("the next key's certificate was not obtained: %v", err)
+	}
+}
+
 // TestScheduleARIRetryAfter: renewal information is asked for again only
 // once its Retry-After has passed: a window the CA moves into the past is
 // seen at the next poll, not before, and then the renewal is due at once.

@@ -12,7 +12,7 @@
 //  1. opens the host's key ring (package keyring); the served key is the
 //     key of the chain in the deploy target's certificate file when the
 //     ring holds it (after a switch that is the plan's next key), else
-//     the ring's live key;
+//     the ring's live key (a server that serves no key of the ring yet);
 //  2. reads the served key's kept chain (keyring.Ring.Chain, checked by
 //     certs.CheckStored); with none, adopts the server's file when it is
 //     usable for that key;
@@ -292,11 +292,14 @@ func (ks *keyState) use(p pin.Pin) {
 }
 
 // servedKey is the key of the chain in the target's certificate file when
-// the ring holds it as its live or a next key, else the ring's live key.
+// the ring holds it (live, next, or retired: a plan aborted after the ring
+// was promoted by hand), else the ring's live key. The schedule never
+// deploys another key than the one the server serves: keys change only
+// through a rotation plan's switch or rollback.
 func servedKey(tg *Target, ring *keyring.Ring) (pin.Pin, error) {
 	st := ring.State()
 	if b, err := readServed(tg); err == nil && b != nil {
-		if p, err := keyring.ChainPin(b); err == nil && (p == st.Live || slices.Contains(st.Next, p)) {
+		if p, err := keyring.ChainPin(b); err == nil && (p == st.Live || slices.Contains(st.Next, p) || slices.Contains(st.Retired, p)) {
 			return p, nil
 		}
 	}

@@ -287,6 +287,31 @@ func TestScheduleNextKeyDespiteLiveFailure(t *testing.T) {
 	}
 }
 
+// TestScheduleFollowsServedKey: the schedule renews the key the server
+// serves and never deploys another one: with the ring promoted by hand
+// (key 2 live, key 1 retired) while nginx still serves key 1, as after a
+// plan aborted at that point, a tick leaves nginx on key 1 and keeps
+// renewing key 1.
+func TestScheduleFollowsServedKey(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	if err := e.sched.Tick(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.ring.Promote(); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.sched.Tick(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := e.served(t); got != e.key1 {
+		t.Fatalf("nginx serves %s, want key 1 %s (the key it served)", got, e.key1)
+	}
+	if st := e.status(t, Live); st.Pin != e.key1 {
+		t.Fatalf("the schedule renews %s, want key 1", st.Pin)
+	}
+}
+
 // TestScheduleARIRetryAfter: renewal information is asked for again only
 // once its Retry-After has passed: a window the CA moves into the past is
 // seen at the next poll, not before, and then the renewal is due at once.

@@ -10,9 +10,9 @@
 // that is not backing off:
 //
 //  1. opens the host's key ring (package keyring); the served key is the
-//     key of the chain in the deploy target's certificate file when the
-//     ring holds it (after a switch that is the plan's next key), else
-//     the ring's live key (a server that serves no key of the ring yet);
+//     key of the chain in the deploy target's certificate file, which the
+//     ring must hold (after a switch that is the plan's next key), or the
+//     ring's live key when there is no such file yet (servedKey);
 //  2. reads the served key's kept chain (keyring.Ring.Chain, checked by
 //     certs.CheckStored); with none, adopts the server's file when it is
 //     usable for that key;
@@ -291,22 +291,47 @@ func (ks *keyState) use(p pin.Pin) {
 	}
 }
 
-// servedKey is the key of the chain in the target's certificate file when
-// the ring holds it (live, next, or retired: a plan aborted after the ring
-// was promoted by hand), else the ring's live key. The schedule never
-// deploys another key than the one the server serves: keys change only
-// through a rotation plan's switch or rollback.
+// servedKey decides which key the schedule renews: the key of the chain in
+// the target's certificate file, which the ring must hold (live, next, or
+// retired: a plan aborted after the ring was promoted by hand), or, when
+// there is no such file yet, the ring's live key. A file for a key the
+// ring does not hold is an error (ForeignKeyError), not replaced: the
+// schedule never changes the key a server serves; keys change only
+// through a rotation plan's switch or rollback, after the manifest pins
+// the new one.
 func servedKey(tg *Target, ring *keyring.Ring) (pin.Pin, error) {
 	st := ring.State()
-	if b, err := readServed(tg); err == nil && b != nil {
-		if p, err := keyring.ChainPin(b); err == nil && (p == st.Live || slices.Contains(st.Next, p) || slices.Contains(st.Retired, p)) {
-			return p, nil
+	b, err := readServed(tg)
+	if err != nil {
+		return pin.Pin{}, err
+	}
+	if b == nil {
+		if st.Live.IsZero() {
+			return pin.Pin{}, fmt.Errorf("the key ring of %s has no live key (pinset key new --tls --ring %s --host %s)", tg.Host, tg.KeyRing, tg.Host)
 		}
+		return st.Live, nil
 	}
-	if st.Live.IsZero() {
-		return pin.Pin{}, fmt.Errorf("the key ring of %s has no live key (pinset key new --tls --ring %s --host %s)", tg.Host, tg.KeyRing, tg.Host)
+	p, err := keyring.ChainPin(b)
+	if err != nil {
+		return pin.Pin{}, fmt.Errorf("%s: %w", tg.Deploy.CertFile, err)
 	}
-	return st.Live, nil
+	if p != st.Live && !slices.Contains(st.Next, p) && !slices.Contains(st.Retired, p) {
+		return pin.Pin{}, &ForeignKeyError{Host: tg.Host, File: tg.Deploy.CertFile, Served: p, Live: st.Live}
+	}
+	return p, nil
+}
+
+// ForeignKeyError: the server's certificate is for a key its ring does
+// not hold. The schedule does not replace it.
+type ForeignKeyError struct {
+	Host, File   string
+	Served, Live pin.Pin
+}
+
+func (e *ForeignKeyError) Error() string {
+	return fmt.Sprintf("%s holds a certificate for key %s, which the key ring of %s does not hold; the schedule renews only "+
+		"the key a server serves and does not replace it with the live key %s: add the key to the ring, or deploy the live key "+
+		"once the manifest pins it", e.File, e.Served, e.Host, e.Live)
 }
 
 // readServed reads the target's certificate file; nil when there is none.

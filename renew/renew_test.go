@@ -2,6 +2,8 @@ package renew
 
 import (
 	"context"
+	"crypto"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -28,9 +30,9 @@ import (
 const host = "api.pinset.test"
 
 // env is a real Pebble, a real nginx on 127.0.0.1 and 127.0.0.2 that
-// starts with a certificate for a key outside the ring (so the schedule
-// has to issue the live key's first certificate), a key ring with key 1
-// live and key 2 next, and a scheduler for the host on an injected clock.
+// starts with an expired certificate for key 1 (so the schedule has to
+// issue the live key's first certificate), a key ring with key 1 live and
+// key 2 next, and a scheduler for the host on an injected clock.
 type env struct {
 	peb        *pebbletest.Pebble
 	nginx      *nginxtest.Server
@@ -47,28 +49,13 @@ type env struct {
 func newEnv(t *testing.T) *env {
 	t.Helper()
 	peb := pebbletest.Start(t, pebbletest.Options{AlwaysValid: true})
-	ca := pki.Must(pki.NewRoot(pki.Template{}))
-	placeholder := pki.Must(ca.NewLeaf(pki.Template{Hosts: []string{host}}))
-	dir := t.TempDir()
-	certFile, keyFile := filepath.Join(dir, "chain.pem"), filepath.Join(dir, "key.pem")
-	os.WriteFile(certFile, placeholder.ChainPEM(), 0o600)
-	os.WriteFile(keyFile, placeholder.KeyPEM(), 0o600)
-	n := nginxtest.Start(t, host, certFile, keyFile)
-	// fault, while it exists, makes the next reload first copy the
-	// placeholder's chain and key over the server's files (then it is
-	// removed): the deploy's files are not what nginx loads.
-	fault, otherChain, otherKey := filepath.Join(dir, "fault"), filepath.Join(dir, "other.pem"), filepath.Join(dir, "other.key")
-	os.WriteFile(otherChain, placeholder.ChainPEM(), 0o600)
-	os.WriteFile(otherKey, placeholder.KeyPEM(), 0o600)
-	script := fmt.Sprintf(`if [ -e %[1]s ]; then rm %[1]s; cp %[2]s %[4]s; cp %[3]s %[5]s; fi; exec "$@"`, fault, otherChain, otherKey, certFile, keyFile)
-	reload := append([]string{"sh", "-c", script, "reload"}, n.Reload()...)
-
 	ringDir := t.TempDir()
 	ring, err := keyring.Create(ringDir, host)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var pins []pin.Pin
+	var key1 crypto.Signer
 	for _, seed := range []string{"renew key 1", "renew key 2"} {
 		k := pki.Must(keyring.Generate(keyring.P256, pki.NewDeterministicRand(seed)))
 		p, err := ring.Add(k)
@@ -76,7 +63,28 @@ func newEnv(t *testing.T) *env {
 			t.Fatal(err)
 		}
 		pins = append(pins, p)
+		if key1 == nil {
+			key1 = k
+		}
 	}
+	ca := pki.Must(pki.NewRoot(pki.Template{}))
+	now := time.Now()
+	expired := pki.Must(ca.NewLeaf(pki.Template{Hosts: []string{host}, Key: key1, NotBefore: now.Add(-48 * time.Hour), NotAfter: now.Add(-time.Hour)}))
+	other := pki.Must(ca.NewLeaf(pki.Template{Hosts: []string{host}}))
+	dir := t.TempDir()
+	certFile, keyFile := filepath.Join(dir, "chain.pem"), filepath.Join(dir, "key.pem")
+	os.WriteFile(certFile, expired.ChainPEM(), 0o600)
+	os.WriteFile(keyFile, expired.KeyPEM(), 0o600)
+	n := nginxtest.Start(t, host, certFile, keyFile)
+	// fault, while it exists, makes the next reload first copy another
+	// key's chain and key over the server's files (then it is removed):
+	// the deploy's files are not what nginx loads.
+	fault, otherChain, otherKey := filepath.Join(dir, "fault"), filepath.Join(dir, "other.pem"), filepath.Join(dir, "other.key")
+	os.WriteFile(otherChain, other.ChainPEM(), 0o600)
+	os.WriteFile(otherKey, other.KeyPEM(), 0o600)
+	script := fmt.Sprintf(`if [ -e %[1]s ]; then rm %[1]s; cp %[2]s %[4]s; cp %[3]s %[5]s; fi; exec "$@"`, fault, otherChain, otherKey, certFile, keyFile)
+	reload := append([]string{"sh", "-c", script, "reload"}, n.Reload()...)
+
 	roots := peb.IssuerRoots(t).Clone()
 	roots.AddCert(ca.Cert)
 	acct, _, err := certs.LoadAccountKey(filepath.Join(t.TempDir(), "account.key"), nil)
@@ -271,16 +279,13 @@ func TestScheduleDeployRollsBack(t *testing.T) {
 }
 
 // TestScheduleNextKeyDespiteLiveFailure: when the served key's deploy
-// fails (rolled back: nginx keeps the placeholder), the same tick still
-// gets the next key's certificate into the ring.
+// fails, the same tick still gets the next key's certificate into the
+// ring.
 func TestScheduleNextKeyDespiteLiveFailure(t *testing.T) {
 	e := newEnv(t)
 	os.WriteFile(e.fault, nil, 0o600)
 	if err := e.sched.Tick(context.Background()); err == nil || !strings.Contains(err.Error(), "deploying") {
 		t.Fatalf("first tick with a faulty reload: %v", err)
-	}
-	if got := e.served(t); got == e.key1 {
-		t.Fatal("the faulty deploy was not rolled back")
 	}
 	if _, _, err := e.sched.cfg.Targets[0].StoredChain(e.ring, e.key2, e.clock.Now()); err != nil || e.renewals(Next, "ok") != 1 {
 		t.Fatalf("the next key's certificate was not obtained: %v", err)
@@ -309,6 +314,30 @@ func TestScheduleFollowsServedKey(t *testing.T) {
 	}
 	if st := e.status(t, Live); st.Pin != e.key1 {
 		t.Fatalf("the schedule renews %s, want key 1", st.Pin)
+	}
+}
+
+// TestScheduleKeepsForeignKey: a server whose certificate is for a key
+// the ring does not hold is not touched: the tick fails with a
+// ForeignKeyError (counted towards PinsetACMEFailing), nothing is issued
+// or deployed.
+func TestScheduleKeepsForeignKey(t *testing.T) {
+	e := newEnv(t)
+	other, err := os.ReadFile(filepath.Join(filepath.Dir(e.fault), "other.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(e.certFile, other, 0o600)
+	err = e.sched.Tick(context.Background())
+	var fe *ForeignKeyError
+	if !errors.As(err, &fe) || fe.Live != e.key1 {
+		t.Fatalf("tick with a foreign key on the server: %v", err)
+	}
+	if b, _ := os.ReadFile(e.certFile); string(b) != string(other) || e.renewals(Live, "ok") != 0 || e.renewals(Next, "ok") != 0 {
+		t.Fatal("the schedule replaced a key the ring does not hold, or asked the CA")
+	}
+	if st := e.status(t, Live); st.Failures != 1 || !strings.Contains(st.LastError, "does not hold") {
+		t.Fatalf("status %+v", st)
 	}
 }
 

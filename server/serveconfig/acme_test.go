@@ -2,6 +2,7 @@ package serveconfig
 
 import (
 	"context"
+	"crypto"
 	"fmt"
 	"io"
 	"net"
@@ -26,16 +27,34 @@ import (
 
 // TestServeRunsACMESchedule: a serve configuration with a rotation target
 // and rotation.acme_schedule makes the running service (server.Serve, no
-// call from the test) get the live key's certificate from a real Pebble
-// and deploy it to a real nginx, which serves key 1 on both addresses,
-// and keep the next key's certificate in the ring; /metrics counts both
-// and the monitor's configuration reads the schedule.
+// call from the test) replace nginx's expired certificate for key 1 with
+// one from a real Pebble (deploy.Deploy verified it), so that nginx
+// serves key 1 on both addresses, and keep the next key's certificate in
+// the ring; /metrics counts both and the monitor's configuration reads the
+// schedule.
 func TestServeRunsACMESchedule(t *testing.T) {
 	const host = "api.pinset.test"
 	peb := pebbletest.Start(t, pebbletest.Options{AlwaysValid: true})
-	ca := pki.Must(pki.NewRoot(pki.Template{}))
-	placeholder := pki.Must(ca.NewLeaf(pki.Template{Hosts: []string{host}}))
 	dir := t.TempDir()
+	ringDir := filepath.Join(dir, "ring")
+	ring, err := keyring.Create(ringDir, host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pins []pin.Pin
+	var keys []crypto.Signer
+	for _, seed := range []string{"serve key 1", "serve key 2"} {
+		k := pki.Must(keyring.Generate(keyring.P256, pki.NewDeterministicRand(seed)))
+		p, err := ring.Add(k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pins, keys = append(pins, p), append(keys, k)
+	}
+	// nginx starts with an expired certificate for key 1.
+	ca := pki.Must(pki.NewRoot(pki.Template{}))
+	expired := pki.Must(ca.NewLeaf(pki.Template{Hosts: []string{host}, Key: keys[0],
+		NotBefore: time.Now().Add(-48 * time.Hour), NotAfter: time.Now().Add(-time.Hour)}))
 	write := func(name string, b []byte) string {
 		p := filepath.Join(dir, name)
 		if err := os.WriteFile(p, b, 0o600); err != nil {
@@ -43,22 +62,9 @@ func TestServeRunsACMESchedule(t *testing.T) {
 		}
 		return p
 	}
-	certFile, keyFile := write("chain.pem", placeholder.ChainPEM()), write("key.pem", placeholder.KeyPEM())
+	certFile, keyFile := write("chain.pem", expired.ChainPEM()), write("key.pem", expired.KeyPEM())
 	n := nginxtest.Start(t, host, certFile, keyFile)
 	roots := write("roots.pem", append(peb.IssuerRootPEM(t), ca.CertPEM()...))
-	ringDir := filepath.Join(dir, "ring")
-	ring, err := keyring.Create(ringDir, host)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var pins []pin.Pin
-	for _, seed := range []string{"serve key 1", "serve key 2"} {
-		p, err := ring.Add(pki.Must(keyring.Generate(keyring.P256, pki.NewDeterministicRand(seed))))
-		if err != nil {
-			t.Fatal(err)
-		}
-		pins = append(pins, p)
-	}
 	var reload []string
 	for _, a := range n.Reload() {
 		reload = append(reload, fmt.Sprintf("%q", a))

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil/promlint"
 
 	"pinset.dev/pinset/certs"
 	"pinset.dev/pinset/check"
@@ -421,6 +422,13 @@ func TestScheduleFailing(t *testing.T) {
 	}
 	if got := metric(e.reg, "pinset_acme_renewal_overdue", map[string]string{"key": Live}); got != 1 {
 		t.Errorf("pinset_acme_renewal_overdue{key=live} = %v", got)
+	}
+	mfs, err := e.reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if problems, err := promlint.NewWithMetricFamilies(mfs).Lint(); err != nil || len(problems) > 0 {
+		t.Fatalf("promlint: %v %v", err, problems)
 	}
 	// Still serving the old certificate, under the same key.
 	if got := e.served(t); got != e.key1 {

@@ -397,3 +397,52 @@ func checkChain(ders [][]byte, want pin.Pin, domains []string) ([]*x509.Certific
 	}
 	return chain, nil
 }
+
+// MaxStoredChain bounds the certificates of a stored chain (CheckStored).
+const MaxStoredChain = 8
+
+// ExpiredError: a stored certificate is not valid at the time asked for.
+type ExpiredError struct {
+	NotBefore, NotAfter, At time.Time
+}
+
+func (e *ExpiredError) Error() string {
+	if e.At.Before(e.NotBefore) {
+		return fmt.Sprintf("the certificate is valid only from %s", e.NotBefore.UTC().Format(time.RFC3339))
+	}
+	return fmt.Sprintf("the certificate expired at %s", e.NotAfter.UTC().Format(time.RFC3339))
+}
+
+// CheckStored decides whether a chain the CA issued earlier (a PEM file
+// kept in a key ring) may still be used for the key with pin want and
+// domains at now: the same checks as a fresh answer from the CA
+// (checkChain: the key, every name, the order of the chain), at most
+// MaxStoredChain certificates, and the leaf valid at now (ExpiredError).
+func CheckStored(chainPEM []byte, want pin.Pin, domains []string, now time.Time) ([]*x509.Certificate, error) {
+	domains, err := NormalizeDomains(domains)
+	if err != nil {
+		return nil, err
+	}
+	var ders [][]byte
+	for rest := chainPEM; ; {
+		var b *pem.Block
+		if b, rest = pem.Decode(rest); b == nil {
+			break
+		}
+		if b.Type != "CERTIFICATE" {
+			return nil, fmt.Errorf("a %s block in a certificate chain", b.Type)
+		}
+		if len(ders) == MaxStoredChain {
+			return nil, fmt.Errorf("more than %d certificates in the chain", MaxStoredChain)
+		}
+		ders = append(ders, b.Bytes)
+	}
+	chain, err := checkChain(ders, want, domains)
+	if err != nil {
+		return nil, err
+	}
+	if leaf := chain[0]; now.Before(leaf.NotBefore) || now.After(leaf.NotAfter) {
+		return nil, &ExpiredError{NotBefore: leaf.NotBefore, NotAfter: leaf.NotAfter, At: now}
+	}
+	return chain, nil
+}

@@ -199,3 +199,42 @@ func TestLoadAccountKey(t *testing.T) {
 		t.Fatalf("world-readable account key: %v", err)
 	}
 }
+
+// TestCheckStored: a chain kept from an earlier issuance is used only for
+// its key and names, in order, within its validity, and bounded.
+func TestCheckStored(t *testing.T) {
+	h := pki.Must(pki.NewHierarchy(pki.Template{}, "api.example.com"))
+	chain := h.Leaf.ChainPEM()
+	want := h.Leaf.Pin()
+	now := h.Leaf.Cert.NotBefore.Add(time.Hour)
+	if got, err := CheckStored(chain, want, []string{"api.example.com"}, now); err != nil || len(got) < 2 {
+		t.Fatalf("good chain: %v", err)
+	}
+	var me *MismatchError
+	if _, err := CheckStored(chain, pin.FromSPKI([]byte("k")), []string{"api.example.com"}, now); !errors.As(err, &me) {
+		t.Fatalf("other key: %v", err)
+	}
+	if _, err := CheckStored(chain, want, []string{"www.example.com"}, now); !errors.As(err, &me) {
+		t.Fatalf("other name: %v", err)
+	}
+	var ee *ExpiredError
+	if _, err := CheckStored(chain, want, []string{"api.example.com"}, h.Leaf.Cert.NotAfter.Add(time.Second)); !errors.As(err, &ee) {
+		t.Fatalf("expired: %v", err)
+	}
+	if _, err := CheckStored(chain, want, []string{"api.example.com"}, h.Leaf.Cert.NotBefore.Add(-time.Second)); !errors.As(err, &ee) {
+		t.Fatalf("not yet valid: %v", err)
+	}
+	long := []byte{}
+	for range MaxStoredChain + 1 {
+		long = append(long, h.Leaf.CertPEM()...)
+	}
+	if _, err := CheckStored(long, want, []string{"api.example.com"}, now); err == nil || !strings.Contains(err.Error(), "more than") {
+		t.Fatalf("long chain: %v", err)
+	}
+	if _, err := CheckStored(append(h.Leaf.KeyPEM(), chain...), want, []string{"api.example.com"}, now); err == nil {
+		t.Fatal("a key block in a chain accepted")
+	}
+	if _, err := CheckStored(nil, want, []string{"api.example.com"}, now); err == nil {
+		t.Fatal("empty file accepted")
+	}
+}

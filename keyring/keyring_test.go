@@ -1,6 +1,7 @@
 package keyring
 
 import (
+	"bytes"
 	"crypto/ecdsa"
 	"crypto/rsa"
 	"crypto/x509"
@@ -287,4 +288,63 @@ func FuzzParseState(f *testing.F) {
 			t.Fatalf("round trip changed %+v to %+v", st, st2)
 		}
 	})
+}
+
+// TestRingChains: a key's certificate chain is kept beside it (0600), only
+// for a key of the ring and only when its leaf carries that key; Forget
+// removes it with the key.
+func TestRingChains(t *testing.T) {
+	r, err := Create(t.TempDir(), "api.example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca := pki.Must(pki.NewRoot(pki.Template{}))
+	var pins []pin.Pin
+	var leaves []*pki.Leaf
+	for i := range 2 {
+		k, _ := Generate(P256, pki.NewDeterministicRand("chain"+string(rune('0'+i))))
+		p, err := r.Add(k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pins = append(pins, p)
+		leaves = append(leaves, pki.Must(ca.NewLeaf(pki.Template{Hosts: []string{"api.example.com"}, Key: k})))
+	}
+	if _, err := r.Chain(pins[1]); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("no chain yet: %v", err)
+	}
+	if err := r.SaveChain(pins[1], leaves[0].ChainPEM()); err == nil || !strings.Contains(err.Error(), "not kept") {
+		t.Fatalf("another key's chain kept: %v", err)
+	}
+	if err := r.SaveChain(pin.FromSPKI([]byte("x")), leaves[0].ChainPEM()); err == nil {
+		t.Fatal("chain for a key outside the ring kept")
+	}
+	if err := r.SaveChain(pins[1], leaves[1].KeyPEM()); err == nil {
+		t.Fatal("a key saved as a chain")
+	}
+	if err := r.SaveChain(pins[1], leaves[1].ChainPEM()); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := r.Chain(pins[1]); err != nil || !bytes.Equal(b, leaves[1].ChainPEM()) {
+		t.Fatalf("read back: %v", err)
+	}
+	if fi, _ := os.Stat(r.ChainPath(pins[1])); fi.Mode().Perm() != 0o600 {
+		t.Fatalf("chain mode %v", fi.Mode().Perm())
+	}
+	os.WriteFile(r.ChainPath(pins[0]), make([]byte, MaxChainFile+1), 0o600)
+	if _, err := r.Chain(pins[0]); err == nil {
+		t.Fatal("oversized chain read")
+	}
+	if err := r.SaveChain(pins[0], leaves[0].ChainPEM()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Promote(); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Forget(pins[0]); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(r.ChainPath(pins[0])); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("retired key's chain still there: %v", err)
+	}
 }

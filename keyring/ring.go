@@ -3,7 +3,9 @@ package keyring
 import (
 	"bytes"
 	"crypto"
+	"crypto/x509"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
@@ -13,6 +15,7 @@ import (
 	"strings"
 
 	"pinset.dev/pinset/internal/atomicfile"
+	"pinset.dev/pinset/internal/input"
 	"pinset.dev/pinset/pin"
 	"pinset.dev/pinset/policy"
 )
@@ -247,8 +250,9 @@ func (r *Ring) Promote() (pin.Pin, error) {
 	return next.Live, r.commit(next)
 }
 
-// Forget removes a retired key: its pin leaves ring.json, then its file is
-// deleted. The live and next keys cannot be forgotten.
+// Forget removes a retired key: its pin leaves ring.json, then its file
+// (and its certificate chain, if any) is deleted. The live and next keys
+// cannot be forgotten.
 func (r *Ring) Forget(p pin.Pin) error {
 	i := slices.Index(r.state.Retired, p)
 	if i < 0 {
@@ -259,7 +263,67 @@ func (r *Ring) Forget(p pin.Pin) error {
 	if err := r.commit(next); err != nil {
 		return err
 	}
+	if err := os.Remove(r.chainPath(p)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
 	return os.Remove(r.keyPath(p))
+}
+
+// MaxChainFile bounds a certificate chain file of the ring.
+const MaxChainFile = 256 << 10
+
+// ChainPath is the file of the certificate chain of the key with pin p
+// (which may not exist): <hex pin>.chain.pem beside the key.
+func (r *Ring) ChainPath(p pin.Pin) string { return r.chainPath(p) }
+
+func (r *Ring) chainPath(p pin.Pin) string {
+	return filepath.Join(r.dir, p.Format(pin.Hex)+".chain.pem")
+}
+
+// SaveChain keeps chainPEM (leaf first) as the certificate chain of the
+// ring's key p, replacing the previous one atomically (mode 0600). The
+// leaf must carry key p and p must be in the ring; whether the chain may
+// still be used (names, validity) is certs.CheckStored's decision when it
+// is read back.
+func (r *Ring) SaveChain(p pin.Pin, chainPEM []byte) error {
+	if !slices.Contains(r.all(), p) {
+		return fmt.Errorf("key %s is not in the ring of %s", p, r.state.Host)
+	}
+	if len(chainPEM) > MaxChainFile {
+		return fmt.Errorf("certificate chain larger than %d bytes", MaxChainFile)
+	}
+	got, err := ChainPin(chainPEM)
+	if err != nil {
+		return fmt.Errorf("certificate chain for %s: %w", p, err)
+	}
+	if got != p {
+		return fmt.Errorf("the certificate is for key %s, not %s; it was not kept", got, p)
+	}
+	return atomicfile.WriteFile(r.chainPath(p), chainPEM, atomicfile.Options{Perm: 0o600})
+}
+
+// Chain reads the certificate chain kept for key p (SaveChain); a missing
+// one wraps os.ErrNotExist. The bytes are bounded, not checked: see
+// certs.CheckStored.
+func (r *Ring) Chain(p pin.Pin) ([]byte, error) {
+	if _, err := os.Stat(r.chainPath(p)); err != nil {
+		return nil, err
+	}
+	return input.Read(r.chainPath(p), MaxChainFile)
+}
+
+// ChainPin is the pin of the first block of a PEM chain, which must be a
+// certificate (the leaf, as servers load chains).
+func ChainPin(chainPEM []byte) (pin.Pin, error) {
+	b, _ := pem.Decode(chainPEM)
+	if b == nil || b.Type != "CERTIFICATE" {
+		return pin.Pin{}, errors.New("no PEM certificate first")
+	}
+	c, err := x509.ParseCertificate(b.Bytes)
+	if err != nil {
+		return pin.Pin{}, err
+	}
+	return pin.FromCertificate(c), nil
 }
 
 // commit saves st and, only when that worked, makes it the ring's state.

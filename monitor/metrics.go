@@ -54,7 +54,7 @@ var (
 
 // Alert names always exported by pinset_monitor_alerts_firing, so that the
 // series exist (at 0) before anything fires.
-var alertNames = []string{AlertExpiring, AlertCoverageLost, AlertNoBackupPin, AlertProbeFailing, AlertReportSpike, AlertHostUnpinned, AlertRotationSpike}
+var alertNames = []string{AlertExpiring, AlertCoverageLost, AlertNoBackupPin, AlertProbeFailing, AlertReportSpike, AlertHostUnpinned, AlertRotationSpike, AlertACMEFailing, AlertRenewalOverdue}
 
 type metrics struct {
 	m *Monitor

@@ -31,6 +31,7 @@ import (
 	"pinset.dev/pinset/audit"
 	"pinset.dev/pinset/check"
 	"pinset.dev/pinset/policy"
+	"pinset.dev/pinset/renew"
 	"pinset.dev/pinset/store"
 	"pinset.dev/pinset/trust"
 )
@@ -74,6 +75,9 @@ type Config struct {
 	// LogAudit, when set, audits each app's transparency log every round
 	// (PinsetTransparencyLogProblem); nil: no audit.
 	LogAudit LogAuditFunc
+	// ACME, when set, is the ACME schedule's status, read every round
+	// (PinsetACMEFailing, PinsetRenewalOverdue).
+	ACME ACMEStatusFunc
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 	// Logger receives one line per round and per problem; nil discards.
@@ -141,6 +145,8 @@ type Round struct {
 	// LogProblems are the problems the transparency log audit found, per
 	// app (with Config.LogAudit).
 	LogProblems map[string][]audit.Problem
+	// ACME is the ACME schedule's status at Time (with Config.ACME).
+	ACME []renew.Status
 }
 
 // Unpin is one published manifest that stopped enforcing hosts.
@@ -256,7 +262,10 @@ func (m *Monitor) RunOnce(ctx context.Context) (*Round, error) {
 	}
 	logCarried, logErrs := m.auditLogs(ctx, ids, r)
 	errs = append(errs, logErrs...)
-	r.Alerts = append(m.rules(r), logRules(r)...)
+	if m.cfg.ACME != nil {
+		r.ACME = m.cfg.ACME(start)
+	}
+	r.Alerts = append(append(m.rules(r), logRules(r)...), acmeRules(r.ACME)...)
 	for _, a := range m.lastAlerts {
 		if a.Labels["alertname"] == AlertLogProblem && slices.Contains(logCarried, a.Labels["app"]) && !slices.Contains(carried, a.Labels["app"]) {
 			r.Alerts = append(r.Alerts, a)

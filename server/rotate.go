@@ -16,6 +16,7 @@ import (
 	"pinset.dev/pinset/check"
 	"pinset.dev/pinset/pin"
 	"pinset.dev/pinset/policy"
+	"pinset.dev/pinset/renew"
 	"pinset.dev/pinset/rotate"
 	"pinset.dev/pinset/store"
 	"pinset.dev/pinset/trust"
@@ -41,6 +42,9 @@ type RotationConfig struct {
 	// ring, ACME, deploy.Deploy); a plan whose host has a target uses it
 	// instead of Deploy.
 	Targets []RotationTarget
+	// Schedule, when set, is the ACME schedule of the targets (package
+	// renew): it runs while Serve runs, and /metrics serves its metrics.
+	Schedule *renew.Scheduler
 	// Check configures the verification after the switch (roots, resolve
 	// overrides, port, timeout); Now defaults to the server's clock.
 	Check check.Options

@@ -2,8 +2,6 @@ package server
 
 import (
 	"context"
-	"crypto/x509"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -11,44 +9,26 @@ import (
 	"path/filepath"
 	"strings"
 
-	"pinset.dev/pinset/certs"
 	"pinset.dev/pinset/deploy"
 	"pinset.dev/pinset/internal/atomicfile"
 	"pinset.dev/pinset/keyring"
 	"pinset.dev/pinset/pin"
-	"pinset.dev/pinset/policy"
+	"pinset.dev/pinset/renew"
 )
 
 // A rotation target is a host whose switch the service performs itself
 // (docs/rotation.md, "Deploy targets"): the next key comes from the host's
-// key ring, its certificate from an ACME CA (certs.Issue), and
+// key ring, its certificate is the one the ACME schedule (package renew)
+// kept in the ring ahead of the switch, or else comes from the CA, and
 // deploy.Deploy writes both, reloads the server and verifies that every
 // address serves the next key, restoring the previous files on a
 // mismatch. The files the switch replaced are kept in the ring so that an
 // abort can put the old key back the same way.
 
-// RotationTarget configures the switch of one host.
-type RotationTarget struct {
-	// Host is the plan's host pattern, as written in the manifest; it
-	// must be a concrete name (it is the SNI name and the ACME domain).
-	Host string
-	// Deploy is where the files go and how the server is reloaded and
-	// verified; Deploy.Host defaults to Host, Deploy.Now to the server's
-	// clock.
-	Deploy deploy.Target
-	// KeyRing is the key ring directory: the host's keys are
-	// KeyRing/HOST/<hex pin>.key (package keyring).
-	KeyRing string
-	// Domains the certificate names; default [Host].
-	Domains []string
-	// ACME issues the next key's certificate (DirectoryURL, HTTPClient,
-	// AccountKey, AgreeTerms, Timeout...). Solver may be nil when
-	// HTTP01Listen is set.
-	ACME certs.Options
-	// HTTP01Listen, when set, is the address of the HTTP-01 listener
-	// started for each issuance (and closed after it).
-	HTTP01Listen string
-}
+// RotationTarget configures the switch of one host: its key ring, CA and
+// deploy target (package renew, whose scheduler renews the same hosts'
+// certificates).
+type RotationTarget = renew.Target
 
 // Names of the files the switch keeps in the ring's host directory: the
 // chain and key that were on the server before the switch, for the
@@ -80,33 +60,17 @@ func (s *Server) deployPin(ctx context.Context, d DeployRequest, old pin.Pin) er
 	if tg == nil {
 		return s.cfg.Rotation.Deploy(ctx, d)
 	}
+	defer tg.Lock()() // no renewal of the ACME schedule lands meanwhile
 	if d.Action == "rollback" {
 		return s.targetRollback(ctx, tg, d.Pin)
 	}
 	return s.targetSwitch(ctx, tg, d.Pin, old)
 }
 
-func (s *Server) deployTarget(tg *RotationTarget) deploy.Target {
-	t := tg.Deploy
-	if t.Host == "" {
-		t.Host = tg.Host
-	}
-	if t.Now == nil {
-		t.Now = s.now
-	}
-	return t
-}
-
-func (tg *RotationTarget) hostDir() (string, error) {
-	h, err := policy.NormalizeHost(tg.Host)
-	if err != nil {
-		return "", fmt.Errorf("rotation target %q: %w", tg.Host, err)
-	}
-	return filepath.Join(tg.KeyRing, h), nil
-}
-
-// targetSwitch: the next key from the ring, a certificate for it from the
-// CA, the server's current files kept for a rollback, then deploy.Deploy.
+// targetSwitch: the next key from the ring, its certificate (the one the
+// ACME schedule kept in the ring ahead of the switch, else a new one from
+// the CA), the server's current files kept for a rollback, then
+// deploy.Deploy.
 func (s *Server) targetSwitch(ctx context.Context, tg *RotationTarget, next, old pin.Pin) error {
 	ring, err := keyring.Open(tg.KeyRing, tg.Host)
 	if err != nil {
@@ -122,31 +86,28 @@ func (s *Server) targetSwitch(ctx context.Context, tg *RotationTarget, next, old
 	if err != nil {
 		return err
 	}
-	domains := tg.Domains
-	if len(domains) == 0 {
-		domains = []string{tg.Host}
-	}
-	opts := tg.ACME
-	if opts.Solver == nil && tg.HTTP01Listen != "" {
-		l, err := certs.ListenHTTP01(tg.HTTP01Listen)
+	_, chainPEM, err := tg.StoredChain(ring, next, s.now())
+	if err != nil {
+		if !errors.Is(err, fs.ErrNotExist) {
+			s.log.Warn("rotation switch: the next key's kept certificate is not usable; asking the CA", "host", tg.Host, "pin", next.String(), "err", err)
+		}
+		res, err := tg.Issue(ctx, key)
 		if err != nil {
+			return fmt.Errorf("ACME certificate for %s: %w", next, err)
+		}
+		chainPEM = res.ChainPEM()
+		if err := ring.SaveChain(next, chainPEM); err != nil {
 			return err
 		}
-		defer l.Close()
-		opts.Solver = l
 	}
-	res, err := certs.Issue(ctx, key, domains, opts)
-	if err != nil {
-		return fmt.Errorf("ACME certificate for %s: %w", next, err)
-	}
-	t := s.deployTarget(tg)
+	t := tg.DeployTarget(s.now)
 	if err := keepCurrent(t, ring.Dir(), old); err != nil {
 		return err
 	}
 	// The pin wanted is the plan's: whatever else ends up served (a
 	// reload that picks up other files) is caught by the verification
 	// and rolled back.
-	if _, err := deploy.Deploy(ctx, t, res.ChainPEM(), keyPEM, next); err != nil {
+	if _, err := deploy.Deploy(ctx, t, chainPEM, keyPEM, next); err != nil {
 		return err
 	}
 	return nil
@@ -164,7 +125,7 @@ func keepCurrent(t deploy.Target, dir string, old pin.Pin) error {
 	if err != nil {
 		return err
 	}
-	if p, err := chainPin(chain); err != nil || p != old {
+	if p, err := keyring.ChainPin(chain); err != nil || p != old {
 		return nil
 	}
 	key, err := os.ReadFile(t.KeyFile)
@@ -183,12 +144,12 @@ func keepCurrent(t deploy.Target, dir string, old pin.Pin) error {
 
 // targetRollback deploys the old key's kept files back.
 func (s *Server) targetRollback(ctx context.Context, tg *RotationTarget, old pin.Pin) error {
-	dir, err := tg.hostDir()
+	dir, err := tg.HostDir()
 	if err != nil {
 		return err
 	}
 	hex := old.Format(pin.Hex)
-	t := s.deployTarget(tg)
+	t := tg.DeployTarget(s.now)
 	chain, err := os.ReadFile(filepath.Join(dir, fmt.Sprintf(keptChain, hex)))
 	if errors.Is(err, fs.ErrNotExist) {
 		// The switch kept nothing: it failed before it wrote (a damaged
@@ -212,17 +173,4 @@ func (s *Server) targetRollback(ctx context.Context, tg *RotationTarget, old pin
 	}
 	_, err = deploy.Deploy(ctx, t, chain, key, old)
 	return err
-}
-
-// chainPin is the pin of the first certificate of a PEM chain.
-func chainPin(chainPEM []byte) (pin.Pin, error) {
-	b, _ := pem.Decode(chainPEM)
-	if b == nil || b.Type != "CERTIFICATE" {
-		return pin.Pin{}, errors.New("no PEM certificate first")
-	}
-	c, err := x509.ParseCertificate(b.Bytes)
-	if err != nil {
-		return pin.Pin{}, err
-	}
-	return pin.FromCertificate(c), nil
 }

@@ -18,6 +18,7 @@ import (
 	"pinset.dev/pinset/keyring"
 	"pinset.dev/pinset/pin"
 	"pinset.dev/pinset/policy"
+	"pinset.dev/pinset/renew"
 	"pinset.dev/pinset/rotate"
 	"pinset.dev/pinset/telemetry"
 	"pinset.dev/pinset/trust/trusttest"
@@ -63,6 +64,7 @@ type targetEnv struct {
 	// (injectFault).
 	fault string
 	opts  check.Options
+	peb   *pebbletest.Pebble
 }
 
 // injectFault makes the next reload load chainPEM and keyPEM instead of
@@ -159,7 +161,7 @@ func newTargetEnv(t testing.TB, extraAddr bool) *targetEnv {
 	e.mustPublish("pins", repo.Manifest())
 	allServe(t, served(t, opts, port), key1.Pin(), "before")
 
-	te := &targetEnv{env: e, key1: key1, key2: key2, key3: key3, other: other, ring: ring, certFile: certFile, port: port, opts: opts, fault: fault}
+	te := &targetEnv{env: e, key1: key1, key2: key2, key3: key3, other: other, ring: ring, certFile: certFile, port: port, opts: opts, fault: fault, peb: peb}
 	// One install holds the manifest pinning key 2: adoption is complete.
 	te.holdCurrent(t, uint64(repo.ManifestVersion))
 	return te
@@ -335,4 +337,54 @@ func TestRotationTargetAbortBeforeWrite(t *testing.T) {
 		t.Fatalf("plan %s (%s), want aborted", st.State, st.BlockedBy)
 	}
 	allServe(t, served(t, te.opts, te.port), te.key1.Pin(), "after the abort")
+}
+
+// TestRotationTargetSwitchUsesCertificateAhead: the ACME schedule
+// (package renew) gets the next key's certificate into the key ring before
+// the plan starts; with the CA then down, the switch still deploys key 2
+// with exactly that certificate: it needs no issuance. The switch waits
+// for the target's lock (renew.Target.Lock) before it writes.
+func TestRotationTargetSwitchUsesCertificateAhead(t *testing.T) {
+	te := newTargetEnv(t, false)
+	sched, err := renew.New(renew.Config{Targets: te.srv.cfg.Rotation.Targets, Now: te.clock.Now, Rand: func() float64 { return 0.5 }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sched.Tick(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	ahead, err := te.ring.Chain(te.key2.Pin())
+	if err != nil {
+		t.Fatalf("the schedule kept no certificate for the next key: %v", err)
+	}
+	allServe(t, served(t, te.opts, te.port), te.key1.Pin(), "after the schedule's tick")
+	te.peb.Stop()
+	// While the target's lock is held (as the schedule holds it during a
+	// renewal), the switch waits: it writes nothing.
+	unlock := te.srv.cfg.Rotation.Targets[0].Lock()
+	started := make(chan *PlanStatus, 1)
+	go func() {
+		st, err := te.srv.StartRotation(context.Background(), "shop", StartRotation{Host: acmeHost, NextPin: te.key2.Pin(),
+			FollowingPin: ptr(te.key3.Pin()), MinClients: 1, HoldDownSeconds: ptr(int64(0))})
+		if err != nil {
+			t.Error(err)
+		}
+		started <- st
+	}()
+	time.Sleep(500 * time.Millisecond)
+	if b, _ := os.ReadFile(te.certFile); string(b) != string(te.key1.ChainPEM()) || len(started) != 0 {
+		t.Fatal("the switch went on while the target was locked")
+	}
+	unlock()
+	st := <-started
+	if st == nil {
+		t.FailNow()
+	}
+	if st.State != rotate.Done {
+		t.Fatalf("plan %s (%s), want done with the CA down", st.State, st.BlockedBy)
+	}
+	allServe(t, served(t, te.opts, te.port), te.key2.Pin(), "after the switch")
+	if b, _ := os.ReadFile(te.certFile); string(b) != string(ahead) {
+		t.Fatal("the server does not have the certificate issued ahead of the switch")
+	}
 }

@@ -21,6 +21,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -183,6 +184,11 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s.m = m
+	if sch := cfg.Rotation.Schedule; sch != nil {
+		if err := s.reg.Register(sch.Collector()); err != nil {
+			return nil, fmt.Errorf("the ACME schedule's metrics: %w", err)
+		}
+	}
 	if err := s.initAdoption(); err != nil {
 		return nil, err
 	}
@@ -269,6 +275,9 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, tlsConfig *tls.Conf
 		tasks = append(tasks, s.resignLoop)
 	}
 	tasks = append(tasks, s.rotationLoop)
+	if sch := s.cfg.Rotation.Schedule; sch != nil {
+		tasks = append(tasks, sch.Run)
+	}
 	running := len(tasks)
 	for _, t := range tasks {
 		go func() {

@@ -105,6 +105,12 @@ underscores, and more; unknown keys are errors:
           account_key: /etc/pinset/acme.key
           agree_tos: true
           http01_listen: ":80"
+    acme_schedule:                        # serve renews the targets' certificates itself (ARI or
+      interval: 1m                        # two thirds), keeping the key, and gets each next key's
+      failing_after: 3                    # certificate ahead of its switch; PinsetACMEFailing after
+      retry_min: 1m                       # 3 failures in a row, backoff 1m doubling up to retry_max
+      retry_max: 6h
+      overdue_after: 1h                   # PinsetRenewalOverdue this long past the renewal time
   resign:                 # online re-signing (pins role threshold 1 only)
     key: /etc/pinset/pins.key
     before: 7d

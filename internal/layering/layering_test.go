@@ -12,7 +12,7 @@ const mod = "pinset.dev/pinset/"
 var clientSide = []string{"pin", "policy", "trust", "enforce", "client", "report/trustkit", "telemetry", "internal/redact"}
 
 // The service and the tools; the client side imports neither.
-var service = []string{"server", "server/serveconfig", "store", "monitor", "alert", "report", "rotate"}
+var service = []string{"server", "server/serveconfig", "store", "monitor", "alert", "report", "rotate", "renew"}
 var tools = []string{"probe", "check", "export", "scan", "keyring", "certs", "deploy", "fleet", "demo"}
 
 func deps(t *testing.T, pkgs ...string) []string {
@@ -57,7 +57,8 @@ func TestLayers(t *testing.T) {
 	}
 	// The service links no tool but those it runs: probe and check (the
 	// publish gate, the monitor's rounds) and, for a rotation plan's switch
-	// through a target, keyring, certs and deploy.
+	// through a target and the ACME schedule (renew), keyring, certs and
+	// deploy.
 	runs := map[string]bool{}
 	for _, r := range []string{"probe", "check", "keyring", "certs", "deploy"} {
 		runs[mod+r] = true

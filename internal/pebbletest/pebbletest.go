@@ -68,6 +68,7 @@ type Pebble struct {
 
 	mgmt string
 	dns  *DNS
+	stop func()
 }
 
 // Binary finds the pebble program, or stops the test (testtool.Missing).
@@ -172,9 +173,15 @@ func Start(t testing.TB, opts Options) *Pebble {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	var once sync.Once
+	p.stop = func() {
+		once.Do(func() {
+			cmd.Process.Kill()
+			cmd.Wait()
+		})
+	}
 	t.Cleanup(func() {
-		cmd.Process.Kill()
-		cmd.Wait()
+		p.stop()
 		if t.Failed() {
 			t.Logf("pebble log:\n%s", logb.String())
 		}
@@ -196,11 +203,22 @@ func Start(t testing.TB, opts Options) *Pebble {
 	return p
 }
 
+// Stop ends Pebble now (a CA outage); the test's cleanup does it too.
+func (p *Pebble) Stop() { p.stop() }
+
 // DNS is the test's DNS server, or nil.
 func (p *Pebble) DNS() *DNS { return p.dns }
 
 // IssuerRoots returns the root Pebble issues under (management /roots/0).
 func (p *Pebble) IssuerRoots(t testing.TB) *x509.CertPool {
+	t.Helper()
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(p.IssuerRootPEM(t))
+	return pool
+}
+
+// IssuerRootPEM is the root Pebble issues under, as PEM (for a cafile).
+func (p *Pebble) IssuerRootPEM(t testing.TB) []byte {
 	t.Helper()
 	res, err := p.HTTPClient.Get(p.mgmt + "/roots/0")
 	if err != nil {
@@ -208,11 +226,10 @@ func (p *Pebble) IssuerRoots(t testing.TB) *x509.CertPool {
 	}
 	defer res.Body.Close()
 	b, _ := io.ReadAll(res.Body)
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(b) {
+	if !x509.NewCertPool().AppendCertsFromPEM(b) {
 		t.Fatalf("pebble /roots/0: no certificate: %s", b)
 	}
-	return pool
+	return b
 }
 
 // SetRenewalInfo makes Pebble answer ARI for certPEM with body (its

@@ -8,6 +8,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"strings"
@@ -20,6 +21,7 @@ import (
 	"pinset.dev/pinset/internal/redact"
 	"pinset.dev/pinset/monitor"
 	"pinset.dev/pinset/policy"
+	"pinset.dev/pinset/renew"
 	"pinset.dev/pinset/server"
 )
 
@@ -110,6 +112,58 @@ func (c *Target) target(rc *server.RotationConfig) (server.RotationTarget, error
 		t.ACME.Solver = &certs.DNS01Hook{Command: strings.Fields(c.ACME.DNS01Hook)}
 	}
 	return t, nil
+}
+
+// ACMESchedule is rotation.acme_schedule: the ACME schedule of the
+// rotation targets, run by serve (package renew; docs/rotation.md).
+type ACMESchedule struct {
+	Enabled      *bool  `yaml:"enabled"`       // default true
+	Interval     string `yaml:"interval"`      // default 1m
+	FailingAfter int    `yaml:"failing_after"` // failures in a row before PinsetACMEFailing; default 3
+	RetryMin     string `yaml:"retry_min"`     // first backoff after a failure; default 1m
+	RetryMax     string `yaml:"retry_max"`     // longest backoff; default 6h
+	OverdueAfter string `yaml:"overdue_after"` // PinsetRenewalOverdue this long past the renewal time; default 1h
+}
+
+// apply builds the schedule of rc's targets.
+func (c *ACMESchedule) apply(logger *slog.Logger, rc *server.RotationConfig) error {
+	if c == nil || (c.Enabled != nil && !*c.Enabled) {
+		return nil
+	}
+	if len(rc.Targets) == 0 {
+		return errors.New("rotation.acme_schedule: no rotation.targets to renew")
+	}
+	if c.FailingAfter < 0 {
+		return fmt.Errorf("rotation.acme_schedule.failing_after %d: at least 1", c.FailingAfter)
+	}
+	cfg := renew.Config{Targets: rc.Targets, Logger: logger, FailingAfter: c.FailingAfter}
+	for _, d := range []struct {
+		name, value string
+		to          *time.Duration
+	}{
+		{"interval", c.Interval, &cfg.Interval},
+		{"retry_min", c.RetryMin, &cfg.RetryMin},
+		{"retry_max", c.RetryMax, &cfg.RetryMax},
+		{"overdue_after", c.OverdueAfter, &cfg.OverdueAfter},
+	} {
+		v, err := optDuration("rotation.acme_schedule."+d.name, d.value, 0)
+		if err != nil {
+			return err
+		}
+		if v < 0 {
+			return fmt.Errorf("rotation.acme_schedule.%s %s: not a duration", d.name, d.value)
+		}
+		*d.to = v
+	}
+	if cfg.RetryMin > 0 && cfg.RetryMax > 0 && cfg.RetryMax < cfg.RetryMin {
+		return errors.New("rotation.acme_schedule: retry_max is shorter than retry_min")
+	}
+	sch, err := renew.New(cfg)
+	if err != nil {
+		return fmt.Errorf("rotation.acme_schedule: %w", err)
+	}
+	rc.Schedule = sch
+	return nil
 }
 
 // acmeHTTPClient trusts the system roots plus caFile.

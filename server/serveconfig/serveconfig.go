@@ -220,6 +220,12 @@ func (f *File) Build(logOut io.Writer) (*Service, error) {
 	}
 	if svc.Monitor != nil {
 		svc.Monitor.LogAudit = logAudit
+		if sch := sc.Rotation.Schedule; sch != nil {
+			svc.Monitor.ACME = sch.Status
+		}
+	} else if sc.Rotation.Schedule != nil {
+		logger.Warn("rotation.acme_schedule runs with the monitor off: PinsetACMEFailing and PinsetRenewalOverdue are not sent; " +
+			"only the pinset_acme_* metrics say when renewals fail")
 	}
 	if svc.Console, err = f.Console.settings(); err != nil {
 		return nil, err
@@ -370,6 +376,9 @@ type Rotation struct {
 	// the alert PinsetRotationReportSpike fires either way. It needs the
 	// monitor with its report_spike rule on.
 	AbortOnReportSpike bool `yaml:"abort_on_report_spike"`
+	// ACMESchedule makes serve renew the targets' certificates and get
+	// their next keys' certificates ahead of the switch (package renew).
+	ACMESchedule *ACMESchedule `yaml:"acme_schedule"`
 }
 
 // maxDeployOutput caps the deploy command's output kept for the error.
@@ -406,6 +415,9 @@ func (c *Rotation) apply(sc *server.Config) error {
 		}
 	}
 	if err := c.applyTargets(rc); err != nil {
+		return err
+	}
+	if err := c.ACMESchedule.apply(sc.Logger, rc); err != nil {
 		return err
 	}
 	if len(c.Deploy) > 0 {

@@ -55,6 +55,8 @@ func TestLoadAndBuild(t *testing.T) {
 		"metrics_token_file: /nonexistent/token\n":                             "metrics_token_file",
 		"rotation: {abort_on_report_spike: true}\nmonitor: {enabled: false}\n": "rotation.abort_on_report_spike needs the monitor",
 		"rotation: {abort_on_report_spike: true}\nmonitor: {report_spike: {threshold: -1}}\n": "rotation.abort_on_report_spike needs the monitor",
+		"rotation: {acme_schedule: {}}\n":              "no rotation.targets",
+		"rotation: {acme_schedule: {intervall: 1m}}\n": `unknown key "intervall"`,
 	} {
 		f, err := load(t, text)
 		if err == nil {

@@ -12,6 +12,12 @@
 //
 // Errors name the destination, never the temporary file: an operator who
 // asked for "out.json" reads "out.json: permission denied".
+//
+// A destination that exists and is not a regular file (a device such as
+// /dev/null or /dev/stdout, a named pipe) cannot be replaced atomically and
+// must not be replaced at all (renaming over /dev/null as root would turn
+// the device into a file): it is written in place, and Commit only closes
+// it.
 package atomicfile
 
 import (
@@ -85,6 +91,9 @@ type File struct {
 	o    Options
 	tmp  *os.File
 	done bool
+	// direct: tmp is the destination itself, opened for writing (a
+	// device or a pipe), not a temporary file.
+	direct bool
 }
 
 // Create starts writing name. Nothing appears under name until Commit.
@@ -97,8 +106,12 @@ func Create(name string, o Options) (*File, error) {
 	if pending.interrupted {
 		return nil, &Error{Name: name, Err: ErrInterrupted}
 	}
-	if fi, err := os.Stat(name); err == nil && fi.IsDir() {
+	fi, err := os.Stat(name)
+	switch {
+	case err == nil && fi.IsDir():
 		return nil, &Error{Name: name, Err: errors.New("is a directory")}
+	case err == nil && !fi.Mode().IsRegular():
+		return createDirect(name, o)
 	}
 	tmp, err := os.CreateTemp(filepath.Dir(name), "."+filepath.Base(name)+".tmp*")
 	if err != nil {
@@ -110,6 +123,20 @@ func Create(name string, o Options) (*File, error) {
 	}
 	pending.files[f] = struct{}{}
 	return f, nil
+}
+
+// createDirect opens an existing destination that is not a regular file
+// for writing in place. It is registered nowhere: Interrupt has nothing of
+// it to remove.
+func createDirect(name string, o Options) (*File, error) {
+	if o.NoReplace {
+		return nil, &Error{Name: name, Err: ErrExist}
+	}
+	d, err := os.OpenFile(name, os.O_WRONLY, 0)
+	if err != nil {
+		return nil, wrap(name, err)
+	}
+	return &File{name: name, o: o, tmp: d, direct: true}, nil
 }
 
 // Name returns the destination's name.
@@ -156,6 +183,12 @@ func (f *File) Commit() error {
 }
 
 func (f *File) commit() error {
+	if f.direct {
+		pending.Lock()
+		f.done = true
+		pending.Unlock()
+		return f.fail(f.tmp.Close())
+	}
 	perm := f.o.Perm
 	if f.o.KeepMode {
 		if fi, err := os.Stat(f.name); err == nil {
@@ -222,7 +255,9 @@ func (f *File) Abort() {
 	}
 	f.done = true
 	f.tmp.Close()
-	os.Remove(f.tmp.Name())
+	if !f.direct {
+		os.Remove(f.tmp.Name())
+	}
 	delete(pending.files, f)
 }
 

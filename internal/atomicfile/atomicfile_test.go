@@ -149,3 +149,36 @@ func TestInterruptRemovesTemporaryFiles(t *testing.T) {
 		t.Fatalf("after Commit: %v", got)
 	}
 }
+
+// TestDeviceWrittenInPlace: an output of /dev/null is written to, never
+// replaced (a rename over it as root would turn the device into a file
+// for every process on the machine), and nothing is left beside it.
+func TestDeviceWrittenInPlace(t *testing.T) {
+	before, err := os.Stat(os.DevNull)
+	if err != nil || before.Mode()&os.ModeCharDevice == 0 {
+		t.Skipf("%s is not a character device here (%v)", os.DevNull, err)
+	}
+	f, err := Create(os.DevNull, Options{Perm: 0o600})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.Write([]byte("discarded\n")); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	after, err := os.Stat(os.DevNull)
+	if err != nil || after.Mode() != before.Mode() || !os.SameFile(before, after) {
+		t.Fatalf("%s changed: %v -> %v (%v)", os.DevNull, before.Mode(), after.Mode(), err)
+	}
+	if err := WriteFile(os.DevNull, []byte("x"), Options{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Create(os.DevNull, Options{NoReplace: true}); !errors.Is(err, fs.ErrExist) {
+		t.Fatalf("NoReplace over a device: %v", err)
+	}
+	if left, _ := filepath.Glob(filepath.Join(filepath.Dir(os.DevNull), ".null.tmp*")); len(left) != 0 {
+		t.Fatalf("temporary files left: %v", left)
+	}
+}

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"pinset.dev/pinset/console"
+	"pinset.dev/pinset/monitor"
 	"pinset.dev/pinset/pin"
 	"pinset.dev/pinset/server"
 )
@@ -415,8 +416,19 @@ func TestAlertsPage(t *testing.T) {
 	c := f.client()
 	f.signIn(c, f.token)
 	p := f.get(c, "/console/alerts")
-	if !strings.Contains(p.body, "Firing") || !strings.Contains(p.body, "does not keep resolved alerts") {
+	if !strings.Contains(p.body, "Firing") || !strings.Contains(p.body, "Resolved") {
 		t.Fatalf("alerts page:\n%s", p.body)
+	}
+	// The certificate that expired soon in the first round and was
+	// renewed in the second: resolved, with when it fired and resolved.
+	resolved, _ := f.mon.ResolvedAlerts()
+	if len(resolved) != 1 || resolved[0].Name() != monitor.AlertExpiring {
+		t.Fatalf("the fixture's renewed certificate: resolved alerts %v", resolved)
+	}
+	_, table, ok := strings.Cut(p.body, `<table id="resolved">`)
+	if !ok || !strings.Contains(table, `<tr class="resolved"><th scope="row">`+monitor.AlertExpiring+`</th>`) ||
+		!strings.Contains(table, "address="+f.fleet.Address(0)) || !strings.Contains(table, "after 5 minutes") {
+		t.Fatalf("the resolved alert is not on the page:\n%s", p.body)
 	}
 	if len(f.mon.Alerts()) == 0 {
 		t.Fatal("the fixture's refused address raised no alert")

@@ -123,7 +123,7 @@ func newFixture(t testing.TB) *fixture {
 	logger := slog.New(slog.NewTextHandler(f.logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	f.srv, err = server.New(server.Config{Store: st, Now: f.clock.Now, Logger: logger, PublishGate: check.ManifestGate(opts),
 		ReportRate: 1000, ReportBurst: 1000,
-		Console: console.Mount(console.Config{Alerts: f.mon.Alerts, Rand: &countingReader{}})})
+		Console: console.Mount(console.Config{Alerts: f.mon.Alerts, Resolved: f.mon.ResolvedAlerts, Rand: &countingReader{}})})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -174,9 +174,15 @@ func newFixture(t testing.TB) *fixture {
 		t.Fatal(err)
 	}
 
-	// Monitor rounds: three with every address accepted, then the third
-	// address serves a key nobody pinned.
+	// Monitor rounds: three with every address accepted (the first
+	// address's certificate expiring soon in the first, renewed in the
+	// second: an alert that fired and resolved), then the third address
+	// serves a key nobody pinned.
+	fleet.SetCert(0, w.Leaf("live", 10*24*time.Hour))
 	for i := range 6 {
+		if i == 1 {
+			fleet.SetCert(0, live)
+		}
 		if i == 3 {
 			fleet.SetCert(2, w.Leaf("rogue", 30*24*time.Hour))
 		}

@@ -467,14 +467,19 @@ func (c *Console) handleRawReport(w http.ResponseWriter, r *http.Request, s *ses
 }
 
 type alertsData struct {
-	Monitor bool
-	Firing  []alert.Alert
+	Monitor   bool
+	Firing    []alert.Alert
+	Resolved  []alert.Alert
+	Forgotten int64 // resolved alerts beyond the monitor's history
 }
 
 func (c *Console) handleAlerts(w http.ResponseWriter, r *http.Request, s *session) {
 	d := alertsData{Monitor: c.alerts != nil}
 	if c.alerts != nil {
 		d.Firing = c.alerts()
+	}
+	if c.resolved != nil {
+		d.Resolved, d.Forgotten = c.resolved()
 	}
 	c.render(w, r, http.StatusOK, "alerts", &page{Title: "Alerts", Session: s, Data: d})
 }

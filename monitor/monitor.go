@@ -50,8 +50,9 @@ type Config struct {
 	// Check holds the probe settings (roots, timeout, expiry warning,
 	// port, resolve overrides). Its Now is replaced by Config.Now.
 	Check check.Options
-	// Alerts receives the alerts of every round; nil sends none (metrics
-	// and history are still kept).
+	// Alerts receives the alerts of every round; nil means a manager with
+	// no routes (alerts fire, resolve and are remembered for the console
+	// and the admin API, and nothing is sent).
 	Alerts *alert.Manager
 	// SpikeThreshold is how many pin-failure report events for one host
 	// within SpikeWindow raise PinsetPinFailureReportSpike. Zero means
@@ -117,6 +118,9 @@ func New(st store.Store, cfg Config) *Monitor {
 		cfg.Check.ExpiryWarning = check.DefaultExpiryWarning
 	}
 	cfg.Check.Now = cfg.Now
+	if cfg.Alerts == nil {
+		cfg.Alerts = alert.NewManager(nil, alert.Options{Now: cfg.Now})
+	}
 	m := &Monitor{st: st, cfg: cfg, state: newState()}
 	m.metrics = newMetrics(m)
 	return m
@@ -281,11 +285,9 @@ func (m *Monitor) RunOnce(ctx context.Context) (*Round, error) {
 	m.mu.Lock()
 	m.state = next
 	m.mu.Unlock()
-	if m.cfg.Alerts != nil {
-		if err := m.cfg.Alerts.Update(ctx, r.Alerts); err != nil {
-			m.metrics.notifyFailed()
-			errs = append(errs, err)
-		}
+	if err := m.cfg.Alerts.Update(ctx, r.Alerts); err != nil {
+		m.metrics.notifyFailed()
+		errs = append(errs, err)
 	}
 	m.metrics.roundDone(start, m.cfg.Now().Sub(start), r.Alerts)
 	m.cfg.Logger.Info("monitor round", "apps", len(r.Reports), "alerts", len(r.Alerts), "duration", m.cfg.Now().Sub(start))

@@ -219,11 +219,11 @@ func runServe(ctx context.Context, stderr io.Writer, cfg *serveconfig.File) erro
 	// cache; its rounds start in Serve, after New has set srv.
 	var srv *server.Server
 	current := func(ctx context.Context, app string) (*trust.Manifest, error) { return srv.CurrentManifest(ctx, app) }
-	alerts, err := wireMonitor(svc.Monitor, &sc, current)
+	mon, err := wireMonitor(svc.Monitor, &sc, current)
 	if err != nil {
 		return err
 	}
-	wireConsole(svc.Console, &sc, alerts)
+	wireConsole(svc.Console, &sc, mon)
 	if srv, err = server.New(sc); err != nil {
 		return err
 	}

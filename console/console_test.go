@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -522,5 +523,47 @@ func TestCookiesSecureUnderTLS(t *testing.T) {
 	}
 	if rec.Header().Get("Strict-Transport-Security") == "" {
 		t.Error("no HSTS over TLS")
+	}
+}
+
+// The rotation page draws the plan's adoption curve from the samples the
+// plan's steps stored: one point per sample, oldest first, at the height
+// of its share of active installs, with the threshold line.
+func TestRotationAdoptionCurve(t *testing.T) {
+	f := newFixture(t)
+	c := f.client()
+	f.signIn(c, f.token)
+	p := f.get(c, "/console/apps/"+appID+"/rotation")
+	_, svg, ok := strings.Cut(p.body, `<svg class="chart curve"`)
+	if !ok {
+		t.Fatalf("no adoption curve on the rotation page:\n%s", p.body)
+	}
+	svg, _, _ = strings.Cut(svg, `</svg>`)
+	points := regexp.MustCompile(`<title>[^<]*: ([0-9.]+)% \((\d+) of (\d+)\)</title>`).FindAllStringSubmatch(svg, -1)
+	var got []string
+	for _, m := range points {
+		got = append(got, m[1]+"="+m[2]+"/"+m[3])
+	}
+	if want := "25.0=30/120 41.7=50/120 50.0=60/120 58.3=70/120"; strings.Join(got, " ") != want {
+		t.Fatalf("curve points %v, want %s\n%s", got, want, svg)
+	}
+	if !strings.Contains(svg, `class="threshold"`) || !strings.Contains(svg, "4 samples, threshold 99.0%") ||
+		!strings.Contains(svg, `<polyline class="curve-line" points="`) {
+		t.Fatalf("curve without its line or threshold:\n%s", svg)
+	}
+	// Heights follow the shares: y falls as adoption rises.
+	ys := regexp.MustCompile(`<circle class="curve-point" cx="[0-9.]+" cy="([0-9.]+)"`).FindAllStringSubmatch(svg, -1)
+	if len(ys) != 4 {
+		t.Fatalf("%d curve points, want 4", len(ys))
+	}
+	for i := 1; i < len(ys); i++ {
+		y, _ := strconv.ParseFloat(ys[i][1], 64)
+		prev, _ := strconv.ParseFloat(ys[i-1][1], 64)
+		if y >= prev {
+			t.Errorf("point %d at y %s, not above point %d at y %s", i, ys[i][1], i-1, ys[i-1][1])
+		}
+	}
+	if !strings.Contains(p.body, "4 stored samples") {
+		t.Errorf("the page does not say how many samples the curve has")
 	}
 }

@@ -153,22 +153,11 @@ func newFixture(t testing.TB) *fixture {
 	f.publish(nil, m2, false)
 	_, f.refused = w.Documents(3, policies(w, "live", "next", "backup"))
 
-	// 120 installs seen: 70 hold manifest v2 (which pins the next key),
-	// 50 still v1.
-	var seen []store.InstallSighting
-	for i := range 120 {
-		v := int64(2)
-		if i >= 70 {
-			v = 1
-		}
-		seen = append(seen, store.InstallSighting{App: appID, Install: fmt.Sprintf("install-%03d", i), RootVersion: 1, ManifestVersion: v,
-			SDK: "pinset-go/1", Seen: f.clock.Now()})
-	}
-	if err := st.RecordInstalls(ctx, seen); err != nil {
-		t.Fatal(err)
-	}
-
-	// A rotation plan to the next key, started by alice.
+	// 120 installs seen: 30 hold manifest v2 (which pins the next key)
+	// when the rotation plan to the next key starts (by alice), 70 half
+	// an hour later (the others still v1). The plan steps every ten
+	// minutes, storing its adoption curve: 25%, 42%, 50%, 58%.
+	f.installs(30)
 	if _, err := f.srv.StartRotation(server.WithTokenName(ctx, "alice"), appID,
 		server.StartRotation{Host: "api.example.com", NextPin: w.Pin("next")}); err != nil {
 		t.Fatal(err)
@@ -190,9 +179,33 @@ func newFixture(t testing.TB) *fixture {
 		if _, err := f.mon.RunOnce(ctx); err != nil {
 			t.Fatal(err)
 		}
+		if i%2 == 1 {
+			f.installs([]int{1: 50, 3: 60, 5: 70}[i])
+			if err := f.srv.StepRotations(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
 	}
 	f.addReports(60)
 	return f
+}
+
+// installs records the fetches of 120 installs now, the first next of
+// them holding manifest v2, the others v1.
+func (f *fixture) installs(next int) {
+	f.t.Helper()
+	var seen []store.InstallSighting
+	for i := range 120 {
+		v := int64(2)
+		if i >= next {
+			v = 1
+		}
+		seen = append(seen, store.InstallSighting{App: appID, Install: fmt.Sprintf("install-%03d", i), RootVersion: 1, ManifestVersion: v,
+			SDK: "pinset-go/1", Seen: f.clock.Now()})
+	}
+	if err := f.st.RecordInstalls(context.Background(), seen); err != nil {
+		f.t.Fatal(err)
+	}
 }
 
 func (f *fixture) publish(root, manifest []byte, force bool) {

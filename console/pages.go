@@ -487,7 +487,9 @@ func (c *Console) handleAlerts(w http.ResponseWriter, r *http.Request, s *sessio
 type planView struct {
 	*server.PlanStatus
 	Audit    []store.AuditEntry
+	Samples  int
 	Gauge    chart
+	Curve    chart
 	Steps    chart
 	Terminal bool
 }
@@ -523,8 +525,13 @@ func (c *Console) rotationPage(w http.ResponseWriter, r *http.Request, s *sessio
 			c.internalError(w, r, s, err)
 			return
 		}
+		samples, err := c.st.AdoptionSamples(r.Context(), p.ID)
+		if err != nil {
+			c.internalError(w, r, s, err)
+			return
+		}
 		pv := planView{PlanStatus: p, Audit: audit, Gauge: gaugeChart(p.Adoption, p.Threshold), Steps: stateChart(audit, c.now()),
-			Terminal: p.State.Terminal()}
+			Curve: adoptionCurve(samples, p.Threshold), Samples: len(samples), Terminal: p.State.Terminal()}
 		d.Plans = append(d.Plans, pv)
 	}
 	if d.Adoption, err = c.srv.Adoption(r.Context(), app); err != nil {

@@ -78,6 +78,8 @@ underscores, and more; unknown keys are errors:
   tls_cert: /etc/pinset/tls.crt
   tls_key: /etc/pinset/tls.key
   admin_client_ca: /etc/pinset/admin-ca.pem   # admin API needs client certificates
+  admin_listen: 10.0.0.5:9443                 # admin API and console here only, not on listen
+  admin_tls_cert: /etc/pinset/admin.crt       # its TLS (with admin_tls_key); client CA as above
   log_format: json
   report_rate: 1          # reports per second per client address (IPv6: per /64)
   report_burst: 20
@@ -91,6 +93,7 @@ underscores, and more; unknown keys are errors:
     deploy: [/usr/local/bin/deploy-key]   # PINSET_HOST, PINSET_PIN, PINSET_ACTION=switch|rollback
     key: /etc/pinset/pins.key             # signs plan manifests (threshold 1); default resign.key
     interval: 1m
+    sample_interval: 10m                  # the adoption curve: a sample per plan at most this often
     cafile: /etc/pinset/roots.pem         # verification after the switch, as for publish_gate
     targets:                              # instead of deploy, per host: key ring + ACME + deploy
       - host: api.example.com             # the plan's host pattern (a concrete name)
@@ -204,6 +207,9 @@ func runServe(ctx context.Context, stderr io.Writer, cfg *serveconfig.File) erro
 		}
 		defer mln.Close()
 		sc.MetricsListener = mln
+	}
+	if sc.AdminListener, err = listenAdmin(ctx, cfg.AdminListen); err != nil {
+		return err
 	}
 	st, err := store.Open(ctx, cfg.Database, cfg.Data, store.WithReportLimits(svc.Limits))
 	if err != nil {

@@ -567,3 +567,22 @@ func TestRotationAdoptionCurve(t *testing.T) {
 		t.Errorf("the page does not say how many samples the curve has")
 	}
 }
+
+// A console given the firing alerts but no resolved ones says so rather
+// than claiming that nothing resolved.
+func TestAlertsPageWithoutResolved(t *testing.T) {
+	f := newFixture(t)
+	srv, err := server.New(server.Config{Store: f.st, Now: f.clock.Now, Console: console.Mount(console.Config{Alerts: f.mon.Alerts})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := *f
+	g.ts = httptest.NewServer(srv)
+	defer g.ts.Close()
+	c := g.client()
+	g.signIn(c, g.token)
+	p := g.get(c, "/console/alerts")
+	if !strings.Contains(p.body, "not given the resolved alerts") || strings.Contains(p.body, "No alert has resolved") {
+		t.Fatalf("alerts page without the resolved alerts:\n%s", p.body)
+	}
+}

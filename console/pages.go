@@ -471,6 +471,8 @@ type alertsData struct {
 	Firing    []alert.Alert
 	Resolved  []alert.Alert
 	Forgotten int64 // resolved alerts beyond the monitor's history
+	// NoHistory: the console was given no resolved alerts (Config.Resolved).
+	NoHistory bool
 }
 
 func (c *Console) handleAlerts(w http.ResponseWriter, r *http.Request, s *session) {
@@ -480,6 +482,8 @@ func (c *Console) handleAlerts(w http.ResponseWriter, r *http.Request, s *sessio
 	}
 	if c.resolved != nil {
 		d.Resolved, d.Forgotten = c.resolved()
+	} else {
+		d.NoHistory = true
 	}
 	c.render(w, r, http.StatusOK, "alerts", &page{Title: "Alerts", Session: s, Data: d})
 }

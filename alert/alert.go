@@ -15,6 +15,11 @@
 //   - a route whose delivery fails keeps what it owes and retries it at the
 //     next evaluation, so a webhook outage delays alerts but loses none.
 //
+// The Manager also remembers the alerts that resolved, newest first and
+// bounded ([Options.History], [Manager.Resolved]), for people who look
+// rather than get notified (the console's alerts page). With no routes a
+// Manager still fires, resolves and remembers: it only sends nothing.
+//
 // Three notifiers speak the shapes people already consume: [Slack] (an
 // incoming webhook, {"text": ...}), [Alertmanager] (push into Alertmanager's
 // API v2, POST /api/v2/alerts; a resolution is an endsAt in the past) and
@@ -136,8 +141,11 @@ type Manager struct {
 	now          func() time.Time
 	generatorURL string
 
-	mu     sync.Mutex
-	active map[string]*tracked // fingerprint -> firing or owed-resolution alert
+	mu       sync.Mutex
+	active   map[string]*tracked // fingerprint -> firing or owed-resolution alert
+	resolved []Alert             // newest last, at most history
+	history  int
+	dropped  int64 // resolved alerts forgotten because history was full
 }
 
 type tracked struct {
@@ -152,7 +160,15 @@ type Options struct {
 	Now func() time.Time
 	// GeneratorURL is put on alerts that do not carry one.
 	GeneratorURL string
+	// History is how many resolved alerts Resolved remembers (the oldest
+	// are forgotten first, and counted); zero means DefaultHistory,
+	// negative remembers none.
+	History int
 }
+
+// DefaultHistory is how many resolved alerts a Manager remembers when
+// Options.History does not say.
+const DefaultHistory = 200
 
 // NewManager returns a Manager sending to routes.
 func NewManager(routes []Route, opts Options) *Manager {
@@ -160,7 +176,11 @@ func NewManager(routes []Route, opts Options) *Manager {
 	if now == nil {
 		now = time.Now
 	}
-	return &Manager{routes: routes, now: now, generatorURL: opts.GeneratorURL, active: make(map[string]*tracked)}
+	history := opts.History
+	if history == 0 {
+		history = DefaultHistory
+	}
+	return &Manager{routes: routes, now: now, generatorURL: opts.GeneratorURL, active: make(map[string]*tracked), history: max(history, 0)}
 }
 
 // Update takes the complete list of alerts whose condition holds now,
@@ -200,9 +220,11 @@ func (m *Manager) Update(ctx context.Context, current []Alert) error {
 			t.alert.GeneratorURL = m.generatorURL
 		}
 	}
-	for fp, t := range m.active {
+	for _, fp := range m.sortedKeys() { // sorted: the history's order is stable
+		t := m.active[fp]
 		if !seen[fp] && t.alert.EndsAt.IsZero() {
 			t.alert.EndsAt = now
+			m.remember(t.alert)
 			for i := range t.owed {
 				// A route never told of the firing has nothing to resolve.
 				t.owed[i] = !t.sent[i].IsZero()
@@ -271,6 +293,35 @@ func (m *Manager) Firing() []Alert {
 		}
 	}
 	return out
+}
+
+// remember keeps a resolved alert in the bounded history; m.mu is held.
+// An alert is remembered when it resolves, whether or not its resolution
+// has been delivered yet.
+func (m *Manager) remember(a Alert) {
+	if m.history == 0 {
+		m.dropped++
+		return
+	}
+	if len(m.resolved) == m.history {
+		m.resolved = append(m.resolved[:0], m.resolved[1:]...)
+		m.dropped++
+	}
+	m.resolved = append(m.resolved, a.clone())
+}
+
+// Resolved returns the remembered resolved alerts, newest resolution
+// first, and how many older ones were forgotten because the history
+// (Options.History) was full. The history is held in memory: a restart
+// forgets it.
+func (m *Manager) Resolved() (alerts []Alert, forgotten int64) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := make([]Alert, 0, len(m.resolved))
+	for i := len(m.resolved) - 1; i >= 0; i-- {
+		out = append(out, m.resolved[i].clone())
+	}
+	return out, m.dropped
 }
 
 func (m *Manager) sortedKeys() []string {

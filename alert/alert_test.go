@@ -327,3 +327,63 @@ func TestManagerCopiesAlertMaps(t *testing.T) {
 		t.Fatalf("Firing returned the Manager's own map: %+v", again)
 	}
 }
+
+// A resolved alert is remembered, newest first, with its start and end,
+// whether a route delivered its resolution or not (here there is no route
+// at all); the history is bounded and says how many it forgot.
+func TestResolvedHistory(t *testing.T) {
+	clk := &clock{t: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
+	m := NewManager(nil, Options{Now: clk.now, History: 2})
+	ctx := context.Background()
+	a, b, c := coverageLost("127.0.0.2:443"), coverageLost("127.0.0.3:443"), coverageLost("127.0.0.4:443")
+	start := clk.t
+	if err := m.Update(ctx, []Alert{a, b}); err != nil {
+		t.Fatal(err)
+	}
+	if got, n := m.Resolved(); len(got) != 0 || n != 0 {
+		t.Fatalf("resolved before anything resolved: %v, %d", got, n)
+	}
+	clk.advance(time.Minute)
+	if err := m.Update(ctx, []Alert{b}); err != nil { // a resolves
+		t.Fatal(err)
+	}
+	got, n := m.Resolved()
+	if len(got) != 1 || got[0].Labels["address"] != "127.0.0.2:443" || !got[0].StartsAt.Equal(start) ||
+		!got[0].EndsAt.Equal(clk.t) || got[0].Status(clk.t) != "resolved" || n != 0 {
+		t.Fatalf("after a resolved: %+v, forgotten %d", got, n)
+	}
+	if f := m.Firing(); len(f) != 1 || f[0].Labels["address"] != "127.0.0.3:443" {
+		t.Fatalf("firing: %v", f)
+	}
+	// The caller's maps are not the history's.
+	got[0].Labels["address"] = "changed"
+	if again, _ := m.Resolved(); again[0].Labels["address"] != "127.0.0.2:443" {
+		t.Fatal("Resolved hands out the history's own maps")
+	}
+	clk.advance(time.Minute)
+	if err := m.Update(ctx, []Alert{c}); err != nil { // b resolves, c fires
+		t.Fatal(err)
+	}
+	clk.advance(time.Minute)
+	if err := m.Update(ctx, nil); err != nil { // c resolves: a is forgotten
+		t.Fatal(err)
+	}
+	got, n = m.Resolved()
+	if len(got) != 2 || got[0].Labels["address"] != "127.0.0.4:443" || got[1].Labels["address"] != "127.0.0.3:443" || n != 1 {
+		t.Fatalf("bounded history: %v, forgotten %d", got, n)
+	}
+	// An alert that fires again after resolving is remembered each time.
+	clk.advance(time.Minute)
+	m.Update(ctx, []Alert{c})
+	clk.advance(time.Minute)
+	m.Update(ctx, nil)
+	if got, n = m.Resolved(); len(got) != 2 || got[0].Labels["address"] != "127.0.0.4:443" || !got[0].EndsAt.Equal(clk.t) || n != 2 {
+		t.Fatalf("fired again and resolved: %v, forgotten %d", got, n)
+	}
+	none := NewManager(nil, Options{Now: clk.now, History: -1})
+	none.Update(ctx, []Alert{a})
+	none.Update(ctx, nil)
+	if got, n := none.Resolved(); len(got) != 0 || n != 1 {
+		t.Fatalf("History -1 remembers: %v, %d", got, n)
+	}
+}

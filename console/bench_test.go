@@ -151,6 +151,21 @@ func benchServer(b *testing.B) (http.Handler, store.Store, string) {
 			b.Fatal(err)
 		}
 	}
+	// A rotation plan on the first host with a full adoption history
+	// (server.MaxAdoptionSamples samples, drawn without markers).
+	plan, err := srv.StartRotation(ctx, appID, server.StartRotation{Host: hosts2[0].Pattern, NextPin: hosts2[0].Pins[1]})
+	if err != nil {
+		b.Fatal(err)
+	}
+	for i := 1; i < server.MaxAdoptionSamples; i++ { // after the one the start stored
+		s := store.AdoptionSample{PlanID: plan.ID, At: now.Add(time.Duration(i) * time.Minute), Clients: int64(i), Active: server.MaxAdoptionSamples}
+		if ok, err := st.AddAdoptionSample(ctx, s, 0, server.MaxAdoptionSamples); err != nil || !ok {
+			b.Fatal(ok, err)
+		}
+	}
+	if got, _ := st.AdoptionSamples(ctx, plan.ID); len(got) != server.MaxAdoptionSamples {
+		b.Fatalf("%d adoption samples, want %d", len(got), server.MaxAdoptionSamples)
+	}
 	start := time.Now()
 	benchAddReports(b, st, now)
 	b.Logf("stored %d reports in %s", benchReports, time.Since(start).Round(time.Millisecond))

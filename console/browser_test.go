@@ -157,11 +157,29 @@ func TestBrowser(t *testing.T) {
 	for _, p := range []struct{ path, wait, shot string }{
 		{"/console/apps", "table", "apps"},
 		{"/console/apps/" + appID, "ul.pins", "manifest"},
-		{"/console/apps/" + appID + "/rotation", "section.plan", "rotation"},
-		{"/console/alerts", "h1", "alerts"},
+		{"/console/apps/" + appID + "/rotation", "section.plan svg.curve", "rotation"},
+		{"/console/alerts", "#resolved tr.resolved", "alerts"},
 		{"/console/tokens", "table", "tokens"},
 	} {
 		b.run("open "+p.path, chromedp.Navigate(origin+p.path), chromedp.WaitVisible(p.wait, chromedp.ByQuery))
+		switch p.shot {
+		case "rotation":
+			// The plan's adoption curve: its four stored samples, rising.
+			var points []string
+			b.run("curve points", chromedp.Evaluate(`[...document.querySelectorAll("section.plan svg.curve circle.curve-point title")].map(e => e.textContent.replace(/^.*: /, ""))`, &points))
+			if got := strings.Join(points, " | "); got != "25.0% (30 of 120) | 41.7% (50 of 120) | 50.0% (60 of 120) | 58.3% (70 of 120)" {
+				t.Fatalf("adoption curve points: %q", got)
+			}
+		case "alerts":
+			// The renewed certificate's alert, resolved, beside the
+			// firing one.
+			if got := b.text("#resolved tr.resolved"); !strings.Contains(got, "PinsetCertificateExpiring") || !strings.Contains(got, "after 5 minutes") {
+				t.Fatalf("resolved alert: %q", got)
+			}
+			if got := b.text("table tr.refused"); !strings.Contains(got, "PinsetCoverageLost") {
+				t.Fatalf("firing alert: %q", got)
+			}
+		}
 		b.screenshot(p.shot)
 	}
 

@@ -71,6 +71,10 @@ type Config struct {
 	// Alerts returns the alerts firing now (the monitor's); nil when no
 	// monitor runs, which the alerts page says.
 	Alerts func() []alert.Alert
+	// Resolved returns the alerts that resolved, newest first, and how
+	// many older ones were forgotten (monitor.Monitor.ResolvedAlerts);
+	// nil when no monitor runs.
+	Resolved func() ([]alert.Alert, int64)
 	// Rand is the source of session ids and CSRF tokens; nil means
 	// crypto/rand.
 	Rand io.Reader
@@ -92,6 +96,7 @@ type Console struct {
 	srv      *server.Server
 	st       store.Store
 	alerts   func() []alert.Alert
+	resolved func() ([]alert.Alert, int64)
 	now      func() time.Time
 	log      *slog.Logger
 	sessions *sessions
@@ -107,7 +112,7 @@ func New(cfg Config) (*Console, error) {
 	if cfg.Server == nil {
 		return nil, fmt.Errorf("console: no server")
 	}
-	c := &Console{srv: cfg.Server, st: cfg.Server.Store(), alerts: cfg.Alerts, now: cfg.Now, log: cfg.Logger}
+	c := &Console{srv: cfg.Server, st: cfg.Server.Store(), alerts: cfg.Alerts, resolved: cfg.Resolved, now: cfg.Now, log: cfg.Logger}
 	if c.now == nil {
 		c.now = cfg.Server.Now
 	}

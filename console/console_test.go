@@ -11,11 +11,13 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"pinset.dev/pinset/console"
+	"pinset.dev/pinset/monitor"
 	"pinset.dev/pinset/pin"
 	"pinset.dev/pinset/server"
 )
@@ -415,8 +417,19 @@ func TestAlertsPage(t *testing.T) {
 	c := f.client()
 	f.signIn(c, f.token)
 	p := f.get(c, "/console/alerts")
-	if !strings.Contains(p.body, "Firing") || !strings.Contains(p.body, "does not keep resolved alerts") {
+	if !strings.Contains(p.body, "Firing") || !strings.Contains(p.body, "Resolved") {
 		t.Fatalf("alerts page:\n%s", p.body)
+	}
+	// The certificate that expired soon in the first round and was
+	// renewed in the second: resolved, with when it fired and resolved.
+	resolved, _ := f.mon.ResolvedAlerts()
+	if len(resolved) != 1 || resolved[0].Name() != monitor.AlertExpiring {
+		t.Fatalf("the fixture's renewed certificate: resolved alerts %v", resolved)
+	}
+	_, table, ok := strings.Cut(p.body, `<table id="resolved">`)
+	if !ok || !strings.Contains(table, `<tr class="resolved"><th scope="row">`+monitor.AlertExpiring+`</th>`) ||
+		!strings.Contains(table, "address="+f.fleet.Address(0)) || !strings.Contains(table, "after 5 minutes") {
+		t.Fatalf("the resolved alert is not on the page:\n%s", p.body)
 	}
 	if len(f.mon.Alerts()) == 0 {
 		t.Fatal("the fixture's refused address raised no alert")
@@ -510,5 +523,66 @@ func TestCookiesSecureUnderTLS(t *testing.T) {
 	}
 	if rec.Header().Get("Strict-Transport-Security") == "" {
 		t.Error("no HSTS over TLS")
+	}
+}
+
+// The rotation page draws the plan's adoption curve from the samples the
+// plan's steps stored: one point per sample, oldest first, at the height
+// of its share of active installs, with the threshold line.
+func TestRotationAdoptionCurve(t *testing.T) {
+	f := newFixture(t)
+	c := f.client()
+	f.signIn(c, f.token)
+	p := f.get(c, "/console/apps/"+appID+"/rotation")
+	_, svg, ok := strings.Cut(p.body, `<svg class="chart curve"`)
+	if !ok {
+		t.Fatalf("no adoption curve on the rotation page:\n%s", p.body)
+	}
+	svg, _, _ = strings.Cut(svg, `</svg>`)
+	points := regexp.MustCompile(`<title>[^<]*: ([0-9.]+)% \((\d+) of (\d+)\)</title>`).FindAllStringSubmatch(svg, -1)
+	var got []string
+	for _, m := range points {
+		got = append(got, m[1]+"="+m[2]+"/"+m[3])
+	}
+	if want := "25.0=30/120 41.7=50/120 50.0=60/120 58.3=70/120"; strings.Join(got, " ") != want {
+		t.Fatalf("curve points %v, want %s\n%s", got, want, svg)
+	}
+	if !strings.Contains(svg, `class="threshold"`) || !strings.Contains(svg, "4 samples, threshold 99.0%") ||
+		!strings.Contains(svg, `<polyline class="curve-line" points="`) {
+		t.Fatalf("curve without its line or threshold:\n%s", svg)
+	}
+	// Heights follow the shares: y falls as adoption rises.
+	ys := regexp.MustCompile(`<circle class="curve-point" cx="[0-9.]+" cy="([0-9.]+)"`).FindAllStringSubmatch(svg, -1)
+	if len(ys) != 4 {
+		t.Fatalf("%d curve points, want 4", len(ys))
+	}
+	for i := 1; i < len(ys); i++ {
+		y, _ := strconv.ParseFloat(ys[i][1], 64)
+		prev, _ := strconv.ParseFloat(ys[i-1][1], 64)
+		if y >= prev {
+			t.Errorf("point %d at y %s, not above point %d at y %s", i, ys[i][1], i-1, ys[i-1][1])
+		}
+	}
+	if !strings.Contains(p.body, "4 stored samples") {
+		t.Errorf("the page does not say how many samples the curve has")
+	}
+}
+
+// A console given the firing alerts but no resolved ones says so rather
+// than claiming that nothing resolved.
+func TestAlertsPageWithoutResolved(t *testing.T) {
+	f := newFixture(t)
+	srv, err := server.New(server.Config{Store: f.st, Now: f.clock.Now, Console: console.Mount(console.Config{Alerts: f.mon.Alerts})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := *f
+	g.ts = httptest.NewServer(srv)
+	defer g.ts.Close()
+	c := g.client()
+	g.signIn(c, g.token)
+	p := g.get(c, "/console/alerts")
+	if !strings.Contains(p.body, "not given the resolved alerts") || strings.Contains(p.body, "No alert has resolved") {
+		t.Fatalf("alerts page without the resolved alerts:\n%s", p.body)
 	}
 }

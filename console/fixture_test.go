@@ -123,7 +123,7 @@ func newFixture(t testing.TB) *fixture {
 	logger := slog.New(slog.NewTextHandler(f.logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	f.srv, err = server.New(server.Config{Store: st, Now: f.clock.Now, Logger: logger, PublishGate: check.ManifestGate(opts),
 		ReportRate: 1000, ReportBurst: 1000,
-		Console: console.Mount(console.Config{Alerts: f.mon.Alerts, Rand: &countingReader{}})})
+		Console: console.Mount(console.Config{Alerts: f.mon.Alerts, Resolved: f.mon.ResolvedAlerts, Rand: &countingReader{}})})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -153,30 +153,25 @@ func newFixture(t testing.TB) *fixture {
 	f.publish(nil, m2, false)
 	_, f.refused = w.Documents(3, policies(w, "live", "next", "backup"))
 
-	// 120 installs seen: 70 hold manifest v2 (which pins the next key),
-	// 50 still v1.
-	var seen []store.InstallSighting
-	for i := range 120 {
-		v := int64(2)
-		if i >= 70 {
-			v = 1
-		}
-		seen = append(seen, store.InstallSighting{App: appID, Install: fmt.Sprintf("install-%03d", i), RootVersion: 1, ManifestVersion: v,
-			SDK: "pinset-go/1", Seen: f.clock.Now()})
-	}
-	if err := st.RecordInstalls(ctx, seen); err != nil {
-		t.Fatal(err)
-	}
-
-	// A rotation plan to the next key, started by alice.
+	// 120 installs seen: 30 hold manifest v2 (which pins the next key)
+	// when the rotation plan to the next key starts (by alice), 70 half
+	// an hour later (the others still v1). The plan steps every ten
+	// minutes, storing its adoption curve: 25%, 42%, 50%, 58%.
+	f.installs(30)
 	if _, err := f.srv.StartRotation(server.WithTokenName(ctx, "alice"), appID,
 		server.StartRotation{Host: "api.example.com", NextPin: w.Pin("next")}); err != nil {
 		t.Fatal(err)
 	}
 
-	// Monitor rounds: three with every address accepted, then the third
-	// address serves a key nobody pinned.
+	// Monitor rounds: three with every address accepted (the first
+	// address's certificate expiring soon in the first, renewed in the
+	// second: an alert that fired and resolved), then the third address
+	// serves a key nobody pinned.
+	fleet.SetCert(0, w.Leaf("live", 10*24*time.Hour))
 	for i := range 6 {
+		if i == 1 {
+			fleet.SetCert(0, live)
+		}
 		if i == 3 {
 			fleet.SetCert(2, w.Leaf("rogue", 30*24*time.Hour))
 		}
@@ -184,9 +179,33 @@ func newFixture(t testing.TB) *fixture {
 		if _, err := f.mon.RunOnce(ctx); err != nil {
 			t.Fatal(err)
 		}
+		if i%2 == 1 {
+			f.installs([]int{1: 50, 3: 60, 5: 70}[i])
+			if err := f.srv.StepRotations(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
 	}
 	f.addReports(60)
 	return f
+}
+
+// installs records the fetches of 120 installs now, the first next of
+// them holding manifest v2, the others v1.
+func (f *fixture) installs(next int) {
+	f.t.Helper()
+	var seen []store.InstallSighting
+	for i := range 120 {
+		v := int64(2)
+		if i >= next {
+			v = 1
+		}
+		seen = append(seen, store.InstallSighting{App: appID, Install: fmt.Sprintf("install-%03d", i), RootVersion: 1, ManifestVersion: v,
+			SDK: "pinset-go/1", Seen: f.clock.Now()})
+	}
+	if err := f.st.RecordInstalls(context.Background(), seen); err != nil {
+		f.t.Fatal(err)
+	}
 }
 
 func (f *fixture) publish(root, manifest []byte, force bool) {

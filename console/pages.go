@@ -467,8 +467,12 @@ func (c *Console) handleRawReport(w http.ResponseWriter, r *http.Request, s *ses
 }
 
 type alertsData struct {
-	Monitor bool
-	Firing  []alert.Alert
+	Monitor   bool
+	Firing    []alert.Alert
+	Resolved  []alert.Alert
+	Forgotten int64 // resolved alerts beyond the monitor's history
+	// NoHistory: the console was given no resolved alerts (Config.Resolved).
+	NoHistory bool
 }
 
 func (c *Console) handleAlerts(w http.ResponseWriter, r *http.Request, s *session) {
@@ -476,13 +480,20 @@ func (c *Console) handleAlerts(w http.ResponseWriter, r *http.Request, s *sessio
 	if c.alerts != nil {
 		d.Firing = c.alerts()
 	}
+	if c.resolved != nil {
+		d.Resolved, d.Forgotten = c.resolved()
+	} else {
+		d.NoHistory = true
+	}
 	c.render(w, r, http.StatusOK, "alerts", &page{Title: "Alerts", Session: s, Data: d})
 }
 
 type planView struct {
 	*server.PlanStatus
 	Audit    []store.AuditEntry
+	Samples  int
 	Gauge    chart
+	Curve    chart
 	Steps    chart
 	Terminal bool
 }
@@ -518,8 +529,13 @@ func (c *Console) rotationPage(w http.ResponseWriter, r *http.Request, s *sessio
 			c.internalError(w, r, s, err)
 			return
 		}
+		samples, err := c.st.AdoptionSamples(r.Context(), p.ID)
+		if err != nil {
+			c.internalError(w, r, s, err)
+			return
+		}
 		pv := planView{PlanStatus: p, Audit: audit, Gauge: gaugeChart(p.Adoption, p.Threshold), Steps: stateChart(audit, c.now()),
-			Terminal: p.State.Terminal()}
+			Curve: adoptionCurve(samples, p.Threshold), Samples: len(samples), Terminal: p.State.Terminal()}
 		d.Plans = append(d.Plans, pv)
 	}
 	if d.Adoption, err = c.srv.Adoption(r.Context(), app); err != nil {

@@ -49,6 +49,7 @@ var funcs = template.FuncMap{
 	"inc":      func(i int) int { return i + 1 },
 	"pct":      func(f float64) string { return strconv.FormatFloat(100*f, 'f', 1, 64) + "%" },
 	"seconds":  func(n int64) string { return strings.TrimPrefix(relative(time.Unix(n, 0), time.Unix(0, 0)), "in ") },
+	"lasted":   func(from, to time.Time) string { return strings.TrimPrefix(relative(to, from), "in ") },
 }
 
 func parsePages() (map[string]*template.Template, error) {

@@ -162,3 +162,56 @@ func cssName(s string) string {
 func init() { funcs["timeline"] = timeline }
 
 func init() { funcs["pages"] = func(n int) []struct{} { return make([]struct{}, n) } }
+
+// maxCurvePoints is how many samples of an adoption curve get a marker
+// with its own tooltip; beyond, the line alone is drawn.
+const maxCurvePoints = 60
+
+// adoptionCurve draws a rotation plan's stored adoption of its next pin
+// over time (oldest first), against the plan's threshold.
+func adoptionCurve(samples []store.AdoptionSample, threshold float64) chart {
+	if len(samples) == 0 {
+		return chart(`<p class="muted">No adoption sample yet: the service stores one as the plan steps (every 10 minutes at most, ` +
+			`rotation.sample_interval).</p>`)
+	}
+	first, last := samples[0].At, samples[len(samples)-1].At
+	span := last.Sub(first)
+	const w, h, left, right, top, bottom = 720, 200, 44, 12, 10, 24
+	pw, ph := float64(w-left-right), float64(h-top-bottom)
+	x := func(t time.Time) float64 {
+		if span <= 0 {
+			return float64(left) + pw
+		}
+		return float64(left) + pw*float64(t.Sub(first))/float64(span)
+	}
+	y := func(f float64) float64 { return float64(top) + ph*(1-max(0, min(1, f))) }
+	var b strings.Builder
+	fmt.Fprintf(&b, `<svg class="chart curve" viewBox="0 0 %d %d" role="img"><title>Adoption of the next pin from %s to %s: %d samples, threshold %.1f%%</title>`,
+		w, h, esc(fmtTime(first)), esc(fmtTime(last)), len(samples), 100*threshold)
+	fmt.Fprintf(&b, `<line class="axis" x1="%d" y1="%d" x2="%d" y2="%d"/>`, left, h-bottom, w-right, h-bottom)
+	for _, f := range []float64{0, 0.5, 1} {
+		fmt.Fprintf(&b, `<text class="label" x="%d" y="%.1f" text-anchor="end">%d%%</text>`, left-6, y(f)+4, int(100*f))
+	}
+	fmt.Fprintf(&b, `<line class="threshold" x1="%d" y1="%.1f" x2="%d" y2="%.1f"><title>threshold %.1f%%</title></line>`,
+		left, y(threshold), w-right, y(threshold), 100*threshold)
+	b.WriteString(`<polyline class="curve-line" points="`)
+	for i, s := range samples {
+		if i > 0 {
+			b.WriteByte(' ')
+		}
+		fmt.Fprintf(&b, "%.1f,%.1f", x(s.At), y(s.Fraction()))
+	}
+	b.WriteString(`"/>`)
+	if len(samples) <= maxCurvePoints {
+		for _, s := range samples {
+			fmt.Fprintf(&b, `<circle class="curve-point" cx="%.1f" cy="%.1f" r="3"><title>%s: %.1f%% (%d of %d)</title></circle>`,
+				x(s.At), y(s.Fraction()), esc(fmtTime(s.At)), 100*s.Fraction(), s.Clients, s.Active)
+		}
+	}
+	fmt.Fprintf(&b, `<text class="label" x="%d" y="%d">%s</text>`, left, h-6, esc(fmtTime(first)))
+	if span > 0 {
+		fmt.Fprintf(&b, `<text class="label" x="%d" y="%d" text-anchor="end">%s</text>`, w-right, h-6, esc(fmtTime(last)))
+	}
+	b.WriteString(`</svg>`)
+	return chart(b.String())
+}

@@ -19,7 +19,9 @@ const MaxResults = 1000
 //	GET /v1/admin/monitor/results?host=H&since=RFC3339&limit=N
 //	    probe history, newest first: {"results": [store.ProbeResult...]}
 //	GET /v1/admin/monitor/alerts
-//	    alerts firing now: {"alerts": [alert.Alert...]}
+//	    alerts firing now and the remembered resolved ones, newest first:
+//	    {"alerts": [alert.Alert...], "resolved": [alert.Alert...],
+//	     "resolved_forgotten": N}
 func (m *Monitor) Routes(mux *http.ServeMux, admin func(http.Handler) http.Handler) {
 	mux.Handle("GET /v1/admin/monitor/results", admin(http.HandlerFunc(m.serveResults)))
 	mux.Handle("GET /v1/admin/monitor/alerts", admin(http.HandlerFunc(m.serveAlerts)))
@@ -57,23 +59,22 @@ func (m *Monitor) serveResults(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, map[string]any{"results": rows})
 }
 
-// Alerts returns the alerts firing now: the alert manager's when one is
-// configured, else the last round's.
-func (m *Monitor) Alerts() []alert.Alert {
-	if m.cfg.Alerts != nil {
-		return m.cfg.Alerts.Firing()
-	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return append(append([]alert.Alert(nil), m.lastAlerts...), m.liveRaised(m.cfg.Now())...)
-}
+// Alerts returns the alerts firing now (the alert manager's, with the
+// time each started).
+func (m *Monitor) Alerts() []alert.Alert { return m.cfg.Alerts.Firing() }
+
+// ResolvedAlerts returns the alerts that resolved, newest first, as many
+// as the alert manager remembers (alert.Options.History), and how many
+// older ones it forgot. They are held in memory: a restart forgets them.
+func (m *Monitor) ResolvedAlerts() ([]alert.Alert, int64) { return m.cfg.Alerts.Resolved() }
 
 func (m *Monitor) serveAlerts(w http.ResponseWriter, r *http.Request) {
 	firing := m.Alerts()
 	if firing == nil {
 		firing = []alert.Alert{}
 	}
-	writeJSON(w, map[string]any{"alerts": firing})
+	resolved, forgotten := m.ResolvedAlerts()
+	writeJSON(w, map[string]any{"alerts": firing, "resolved": resolved, "resolved_forgotten": forgotten})
 }
 
 func writeJSON(w http.ResponseWriter, v any) {

@@ -51,8 +51,9 @@ type Config struct {
 	// Check holds the probe settings (roots, timeout, expiry warning,
 	// port, resolve overrides). Its Now is replaced by Config.Now.
 	Check check.Options
-	// Alerts receives the alerts of every round; nil sends none (metrics
-	// and history are still kept).
+	// Alerts receives the alerts of every round; nil means a manager with
+	// no routes (alerts fire, resolve and are remembered for the console
+	// and the admin API, and nothing is sent).
 	Alerts *alert.Manager
 	// SpikeThreshold is how many pin-failure report events for one host
 	// within SpikeWindow raise PinsetPinFailureReportSpike. Zero means
@@ -123,6 +124,9 @@ func New(st store.Store, cfg Config) *Monitor {
 		cfg.Check.ExpiryWarning = check.DefaultExpiryWarning
 	}
 	cfg.Check.Now = cfg.Now
+	if cfg.Alerts == nil {
+		cfg.Alerts = alert.NewManager(nil, alert.Options{Now: cfg.Now})
+	}
 	m := &Monitor{st: st, cfg: cfg, state: newState(), raised: map[string]raisedAlert{}}
 	m.metrics = newMetrics(m)
 	return m
@@ -287,11 +291,9 @@ func (m *Monitor) RunOnce(ctx context.Context) (*Round, error) {
 	r.Alerts = append(r.Alerts, m.liveRaised(start)...)
 	current := slices.Clone(r.Alerts)
 	m.mu.Unlock()
-	if m.cfg.Alerts != nil {
-		if err := m.cfg.Alerts.Update(ctx, current); err != nil {
-			m.metrics.notifyFailed()
-			errs = append(errs, err)
-		}
+	if err := m.cfg.Alerts.Update(ctx, current); err != nil {
+		m.metrics.notifyFailed()
+		errs = append(errs, err)
 	}
 	m.updMu.Unlock()
 	m.metrics.roundDone(start, m.cfg.Now().Sub(start), r.Alerts)

@@ -596,3 +596,49 @@ func TestManifestsSourceUsed(t *testing.T) {
 		t.Fatalf("RunOnce: %v after %d calls; want the source's error after one", err, calls)
 	}
 }
+
+// Without alert routes the monitor still fires and resolves alerts, and
+// remembers the resolved ones (for the console and the admin API): with
+// the start and end of each, newest first.
+func TestResolvedAlertsWithoutRoutes(t *testing.T) {
+	st, err := store.OpenSQLite(context.Background(), filepath.Join(t.TempDir(), "pinset.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	e := setupWith(t, st)
+	e.mon = monitor.New(st, monitor.Config{Interval: time.Minute, Check: checktest.Options(e.w, e.f), Now: e.clk.now})
+	bad := e.f.Address(2)
+	start := e.clk.now()
+	e.round(t)
+	if f := e.mon.Alerts(); len(f) != 1 || f[0].Labels["address"] != bad || !f[0].StartsAt.Equal(start) {
+		t.Fatalf("firing: %v", f)
+	}
+	if r, _ := e.mon.ResolvedAlerts(); len(r) != 0 {
+		t.Fatalf("resolved before the fix: %v", r)
+	}
+	e.f.SetCert(2, e.w.Leaf("live", 90*day))
+	e.clk.advance(time.Minute)
+	e.round(t)
+	if f := e.mon.Alerts(); len(f) != 0 {
+		t.Fatalf("firing after the fix: %v", f)
+	}
+	r, forgotten := e.mon.ResolvedAlerts()
+	if len(r) != 1 || r[0].Name() != monitor.AlertCoverageLost || r[0].Labels["address"] != bad ||
+		!r[0].StartsAt.Equal(start) || !r[0].EndsAt.Equal(e.clk.now()) || forgotten != 0 {
+		t.Fatalf("resolved: %+v (forgotten %d)", r, forgotten)
+	}
+	// The admin API shows them too.
+	mux := http.NewServeMux()
+	e.mon.Routes(mux, func(h http.Handler) http.Handler { return h })
+	w := httptest.NewRecorder()
+	mux.ServeHTTP(w, httptest.NewRequest("GET", "/v1/admin/monitor/alerts", nil))
+	var al struct {
+		Alerts, Resolved  []alert.Alert
+		ResolvedForgotten *int64 `json:"resolved_forgotten"`
+	}
+	if err := json.Unmarshal(w.Body.Bytes(), &al); err != nil || len(al.Alerts) != 0 || len(al.Resolved) != 1 ||
+		al.Resolved[0].Labels["address"] != bad || al.ResolvedForgotten == nil || *al.ResolvedForgotten != 0 {
+		t.Fatalf("admin alerts: %s", w.Body.Bytes())
+	}
+}

@@ -107,8 +107,7 @@ func (m *Monitor) liveRaised(now time.Time) []alert.Alert {
 // now (not at the next round) and keeps it firing for one spike window;
 // raised again while the spike lasts, it stays one alert (its labels are
 // app, host and plan). summary and description are the plan's words
-// (rotate.Decision.Alert). Without Config.Alerts the alert is only listed
-// (Alerts, the rounds).
+// (rotate.Decision.Alert).
 func (m *Monitor) RaiseRotationSpike(ctx context.Context, app, host string, plan int64, summary, description string) error {
 	a := mk(AlertRotationSpike, "critical", map[string]string{"app": app, "host": host, "plan": strconv.FormatInt(plan, 10)}, "", summary, description)
 	m.updMu.Lock()
@@ -119,9 +118,6 @@ func (m *Monitor) RaiseRotationSpike(ctx context.Context, app, host string, plan
 	current := append(slices.Clone(m.lastAlerts), m.liveRaised(now)...)
 	m.mu.Unlock()
 	m.cfg.Logger.Warn("monitor: rotation report spike", "app", app, "host", host, "plan", plan, "summary", summary)
-	if m.cfg.Alerts == nil {
-		return nil
-	}
 	if err := m.cfg.Alerts.Update(ctx, current); err != nil {
 		m.metrics.notifyFailed()
 		return err

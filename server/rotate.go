@@ -69,6 +69,10 @@ type RotationConfig struct {
 	// AbortOnReportSpike aborts a plan on a spike after its switch
 	// (rotation.abort_on_report_spike); it needs Spikes.
 	AbortOnReportSpike bool
+	// SampleInterval is the least time between two stored samples of a
+	// plan's adoption (the curve the console draws); each step of an
+	// active plan takes one when due. Default DefaultAdoptionSampleInterval.
+	SampleInterval time.Duration
 }
 
 // ReportSpikes is the report-spike rule and its alert, as the rotation
@@ -80,6 +84,14 @@ type ReportSpikes interface {
 	// RaiseRotationSpike fires the rotation's spike alert for a plan.
 	RaiseRotationSpike(ctx context.Context, app, host string, plan int64, summary, description string) error
 }
+
+// Adoption history of a plan (store.RotationStore.AddAdoptionSample).
+const (
+	DefaultAdoptionSampleInterval = 10 * time.Minute
+	// MaxAdoptionSamples bounds a plan's stored samples: beyond, every
+	// second one is deleted, so the whole curve stays at a coarser step.
+	MaxAdoptionSamples = 500
+)
 
 // DeployRequest is one call of RotationConfig.Deploy.
 type DeployRequest struct {
@@ -121,6 +133,9 @@ type PlanStatus struct {
 	// awaits signatures.
 	Envelope string             `json:"envelope,omitempty"`
 	Audit    []store.AuditEntry `json:"audit,omitempty"`
+	// AdoptionHistory is the stored adoption of the next pin over time,
+	// oldest first (with the audit).
+	AdoptionHistory []store.AdoptionSample `json:"adoption_history,omitempty"`
 }
 
 // StartRotation is the body of POST /v1/admin/apps/{app}/rotations.
@@ -528,6 +543,7 @@ func (s *Server) stepRotation(ctx context.Context, id int64, advance bool) (*Pla
 	}
 	rev := rec.Rev
 	who := actor(ctx)
+	active := !p.State.Terminal()
 	var r stepResults
 	alerted := false
 	for range 16 {
@@ -595,7 +611,28 @@ func (s *Server) stepRotation(ctx context.Context, id int64, advance bool) (*Pla
 			break
 		}
 	}
-	return s.planStatus(ctx, &p, false)
+	st, err := s.planStatus(ctx, &p, false)
+	if err != nil {
+		return nil, err
+	}
+	if active {
+		s.sampleAdoption(ctx, st)
+	}
+	return st, nil
+}
+
+// sampleAdoption stores the adoption a step of an active plan saw, when a
+// sample is due. A failure is logged and the step goes on: the curve is
+// for people, the plan's decision does not depend on it.
+func (s *Server) sampleAdoption(ctx context.Context, st *PlanStatus) {
+	every := s.cfg.Rotation.SampleInterval
+	if every <= 0 {
+		every = DefaultAdoptionSampleInterval
+	}
+	sample := store.AdoptionSample{PlanID: st.ID, At: s.now(), Clients: st.Clients, Active: st.ActiveClients}
+	if _, err := s.store.AddAdoptionSample(ctx, sample, every, MaxAdoptionSamples); err != nil {
+		s.log.Warn("rotation adoption sample not stored", "plan", st.ID, "app", st.App, "err", err)
+	}
 }
 
 // raiseSpike fires the plan's spike alert (a failure to deliver it is
@@ -761,6 +798,9 @@ func (s *Server) planStatus(ctx context.Context, p *storedPlan, withAudit bool) 
 	st.ActiveClients = rep.ActiveClients
 	if withAudit {
 		if st.Audit, err = s.store.PlanAudit(ctx, p.ID); err != nil {
+			return nil, err
+		}
+		if st.AdoptionHistory, err = s.store.AdoptionSamples(ctx, p.ID); err != nil {
 			return nil, err
 		}
 	}

@@ -369,3 +369,47 @@ func TestRotationConcurrentSteps(t *testing.T) {
 		}
 	}
 }
+
+// TestRotationAdoptionHistory: the steps of an active plan store its
+// next pin's adoption over time, at most one sample per SampleInterval
+// (DefaultAdoptionSampleInterval here), and the plan's status shows them
+// oldest first; a finished plan's steps add none.
+func TestRotationAdoptionHistory(t *testing.T) {
+	r := newRotEnv(t, 1, false)
+	next, old := r.world.Pin("next"), r.world.Pin("old")
+	start := r.clock.Now()
+	st := r.start(fmt.Sprintf(`{"host":%q,"next_pin":%q,"old_pin":%q,"min_clients":10,"hold_down_seconds":3600}`, rotHost, next, old))
+	r.installs(0, 4, r.v0+1)
+	r.installs(4, 6, r.v0)
+	r.step(st.ID) // within the interval of the first sample: none
+	r.clock.Add(DefaultAdoptionSampleInterval)
+	r.step(st.ID)
+	r.clock.Add(DefaultAdoptionSampleInterval)
+	r.installs(4, 6, r.v0+1)
+	st = r.step(st.ID)
+	type pt struct {
+		at              time.Duration
+		clients, active int64
+	}
+	var got []pt
+	for _, a := range st.AdoptionHistory {
+		got = append(got, pt{a.At.Sub(start), a.Clients, a.Active})
+	}
+	want := []pt{{0, 0, 0}, {DefaultAdoptionSampleInterval, 4, 10}, {2 * DefaultAdoptionSampleInterval, 10, 10}}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("adoption history %v, want %v", got, want)
+	}
+	// Done: further steps store nothing.
+	r.clock.Add(time.Hour)
+	st = r.step(st.ID)
+	r.expect(st, rotate.Ready, "pinset rotate advance")
+	n := len(st.AdoptionHistory)
+	r.srv.AbortRotation(context.Background(), st.ID)
+	r.clock.Add(time.Hour)
+	if _, err := r.srv.StepRotation(context.Background(), st.ID, false); err != nil {
+		t.Fatal(err)
+	}
+	if st = r.status(st.ID); st.State != rotate.Aborted || len(st.AdoptionHistory) != n {
+		t.Fatalf("a finished plan's step stored a sample: %s, %d samples, want %d", st.State, len(st.AdoptionHistory), n)
+	}
+}

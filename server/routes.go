@@ -8,9 +8,15 @@ import (
 
 func (s *Server) routes() {
 	mux := http.NewServeMux()
+	// The admin API and the console go on their own mux when they have
+	// their own listener (admin_listener.go), else on the one mux.
+	adminMux := mux
+	if s.cfg.AdminListener != nil {
+		adminMux = http.NewServeMux()
+	}
 	pub := func(pattern string, h http.HandlerFunc) { mux.Handle(pattern, tagRoute(s.m.route(pattern), h)) }
 	adm := func(pattern string, h http.HandlerFunc) {
-		mux.Handle(pattern, tagRoute(s.m.route(pattern), s.admin(h)))
+		adminMux.Handle(pattern, tagRoute(s.m.route(pattern), s.admin(h)))
 	}
 
 	pub("GET /v1/apps/{app}/root.json", s.handleRootLatest)
@@ -34,26 +40,38 @@ func (s *Server) routes() {
 	if s.cfg.MetricsListener == nil {
 		mux.Handle("GET /metrics", tagRoute(s.m.route("GET /metrics"), s.metricsHandler()))
 	}
-	pub("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
-	})
-	pub("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
-		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
-		defer cancel()
-		if err := s.store.Ping(ctx); err != nil {
-			s.log.Warn("not ready", "err", err)
-			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "database unavailable"})
-			return
-		}
-		writeJSON(w, http.StatusOK, map[string]string{"status": "ready", "store": s.store.Backend()})
-	})
+	pub("GET /healthz", handleHealth)
+	pub("GET /readyz", s.handleReady)
+	if adminMux != mux {
+		adminMux.Handle("GET /healthz", tagRoute(s.m.route("GET /healthz"), http.HandlerFunc(handleHealth)))
+		adminMux.Handle("GET /readyz", tagRoute(s.m.route("GET /readyz"), http.HandlerFunc(s.handleReady)))
+	}
 	if s.cfg.Routes != nil {
-		s.cfg.Routes(mux, s.admin)
+		s.cfg.Routes(adminMux, s.admin)
 	}
 	if s.console != nil {
-		mux.Handle("/console/", s.console)
+		adminMux.Handle("/console/", s.console)
 	}
 	s.unmatched = s.m.route("unmatched")
 	s.mux = mux
 	s.handler = s.instrument(mux)
+	s.adminHandler = s.handler
+	if adminMux != mux {
+		s.adminHandler = s.instrument(adminMux)
+	}
+}
+
+func handleHealth(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+func (s *Server) handleReady(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	if err := s.store.Ping(ctx); err != nil {
+		s.log.Warn("not ready", "err", err)
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "database unavailable"})
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ready", "store": s.store.Backend()})
 }

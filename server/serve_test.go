@@ -34,6 +34,28 @@ func clientCert(t *testing.T, ca *pki.CA) tls.Certificate {
 	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
 }
 
+// tlsClient is an HTTPS client trusting ca, presenting certs.
+func tlsClient(ca *pki.CA, certs ...tls.Certificate) *http.Client {
+	return &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
+		TLSClientConfig: &tls.Config{RootCAs: ca.Pool(), Certificates: certs}}}
+}
+
+// getStatus GETs url (with a bearer token unless it is empty) and returns
+// the status.
+func getStatus(c *http.Client, url, token string) (int, error) {
+	req, _ := http.NewRequest("GET", url, nil)
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode, nil
+}
+
 // TestServeTLSAdminClientCertAndShutdown runs the real HTTP server over
 // TLS on loopback with admin client certificates required, then shuts it
 // down while a request is in flight.
@@ -73,22 +95,12 @@ func TestServeTLSAdminClientCertAndShutdown(t *testing.T) {
 	go func() { served <- e.srv.Serve(ctx, ln, e.srv.TLSConfig(leaf.TLSCertificate())) }()
 	base := "https://" + ln.Addr().String()
 
-	client := func(certs ...tls.Certificate) *http.Client {
-		return &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
-			TLSClientConfig: &tls.Config{RootCAs: serverCA.Pool(), Certificates: certs}}}
-	}
+	client := func(certs ...tls.Certificate) *http.Client { return tlsClient(serverCA, certs...) }
 	get := func(c *http.Client, path string, token bool) (int, error) {
-		req, _ := http.NewRequest("GET", base+path, nil)
-		if token {
-			req.Header.Set("Authorization", "Bearer "+e.token)
+		if !token {
+			return getStatus(c, base+path, "")
 		}
-		resp, err := c.Do(req)
-		if err != nil {
-			return 0, err
-		}
-		io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		return resp.StatusCode, nil
+		return getStatus(c, base+path, e.token)
 	}
 	anon, operator, stranger := client(), client(clientCert(t, adminCA)), client(clientCert(t, otherCA))
 	for _, c := range []struct {

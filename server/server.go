@@ -68,9 +68,11 @@ type Config struct {
 	// Tasks run in the background while Serve runs (a monitor, for
 	// example); their context ends at shutdown. An error is logged.
 	Tasks []func(ctx context.Context) error
-	// Routes, when set, may add handlers to the server's mux; admin wraps
-	// a handler with the admin authentication (bearer token, client
-	// certificate when configured).
+	// Routes, when set, may add handlers to the admin API's mux; admin
+	// wraps a handler with the admin authentication (bearer token, client
+	// certificate when configured). Without an AdminListener that mux is
+	// the server's only one; with it, what Routes adds is served on the
+	// admin listener only.
 	Routes func(mux *http.ServeMux, admin func(http.Handler) http.Handler)
 
 	// Console, when set, builds the web console (package console) from
@@ -100,6 +102,17 @@ type Config struct {
 	// it: keep the metrics, which name every app id, on an internal or
 	// loopback address. Serve closes it.
 	MetricsListener net.Listener
+	// AdminListener, when set, is where the admin API (/v1/admin/...,
+	// what Routes adds) and the console (/console/) are served, and the
+	// only place: the main listener answers 404 to those paths. It also
+	// serves /healthz and /readyz. Serve closes it. See admin_listener.go.
+	AdminListener net.Listener
+	// AdminCert, when set, makes the admin listener serve TLS with this
+	// certificate; with AdminClientCAs it then requires a client
+	// certificate from them at the handshake. Without it the admin
+	// listener serves plain HTTP, which New refuses with AdminClientCAs.
+	AdminCert *tls.Certificate
+
 	// MetricsToken, when set, is required as "Authorization: Bearer
 	// TOKEN" on GET /metrics (compared in constant time), wherever it is
 	// served.
@@ -131,8 +144,11 @@ type Server struct {
 	reg     *prometheus.Registry
 	mux     *http.ServeMux
 	handler http.Handler
-	docs    *docCache
-	limiter *limiter
+	// adminHandler serves the admin API and the console: handler, or the
+	// admin listener's own with Config.AdminListener.
+	adminHandler http.Handler
+	docs         *docCache
+	limiter      *limiter
 	// appLimiter holds one bucket per app.
 	appLimiter *limiter
 	m          *metrics
@@ -152,6 +168,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.Rotation.AbortOnReportSpike && cfg.Rotation.Spikes == nil {
 		return nil, errors.New("server: aborting rotation plans on a report spike needs the report-spike rule (Rotation.Spikes: the monitor)")
+	}
+	if err := cfg.checkAdminListener(); err != nil {
+		return nil, err
 	}
 	s := &Server{cfg: cfg, store: cfg.Store, log: cfg.Logger, now: cfg.Now, reg: cfg.Registry}
 	if s.log == nil {
@@ -248,11 +267,12 @@ func (s *Server) HTTPServer(tlsConfig *tls.Config) *http.Server {
 }
 
 // TLSConfig returns a server tls.Config for cert; with
-// Config.AdminClientCAs set it asks for (but does not require) client
+// Config.AdminClientCAs set (and no admin listener, which then serves the
+// admin endpoints) it asks for (but does not require) client
 // certificates, which the admin endpoints then require.
 func (s *Server) TLSConfig(cert tls.Certificate) *tls.Config {
 	c := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
-	if s.cfg.AdminClientCAs != nil {
+	if s.cfg.AdminClientCAs != nil && s.cfg.AdminListener == nil {
 		c.ClientCAs = s.cfg.AdminClientCAs
 		c.ClientAuth = tls.VerifyClientCertIfGiven
 	}
@@ -263,7 +283,8 @@ func (s *Server) TLSConfig(cert tls.Certificate) *tls.Config {
 // then shuts down gracefully: it stops accepting, lets requests in flight
 // finish (up to ShutdownTimeout) and stops the background tasks. It
 // returns nil after a shutdown caused by ctx. With Config.MetricsListener
-// it serves /metrics there too. It warns (server.IsLoopback) when it
+// it serves /metrics there too, with Config.AdminListener the admin API
+// and the console. It warns (server.IsLoopback) when it
 // serves plain HTTP, or /metrics without a token, off loopback.
 func (s *Server) Serve(ctx context.Context, ln net.Listener, tlsConfig *tls.Config) error {
 	hs := s.HTTPServer(tlsConfig)
@@ -287,11 +308,14 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, tlsConfig *tls.Conf
 			}
 		}()
 	}
-	errc := make(chan error, 2)
+	errc := make(chan error, 3)
 	if tlsConfig != nil {
 		ln = tls.NewListener(ln, tlsConfig)
 	}
 	servers := []*http.Server{hs}
+	if as := s.serveAdmin(errc); as != nil {
+		servers = append(servers, as)
+	}
 	if mln := s.cfg.MetricsListener; mln != nil {
 		ms := s.HTTPServer(nil)
 		ms.Handler = s.metricsMux()

@@ -31,6 +31,14 @@ type RotationStore interface {
 	Plans(ctx context.Context, app string, active bool) ([]PlanRecord, error)
 	// PlanAudit lists a plan's audit entries, oldest first.
 	PlanAudit(ctx context.Context, id int64) ([]AuditEntry, error)
+	// AddAdoptionSample stores one sample of a plan's adoption, unless
+	// the plan's newest sample is less than minGap older (added false).
+	// A plan keeps at most keep samples: beyond, every second one is
+	// deleted, the first and the newest kept, so the whole curve remains
+	// at a coarser step (adoption_history.go).
+	AddAdoptionSample(ctx context.Context, s AdoptionSample, minGap time.Duration, keep int) (added bool, err error)
+	// AdoptionSamples lists a plan's samples, oldest first.
+	AdoptionSamples(ctx context.Context, planID int64) ([]AdoptionSample, error)
 }
 
 // PlanRecord is one stored plan.

@@ -1,24 +1,23 @@
 package main
 
 import (
-	"net/http"
-
-	"pinset.dev/pinset/alert"
 	"pinset.dev/pinset/console"
+	"pinset.dev/pinset/monitor"
 	"pinset.dev/pinset/server"
 	"pinset.dev/pinset/server/serveconfig"
 )
 
 // wireConsole serves the web console under /console/ (package console)
 // with its configuration (nil: off, as serveconfig gives for enabled:
-// false); alerts, from wireMonitor, are the alerts firing now (nil without
+// false); mon, from wireMonitor, raises the alerts it shows (nil without
 // a monitor).
-func wireConsole(cc *serveconfig.ConsoleSettings, sc *server.Config, alerts func() []alert.Alert) {
+func wireConsole(cc *serveconfig.ConsoleSettings, sc *server.Config, mon *monitor.Monitor) {
 	if cc == nil {
 		return
 	}
-	life := cc.SessionLifetime
-	sc.Console = func(s *server.Server) (http.Handler, error) {
-		return console.New(console.Config{Server: s, Alerts: alerts, SessionLifetime: life})
+	cfg := console.Config{SessionLifetime: cc.SessionLifetime}
+	if mon != nil {
+		cfg.Alerts, cfg.Resolved = mon.Alerts, mon.ResolvedAlerts
 	}
+	sc.Console = console.Mount(cfg)
 }

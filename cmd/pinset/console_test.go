@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"pinset.dev/pinset/alert"
+	"pinset.dev/pinset/monitor"
 	"pinset.dev/pinset/server"
 	"pinset.dev/pinset/server/serveconfig"
 	"pinset.dev/pinset/store"
@@ -26,7 +26,7 @@ func TestWireConsole(t *testing.T) {
 	if sc.Console != nil {
 		t.Fatal("console wired although the configuration turns it off")
 	}
-	wireConsole(&serveconfig.ConsoleSettings{}, sc, func() []alert.Alert { return nil })
+	wireConsole(&serveconfig.ConsoleSettings{}, sc, monitor.New(st, monitor.Config{}))
 	srv, err := server.New(*sc)
 	if err != nil {
 		t.Fatal(err)

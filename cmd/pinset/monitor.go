@@ -7,7 +7,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"pinset.dev/pinset/alert"
 	"pinset.dev/pinset/monitor"
 	"pinset.dev/pinset/server"
 	"pinset.dev/pinset/trust"
@@ -22,10 +21,10 @@ import (
 // server's registry, runs it as a server task and adds its admin endpoints
 // (/v1/admin/monitor/results and /alerts). current, when set, is where it
 // reads each app's current manifest (the server's document cache, so the
-// service decodes it once); nil means the store. It returns the alerts
-// firing now, for the console's alerts page (nil without a monitor). The
-// transparency log's audit (transparency_log.audit) comes with mc.
-func wireMonitor(mc *monitor.Config, sc *server.Config, current func(ctx context.Context, app string) (*trust.Manifest, error)) (func() []alert.Alert, error) {
+// service decodes it once); nil means the store. It returns the monitor,
+// for the console's alerts page (nil without one). The transparency log's
+// audit (transparency_log.audit) comes with mc.
+func wireMonitor(mc *monitor.Config, sc *server.Config, current func(ctx context.Context, app string) (*trust.Manifest, error)) (*monitor.Monitor, error) {
 	if mc == nil {
 		return nil, nil
 	}
@@ -49,5 +48,5 @@ func wireMonitor(mc *monitor.Config, sc *server.Config, current func(ctx context
 		}
 		m.Routes(mux, admin)
 	}
-	return m.Alerts, nil
+	return m, nil
 }

@@ -78,6 +78,8 @@ underscores, and more; unknown keys are errors:
   tls_cert: /etc/pinset/tls.crt
   tls_key: /etc/pinset/tls.key
   admin_client_ca: /etc/pinset/admin-ca.pem   # admin API needs client certificates
+  admin_listen: 10.0.0.5:9443                 # admin API and console here only, not on listen
+  admin_tls_cert: /etc/pinset/admin.crt       # its TLS (with admin_tls_key); client CA as above
   log_format: json
   report_rate: 1          # reports per second per client address (IPv6: per /64)
   report_burst: 20
@@ -92,6 +94,7 @@ underscores, and more; unknown keys are errors:
     key: /etc/pinset/pins.key             # signs plan manifests (threshold 1); default resign.key
     interval: 1m
     abort_on_report_spike: true           # abort on a report spike after the switch (monitor)
+    sample_interval: 10m                  # the adoption curve: a sample per plan at most this often
     cafile: /etc/pinset/roots.pem         # verification after the switch, as for publish_gate
     targets:                              # instead of deploy, per host: key ring + ACME + deploy
       - host: api.example.com             # the plan's host pattern (a concrete name)
@@ -212,6 +215,9 @@ func runServe(ctx context.Context, stderr io.Writer, cfg *serveconfig.File) erro
 		defer mln.Close()
 		sc.MetricsListener = mln
 	}
+	if sc.AdminListener, err = listenAdmin(ctx, cfg.AdminListen); err != nil {
+		return err
+	}
 	st, err := store.Open(ctx, cfg.Database, cfg.Data, store.WithReportLimits(svc.Limits))
 	if err != nil {
 		return err
@@ -226,11 +232,11 @@ func runServe(ctx context.Context, stderr io.Writer, cfg *serveconfig.File) erro
 	// cache; its rounds start in Serve, after New has set srv.
 	var srv *server.Server
 	current := func(ctx context.Context, app string) (*trust.Manifest, error) { return srv.CurrentManifest(ctx, app) }
-	alerts, err := wireMonitor(svc.Monitor, &sc, current)
+	mon, err := wireMonitor(svc.Monitor, &sc, current)
 	if err != nil {
 		return err
 	}
-	wireConsole(svc.Console, &sc, alerts)
+	wireConsole(svc.Console, &sc, mon)
 	if srv, err = server.New(sc); err != nil {
 		return err
 	}

@@ -126,6 +126,9 @@ type Template struct {
 	// MaxPathLenZero makes a CA that may issue leaves only, not further
 	// CAs (path length constraint 0). By default CAs have no constraint.
 	MaxPathLenZero bool
+	// ClientAuth makes a leaf a TLS client certificate (extended key
+	// usage clientAuth) instead of a server one.
+	ClientAuth bool
 }
 
 func (t Template) rand() io.Reader {
@@ -340,6 +343,9 @@ func leafTemplate(t Template) (*x509.Certificate, crypto.Signer, error) {
 		KeyUsage:              x509.KeyUsageDigitalSignature,
 		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
 		BasicConstraintsValid: true,
+	}
+	if t.ClientAuth {
+		c.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}
 	}
 	if _, ok := key.(*rsa.PrivateKey); ok {
 		c.KeyUsage |= x509.KeyUsageKeyEncipherment

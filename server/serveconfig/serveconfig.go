@@ -40,14 +40,19 @@ const MaxFile = 1 << 20
 // unknown keys are errors). Flags given on the command line win: the
 // command overrides the fields they name.
 type File struct {
-	Listen          string    `yaml:"listen"`
-	MetricsListen   string    `yaml:"metrics_listen"`
-	MetricsToken    string    `yaml:"metrics_token_file"` // a file holding the token
-	Data            string    `yaml:"data"`
-	Database        string    `yaml:"database"`
-	TLSCert         string    `yaml:"tls_cert"`
-	TLSKey          string    `yaml:"tls_key"`
-	AdminClientCA   string    `yaml:"admin_client_ca"`
+	Listen        string `yaml:"listen"`
+	MetricsListen string `yaml:"metrics_listen"`
+	MetricsToken  string `yaml:"metrics_token_file"` // a file holding the token
+	Data          string `yaml:"data"`
+	Database      string `yaml:"database"`
+	TLSCert       string `yaml:"tls_cert"`
+	TLSKey        string `yaml:"tls_key"`
+	AdminClientCA string `yaml:"admin_client_ca"`
+	// AdminListen, when set, is the only address serving the admin API
+	// and the console (admin.go).
+	AdminListen     string    `yaml:"admin_listen"`
+	AdminTLSCert    string    `yaml:"admin_tls_cert"`
+	AdminTLSKey     string    `yaml:"admin_tls_key"`
 	LogFormat       string    `yaml:"log_format"` // text (default) or json
 	LogLevel        string    `yaml:"log_level"`  // debug, info (default), warn, error
 	RefreshInterval string    `yaml:"refresh_interval"`
@@ -187,6 +192,9 @@ func (f *File) Build(logOut io.Writer) (*Service, error) {
 	if svc.Cert, sc.AdminClientCAs, err = f.tls(); err != nil {
 		return nil, err
 	}
+	if sc.AdminCert, err = f.adminTLS(); err != nil {
+		return nil, err
+	}
 	if f.UnpinPeriod != "" {
 		d, err := optDuration("unpin_period", f.UnpinPeriod, check.DefaultUnpinPeriod)
 		if err != nil {
@@ -265,8 +273,11 @@ func (f *File) tls() (*tls.Certificate, *x509.CertPool, error) {
 	if f.AdminClientCA == "" {
 		return cert, nil, nil
 	}
-	if f.TLSCert == "" {
+	if f.AdminListen == "" && f.TLSCert == "" {
 		return nil, nil, ErrAdminCANeedsTLS
+	}
+	if f.AdminListen != "" && f.AdminTLSCert == "" {
+		return nil, nil, ErrAdminListenCANeedsTLS
 	}
 	b, err := os.ReadFile(f.AdminClientCA)
 	if err != nil {
@@ -361,10 +372,13 @@ type Rotation struct {
 	DeployTimeout string   `yaml:"deploy_timeout"` // default 10m
 	// Key signs the manifests plans need (pins threshold 1); default:
 	// resign.key.
-	Key            string   `yaml:"key"`
-	PassphraseFile string   `yaml:"passphrase_file"`
-	Interval       string   `yaml:"interval"` // default 1m
-	CAFile         string   `yaml:"cafile"`   // verification after the switch
+	Key            string `yaml:"key"`
+	PassphraseFile string `yaml:"passphrase_file"`
+	Interval       string `yaml:"interval"` // default 1m
+	// SampleInterval is the least time between two stored samples of a
+	// plan's adoption (the console's curve); default 10m.
+	SampleInterval string   `yaml:"sample_interval"`
+	CAFile         string   `yaml:"cafile"` // verification after the switch
 	Resolve        []string `yaml:"resolve"`
 	Port           int      `yaml:"port"`
 	Timeout        string   `yaml:"timeout"`
@@ -392,6 +406,9 @@ func (c *Rotation) apply(sc *server.Config) error {
 	rc.AbortOnReportSpike = c.AbortOnReportSpike
 	var err error
 	if rc.Interval, err = optDuration("rotation.interval", c.Interval, 0); err != nil {
+		return err
+	}
+	if rc.SampleInterval, err = optDuration("rotation.sample_interval", c.SampleInterval, 0); err != nil {
 		return err
 	}
 	if c.Key != "" {

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"pinset.dev/pinset/internal/pki"
 	"pinset.dev/pinset/trust"
 )
 
@@ -55,8 +56,12 @@ func TestLoadAndBuild(t *testing.T) {
 		"metrics_token_file: /nonexistent/token\n":                             "metrics_token_file",
 		"rotation: {abort_on_report_spike: true}\nmonitor: {enabled: false}\n": "rotation.abort_on_report_spike needs the monitor",
 		"rotation: {abort_on_report_spike: true}\nmonitor: {report_spike: {threshold: -1}}\n": "rotation.abort_on_report_spike needs the monitor",
-		"rotation: {acme_schedule: {}}\n":              "no rotation.targets",
-		"rotation: {acme_schedule: {intervall: 1m}}\n": `unknown key "intervall"`,
+		"rotation: {acme_schedule: {}}\n":                      "no rotation.targets",
+		"rotation: {acme_schedule: {intervall: 1m}}\n":         `unknown key "intervall"`,
+		"admin_tls_cert: a.pem\n":                              "go together",
+		"admin_tls_cert: a.pem\nadmin_tls_key: a.key\n":        "without admin_listen",
+		"admin_listen: 127.0.0.1:0\nadmin_client_ca: ca.pem\n": ErrAdminListenCANeedsTLS.Error(),
+		"admin_listn: 127.0.0.1:0\n":                           `unknown key "admin_listn"`,
 	} {
 		f, err := load(t, text)
 		if err == nil {
@@ -65,6 +70,10 @@ func TestLoadAndBuild(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%q: %v, want %q", text, err, want)
 		}
+	}
+	f, _ = load(t, "rotation: {sample_interval: 1h}\n")
+	if svc, err := f.Build(io.Discard); err != nil || svc.Server.Rotation.SampleInterval != time.Hour {
+		t.Fatalf("rotation.sample_interval: %+v, %v", svc, err)
 	}
 	f, _ = load(t, "monitor: {enabled: false}\n")
 	if svc, err := f.Build(io.Discard); err != nil || svc.Monitor != nil {
@@ -103,5 +112,31 @@ func TestKeyPassphraseFirstLine(t *testing.T) {
 		if _, err := f.Build(io.Discard); err != nil {
 			t.Errorf("%s: %v", section, err)
 		}
+	}
+}
+
+// With admin_listen, admin_client_ca needs the admin listener's TLS
+// certificate, not the main listener's: a service whose public side is
+// plain HTTP behind a proxy keeps mTLS on its admin side.
+func TestAdminListenTLS(t *testing.T) {
+	dir := t.TempDir()
+	ca := pki.Must(pki.NewRoot(pki.Template{}))
+	leaf := pki.Must(ca.NewLeaf(pki.Template{Hosts: []string{"127.0.0.1"}}))
+	for name, b := range map[string][]byte{"admin.crt": leaf.CertPEM(), "admin.key": leaf.KeyPEM(), "ca.pem": ca.CertPEM()} {
+		if err := os.WriteFile(filepath.Join(dir, name), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f, err := load(t, "admin_listen: 127.0.0.1:0\nadmin_tls_cert: "+filepath.Join(dir, "admin.crt")+"\nadmin_tls_key: "+filepath.Join(dir, "admin.key")+
+		"\nadmin_client_ca: "+filepath.Join(dir, "ca.pem")+"\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc, err := f.Build(io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if svc.Cert != nil || svc.Server.AdminCert == nil || svc.Server.AdminClientCAs == nil {
+		t.Fatalf("built: public cert %v, admin cert %v, admin CAs %v", svc.Cert != nil, svc.Server.AdminCert != nil, svc.Server.AdminClientCAs != nil)
 	}
 }

@@ -179,8 +179,7 @@ func (v *cosigVerifier) Verify(msg, sig []byte) bool {
 		return false
 	}
 	t := binary.BigEndian.Uint64(sig[:8])
-	signed := fmt.Appendf(nil, "cosignature/v1\ntime %d\n%s", t, msg)
-	return ed25519.Verify(v.pub, signed, sig[8:])
+	return ed25519.Verify(v.pub, cosignedMessage(t, msg), sig[8:])
 }
 
 // Verifiers are the keys a root names for its log: the log's own key and

@@ -48,10 +48,14 @@ func newLogServiceB(t testing.TB, now func() time.Time, lc *server.LogConfig) *l
 }
 
 // loggedApp starts a service with lc and publishes root v1 (naming log,
-// unless nil) and manifest v1 of a new repository for app.
-func loggedApp(t testing.TB, app string, seed uint64, clock func() time.Time, lc *server.LogConfig, log *trust.Log) (*logService, *trusttest.Repo, []byte, []byte) {
+// unless nil) and manifest v1 of a new repository for app (with hosts
+// hosts, 0 for the repository's default).
+func loggedApp(t testing.TB, app string, seed uint64, hosts int, clock func() time.Time, lc *server.LogConfig, log *trust.Log) (*logService, *trusttest.Repo, []byte, []byte) {
 	t.Helper()
 	repo := trusttest.New(app, seed)
+	if hosts > 0 {
+		repo.Hosts = trusttest.Hosts(hosts)
+	}
 	repo.Log = log
 	repo.Roots, repo.Manifests, repo.ManifestVersion = nil, nil, 0
 	r1 := repo.PublishRootSignedBy(repo.RootDoc(1), repo.RootKeys[:2]...)
@@ -91,7 +95,7 @@ func TestLogClient(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	svc, repo, r1, m1 := loggedApp(t, app, 70, clock, lc, &trust.Log{Key: key})
+	svc, repo, r1, m1 := loggedApp(t, app, 70, 0, clock, lc, &trust.Log{Key: key})
 
 	var requests []string
 	counting := func(next string) string {

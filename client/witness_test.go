@@ -25,7 +25,7 @@ type testWitness struct {
 	conf server.LogWitness
 }
 
-func newTestWitness(t *testing.T, seed byte, logKey string) *testWitness {
+func newTestWitness(t testing.TB, seed byte, logKey string) *testWitness {
 	t.Helper()
 	c, err := tlog.NewCosigner(string([]byte{'w', '0' + seed})+".witness.example.test", ed25519.NewKeyFromSeed(bytes.Repeat([]byte{seed}, 32)),
 		func() time.Time { return trusttest.Epoch })
@@ -61,7 +61,7 @@ func TestLogWitnessThreshold(t *testing.T) {
 	w1, w2, w3 := newTestWitness(t, 1, key), newTestWitness(t, 2, key), newTestWitness(t, 3, key)
 	w3.srv.Close() // down from the start
 	lc.Witnesses = []server.LogWitness{w1.conf, w2.conf, w3.conf}
-	svc, repo, r1, m1 := loggedApp(t, app, 72, clock, lc, &trust.Log{Key: key, Witnesses: []string{w1.conf.Key, w2.conf.Key, w3.conf.Key}, WitnessThreshold: 2})
+	svc, repo, r1, m1 := loggedApp(t, app, 72, 0, clock, lc, &trust.Log{Key: key, Witnesses: []string{w1.conf.Key, w2.conf.Key, w3.conf.Key}, WitnessThreshold: 2})
 	newClient := func(url string) *client.Client {
 		c, err := client.New(client.Config{BundledRoot: r1, BundledManifest: m1, ServiceURL: url, Now: clock, Store: &client.MemStore{}})
 		if err != nil {

@@ -5,6 +5,7 @@ import (
 	"crypto/ed25519"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"strconv"
 	"testing"
 
@@ -175,5 +176,33 @@ func TestLogRootNamesLog(t *testing.T) {
 	e2 := newEnv(t, nil)
 	if r := e2.publish("root", e.repo.Root()); r.code != 409 || r.apiErr(t).Code != "log_key" {
 		t.Fatalf("no log key: %d %s", r.code, r.body)
+	}
+}
+
+// TestLogProofBuiltAtPublication: a manifest's publication signs the new
+// checkpoint and builds the proofs clients will ask for (from the tree
+// size of the checkpoint served until then, and from none), so the first
+// clients after it do not wait for the store and the signature.
+func TestLogProofBuiltAtPublication(t *testing.T) {
+	lc := testLogConfig()
+	e := newEnv(t, func(c *Config) { c.Log = lc })
+	e.mustPublish("root", e.repo.Root())
+	e.mustPublish("pins", e.repo.Manifest())
+	e.mustPublish("pins", e.repo.PublishManifest(nil))
+	snap, ok := e.srv.tlog.last("shop")
+	if !ok || snap.cp.Size != 3 {
+		t.Fatalf("no checkpoint of size 3 after the publication: %+v", snap)
+	}
+	for _, held := range []int64{2, 0} {
+		key := fmt.Sprintf("shop/2/3/%d/%d", snap.gen, held)
+		if _, ok := e.srv.tlog.proofs.Load(key); !ok {
+			t.Errorf("no proof built for a client holding size %d (%s)", held, key)
+		}
+	}
+	// The client holding size 2 gets that proof.
+	r := e.do("GET", "/v1/apps/shop/pins.json", nil, HeaderLogSize, "2")
+	v, _ := e.srv.tlog.proofs.Load(fmt.Sprintf("shop/2/3/%d/2", snap.gen))
+	if r.h.Get(HeaderLogProof) != v {
+		t.Fatal("the proof served is not the one built at publication")
 	}
 }

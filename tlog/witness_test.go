@@ -133,3 +133,52 @@ func TestAddCosignatures(t *testing.T) {
 		t.Fatalf("not signature lines: %v", err)
 	}
 }
+
+// countingVerifier counts signature verifications.
+type countingVerifier struct {
+	note.Verifier
+	n int
+}
+
+func (c *countingVerifier) Verify(msg, sig []byte) bool { c.n++; return c.Verifier.Verify(msg, sig) }
+
+// TestOpenCachesAccepted: Verifiers.Open verifies the signatures of a
+// given note once (a client restoring its checkpoint and then the proof
+// carrying the same note), keeps at most maxOpened notes, and does not
+// keep refusals.
+func TestOpenCachesAccepted(t *testing.T) {
+	s := testSigner(t)
+	lv, err := ParseLogKey(s.VerifierKey())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cv := &countingVerifier{Verifier: lv}
+	v := &Verifiers{Log: cv}
+	m := buildLog(t, 3)
+	cp := signed(t, m, s)
+	for range 3 {
+		if _, err := v.Open(cp); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if cv.n != 1 {
+		t.Fatalf("the same note verified %d times, want 1", cv.n)
+	}
+	for i := range maxOpened {
+		m.Append(record(t, KindManifest, uint64(10+i), "more"))
+		if _, err := v.Open(signed(t, m, s)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cv.n = 0
+	if _, err := v.Open(cp); err != nil || cv.n != 1 {
+		t.Fatalf("after %d other notes: %d verifications (%v), want the first evicted and verified again", maxOpened, cv.n, err)
+	}
+	other, _ := NewSigner(origin, testKey(2))
+	bad := signed(t, m, other)
+	for range 2 {
+		if _, err := v.Open(bad); !errors.Is(err, ErrSignature) {
+			t.Fatalf("another key: %v", err)
+		}
+	}
+}

@@ -83,6 +83,7 @@ type logService struct {
 	logger         *slog.Logger
 	build          sync.Mutex
 	gen            atomic.Uint64
+	retrying       sync.Map // app -> true while retryWitnesses runs
 }
 
 type logSnap struct {
@@ -143,18 +144,19 @@ func (l *logService) checkpoint(ctx context.Context, app string, fresh bool) (*l
 	cp := tlog.Checkpoint{Origin: signer.Name(), Size: n, Hash: h}
 	s := &logSnap{loaded: l.now(), cp: cp}
 	if prev, ok := l.last(app); ok && prev.cp == cp {
+		// The same tree: the same note; witnesses missing from it are
+		// asked again in the background, not while a client waits.
 		s.signed, s.gen, s.cosigned = prev.signed, prev.gen, prev.cosigned
-	} else if s.signed, err = signer.SignCheckpoint(cp); err != nil {
-		return nil, err
-	}
-	if n > 0 && len(s.cosigned) < len(l.witnesses) {
-		signed, cosigned := l.cosign(ctx, app, cp, s.signed, s.cosigned)
-		if len(cosigned) > len(s.cosigned) || s.gen == 0 {
-			s.signed, s.cosigned = signed, cosigned
-			s.gen = l.gen.Add(1)
+		if len(s.cosigned) < len(l.witnesses) {
+			l.retryWitnesses(app, s)
 		}
-	}
-	if s.gen == 0 {
+	} else {
+		if s.signed, err = signer.SignCheckpoint(cp); err != nil {
+			return nil, err
+		}
+		if n > 0 && len(l.witnesses) > 0 {
+			s.signed, s.cosigned = l.cosign(ctx, app, cp, s.signed, nil)
+		}
 		s.gen = l.gen.Add(1)
 	}
 	if n > 0 {
@@ -162,6 +164,34 @@ func (l *logService) checkpoint(ctx context.Context, app string, fresh bool) (*l
 		l.lastSnaps.Store(app, s)
 	}
 	return s, nil
+}
+
+// retryWitnesses asks the witnesses missing from base's note again, in
+// the background (one retry at a time per app, each witness bounded by
+// its timeout), and serves the note with what they add if the tree has
+// not changed meanwhile.
+func (l *logService) retryWitnesses(app string, base *logSnap) {
+	if _, busy := l.retrying.LoadOrStore(app, true); busy {
+		return
+	}
+	go func() {
+		defer l.retrying.Delete(app)
+		signed, cosigned := l.cosign(context.Background(), app, base.cp, base.signed, base.cosigned)
+		if len(cosigned) == len(base.cosigned) {
+			return
+		}
+		l.build.Lock()
+		defer l.build.Unlock()
+		cur, ok := l.last(app)
+		if !ok || cur.cp != base.cp || len(cur.cosigned) >= len(cosigned) {
+			return
+		}
+		n := &logSnap{loaded: cur.loaded, cp: cur.cp, signed: signed, cosigned: cosigned, gen: l.gen.Add(1)}
+		if _, ok := l.apps.Load(app); ok {
+			l.apps.Store(app, n)
+		}
+		l.lastSnaps.Store(app, n)
+	}()
 }
 
 // last returns the newest snapshot built for app, even one invalidated.
@@ -185,25 +215,30 @@ func (l *logService) hashes(ctx context.Context, app string) tlog.HashReader {
 // sent one (client 0: none). A client size beyond the log gets no
 // consistency proof: the client refuses the proof, and says why.
 func (l *logService) manifestProof(ctx context.Context, app string, version, client int64) (string, error) {
-	idx, err := l.st.LogIndex(ctx, app, tlog.KindManifest, version)
-	if err != nil {
-		return "", fmt.Errorf("log index of manifest v%d: %w", version, err)
-	}
 	snap, err := l.checkpoint(ctx, app, false)
 	if err != nil {
 		return "", err
 	}
-	if idx >= snap.cp.Size || client > snap.cp.Size {
+	if client > snap.cp.Size {
 		if snap, err = l.checkpoint(ctx, app, true); err != nil {
 			return "", err
 		}
 	}
-	if client > snap.cp.Size {
-		client = 0
-	}
-	key := fmt.Sprintf("%s/%d/%d/%d/%d", app, version, snap.cp.Size, snap.gen, client)
+	// Served from memory when built already (at publication, or for an
+	// earlier client holding the same size): no store read.
+	key, client := proofKey(app, version, snap, client)
 	if v, ok := l.proofs.Load(key); ok {
 		return v.(string), nil
+	}
+	idx, err := l.st.LogIndex(ctx, app, tlog.KindManifest, version)
+	if err != nil {
+		return "", fmt.Errorf("log index of manifest v%d: %w", version, err)
+	}
+	if idx >= snap.cp.Size {
+		if snap, err = l.checkpoint(ctx, app, true); err != nil {
+			return "", err
+		}
+		key, client = proofKey(app, version, snap, client)
 	}
 	recs, err := l.st.LogRecords(ctx, app, idx, idx+1)
 	if err != nil {
@@ -214,12 +249,23 @@ func (l *logService) manifestProof(ctx context.Context, app string, version, cli
 		return "", err
 	}
 	v := base64.StdEncoding.EncodeToString(b.Marshal())
-	if l.nproofs.Load() < maxCachedProofs {
-		if _, loaded := l.proofs.LoadOrStore(key, v); !loaded {
-			l.nproofs.Add(1)
-		}
+	if l.nproofs.Add(1) > maxCachedProofs {
+		// Full: start afresh (proofs of older trees are no longer asked
+		// for once clients move on).
+		l.proofs.Clear()
+		l.nproofs.Store(1)
 	}
+	l.proofs.Store(key, v)
 	return v, nil
+}
+
+// proofKey is the proof cache's key for a client holding size client (a
+// size beyond the snapshot's tree gets no consistency proof: 0).
+func proofKey(app string, version int64, snap *logSnap, client int64) (string, int64) {
+	if client > snap.cp.Size {
+		client = 0
+	}
+	return fmt.Sprintf("%s/%d/%d/%d/%d", app, version, snap.cp.Size, snap.gen, client), client
 }
 
 // parseLogSize reads the Pinset-Log-Size request header: one decimal

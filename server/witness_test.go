@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -116,5 +117,71 @@ func TestLogWitnessCollection(t *testing.T) {
 		if !strings.Contains(logs.String(), want) {
 			t.Errorf("no WARN %q in:\n%s", want, logs.String())
 		}
+	}
+}
+
+// TestLogWitnessRetry: a witness that was down when a checkpoint was
+// signed is asked again in the background when the checkpoint is re-read
+// (not while the client waits), and the checkpoint is then served with
+// its cosignature.
+func TestLogWitnessRetry(t *testing.T) {
+	lc := testLogConfig()
+	logKey, _ := lc.LogVerifierKey("shop")
+	c := testCosigner(t, "flaky.witness.test", 25)
+	w, err := witness.New(witness.Config{Cosigner: c, Logs: []string{logKey}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var down atomic.Bool
+	down.Store(true)
+	release := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		if down.Load() {
+			http.Error(rw, "maintenance", http.StatusServiceUnavailable)
+			return
+		}
+		<-release // back, but slow
+		w.ServeHTTP(rw, r)
+	}))
+	defer srv.Close()
+	lc.Witnesses = []LogWitness{{URL: srv.URL, Key: c.VerifierKey()}}
+	lc.WitnessTimeout = 30 * time.Second
+	e := newEnv(t, func(c *Config) { c.Log = lc; c.RefreshInterval = time.Second })
+	e.mustPublish("root", e.repo.Root())
+	e.mustPublish("pins", e.repo.Manifest())
+	v, err := tlog.NewVerifiers(logKey, []string{c.VerifierKey()}, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := v.Open(e.do("GET", "/v1/apps/shop/log/checkpoint", nil).body); !errors.Is(err, tlog.ErrSignature) {
+		t.Fatalf("witness down: %v, want no cosignature", err)
+	}
+	down.Store(false)
+	e.clock.Add(2 * time.Second) // the checkpoint is re-read: the retry starts
+	served := make(chan int)
+	go func() { served <- e.do("GET", "/v1/apps/shop/log/checkpoint", nil).code }()
+	select {
+	case code := <-served:
+		if code != 200 {
+			t.Fatalf("checkpoint: %d", code)
+		}
+	case <-time.After(2 * time.Second):
+		close(release)
+		t.Fatal("the client's request waited for the witness")
+	}
+	close(release)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		_, err := v.Open(e.do("GET", "/v1/apps/shop/log/checkpoint", nil).body)
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the witness's cosignature never came: %v", err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if got := w.Latest(LogOrigin(lc.Name, "shop")); got.Size != 2 {
+		t.Fatalf("the witness cosigned size %d, want 2", got.Size)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"log/slog"
 	"net/http"
 	"os"
@@ -74,14 +75,13 @@ type logService struct {
 	proofs    sync.Map // "app/version/size/gen/client" -> string (header value)
 	nproofs   atomic.Int64
 
-	// Witnesses (witness.go); build serialises building checkpoints so
-	// that each witness sees one request per new checkpoint.
+	// Witnesses (witness.go).
 	witnesses      []*witnessClient
 	witnessHTTP    *http.Client
 	witnessTimeout time.Duration
 	witnessResult  func(witness, result string)
 	logger         *slog.Logger
-	build          sync.Mutex
+	builds         [64]sync.Mutex // by a hash of the app: one checkpoint built at a time per app
 	gen            atomic.Uint64
 	retrying       sync.Map // app -> true while retryWitnesses runs
 }
@@ -124,8 +124,8 @@ func (l *logService) checkpoint(ctx context.Context, app string, fresh bool) (*l
 			return s, nil
 		}
 	}
-	l.build.Lock()
-	defer l.build.Unlock()
+	unlock := l.lockApp(app)
+	defer unlock()
 	if v, ok := l.apps.Load(app); ok && v != old && !fresh {
 		return v.(*logSnap), nil // built while this request waited
 	}
@@ -180,8 +180,8 @@ func (l *logService) retryWitnesses(app string, base *logSnap) {
 		if len(cosigned) == len(base.cosigned) {
 			return
 		}
-		l.build.Lock()
-		defer l.build.Unlock()
+		unlock := l.lockApp(app)
+		defer unlock()
 		cur, ok := l.last(app)
 		if !ok || cur.cp != base.cp || len(cur.cosigned) >= len(cosigned) {
 			return
@@ -192,6 +192,18 @@ func (l *logService) retryWitnesses(app string, base *logSnap) {
 		}
 		l.lastSnaps.Store(app, n)
 	}()
+}
+
+// lockApp serialises building app's checkpoint (so that each witness sees
+// one request per new checkpoint) without holding up most other apps: a
+// fixed set of locks, by a hash of the name, so requests naming any app
+// add no state.
+func (l *logService) lockApp(app string) (unlock func()) {
+	h := fnv.New32a()
+	h.Write([]byte(app))
+	mu := &l.builds[h.Sum32()%uint32(len(l.builds))]
+	mu.Lock()
+	return mu.Unlock
 }
 
 // last returns the newest snapshot built for app, even one invalidated.

@@ -162,7 +162,7 @@ func TestWitnessVectors(t *testing.T) {
 	}
 }
 
-func generateWitnessVectors(t *testing.T) []*wvector {
+func generateWitnessVectors(t testing.TB) []*wvector {
 	const app = "com.example.app"
 	key := ed25519.NewKeyFromSeed(bytes.Repeat([]byte{7}, 32))
 	signer, err := tlog.NewSigner("pins.example.test/"+app, key)

@@ -103,9 +103,14 @@ func newLogService(cfg *LogConfig, st store.Store, interval time.Duration, now f
 	}
 	l := &logService{cfg: cfg, st: st, now: now, interval: interval, witnesses: ws, witnessHTTP: cfg.WitnessClient,
 		witnessTimeout: cfg.WitnessTimeout, logger: logger, witnessResult: witnessResult}
-	if l.witnessHTTP == nil {
-		l.witnessHTTP = &http.Client{}
+	// Redirects are not followed: the witness is the URL configured (a
+	// redirect could lead a POST elsewhere, to plain http too).
+	hc := http.Client{}
+	if l.witnessHTTP != nil {
+		hc = *l.witnessHTTP
 	}
+	hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	l.witnessHTTP = &hc
 	if l.witnessTimeout <= 0 {
 		l.witnessTimeout = DefaultWitnessTimeout
 	}

@@ -38,8 +38,8 @@ func testCosigner(t *testing.T, name string, seed byte) *tlog.Cosigner {
 // TestLogWitnessCollection: the service sends each new checkpoint to its
 // witnesses and serves it with the cosignatures that verify; a witness
 // that is down, and one whose answer does not verify under its key, are
-// logged at WARN and counted (never silent), and the checkpoint is served
-// with what was collected.
+// logged at WARN and counted (never silent), a redirect is not followed,
+// and the checkpoint is served with what was collected.
 func TestLogWitnessCollection(t *testing.T) {
 	lc := testLogConfig()
 	logKey, err := lc.LogVerifierKey("shop")
@@ -73,7 +73,12 @@ func TestLogWitnessCollection(t *testing.T) {
 		w.Write(signed[len(text)+1:])
 	}))
 	defer liarSrv.Close()
-	lc.Witnesses = []LogWitness{{URL: goodSrv.URL, Key: good.VerifierKey()}, {URL: downSrv.URL, Key: testCosigner(t, "down.witness.test", 24).VerifierKey()}, {URL: liarSrv.URL, Key: liar.VerifierKey()}}
+	// A witness URL that redirects to the good witness: not followed.
+	redirect := httptest.NewServer(http.RedirectHandler(goodSrv.URL+"/add-checkpoint", http.StatusTemporaryRedirect))
+	defer redirect.Close()
+	moved := testCosigner(t, "moved.witness.test", 26)
+	lc.Witnesses = []LogWitness{{URL: goodSrv.URL, Key: good.VerifierKey()}, {URL: downSrv.URL, Key: testCosigner(t, "down.witness.test", 24).VerifierKey()},
+		{URL: liarSrv.URL, Key: liar.VerifierKey()}, {URL: redirect.URL, Key: moved.VerifierKey()}}
 	lc.WitnessTimeout = 2 * time.Second
 	var logs bytes.Buffer
 	e := newEnv(t, func(c *Config) {
@@ -108,6 +113,7 @@ func TestLogWitnessCollection(t *testing.T) {
 		`pinset_log_witness_requests_total{result="cosigned",witness="good.witness.test"} 2`,
 		`pinset_log_witness_requests_total{result="error",witness="down.witness.test"} 2`,
 		`pinset_log_witness_requests_total{result="invalid",witness="liar.witness.test"} 2`,
+		`pinset_log_witness_requests_total{result="error",witness="moved.witness.test"} 2`,
 	} {
 		if !strings.Contains(m, want) {
 			t.Errorf("metrics without %s", want)

@@ -158,3 +158,39 @@ func TestWitnessHTTP(t *testing.T) {
 		t.Fatalf("too large: %d", code)
 	}
 }
+
+// TestWitnessAtomic: requests racing from the same old size cannot roll
+// the witness back (C2SP tlog-witness: check and record are one step):
+// exactly one is cosigned, the others get a conflict naming its size.
+func TestWitnessAtomic(t *testing.T) {
+	l := trusttest.NewLog("com.example.app", 7)
+	grow(l, 5)
+	w, _ := newWitness(t, filepath.Join(t.TempDir(), "state.json"), l)
+	if _, err := w.AddCheckpoint(request(t, l, 0)); err != nil {
+		t.Fatal(err)
+	}
+	var reqs [][]byte
+	for n := int64(6); n <= 13; n++ {
+		grow(l, n)
+		reqs = append(reqs, request(t, l, 5))
+	}
+	errs := make(chan error, len(reqs))
+	for _, r := range reqs {
+		go func() { _, err := w.AddCheckpoint(r); errs <- err }()
+	}
+	ok := 0
+	for range reqs {
+		err := <-errs
+		var conflict *witness.ConflictError
+		switch {
+		case err == nil:
+			ok++
+		case !errors.As(err, &conflict):
+			t.Errorf("a racing request: %v, want a conflict", err)
+		}
+	}
+	latest := w.Latest(l.Signer.Name())
+	if ok != 1 || latest.Size < 6 {
+		t.Fatalf("%d cosigned, latest size %d; want exactly 1 and no rollback to 5", ok, latest.Size)
+	}
+}

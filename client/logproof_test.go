@@ -47,6 +47,25 @@ func newLogServiceB(t testing.TB, now func() time.Time, lc *server.LogConfig) *l
 	return &logService{srv: srv, url: hs.URL}
 }
 
+// loggedApp starts a service with lc and publishes root v1 (naming log,
+// unless nil) and manifest v1 of a new repository for app (with hosts
+// hosts, 0 for the repository's default).
+func loggedApp(t testing.TB, app string, seed uint64, hosts int, clock func() time.Time, lc *server.LogConfig, log *trust.Log) (*logService, *trusttest.Repo, []byte, []byte) {
+	t.Helper()
+	repo := trusttest.New(app, seed)
+	if hosts > 0 {
+		repo.Hosts = trusttest.Hosts(hosts)
+	}
+	repo.Log = log
+	repo.Roots, repo.Manifests, repo.ManifestVersion = nil, nil, 0
+	r1 := repo.PublishRootSignedBy(repo.RootDoc(1), repo.RootKeys[:2]...)
+	m1 := repo.PublishManifest(nil)
+	svc := newLogServiceB(t, clock, lc)
+	svc.publishB(t, app, "root", r1)
+	svc.publishB(t, app, "pins", m1)
+	return svc, repo, r1, m1
+}
+
 func (s *logService) publish(t *testing.T, app, kind string, b []byte) { s.publishB(t, app, kind, b) }
 
 func (s *logService) publishB(t testing.TB, app, kind string, b []byte) {
@@ -76,14 +95,7 @@ func TestLogClient(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	repo := trusttest.New(app, 70)
-	repo.Log = &trust.Log{Key: key}
-	repo.Roots, repo.Manifests, repo.ManifestVersion = nil, nil, 0
-	r1 := repo.PublishRootSignedBy(repo.RootDoc(1), repo.RootKeys[:2]...)
-	m1 := repo.PublishManifest(nil)
-	svc := newLogService(t, clock, lc)
-	svc.publish(t, app, "root", r1)
-	svc.publish(t, app, "pins", m1)
+	svc, repo, r1, m1 := loggedApp(t, app, 70, 0, clock, lc, &trust.Log{Key: key})
 
 	var requests []string
 	counting := func(next string) string {

@@ -6,6 +6,8 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"hash/fnv"
+	"log/slog"
 	"net/http"
 	"os"
 	"strconv"
@@ -30,6 +32,13 @@ type LogConfig struct {
 	// Name + "/" + A, which is also its key's name in the note verifier
 	// key a root names (LogVerifierKey).
 	Name string
+	// Witnesses are asked to cosign every new checkpoint (optional).
+	Witnesses []LogWitness
+	// WitnessClient sends the witness requests (nil: a client with Go's
+	// default transport); WitnessTimeout bounds each exchange (zero:
+	// DefaultWitnessTimeout).
+	WitnessClient  *http.Client
+	WitnessTimeout time.Duration
 }
 
 // Request and response headers of the log proof (docs/api.md).
@@ -57,35 +66,73 @@ func (c *LogConfig) LogVerifierKey(app string) (string, error) {
 // logService signs and serves the logs, caching one checkpoint per app
 // (refreshed like the documents) and the proofs built on it.
 type logService struct {
-	cfg      *LogConfig
-	st       store.Store
-	now      func() time.Time
-	interval time.Duration
-	apps     sync.Map // app -> *logSnap
-	proofs   sync.Map // "app/version/size/client" -> string (header value)
-	nproofs  atomic.Int64
+	cfg       *LogConfig
+	st        store.Store
+	now       func() time.Time
+	interval  time.Duration
+	apps      sync.Map // app -> *logSnap (deleted on a local publish)
+	lastSnaps sync.Map // app -> *logSnap, the newest built (kept)
+	proofs    sync.Map // "app/version/size/gen/client" -> string (header value)
+	nproofs   atomic.Int64
+
+	// Witnesses (witness.go).
+	witnesses      []*witnessClient
+	witnessHTTP    *http.Client
+	witnessTimeout time.Duration
+	witnessResult  func(witness, result string)
+	logger         *slog.Logger
+	builds         [64]sync.Mutex // by a hash of the app: one checkpoint built at a time per app
+	gen            atomic.Uint64
+	retrying       sync.Map // app -> true while retryWitnesses runs
 }
 
 type logSnap struct {
-	loaded time.Time
-	cp     tlog.Checkpoint
-	signed []byte
+	loaded   time.Time
+	cp       tlog.Checkpoint
+	signed   []byte
+	gen      uint64          // changes whenever signed does (proof cache key)
+	cosigned map[string]bool // witnesses whose cosignature signed holds
 }
 
 const maxCachedProofs = 4096
 
-func newLogService(cfg *LogConfig, st store.Store, interval time.Duration, now func() time.Time) *logService {
-	return &logService{cfg: cfg, st: st, now: now, interval: interval}
+func newLogService(cfg *LogConfig, st store.Store, interval time.Duration, now func() time.Time, logger *slog.Logger, witnessResult func(witness, result string)) (*logService, error) {
+	ws, err := newWitnessClients(cfg.Witnesses)
+	if err != nil {
+		return nil, err
+	}
+	l := &logService{cfg: cfg, st: st, now: now, interval: interval, witnesses: ws, witnessHTTP: cfg.WitnessClient,
+		witnessTimeout: cfg.WitnessTimeout, logger: logger, witnessResult: witnessResult}
+	// Redirects are not followed: the witness is the URL configured (a
+	// redirect could lead a POST elsewhere, to plain http too).
+	hc := http.Client{}
+	if l.witnessHTTP != nil {
+		hc = *l.witnessHTTP
+	}
+	hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	l.witnessHTTP = &hc
+	if l.witnessTimeout <= 0 {
+		l.witnessTimeout = DefaultWitnessTimeout
+	}
+	return l, nil
 }
 
 // checkpoint returns app's signed checkpoint, re-read from the store at
 // most once per interval (and at once after a local publish, or when
-// fresh is set).
+// fresh is set). A new tree is signed and sent to the witnesses; the same
+// tree keeps its note, and only witnesses that have not cosigned it are
+// asked again.
 func (l *logService) checkpoint(ctx context.Context, app string, fresh bool) (*logSnap, error) {
-	if v, ok := l.apps.Load(app); ok && !fresh {
-		if s := v.(*logSnap); l.now().Sub(s.loaded) < l.interval {
+	old, ok := l.apps.Load(app)
+	if ok && !fresh {
+		if s := old.(*logSnap); l.now().Sub(s.loaded) < l.interval {
 			return s, nil
 		}
+	}
+	unlock := l.lockApp(app)
+	defer unlock()
+	if v, ok := l.apps.Load(app); ok && v != old && !fresh {
+		return v.(*logSnap), nil // built while this request waited
 	}
 	n, err := l.st.LogSize(ctx, app)
 	if err != nil {
@@ -100,15 +147,77 @@ func (l *logService) checkpoint(ctx context.Context, app string, fresh bool) (*l
 		return nil, err
 	}
 	cp := tlog.Checkpoint{Origin: signer.Name(), Size: n, Hash: h}
-	signed, err := signer.SignCheckpoint(cp)
-	if err != nil {
-		return nil, err
+	s := &logSnap{loaded: l.now(), cp: cp}
+	if prev, ok := l.last(app); ok && prev.cp == cp {
+		// The same tree: the same note; witnesses missing from it are
+		// asked again in the background, not while a client waits.
+		s.signed, s.gen, s.cosigned = prev.signed, prev.gen, prev.cosigned
+		if len(s.cosigned) < len(l.witnesses) {
+			l.retryWitnesses(app, s)
+		}
+	} else {
+		if s.signed, err = signer.SignCheckpoint(cp); err != nil {
+			return nil, err
+		}
+		if n > 0 && len(l.witnesses) > 0 {
+			s.signed, s.cosigned = l.cosign(ctx, app, cp, s.signed, nil)
+		}
+		s.gen = l.gen.Add(1)
 	}
-	s := &logSnap{loaded: l.now(), cp: cp, signed: signed}
 	if n > 0 {
 		l.apps.Store(app, s)
+		l.lastSnaps.Store(app, s)
 	}
 	return s, nil
+}
+
+// retryWitnesses asks the witnesses missing from base's note again, in
+// the background (one retry at a time per app, each witness bounded by
+// its timeout), and serves the note with what they add if the tree has
+// not changed meanwhile.
+func (l *logService) retryWitnesses(app string, base *logSnap) {
+	if _, busy := l.retrying.LoadOrStore(app, true); busy {
+		return
+	}
+	go func() {
+		defer l.retrying.Delete(app)
+		signed, cosigned := l.cosign(context.Background(), app, base.cp, base.signed, base.cosigned)
+		if len(cosigned) == len(base.cosigned) {
+			return
+		}
+		unlock := l.lockApp(app)
+		defer unlock()
+		cur, ok := l.last(app)
+		if !ok || cur.cp != base.cp || len(cur.cosigned) >= len(cosigned) {
+			return
+		}
+		n := &logSnap{loaded: cur.loaded, cp: cur.cp, signed: signed, cosigned: cosigned, gen: l.gen.Add(1)}
+		if _, ok := l.apps.Load(app); ok {
+			l.apps.Store(app, n)
+		}
+		l.lastSnaps.Store(app, n)
+	}()
+}
+
+// lockApp serialises building app's checkpoint (so that each witness sees
+// one request per new checkpoint) without holding up most other apps: a
+// fixed set of locks, by a hash of the name, so requests naming any app
+// add no state.
+func (l *logService) lockApp(app string) (unlock func()) {
+	h := fnv.New32a()
+	h.Write([]byte(app))
+	mu := &l.builds[h.Sum32()%uint32(len(l.builds))]
+	mu.Lock()
+	return mu.Unlock
+}
+
+// last returns the newest snapshot built for app, even one invalidated.
+func (l *logService) last(app string) (*logSnap, bool) {
+	v, ok := l.lastSnaps.Load(app)
+	if !ok {
+		return nil, false
+	}
+	return v.(*logSnap), true
 }
 
 func (l *logService) invalidate(app string) { l.apps.Delete(app) }
@@ -123,25 +232,30 @@ func (l *logService) hashes(ctx context.Context, app string) tlog.HashReader {
 // sent one (client 0: none). A client size beyond the log gets no
 // consistency proof: the client refuses the proof, and says why.
 func (l *logService) manifestProof(ctx context.Context, app string, version, client int64) (string, error) {
-	idx, err := l.st.LogIndex(ctx, app, tlog.KindManifest, version)
-	if err != nil {
-		return "", fmt.Errorf("log index of manifest v%d: %w", version, err)
-	}
 	snap, err := l.checkpoint(ctx, app, false)
 	if err != nil {
 		return "", err
 	}
-	if idx >= snap.cp.Size || client > snap.cp.Size {
+	if client > snap.cp.Size {
 		if snap, err = l.checkpoint(ctx, app, true); err != nil {
 			return "", err
 		}
 	}
-	if client > snap.cp.Size {
-		client = 0
-	}
-	key := fmt.Sprintf("%s/%d/%d/%d", app, version, snap.cp.Size, client)
+	// Served from memory when built already (at publication, or for an
+	// earlier client holding the same size): no store read.
+	key, client := proofKey(app, version, snap, client)
 	if v, ok := l.proofs.Load(key); ok {
 		return v.(string), nil
+	}
+	idx, err := l.st.LogIndex(ctx, app, tlog.KindManifest, version)
+	if err != nil {
+		return "", fmt.Errorf("log index of manifest v%d: %w", version, err)
+	}
+	if idx >= snap.cp.Size {
+		if snap, err = l.checkpoint(ctx, app, true); err != nil {
+			return "", err
+		}
+		key, client = proofKey(app, version, snap, client)
 	}
 	recs, err := l.st.LogRecords(ctx, app, idx, idx+1)
 	if err != nil {
@@ -152,12 +266,23 @@ func (l *logService) manifestProof(ctx context.Context, app string, version, cli
 		return "", err
 	}
 	v := base64.StdEncoding.EncodeToString(b.Marshal())
-	if l.nproofs.Load() < maxCachedProofs {
-		if _, loaded := l.proofs.LoadOrStore(key, v); !loaded {
-			l.nproofs.Add(1)
-		}
+	if l.nproofs.Add(1) > maxCachedProofs {
+		// Full: start afresh (proofs of older trees are no longer asked
+		// for once clients move on).
+		l.proofs.Clear()
+		l.nproofs.Store(1)
 	}
+	l.proofs.Store(key, v)
 	return v, nil
+}
+
+// proofKey is the proof cache's key for a client holding size client (a
+// size beyond the snapshot's tree gets no consistency proof: 0).
+func proofKey(app string, version int64, snap *logSnap, client int64) (string, int64) {
+	if client > snap.cp.Size {
+		client = 0
+	}
+	return fmt.Sprintf("%s/%d/%d/%d/%d", app, version, snap.cp.Size, snap.gen, client), client
 }
 
 // parseLogSize reads the Pinset-Log-Size request header: one decimal
@@ -314,9 +439,33 @@ func (s *Server) setManifestProof(w http.ResponseWriter, r *http.Request, app st
 	h[HeaderLogProof] = []string{v}
 }
 
-func (s *Server) logInvalidate(app string) {
-	if s.tlog != nil {
-		s.tlog.invalidate(app)
+// logPublished follows a local publication: the app's checkpoint is
+// signed (and cosigned by the witnesses) at once rather than by the first
+// client, and for a manifest (version > 0) the proofs most clients will
+// ask for are built: from the tree size of the checkpoint served until now
+// (what clients that took the previous manifest hold) and from none. A
+// failure here is logged; the request path builds them again.
+func (s *Server) logPublished(ctx context.Context, app string, version int64) {
+	if s.tlog == nil {
+		return
+	}
+	var held int64
+	if prev, ok := s.tlog.last(app); ok {
+		held = prev.cp.Size
+	}
+	s.tlog.invalidate(app)
+	if _, err := s.tlog.checkpoint(ctx, app, true); err != nil {
+		s.log.Error("signing the transparency log's checkpoint after a publication", "app", app, "err", err)
+		return
+	}
+	if version == 0 {
+		return
+	}
+	for _, client := range []int64{held, 0} {
+		if _, err := s.tlog.manifestProof(ctx, app, version, client); err != nil {
+			s.log.Error("building the log proof after a publication", "app", app, "version", version, "err", err)
+			return
+		}
 	}
 }
 
@@ -344,13 +493,14 @@ func logKeyName(k string) string { name, _, _ := strings.Cut(k, "+"); return nam
 // ReadLogKey reads the log's Ed25519 private key from a PKCS#8 PEM file
 // (as `pinset key new NAME --alg ed25519` writes it). The file must not be
 // readable by group or others (mode 0600): the key signs every checkpoint.
+// A witness's key (pinset witness) is read alike: it cosigns them.
 func ReadLogKey(path string, passphrase []byte) (ed25519.PrivateKey, error) {
 	fi, err := os.Stat(path)
 	if err != nil {
 		return nil, err
 	}
 	if fi.Mode().Perm()&0o077 != 0 {
-		return nil, fmt.Errorf("%s: mode %04o: the log key must be readable by its owner only (chmod 600)", path, fi.Mode().Perm())
+		return nil, fmt.Errorf("%s: mode %04o: a checkpoint signing key must be readable by its owner only (chmod 600)", path, fi.Mode().Perm())
 	}
 	b, err := os.ReadFile(path)
 	if err != nil {
@@ -362,7 +512,7 @@ func ReadLogKey(path string, passphrase []byte) (ed25519.PrivateKey, error) {
 	}
 	k, ok := s.Private().(ed25519.PrivateKey)
 	if !ok {
-		return nil, fmt.Errorf("%s: the log key must be Ed25519 (pinset key new NAME --alg ed25519), not %s", path, s.Key.Alg)
+		return nil, fmt.Errorf("%s: a checkpoint signing key must be Ed25519 (pinset key new NAME --alg ed25519), not %s", path, s.Key.Alg)
 	}
 	return k, nil
 }

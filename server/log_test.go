@@ -2,12 +2,17 @@ package server
 
 import (
 	"bytes"
+	"context"
 	"crypto/ed25519"
 	"encoding/base64"
 	"errors"
+	"path/filepath"
 	"strconv"
+	"sync/atomic"
 	"testing"
+	"time"
 
+	"pinset.dev/pinset/store"
 	"pinset.dev/pinset/tlog"
 	"pinset.dev/pinset/trust"
 )
@@ -175,5 +180,69 @@ func TestLogRootNamesLog(t *testing.T) {
 	e2 := newEnv(t, nil)
 	if r := e2.publish("root", e.repo.Root()); r.code != 409 || r.apiErr(t).Code != "log_key" {
 		t.Fatalf("no log key: %d %s", r.code, r.body)
+	}
+}
+
+// logReads counts the store's log reads (a real SQLite store underneath).
+type logReads struct {
+	store.Store
+	n atomic.Int64
+}
+
+func (c *logReads) LogSize(ctx context.Context, app string) (int64, error) {
+	c.n.Add(1)
+	return c.Store.LogSize(ctx, app)
+}
+func (c *logReads) LogHashes(ctx context.Context, app string, ix []int64) ([]tlog.Hash, error) {
+	c.n.Add(1)
+	return c.Store.LogHashes(ctx, app, ix)
+}
+func (c *logReads) LogRecords(ctx context.Context, app string, start, end int64) ([][]byte, error) {
+	c.n.Add(1)
+	return c.Store.LogRecords(ctx, app, start, end)
+}
+func (c *logReads) LogIndex(ctx context.Context, app, kind string, version int64) (int64, error) {
+	c.n.Add(1)
+	return c.Store.LogIndex(ctx, app, kind, version)
+}
+
+// TestLogProofBuiltAtPublication: a manifest's publication signs the new
+// checkpoint and builds the proofs clients will ask for (from the tree
+// size of the checkpoint served until then, and from none), so the
+// clients after it get the proof from memory, without reading the store.
+func TestLogProofBuiltAtPublication(t *testing.T) {
+	lc := testLogConfig()
+	sq, err := store.OpenSQLite(context.Background(), filepath.Join(t.TempDir(), store.SQLiteFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sq.Close()
+	st := &logReads{Store: sq}
+	e := newEnvStore(t, st, func(c *Config) { c.Log = lc; c.RefreshInterval = time.Hour })
+	e.mustPublish("root", e.repo.Root())
+	e.mustPublish("pins", e.repo.Manifest())
+	e.mustPublish("pins", e.repo.PublishManifest(nil))
+	snap, ok := e.srv.tlog.last("shop")
+	if !ok || snap.cp.Size != 3 {
+		t.Fatalf("no checkpoint of size 3 after the publication: %+v", snap)
+	}
+	before := st.n.Load()
+	for _, held := range []string{"2", ""} {
+		var hdr []string
+		if held != "" {
+			hdr = []string{HeaderLogSize, held}
+		}
+		r := e.do("GET", "/v1/apps/shop/pins.json", nil, hdr...)
+		if r.code != 200 || r.h.Get(HeaderLogProof) == "" {
+			t.Fatalf("pins.json (holding %q): %d, proof %q", held, r.code, r.h.Get(HeaderLogProof))
+		}
+	}
+	if n := st.n.Load() - before; n != 0 {
+		t.Fatalf("%d log reads from the store for proofs built at publication, want 0", n)
+	}
+	// A size no one asked for yet is built on demand (and read).
+	e.do("GET", "/v1/apps/shop/pins.json", nil, HeaderLogSize, "1")
+	if st.n.Load() == before {
+		t.Fatal("a proof from size 1 came without reading the store")
 	}
 }

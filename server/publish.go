@@ -88,7 +88,7 @@ func (s *Server) PublishRoot(ctx context.Context, app string, b []byte) (*Publis
 		return nil, &PublishError{Status: http.StatusInternalServerError, Code: "internal", Err: err}
 	}
 	s.docs.invalidate(app)
-	s.logInvalidate(app)
+	s.logPublished(ctx, app, 0)
 	s.m.publishes.WithLabelValues("root", "published").Inc()
 	return &PublishResult{App: app, Kind: "root", Version: root.Version, Changed: true, SHA256: digestHex(b)}, nil
 }
@@ -203,7 +203,7 @@ func (s *Server) PublishManifest(ctx context.Context, app string, b []byte, opts
 		return nil, &PublishError{Status: http.StatusInternalServerError, Code: "internal", Err: err}
 	}
 	s.docs.invalidate(app)
-	s.logInvalidate(app)
+	s.logPublished(ctx, app, int64(m.Version))
 	s.m.publishes.WithLabelValues("manifest", "published").Inc()
 	if len(unpinned) > 0 {
 		s.auditUnpin(ctx, app, m.Version, unpinned)

@@ -213,7 +213,11 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.docs = newDocCache(cfg.Store, cfg.RefreshInterval, s.now)
 	if cfg.Log != nil {
-		s.tlog = newLogService(cfg.Log, cfg.Store, cfg.RefreshInterval, s.now)
+		if s.tlog, err = newLogService(cfg.Log, cfg.Store, cfg.RefreshInterval, s.now, s.log, func(w, result string) {
+			s.m.witnesses.WithLabelValues(w, result).Inc()
+		}); err != nil {
+			return nil, err
+		}
 	}
 	s.limiter = newLimiter(cfg.ReportRate, cfg.ReportBurst, s.now)
 	s.appLimiter = newLimiter(cfg.ReportAppRate, cfg.ReportAppBurst, s.now)

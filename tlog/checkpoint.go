@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 
 	"golang.org/x/mod/sumdb/note"
 	"golang.org/x/mod/sumdb/tlog"
@@ -179,8 +180,7 @@ func (v *cosigVerifier) Verify(msg, sig []byte) bool {
 		return false
 	}
 	t := binary.BigEndian.Uint64(sig[:8])
-	signed := fmt.Appendf(nil, "cosignature/v1\ntime %d\n%s", t, msg)
-	return ed25519.Verify(v.pub, signed, sig[8:])
+	return ed25519.Verify(v.pub, cosignedMessage(t, msg), sig[8:])
 }
 
 // Verifiers are the keys a root names for its log: the log's own key and
@@ -189,7 +189,19 @@ type Verifiers struct {
 	Log       note.Verifier
 	Witnesses []note.Verifier
 	Threshold int
+
+	// opened caches the checkpoints Open accepted, by the SHA-256 of the
+	// signed note: the same bytes under the same keys give the same
+	// answer, so a client restoring its cached checkpoint and then the
+	// manifest proof that carries the same note verifies its signatures
+	// once. Bounded (maxOpened, oldest out first); refusals are not kept.
+	mu     sync.Mutex
+	opened map[[32]byte]Checkpoint
+	order  [][32]byte
 }
+
+// maxOpened bounds Verifiers' cache of accepted checkpoints.
+const maxOpened = 4
 
 // NewVerifiers parses the log key (algorithm Ed25519) and the witness keys
 // (Ed25519 note keys or C2SP cosignature/v1 keys), none twice, at most
@@ -237,6 +249,35 @@ func (v *Verifiers) Open(signed []byte) (Checkpoint, error) {
 	if len(signed) > MaxCheckpointSize {
 		return Checkpoint{}, malformed("checkpoint", "%d bytes, over the cap of %d", len(signed), MaxCheckpointSize)
 	}
+	id := sha256.Sum256(signed)
+	v.mu.Lock()
+	c, ok := v.opened[id]
+	v.mu.Unlock()
+	if ok {
+		return c, nil
+	}
+	c, err := v.open(signed)
+	if err != nil {
+		return c, err
+	}
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.opened == nil {
+		v.opened = map[[32]byte]Checkpoint{}
+	}
+	if _, ok := v.opened[id]; !ok {
+		if len(v.order) == maxOpened {
+			delete(v.opened, v.order[0])
+			v.order = v.order[1:]
+		}
+		v.opened[id] = c
+		v.order = append(v.order, id)
+	}
+	return c, nil
+}
+
+// open is Open without the cache.
+func (v *Verifiers) open(signed []byte) (Checkpoint, error) {
 	list := append([]note.Verifier{v.Log}, v.Witnesses...)
 	n, err := note.Open(signed, note.VerifierList(list...))
 	if err != nil {

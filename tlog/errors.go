@@ -23,6 +23,9 @@ var (
 	// ErrFork: two checkpoints signed by the log for the same tree size
 	// with different root hashes: the log showed two histories.
 	ErrFork = errors.New("log fork: two checkpoints of one size with different root hashes")
+	// ErrConflict: an add-checkpoint request's old size is not the size of
+	// the last checkpoint the witness cosigned (C2SP tlog-witness 409).
+	ErrConflict = errors.New("old size is not the witness's latest")
 )
 
 func malformed(what, format string, args ...any) error {

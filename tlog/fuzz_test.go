@@ -65,3 +65,35 @@ func FuzzOpenCheckpoint(f *testing.F) {
 		}
 	})
 }
+
+// FuzzParseAddCheckpoint: an add-checkpoint body either fails to parse or
+// re-encodes to the same bytes, and a witness's decision on it never
+// panics; a witness answer either fails or adds signatures to the note.
+func FuzzParseAddCheckpoint(f *testing.F) {
+	s := testSigner(f)
+	m := buildLog(f, 9)
+	cp := signed(f, m, s)
+	p, err := ProveConsistency(m, 9, 4)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add((&AddCheckpoint{OldSize: 4, Proof: p, Checkpoint: cp}).Marshal())
+	f.Add((&AddCheckpoint{Checkpoint: cp}).Marshal())
+	f.Add([]byte("old 0\n\n"))
+	w, err := ParseWitnessKey(cosigner(f, "witness.example", testKey(11), 1767225600).VerifierKey())
+	if err != nil {
+		f.Fatal(err)
+	}
+	prev, _ := m.Checkpoint(origin)
+	f.Fuzz(func(t *testing.T, data []byte) {
+		AddCosignatures(cp, data, w)
+		a, err := ParseAddCheckpoint(data)
+		if err != nil {
+			return
+		}
+		if got := a.Marshal(); !bytes.Equal(got, data) {
+			t.Fatalf("re-encoded differently:\n%q\n%q", data, got)
+		}
+		CheckWitnessConsistency(prev, prev, a)
+	})
+}

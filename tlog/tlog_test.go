@@ -3,7 +3,6 @@ package tlog
 import (
 	"bytes"
 	"crypto/ed25519"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"strings"
@@ -27,23 +26,13 @@ func testSigner(t testing.TB) *Signer {
 	return s
 }
 
-// cosigner signs C2SP tlog-cosignature/v1 lines for tests.
-type cosigner struct {
-	name string
-	key  ed25519.PrivateKey
-	time uint64
-}
-
-func (c *cosigner) Name() string { return c.name }
-func (c *cosigner) KeyHash() uint32 {
-	return keyHash(c.name, append([]byte{algCosignature}, c.key.Public().(ed25519.PublicKey)...))
-}
-func (c *cosigner) Sign(msg []byte) ([]byte, error) {
-	signed := fmt.Appendf(nil, "cosignature/v1\ntime %d\n%s", c.time, msg)
-	return append(binary.BigEndian.AppendUint64(nil, c.time), ed25519.Sign(c.key, signed)...), nil
-}
-func (c *cosigner) vkey() string {
-	return c.name + "+" + fmt.Sprintf("%08x", c.KeyHash()) + "+" + b64(append([]byte{algCosignature}, c.key.Public().(ed25519.PublicKey)...))
+// cosigner returns a witness key stamping cosignatures with time t.
+func cosigner(t testing.TB, name string, key ed25519.PrivateKey, at int64) *Cosigner {
+	c, err := NewCosigner(name, key, func() time.Time { return time.Unix(at, 0) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
 }
 
 func record(t testing.TB, kind string, v uint64, env string) []byte {
@@ -187,11 +176,11 @@ func TestFork(t *testing.T) {
 func TestCheckpointSignatures(t *testing.T) {
 	s := testSigner(t)
 	m := buildLog(t, 3)
-	w1 := &cosigner{name: "witness-1.example", key: testKey(11), time: 1767225600}
-	w2 := &cosigner{name: "witness-2.example", key: testKey(12), time: 1767225600}
+	w1 := cosigner(t, "witness-1.example", testKey(11), 1767225600)
+	w2 := cosigner(t, "witness-2.example", testKey(12), 1767225600)
 	w3skey, w3vkey, _ := note.GenerateKey(bytes.NewReader(bytes.Repeat([]byte{13}, 64)), "witness-3.example")
 	w3, _ := note.NewSigner(w3skey)
-	v := verifiers(t, s, []string{w1.vkey(), w2.vkey(), w3vkey}, 2)
+	v := verifiers(t, s, []string{w1.VerifierKey(), w2.VerifierKey(), w3vkey}, 2)
 
 	if _, err := v.Open(signed(t, m, s, w1, w3)); err != nil {
 		t.Fatalf("2 of 3 witnesses: %v", err)
@@ -208,7 +197,7 @@ func TestCheckpointSignatures(t *testing.T) {
 	}
 	// A cosignature under a named witness's name and key hash that does
 	// not verify refuses the checkpoint.
-	bad := &badHash{cosigner{name: w1.name, key: testKey(99), time: 1}, w1.KeyHash()}
+	bad := &badHash{cosigner(t, w1.Name(), testKey(99), 1), w1.KeyHash()}
 	if _, err := v.Open(signed(t, m, s, bad, w2, w3)); !errors.Is(err, ErrSignature) {
 		t.Fatalf("forged cosignature: %v, want ErrSignature", err)
 	}
@@ -220,13 +209,13 @@ func TestCheckpointSignatures(t *testing.T) {
 	if _, err := v.Open(nb); !errors.Is(err, ErrSignature) {
 		t.Fatalf("other origin: %v, want ErrSignature", err)
 	}
-	if _, err := NewVerifiers(s.VerifierKey(), []string{w1.vkey(), w1.vkey()}, 1); !errors.Is(err, ErrMalformed) {
+	if _, err := NewVerifiers(s.VerifierKey(), []string{w1.VerifierKey(), w1.VerifierKey()}, 1); !errors.Is(err, ErrMalformed) {
 		t.Fatalf("witness twice: %v", err)
 	}
-	if _, err := NewVerifiers(s.VerifierKey(), []string{w1.vkey()}, 0); !errors.Is(err, ErrMalformed) {
+	if _, err := NewVerifiers(s.VerifierKey(), []string{w1.VerifierKey()}, 0); !errors.Is(err, ErrMalformed) {
 		t.Fatalf("threshold 0 with witnesses: %v", err)
 	}
-	if _, err := NewVerifiers(w1.vkey(), nil, 0); !errors.Is(err, ErrMalformed) {
+	if _, err := NewVerifiers(w1.VerifierKey(), nil, 0); !errors.Is(err, ErrMalformed) {
 		t.Fatalf("cosignature key as the log key: %v", err)
 	}
 }
@@ -258,7 +247,7 @@ func TestTilePaths(t *testing.T) {
 }
 
 type badHash struct {
-	cosigner
+	*Cosigner
 	hash uint32
 }
 

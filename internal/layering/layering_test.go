@@ -13,7 +13,7 @@ var clientSide = []string{"pin", "policy", "trust", "enforce", "client", "report
 
 // The service and the tools; the client side imports neither.
 var service = []string{"server", "server/serveconfig", "store", "monitor", "alert", "report", "rotate", "renew"}
-var tools = []string{"probe", "check", "export", "scan", "keyring", "certs", "deploy", "fleet", "demo"}
+var tools = []string{"probe", "check", "export", "scan", "keyring", "certs", "deploy", "fleet", "demo", "witness"}
 
 func deps(t *testing.T, pkgs ...string) []string {
 	t.Helper()

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -23,6 +24,7 @@ import (
 	"pinset.dev/pinset/policy"
 	"pinset.dev/pinset/renew"
 	"pinset.dev/pinset/server"
+	"pinset.dev/pinset/tlog"
 )
 
 // Target is one entry of rotation.targets: a host whose switch serve
@@ -166,7 +168,8 @@ func (c *ACMESchedule) apply(logger *slog.Logger, rc *server.RotationConfig) err
 	return nil
 }
 
-// acmeHTTPClient trusts the system roots plus caFile.
+// acmeHTTPClient trusts the system roots plus caFile (the ACME directory's
+// and the transparency log witnesses' HTTPS clients).
 func acmeHTTPClient(setting, caFile string) (*http.Client, error) {
 	if caFile == "" {
 		return &http.Client{Timeout: time.Minute}, nil
@@ -188,6 +191,20 @@ type TransparencyLog struct {
 	// Audit, when set, makes the monitor audit every app's log each round
 	// (PinsetTransparencyLogProblem).
 	Audit *LogAudit `yaml:"audit"`
+	// Witnesses are asked to cosign each new checkpoint (C2SP
+	// tlog-witness); roots list their keys in log.witnesses.
+	Witnesses []LogWitness `yaml:"witnesses"`
+	// WitnessTimeout bounds each witness request (default 5s).
+	WitnessTimeout string `yaml:"witness_timeout"`
+	// WitnessCA is a PEM file of CAs for the witnesses' HTTPS
+	// certificates (default: the system's).
+	WitnessCA string `yaml:"witness_ca"`
+}
+
+// LogWitness is one entry of transparency_log.witnesses.
+type LogWitness struct {
+	URL string `yaml:"url"` // submission prefix: URL/add-checkpoint
+	Key string `yaml:"key"` // verifier key (cosignature/v1 or Ed25519 note key)
 }
 
 // LogAudit is transparency_log.audit: where the monitor audits the logs
@@ -219,7 +236,53 @@ func (c *TransparencyLog) Load() (*server.LogConfig, error) {
 	if _, err := lc.LogVerifierKey("app"); err != nil {
 		return nil, fmt.Errorf("transparency_log.name: %v", err)
 	}
+	if err := c.loadWitnesses(lc); err != nil {
+		return nil, err
+	}
 	return lc, nil
+}
+
+// loadWitnesses checks transparency_log.witnesses: each an http(s) URL
+// (plain http only to a loopback address) and a witness key, none twice.
+func (c *TransparencyLog) loadWitnesses(lc *server.LogConfig) error {
+	timeout, err := optDuration("transparency_log.witness_timeout", c.WitnessTimeout, server.DefaultWitnessTimeout)
+	if err != nil {
+		return err
+	}
+	if timeout <= 0 {
+		return errors.New("transparency_log.witness_timeout: must be positive")
+	}
+	for i, w := range c.Witnesses {
+		u, err := url.Parse(w.URL)
+		if err != nil || u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" ||
+			!(u.Scheme == "https" || u.Scheme == "http" && isLoopback(u.Hostname())) {
+			return fmt.Errorf("transparency_log.witnesses[%d].url %s: an https URL (plain http to loopback only), without user, query or fragment", i, redact.URL(w.URL))
+		}
+		if _, err := tlog.ParseWitnessKey(w.Key); err != nil {
+			return fmt.Errorf("transparency_log.witnesses[%d].key: %v", i, err)
+		}
+		lc.Witnesses = append(lc.Witnesses, server.LogWitness{URL: w.URL, Key: w.Key})
+	}
+	if len(c.Witnesses) > tlog.MaxWitnesses {
+		return fmt.Errorf("transparency_log.witnesses: %d, at most %d", len(c.Witnesses), tlog.MaxWitnesses)
+	}
+	if len(c.Witnesses) == 0 {
+		if c.WitnessCA != "" || c.WitnessTimeout != "" {
+			return errors.New("transparency_log.witness_ca and witness_timeout need transparency_log.witnesses")
+		}
+		return nil
+	}
+	hc, err := acmeHTTPClient("transparency_log.witness_ca", c.WitnessCA)
+	if err != nil {
+		return err
+	}
+	lc.WitnessClient, lc.WitnessTimeout = hc, timeout
+	return nil
+}
+
+func isLoopback(host string) bool {
+	ip := net.ParseIP(host)
+	return host == "localhost" || ip != nil && ip.IsLoopback()
 }
 
 // apply gives the server its log key when the section is set.

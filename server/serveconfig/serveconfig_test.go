@@ -1,6 +1,7 @@
 package serveconfig
 
 import (
+	"crypto/ed25519"
 	"errors"
 	"io"
 	"os"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"pinset.dev/pinset/internal/pki"
+	"pinset.dev/pinset/tlog"
 	"pinset.dev/pinset/trust"
 )
 
@@ -138,5 +140,63 @@ func TestAdminListenTLS(t *testing.T) {
 	}
 	if svc.Cert != nil || svc.Server.AdminCert == nil || svc.Server.AdminClientCAs == nil {
 		t.Fatalf("built: public cert %v, admin cert %v, admin CAs %v", svc.Cert != nil, svc.Server.AdminCert != nil, svc.Server.AdminClientCAs != nil)
+	}
+}
+
+// transparency_log.witnesses: each an https URL (plain http to loopback
+// only) and a witness key; the server gets them with the timeout and an
+// HTTP client; unknown keys are refused by name.
+func TestTransparencyLogWitnesses(t *testing.T) {
+	dir := t.TempDir()
+	s, err := trust.GenerateKey(trust.Ed25519, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pem, err := s.MarshalPrivateKeyPEM(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := filepath.Join(dir, "log.key")
+	os.WriteFile(key, pem, 0o600)
+	c, err := tlog.NewCosigner("witness.example.test/w1", ed25519.NewKeyFromSeed(make([]byte, 32)), time.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wkey := c.VerifierKey()
+	head := "transparency_log:\n  key: " + key + "\n  name: pins.example.test\n"
+	f, err := load(t, head+"  witness_timeout: 3s\n  witnesses:\n    - {url: 'https://witness.example.test/w1', key: '"+wkey+"'}\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc, err := f.Build(io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lc := svc.Server.Log
+	if len(lc.Witnesses) != 1 || lc.Witnesses[0].Key != wkey || lc.WitnessTimeout != 3*time.Second || lc.WitnessClient == nil {
+		t.Fatalf("log config %+v", lc)
+	}
+	for text, want := range map[string]string{
+		"  witnesses:\n    - {url: 'http://witness.example.test', key: '" + wkey + "'}\n":           "plain http to loopback only",
+		"  witnesses:\n    - {url: 'https://u:p@witness.example.test', key: '" + wkey + "'}\n":      "without user",
+		"  witnesses:\n    - {url: 'https://witness.example.test', key: 'witness+00000000+AA=='}\n": "witnesses[0].key",
+		"  witnesses:\n    - {url: 'https://witness.example.test', kee: x}\n":                       `unknown key "kee"`,
+		"  witness_timeout: 3s\n": "need transparency_log.witnesses",
+		"  witness_timeout: soon\n  witnesses:\n    - {url: 'https://w.example.test', key: '" + wkey + "'}\n": "witness_timeout",
+	} {
+		f, err := load(t, head+text)
+		if err == nil {
+			_, err = f.Build(io.Discard)
+		}
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: %v, want %q", text, err, want)
+		}
+	}
+	f, err = load(t, head+"  witnesses:\n    - {url: 'http://127.0.0.1:9/', key: '"+wkey+"'}\n")
+	if err == nil {
+		_, err = f.Build(io.Discard)
+	}
+	if err != nil {
+		t.Fatalf("http to loopback: %v", err)
 	}
 }

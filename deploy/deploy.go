@@ -122,6 +122,17 @@ func (e *ReloadError) Error() string {
 }
 func (e *ReloadError) Unwrap() error { return e.Err }
 
+// WrongKeyError: the certificate and key to deploy are for another key
+// than the one the deployment must serve; nothing was written.
+type WrongKeyError struct {
+	Host      string
+	Want, Got pin.Pin
+}
+
+func (e *WrongKeyError) Error() string {
+	return fmt.Sprintf("refusing to deploy key %s to %s: the deployment must serve key %s (nothing was written)", e.Got, e.Host, e.Want)
+}
+
 // VerifyError: after the reload, some address did not serve the expected
 // key within Settle.
 type VerifyError struct {
@@ -172,6 +183,12 @@ func Deploy(ctx context.Context, t Target, chainPEM, keyPEM []byte, want pin.Pin
 	}
 	if certPin != keyPin {
 		return nil, &PairError{Cert: certPin, Key: keyPin}
+	}
+	if certPin != want {
+		// Caught before the server could serve it: verification after the
+		// reload would roll it back too, but clients connecting in between
+		// would meet a key their pins may not hold.
+		return nil, &WrongKeyError{Host: t.Host, Want: want, Got: certPin}
 	}
 
 	prev, err := readPrevious(t)

@@ -197,6 +197,13 @@ func newEdgeFixture(t testing.TB) *edgeFixture {
 	return f
 }
 
+// another is a second edge instance with the same files, CA, issuer and
+// upstream (start it with start).
+func (f *edgeFixture) another() *edgeFixture {
+	return &edgeFixture{dir: f.dir, root: f.root, deviceCA: f.deviceCA, crlSrv: f.crlSrv, issuer: f.issuer,
+		upstream: f.upstream, log: f.log, reg: prometheus.NewRegistry()}
+}
+
 // revoke publishes a new CRL (a higher number) revoking the serials.
 func (f *edgeFixture) revoke(t testing.TB, serials ...*big.Int) {
 	now := time.Now()

@@ -46,7 +46,7 @@ type issuer struct {
 
 const testIssuer, testAudience = "https://issuer.test/", "pinset-api"
 
-func newIssuer(t *testing.T) *issuer {
+func newIssuer(t testing.TB) *issuer {
 	is := &issuer{keys: map[string]crypto.Signer{}, algs: map[string]string{}}
 	is.srv = httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		is.fetches.Add(1)
@@ -69,7 +69,7 @@ func newIssuer(t *testing.T) *issuer {
 }
 
 // add publishes a new key of alg (RS256, ES256, EdDSA) under kid.
-func (is *issuer) add(t *testing.T, kid, alg string) {
+func (is *issuer) add(t testing.TB, kid, alg string) {
 	var k crypto.Signer
 	var err error
 	switch alg {
@@ -104,7 +104,7 @@ func claims(sub string, scopes ...string) jwt.MapClaims {
 	}
 }
 
-func (is *issuer) token(t *testing.T, kid string, c jwt.MapClaims) string {
+func (is *issuer) token(t testing.TB, kid string, c jwt.MapClaims) string {
 	is.mu.Lock()
 	k, alg := is.keys[kid], is.algs[kid]
 	is.mu.Unlock()
@@ -159,9 +159,16 @@ type edgeFixture struct {
 	srv      *Server
 	addr     string
 	log      *testtool.Buffer
-	reg      *prometheus.Registry
-	cancel   context.CancelFunc
-	done     chan error
+	logTo    io.Writer // default log
+	// tokenCache is tokens.cache: "off" by default here, so that tests
+	// see every key set change at once.
+	tokenCache string
+	// slow leaves the certificate, CRL and key set refresh at their
+	// defaults' scale (1m) instead of the tests' milliseconds.
+	slow   bool
+	reg    *prometheus.Registry
+	cancel context.CancelFunc
+	done   chan error
 }
 
 func writeFile(t testing.TB, name string, b []byte, mode os.FileMode) {
@@ -175,7 +182,7 @@ func writeFile(t testing.TB, name string, b []byte, mode os.FileMode) {
 // from a YAML configuration (extra is appended at the top level, routes
 // replace the default ones).
 func newEdgeFixture(t testing.TB) *edgeFixture {
-	f := &edgeFixture{dir: t.TempDir(), log: &testtool.Buffer{}, reg: prometheus.NewRegistry()}
+	f := &edgeFixture{dir: t.TempDir(), log: &testtool.Buffer{}, reg: prometheus.NewRegistry(), tokenCache: `"off"`}
 	f.root = pki.Must(pki.NewRoot(pki.Template{CommonName: "edge test root"}))
 	leaf := pki.Must(f.root.NewLeaf(pki.Template{Hosts: []string{"127.0.0.1"}}))
 	writeFile(t, filepath.Join(f.dir, "cert.pem"), leaf.ChainPEM(), 0o644)
@@ -189,10 +196,8 @@ func newEdgeFixture(t testing.TB) *edgeFixture {
 	}))
 	t.Cleanup(f.crlSrv.Close)
 	writeFile(t, filepath.Join(f.dir, "crl-ca.pem"), pki.CertPEM(f.crlSrv.Certificate()), 0o644)
-	if tt, ok := t.(*testing.T); ok {
-		f.issuer = newIssuer(tt)
-		writeFile(t, filepath.Join(f.dir, "issuer-ca.pem"), pki.CertPEM(f.issuer.srv.Certificate()), 0o644)
-	}
+	f.issuer = newIssuer(t)
+	writeFile(t, filepath.Join(f.dir, "issuer-ca.pem"), pki.CertPEM(f.issuer.srv.Certificate()), 0o644)
 	f.upstream = newUpstream(t)
 	return f
 }
@@ -260,6 +265,13 @@ routes:
     token: true
 `
 
+func (f *edgeFixture) every(fast string) string {
+	if f.slow {
+		return "1m"
+	}
+	return fast
+}
+
 // config is the edge's YAML with the fixture's files; extra goes at the
 // top level.
 func (f *edgeFixture) config(extra string) string {
@@ -268,14 +280,14 @@ access_log: stderr
 tls:
   cert_file: %DIR%/cert.pem
   key_file: %DIR%/key.pem
-  reload_every: 50ms
+  reload_every: ` + f.every("50ms") + `
 identity:
   key_file: %DIR%/identity.key
 devices:
   ca_file: %DIR%/device-ca.pem
   crl: %CRL%
   crl_ca_file: %DIR%/crl-ca.pem
-  refresh: 300ms
+  refresh: ` + f.every("300ms") + `
 `
 	if f.issuer != nil {
 		c += `tokens:
@@ -284,8 +296,8 @@ devices:
   issuer: ` + testIssuer + `
   audience: ` + testAudience + `
   skew: 5s
-  refresh: 300ms
-  cache: "off"
+  refresh: ` + f.every("300ms") + `
+  cache: ` + f.tokenCache + `
 `
 	}
 	if !strings.Contains(extra, "routes:") {
@@ -310,7 +322,11 @@ func (f *edgeFixture) start(t testing.TB, extra string) {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	srv, err := file.Build(ctx, Options{Registry: f.reg, Log: f.log})
+	var log io.Writer = f.log
+	if f.logTo != nil {
+		log = f.logTo
+	}
+	srv, err := file.Build(ctx, Options{Registry: f.reg, Log: log})
 	if err != nil {
 		cancel()
 		t.Fatal(err)

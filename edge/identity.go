@@ -41,12 +41,33 @@ var (
 func stripIdentity(h http.Header) int {
 	n := 0
 	for k := range h {
-		if strings.HasPrefix(strings.ReplaceAll(strings.ToLower(k), "_", "-"), identPrefix) {
+		if isIdentityHeader(k) {
 			delete(h, k)
 			n++
 		}
 	}
 	return n
+}
+
+// isIdentityHeader says whether name, lower-cased with "_" read as "-",
+// starts with "pinset-edge-" (without allocating: it runs on every header
+// of every request).
+func isIdentityHeader(name string) bool {
+	if len(name) < len(identPrefix) {
+		return false
+	}
+	for i := 0; i < len(identPrefix); i++ {
+		c := name[i]
+		if c == '_' {
+			c = '-'
+		} else if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if c != identPrefix[i] {
+			return false
+		}
+	}
+	return true
 }
 
 // identityMAC is the MAC of the identity headers of one request: the

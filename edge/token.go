@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -164,12 +165,9 @@ func (t *Tokens) Verify(ctx context.Context, raw string, need []string) (*Claims
 	if err != nil {
 		return nil, err
 	}
-	have := map[string]bool{}
-	for _, s := range c.Scopes() {
-		have[s] = true
-	}
+	have := c.Scopes()
 	for _, s := range need {
-		if !have[s] {
+		if !slices.Contains(have, s) {
 			return c, fmt.Errorf("%w %q", ErrScope, s)
 		}
 	}

@@ -137,9 +137,9 @@ func duration(name, s string, def time.Duration) (time.Duration, error) {
 	if s == "" {
 		return def, nil
 	}
-	d, err := time.ParseDuration(s)
+	d, err := input.ParseDays(s)
 	if err != nil || d <= 0 {
-		return 0, fmt.Errorf("%s: %q is not a positive duration such as 30s or 5m", name, s)
+		return 0, fmt.Errorf("%s: %q is not a positive duration such as 30s, 5m or 1d", name, s)
 	}
 	return d, nil
 }
@@ -180,7 +180,7 @@ func (f *File) Build(ctx context.Context, o Options) (*Server, error) {
 	if err := f.Devices.build(s, &c, o); err != nil {
 		return nil, err
 	}
-	if err := f.Tokens.build(ctx, &c, o); err != nil {
+	if err := f.Tokens.build(ctx, &c, o, s.jwksFailed); err != nil {
 		return nil, err
 	}
 	if err := f.RateLimits.build(&c, o); err != nil {
@@ -297,11 +297,11 @@ func parseCerts(b []byte) ([]*x509.Certificate, error) {
 	}
 }
 
-func (t *TokensFile) build(ctx context.Context, c *Config, o Options) error {
+func (t *TokensFile) build(ctx context.Context, c *Config, o Options, failed func(error)) error {
 	if t == nil {
 		return nil
 	}
-	tc := TokenConfig{JWKSURL: t.JWKSURL, Issuer: t.Issuer, Audience: t.Audience, Now: o.Now}
+	tc := TokenConfig{JWKSURL: t.JWKSURL, Issuer: t.Issuer, Audience: t.Audience, Now: o.Now, OnRefreshError: failed}
 	var err error
 	if tc.Skew, err = duration("tokens.skew", t.Skew, 30*time.Second); err != nil {
 		return err

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"pinset.dev/pinset/internal/pki"
 	"pinset.dev/pinset/pin"
@@ -363,5 +364,31 @@ func TestConfigRefused(t *testing.T) {
 	file, _ := Load(f.dir + "/bad.yaml")
 	if _, err := file.Build(t.Context(), Options{Log: f.log}); err == nil || !strings.Contains(err.Error(), "chmod 600") {
 		t.Errorf("identity key readable by others: %v", err)
+	}
+}
+
+// TestJWKSFetchFailureReported: when the issuer's key set cannot be
+// fetched, the edge logs and counts it, and keeps the keys it holds.
+func TestJWKSFetchFailureReported(t *testing.T) {
+	f := newEdgeFixture(t)
+	f.issuer.add(t, "k", "ES256")
+	f.start(t, "")
+	tok := f.issuer.token(t, "k", claims("alice", "read"))
+	if code, _, _ := f.do(t, f.client(), f.req(t, "GET", "/v1/a", tok)); code != 200 {
+		t.Fatalf("before: %d", code)
+	}
+	f.issuer.broken.Store(true)
+	deadline := time.Now().Add(5 * time.Second)
+	for testutil.ToFloat64(f.srv.metrics.JWKSFailures) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("no failed key set fetch counted 5s after the issuer broke (refresh 300ms); log:\n%s", f.log.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if !strings.Contains(f.log.String(), "key set fetch failed") {
+		t.Errorf("the failure is not logged")
+	}
+	if code, _, _ := f.do(t, f.client(), f.req(t, "GET", "/v1/a", tok)); code != 200 {
+		t.Errorf("the keys held were dropped: %d", code)
 	}
 }

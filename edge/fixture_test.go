@@ -42,6 +42,7 @@ type issuer struct {
 	keys    map[string]crypto.Signer
 	algs    map[string]string
 	fetches atomic.Int32
+	broken  atomic.Bool // answer 500
 }
 
 const testIssuer, testAudience = "https://issuer.test/", "pinset-api"
@@ -50,6 +51,10 @@ func newIssuer(t testing.TB) *issuer {
 	is := &issuer{keys: map[string]crypto.Signer{}, algs: map[string]string{}}
 	is.srv = httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		is.fetches.Add(1)
+		if is.broken.Load() {
+			http.Error(w, "broken", http.StatusInternalServerError)
+			return
+		}
 		is.mu.Lock()
 		st := jwkset.NewMemoryStorage()
 		for kid, k := range is.keys {

@@ -16,6 +16,7 @@ type Metrics struct {
 	CertReloads  *prometheus.CounterVec // result: ok, failed
 	CRLUpdates   *prometheus.CounterVec // result: ok, failed
 	CRLNextAfter prometheus.GaugeFunc
+	JWKSFailures prometheus.Counter
 }
 
 // NewMetrics registers the edge's metrics on reg. crlNext, when not nil,
@@ -35,8 +36,11 @@ func NewMetrics(reg prometheus.Registerer, crlNext func() time.Time) *Metrics {
 		CRLUpdates: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "pinset_edge_crl_updates_total", Help: "Updates of the device revocation list by result.",
 		}, []string{"result"}),
+		JWKSFailures: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "pinset_edge_jwks_fetch_failures_total", Help: "Failed fetches of the access-token issuer's key set (the keys held stay).",
+		}),
 	}
-	reg.MustRegister(m.requests, m.duration, m.CertReloads, m.CRLUpdates)
+	reg.MustRegister(m.requests, m.duration, m.CertReloads, m.CRLUpdates, m.JWKSFailures)
 	if crlNext != nil {
 		m.CRLNextAfter = prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "pinset_edge_crl_next_update_timestamp_seconds",

@@ -71,6 +71,14 @@ func (s *Server) reloadCert(changed bool, err error) {
 	}
 }
 
+// jwksFailed logs and counts a failed key set fetch (the set held stays).
+func (s *Server) jwksFailed(err error) {
+	s.log.Error("key set fetch failed; the keys held stay", "error", redact.Text(err.Error()))
+	if s.metrics != nil {
+		s.metrics.JWKSFailures.Inc()
+	}
+}
+
 func (s *Server) updateCRL(err error) {
 	if err != nil {
 		s.log.Error("revocation list update failed; the list held stays", "error", redact.Text(err.Error()), "next_update", s.crl.NextUpdate())

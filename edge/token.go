@@ -56,6 +56,9 @@ type TokenConfig struct {
 	// means 1 minute; negative turns the cache off.
 	CacheFor time.Duration
 	Now      func() time.Time
+	// OnRefreshError is told of every failed key set fetch (the set held
+	// stays); nil drops them, so set it.
+	OnRefreshError func(error)
 }
 
 // Tokens verifies access tokens (JWT, RFC 7519) against an issuer's JWKS,
@@ -122,8 +125,12 @@ func NewTokens(ctx context.Context, c TokenConfig) (*Tokens, error) {
 		RefreshInterval:   c.Refresh,
 		RefreshUnknownKID: rate.NewLimiter(rate.Every(c.UnknownKIDEvery), 1),
 		RateLimitWaitMax:  2 * time.Second,
-		RefreshErrorHandlerFunc: func(u string) func(context.Context, error) {
-			return func(context.Context, error) {}
+		RefreshErrorHandlerFunc: func(string) func(context.Context, error) {
+			return func(_ context.Context, err error) {
+				if c.OnRefreshError != nil {
+					c.OnRefreshError(redact.Error(err))
+				}
+			}
 		},
 	})
 	if err != nil {

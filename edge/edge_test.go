@@ -4,7 +4,9 @@ import (
 	"crypto"
 	"errors"
 	"net/http"
+	"net/http/httptest"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -390,5 +392,44 @@ func TestJWKSFetchFailureReported(t *testing.T) {
 	}
 	if code, _, _ := f.do(t, f.client(), f.req(t, "GET", "/v1/a", tok)); code != 200 {
 		t.Errorf("the keys held were dropped: %d", code)
+	}
+}
+
+// TestLimitsAndTimeouts: headers over max_header_bytes get 431; an
+// upstream slower than upstream_timeout gets 504; HTTP/2 clients are
+// served; metric labels stay bounded whatever paths clients send.
+func TestLimitsAndTimeouts(t *testing.T) {
+	f := newEdgeFixture(t)
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-time.After(2 * time.Second):
+		case <-r.Context().Done():
+		}
+	}))
+	t.Cleanup(slow.Close)
+	f.start(t, "limits:\n  max_header_bytes: 4096\n  upstream_timeout: 200ms\nroutes:\n  - name: public\n    path: /public/\n    upstreams: ["+f.upstream.URL+"]\n  - name: slow\n    path: /slow\n    upstreams: ["+slow.URL+"]\n")
+	c := f.client()
+	r := f.req(t, "GET", "/public/x", "")
+	r.Header.Set("X-Big", strings.Repeat("a", 8192))
+	if code, _, _ := f.do(t, c, r); code != http.StatusRequestHeaderFieldsTooLarge {
+		t.Errorf("8 KiB header: %d, want 431", code)
+	}
+	if code, _, _ := f.do(t, c, f.req(t, "GET", "/slow", "")); code != http.StatusGatewayTimeout {
+		t.Errorf("slow upstream: %d, want 504", code)
+	}
+	h2 := f.client()
+	h2.Transport.(*http.Transport).ForceAttemptHTTP2 = true
+	_, _, resp := f.do(t, h2, f.req(t, "GET", "/public/x", ""))
+	if resp.StatusCode != 200 || resp.ProtoMajor != 2 {
+		t.Errorf("HTTP/2 client: %d over %s", resp.StatusCode, resp.Proto)
+	}
+	for i := 0; i < 50; i++ {
+		f.do(t, c, f.req(t, "GET", "/random-"+strconv.Itoa(i), ""))
+	}
+	if n := testutil.CollectAndCount(f.reg, "pinset_edge_requests_total"); n > 10 {
+		t.Errorf("%d series of pinset_edge_requests_total after 50 distinct paths", n)
+	}
+	if !strings.Contains(f.log.String(), `"decision":"upstream_error"`) {
+		t.Errorf("the upstream timeout is not in the access log")
 	}
 }

@@ -144,7 +144,7 @@ func TestJWKSRotation(t *testing.T) {
 func TestRevokedDeviceRefusedWithinOneRefresh(t *testing.T) {
 	f := newEdgeFixture(t)
 	f.start(t, "")
-	dev := device(t, f.deviceCA)
+	dev := deviceCert(t, f.deviceCA)
 	c := f.client(dev)
 	code, s, _ := f.do(t, c, f.req(t, "GET", "/device/x", ""))
 	if code != 200 || s.Device != pin.FromCertificate(dev.Leaf).String() || s.Verify != "" {
@@ -163,7 +163,7 @@ func TestRevokedDeviceRefusedWithinOneRefresh(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	t.Logf("revoked device refused %s after the CRL changed", time.Since(revoked).Round(time.Millisecond))
-	other := device(t, f.deviceCA)
+	other := deviceCert(t, f.deviceCA)
 	if code, _, _ := f.do(t, f.client(other), f.req(t, "GET", "/device/x", "")); code != 200 {
 		t.Errorf("another device after the revocation: %d", code)
 	}
@@ -184,13 +184,13 @@ func TestDeviceCertificates(t *testing.T) {
 	if code, _, _ := f.do(t, f.client(), f.req(t, "GET", "/public/x", "")); code != 200 {
 		t.Errorf("public route without a certificate: %d", code)
 	}
-	stranger := device(t, pki.Must(pki.NewRoot(pki.Template{CommonName: "device CA"})))
+	stranger := deviceCert(t, pki.Must(pki.NewRoot(pki.Template{CommonName: "device CA"})))
 	if _, err := f.client(stranger).Do(f.req(t, "GET", "/device/x", "")); err == nil {
 		t.Errorf("a certificate from another CA (same name) was accepted")
 	}
 	// Both on one route: the upstream sees the device and the user.
 	f.issuer.add(t, "k", "EdDSA")
-	dev := device(t, f.deviceCA)
+	dev := deviceCert(t, f.deviceCA)
 	code, s, _ := f.do(t, f.client(dev), f.req(t, "POST", "/both", f.issuer.token(t, "k", claims("bob"))))
 	if code != 200 || s.User != "bob" || s.Device == "" || s.Verify != "" {
 		t.Errorf("mtls and token: %d, upstream saw %+v", code, s)

@@ -230,8 +230,8 @@ func (f *edgeFixture) revoke(t testing.TB, serials ...*big.Int) {
 
 var deviceSerial atomic.Int64
 
-// device issues a client certificate under ca.
-func device(t testing.TB, ca *pki.CA) tls.Certificate {
+// deviceCert issues a client certificate under ca.
+func deviceCert(t testing.TB, ca *pki.CA) tls.Certificate {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		t.Fatal(err)

@@ -23,11 +23,12 @@ const MaxCRL = 16 << 20
 
 // Errors of Devices.Check and Revocations.Update.
 var (
-	ErrNoDeviceCert = errors.New("edge: no verified device certificate")
-	ErrRevoked      = errors.New("edge: device certificate revoked")
-	ErrNoCRL        = errors.New("edge: no valid revocation list")
-	ErrCRLStale     = errors.New("edge: revocation list is past its next update")
-	ErrCRLInvalid   = errors.New("edge: revocation list refused")
+	ErrNoDeviceCert  = errors.New("edge: no verified device certificate")
+	ErrDeviceExpired = errors.New("edge: device certificate expired")
+	ErrRevoked       = errors.New("edge: device certificate revoked")
+	ErrNoCRL         = errors.New("edge: no valid revocation list")
+	ErrCRLStale      = errors.New("edge: revocation list is past its next update")
+	ErrCRLInvalid    = errors.New("edge: revocation list refused")
 )
 
 // Revocations holds the device CA's current X.509 CRL (RFC 5280), read from

@@ -232,14 +232,17 @@ func (e *Edge) token(lw *logWriter, r *http.Request, rt *Route, wh *who) bool {
 
 // device is the identity of the request's device: the SPKI pin of a
 // client certificate that crypto/tls verified against the device CA
-// (tls.Config.ClientCAs) and that the current revocation list does not
-// revoke. Revocation is checked per request, so a revoked device is
-// refused on its open connections too.
+// (tls.Config.ClientCAs), that has not expired since, and that the current
+// revocation list does not revoke. Expiry and revocation are checked per
+// request, so a device is refused on the connections it holds open too.
 func (e *Edge) device(cs *tls.ConnectionState) (string, error) {
 	if cs == nil || len(cs.VerifiedChains) == 0 || len(cs.VerifiedChains[0]) == 0 {
 		return "", ErrNoDeviceCert
 	}
 	leaf := cs.VerifiedChains[0][0]
+	if e.c.Now().After(leaf.NotAfter) {
+		return "", ErrDeviceExpired
+	}
 	if err := e.c.Devices.Check(leaf); err != nil {
 		return "", err
 	}

@@ -2,6 +2,9 @@ package edge
 
 import (
 	"crypto"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"net/http"
 	"net/http/httptest"
@@ -431,5 +434,31 @@ func TestLimitsAndTimeouts(t *testing.T) {
 	}
 	if !strings.Contains(f.log.String(), `"decision":"upstream_error"`) {
 		t.Errorf("the upstream timeout is not in the access log")
+	}
+}
+
+// TestDeviceExpiresOnOpenConnection: a device certificate that expires
+// while its keep-alive connection is open is refused on it.
+func TestDeviceExpiresOnOpenConnection(t *testing.T) {
+	f := newEdgeFixture(t)
+	f.start(t, "")
+	dev := deviceCert(t, f.deviceCA)
+	tmpl := *dev.Leaf
+	tmpl.NotAfter = time.Now().Add(1500 * time.Millisecond)
+	der, err := x509.CreateCertificate(rand.Reader, &tmpl, f.deviceCA.Cert, dev.Leaf.PublicKey, f.deviceCA.Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := f.client(tls.Certificate{Certificate: [][]byte{der}, PrivateKey: dev.PrivateKey})
+	if code, _, _ := f.do(t, c, f.req(t, "GET", "/device/x", "")); code != 200 {
+		t.Fatalf("before expiry: %d", code)
+	}
+	time.Sleep(time.Until(tmpl.NotAfter) + 1100*time.Millisecond) // NotAfter has second precision
+	code, _, resp := f.do(t, c, f.req(t, "GET", "/device/x", ""))
+	if code != http.StatusForbidden {
+		t.Fatalf("after expiry on the open connection: %d", code)
+	}
+	if resp.TLS.DidResume || !strings.Contains(f.log.String(), "device certificate expired") {
+		t.Errorf("not refused for expiry on the same connection; log:\n%s", f.log.String())
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/MicahParks/jwkset"
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
@@ -26,12 +27,13 @@ import (
 // the upstream sees the user, authenticated.
 func TestTokensRefused(t *testing.T) {
 	f := newEdgeFixture(t)
-	for _, k := range []struct{ kid, alg string }{{"rsa", "RS256"}, {"ec", "ES256"}, {"ed", "EdDSA"}} {
+	for _, k := range []struct{ kid, alg string }{{"rsa", "RS256"}, {"ec", "ES256"}, {"ed", "EdDSA"}, {"enc", "ES256"}, {"nouse", "ES256"}} {
 		f.issuer.add(t, k.kid, k.alg)
 	}
+	f.issuer.use["enc"], f.issuer.use["nouse"] = jwkset.UseEnc, ""
 	f.start(t, "")
 	c := f.client()
-	for _, kid := range []string{"rsa", "ec", "ed"} {
+	for _, kid := range []string{"rsa", "ec", "ed", "nouse"} {
 		code, s, _ := f.do(t, c, f.req(t, "GET", "/v1/items?x=1", f.issuer.token(t, kid, claims("alice", "read"))))
 		if code != 200 || s.User != "alice" || s.Verify != "" || s.Path != "/v1/items?x=1" {
 			t.Errorf("%s token: %d, upstream saw %+v", kid, code, s)
@@ -76,6 +78,7 @@ func TestTokensRefused(t *testing.T) {
 		{"HS256 with the public key", "Bearer " + confused},
 		{"wrong signature", "Bearer " + forged},
 		{"unknown kid", "Bearer " + unknown},
+		{"key for encryption", "Bearer " + f.issuer.token(t, "enc", claims("alice", "read"))},
 		{"garbage", "Bearer not.a.jwt"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -42,13 +42,14 @@ type issuer struct {
 	keys    map[string]crypto.Signer
 	algs    map[string]string
 	fetches atomic.Int32
-	broken  atomic.Bool // answer 500
+	broken  atomic.Bool           // answer 500
+	use     map[string]jwkset.USE // default sig
 }
 
 const testIssuer, testAudience = "https://issuer.test/", "pinset-api"
 
 func newIssuer(t testing.TB) *issuer {
-	is := &issuer{keys: map[string]crypto.Signer{}, algs: map[string]string{}}
+	is := &issuer{keys: map[string]crypto.Signer{}, algs: map[string]string{}, use: map[string]jwkset.USE{}}
 	is.srv = httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		is.fetches.Add(1)
 		if is.broken.Load() {
@@ -58,7 +59,11 @@ func newIssuer(t testing.TB) *issuer {
 		is.mu.Lock()
 		st := jwkset.NewMemoryStorage()
 		for kid, k := range is.keys {
-			j, err := jwkset.NewJWKFromKey(k.Public(), jwkset.JWKOptions{Metadata: jwkset.JWKMetadataOptions{KID: kid, ALG: jwkset.ALG(is.algs[kid]), USE: jwkset.UseSig}})
+			use, ok := is.use[kid]
+			if !ok {
+				use = jwkset.UseSig
+			}
+			j, err := jwkset.NewJWKFromKey(k.Public(), jwkset.JWKOptions{Metadata: jwkset.JWKMetadataOptions{KID: kid, ALG: jwkset.ALG(is.algs[kid]), USE: use}})
 			if err != nil {
 				panic(err)
 			}

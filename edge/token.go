@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/MicahParks/jwkset"
 	"github.com/MicahParks/keyfunc/v3"
 	"github.com/golang-jwt/jwt/v5"
 	"golang.org/x/time/rate"
@@ -135,6 +136,11 @@ func NewTokens(ctx context.Context, c TokenConfig) (*Tokens, error) {
 	})
 	if err != nil {
 		return nil, redact.Error(fmt.Errorf("edge: key set: %w", err))
+	}
+	// Only signing keys: a JWK marked "use": "enc" never verifies a token
+	// (RFC 7517 section 4.2); keys without "use" are signing keys.
+	if kf, err = keyfunc.New(keyfunc.Options{Ctx: ctx, Storage: kf.Storage(), UseWhitelist: []jwkset.USE{jwkset.UseSig, ""}}); err != nil {
+		return nil, err
 	}
 	now := c.Now
 	if now == nil {

@@ -176,6 +176,7 @@ type edgeFixture struct {
 	// slow leaves the certificate, CRL and key set refresh at their
 	// defaults' scale (1m) instead of the tests' milliseconds.
 	slow   bool
+	hup    chan struct{} // Serve's reload trigger (nil: none)
 	reg    *prometheus.Registry
 	cancel context.CancelFunc
 	done   chan error
@@ -347,7 +348,7 @@ func (f *edgeFixture) start(t testing.TB, extra string) {
 		t.Fatal(err)
 	}
 	f.srv, f.addr, f.cancel, f.done = srv, ln.Addr().String(), cancel, make(chan error, 1)
-	go func() { f.done <- srv.Serve(ctx, ln, nil) }()
+	go func() { f.done <- srv.Serve(ctx, ln, f.hup) }()
 	t.Cleanup(func() {
 		cancel()
 		if err := <-f.done; err != nil && err != http.ErrServerClosed {

@@ -3,6 +3,7 @@ package edge
 import (
 	"context"
 	"errors"
+	"net/http"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -186,4 +187,40 @@ func TestCertificateReloadUnderLoad(t *testing.T) {
 		t.Errorf("the mismatched key was not counted as a failed reload")
 	}
 	t.Logf("%d requests during 10 reloads, none failed", ok.Load())
+}
+
+// TestReloadOnHUP: with the periodic checks a minute apart, a reload
+// signal (SIGHUP in pinset edge) swaps the certificate and fetches the CRL
+// at once.
+func TestReloadOnHUP(t *testing.T) {
+	f := newEdgeFixture(t)
+	f.slow, f.hup = true, make(chan struct{})
+	f.start(t, "")
+	dev := deviceCert(t, f.deviceCA)
+	c := f.client(dev)
+	if code, _, _ := f.do(t, c, f.req(t, "GET", "/device/x", "")); code != 200 {
+		t.Fatalf("device: %d", code)
+	}
+	next := pki.Must(f.root.NewLeaf(pki.Template{Hosts: []string{"127.0.0.1"}}))
+	writeFile(t, filepath.Join(f.dir, "key.pem"), next.KeyPEM(), 0o600)
+	writeFile(t, filepath.Join(f.dir, "cert.pem"), next.ChainPEM(), 0o644)
+	f.revoke(t, dev.Leaf.SerialNumber)
+	f.hup <- struct{}{}
+	deadline := time.Now().Add(3 * time.Second)
+	for {
+		resp, err := f.client().Get("https://" + f.addr + "/public/x")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		code, _, _ := f.do(t, c, f.req(t, "GET", "/device/x", ""))
+		if resp.TLS.PeerCertificates[0].Equal(next.Cert) && code == http.StatusForbidden {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("3s after the reload signal: new certificate %v, revoked device %d",
+				resp.TLS.PeerCertificates[0].Equal(next.Cert), code)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }

@@ -261,15 +261,27 @@ func (e *Edge) limit(lw *logWriter, r *http.Request, name, key string, rate Rate
 		lw.refuse(decLimiterErr, http.StatusServiceUnavailable, err)
 		return false
 	}
+	// Set directly: the names are canonical, and these run on every request.
 	h := lw.Header()
-	h.Set("RateLimit-Policy", fmt.Sprintf("%q;q=%d;w=%d", name, rate.Requests, int(math.Ceil(rate.Period.Seconds()))))
-	h.Set("RateLimit", fmt.Sprintf("%q;r=%d;t=%d", name, d.Remaining, int(math.Ceil(d.ResetAfter.Seconds()))))
+	h["Ratelimit-Policy"] = []string{rateField(name, "q", rate.Requests, "w", rate.Period)}
+	h["Ratelimit"] = []string{rateField(name, "r", d.Remaining, "t", d.ResetAfter)}
 	if !d.Allowed {
 		h.Set("Retry-After", strconv.Itoa(int(math.Ceil(d.RetryAfter.Seconds()))))
 		lw.refuse(decRateLimited, http.StatusTooManyRequests, fmt.Errorf("edge: %s rate limit", name))
 		return false
 	}
 	return true
+}
+
+// rateField is one RateLimit or RateLimit-Policy value: "name";a=n;b=s
+// with s in whole seconds, rounded up.
+func rateField(name, a string, n int, b string, d time.Duration) string {
+	buf := make([]byte, 0, 48)
+	buf = append(append(append(append(buf, '"'), name...), `";`...), a...)
+	buf = strconv.AppendInt(append(buf, '='), int64(n), 10)
+	buf = append(append(append(buf, ';'), b...), '=')
+	buf = strconv.AppendInt(buf, int64(math.Ceil(d.Seconds())), 10)
+	return string(buf)
 }
 
 // clientKey is the rate-limit key of the connection's peer address (the

@@ -74,9 +74,14 @@ func isIdentityHeader(name string) bool {
 // version, the time, the device, the user, the method and the request URI
 // (path and query as sent upstream), each on its own line.
 func identityMAC(key []byte, t int64, device, user, method, uri string) string {
+	b := make([]byte, 0, 128+len(device)+len(user)+len(uri))
+	b = strconv.AppendInt(append(b, "pinset-edge v1\n"...), t, 10)
+	for _, f := range []string{device, user, method, uri} {
+		b = append(append(b, '\n'), f...)
+	}
 	m := hmac.New(sha256.New, key)
-	fmt.Fprintf(m, "pinset-edge v1\n%d\n%s\n%s\n%s\n%s", t, device, user, method, uri)
-	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
+	m.Write(b)
+	return base64.RawURLEncoding.EncodeToString(m.Sum(b[:0]))
 }
 
 // signIdentity sets the identity headers on the request going upstream.

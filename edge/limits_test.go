@@ -2,7 +2,10 @@ package edge
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
+	"io"
 	"net/http"
 	"net/netip"
 	"os"
@@ -222,5 +225,26 @@ func TestReloadOnHUP(t *testing.T) {
 				resp.TLS.PeerCertificates[0].Equal(next.Cert), code)
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestSlowClientCut: a client that sends its headers slower than
+// read_header_timeout is disconnected (slowloris).
+func TestSlowClientCut(t *testing.T) {
+	f := newEdgeFixture(t)
+	f.start(t, "limits:\n  read_header_timeout: 300ms\n")
+	pool := x509.NewCertPool()
+	pool.AddCert(f.root.Cert)
+	conn, err := tls.Dial("tcp", f.addr, &tls.Config{RootCAs: pool, ServerName: "127.0.0.1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	start := time.Now()
+	io.WriteString(conn, "GET /public/x HTTP/1.1\r\nHost: x\r\n")
+	conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	_, err = io.ReadAll(conn)
+	if d := time.Since(start); err != nil || d > 3*time.Second {
+		t.Fatalf("connection with unfinished headers still open after %s (%v)", d, err)
 	}
 }

@@ -151,7 +151,11 @@ func (e *Edge) proxy(r *Route) *httputil.ReverseProxy {
 				lw.decision, lw.err = decUpstreamErr, err
 			}
 			code := http.StatusBadGateway
-			if errors.Is(err, context.DeadlineExceeded) {
+			var mbe *http.MaxBytesError
+			switch {
+			case errors.As(err, &mbe):
+				code = http.StatusRequestEntityTooLarge
+			case errors.Is(err, context.DeadlineExceeded):
 				code = http.StatusGatewayTimeout
 			}
 			http.Error(rw, http.StatusText(code), code)

@@ -308,8 +308,8 @@ func TestBodyLimit(t *testing.T) {
 	}
 	r, _ = http.NewRequest("POST", "https://"+f.addr+"/public/x", struct{ *strings.Reader }{strings.NewReader(strings.Repeat("a", 5000))})
 	code, _, _ := f.do(t, c, r)
-	if code == 200 {
-		t.Errorf("chunked 5000 bytes: %d, want refused", code)
+	if code != http.StatusRequestEntityTooLarge {
+		t.Errorf("chunked 5000 bytes: %d, want 413", code)
 	}
 	r, _ = http.NewRequest("POST", "https://"+f.addr+"/public/x", strings.NewReader(strings.Repeat("a", 1000)))
 	if code, s, _ := f.do(t, c, r); code != 200 || s.BodyLen != 1000 {

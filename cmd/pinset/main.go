@@ -51,7 +51,7 @@ func runContext(ctx context.Context, args []string, stdin io.Reader, stdout, std
 // stopsOnItsOwn lists the commands that finish cleanly by themselves when
 // interrupted (they watch their context: servers shut down, the demo
 // removes its directory). Every other command stops at once.
-var stopsOnItsOwn = map[string]bool{"pinset serve": true, "pinset demo": true}
+var stopsOnItsOwn = map[string]bool{"pinset serve": true, "pinset demo": true, "pinset edge": true}
 
 // running is the command path of the command being run.
 var running atomic.Value

@@ -12,7 +12,7 @@ const mod = "pinset.dev/pinset/"
 var clientSide = []string{"pin", "policy", "trust", "enforce", "client", "report/trustkit", "telemetry", "internal/redact"}
 
 // The service and the tools; the client side imports neither.
-var service = []string{"server", "server/serveconfig", "store", "monitor", "alert", "report", "rotate"}
+var service = []string{"server", "server/serveconfig", "store", "device", "monitor", "alert", "report", "rotate"}
 var tools = []string{"probe", "check", "export", "scan", "keyring", "certs", "deploy", "fleet", "demo"}
 
 func deps(t *testing.T, pkgs ...string) []string {

@@ -36,6 +36,9 @@ func (s *Server) initDevices() error {
 	if s.cfg.Devices == nil {
 		return nil
 	}
+	if s.cfg.Devices.Store == nil { // serve's configuration leaves it to the server
+		s.cfg.Devices.Store = s.store
+	}
 	if err := s.cfg.Devices.Check(); err != nil {
 		return err
 	}

@@ -121,7 +121,8 @@ type Config struct {
 	// adds a proof to every manifest served (see LogConfig).
 	Log *LogConfig
 	// Devices, when set, issues, renews and revokes device certificates
-	// and serves their CRL (devices.go, docs/devices.md).
+	// and serves their CRL (devices.go, docs/devices.md); its Store
+	// defaults to Store.
 	Devices *device.Authority
 }
 

@@ -260,3 +260,35 @@ func TestEnrollNeverOverPlainHTTPOffLoopback(t *testing.T) {
 		t.Fatalf("enroll over http: %v", err)
 	}
 }
+
+func TestDeviceConfigChecks(t *testing.T) {
+	w := newDeviceWorld(t)
+	cfg := client.Config{BundledRoot: w.repo.RootBytes(1), BundledManifest: w.m1, ServiceURL: w.service.URL, Device: &client.DeviceConfig{},
+		TLS: &tls.Config{Certificates: []tls.Certificate{{}}}}
+	if _, err := client.New(cfg); err == nil || !strings.Contains(err.Error(), "exclude each other") {
+		t.Fatalf("device and TLS certificates: %v", err)
+	}
+	cfg.TLS, cfg.ServiceURL = nil, ""
+	if _, err := client.New(cfg); err == nil || !strings.Contains(err.Error(), "needs a ServiceURL") {
+		t.Fatalf("device without a service: %v", err)
+	}
+	// A damaged stored device file is ignored, with an event.
+	st := &client.MemStore{}
+	st.Save("pinset-device.json", []byte(`{"key":"AAAA","chain":""}`))
+	var got []string
+	cfg.ServiceURL = w.service.URL
+	cfg.Store = st
+	cfg.OnEvent = func(e client.Event) {
+		if e.Kind == client.EventDevice {
+			got = append(got, e.Reason)
+		}
+	}
+	c, err := client.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if c.DeviceCertificate() != nil || len(got) != 1 || !strings.Contains(got[0], "ignored") {
+		t.Fatalf("damaged device file: %v %q", c.DeviceCertificate(), got)
+	}
+}

@@ -222,3 +222,39 @@ func TestDeviceRenewOverMutualTLS(t *testing.T) {
 		t.Fatalf("another CA's certificate: %d %s", code, body)
 	}
 }
+
+func TestDeviceTokenRefusals(t *testing.T) {
+	e, _ := newDeviceEnv(t, nil)
+	for _, c := range []struct {
+		path, body string
+		code       int
+		reason     string
+	}{
+		{"/v1/admin/apps/shop/devices/tokens", `{"device_id":"../x"}`, 400, "malformed"},
+		{"/v1/admin/apps/shop/devices/tokens", `{"device":"x"}`, 400, "malformed"},
+		{"/v1/admin/apps/nope/devices/tokens", ``, 404, "not_found"},
+		{"/v1/admin/apps/shop/devices/ghost/revoke", ``, 404, "not_found"},
+	} {
+		r := e.admin("POST", c.path, []byte(c.body))
+		if r.code != c.code || r.apiErr(t).Code != c.reason {
+			t.Errorf("%s %s: %d %s", c.path, c.body, r.code, r.body)
+		}
+	}
+	// Enrollment requests are limited per client address.
+	var last resp
+	for range deviceBurst + 1 {
+		last = e.do("POST", "/v1/apps/shop/devices/enroll", []byte(`{}`), "RemoteAddr", "192.0.2.7:1234")
+	}
+	if last.code != 429 || last.h.Get("Retry-After") == "" {
+		t.Fatalf("after the burst: %d %v", last.code, last.h)
+	}
+}
+
+// Without a devices section the routes do not exist.
+func TestNoDeviceRoutesWithoutDevices(t *testing.T) {
+	e := newEnv(t, nil)
+	e.mustPublish("root", e.repo.Root())
+	if r := e.do("GET", "/v1/apps/shop/devices/crl", nil); r.code != 404 {
+		t.Fatalf("crl without devices: %d", r.code)
+	}
+}

@@ -172,6 +172,17 @@ type Config struct {
 	// ([EventHealed] when it then succeeds).
 	NoHealOnFailure bool
 
+	// Device, when set, gives the client a device certificate for mutual
+	// TLS (device.go, docs/devices.md): enroll it with
+	// [Client.EnrollDevice]; it is presented in the handshakes of the
+	// client's pinned connections and renewed before it expires. It needs
+	// ServiceURL, and a Store to survive restarts; Config.TLS must then
+	// carry no client certificate of its own.
+	Device *DeviceConfig
+	// TokenSource, when set, supplies access tokens that the client's
+	// Transport sends as "Authorization: Bearer" (see [TokenSource]).
+	TokenSource TokenSource
+
 	// OnEvent receives every [Event]. It is called synchronously (for pin
 	// failures, inside the handshake): keep it quick.
 	OnEvent func(Event)
@@ -217,7 +228,8 @@ type Client struct {
 
 	randMu sync.Mutex
 
-	install installID // telemetry.go
+	install installID    // telemetry.go
+	device  *deviceState // device.go; nil without Config.Device
 
 	startOnce sync.Once
 	closeOnce sync.Once
@@ -310,6 +322,9 @@ func New(cfg Config) (*Client, error) {
 		if c.cfg.ReportURL == "" {
 			c.cfg.ReportURL = u.JoinPath("v1", "apps", c.appID, "reports").String()
 		}
+	}
+	if err := c.initDevice(); err != nil {
+		return nil, err
 	}
 	rhc := cfg.ReportHTTPClient
 	if rhc == nil {
@@ -491,6 +506,10 @@ func (c *Client) Start() {
 	c.startOnce.Do(func() {
 		c.wg.Add(1)
 		go c.loop()
+		if c.device != nil {
+			c.wg.Add(1)
+			go c.deviceLoop() // device.go
+		}
 	})
 }
 

@@ -48,6 +48,10 @@ const (
 	// handshake after a refresh put a newer manifest in force (the
 	// self-heal, Config.NoHealOnFailure). Host and Port name it.
 	EventHealed
+	// EventDevice: the device certificate (Config.Device) was enrolled or
+	// renewed, or that failed (Err), or a stored one was ignored. Reason
+	// says which; it never holds the key or the enrollment token.
+	EventDevice
 )
 
 var eventNames = map[EventKind]string{
@@ -60,6 +64,7 @@ var eventNames = map[EventKind]string{
 	EventDiscarded:     "discarded",
 	EventOverdue:       "overdue",
 	EventHealed:        "healed",
+	EventDevice:        "device",
 }
 
 // String returns the event's name as logs and the mobile API spell it.

@@ -49,6 +49,9 @@ func (c *Client) baseTLS(base *tls.Config) *tls.Config {
 		b = &tls.Config{}
 	}
 	b.ClientSessionCache = c.sessions
+	if c.device != nil {
+		b.GetClientCertificate = c.getClientCertificate // device.go
+	}
 	if b.Time == nil && c.cfg.Now != nil {
 		b.Time = c.cfg.Now
 	}
@@ -76,6 +79,9 @@ func (c *Client) Transport() http.RoundTripper {
 	}
 	c.transports = append(live, weak.Make(t))
 	c.tmu.Unlock()
+	if c.cfg.TokenSource != nil {
+		return &tokenTransport{src: c.cfg.TokenSource, next: t} // device.go
+	}
 	return t
 }
 
@@ -131,6 +137,7 @@ type pinnedTransport struct {
 }
 
 func (t *pinnedTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	t.c.kickDeviceRenewal() // device.go
 	return t.cur.Load().RoundTrip(req)
 }
 

@@ -1,45 +1,74 @@
 package edge
 
 import (
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/pem"
 	"net/http"
 	"path/filepath"
 	"testing"
 	"time"
 
 	"pinset.dev/pinset/device"
+	"pinset.dev/pinset/store"
 )
 
-// TestDeviceCAWithEdge: a device CA from package device, a certificate it
-// issues from a device's CSR, and its CRL plug into the edge as they are.
+// TestDeviceCAWithEdge: the device authority of pinset serve (package
+// device, on a real SQLite store) enrolls a device from its CSR; its CA
+// certificate and its CRL plug into the edge as they are, and a revocation
+// there refuses the device at the edge within one CRL refresh.
 func TestDeviceCAWithEdge(t *testing.T) {
+	ctx := context.Background()
 	f := newEdgeFixture(t)
-	ca, err := device.NewCA("Example devices", 24*time.Hour, time.Now(), rand.Reader)
+	keyPEM, certPEM, err := device.NewCA("Example devices", time.Now().Add(-time.Hour), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	writeFile(t, filepath.Join(f.dir, "device-ca.pem"), ca.CertPEM(), 0o644)
-	crl, _ := ca.CRL(nil, time.Now(), time.Hour, rand.Reader)
-	f.crl.Store(&crl)
+	ca, err := device.ParseCA(certPEM, keyPEM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := store.OpenSQLite(ctx, filepath.Join(t.TempDir(), "data", store.SQLiteFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	auth := &device.Authority{CA: ca, Store: st, CRLCache: time.Nanosecond}
+	writeFile(t, filepath.Join(f.dir, "device-ca.pem"), certPEM, 0o644)
+	crl, err := auth.CRL(ctx, "shop", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.crl.Store(&crl.DER)
 	f.start(t, "")
 
-	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	csr, _ := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{}, key)
-	cert, err := ca.Issue(csr, "phone-1", time.Hour, time.Now(), rand.Reader)
+	tok, err := auth.NewToken(ctx, "shop", "phone-1", "test", time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := f.client(tls.Certificate{Certificate: [][]byte{cert.Raw}, PrivateKey: key})
-	if code, _, _ := f.do(t, c, f.req(t, "GET", "/device/x", "")); code != http.StatusOK {
-		t.Fatalf("issued device: %d", code)
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	csr, _ := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{}, key)
+	csrPEM := string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: csr}))
+	iss, err := auth.Enroll(ctx, "shop", &device.EnrollRequest{Token: tok.Secret, CSR: csrPEM}, time.Now())
+	if err != nil {
+		t.Fatal(err)
 	}
-	// A later CRL (a higher number: one second on) revokes it.
-	crl, _ = ca.CRL([]device.Revoked{{Serial: cert.SerialNumber, Time: time.Now()}}, time.Now().Add(time.Second), time.Hour, rand.Reader)
-	f.crl.Store(&crl)
+	c := f.client(tls.Certificate{Certificate: [][]byte{iss.Cert.Raw}, PrivateKey: key})
+	if code, _, _ := f.do(t, c, f.req(t, "GET", "/device/x", "")); code != http.StatusOK {
+		t.Fatalf("enrolled device: %d", code)
+	}
+	if _, err := auth.Revoke(ctx, "shop", "phone-1", "lost", "test", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	crl, err = auth.CRL(ctx, "shop", time.Now().Add(time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.crl.Store(&crl.DER)
 	deadline := time.Now().Add(3 * time.Second)
 	for {
 		code, _, _ := f.do(t, c, f.req(t, "GET", "/device/x", ""))

@@ -36,6 +36,7 @@ func (s *Server) routes() {
 	adm("GET /v1/admin/reports/{id}/raw", s.handleRawReport)
 	adm("GET /v1/admin/apps/{app}/adoption", s.handleAdoption)
 	s.rotationRoutes(adm)
+	s.deviceRoutes(pub, adm)
 
 	if s.cfg.MetricsListener == nil {
 		mux.Handle("GET /metrics", tagRoute(s.m.route("GET /metrics"), s.metricsHandler()))

@@ -32,6 +32,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"pinset.dev/pinset/check"
+	"pinset.dev/pinset/device"
 	"pinset.dev/pinset/store"
 	"pinset.dev/pinset/trust"
 )
@@ -133,6 +134,10 @@ type Config struct {
 	// Log, when set, signs and serves each app's transparency log and
 	// adds a proof to every manifest served (see LogConfig).
 	Log *LogConfig
+	// Devices, when set, issues, renews and revokes device certificates
+	// and serves their CRL (devices.go, docs/devices.md); its Store
+	// defaults to Store.
+	Devices *device.Authority
 }
 
 // Server is the pin service. Create it with New; it is an http.Handler.
@@ -156,9 +161,10 @@ type Server struct {
 	console http.Handler
 	// unmatched counts the requests no route matched.
 	unmatched *routeMetrics
-	adoption  *adoption   // adoption.go
-	rotMu     sync.Mutex  // rotate.go: one plan step at a time
-	tlog      *logService // nil without Config.Log
+	adoption  *adoption      // adoption.go
+	rotMu     sync.Mutex     // rotate.go: one plan step at a time
+	tlog      *logService    // nil without Config.Log
+	devices   *deviceService // nil without Config.Devices
 }
 
 // New builds a server. It does not start anything; see Serve.
@@ -209,6 +215,9 @@ func New(cfg Config) (*Server, error) {
 		}
 	}
 	if err := s.initAdoption(); err != nil {
+		return nil, err
+	}
+	if err := s.initDevices(); err != nil {
 		return nil, err
 	}
 	s.docs = newDocCache(cfg.Store, cfg.RefreshInterval, s.now)
@@ -273,12 +282,19 @@ func (s *Server) HTTPServer(tlsConfig *tls.Config) *http.Server {
 // TLSConfig returns a server tls.Config for cert; with
 // Config.AdminClientCAs set (and no admin listener, which then serves the
 // admin endpoints) it asks for (but does not require) client
-// certificates, which the admin endpoints then require.
+// certificates, which the admin endpoints then require. Otherwise, with
+// Config.Devices, it requests (and leaves unverified: the renewal checks
+// them) client certificates.
 func (s *Server) TLSConfig(cert tls.Certificate) *tls.Config {
 	c := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	if s.cfg.AdminClientCAs != nil && s.cfg.AdminListener == nil {
 		c.ClientCAs = s.cfg.AdminClientCAs
 		c.ClientAuth = tls.VerifyClientCertIfGiven
+	} else if s.cfg.Devices != nil {
+		// Device renewal over mutual TLS: the handshake proves the key,
+		// device.Authority.Verify checks the certificate. (With admin
+		// client CAs, devices renew with the certificate in the request.)
+		c.ClientAuth = tls.RequestClientCert
 	}
 	return c
 }

@@ -120,6 +120,8 @@ type Store interface {
 	// The transparency log, appended to by PublishRoot and PublishManifest.
 	LogStore
 	ProbeStore // console.go
+	// Device certificates (package device).
+	DeviceStore // device.go
 }
 
 // App is one app's current state.

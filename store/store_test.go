@@ -80,6 +80,7 @@ func runConformance(t *testing.T, open func(*testing.T, ...Option) Store) {
 		{"ProbeResults", testProbeResults},
 		{"Log", testLog},
 		{"LogRace", testLogRace},
+		{"Devices", testDevices},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			c.f(t, open(t))

@@ -1,178 +1,146 @@
 package main
 
 import (
-	"crypto/rand"
+	"errors"
 	"fmt"
+	"net/url"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"pinset.dev/pinset/device"
-	"pinset.dev/pinset/internal/input"
 )
 
 func init() { addCommand(newDeviceCmd) }
 
 // deviceHelp is the long help of `newDeviceCmd`.
-const deviceHelp = `pinset device runs the device CA of managed devices: the CA whose
-short-lived client certificates pinset edge requires on mtls routes, and the
-revocation list (X.509 CRL) the edge refreshes (docs/edge.md).
+const deviceHelp = `Device certificates authenticate managed devices to the app's backend with
+mutual TLS (docs/devices.md). 'pinset device ca new' makes the device CA;
+'pinset serve' with a devices: section issues short-lived client
+certificates from it to devices that enroll with a one-time token, renews
+them, revokes them and serves the CRL at /v1/apps/APP/devices/crl.
 
-The device generates its own key and sends a certificate signing request;
-the certificate names only the device id, is for client authentication
-only, and lives at most 30 days. Revoke by listing its serial number in the
-revocation file and signing a new CRL before the last one's next update.`
+Examples:
+  pinset device ca new --out-key device-ca.key --out-cert device-ca.pem
+  pinset device token new --server https://pins.example.com --app shop --device-id phone-42
+  pinset device revoke --server https://pins.example.com --app shop phone-42 --reason lost`
 
 func newDeviceCmd() *cobra.Command {
-	cmd := &cobra.Command{
-		Use:   "device",
-		Short: "Run the device CA: issue device certificates and sign revocation lists",
-		Long:  deviceHelp,
-		Example: `  pinset device ca new --cert device-ca.pem --key device-ca.key
-  pinset device issue --id phone-42 --csr phone.csr -o phone.pem   # --ca, --ca-key as above
-  pinset device crl --revoked revoked.txt -o crl.pem`,
-	}
-	ca := &cobra.Command{Use: "ca", Short: "Manage the device CA", Example: "  pinset device ca new --cert device-ca.pem --key device-ca.key"}
+	cmd := &cobra.Command{Use: "device", Short: "Make the device CA, enrollment tokens and revocations", Long: deviceHelp}
+	ca := &cobra.Command{Use: "ca", Short: "Make the device CA", Example: "  pinset device ca new --out-key device-ca.key --out-cert device-ca.pem"}
 	ca.AddCommand(newDeviceCANewCmd())
-	cmd.AddCommand(ca, newDeviceIssueCmd(), newDeviceCRLCmd())
+	tok := &cobra.Command{Use: "token", Short: "Create one-time enrollment tokens", Example: "  pinset device token new --server https://pins.example.com --app shop"}
+	tok.AddCommand(newDeviceTokenNewCmd())
+	cmd.AddCommand(ca, tok, newDeviceRevokeCmd())
 	return cmd
 }
 
 func newDeviceCANewCmd() *cobra.Command {
-	var cert, key, name, validity string
+	var keyFile, certFile, name string
 	var force bool
 	cmd := &cobra.Command{
-		Use:     "new --cert FILE --key FILE",
-		Short:   "Make a device CA (ECDSA P-256; the key is written with mode 0600)",
-		Example: "  pinset device ca new --cert device-ca.pem --key device-ca.key --name 'Example devices'",
+		Use:   "new --out-key FILE --out-cert FILE",
+		Short: "Make a device CA: a P-256 key (written 0600) and its self-signed certificate",
+		Long: `pinset device ca new makes the device CA: a P-256 key, written mode 0600, and a
+self-signed certificate valid for 10 years that may sign client certificates
+and CRLs. Give both files to 'pinset serve' (devices.ca_key, devices.ca_cert)
+and the certificate to whatever verifies devices ('pinset edge').`,
+		Example: "  pinset device ca new --out-key device-ca.key --out-cert device-ca.pem --name 'Shop devices'",
 		Args:    cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			d, err := input.ParseDays(validity)
-			if err != nil {
-				return fmt.Errorf("--validity: %w", err)
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if keyFile == "" || certFile == "" {
+				return errors.New("device ca new: --out-key and --out-cert are required")
 			}
-			if err := checkOutput(cert, force); err != nil {
-				return err
-			}
-			if err := checkOutput(key, force); err != nil {
-				return err
-			}
-			c, err := device.NewCA(name, d, time.Now(), rand.Reader)
+			keyPEM, certPEM, err := device.NewCA(name, time.Now(), nil)
 			if err != nil {
 				return err
 			}
-			kp, err := c.KeyPEM()
-			if err != nil {
+			if err := writeFileAtomic(keyFile, keyPEM, 0o600, force); err != nil {
 				return err
 			}
-			if err := writeFileAtomic(key, kp, 0o600, force); err != nil {
+			if err := writeFileAtomic(certFile, certPEM, 0o644, force); err != nil {
 				return err
 			}
-			return writeFileAtomic(cert, c.CertPEM(), 0o644, force)
+			fmt.Fprintf(cmd.ErrOrStderr(), "wrote the device CA key to %s (0600) and its certificate to %s\n", keyFile, certFile)
+			return nil
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&cert, "cert", "device-ca.pem", "the CA certificate to write")
-	f.StringVar(&key, "key", "device-ca.key", "the CA key to write (mode 0600)")
-	f.StringVar(&name, "name", "pinset device CA", "the CA's common name")
-	f.StringVar(&validity, "validity", "1825d", "how long the CA is valid")
-	f.BoolVar(&force, "force", false, "overwrite existing files")
+	f.StringVar(&keyFile, "out-key", "", "`FILE` for the CA's private key (PEM, mode 0600)")
+	f.StringVar(&certFile, "out-cert", "", "`FILE` for the CA's certificate (PEM)")
+	f.StringVar(&name, "name", "", "the CA's common `NAME` (default \"pinset device CA\")")
+	f.BoolVar(&force, "force", false, "replace existing files")
 	return cmd
 }
 
-// loadDeviceCA reads the CA's files (the key capped like every key).
-func loadDeviceCA(cert, key string) (*device.CA, error) {
-	cb, err := input.Read(cert, 1<<20)
-	if err != nil {
-		return nil, err
-	}
-	kb, err := input.Read(key, 1<<20)
-	if err != nil {
-		return nil, err
-	}
-	return device.LoadCA(cb, kb)
-}
-
-func newDeviceIssueCmd() *cobra.Command {
-	var caCert, caKey, csr, id, lifetime, out string
+func newDeviceTokenNewCmd() *cobra.Command {
+	var c rotateConn
+	var app, id string
 	cmd := &cobra.Command{
-		Use:     "issue --ca FILE --ca-key FILE --csr FILE --id ID",
-		Short:   "Issue a device certificate from a certificate signing request",
-		Example: "  pinset device issue --ca-key /secure/device-ca.key --csr phone.csr --id phone-42 --lifetime 7d",
+		Use:   "new --server URL --app APP [--device-id ID]",
+		Short: "Create a one-time enrollment token and print it (once)",
+		Long: `pinset device token new asks the service for a one-time enrollment token for
+one device of APP (a random device id unless --device-id), and prints the
+token on stdout; the service stores only its hash. Hand it to the device's
+app, which enrolls with it once, before it expires (devices.token_lifetime).`,
+		Example: "  pinset device token new --server https://pins.example.com --app shop --device-id phone-42",
 		Args:    cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			ca, err := loadDeviceCA(caCert, caKey)
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := openDeviceAdmin(&c, "device token new", app); err != nil {
+				return err
+			}
+			var tok device.Token
+			err := c.call(cmd, "POST", "/v1/admin/apps/"+url.PathEscape(app)+"/devices/tokens", map[string]string{"device_id": id}, &tok)
 			if err != nil {
 				return err
 			}
-			d, err := input.ParseDays(lifetime)
-			if err != nil {
-				return fmt.Errorf("--lifetime: %w", err)
-			}
-			b, err := input.Read(csr, 64<<10)
-			if err != nil {
-				return err
-			}
-			c, err := ca.Issue(b, id, d, time.Now(), rand.Reader)
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(cmd.ErrOrStderr(), "pinset: issued %s, serial %x, valid until %s\n", id, c.SerialNumber, c.NotAfter.Format(time.RFC3339))
-			return writeOutput(cmd, out, device.CertPEM(c), false)
+			fmt.Fprintf(cmd.ErrOrStderr(), "enrollment token for device %s of %s, valid once until %s:\n", tok.DeviceID, tok.App, tok.ExpiresAt.Format(time.RFC3339))
+			fmt.Fprintln(cmd.OutOrStdout(), tok.Secret)
+			return nil
 		},
 	}
-	f := cmd.Flags()
-	f.StringVar(&caCert, "ca", "device-ca.pem", "the CA certificate")
-	f.StringVar(&caKey, "ca-key", "device-ca.key", "the CA key")
-	f.StringVar(&csr, "csr", "", "the device's certificate signing request (PEM or DER)")
-	f.StringVar(&id, "id", "", "the device id (1 to 128 of A-Z a-z 0-9 . _ -)")
-	f.StringVar(&lifetime, "lifetime", "7d", "how long the certificate is valid (1h to 30d)")
-	f.StringVarP(&out, "output", "o", "", "write the certificate here instead of standard output")
-	_ = cmd.MarkFlagRequired("csr")
-	_ = cmd.MarkFlagRequired("id")
+	c.flags(cmd)
+	cmd.Flags().StringVar(&app, "app", "", "the `APP` id")
+	cmd.Flags().StringVar(&id, "device-id", "", "the device's `ID` (1 to 64 of a-z A-Z 0-9 . _ -; default random)")
 	return cmd
 }
 
-func newDeviceCRLCmd() *cobra.Command {
-	var caCert, caKey, revoked, next, out string
+func newDeviceRevokeCmd() *cobra.Command {
+	var c rotateConn
+	var app, reason string
 	cmd := &cobra.Command{
-		Use:     "crl --ca FILE --ca-key FILE [--revoked FILE]",
-		Short:   "Sign the revocation list (X.509 CRL, PEM) pinset edge refreshes",
-		Example: "  pinset device crl --revoked revoked.txt --next-update 7d -o /srv/edge/crl.pem",
-		Args:    cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			ca, err := loadDeviceCA(caCert, caKey)
-			if err != nil {
+		Use:   "revoke --server URL --app APP DEVICE-ID",
+		Short: "Revoke a device: its certificates go into the CRL, it renews no more",
+		Long: `pinset device revoke revokes a device of APP: every certificate issued to it
+goes into the app's CRL (within devices.crl_cache on other serve processes),
+and it can neither renew nor enroll again.`,
+		Example: "  pinset device revoke --server https://pins.example.com --app shop phone-42 --reason lost",
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := openDeviceAdmin(&c, "device revoke", app); err != nil {
 				return err
 			}
-			d, err := input.ParseDays(next)
-			if err != nil {
-				return fmt.Errorf("--next-update: %w", err)
+			var out struct {
+				Revoked int64 `json:"revoked_certificates"`
 			}
-			now := time.Now()
-			var list []device.Revoked
-			if revoked != "" {
-				b, err := input.Read(revoked, 64<<20)
-				if err != nil {
-					return err
-				}
-				if list, err = device.ParseRevoked(b, now); err != nil {
-					return fmt.Errorf("%s: %w", revoked, err)
-				}
-			}
-			crl, err := ca.CRL(list, now, d, rand.Reader)
-			if err != nil {
+			path := "/v1/admin/apps/" + url.PathEscape(app) + "/devices/" + url.PathEscape(args[0]) + "/revoke"
+			if err := c.call(cmd, "POST", path, map[string]string{"reason": reason}, &out); err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.ErrOrStderr(), "pinset: %s revoked, next update %s\n", plural(len(list), "certificate"), now.Add(d).UTC().Format(time.RFC3339))
-			return writeOutput(cmd, out, crl, true)
+			fmt.Fprintf(cmd.OutOrStdout(), "revoked device %s of %s: %d certificates in the next CRL\n", args[0], app, out.Revoked)
+			return nil
 		},
 	}
-	f := cmd.Flags()
-	f.StringVar(&caCert, "ca", "device-ca.pem", "the CA certificate")
-	f.StringVar(&caKey, "ca-key", "device-ca.key", "the CA key")
-	f.StringVar(&revoked, "revoked", "", "revoked serial numbers, one a line in hexadecimal, optionally with an RFC 3339 time")
-	f.StringVar(&next, "next-update", "7d", "when the list expires: devices are refused past it unless a newer list is signed")
-	f.StringVarP(&out, "output", "o", "", "write the list here (replaced atomically) instead of standard output")
+	c.flags(cmd)
+	cmd.Flags().StringVar(&app, "app", "", "the `APP` id")
+	cmd.Flags().StringVar(&reason, "reason", "", "why (kept in the audit)")
 	return cmd
+}
+
+// openDeviceAdmin checks --app and opens the admin connection.
+func openDeviceAdmin(c *rotateConn, what, app string) error {
+	if app == "" {
+		return fmt.Errorf("%s: --app is required", what)
+	}
+	return c.open()
 }

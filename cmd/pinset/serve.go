@@ -118,6 +118,10 @@ underscores, and more; unknown keys are errors:
     key: /etc/pinset/pins.key
     before: 7d
     lifetime: 30d
+  devices:                # device certificates for mutual TLS (docs/devices.md)
+    ca_cert: /etc/pinset/device-ca.pem    # pinset device ca new
+    ca_key: /etc/pinset/device-ca.key
+    lifetime: 7d
 
 Examples:
   pinset serve

@@ -72,6 +72,8 @@ type File struct {
 	TransparencyLog *TransparencyLog `yaml:"transparency_log"`
 	// Console is the web console under /console/ (on by default).
 	Console *Console `yaml:"console"`
+	// Devices is the device CA (devices.go).
+	Devices *Devices `yaml:"devices"`
 }
 
 // Reports bounds report storage per app (docs/reports.md).
@@ -211,7 +213,7 @@ func (f *File) Build(logOut io.Writer) (*Service, error) {
 			return nil, fmt.Errorf("metrics_token_file %s: empty", f.MetricsToken)
 		}
 	}
-	for _, apply := range []func(*server.Config) error{f.PublishGate.apply, f.Resign.apply, f.Adoption.apply, f.Rotation.apply, f.TransparencyLog.apply} {
+	for _, apply := range []func(*server.Config) error{f.PublishGate.apply, f.Resign.apply, f.Adoption.apply, f.Rotation.apply, f.TransparencyLog.apply, f.Devices.apply} {
 		if err := apply(sc); err != nil {
 			return nil, err
 		}

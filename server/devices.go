@@ -1,0 +1,276 @@
+package server
+
+import (
+	"bytes"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"io"
+	"math"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"pinset.dev/pinset/device"
+)
+
+// Device certificates (docs/devices.md): package device decides, these
+// handlers read requests, map its typed errors to answers, log and count.
+
+// deviceRate and deviceBurst bound enrollment and renewal requests per
+// client address (CSR checks and signatures cost CPU).
+const (
+	deviceRate  = 1.0
+	deviceBurst = 20
+)
+
+type deviceService struct {
+	auth    *device.Authority
+	limiter *limiter
+	count   *prometheus.CounterVec
+}
+
+func (s *Server) initDevices() error {
+	if s.cfg.Devices == nil {
+		return nil
+	}
+	if s.cfg.Devices.Store == nil { // serve's configuration leaves it to the server
+		s.cfg.Devices.Store = s.store
+	}
+	if err := s.cfg.Devices.Check(); err != nil {
+		return err
+	}
+	d := &deviceService{auth: s.cfg.Devices, limiter: newLimiter(deviceRate, deviceBurst, s.now),
+		count: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "pinset_device_certificates_total",
+			Help: "Device certificate requests by action (token, enroll, renew, revoke, crl) and result (ok or the refusal code).",
+		}, []string{"action", "result"})}
+	if err := s.reg.Register(d.count); err != nil {
+		return err
+	}
+	s.devices = d
+	return nil
+}
+
+func (s *Server) deviceRoutes(pub, adm func(string, http.HandlerFunc)) {
+	if s.devices == nil {
+		return
+	}
+	adm("POST /v1/admin/apps/{app}/devices/tokens", s.handleDeviceToken)
+	adm("POST /v1/admin/apps/{app}/devices/{id}/revoke", s.handleDeviceRevoke)
+	adm("GET /v1/admin/apps/{app}/devices/{id}/audit", s.handleDeviceAudit)
+	pub("POST /v1/apps/{app}/devices/enroll", s.handleDeviceEnroll)
+	pub("POST /v1/apps/{app}/devices/renew", s.handleDeviceRenew)
+	pub("GET /v1/apps/{app}/devices/crl", s.handleDeviceCRL)
+}
+
+// deviceStatus maps the authority's errors to the HTTP status and code.
+func deviceStatus(err error) (int, string) {
+	switch {
+	case errors.Is(err, device.ErrTooLarge):
+		return http.StatusRequestEntityTooLarge, "too_large"
+	case errors.Is(err, device.ErrMalformed):
+		return http.StatusBadRequest, "malformed"
+	case errors.Is(err, device.ErrBadCSR):
+		return http.StatusBadRequest, "bad_csr"
+	case errors.Is(err, device.ErrBadToken):
+		return http.StatusForbidden, "bad_token"
+	case errors.Is(err, device.ErrRevoked):
+		return http.StatusForbidden, "revoked"
+	case errors.Is(err, device.ErrNotDeviceCert):
+		return http.StatusForbidden, "not_device_certificate"
+	case errors.Is(err, device.ErrKeyMismatch):
+		return http.StatusForbidden, "key_mismatch"
+	case errors.Is(err, device.ErrUnknownDevice):
+		return http.StatusNotFound, "not_found"
+	}
+	return http.StatusInternalServerError, "internal"
+}
+
+// deviceRefuse answers a refused device request and counts it.
+func (s *Server) deviceRefuse(w http.ResponseWriter, r *http.Request, action, app string, err error) {
+	code, reason := deviceStatus(err)
+	s.devices.count.WithLabelValues(action, reason).Inc()
+	if code >= 500 {
+		s.internalError(w, r, err)
+		return
+	}
+	s.log.Warn("device request refused", "action", action, "app", app, "code", reason, "reason", err.Error(), "remote", clientAddr(r))
+	writeError(w, code, reason, err.Error())
+}
+
+// deviceLimited applies the per-address limit of public device requests.
+func (s *Server) deviceLimited(w http.ResponseWriter, r *http.Request, action string) bool {
+	ok, wait := s.devices.limiter.allow(clientAddr(r))
+	if ok {
+		return false
+	}
+	s.devices.count.WithLabelValues(action, "rate_limited").Inc()
+	w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
+	writeError(w, http.StatusTooManyRequests, "rate_limited", "too many device requests from this address; retry later")
+	return true
+}
+
+// tokenRequest is the optional body of POST .../devices/tokens.
+type tokenRequest struct {
+	DeviceID string `json:"device_id"`
+}
+
+// revokeRequest is the optional body of POST .../devices/{id}/revoke.
+type revokeRequest struct {
+	Reason string `json:"reason"`
+}
+
+// decodeOptional decodes a small optional JSON body strictly (empty is
+// the zero value).
+func decodeOptional(r *http.Request, v any) error {
+	b, err := io.ReadAll(io.LimitReader(r.Body, 4<<10+1))
+	if err != nil || len(b) > 4<<10 {
+		return device.ErrTooLarge
+	}
+	if len(b) == 0 {
+		return nil
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return errors.Join(device.ErrMalformed, err)
+	}
+	if dec.More() {
+		return device.ErrMalformed
+	}
+	return nil
+}
+
+func (s *Server) handleDeviceToken(w http.ResponseWriter, r *http.Request) {
+	app := r.PathValue("app")
+	if !s.knownApp(w, r, app) {
+		return
+	}
+	var req tokenRequest
+	err := decodeOptional(r, &req)
+	var tok *device.Token
+	if err == nil {
+		tok, err = s.devices.auth.NewToken(r.Context(), app, req.DeviceID, tokenName(r.Context()), s.now())
+	}
+	if err != nil {
+		s.deviceRefuse(w, r, "token", app, err)
+		return
+	}
+	s.devices.count.WithLabelValues("token", "ok").Inc()
+	s.log.Info("device enrollment token created", "app", app, "device", tok.DeviceID, "expires", tok.ExpiresAt, "token", tokenName(r.Context()))
+	writeJSON(w, http.StatusCreated, tok)
+}
+
+func (s *Server) handleDeviceEnroll(w http.ResponseWriter, r *http.Request) {
+	app := r.PathValue("app")
+	if s.deviceLimited(w, r, "enroll") || !s.knownApp(w, r, app) {
+		return
+	}
+	req, err := device.DecodeEnrollRequest(r.Body)
+	var iss *device.Issued
+	if err == nil {
+		iss, err = s.devices.auth.Enroll(r.Context(), app, req, s.now())
+	}
+	s.issued(w, r, "enroll", app, iss, err)
+}
+
+func (s *Server) handleDeviceRenew(w http.ResponseWriter, r *http.Request) {
+	app := r.PathValue("app")
+	if s.deviceLimited(w, r, "renew") || !s.knownApp(w, r, app) {
+		return
+	}
+	req, err := device.DecodeRenewRequest(r.Body)
+	var iss *device.Issued
+	if err == nil {
+		// The certificate presented in the handshake wins; without one,
+		// the request carries it and the CSR must be signed by its key.
+		viaTLS := r.TLS != nil && len(r.TLS.PeerCertificates) > 0
+		chain := []*x509.Certificate(nil)
+		if viaTLS {
+			chain = r.TLS.PeerCertificates
+		} else if req.Certificate == "" {
+			err = errors.Join(device.ErrNotDeviceCert, errors.New("present the current certificate over mutual TLS or in the certificate field"))
+		} else {
+			chain, err = device.ParseChainPEM(req.Certificate)
+		}
+		if err == nil {
+			iss, err = s.devices.auth.Renew(r.Context(), app, chain, viaTLS, req.CSR, s.now())
+		}
+	}
+	s.issued(w, r, "renew", app, iss, err)
+}
+
+func (s *Server) issued(w http.ResponseWriter, r *http.Request, action, app string, iss *device.Issued, err error) {
+	if err != nil {
+		s.deviceRefuse(w, r, action, app, err)
+		return
+	}
+	s.devices.count.WithLabelValues(action, "ok").Inc()
+	s.log.Info("device certificate issued", "action", action, "app", app, "device", iss.ID, "serial", iss.Serial, "not_after", iss.NotAfter)
+	writeJSON(w, http.StatusCreated, iss)
+}
+
+func (s *Server) handleDeviceRevoke(w http.ResponseWriter, r *http.Request) {
+	app, id := r.PathValue("app"), r.PathValue("id")
+	if !s.knownApp(w, r, app) {
+		return
+	}
+	var req revokeRequest
+	err := decodeOptional(r, &req)
+	var n int64
+	if err == nil {
+		n, err = s.devices.auth.Revoke(r.Context(), app, id, req.Reason, tokenName(r.Context()), s.now())
+	}
+	if err != nil {
+		s.deviceRefuse(w, r, "revoke", app, err)
+		return
+	}
+	s.devices.count.WithLabelValues("revoke", "ok").Inc()
+	s.log.Warn("device revoked", "app", app, "device", id, "certificates", n, "token", tokenName(r.Context()))
+	writeJSON(w, http.StatusOK, map[string]any{"app": app, "device_id": id, "revoked_certificates": n})
+}
+
+func (s *Server) handleDeviceAudit(w http.ResponseWriter, r *http.Request) {
+	app, id := r.PathValue("app"), r.PathValue("id")
+	if !s.knownApp(w, r, app) {
+		return
+	}
+	audit, err := s.devices.auth.Audit(r.Context(), app, id)
+	if err != nil {
+		s.internalError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"app": app, "device_id": id, "audit": audit})
+}
+
+// handleDeviceCRL serves the app's CRL (DER, RFC 5280), cacheable until
+// the next one is made.
+func (s *Server) handleDeviceCRL(w http.ResponseWriter, r *http.Request) {
+	app := r.PathValue("app")
+	if !s.knownApp(w, r, app) {
+		return
+	}
+	now := s.now()
+	crl, err := s.devices.auth.CRL(r.Context(), app, now)
+	if err != nil {
+		s.deviceRefuse(w, r, "crl", app, err)
+		return
+	}
+	s.devices.count.WithLabelValues("crl", "ok").Inc()
+	age := max(0, int(crl.ThisUpdate.Add(s.devices.cacheFor()).Sub(now).Seconds()))
+	w.Header().Set("Content-Type", "application/pkix-crl")
+	w.Header().Set("Cache-Control", "public, max-age="+strconv.Itoa(age))
+	w.Header().Set("Last-Modified", crl.ThisUpdate.UTC().Format(http.TimeFormat))
+	w.Header().Set("Pinset-CRL-Number", strconv.FormatInt(crl.Number, 10))
+	w.Write(crl.DER)
+}
+
+func (d *deviceService) cacheFor() time.Duration {
+	if d.auth.CRLCache > 0 {
+		return d.auth.CRLCache
+	}
+	return device.DefaultCRLCache
+}

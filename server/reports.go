@@ -4,6 +4,7 @@ import (
 	"container/list"
 	"errors"
 	"io"
+	"log/slog"
 	"math"
 	"net"
 	"net/http"
@@ -51,7 +52,7 @@ func (s *Server) handleReport(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "not_found", "no such app")
 		return
 	}
-	rep, err := report.Parse(body, report.Options{App: app, Now: s.now})
+	rep, err := report.Parse(body, report.Options{App: app, Now: s.now, Chains: s.chains})
 	if err != nil {
 		s.m.reports.WithLabelValues("", "invalid").Inc()
 		writeError(w, http.StatusBadRequest, "invalid_report", err.Error())
@@ -96,7 +97,13 @@ func (s *Server) handleReport(w http.ResponseWriter, r *http.Request) {
 		result, code = "duplicate", http.StatusOK
 	}
 	s.m.reports.WithLabelValues(rep.Format, result).Inc()
-	s.log.Info("report", "app", rep.App, "host", rep.Host, "format", rep.Format, "platform", rep.Platform,
+	level := slog.LevelInfo
+	if dup {
+		// A storm repeats one failure many times: its row and the
+		// counters say how often (pinset_reports_total{result="duplicate"}).
+		level = slog.LevelDebug
+	}
+	s.log.Log(r.Context(), level, "report", "app", rep.App, "host", rep.Host, "format", rep.Format, "platform", rep.Platform,
 		"result", result, "id", id)
 	writeJSON(w, code, map[string]any{"id": id, "duplicate": dup, "app": rep.App})
 }

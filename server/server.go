@@ -31,6 +31,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"pinset.dev/pinset/check"
+	"pinset.dev/pinset/report"
 	"pinset.dev/pinset/store"
 	"pinset.dev/pinset/trust"
 )
@@ -134,7 +135,9 @@ type Server struct {
 	limiter *limiter
 	// appLimiter holds one bucket per app.
 	appLimiter *limiter
-	m          *metrics
+	// chains caches parsed report certificate chains.
+	chains *report.ChainCache
+	m      *metrics
 	// console is the web console's handler (Config.Console), or nil.
 	console http.Handler
 	// unmatched counts the requests no route matched.
@@ -189,6 +192,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.limiter = newLimiter(cfg.ReportRate, cfg.ReportBurst, s.now)
 	s.appLimiter = newLimiter(cfg.ReportAppRate, cfg.ReportAppBurst, s.now)
+	s.chains = report.NewChainCache(report.DefaultChainCacheBytes)
 	if cfg.Console != nil {
 		if s.console, err = cfg.Console(s); err != nil {
 			return nil, err

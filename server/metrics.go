@@ -23,6 +23,7 @@ type metrics struct {
 	authFailures *prometheus.CounterVec
 	resigns      *prometheus.CounterVec
 	unpins       *prometheus.CounterVec
+	mirror       *prometheus.CounterVec
 }
 
 func newMetrics(reg *prometheus.Registry, s *Server) (*metrics, error) {
@@ -50,12 +51,15 @@ func newMetrics(reg *prometheus.Registry, s *Server) (*metrics, error) {
 	m.unpins = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "pinset_manifest_unpins_forced_total", Help: "Manifests published with force_unpin that stopped pinning hosts the current manifest pinned, per app.",
 	}, []string{"app"})
+	m.mirror = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "pinset_mirror_writes_total", Help: "Writes of an app's documents into the static origin (--mirror) by result (written, error).",
+	}, []string{"result"})
 	docs := &docCollector{s: s,
 		version: prometheus.NewDesc("pinset_manifest_version", "Version of the manifest served per app.", []string{"app"}, nil),
 		expiry:  prometheus.NewDesc("pinset_manifest_expiry_timestamp_seconds", "Expiry of the manifest served per app.", []string{"app"}, nil),
 		rootExp: prometheus.NewDesc("pinset_root_expiry_timestamp_seconds", "Expiry of the latest root per app.", []string{"app"}, nil),
 	}
-	for _, c := range []prometheus.Collector{m.requests, m.duration, m.reports, m.publishes, m.authFailures, m.resigns, m.unpins, docs} {
+	for _, c := range []prometheus.Collector{m.requests, m.duration, m.reports, m.publishes, m.authFailures, m.resigns, m.unpins, m.mirror, docs} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

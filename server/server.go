@@ -32,6 +32,7 @@ import (
 
 	"pinset.dev/pinset/check"
 	"pinset.dev/pinset/report"
+	"pinset.dev/pinset/server/mirror"
 	"pinset.dev/pinset/store"
 	"pinset.dev/pinset/trust"
 )
@@ -120,6 +121,11 @@ type Config struct {
 	// Log, when set, signs and serves each app's transparency log and
 	// adds a proof to every manifest served (see LogConfig).
 	Log *LogConfig
+	// Mirror, when set, is a static origin: every publication is written
+	// into it under the API's paths (package server/mirror), and Serve
+	// writes every app into it when it starts. Not with Log: a static
+	// file cannot carry the log proof each client asks for.
+	Mirror *mirror.Dir
 }
 
 // Server is the pin service. Create it with New; it is an http.Handler.
@@ -151,6 +157,9 @@ type Server struct {
 func New(cfg Config) (*Server, error) {
 	if cfg.Store == nil {
 		return nil, errors.New("server: no store")
+	}
+	if cfg.Mirror != nil && cfg.Log != nil {
+		return nil, errors.New("server: a mirror cannot serve the transparency log's proofs: use the mirror or the log, not both")
 	}
 	s := &Server{cfg: cfg, store: cfg.Store, log: cfg.Logger, now: cfg.Now, reg: cfg.Registry}
 	if s.log == nil {
@@ -261,6 +270,7 @@ func (s *Server) TLSConfig(cert tls.Certificate) *tls.Config {
 // it serves /metrics there too. It warns (server.IsLoopback) when it
 // serves plain HTTP, or /metrics without a token, off loopback.
 func (s *Server) Serve(ctx context.Context, ln net.Listener, tlsConfig *tls.Config) error {
+	s.syncMirror(ctx)
 	hs := s.HTTPServer(tlsConfig)
 	tctx, cancel := context.WithCancel(ctx)
 	defer cancel()

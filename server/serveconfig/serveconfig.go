@@ -29,6 +29,7 @@ import (
 	"pinset.dev/pinset/monitor"
 	"pinset.dev/pinset/probe"
 	"pinset.dev/pinset/server"
+	"pinset.dev/pinset/server/mirror"
 	"pinset.dev/pinset/store"
 	"pinset.dev/pinset/trust"
 )
@@ -67,6 +68,10 @@ type File struct {
 	TransparencyLog *TransparencyLog `yaml:"transparency_log"`
 	// Console is the web console under /console/ (on by default).
 	Console *Console `yaml:"console"`
+	// Mirror is a static origin directory: every publication is written
+	// into it under the API's paths (package server/mirror) for nginx, a
+	// CDN origin or object storage to serve. Not with transparency_log.
+	Mirror string `yaml:"mirror"`
 }
 
 // Reports bounds report storage per app (docs/reports.md).
@@ -186,6 +191,12 @@ func (f *File) Build(logOut io.Writer) (*Service, error) {
 	}
 	if svc.Cert, sc.AdminClientCAs, err = f.tls(); err != nil {
 		return nil, err
+	}
+	if f.Mirror != "" {
+		if f.TransparencyLog != nil {
+			return nil, errors.New("mirror: a static origin cannot serve the transparency log's proofs: use mirror or transparency_log, not both")
+		}
+		sc.Mirror = &mirror.Dir{Root: f.Mirror}
 	}
 	if f.UnpinPeriod != "" {
 		d, err := optDuration("unpin_period", f.UnpinPeriod, check.DefaultUnpinPeriod)

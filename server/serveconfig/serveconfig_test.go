@@ -41,18 +41,19 @@ func TestLoadAndBuild(t *testing.T) {
 		t.Fatalf("built %+v", svc)
 	}
 	for text, want := range map[string]string{
-		"admin_client_ca: ca.pem\n":                ErrAdminCANeedsTLS.Error(),
-		"tls_cert: a.pem\n":                        "go together",
-		"log_format: xml\n":                        "log format",
-		"publish_gate: {port: 70000}\n":            "publish_gate.port",
-		"resign: {before: 7d}\n":                   "resign.key",
-		"monitor: {expiry_warning: x}\n":           "monitor.expiry_warning",
-		"monitor: {port: 70000}\n":                 "monitor.port",
-		"rotation: {deploy_timeout: 1m}\n":         "without rotation.deploy",
-		"monitor:\n  alerts:\n    - {}\n":          "exactly one",
-		"reports: {event_retention: tomorrow}\n":   "reports.event_retention",
-		"unpin_period: -1d\n":                      "unpin_period",
-		"metrics_token_file: /nonexistent/token\n": "metrics_token_file",
+		"admin_client_ca: ca.pem\n":                       ErrAdminCANeedsTLS.Error(),
+		"tls_cert: a.pem\n":                               "go together",
+		"log_format: xml\n":                               "log format",
+		"publish_gate: {port: 70000}\n":                   "publish_gate.port",
+		"resign: {before: 7d}\n":                          "resign.key",
+		"monitor: {expiry_warning: x}\n":                  "monitor.expiry_warning",
+		"monitor: {port: 70000}\n":                        "monitor.port",
+		"rotation: {deploy_timeout: 1m}\n":                "without rotation.deploy",
+		"monitor:\n  alerts:\n    - {}\n":                 "exactly one",
+		"reports: {event_retention: tomorrow}\n":          "reports.event_retention",
+		"unpin_period: -1d\n":                             "unpin_period",
+		"metrics_token_file: /nonexistent/token\n":        "metrics_token_file",
+		"mirror: www\ntransparency_log: {key: log.pem}\n": "mirror or transparency_log",
 	} {
 		f, err := load(t, text)
 		if err == nil {
@@ -61,6 +62,10 @@ func TestLoadAndBuild(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%q: %v, want %q", text, err, want)
 		}
+	}
+	f, _ = load(t, "mirror: /srv/pins\n")
+	if svc, err := f.Build(io.Discard); err != nil || svc.Server.Mirror == nil || svc.Server.Mirror.Root != "/srv/pins" {
+		t.Fatalf("mirror: %+v, %v", svc, err)
 	}
 	f, _ = load(t, "monitor: {enabled: false}\n")
 	if svc, err := f.Build(io.Discard); err != nil || svc.Monitor != nil {

@@ -90,6 +90,14 @@ type Config struct {
 	// Defaults 20/s, 200.
 	ReportAppRate  float64
 	ReportAppBurst int
+	// ReportParsers, ReportParseWait and ReportPending shed reports under
+	// overload (server/shed.go): reports parsed at once (default
+	// GOMAXPROCS-1, at least 1), how long one waits for that (20ms), and
+	// reports waiting for their commit (1024). Beyond them a report is
+	// answered 503 overloaded with Retry-After before its body is read.
+	ReportParsers   int
+	ReportParseWait time.Duration
+	ReportPending   int
 	// AdminClientCAs, when set, requires admin requests to come over TLS
 	// with a client certificate that verifies against these CAs, in
 	// addition to the bearer token. Use TLSConfig to build the server's
@@ -142,8 +150,9 @@ type Server struct {
 	// appLimiter holds one bucket per app.
 	appLimiter *limiter
 	// chains caches parsed report certificate chains.
-	chains *report.ChainCache
-	m      *metrics
+	chains  *report.ChainCache
+	shedder *shedder
+	m       *metrics
 	// console is the web console's handler (Config.Console), or nil.
 	console http.Handler
 	// unmatched counts the requests no route matched.
@@ -202,6 +211,7 @@ func New(cfg Config) (*Server, error) {
 	s.limiter = newLimiter(cfg.ReportRate, cfg.ReportBurst, s.now)
 	s.appLimiter = newLimiter(cfg.ReportAppRate, cfg.ReportAppBurst, s.now)
 	s.chains = report.NewChainCache(report.DefaultChainCacheBytes)
+	s.shedder = newShedder(cfg.ReportParsers, cfg.ReportParseWait, cfg.ReportPending)
 	if cfg.Console != nil {
 		if s.console, err = cfg.Console(s); err != nil {
 			return nil, err

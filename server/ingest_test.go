@@ -6,7 +6,8 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
-	"time"
+
+	"pinset.dev/pinset/store"
 )
 
 // TestReportStormChainParsedOnce: reports of one interception from many
@@ -33,9 +34,37 @@ func TestReportStormChainParsedOnce(t *testing.T) {
 	if misses != 1 || hits != 2*versions*repeats-1 {
 		t.Errorf("chain cache: %d hits, %d misses; want every chain after the first found", hits, misses)
 	}
-	counts, err := e.st.ReportCounts(t.Context(), "shop", e.clock.Now().Add(-time.Hour), e.clock.Now().Add(time.Hour))
-	if err != nil {
-		t.Fatal(err)
+	// The counters and samples through the admin API.
+	var got struct {
+		Counts    []store.ReportCount
+		Truncated bool
+	}
+	r := e.admin("GET", "/v1/admin/apps/shop/report-counts", nil)
+	r.json(t, &got)
+	counts := got.Counts
+	if r.code != 200 || got.Truncated {
+		t.Fatalf("report-counts: %d %s", r.code, r.body)
+	}
+	if r := e.admin("GET", "/v1/admin/apps/nope/report-counts", nil); r.code != 404 {
+		t.Errorf("counts of an unknown app: %d", r.code)
+	}
+	var list struct{ Reports []store.StoredReport }
+	e.admin("GET", "/v1/admin/apps/shop/reports", nil).json(t, &list)
+	var samples struct {
+		Samples []struct {
+			Arrival int64
+			Raw     []byte
+		}
+	}
+	sr := e.admin("GET", fmt.Sprintf("/v1/admin/reports/%d/samples", list.Reports[0].ID), nil)
+	sr.json(t, &samples)
+	// Each of the 5 failures arrived 4 times: all 4 bodies are kept, the
+	// latest not apart (it is among the first).
+	if sr.code != 200 || len(samples.Samples) != repeats || samples.Samples[0].Arrival != 1 || !bytes.Contains(samples.Samples[0].Raw, []byte("app-version")) {
+		t.Errorf("samples: %d %s", sr.code, sr.body)
+	}
+	if r := e.admin("GET", "/v1/admin/reports/999999/samples", nil); r.code != 404 {
+		t.Errorf("samples of an unknown report: %d", r.code)
 	}
 	total := int64(0)
 	for _, c := range counts {

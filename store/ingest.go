@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"errors"
+	"strconv"
 	"sync"
 	"time"
 
@@ -266,9 +267,15 @@ func (q *addReq) prepared() (*preparedReport, error) {
 	return q.prep, nil
 }
 
-func (s *sqlStore) ReportCounts(ctx context.Context, app string, since, until time.Time) ([]ReportCount, error) {
+// MaxReportCounts bounds the rows one ReportCounts call returns.
+const MaxReportCounts = 10_000
+
+func (s *sqlStore) ReportCounts(ctx context.Context, app string, since, until time.Time, limit int) ([]ReportCount, error) {
+	if limit <= 0 || limit > MaxReportCounts {
+		limit = MaxReportCounts
+	}
 	rs, err := s.db.query(ctx, `SELECT host, served_pin, app_version, platform, minute, count FROM report_counts
-		WHERE app = $1 AND minute >= $2 AND minute < $3 ORDER BY minute, host, served_pin, app_version, platform`,
+		WHERE app = $1 AND minute >= $2 AND minute < $3 ORDER BY minute, host, served_pin, app_version, platform LIMIT `+strconv.Itoa(limit),
 		app, unix(since)/60, (unix(until)+59)/60)
 	if err != nil {
 		return nil, err

@@ -67,9 +67,12 @@ func testReportStorm(t *testing.T, s Store) {
 	if err != nil || ev[base.Host] != keys*per {
 		t.Errorf("report events %v %v, want %d", ev, err, keys*per)
 	}
-	counts, err := s.ReportCounts(ctx, "shop", t0, t0.Add(time.Hour))
+	counts, err := s.ReportCounts(ctx, "shop", t0, t0.Add(time.Hour), 0)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if one, err := s.ReportCounts(ctx, "shop", t0, t0.Add(time.Hour), 1); err != nil || len(one) != 1 {
+		t.Errorf("limit 1: %d rows, %v", len(one), err)
 	}
 	byVersion := map[string]int64{}
 	for _, c := range counts {

@@ -83,8 +83,9 @@ type Store interface {
 	// ReportCounts returns the counters kept on ingest for app in
 	// [since, until), to the minute of arrival: reports per host, served
 	// key, app version and platform, duplicates and reports a quota
-	// refused included (ingest.go).
-	ReportCounts(ctx context.Context, app string, since, until time.Time) ([]ReportCount, error)
+	// refused included (ingest.go); at most limit rows (0 or more than
+	// MaxReportCounts: MaxReportCounts), oldest minute first.
+	ReportCounts(ctx context.Context, app string, since, until time.Time, limit int) ([]ReportCount, error)
 	// ReportSamples returns the raw bodies kept for a stored report: its
 	// first arrivals (at most SampleFirst) and the latest (Arrival 0).
 	ReportSamples(ctx context.Context, id int64) ([]Sample, error)

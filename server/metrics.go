@@ -36,7 +36,7 @@ func newMetrics(reg *prometheus.Registry, s *Server) (*metrics, error) {
 			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
 		}, []string{"route"}),
 		reports: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "pinset_reports_received_total", Help: "Pin-failure reports by format and result (stored, duplicate, invalid, too_large, rate_limited, app_rate_limited, unknown_app, quota_full).",
+			Name: "pinset_reports_received_total", Help: "Pin-failure reports by format and result (stored, duplicate, invalid, too_large, rate_limited, app_rate_limited, unknown_app, quota_full, shed).",
 		}, []string{"format", "result"}),
 		publishes: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "pinset_publications_total", Help: "Root and manifest uploads by kind and result (published or the refusal code).",

@@ -11,8 +11,11 @@
 #      gives the medians and the server CPU time per request; bench/gofloor
 #      (a bare Go net/http + crypto/tls server with pinset's settings) runs
 #      alongside as the floor of what a Go server can do;
-#   2. report ingestion (POST /v1/apps/bench/reports, every body distinct)
-#      into SQLite and into PostgreSQL.
+#   2. a report storm (POST /v1/apps/bench/reports, 1,000 distinct
+#      failures: the app version cycles through 1,000 values) into SQLite,
+#      into PostgreSQL and into the floor (bench/gofloor -reports: a bare Go
+#      HTTPS server appending each body to a file with the same group
+#      fsync), in one run; then the storage each holds.
 #
 # Usage: bench/service.sh [DURATION] [CONNECTIONS] [ROUNDS]  (defaults 10s, 64, 3)
 # Environment:
@@ -20,6 +23,8 @@
 #   PINSET_BIN=FILE       a built pinset to measure instead of building ./cmd/pinset
 #   PINSET_BASE_BIN=FILE  a second pinset (e.g. the previous commit's) measured
 #                         in the same rounds, for before/after figures
+#   PG_DB=NAME            the PostgreSQL database (default pinset_bench; emptied)
+#   PORT_BASE=N           use ports N to N+5 (default 18443)
 #   WRK_CPUS=LIST         pin wrk with taskset -c LIST (default: not pinned);
 #                         either way wrk runs the same for every server
 # Needs: go, wrk, nginx, openssl, curl, and PostgreSQL for part 2 (Debian
@@ -27,6 +32,10 @@
 # cluster). Prints one line per run and markdown tables at the end.
 set -euo pipefail
 
+# Ports PORT_BASE to PORT_BASE+5 (default 18443), so that two runs on one
+# machine do not meet.
+pb=${PORT_BASE:-18443}
+P0=$pb P1=$((pb + 1)) P2=$((pb + 2)) P3=$((pb + 3)) P4=$((pb + 4)) P5=$((pb + 5))
 dur=${1:-10s}
 conns=${2:-64}
 rounds=${3:-3}
@@ -63,6 +72,8 @@ openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -su
 cat > "$work/serve.yaml" <<YAML
 report_rate: 1000000000
 report_burst: 1000000000
+report_app_rate: 1000000000
+report_app_burst: 1000000000
 YAML
 
 # start_pinset PORT BINARY ARGS... : serve with TLS and wait until ready.
@@ -81,30 +92,30 @@ start_pinset() {
 
 # publish PORT ARGS... : token and documents into the store ARGS name.
 setup_store() {
-	"$work/pinset" token new --name bench "$@" 2>/dev/null
+	"$work/pinset" token new --init --name bench "$@" 2>/dev/null
 }
 
 tok=$(setup_store --data "$work/sqlite")
-start_pinset 18443 "$work/pinset" --data "$work/sqlite"
-PINSET_TOKEN=$tok "$work/pinset" publish --server https://127.0.0.1:18443 --cafile "$work/tls.crt" "$work/root.json" "$work/pins.json" >/dev/null
-P=https://127.0.0.1:18443/v1/apps/bench/pins.json
-N=https://127.0.0.1:18444/v1/apps/bench/pins.json
-B=https://127.0.0.1:18446/v1/apps/bench/pins.json
+start_pinset $P0 "$work/pinset" --data "$work/sqlite"
+PINSET_TOKEN=$tok "$work/pinset" publish --server https://127.0.0.1:$P0 --cafile "$work/tls.crt" "$work/root.json" "$work/pins.json" >/dev/null
+P=https://127.0.0.1:$P0/v1/apps/bench/pins.json
+N=https://127.0.0.1:$P1/v1/apps/bench/pins.json
+B=https://127.0.0.1:$P3/v1/apps/bench/pins.json
 if [ -n "${PINSET_BASE_BIN:-}" ]; then
 	cp "$PINSET_BASE_BIN" "$work/pinset-base"
 	btok=$(setup_store --data "$work/sqlite-base")
-	start_pinset 18446 "$work/pinset-base" --data "$work/sqlite-base"
-	PINSET_TOKEN=$btok "$work/pinset-base" publish --server https://127.0.0.1:18446 --cafile "$work/tls.crt" "$work/root.json" "$work/pins.json" >/dev/null
+	start_pinset $P3 "$work/pinset-base" --data "$work/sqlite-base"
+	PINSET_TOKEN=$btok "$work/pinset-base" publish --server https://127.0.0.1:$P3 --cafile "$work/tls.crt" "$work/root.json" "$work/pins.json" >/dev/null
 fi
 
 # gofloor: the same document from a bare Go net/http + crypto/tls server
 # with pinset's http.Server settings and headers (bench/gofloor), to tell
 # pinset's own per-request cost from Go's HTTP and TLS stack.
-F=https://127.0.0.1:18447/v1/apps/bench/pins.json
+F=https://127.0.0.1:$P4/v1/apps/bench/pins.json
 go build -o "$work/gofloor" ./bench/gofloor
-"$work/gofloor" -listen 127.0.0.1:18447 -cert "$work/tls.crt" -key "$work/tls.key" -file "$work/pins.json" 2>>"$work/serve.log" &
+"$work/gofloor" -listen 127.0.0.1:$P4 -cert "$work/tls.crt" -key "$work/tls.key" -file "$work/pins.json" 2>>"$work/serve.log" &
 pids+=($!)
-echo $! >"$work/pid.18447"
+echo $! >"$work/pid.$P4"
 for _ in $(seq 50); do curl -skf $F >/dev/null && break; sleep 0.1; done
 
 # tls_of PORT: the TLS version and cipher suite OpenSSL (wrk's library)
@@ -113,7 +124,7 @@ tls_of() {
 	openssl s_client -connect 127.0.0.1:$1 -servername 127.0.0.1 </dev/null 2>&1 |
 		awk '$1=="New," && $3=="Cipher" {sub(",", "", $2); print $2, $5; exit}'
 }
-read -r pinset_tls pinset_cipher <<<"$(tls_of 18443)"
+read -r pinset_tls pinset_cipher <<<"$(tls_of $P0)"
 
 mkdir -p "$work/www/v1/apps/bench"
 chmod 755 "$work"   # nginx workers run as www-data when started as root
@@ -140,7 +151,7 @@ http {
 	uwsgi_temp_path $work/nginx-tmp;
 	scgi_temp_path $work/nginx-tmp;
 	server {
-		listen 127.0.0.1:18444 ssl;
+		listen 127.0.0.1:$P1 ssl;
 		ssl_certificate $work/tls.crt;
 		ssl_certificate_key $work/tls.key;
 		ssl_protocols TLSv1.2 TLSv1.3;
@@ -154,7 +165,7 @@ NGINX
 mkdir -p "$work/nginx-tmp"
 nginx -c "$work/nginx.conf" -e "$work/nginx-error.log"
 for _ in $(seq 50); do curl -skf $N >/dev/null && break; sleep 0.1; done
-read -r nginx_tls nginx_cipher <<<"$(tls_of 18444)"
+read -r nginx_tls nginx_cipher <<<"$(tls_of $P1)"
 if [ "$pinset_tls $pinset_cipher" != "$nginx_tls $nginx_cipher" ]; then
 	echo "bench/service.sh: pinset negotiates $pinset_tls $pinset_cipher, nginx $nginx_tls $nginx_cipher" >&2; exit 1
 fi
@@ -168,7 +179,7 @@ fi
 
 # server_pids PORT: the processes serving PORT (nginx: its workers).
 server_pids() {
-	if [ "$1" = 18444 ]; then pgrep -P "$(cat "$work/nginx.pid")"; else cat "$work/pid.$1"; fi
+	if [ "$1" = $P1 ]; then pgrep -P "$(cat "$work/nginx.pid")"; else cat "$work/pid.$1"; fi
 }
 # cpu_ticks PID...: user+system CPU ticks the processes used so far.
 cpu_ticks() {
@@ -229,7 +240,9 @@ if [[ " $parts " == *" docs "* ]]; then
 fi
 
 if [[ " $parts " == *" reports "* ]]; then
-# Report ingestion: a Lua script makes every body distinct (app-version).
+# Report storm: a Lua script cycles the app version through 1,000 values,
+# so the bodies are 1,000 distinct failures (each a dedup key), every
+# arrival of which must be counted durably before its answer.
 cp "$root/report/testdata/reports/trustkit-android.json" "$work/report.json"
 cat > "$work/report.lua" <<LUA
 wrk.method = "POST"
@@ -240,22 +253,32 @@ f:close()
 local n = 0
 request = function()
 	n = n + 1
-	local v = '"app-version": "' .. tostring(math.random(1, 2^30)) .. "." .. n .. '"'
+	local v = '"app-version": "' .. tostring(math.random(1, 1000)) .. '"'
 	local b = body:gsub('"app%-version": "4%.2%.0"', v)
 	return wrk.format(nil, nil, nil, b)
 end
 LUA
-r_sqlite=$(run "reports into SQLite (WAL, synchronous=FULL)" https://127.0.0.1:18443/v1/apps/bench/reports -s "$work/report.lua")
+go build -o "$work/gofloor" ./bench/gofloor
+"$work/gofloor" -listen 127.0.0.1:$P5 -cert "$work/tls.crt" -key "$work/tls.key" -reports "$work/floor.log" 2>>"$work/serve.log" &
+pids+=($!)
+echo $! >"$work/pid.$P5"
+for _ in $(seq 50); do curl -sk -o /dev/null https://127.0.0.1:$P5/ && break; sleep 0.1; done
+r_floor=$(run "reports into the floor (append + group fsync)" https://127.0.0.1:$P5/v1/apps/bench/reports -s "$work/report.lua")
+r_sqlite=$(run "reports into SQLite (WAL, synchronous=FULL)" https://127.0.0.1:$P0/v1/apps/bench/reports -s "$work/report.lua")
+kill -INT "$(cat "$work/pid.$P0")"; sleep 1   # checkpoint the WAL before measuring
+echo "storage after the storm: SQLite $(du -sb "$work/sqlite" | cut -f1) bytes (data directory), floor $(du -b "$work/floor.log" | cut -f1) bytes (the bodies)" | tee -a "$work/sizes.txt" >&2
 
 r_pg=""
 if [ -n "${PINSET_TEST_POSTGRES_URL:-}" ] || command -v pg_lsclusters >/dev/null; then
-	eval "$(PINSET_PG_DB=pinset_bench bash "$root/.ci/postgres.sh")"
+	pgdb=${PG_DB:-pinset_bench}
+	eval "$(PINSET_PG_DB=$pgdb bash "$root/.ci/postgres.sh")"
 	pgurl=$PINSET_TEST_POSTGRES_URL
-	PGPASSWORD=pinset psql -h 127.0.0.1 -U pinset pinset_bench -qc 'DROP SCHEMA public CASCADE; CREATE SCHEMA public;' >/dev/null 2>&1 || true
+	PGPASSWORD=pinset psql -h 127.0.0.1 -U pinset "$pgdb" -qc 'DROP SCHEMA public CASCADE; CREATE SCHEMA public;' >/dev/null 2>&1 || true
 	ptok=$(setup_store --database "$pgurl")
-	start_pinset 18445 "$work/pinset" --database "$pgurl"
-	PINSET_TOKEN=$ptok "$work/pinset" publish --server https://127.0.0.1:18445 --cafile "$work/tls.crt" "$work/root.json" "$work/pins.json" >/dev/null
-	r_pg=$(run "reports into PostgreSQL" https://127.0.0.1:18445/v1/apps/bench/reports -s "$work/report.lua")
+	start_pinset $P2 "$work/pinset" --database "$pgurl"
+	PINSET_TOKEN=$ptok "$work/pinset" publish --server https://127.0.0.1:$P2 --cafile "$work/tls.crt" "$work/root.json" "$work/pins.json" >/dev/null
+	r_pg=$(run "reports into PostgreSQL" https://127.0.0.1:$P2/v1/apps/bench/reports -s "$work/report.lua")
+	echo "storage after the storm: PostgreSQL $(PGPASSWORD=pinset psql -h 127.0.0.1 -U pinset "$pgdb" -Atc "SELECT sum(pg_total_relation_size(c.oid)) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'public' AND c.relkind = 'r'") bytes (tables with their indexes and TOAST)" | tee -a "$work/sizes.txt" >&2
 fi
 fi
 
@@ -278,5 +301,10 @@ if [[ " $parts " == *" docs "* ]]; then
 		[ $srv = nginx ] && continue
 		echo "$srv/nginx: throughput 200 $(ratio "$(median "$work/$srv.200" 1)" "$(median "$work/nginx.200" 1)"), 304 $(ratio "$(median "$work/$srv.304" 1)" "$(median "$work/nginx.304" 1)"); CPU per request 200 $(ratio "$(median "$work/$srv.200" 2)" "$(median "$work/nginx.200" 2)"), 304 $(ratio "$(median "$work/$srv.304" 2)" "$(median "$work/nginx.304" 2)")"
 	done
+fi
+if [[ " $parts " == *" reports "* ]]; then
+	echo
+	cat "$work/sizes.txt"
+	echo "pinset/floor reports/s: SQLite $(ratio "${r_sqlite%% *}" "${r_floor%% *}")${r_pg:+, PostgreSQL $(ratio "${r_pg%% *}" "${r_floor%% *}")}"
 fi
 echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -132,6 +132,10 @@ type Options struct {
 	App string
 	// Now is used when a report carries no time; defaults to time.Now.
 	Now func() time.Time
+	// Chains, when set, caches parsed certificate chains (a service
+	// receiving many reports of the same interception parses its chain
+	// once).
+	Chains *ChainCache
 }
 
 // Parse reads one report body in any supported shape and returns it
@@ -155,9 +159,9 @@ func Parse(body []byte, opts Options) (*Report, error) {
 	_, hasPlatform := fields["app-platform"]
 	_, hasBundle := fields["app-bundle-id"]
 	if hasPlatform || hasBundle {
-		err = r.parseTrustKit(fields)
+		err = r.parseTrustKit(fields, opts.Chains)
 	} else {
-		err = r.parseHPKP(fields)
+		err = r.parseHPKP(fields, opts.Chains)
 	}
 	if err != nil {
 		return nil, err
@@ -262,7 +266,7 @@ func getStrings(f map[string]json.RawMessage, key string, max int) ([]string, er
 
 var platformRE = regexp.MustCompile(`^[A-Z][A-Z0-9_]{0,15}$`)
 
-func (r *Report) parseTrustKit(f map[string]json.RawMessage) error {
+func (r *Report) parseTrustKit(f map[string]json.RawMessage, cache *ChainCache) error {
 	var err error
 	get := func(key string) string {
 		if err != nil {
@@ -307,10 +311,10 @@ func (r *Report) parseTrustKit(f map[string]json.RawMessage) error {
 		}
 		r.PinsExpiration = exp
 	}
-	return r.parseCommon(f, dt, host, noted)
+	return r.parseCommon(f, dt, host, noted, cache)
 }
 
-func (r *Report) parseHPKP(f map[string]json.RawMessage) error {
+func (r *Report) parseHPKP(f map[string]json.RawMessage, cache *ChainCache) error {
 	r.Format = FormatHPKP
 	dt, err := getString(f, "date-time", MaxString)
 	if err != nil {
@@ -339,11 +343,11 @@ func (r *Report) parseHPKP(f map[string]json.RawMessage) error {
 	// RFC 7469 reports come from both enforced and report-only headers;
 	// the body does not say which.
 	r.ValidationResult = trustkit.ResultNoMatchingPin
-	return r.parseCommon(f, dt, host, noted)
+	return r.parseCommon(f, dt, host, noted, cache)
 }
 
 // parseCommon reads the keys TrustKit and HPKP share.
-func (r *Report) parseCommon(f map[string]json.RawMessage, dt, host, noted string) error {
+func (r *Report) parseCommon(f map[string]json.RawMessage, dt, host, noted string, cache *ChainCache) error {
 	var err error
 	if host == "" {
 		return invalid("hostname is missing")
@@ -403,10 +407,10 @@ func (r *Report) parseCommon(f map[string]json.RawMessage, dt, host, noted strin
 			r.ExpectedPins = append(r.ExpectedPins, p)
 		}
 	}
-	if r.ServedChain, err = parseChain(f, "served-certificate-chain"); err != nil {
+	if r.ServedChain, err = parseChain(f, "served-certificate-chain", cache); err != nil {
 		return err
 	}
-	if r.ValidatedChain, err = parseChain(f, "validated-certificate-chain"); err != nil {
+	if r.ValidatedChain, err = parseChain(f, "validated-certificate-chain", cache); err != nil {
 		return err
 	}
 	if len(r.ServedChain) == 0 && len(r.ValidatedChain) == 0 {
@@ -415,7 +419,25 @@ func (r *Report) parseCommon(f map[string]json.RawMessage, dt, host, noted strin
 	return nil
 }
 
-func parseChain(f map[string]json.RawMessage, key string) ([]Cert, error) {
+// parseChain reads one certificate chain; with a cache, the same JSON bytes
+// are parsed once.
+func parseChain(f map[string]json.RawMessage, key string, cache *ChainCache) ([]Cert, error) {
+	raw, ok := f[key]
+	if !ok || cache == nil || isNull(raw) {
+		return parseChainUncached(f, key)
+	}
+	k := sha256.Sum256(raw)
+	if certs, ok := cache.get(k); ok {
+		return certs, nil
+	}
+	certs, err := parseChainUncached(f, key)
+	if err == nil {
+		cache.put(k, len(raw), certs)
+	}
+	return certs, err
+}
+
+func parseChainUncached(f map[string]json.RawMessage, key string) ([]Cert, error) {
 	pems, err := getStrings(f, key, MaxChain)
 	if err != nil {
 		return nil, err

@@ -12,6 +12,7 @@ import (
 	"math/big"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -411,8 +412,17 @@ func FuzzParse(f *testing.F) {
 	}
 	f.Add([]byte(`{"hostname":"x","known-pins":["pin-sha256=\"\""]}`))
 	f.Add([]byte(`{"app-platform":"IOS","hostname":"a.b","port":1e3}`))
+	cache := NewChainCache(1 << 20)
 	f.Fuzz(func(t *testing.T, body []byte) {
 		r, err := Parse(body, Options{Now: fixedNow})
+		// The chain cache never changes the answer (the second parse
+		// may be a hit).
+		for range 2 {
+			c, cerr := Parse(body, Options{Now: fixedNow, Chains: cache})
+			if (cerr == nil) != (err == nil) || (err == nil && !reflect.DeepEqual(c, r)) {
+				t.Fatalf("cached parse: %+v, %v; uncached: %+v, %v", c, cerr, r, err)
+			}
+		}
 		if err != nil {
 			if r != nil {
 				t.Fatal("report and error")

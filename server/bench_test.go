@@ -11,33 +11,54 @@ import (
 	"path/filepath"
 	"sync/atomic"
 	"testing"
+
+	"pinset.dev/pinset/internal/testtool"
 )
 
 // BenchmarkReportIngest measures POST /v1/apps/{app}/reports through the
-// handler (parse, attribute, group-committed SQLite write), parallel.
+// handler (parse, attribute, group-committed SQLite write), parallel:
+// "distinct" makes every body a new failure (a new app version), "storm"
+// cycles through 1,000 failures, as when every install reports the same
+// few interceptions at once.
 func BenchmarkReportIngest(b *testing.B) {
-	e := newEnv(b, func(c *Config) { c.ReportRate, c.ReportBurst = 1e9, 1e9 })
-	e.mustPublish("root", e.repo.Root())
-	e.mustPublish("pins", e.repo.Manifest())
-	body, err := os.ReadFile(filepath.Join("..", "report", "testdata", "reports", "trustkit-android.json"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	var n atomic.Int64
-	b.SetParallelism(16)
-	b.ResetTimer()
-	b.RunParallel(func(pb *testing.PB) {
-		for pb.Next() {
-			bb := bytes.Replace(body, []byte(`"4.2.0"`), []byte(fmt.Sprintf(`"%d"`, n.Add(1))), 1)
-			req := httptest.NewRequest("POST", "/v1/apps/shop/reports", bytes.NewReader(bb))
-			w := httptest.NewRecorder()
-			e.srv.ServeHTTP(w, req)
-			if w.Code != 201 {
-				b.Errorf("%d %s", w.Code, w.Body)
-				return
+	for _, c := range []struct {
+		name     string
+		distinct int64
+	}{{"distinct", 0}, {"storm", 1000}} {
+		b.Run(c.name, func(b *testing.B) {
+			e := newEnv(b, func(c *Config) {
+				c.ReportRate, c.ReportBurst, c.ReportAppRate, c.ReportAppBurst = 1e9, 1e9, 1e9, 1e9
+				c.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+			})
+			e.mustPublish("root", e.repo.Root())
+			e.mustPublish("pins", e.repo.Manifest())
+			body, err := os.ReadFile(filepath.Join("..", "report", "testdata", "reports", "trustkit-android.json"))
+			if err != nil {
+				b.Fatal(err)
 			}
-		}
-	})
+			var n atomic.Int64
+			b.SetParallelism(16)
+			cpu0 := testtool.CPUTime()
+			b.ResetTimer()
+			defer func() { b.ReportMetric(float64((testtool.CPUTime()-cpu0).Microseconds())/float64(b.N), "cpu-µs/op") }()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					v := n.Add(1)
+					if c.distinct > 0 {
+						v %= c.distinct
+					}
+					bb := bytes.Replace(body, []byte(`"4.2.0"`), []byte(fmt.Sprintf(`"%d"`, v)), 1)
+					req := httptest.NewRequest("POST", "/v1/apps/shop/reports", bytes.NewReader(bb))
+					w := httptest.NewRecorder()
+					e.srv.ServeHTTP(w, req)
+					if w.Code != 201 && w.Code != 200 {
+						b.Errorf("%d %s", w.Code, w.Body)
+						return
+					}
+				}
+			})
+		})
+	}
 }
 
 // discardWriter is the cheapest http.ResponseWriter: a fresh header map per

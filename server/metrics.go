@@ -24,6 +24,7 @@ type metrics struct {
 	resigns      *prometheus.CounterVec
 	unpins       *prometheus.CounterVec
 	witnesses    *prometheus.CounterVec
+	mirror       *prometheus.CounterVec
 }
 
 func newMetrics(reg *prometheus.Registry, s *Server) (*metrics, error) {
@@ -36,7 +37,7 @@ func newMetrics(reg *prometheus.Registry, s *Server) (*metrics, error) {
 			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
 		}, []string{"route"}),
 		reports: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "pinset_reports_received_total", Help: "Pin-failure reports by format and result (stored, duplicate, invalid, too_large, rate_limited, app_rate_limited, unknown_app, quota_full).",
+			Name: "pinset_reports_received_total", Help: "Pin-failure reports by format and result (stored, duplicate, invalid, too_large, rate_limited, app_rate_limited, unknown_app, quota_full, shed).",
 		}, []string{"format", "result"}),
 		publishes: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "pinset_publications_total", Help: "Root and manifest uploads by kind and result (published or the refusal code).",
@@ -54,12 +55,15 @@ func newMetrics(reg *prometheus.Registry, s *Server) (*metrics, error) {
 	m.witnesses = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "pinset_log_witness_requests_total", Help: "Transparency log witness requests by witness (key name) and result (cosigned, invalid, error).",
 	}, []string{"witness", "result"})
+	m.mirror = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "pinset_mirror_writes_total", Help: "Writes of an app's documents into the static origin (--mirror) by result (written, error).",
+	}, []string{"result"})
 	docs := &docCollector{s: s,
 		version: prometheus.NewDesc("pinset_manifest_version", "Version of the manifest served per app.", []string{"app"}, nil),
 		expiry:  prometheus.NewDesc("pinset_manifest_expiry_timestamp_seconds", "Expiry of the manifest served per app.", []string{"app"}, nil),
 		rootExp: prometheus.NewDesc("pinset_root_expiry_timestamp_seconds", "Expiry of the latest root per app.", []string{"app"}, nil),
 	}
-	for _, c := range []prometheus.Collector{m.requests, m.duration, m.reports, m.publishes, m.authFailures, m.resigns, m.unpins, m.witnesses, docs} {
+	for _, c := range []prometheus.Collector{m.requests, m.duration, m.reports, m.publishes, m.authFailures, m.resigns, m.unpins, m.witnesses, m.mirror, docs} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

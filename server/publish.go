@@ -90,6 +90,7 @@ func (s *Server) PublishRoot(ctx context.Context, app string, b []byte) (*Publis
 	s.docs.invalidate(app)
 	s.logPublished(ctx, app, 0)
 	s.m.publishes.WithLabelValues("root", "published").Inc()
+	s.writeMirror(ctx, app)
 	return &PublishResult{App: app, Kind: "root", Version: root.Version, Changed: true, SHA256: digestHex(b)}, nil
 }
 
@@ -205,6 +206,7 @@ func (s *Server) PublishManifest(ctx context.Context, app string, b []byte, opts
 	s.docs.invalidate(app)
 	s.logPublished(ctx, app, int64(m.Version))
 	s.m.publishes.WithLabelValues("manifest", "published").Inc()
+	s.writeMirror(ctx, app)
 	if len(unpinned) > 0 {
 		s.auditUnpin(ctx, app, m.Version, unpinned)
 	}

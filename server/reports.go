@@ -4,6 +4,7 @@ import (
 	"container/list"
 	"errors"
 	"io"
+	"log/slog"
 	"math"
 	"net"
 	"net/http"
@@ -36,49 +37,74 @@ func (s *Server) handleReport(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusRequestEntityTooLarge, "too_large", tooLargeMsg)
 		return
 	}
+	if !s.shedder.acquirePending() {
+		s.shed(w, "too many waiting for their commit")
+		return
+	}
+	defer s.shedder.releasePending()
+	if !s.shedder.acquireParse() {
+		s.shed(w, "parsing")
+		return
+	}
+	rep, body, ok := s.readReport(w, r, app)
+	s.shedder.releaseParse()
+	if !ok {
+		return
+	}
+	s.storeReport(w, r, rep, body)
+}
+
+// readReport reads and parses a report (holding a parsing slot), and finds
+// its app; false when it answered.
+func (s *Server) readReport(w http.ResponseWriter, r *http.Request, app string) (*report.Report, []byte, bool) {
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, report.MaxSize))
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
 			s.m.reports.WithLabelValues("", "too_large").Inc()
 			writeError(w, http.StatusRequestEntityTooLarge, "too_large", tooLargeMsg)
-			return
+			return nil, nil, false
 		}
 		writeError(w, http.StatusBadRequest, "bad_request", "could not read the body")
-		return
+		return nil, nil, false
 	}
 	if app != "" && !validApp(app) {
 		writeError(w, http.StatusNotFound, "not_found", "no such app")
-		return
+		return nil, nil, false
 	}
-	rep, err := report.Parse(body, report.Options{App: app, Now: s.now})
+	rep, err := report.Parse(body, report.Options{App: app, Now: s.now, Chains: s.chains})
 	if err != nil {
 		s.m.reports.WithLabelValues("", "invalid").Inc()
 		writeError(w, http.StatusBadRequest, "invalid_report", err.Error())
-		return
+		return nil, nil, false
 	}
 	if app != "" {
 		snap, err := s.docs.get(r.Context(), app)
 		if err != nil {
 			s.internalError(w, r, err)
-			return
+			return nil, nil, false
 		}
 		if snap.missing {
 			s.m.reports.WithLabelValues(rep.Format, "unknown_app").Inc()
 			writeError(w, http.StatusNotFound, "not_found", "no such app: "+app)
-			return
+			return nil, nil, false
 		}
 	} else if rep.App, err = s.attribute(r, rep); err != nil {
 		s.m.reports.WithLabelValues(rep.Format, "unknown_app").Inc()
 		writeError(w, http.StatusUnprocessableEntity, "unknown_app", err.Error())
-		return
+		return nil, nil, false
 	}
 	if ok, wait := s.appLimiter.allow(rep.App); !ok {
 		s.m.reports.WithLabelValues(rep.Format, "app_rate_limited").Inc()
 		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
 		writeError(w, http.StatusTooManyRequests, "rate_limited", "too many reports for this app; retry later")
-		return
+		return nil, nil, false
 	}
+	return rep, body, true
+}
+
+// storeReport stores a parsed report and answers once it is committed.
+func (s *Server) storeReport(w http.ResponseWriter, r *http.Request, rep *report.Report, body []byte) {
 	id, dup, err := s.store.AddReport(r.Context(), rep, body, s.now())
 	var qe *store.QuotaError
 	if errors.As(err, &qe) {
@@ -96,7 +122,13 @@ func (s *Server) handleReport(w http.ResponseWriter, r *http.Request) {
 		result, code = "duplicate", http.StatusOK
 	}
 	s.m.reports.WithLabelValues(rep.Format, result).Inc()
-	s.log.Info("report", "app", rep.App, "host", rep.Host, "format", rep.Format, "platform", rep.Platform,
+	level := slog.LevelInfo
+	if dup {
+		// A storm repeats one failure many times: its row and the
+		// counters say how often (pinset_reports_total{result="duplicate"}).
+		level = slog.LevelDebug
+	}
+	s.log.Log(r.Context(), level, "report", "app", rep.App, "host", rep.Host, "format", rep.Format, "platform", rep.Platform,
 		"result", result, "id", id)
 	writeJSON(w, code, map[string]any{"id": id, "duplicate": dup, "app": rep.App})
 }

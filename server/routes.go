@@ -34,6 +34,8 @@ func (s *Server) routes() {
 	adm("GET /v1/admin/apps/{app}/manifests", s.handleManifestHistory)
 	adm("GET /v1/admin/apps/{app}/reports", s.handleAdminReports)
 	adm("GET /v1/admin/reports/{id}/raw", s.handleRawReport)
+	adm("GET /v1/admin/reports/{id}/samples", s.handleReportSamples)
+	adm("GET /v1/admin/apps/{app}/report-counts", s.handleReportCounts)
 	adm("GET /v1/admin/apps/{app}/adoption", s.handleAdoption)
 	s.rotationRoutes(adm)
 	s.deviceRoutes(pub, adm)

@@ -33,6 +33,8 @@ import (
 
 	"pinset.dev/pinset/check"
 	"pinset.dev/pinset/device"
+	"pinset.dev/pinset/report"
+	"pinset.dev/pinset/server/mirror"
 	"pinset.dev/pinset/store"
 	"pinset.dev/pinset/trust"
 )
@@ -92,6 +94,14 @@ type Config struct {
 	// Defaults 20/s, 200.
 	ReportAppRate  float64
 	ReportAppBurst int
+	// ReportParsers, ReportParseWait and ReportPending shed reports under
+	// overload (server/shed.go): reports parsed at once (default
+	// GOMAXPROCS-1, at least 1), how long one waits for that (20ms), and
+	// reports waiting for their commit (1024). Beyond them a report is
+	// answered 503 overloaded with Retry-After before its body is read.
+	ReportParsers   int
+	ReportParseWait time.Duration
+	ReportPending   int
 	// AdminClientCAs, when set, requires admin requests to come over TLS
 	// with a client certificate that verifies against these CAs, in
 	// addition to the bearer token. Use TLSConfig to build the server's
@@ -138,6 +148,11 @@ type Config struct {
 	// and serves their CRL (devices.go, docs/devices.md); its Store
 	// defaults to Store.
 	Devices *device.Authority
+	// Mirror, when set, is a static origin: every publication is written
+	// into it under the API's paths (package server/mirror), and Serve
+	// writes every app into it when it starts. Not with Log: a static
+	// file cannot carry the log proof each client asks for.
+	Mirror *mirror.Dir
 }
 
 // Server is the pin service. Create it with New; it is an http.Handler.
@@ -156,7 +171,10 @@ type Server struct {
 	limiter      *limiter
 	// appLimiter holds one bucket per app.
 	appLimiter *limiter
-	m          *metrics
+	// chains caches parsed report certificate chains.
+	chains  *report.ChainCache
+	shedder *shedder
+	m       *metrics
 	// console is the web console's handler (Config.Console), or nil.
 	console http.Handler
 	// unmatched counts the requests no route matched.
@@ -177,6 +195,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	if err := cfg.checkAdminListener(); err != nil {
 		return nil, err
+	}
+	if cfg.Mirror != nil && cfg.Log != nil {
+		return nil, errors.New("server: a mirror cannot serve the transparency log's proofs: use the mirror or the log, not both")
 	}
 	s := &Server{cfg: cfg, store: cfg.Store, log: cfg.Logger, now: cfg.Now, reg: cfg.Registry}
 	if s.log == nil {
@@ -230,6 +251,8 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.limiter = newLimiter(cfg.ReportRate, cfg.ReportBurst, s.now)
 	s.appLimiter = newLimiter(cfg.ReportAppRate, cfg.ReportAppBurst, s.now)
+	s.chains = report.NewChainCache(report.DefaultChainCacheBytes)
+	s.shedder = newShedder(cfg.ReportParsers, cfg.ReportParseWait, cfg.ReportPending)
 	if cfg.Console != nil {
 		if s.console, err = cfg.Console(s); err != nil {
 			return nil, err
@@ -307,6 +330,7 @@ func (s *Server) TLSConfig(cert tls.Certificate) *tls.Config {
 // and the console. It warns (server.IsLoopback) when it
 // serves plain HTTP, or /metrics without a token, off loopback.
 func (s *Server) Serve(ctx context.Context, ln net.Listener, tlsConfig *tls.Config) error {
+	s.syncMirror(ctx)
 	hs := s.HTTPServer(tlsConfig)
 	tctx, cancel := context.WithCancel(ctx)
 	defer cancel()

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"errors"
+	"runtime"
 	"sync"
 	"time"
 
@@ -23,7 +24,8 @@ var ErrClosed = errors.New("store closed")
 
 type addReq struct {
 	r    *report.Report
-	prep *preparedReport
+	raw  []byte
+	prep *preparedReport // nil until prepared (addReq.prepared)
 	now  time.Time
 	res  chan addRes
 }
@@ -31,14 +33,19 @@ type addReq struct {
 type addRes struct {
 	id    int64
 	dup   bool
-	err   error
-	drops map[string]int64 // counted once the transaction committed
+	count int64 // the stored report's arrivals after this batch (0 if not stored)
+	// sampled is when the report's latest sample was written (Unix
+	// seconds, 0: never), as read when counting the batch's arrivals.
+	sampled int64
+	err     error
+	drops   map[string]int64 // counted once the transaction committed
 }
 
 type batcher struct {
 	db     backend
 	limits ReportLimits
 	drops  *drops
+	known  *known
 	queue  chan *addReq
 	quit   chan struct{}
 	done   chan struct{}
@@ -51,8 +58,8 @@ type batcher struct {
 // also delete what is past its retention.
 const pruneEvery = time.Minute
 
-func newBatcher(db backend, limits ReportLimits, d *drops) *batcher {
-	b := &batcher{db: db, limits: limits, drops: d, queue: make(chan *addReq, 4*maxBatch), quit: make(chan struct{}), done: make(chan struct{})}
+func newBatcher(db backend, limits ReportLimits, d *drops, k *known) *batcher {
+	b := &batcher{db: db, limits: limits, drops: d, known: k, queue: make(chan *addReq, 4*maxBatch), quit: make(chan struct{}), done: make(chan struct{})}
 	go b.run()
 	return b
 }
@@ -131,7 +138,8 @@ func (b *batcher) run() {
 func (b *batcher) commit(batch []*addReq) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	results := make([]addRes, len(batch))
+	results := make([]addRes, 0, len(batch))
+	order := make([]*addReq, 0, len(batch)) // batch in the order of results
 	var now time.Time
 	for _, q := range batch {
 		if q.now.After(now) {
@@ -141,7 +149,7 @@ func (b *batcher) commit(batch []*addReq) {
 	pruned := int64(0)
 	doPrune := now.Sub(b.lastPrune) >= pruneEvery
 	err := b.db.inTx(ctx, func(c conn) error {
-		pruned = 0
+		pruned, results, order = 0, results[:0], order[:0]
 		if doPrune {
 			n, err := prune(ctx, c, now, b.limits)
 			if err != nil {
@@ -149,12 +157,20 @@ func (b *batcher) commit(batch []*addReq) {
 			}
 			pruned = n
 		}
-		for i, q := range batch {
-			res, err := insertReport(ctx, c, q, b.limits)
+		if err := countArrivals(ctx, c, batch); err != nil {
+			return err
+		}
+		for _, g := range groupByKey(batch) {
+			res, err := storeGroup(ctx, c, g, b.limits)
 			if err != nil {
 				return err
 			}
-			results[i] = res
+			results = append(results, res...)
+			order = append(order, g...)
+			// A batch runs for milliseconds on one core: let waiting
+			// goroutines (the service's document GETs) run between its
+			// statements rather than at the runtime's 10ms preemption.
+			runtime.Gosched()
 		}
 		return nil
 	})
@@ -169,14 +185,20 @@ func (b *batcher) commit(batch []*addReq) {
 			b.lastPrune = now
 			b.drops.add(map[string]int64{DropRetention: pruned})
 		}
-		for _, r := range results {
+		for i, r := range results {
 			b.drops.add(r.drops)
+			if r.count > 0 {
+				b.known.set(order[i].r.DedupKey, r.count)
+			}
 		}
-	}
-	for i, q := range batch {
-		if err != nil {
+	} else {
+		order = batch
+		results = make([]addRes, len(batch))
+		for i := range results {
 			results[i] = addRes{err: err}
 		}
+	}
+	for i, q := range order {
 		q.res <- results[i]
 	}
 }

@@ -5,33 +5,44 @@ import (
 	"fmt"
 	"path/filepath"
 	"sync/atomic"
+
+	"pinset.dev/pinset/internal/testtool"
+	"pinset.dev/pinset/report"
 	"testing"
 )
 
 // BenchmarkAddReport measures report ingestion into SQLite (WAL,
 // synchronous=FULL) from parallel writers, as the service does under load.
-func BenchmarkAddReportSQLite(b *testing.B) {
+func BenchmarkAddReportSQLite(b *testing.B)   { benchAdd(b, benchSQLite(b)) }
+func BenchmarkAddReportPostgres(b *testing.B) { benchAdd(b, benchPostgres(b)) }
+
+// benchSQLite opens a new SQLite store for a benchmark.
+func benchSQLite(b *testing.B) Store {
 	s, err := OpenSQLite(context.Background(), filepath.Join(b.TempDir(), SQLiteFile))
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer s.Close()
-	benchAdd(b, s)
+	b.Cleanup(func() { s.Close() })
+	return s
 }
 
-func BenchmarkAddReportPostgres(b *testing.B) {
+// benchPostgres opens a store in a new schema of the test database (the
+// benchmark is skipped without one).
+func benchPostgres(b *testing.B) Store {
 	base := postgresBase(b)
 	u, err := TestSchema(context.Background(), base, "bench")
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer DropTestSchema(context.Background(), base, u)
 	s, err := OpenPostgres(context.Background(), u)
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer s.Close()
-	benchAdd(b, s)
+	b.Cleanup(func() {
+		s.Close()
+		DropTestSchema(context.Background(), base, u)
+	})
+	return s
 }
 
 func benchAdd(b *testing.B, s Store) {
@@ -49,4 +60,34 @@ func benchAdd(b *testing.B, s Store) {
 			}
 		}
 	})
+}
+
+// BenchmarkReportStorm: AddReport of 1,000 distinct failures over and
+// over (a storm), parallel; cpu-µs/op is this process's CPU time per
+// report.
+func BenchmarkReportStormSQLite(b *testing.B)   { benchStorm(b, benchSQLite(b)) }
+func BenchmarkReportStormPostgres(b *testing.B) { benchStorm(b, benchPostgres(b)) }
+
+func benchStorm(b *testing.B, s Store) {
+	base, raw := fixtureReport(b, "trustkit-android.json", "shop")
+	reps := make([]report.Report, 1000)
+	for i := range reps {
+		reps[i] = *base
+		reps[i].AppVersion = fmt.Sprint(i)
+		reps[i].DedupKey = fmt.Sprintf("%064d", i)
+	}
+	var n atomic.Int64
+	b.SetParallelism(32)
+	cpu0 := testtool.CPUTime()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			r := reps[n.Add(1)%int64(len(reps))]
+			if _, _, err := s.AddReport(context.Background(), &r, raw, t0); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+	b.ReportMetric(float64((testtool.CPUTime()-cpu0).Microseconds())/float64(b.N), "cpu-µs/op")
 }

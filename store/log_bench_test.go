@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"path/filepath"
 	"testing"
 	"time"
 )
@@ -14,29 +13,8 @@ import (
 // same statements minus the append. It reports both and the append's
 // share. The log grows by one entry per iteration (as it does per
 // publication), starting at 1000 entries.
-func BenchmarkLogAppendSQLite(b *testing.B) {
-	s, err := OpenSQLite(context.Background(), filepath.Join(b.TempDir(), SQLiteFile))
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer s.Close()
-	benchLogAppend(b, s)
-}
-
-func BenchmarkLogAppendPostgres(b *testing.B) {
-	base := postgresBase(b)
-	u, err := TestSchema(context.Background(), base, "bench")
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer DropTestSchema(context.Background(), base, u)
-	s, err := OpenPostgres(context.Background(), u)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer s.Close()
-	benchLogAppend(b, s)
-}
+func BenchmarkLogAppendSQLite(b *testing.B)   { benchLogAppend(b, benchSQLite(b)) }
+func BenchmarkLogAppendPostgres(b *testing.B) { benchLogAppend(b, benchPostgres(b)) }
 
 func benchLogAppend(b *testing.B, st Store) {
 	ctx := context.Background()

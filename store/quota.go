@@ -165,34 +165,32 @@ type Usage struct {
 // maxEvictions bounds the stored repeats deleted for one new report.
 const maxEvictions = 64
 
-// insertReport stores one report inside a transaction. err is a database
-// error (the transaction fails); a report refused by its quota is
-// res.err, with the transaction going on (its arrival and any eviction are
-// kept).
-func insertReport(ctx context.Context, c conn, q *addReq, lim ReportLimits) (res addRes, err error) {
-	r, p := q.r, q.prep
+// insertReport stores one report, with n arrivals of its dedup key (the
+// batch's), inside a transaction. err is a database error (the transaction
+// fails); a report refused by its quota is res.err, with the transaction
+// going on (any eviction is kept). before is how many arrivals the report's
+// row held before (0 for a new row), or -1 when its arrivals went to no row
+// of its own (refused, or counted on a repeat of the same failure).
+func insertReport(ctx context.Context, c conn, q *addReq, n int64, lim ReportLimits) (res addRes, before int64, err error) {
+	r := q.r
 	now := unix(q.now)
 	res.drops = map[string]int64{}
-	if _, err := c.exec(ctx, `INSERT INTO report_events (app, host, minute, count) VALUES ($1, $2, $3, 1)
-		ON CONFLICT (app, host, minute) DO UPDATE SET count = report_events.count + 1`, r.App, r.Host, now/60); err != nil {
-		return res, err
+	var count int64
+	err = c.queryRow(ctx, `UPDATE reports SET count = count + $1, last_seen = $2 WHERE dedup_key = $3 RETURNING id, count, sampled`,
+		n, now, r.DedupKey).Scan(&res.id, &count, &res.sampled)
+	if err == nil {
+		res.dup, res.count = true, count
+		return res, count - n, nil
 	}
-	// bump counts an arrival on the newest row matching where ($2, $3...).
-	bump := func(where string, args ...any) (int64, bool, error) {
-		var id int64
-		err := c.queryRow(ctx, `UPDATE reports SET count = count + 1, last_seen = $1 WHERE id = (SELECT id FROM reports WHERE `+
-			where+` ORDER BY last_seen DESC, id DESC LIMIT 1) RETURNING id`, append([]any{now}, args...)...).Scan(&id)
-		if errors.Is(err, ErrNotFound) {
-			return 0, false, nil
-		}
-		return id, err == nil, err
+	if !errors.Is(err, ErrNotFound) {
+		return res, -1, err
 	}
-	if id, ok, err := bump(`dedup_key = $2`, r.DedupKey); err != nil || ok {
-		res.id, res.dup = id, true
-		return res, err
+	p, err := q.prepared()
+	if err != nil {
+		return res, -1, err
 	}
 	if _, err := c.exec(ctx, `INSERT INTO report_usage (app, n_rows, n_bytes) VALUES ($1, 0, 0) ON CONFLICT (app) DO NOTHING`, r.App); err != nil {
-		return res, err
+		return res, -1, err
 	}
 	admit := func() (bool, error) {
 		n, err := c.exec(ctx, `UPDATE report_usage SET n_rows = n_rows + 1, n_bytes = n_bytes + $2
@@ -201,16 +199,20 @@ func insertReport(ctx context.Context, c conn, q *addReq, lim ReportLimits) (res
 	}
 	ok, err := admit()
 	if err != nil {
-		return res, err
+		return res, -1, err
 	}
 	if !ok {
 		// 1. A repeat of a stored failure is counted on its newest row.
-		if id, found, err := bump(`app = $2 AND fingerprint = $3`, r.App, p.fingerprint); err != nil || found {
-			if found {
-				res.id, res.dup = id, true
-				res.drops[DropDuplicate]++
-			}
-			return res, err
+		var id int64
+		err := c.queryRow(ctx, `UPDATE reports SET count = count + $1, last_seen = $2 WHERE id = (SELECT id FROM reports
+			WHERE app = $3 AND fingerprint = $4 ORDER BY last_seen DESC, id DESC LIMIT 1) RETURNING id`, n, now, r.App, p.fingerprint).Scan(&id)
+		if err == nil {
+			res.id, res.dup = id, true
+			res.drops[DropDuplicate] += n
+			return res, -1, nil
+		}
+		if !errors.Is(err, ErrNotFound) {
+			return res, -1, err
 		}
 		// 2. Stored repeats go, oldest first.
 		for i := 0; i < maxEvictions && !ok; i++ {
@@ -223,14 +225,14 @@ func insertReport(ctx context.Context, c conn, q *addReq, lim ReportLimits) (res
 				break
 			}
 			if err != nil {
-				return res, err
+				return res, -1, err
 			}
 			if err := deleteReport(ctx, c, victim); err != nil {
-				return res, err
+				return res, -1, err
 			}
 			res.drops[DropEvictedRepeat]++
 			if ok, err = admit(); err != nil {
-				return res, err
+				return res, -1, err
 			}
 		}
 		// 3. Refused.
@@ -238,49 +240,42 @@ func insertReport(ctx context.Context, c conn, q *addReq, lim ReportLimits) (res
 			qe := &QuotaError{App: r.App, Reason: DropQuotaBytes, Limit: lim.MaxBytes}
 			var rows int64
 			if err := c.queryRow(ctx, `SELECT n_rows FROM report_usage WHERE app = $1`, r.App).Scan(&rows); err != nil {
-				return res, err
+				return res, -1, err
 			}
 			if rows+1 > lim.MaxRows {
 				qe.Reason, qe.Limit = DropQuotaRows, lim.MaxRows
 			}
-			res.drops[qe.Reason]++
+			res.drops[qe.Reason] += n
 			res.err = qe
-			return res, nil
-		}
-	}
-	for h, der := range p.certs {
-		if _, err := c.exec(ctx, `INSERT INTO certificates (sha256, der, created_at) VALUES ($1, $2, $3) ON CONFLICT (sha256) DO NOTHING`,
-			h, der, now); err != nil {
-			return res, err
+			return res, -1, nil
 		}
 	}
 	var id int64
 	err = c.queryRow(ctx, `INSERT INTO reports (app, host, port, platform, app_version, format, validation_result, enforce,
 			report_time, first_seen, last_seen, count, dedup_key, presented_pins, normalized, raw, fingerprint, raw_refs, size)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, 1, $11, $12, $13, $14, $15, $16, $17)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, $18, $11, $12, $13, $14, $15, $16, $17)
 		ON CONFLICT (dedup_key) DO NOTHING
 		RETURNING id`,
 		r.App, r.Host, int64(r.Port), r.Platform, r.AppVersion, r.Format, int64(r.ValidationResult), b2i(r.Enforce),
-		unix(r.Time), now, r.DedupKey, joinPins(r), p.norm, p.template, p.fingerprint, p.refs, p.size).Scan(&id)
+		unix(r.Time), now, r.DedupKey, joinPins(r), p.norm, p.template, p.fingerprint, p.refs, p.size, n).Scan(&id)
 	if errors.Is(err, ErrNotFound) {
 		// Another process stored the same dedup key meanwhile.
 		if _, err := c.exec(ctx, `UPDATE report_usage SET n_rows = n_rows - 1, n_bytes = n_bytes - $2 WHERE app = $1`, r.App, p.size); err != nil {
-			return res, err
+			return res, -1, err
 		}
-		id, _, err := bump(`dedup_key = $2`, r.DedupKey)
-		res.id, res.dup = id, true
-		return res, err
+		err := c.queryRow(ctx, `UPDATE reports SET count = count + $1, last_seen = $2 WHERE dedup_key = $3 RETURNING id, count, sampled`,
+			n, now, r.DedupKey).Scan(&res.id, &count, &res.sampled)
+		res.dup, res.count = true, count
+		return res, count - n, err
 	}
 	if err != nil {
-		return res, err
+		return res, -1, err
 	}
-	for h := range p.certs {
-		if _, err := c.exec(ctx, `INSERT INTO report_certs (report_id, cert) VALUES ($1, $2)`, id, h); err != nil {
-			return res, err
-		}
+	if err := putCerts(ctx, c, id, p.certs, q.now); err != nil {
+		return res, -1, err
 	}
-	res.id = id
-	return res, nil
+	res.id, res.count = id, n
+	return res, 0, nil
 }
 
 // deleteReport deletes one stored report, its certificate references and
@@ -309,7 +304,8 @@ func deleteReport(ctx context.Context, c conn, id int64) error {
 	if err := rs.Err(); err != nil {
 		return err
 	}
-	for _, q := range []string{`DELETE FROM report_certs WHERE report_id = $1`, `DELETE FROM reports WHERE id = $1`} {
+	for _, q := range []string{`DELETE FROM report_certs WHERE report_id = $1`, `DELETE FROM report_samples WHERE report_id = $1`,
+		`DELETE FROM reports WHERE id = $1`} {
 		if _, err := c.exec(ctx, q, id); err != nil {
 			return err
 		}
@@ -355,8 +351,10 @@ func prune(ctx context.Context, c conn, now time.Time, lim ReportLimits) (int64,
 			return 0, err
 		}
 	}
-	if _, err := c.exec(ctx, `DELETE FROM report_events WHERE minute < $1`, unix(now.Add(-lim.EventRetention))/60); err != nil {
-		return 0, err
+	for _, q := range []string{`DELETE FROM report_events WHERE minute < $1`, `DELETE FROM report_counts WHERE minute < $1`} {
+		if _, err := c.exec(ctx, q, unix(now.Add(-lim.EventRetention))/60); err != nil {
+			return 0, err
+		}
 	}
 	return int64(len(ids)), nil
 }

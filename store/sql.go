@@ -55,11 +55,12 @@ type sqlStore struct {
 	batch  *batcher
 	limits ReportLimits
 	drops  drops
+	known  known // dedup keys committed by this process (ingest.go)
 }
 
 func newSQLStore(db backend, o options) *sqlStore {
 	s := &sqlStore{db: db, limits: o.limits}
-	s.batch = newBatcher(db, o.limits, &s.drops)
+	s.batch = newBatcher(db, o.limits, &s.drops, &s.known)
 	return s
 }
 
@@ -271,11 +272,15 @@ func (s *sqlStore) AddReport(ctx context.Context, r *report.Report, raw []byte, 
 	if raw == nil {
 		raw = []byte{}
 	}
-	prep, err := prepareReport(r, raw)
-	if err != nil {
-		return 0, false, err
+	req := &addReq{r: r, raw: raw, now: now, res: make(chan addRes, 1)}
+	// A report whose dedup key holds all its first samples already is
+	// only counted: it is prepared (in the batch) only if its row is gone
+	// or it becomes the latest sample.
+	if s.known.arrivals(r.DedupKey) < SampleFirst {
+		if _, err := req.prepared(); err != nil {
+			return 0, false, err
+		}
 	}
-	req := &addReq{r: r, prep: prep, now: now, res: make(chan addRes, 1)}
 	return s.batch.add(ctx, req)
 }
 
@@ -423,19 +428,24 @@ func (s *sqlStore) RawReport(ctx context.Context, id int64) ([]byte, error) {
 	if err := s.db.queryRow(ctx, `SELECT raw, raw_refs FROM reports WHERE id = $1`, id).Scan(&raw, &refs); err != nil {
 		return nil, err
 	}
-	hashes, err := refCerts(refs)
-	if err != nil {
-		return nil, fmt.Errorf("report %d: %w", id, err)
-	}
-	certs, err := fetchCerts(ctx, s.db, hashes)
-	if err != nil {
-		return nil, err
-	}
-	raw, err = rebuildRaw(raw, refs, certs)
+	raw, err := rebuildStoredRaw(ctx, s.db, raw, refs)
 	if err != nil {
 		return nil, fmt.Errorf("report %d: %w", id, err)
 	}
 	return raw, nil
+}
+
+// rebuildStoredRaw puts the certificates cut out of a stored body back.
+func rebuildStoredRaw(ctx context.Context, c conn, template []byte, refs string) ([]byte, error) {
+	hashes, err := refCerts(refs)
+	if err != nil {
+		return nil, err
+	}
+	certs, err := fetchCerts(ctx, c, hashes)
+	if err != nil {
+		return nil, err
+	}
+	return rebuildRaw(template, refs, certs)
 }
 
 func (s *sqlStore) Aggregate(ctx context.Context, q ReportQuery) (Aggregates, error) {

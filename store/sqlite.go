@@ -99,7 +99,9 @@ func (b *sqliteDB) inTx(ctx context.Context, f func(c conn) error) error {
 	if err != nil {
 		return err
 	}
-	if err := f(sqlTx{tx}); err != nil {
+	t := &sqlTx{tx: tx}
+	defer t.closeStmts()
+	if err := f(t); err != nil {
 		tx.Rollback()
 		return err
 	}
@@ -128,17 +130,72 @@ func sqlQuery(ctx context.Context, r sqlRunner, q string, args ...any) (rows, er
 	return sqlRows{rs}, nil
 }
 
-type sqlTx struct{ tx *sql.Tx }
+// sqlTx is a transaction that prepares each statement once: a report
+// batch runs the same few statements hundreds of times, and SQLite would
+// otherwise parse each one every time (pgx caches statements itself).
+type sqlTx struct {
+	tx    *sql.Tx
+	stmts map[string]*sql.Stmt
+}
 
-func (t sqlTx) exec(ctx context.Context, q string, args ...any) (int64, error) {
-	return sqlExec(ctx, t.tx, q, args...)
+func (t *sqlTx) stmt(ctx context.Context, q string) (*sql.Stmt, error) {
+	if st, ok := t.stmts[q]; ok {
+		return st, nil
+	}
+	st, err := t.tx.PrepareContext(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	if t.stmts == nil {
+		t.stmts = map[string]*sql.Stmt{}
+	}
+	t.stmts[q] = st
+	return st, nil
 }
-func (t sqlTx) query(ctx context.Context, q string, args ...any) (rows, error) {
-	return sqlQuery(ctx, t.tx, q, args...)
+
+func (t *sqlTx) closeStmts() {
+	for _, st := range t.stmts {
+		st.Close()
+	}
 }
-func (t sqlTx) queryRow(ctx context.Context, q string, args ...any) row {
-	return sqlRow{t.tx.QueryRowContext(ctx, q, args...)}
+
+func (t *sqlTx) exec(ctx context.Context, q string, args ...any) (int64, error) {
+	if len(args) == 0 {
+		// Migrations: several statements in one string, run once.
+		return sqlExec(ctx, t.tx, q)
+	}
+	st, err := t.stmt(ctx, q)
+	if err != nil {
+		return 0, err
+	}
+	res, err := st.ExecContext(ctx, args...)
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
 }
+func (t *sqlTx) query(ctx context.Context, q string, args ...any) (rows, error) {
+	st, err := t.stmt(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	rs, err := st.QueryContext(ctx, args...)
+	if err != nil {
+		return nil, err
+	}
+	return sqlRows{rs}, nil
+}
+func (t *sqlTx) queryRow(ctx context.Context, q string, args ...any) row {
+	st, err := t.stmt(ctx, q)
+	if err != nil {
+		return errRow{err}
+	}
+	return sqlRow{st.QueryRowContext(ctx, args...)}
+}
+
+type errRow struct{ err error }
+
+func (r errRow) Scan(...any) error { return r.err }
 
 type sqlRows struct{ *sql.Rows }
 

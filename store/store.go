@@ -70,7 +70,8 @@ type Store interface {
 
 	// AddReport stores a report durably (it is committed when AddReport
 	// returns nil). A report whose DedupKey is already stored increments
-	// that row's count instead; dup says so. When the app's quota is full
+	// that row's count instead; dup says so (its raw body is kept as a
+	// sample when among the first SampleFirst or the latest). When the app's quota is full
 	// (see ReportLimits) a repeat of a stored failure is counted on that
 	// row (dup), stored repeats make room, or the report is refused with
 	// a *QuotaError (errors.Is ErrQuota); its arrival is counted anyway.
@@ -79,6 +80,15 @@ type Store interface {
 	// [since, until), to the minute, by arrival time: duplicates and
 	// reports a quota refused included.
 	ReportEvents(ctx context.Context, app string, since, until time.Time) (map[string]int64, error)
+	// ReportCounts returns the counters kept on ingest for app in
+	// [since, until), to the minute of arrival: reports per host, served
+	// key, app version and platform, duplicates and reports a quota
+	// refused included (ingest.go); at most limit rows (0 or more than
+	// MaxReportCounts: MaxReportCounts), oldest minute first.
+	ReportCounts(ctx context.Context, app string, since, until time.Time, limit int) ([]ReportCount, error)
+	// ReportSamples returns the raw bodies kept for a stored report: its
+	// first arrivals (at most SampleFirst) and the latest (Arrival 0).
+	ReportSamples(ctx context.Context, id int64) ([]Sample, error)
 	// ReportUsage returns what the app's stored reports hold against its
 	// quota.
 	ReportUsage(ctx context.Context, app string) (Usage, error)

@@ -76,6 +76,7 @@ func runConformance(t *testing.T, open func(*testing.T, ...Option) Store) {
 		{"PublishRace", testPublishRace},
 		{"Reports", testReports},
 		{"ReportsConcurrent", testReportsConcurrent},
+		{"ReportStorm", testReportStorm},
 		{"Tokens", testTokens},
 		{"ProbeResults", testProbeResults},
 		{"Log", testLog},

@@ -47,6 +47,7 @@ Examples:
   PINSET_TOKEN=... pinset publish --server http://127.0.0.1:8080 pins.json
   pinset publish --server URL --force pins.json     # override the publish gate
   pinset publish --server URL --force-unpin pins.json   # unpin a host now (audited, alerted)
+  pinset publish --mirror /srv/pins root.json pins.json  # a static origin, no service
 
 A manifest that stops pinning a host the current manifest enforces (drops
 it, or makes it report-only) is refused unless --force-unpin is given; a
@@ -55,9 +56,9 @@ default) may be dropped without it.`
 
 // publishOptions are the flags of `pinset publish`.
 type publishOptions struct {
-	serverURL, token, caFile, certFile, keyFile, app string
-	force, forceUnpin, asJSON                        bool
-	timeout                                          time.Duration
+	serverURL, token, caFile, certFile, keyFile, app, mirror string
+	force, forceUnpin, asJSON                                bool
+	timeout                                                  time.Duration
 }
 
 func newPublishCmd() *cobra.Command {
@@ -67,7 +68,7 @@ func newPublishCmd() *cobra.Command {
 		Short: "Upload signed roots and manifests to the pin service",
 		Long:  publishHelp,
 		Args:  cobra.MinimumNArgs(1),
-		RunE:  func(cmd *cobra.Command, args []string) error { return runPublish(cmd, &o, args) },
+		RunE:  func(cmd *cobra.Command, args []string) error { return runPublishTo(cmd, &o, args) },
 	}
 	f := cmd.Flags()
 	f.StringVar(&o.serverURL, "server", "", "base `URL` of the pin service, e.g. https://pins.example.com")
@@ -80,6 +81,7 @@ func newPublishCmd() *cobra.Command {
 	f.StringVar(&o.keyFile, "client-key", "", "private key `FILE` of --client-cert")
 	durationVar(f, &o.timeout, "timeout", 60*time.Second, "time limit per upload (the publish gate probes live hosts)")
 	f.BoolVar(&o.asJSON, "json", false, "print the service's answers as JSON")
+	f.StringVar(&o.mirror, "mirror", "", "write into this static origin `DIR` instead of uploading: verified as the service would, no publish gate")
 	return cmd
 }
 

@@ -122,11 +122,14 @@ underscores, and more; unknown keys are errors:
     ca_cert: /etc/pinset/device-ca.pem    # pinset device ca new
     ca_key: /etc/pinset/device-ca.key
     lifetime: 7d
+  mirror: /srv/pins       # static origin: every publication written under
+                          # v1/apps/APP/ (roots first, pins.json last)
 
 Examples:
   pinset serve
   pinset serve --listen 0.0.0.0:8443 --tls-cert tls.crt --tls-key tls.key
-  pinset serve --database postgres://pinset@127.0.0.1/pinset --config pinset.yaml`
+  pinset serve --database postgres://pinset@127.0.0.1/pinset --config pinset.yaml
+  pinset serve --mirror /srv/pins     # nginx or a CDN serves /srv/pins`
 
 func newServeCmd() *cobra.Command {
 	var (
@@ -160,6 +163,7 @@ func newServeCmd() *cobra.Command {
 			override("admin-client-ca", &cfg.AdminClientCA, flags.AdminClientCA)
 			override("log-format", &cfg.LogFormat, flags.LogFormat)
 			override("log-level", &cfg.LogLevel, flags.LogLevel)
+			override("mirror", &cfg.Mirror, flags.Mirror)
 			if f.Changed("publish-gate") || cfg.PublishGate == nil {
 				if cfg.PublishGate == nil {
 					cfg.PublishGate = &serveconfig.Gate{}
@@ -181,8 +185,7 @@ func newServeCmd() *cobra.Command {
 	f.StringVar(&flags.AdminClientCA, "admin-client-ca", "", "require admin clients to present a certificate from the CAs in this PEM `FILE` (needs TLS)")
 	f.StringVar(&flags.LogFormat, "log-format", "text", "log `FORMAT`: text or json")
 	f.StringVar(&flags.LogLevel, "log-level", "info", "least severe `LEVEL` logged: debug, info, warn or error")
-	_ = cmd.RegisterFlagCompletionFunc("log-format", cobra.FixedCompletions([]string{"text", "json"}, cobra.ShellCompDirectiveNoFileComp))
-	_ = cmd.RegisterFlagCompletionFunc("log-level", cobra.FixedCompletions([]string{"debug", "info", "warn", "error"}, cobra.ShellCompDirectiveNoFileComp))
+	serveMoreFlags(cmd, &flags)
 	f.BoolVar(&gate, "publish-gate", true, "probe the live hosts before publishing a manifest")
 	return cmd
 }

@@ -28,6 +28,7 @@ import (
 	"path/filepath"
 	"sync"
 	"syscall"
+	"time"
 )
 
 // ErrInterrupted is returned by Create and Commit after [Interrupt].
@@ -45,6 +46,10 @@ type Options struct {
 	// KeepMode keeps the mode of the destination it replaces (an in-place
 	// edit such as adding a signature); Perm applies to a new file.
 	KeepMode bool
+	// ModTime, when set, is the new file's modification time, set before
+	// it replaces the destination (static web servers derive ETags from
+	// it).
+	ModTime time.Time
 }
 
 // Error is an error about the destination file Name.
@@ -203,6 +208,11 @@ func (f *File) commit() error {
 	}
 	if err := f.tmp.Close(); err != nil {
 		return f.fail(err)
+	}
+	if !f.o.ModTime.IsZero() {
+		if err := os.Chtimes(f.tmp.Name(), f.o.ModTime, f.o.ModTime); err != nil {
+			return f.fail(err)
+		}
 	}
 	// The lock orders the move against Interrupt: either the file is in
 	// place before the interrupt removes the temporary files, or the

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // reset undoes Interrupt between tests.
@@ -180,5 +181,19 @@ func TestDeviceWrittenInPlace(t *testing.T) {
 	}
 	if left, _ := filepath.Glob(filepath.Join(filepath.Dir(os.DevNull), ".null.tmp*")); len(left) != 0 {
 		t.Fatalf("temporary files left: %v", left)
+	}
+}
+
+// TestModTime: the new file has the modification time asked for when it
+// replaces the destination.
+func TestModTime(t *testing.T) {
+	name := filepath.Join(t.TempDir(), "doc.json")
+	at := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
+	if err := WriteFile(name, []byte("{}"), Options{ModTime: at}); err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Stat(name)
+	if err != nil || !fi.ModTime().Equal(at) {
+		t.Fatalf("mtime %v (%v), want %v", fi.ModTime(), err, at)
 	}
 }

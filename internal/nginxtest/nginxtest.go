@@ -31,6 +31,18 @@ type Server struct {
 // 127.0.0.2 at a free port.
 func Start(t testing.TB, host, certFile, keyFile string) *Server {
 	t.Helper()
+	return start(t, host, certFile, keyFile, `return 200 "ok\n";`)
+}
+
+// StartStatic is Start serving the files under root (a static origin:
+// ETags, no directory listings).
+func StartStatic(t testing.TB, host, certFile, keyFile, root string) *Server {
+	t.Helper()
+	return start(t, host, certFile, keyFile, fmt.Sprintf("root %s;\n    etag on;\n    default_type application/json;", root))
+}
+
+func start(t testing.TB, host, certFile, keyFile, content string) *Server {
+	t.Helper()
 	bin := testtool.Need(t, "nginx", "apt-get install -y nginx")
 	dir := t.TempDir()
 	n := &Server{Bin: bin, Prefix: dir, Conf: filepath.Join(dir, "nginx.conf"), Host: host, Port: pebbletest.FreePort(t)}
@@ -56,10 +68,10 @@ http {
     server_name %[3]s;
     ssl_certificate %[4]s;
     ssl_certificate_key %[5]s;
-    return 200 "ok\n";
+    %[6]s
   }
 }
-`, dir, n.Port, host, certFile, keyFile)
+`, dir, n.Port, host, certFile, keyFile, content)
 	if err := os.WriteFile(n.Conf, []byte(conf), 0o644); err != nil {
 		t.Fatal(err)
 	}

@@ -12,7 +12,9 @@ package testtool
 import (
 	"os"
 	"os/exec"
+	"syscall"
 	"testing"
+	"time"
 )
 
 // InCI reports whether the tests run in CI (the environment variable CI is
@@ -77,4 +79,13 @@ func Optional(t testing.TB, name, install string) (string, bool) {
 	}
 	t.Logf("%s not found; this check was NOT run (install it to run it: %s)", name, install)
 	return "", false
+}
+
+// CPUTime is the CPU time (user and system) this process used so far, for
+// benchmarks that report CPU per operation: it moves much less with other
+// load on the machine than wall time does.
+func CPUTime() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

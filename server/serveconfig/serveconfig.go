@@ -29,6 +29,7 @@ import (
 	"pinset.dev/pinset/monitor"
 	"pinset.dev/pinset/probe"
 	"pinset.dev/pinset/server"
+	"pinset.dev/pinset/server/mirror"
 	"pinset.dev/pinset/store"
 	"pinset.dev/pinset/trust"
 )
@@ -74,6 +75,10 @@ type File struct {
 	Console *Console `yaml:"console"`
 	// Devices is the device CA (devices.go).
 	Devices *Devices `yaml:"devices"`
+	// Mirror is a static origin directory: every publication is written
+	// into it under the API's paths (package server/mirror) for nginx, a
+	// CDN origin or object storage to serve. Not with transparency_log.
+	Mirror string `yaml:"mirror"`
 }
 
 // Reports bounds report storage per app (docs/reports.md).
@@ -196,6 +201,12 @@ func (f *File) Build(logOut io.Writer) (*Service, error) {
 	}
 	if sc.AdminCert, err = f.adminTLS(); err != nil {
 		return nil, err
+	}
+	if f.Mirror != "" {
+		if f.TransparencyLog != nil {
+			return nil, errors.New("mirror: a static origin cannot serve the transparency log's proofs: use mirror or transparency_log, not both")
+		}
+		sc.Mirror = &mirror.Dir{Root: f.Mirror}
 	}
 	if f.UnpinPeriod != "" {
 		d, err := optDuration("unpin_period", f.UnpinPeriod, check.DefaultUnpinPeriod)

@@ -3,6 +3,8 @@ package trust
 import (
 	"fmt"
 	"time"
+
+	"pinset.dev/pinset/policy"
 )
 
 // RootDraft is what a new root is made from ('pinset root new'): the
@@ -96,4 +98,21 @@ func (r *Root) addKeys(keys []*Key) []string {
 		ids = append(ids, k.ID)
 	}
 	return ids
+}
+
+// NewManifest assembles a manifest of hosts bound to root's app and
+// version, issued at now and valid for lifetime, and validates it: an
+// enforced host without a backup pin is refused with an error matching
+// policy.ErrNoBackupPin (and ErrInvalidDocument). It does not check the
+// lifetime against the root's MaxManifestLifetime: verifiers do.
+func NewManifest(root *Root, version uint64, hosts []policy.Policy, now time.Time, lifetime time.Duration) (*Manifest, error) {
+	if lifetime <= 0 {
+		return nil, fmt.Errorf("a manifest's lifetime must be longer than zero: %w", ErrInvalidDocument)
+	}
+	now = now.UTC()
+	m := &Manifest{AppID: root.AppID, Version: version, RootVersion: root.Version, IssuedAt: now, Expires: now.Add(lifetime), Hosts: hosts}
+	if err := m.Validate(); err != nil {
+		return nil, err
+	}
+	return m, nil
 }

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"pinset.dev/pinset/policy"
 	"pinset.dev/pinset/trust"
 	"pinset.dev/pinset/trust/trusttest"
 )
@@ -69,5 +70,30 @@ func TestNewRootWitnessThreshold(t *testing.T) {
 	}
 	if r.Log.WitnessThreshold != 2 || log.WitnessThreshold != 0 {
 		t.Fatalf("witness threshold %d (draft's %d), want every witness and the draft unchanged", r.Log.WitnessThreshold, log.WitnessThreshold)
+	}
+}
+
+func TestNewManifest(t *testing.T) {
+	repo := trusttest.New("com.example.app", 9)
+	root := repo.RootDoc(1)
+	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.FixedZone("east", 3600))
+	hosts := trusttest.Hosts(2)
+	m, err := trust.NewManifest(root, 4, hosts, now, 30*24*time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.AppID != root.AppID || m.RootVersion != root.Version || m.Version != 4 || m.IssuedAt != now.UTC() || !m.Expires.Equal(now.Add(30*24*time.Hour)) || len(m.Hosts) != 2 {
+		t.Fatalf("manifest %+v", m)
+	}
+	oneHost := trusttest.Hosts(1)
+	oneHost[0].Pins = oneHost[0].Pins[:1]
+	if _, err := trust.NewManifest(root, 4, oneHost, now, time.Hour); !errors.Is(err, policy.ErrNoBackupPin) || !errors.Is(err, trust.ErrInvalidDocument) {
+		t.Errorf("one pin on an enforced host: %v, want ErrNoBackupPin", err)
+	}
+	if _, err := trust.NewManifest(root, 4, hosts, now, 0); !errors.Is(err, trust.ErrInvalidDocument) {
+		t.Errorf("zero lifetime: %v", err)
+	}
+	if _, err := trust.NewManifest(root, 0, hosts, now, time.Hour); !errors.Is(err, trust.ErrInvalidDocument) {
+		t.Errorf("version 0: %v", err)
 	}
 }

@@ -95,12 +95,9 @@ func newInspectCmd() *cobra.Command {
 			}
 			var root *trust.Root
 			if rootFile != "" {
-				rb, err := readInput(rootFile, trustMaxFile)
-				if err != nil {
+				var err error
+				if root, _, err = readRootUnverified(rootFile); err != nil {
 					return err
-				}
-				if root, _, err = trust.DecodeRootUnverified(rb); err != nil {
-					return fmt.Errorf("%s: %w", rootFile, err)
 				}
 			}
 			v, err := inspectFile(name, b, root, trustNow())

@@ -122,20 +122,12 @@ func runRootNew(cmd *cobra.Command, o *rootNewOptions) error {
 	case errors.Is(err, trust.ErrWrongApp):
 		return fmt.Errorf("--app: %s: %w", o.previous, err)
 	case errors.Is(err, trust.ErrRootVersionGap):
-		return errorWithHint(fmt.Errorf("--version: %s: %w", o.previous, err), "roots are walked one version at a time: use the next version")
+		return errorWithHint(fmt.Errorf("--version %d does not follow %s (v%d): %w", d.Version, o.previous, d.Previous.Version, trust.ErrRootVersionGap), "roots are walked one version at a time: use the next version")
 	case err != nil:
 		return err
 	}
 	rootNewWarnings(cmd, o, d, doc)
-	env, err := doc.Envelope()
-	if err != nil {
-		return err
-	}
-	b, err := env.Marshal()
-	if err != nil {
-		return err
-	}
-	if err := writeOutput(cmd, o.out, b, o.force); err != nil {
+	if err := writeUnsigned(cmd, doc, o.out, o.force); err != nil {
 		return err
 	}
 	if o.out != "" && o.out != "-" {
@@ -188,13 +180,9 @@ func rootDraft(cmd *cobra.Command, o *rootNewOptions) (trust.RootDraft, error) {
 
 // rootReadPrevious reads --previous, warning when it is unsigned.
 func rootReadPrevious(cmd *cobra.Command, name string) (*trust.Root, error) {
-	b, err := readInput(name, trustMaxFile)
+	prev, env, err := readRootUnverified(name)
 	if err != nil {
 		return nil, err
-	}
-	prev, env, err := trust.DecodeRootUnverified(b)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", name, err)
 	}
 	if len(env.Signatures) == 0 {
 		warningf(cmd.ErrOrStderr(), "%s is unsigned: sign it before publishing either root", name)
@@ -231,4 +219,35 @@ func rootNewWarnings(cmd *cobra.Command, o *rootNewOptions, d trust.RootDraft, d
 	if doc.RootRole.Threshold == 1 && len(doc.RootRole.KeyIDs) == 1 {
 		warningf(stderr, "a single root key: losing it or having it stolen loses the app's pins; consider 2 of 3")
 	}
+}
+
+// writeUnsigned writes doc (a root or a manifest) in an unsigned envelope
+// to -o FILE or standard output (writeOutput).
+func writeUnsigned(cmd *cobra.Command, doc interface {
+	Envelope() (*trust.Envelope, error)
+}, out string, force bool) error {
+	env, err := doc.Envelope()
+	if err != nil {
+		return err
+	}
+	b, err := env.Marshal()
+	if err != nil {
+		return err
+	}
+	return writeOutput(cmd, out, b, force)
+}
+
+// readRootUnverified reads a root file and decodes it strictly, without
+// verifying it (trust.DecodeRootUnverified): for assembling and
+// inspecting documents, never for deciding trust.
+func readRootUnverified(name string) (*trust.Root, *trust.Envelope, error) {
+	b, err := readInput(name, trustMaxFile)
+	if err != nil {
+		return nil, nil, err
+	}
+	r, env, err := trust.DecodeRootUnverified(b)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", name, err)
+	}
+	return r, env, nil
 }

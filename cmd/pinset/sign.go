@@ -49,12 +49,8 @@ func newSignCmd() *cobra.Command {
 			}
 			var given *trust.Root
 			if rootFile != "" {
-				b, err := readInput(rootFile, trustMaxFile)
-				if err != nil {
+				if given, _, err = readRootUnverified(rootFile); err != nil {
 					return err
-				}
-				if given, _, err = trust.DecodeRootUnverified(b); err != nil {
-					return fmt.Errorf("%s: %w", rootFile, err)
 				}
 			}
 			for _, name := range args {

@@ -82,18 +82,11 @@ func (t *Table) resolveAttrs(root *android.Element, names ...string) {
 	if t == nil {
 		return
 	}
-	want := map[string]bool{}
-	for _, n := range names {
-		want[n] = true
-	}
-	root.Walk(func(e *android.Element) {
-		for i := range e.Attrs {
-			at := &e.Attrs[i]
-			if want[at.Name] && strings.HasPrefix(at.Value, "@") {
-				if v, err := t.Resolve(at.Value); err == nil {
-					at.Value = v
-				}
-			}
+	root.ResolveAttrs(func(value string) (string, bool) {
+		if !strings.HasPrefix(value, "@") {
+			return "", false
 		}
-	})
+		v, err := t.Resolve(value)
+		return v, err == nil
+	}, names...)
 }

@@ -123,31 +123,25 @@ func (t *Table) resolveAttrs(root *android.Element, names ...string) {
 	if t == nil {
 		return
 	}
-	want := map[string]bool{}
-	for _, n := range names {
-		want[n] = true
-	}
-	root.Walk(func(e *android.Element) {
-		for i := range e.Attrs {
-			a := &e.Attrs[i]
-			id, ok := ParseRef(a.Value)
-			if !ok || !want[a.Name] {
-				continue
-			}
-			v, err := t.Resolve(id)
-			if err != nil {
-				continue
-			}
-			switch x := v.(type) {
-			case bool:
-				a.Value = strconv.FormatBool(x)
-			case uint32:
-				a.Value = strconv.FormatUint(uint64(x), 10)
-			case string:
-				a.Value = x
-			}
+	root.ResolveAttrs(func(value string) (string, bool) {
+		id, ok := ParseRef(value)
+		if !ok {
+			return "", false
 		}
-	})
+		v, err := t.Resolve(id)
+		if err != nil {
+			return "", false
+		}
+		switch x := v.(type) {
+		case bool:
+			return strconv.FormatBool(x), true
+		case uint32:
+			return strconv.FormatUint(uint64(x), 10), true
+		case string:
+			return x, true
+		}
+		return "", false
+	}, names...)
 }
 
 // Read reads an APK.

@@ -16,21 +16,13 @@ import (
 	"pinset.dev/pinset/scan/archive"
 )
 
-// Per-entry limits.
-const (
-	MaxManifest = 8 << 20
-	MaxTable    = 128 << 20
-	MaxXML      = 8 << 20
-	MaxCert     = 1 << 20
-)
-
 // Module is the bundle's base module directory.
 const Module = "base/"
 
 // Read reads the base module of an AAB.
 func Read(a *archive.Archive) (*android.App, error) {
 	app := &android.App{File: a.Name, Format: "aab", ManifestEntry: Module + "manifest/AndroidManifest.xml"}
-	mb, err := a.ReadMax(app.ManifestEntry, MaxManifest)
+	mb, err := a.ReadMax(app.ManifestEntry, android.MaxManifest)
 	if err != nil {
 		return nil, err
 	}
@@ -41,7 +33,7 @@ func Read(a *archive.Archive) (*android.App, error) {
 	tableEntry := Module + "resources.pb"
 	var table *Table
 	var tableErr error
-	if tb, err := a.ReadMax(tableEntry, MaxTable); err != nil {
+	if tb, err := a.ReadMax(tableEntry, android.MaxTable); err != nil {
 		tableErr = err
 	} else if table, err = DecodeTable(tb); err != nil {
 		tableErr = &archive.Error{File: a.Name, Entry: tableEntry, Err: err}
@@ -75,7 +67,7 @@ func readNSC(a *archive.Archive, table *Table, tableErr error, tableEntry, ref s
 		return Module + strings.TrimPrefix(path.Clean(f), "/"), nil
 	}
 	return android.LoadNSC(android.NSCFiles{Archive: a, TableEntry: tableEntry, Entry: entry,
-		Decode: DecodeXML, ResolveAttrs: table.resolveAttrs, MaxXML: MaxXML, MaxCert: MaxCert}, ref)
+		Decode: DecodeXML, ResolveAttrs: table.resolveAttrs, MaxXML: android.MaxXML, MaxCert: android.MaxCert}, ref)
 }
 
 func (t *Table) resolveAttrs(root *android.Element, names ...string) {

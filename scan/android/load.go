@@ -9,6 +9,15 @@ import (
 	"pinset.dev/pinset/scan/internal/urls"
 )
 
+// Per-entry limits of an APK or AAB, far above real files: the manifest,
+// the resource table, an XML resource and a certificate file.
+const (
+	MaxManifest = 8 << 20
+	MaxTable    = 128 << 20
+	MaxXML      = 8 << 20
+	MaxCert     = 1 << 20
+)
+
 // What APK and AAB share once their XML and resource tables are decoded:
 // the certificates of @raw trust anchors and the URLs of the entries.
 

@@ -21,14 +21,6 @@ import (
 	"pinset.dev/pinset/scan/archive"
 )
 
-// Per-entry limits, far above real files.
-const (
-	MaxManifest = 8 << 20
-	MaxTable    = 128 << 20
-	MaxXML      = 8 << 20
-	MaxCert     = 1 << 20
-)
-
 // DecodeXML decodes a binary XML document into a tree.
 func DecodeXML(b []byte) (root *android.Element, err error) {
 	if err := validateXML(b); err != nil {
@@ -147,7 +139,7 @@ func (t *Table) resolveAttrs(root *android.Element, names ...string) {
 // Read reads an APK.
 func Read(a *archive.Archive) (*android.App, error) {
 	app := &android.App{File: a.Name, Format: "apk", ManifestEntry: "AndroidManifest.xml"}
-	mb, err := a.ReadMax(app.ManifestEntry, MaxManifest)
+	mb, err := a.ReadMax(app.ManifestEntry, android.MaxManifest)
 	if err != nil {
 		return nil, err
 	}
@@ -158,7 +150,7 @@ func Read(a *archive.Archive) (*android.App, error) {
 	var table *Table
 	var tableErr error
 	if a.Has("resources.arsc") {
-		tb, err := a.ReadMax("resources.arsc", MaxTable)
+		tb, err := a.ReadMax("resources.arsc", android.MaxTable)
 		if err != nil {
 			tableErr = err
 		} else if table, err = DecodeTable(tb); err != nil {
@@ -189,5 +181,5 @@ func readNSC(a *archive.Archive, table *Table, tableErr error, ref string) (stri
 		return "", nil, fmt.Errorf("cannot resolve %s: %w", ref, tableErr)
 	}
 	return android.LoadNSC(android.NSCFiles{Archive: a, TableEntry: "resources.arsc", Entry: table.ResolveString,
-		Decode: DecodeXML, ResolveAttrs: table.resolveAttrs, MaxXML: MaxXML, MaxCert: MaxCert}, ref)
+		Decode: DecodeXML, ResolveAttrs: table.resolveAttrs, MaxXML: android.MaxXML, MaxCert: android.MaxCert}, ref)
 }

@@ -796,6 +796,12 @@ func (s *Server) handleRotation(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	st, err := s.planStatus(r.Context(), &p, true)
+	s.writePlan(w, r, st, err)
+}
+
+// writePlan answers with a plan's status, or with the error that stopped
+// the request (rotationError).
+func (s *Server) writePlan(w http.ResponseWriter, r *http.Request, st *PlanStatus, err error) {
 	if err != nil {
 		s.rotationError(w, r, err)
 		return
@@ -826,11 +832,7 @@ func (s *Server) handleRotationAdvance(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	st, err := s.StepRotation(r.Context(), id, true)
-	if err != nil {
-		s.rotationError(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, st)
+	s.writePlan(w, r, st, err)
 }
 
 func (s *Server) setFollowingPin(ctx context.Context, id int64, fp pin.Pin) error {
@@ -862,11 +864,7 @@ func (s *Server) handleRotationAbort(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	st, err := s.AbortRotation(r.Context(), id)
-	if err != nil {
-		s.rotationError(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, st)
+	s.writePlan(w, r, st, err)
 }
 
 func (s *Server) handleRotationEnvelope(w http.ResponseWriter, r *http.Request) {

@@ -91,18 +91,7 @@ func (r Result) Items() []pin.Item { return pin.FromChain(r.ServedChain) }
 
 // VerifiedPins returns the pins of every certificate of the verified
 // chains, leaf first, each once. These are the pins a client can match.
-func (r Result) VerifiedPins() []pin.Pin {
-	var out []pin.Pin
-	for _, ch := range r.VerifiedChains {
-		for _, c := range ch {
-			p := pin.FromCertificate(c)
-			if !pin.Contains(out, p) {
-				out = append(out, p)
-			}
-		}
-	}
-	return out
-}
+func (r Result) VerifiedPins() []pin.Pin { return pin.FromChains(r.VerifiedChains) }
 
 // VerifiedPins probes host:port and returns the pins of the verified
 // chains it serves (every address with opts.AllAddrs), each once. Only

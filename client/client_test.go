@@ -23,6 +23,7 @@ import (
 	ct "pinset.dev/pinset/client/clienttest"
 	"pinset.dev/pinset/enforce"
 	"pinset.dev/pinset/internal/pki"
+	"pinset.dev/pinset/internal/testtool"
 	"pinset.dev/pinset/pin"
 	"pinset.dev/pinset/policy"
 	"pinset.dev/pinset/report/trustkit"
@@ -653,22 +654,8 @@ func TestLoggerGetsEvents(t *testing.T) {
 	}
 }
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+// syncBuffer is testtool.SyncBuffer.
+type syncBuffer = testtool.SyncBuffer
 
 // Config.DialContext routes the transport's connections; the pins are
 // checked for the host and port the request named, so a failure report

@@ -26,31 +26,11 @@ import (
 	"pinset.dev/pinset/trust/trusttest"
 )
 
-// clock is a settable test clock.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
+// clock is testtool.Clock.
+type clock = testtool.Clock
 
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
-
-// syncBuffer collects logs from concurrent handlers.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-func (b *syncBuffer) String() string { b.mu.Lock(); defer b.mu.Unlock(); return b.b.String() }
+// syncBuffer is testtool.SyncBuffer.
+type syncBuffer = testtool.SyncBuffer
 
 type env struct {
 	t     testing.TB
@@ -74,7 +54,7 @@ func newEnv(t testing.TB, mod func(*Config)) *env {
 
 func newEnvStore(t testing.TB, st store.Store, mod func(*Config)) *env {
 	t.Helper()
-	e := &env{t: t, st: st, clock: &clock{t: trusttest.Epoch.Add(time.Hour)}, repo: trusttest.New("shop", 1), logs: &syncBuffer{}}
+	e := &env{t: t, st: st, clock: testtool.NewClock(trusttest.Epoch.Add(time.Hour)), repo: trusttest.New("shop", 1), logs: &syncBuffer{}}
 	cfg := Config{Store: st, Now: e.clock.Now, Logger: slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))}
 	if mod != nil {
 		mod(&cfg)

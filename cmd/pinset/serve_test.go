@@ -48,17 +48,8 @@ type serveProc struct {
 	logs *lockedBuffer
 }
 
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-func (b *lockedBuffer) String() string { b.mu.Lock(); defer b.mu.Unlock(); return b.b.String() }
+// lockedBuffer is testtool.SyncBuffer.
+type lockedBuffer = testtool.SyncBuffer
 
 var addrRE = regexp.MustCompile(`msg=serving addr=(\S+)`)
 

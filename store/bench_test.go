@@ -11,27 +11,11 @@ import (
 // BenchmarkAddReport measures report ingestion into SQLite (WAL,
 // synchronous=FULL) from parallel writers, as the service does under load.
 func BenchmarkAddReportSQLite(b *testing.B) {
-	s, err := OpenSQLite(context.Background(), filepath.Join(b.TempDir(), SQLiteFile))
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer s.Close()
-	benchAdd(b, s)
+	benchSQLite(b, benchAdd)
 }
 
 func BenchmarkAddReportPostgres(b *testing.B) {
-	base := postgresBase(b)
-	u, err := TestSchema(context.Background(), base, "bench")
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer DropTestSchema(context.Background(), base, u)
-	s, err := OpenPostgres(context.Background(), u)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer s.Close()
-	benchAdd(b, s)
+	benchPostgres(b, benchAdd)
 }
 
 func benchAdd(b *testing.B, s Store) {
@@ -49,4 +33,31 @@ func benchAdd(b *testing.B, s Store) {
 			}
 		}
 	})
+}
+
+// benchSQLite runs bench on a new SQLite store.
+func benchSQLite(b *testing.B, bench func(*testing.B, Store)) {
+	s, err := OpenSQLite(context.Background(), filepath.Join(b.TempDir(), SQLiteFile))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	bench(b, s)
+}
+
+// benchPostgres runs bench on a new PostgreSQL schema (skipped without a
+// database, as postgresBase says).
+func benchPostgres(b *testing.B, bench func(*testing.B, Store)) {
+	base := postgresBase(b)
+	u, err := TestSchema(context.Background(), base, "bench")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer DropTestSchema(context.Background(), base, u)
+	s, err := OpenPostgres(context.Background(), u)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	bench(b, s)
 }

@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"path/filepath"
 	"testing"
 	"time"
 )
@@ -15,27 +14,11 @@ import (
 // share. The log grows by one entry per iteration (as it does per
 // publication), starting at 1000 entries.
 func BenchmarkLogAppendSQLite(b *testing.B) {
-	s, err := OpenSQLite(context.Background(), filepath.Join(b.TempDir(), SQLiteFile))
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer s.Close()
-	benchLogAppend(b, s)
+	benchSQLite(b, benchLogAppend)
 }
 
 func BenchmarkLogAppendPostgres(b *testing.B) {
-	base := postgresBase(b)
-	u, err := TestSchema(context.Background(), base, "bench")
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer DropTestSchema(context.Background(), base, u)
-	s, err := OpenPostgres(context.Background(), u)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer s.Close()
-	benchLogAppend(b, s)
+	benchPostgres(b, benchLogAppend)
 }
 
 func benchLogAppend(b *testing.B, st Store) {

@@ -95,6 +95,12 @@ func (w *world) newClient(store Store) *Client {
 }
 
 // eventsOf returns the events of a kind seen so far.
+// serveUnpinned makes the backend serve a leaf that chains to the trusted
+// root but whose key no manifest pins (an interception by a trusted CA).
+func (w *world) serveUnpinned() {
+	w.backend.SetLeaf(pki.Must(w.inter.NewLeaf(pki.Template{Now: w.clock.Now, Hosts: []string{"127.0.0.1"}, Rand: pki.NewDeterministicRand("evil")})))
+}
+
 func (w *world) eventsOf(k EventKind) []Event {
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -174,8 +180,7 @@ func TestPinnedBackendAccepted(t *testing.T) {
 func TestInterceptorRefusedAndReported(t *testing.T) {
 	w := newWorld(t)
 	c := w.newClient(nil)
-	evil := pki.Must(w.inter.NewLeaf(pki.Template{Now: w.clock.Now, Hosts: []string{"127.0.0.1"}, Rand: pki.NewDeterministicRand("evil")}))
-	w.backend.SetLeaf(evil)
+	w.serveUnpinned()
 	hc := c.HTTPClient()
 	f := mustRefuse(t, hc, w.backend.URL("/"))
 	if f.Port != w.backend.Port || f.Host != "127.0.0.1" {

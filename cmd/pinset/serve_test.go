@@ -149,6 +149,16 @@ func writeFile(t *testing.T, dir, name string, b []byte) string {
 	return f
 }
 
+// serveShop starts pinset serve on a new data directory under dir with an
+// admin token, and makes the shop app's signing repository and root file.
+func serveShop(t *testing.T, dir string) (p *serveProc, data, tok string, repo *trusttest.Repo, rootFile string) {
+	t.Helper()
+	data = filepath.Join(dir, "data")
+	tok = newTokenCLI(t, data)
+	repo, rootFile = freshRepo(t, dir)
+	return startServe(t, "--data", data), data, tok, repo, rootFile
+}
+
 func newTokenCLI(t *testing.T, data string) string {
 	t.Helper()
 	out, errOut, err := pinsetRun(t, nil, "token", "new", "--init", "--name", "ci", "--data", data)
@@ -164,10 +174,7 @@ func newTokenCLI(t *testing.T, data string) string {
 
 func TestServeAcknowledgedReportSurvivesKill9(t *testing.T) {
 	dir := t.TempDir()
-	data := filepath.Join(dir, "data")
-	tok := newTokenCLI(t, data)
-	p := startServe(t, "--data", data)
-	repo, rootFile := freshRepo(t, dir)
+	p, data, tok, repo, rootFile := serveShop(t, dir)
 	pinsFile := writeFile(t, dir, "pins.json", repo.PublishManifest(nil))
 	if out, errOut, err := pinsetRun(t, []string{"PINSET_TOKEN=" + tok}, "publish", "--server", p.url, rootFile, pinsFile); err != nil {
 		t.Fatalf("publish: %v\n%s%s", err, out, errOut)
@@ -227,10 +234,7 @@ func TestServeAcknowledgedReportSurvivesKill9(t *testing.T) {
 // the last acknowledged upload.
 func TestServePublishInterruptedByKill9(t *testing.T) {
 	dir := t.TempDir()
-	data := filepath.Join(dir, "data")
-	tok := newTokenCLI(t, data)
-	repo, rootFile := freshRepo(t, dir)
-	p := startServe(t, "--data", data)
+	p, data, tok, repo, rootFile := serveShop(t, dir)
 	first := writeFile(t, dir, "pins1.json", repo.PublishManifest(nil))
 	if _, errOut, err := pinsetRun(t, []string{"PINSET_TOKEN=" + tok}, "publish", "--server", p.url, rootFile, first); err != nil {
 		t.Fatalf("publish: %v %s", err, errOut)
@@ -310,10 +314,7 @@ func TestServePublishInterruptedByKill9(t *testing.T) {
 
 func TestPublishCLIRefusals(t *testing.T) {
 	dir := t.TempDir()
-	data := filepath.Join(dir, "data")
-	tok := newTokenCLI(t, data)
-	repo, rootFile := freshRepo(t, dir)
-	p := startServe(t, "--data", data)
+	p, data, tok, repo, rootFile := serveShop(t, dir)
 	m1 := writeFile(t, dir, "pins-v1.json", repo.PublishManifest(nil))
 	m2 := writeFile(t, dir, "pins-v2.json", repo.PublishManifest(nil))
 	env := []string{"PINSET_TOKEN=" + tok}

@@ -785,14 +785,24 @@ func planID(w http.ResponseWriter, r *http.Request) (int64, bool) {
 	return id, true
 }
 
-func (s *Server) handleRotation(w http.ResponseWriter, r *http.Request) {
+// requestPlan loads the plan the request's path names; when it cannot, it
+// has answered with the error and returns false.
+func (s *Server) requestPlan(w http.ResponseWriter, r *http.Request) (storedPlan, bool) {
 	id, ok := planID(w, r)
 	if !ok {
-		return
+		return storedPlan{}, false
 	}
 	p, _, err := s.loadPlan(r.Context(), id)
 	if err != nil {
 		s.rotationError(w, r, err)
+		return storedPlan{}, false
+	}
+	return p, true
+}
+
+func (s *Server) handleRotation(w http.ResponseWriter, r *http.Request) {
+	p, ok := s.requestPlan(w, r)
+	if !ok {
 		return
 	}
 	st, err := s.planStatus(r.Context(), &p, true)
@@ -868,17 +878,12 @@ func (s *Server) handleRotationAbort(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleRotationEnvelope(w http.ResponseWriter, r *http.Request) {
-	id, ok := planID(w, r)
+	p, ok := s.requestPlan(w, r)
 	if !ok {
 		return
 	}
-	p, _, err := s.loadPlan(r.Context(), id)
-	if err != nil {
-		s.rotationError(w, r, err)
-		return
-	}
 	if p.Pending == nil {
-		writeError(w, http.StatusNotFound, "not_found", fmt.Sprintf("plan %d awaits no signatures (state %s)", id, stateName(p.State)))
+		writeError(w, http.StatusNotFound, "not_found", fmt.Sprintf("plan %d awaits no signatures (state %s)", p.ID, stateName(p.State)))
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")

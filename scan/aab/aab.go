@@ -22,13 +22,9 @@ const Module = "base/"
 // Read reads the base module of an AAB.
 func Read(a *archive.Archive) (*android.App, error) {
 	app := &android.App{File: a.Name, Format: "aab", ManifestEntry: Module + "manifest/AndroidManifest.xml"}
-	mb, err := a.ReadMax(app.ManifestEntry, android.MaxManifest)
+	mroot, err := android.ReadManifestXML(a, app.ManifestEntry, DecodeXML)
 	if err != nil {
 		return nil, err
-	}
-	mroot, err := DecodeXML(mb)
-	if err != nil {
-		return nil, &archive.Error{File: a.Name, Entry: app.ManifestEntry, Err: err}
 	}
 	tableEntry := Module + "resources.pb"
 	var table *Table

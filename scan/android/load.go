@@ -18,6 +18,21 @@ const (
 	MaxCert     = 1 << 20
 )
 
+// ReadManifestXML reads an app's manifest entry (at most MaxManifest
+// bytes) and decodes it with decode (binary XML or protobuf); a decoding
+// error names the archive and the entry.
+func ReadManifestXML(a *archive.Archive, entry string, decode func([]byte) (*Element, error)) (*Element, error) {
+	b, err := a.ReadMax(entry, MaxManifest)
+	if err != nil {
+		return nil, err
+	}
+	root, err := decode(b)
+	if err != nil {
+		return nil, &archive.Error{File: a.Name, Entry: entry, Err: err}
+	}
+	return root, nil
+}
+
 // What APK and AAB share once their XML and resource tables are decoded:
 // the certificates of @raw trust anchors and the URLs of the entries.
 

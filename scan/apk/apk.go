@@ -139,13 +139,9 @@ func (t *Table) resolveAttrs(root *android.Element, names ...string) {
 // Read reads an APK.
 func Read(a *archive.Archive) (*android.App, error) {
 	app := &android.App{File: a.Name, Format: "apk", ManifestEntry: "AndroidManifest.xml"}
-	mb, err := a.ReadMax(app.ManifestEntry, android.MaxManifest)
+	mroot, err := android.ReadManifestXML(a, app.ManifestEntry, DecodeXML)
 	if err != nil {
 		return nil, err
-	}
-	mroot, err := DecodeXML(mb)
-	if err != nil {
-		return nil, &archive.Error{File: a.Name, Entry: app.ManifestEntry, Err: err}
 	}
 	var table *Table
 	var tableErr error

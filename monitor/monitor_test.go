@@ -11,7 +11,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
@@ -32,6 +31,7 @@ import (
 	"pinset.dev/pinset/policy"
 	"pinset.dev/pinset/report"
 	"pinset.dev/pinset/store"
+	"pinset.dev/pinset/store/storetest"
 	"pinset.dev/pinset/trust"
 )
 
@@ -316,19 +316,7 @@ func TestReportSpikeCountsRepeats(t *testing.T) {
 			return st
 		},
 		"postgres": func(t *testing.T) store.Store {
-			base := os.Getenv("PINSET_TEST_POSTGRES_URL")
-			if base == "" {
-				if os.Getenv("CI") != "" {
-					t.Fatal("PINSET_TEST_POSTGRES_URL is not set in CI")
-				}
-				t.Skip("PINSET_TEST_POSTGRES_URL not set; start a database with: eval \"$(bash .ci/postgres.sh)\"")
-			}
-			u, err := store.TestSchema(context.Background(), base, t.Name())
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { store.DropTestSchema(context.Background(), base, u) })
-			st, err := store.OpenPostgres(context.Background(), u)
+			st, err := store.OpenPostgres(context.Background(), storetest.PostgresURL(t))
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -22,6 +22,7 @@ import (
 	"pinset.dev/pinset/internal/testtool"
 	"pinset.dev/pinset/policy"
 	"pinset.dev/pinset/store"
+	"pinset.dev/pinset/store/storetest"
 	"pinset.dev/pinset/trust"
 	"pinset.dev/pinset/trust/trusttest"
 )
@@ -644,19 +645,7 @@ func TestTwoServersOnePostgres(t *testing.T) {
 	}
 }
 
-func postgresURL(t *testing.T) string {
-	t.Helper()
-	base := os.Getenv("PINSET_TEST_POSTGRES_URL")
-	if base == "" {
-		testtool.Missing(t, "PINSET_TEST_POSTGRES_URL is not set", `start a database with: eval "$(bash .ci/postgres.sh)"`)
-	}
-	u, err := store.TestSchema(context.Background(), base, t.Name())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.DropTestSchema(context.Background(), base, u) })
-	return u
-}
+func postgresURL(t *testing.T) string { return storetest.PostgresURL(t) }
 
 // TestServeWhilePublishing reads pins.json from many goroutines while
 // manifests are published: every answer is one complete published

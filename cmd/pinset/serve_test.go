@@ -23,6 +23,7 @@ import (
 	"pinset.dev/pinset/internal/testtool"
 	"pinset.dev/pinset/server/serveconfig"
 	"pinset.dev/pinset/store"
+	"pinset.dev/pinset/store/storetest"
 	"pinset.dev/pinset/trust"
 	"pinset.dev/pinset/trust/trusttest"
 )
@@ -413,15 +414,7 @@ func TestServeConfigStrict(t *testing.T) {
 // TestServeTwoProcessesPostgres runs two `pinset serve` processes on one
 // PostgreSQL database: what is published through one is served by both.
 func TestServeTwoProcessesPostgres(t *testing.T) {
-	base := os.Getenv("PINSET_TEST_POSTGRES_URL")
-	if base == "" {
-		testtool.Missing(t, "PINSET_TEST_POSTGRES_URL is not set", `start a database with: eval "$(bash .ci/postgres.sh)"`)
-	}
-	u, err := store.TestSchema(context.Background(), base, t.Name())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.DropTestSchema(context.Background(), base, u) })
+	u := storetest.PostgresURL(t)
 	dir := t.TempDir()
 	out, errOut, err := pinsetRun(t, nil, "token", "new", "--init", "--name", "ci", "--database", u)
 	if err != nil {

@@ -95,6 +95,19 @@ func (w *world) newClient(store Store) *Client {
 }
 
 // eventsOf returns the events of a kind seen so far.
+// waitManifest waits up to 5 s for c to hold manifest version v, adopted
+// by what (a background refresh, a retry...).
+func waitManifest(t *testing.T, c *Client, v int64, what string) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for c.State().ManifestVersion != v {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s did not adopt manifest v%d: holding v%d", what, v, c.State().ManifestVersion)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
 // serveUnpinned makes the backend serve a leaf that chains to the trusted
 // root but whose key no manifest pins (an interception by a trusted CA).
 func (w *world) serveUnpinned() {
@@ -359,13 +372,7 @@ func TestBackgroundRefresh(t *testing.T) {
 	defer c.Close()
 	c.Start()
 	w.repo.Publish(2, ct.T0, 30*24*time.Hour, ct.Pol("127.0.0.1", w.backup.Pin(), w.live.Pin()))
-	deadline := time.Now().Add(5 * time.Second)
-	for c.State().ManifestVersion != 2 {
-		if time.Now().After(deadline) {
-			t.Fatal("background refresh did not adopt v2")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	waitManifest(t, c, 2, "background refresh")
 	mustGet(t, c.HTTPClient(), w.backend.URL("/"))
 }
 
@@ -597,12 +604,7 @@ func TestBackgroundRetryWithBackoff(t *testing.T) {
 	}
 	w.repo.Publish(2, ct.T0, 30*24*time.Hour, ct.Pol("127.0.0.1", w.backup.Pin(), w.live.Pin()))
 	w.repo.Mode.Store(ct.ModeOK)
-	for c.State().ManifestVersion != 2 {
-		if time.Now().After(deadline) {
-			t.Fatal("the retry did not adopt v2")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	waitManifest(t, c, 2, "the retry")
 	mustGet(t, c.HTTPClient(), w.backend.URL("/"))
 }
 

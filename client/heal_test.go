@@ -213,13 +213,7 @@ func TestHealLaterForTLSConfig(t *testing.T) {
 	if err := dial(); !errors.Is(err, enforce.ErrPinMismatch) {
 		t.Fatalf("first dial: want a pin failure, got %v", err)
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for c.State().ManifestVersion != 2 {
-		if time.Now().After(deadline) {
-			t.Fatalf("no refresh after the failure: manifest v%d", c.State().ManifestVersion)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	waitManifest(t, c, 2, "a refresh after the failure")
 	if err := dial(); err != nil {
 		t.Fatalf("dial after the refresh: %v", err)
 	}

@@ -34,10 +34,10 @@ func Read(a *archive.Archive) (*android.App, error) {
 	} else if table, err = DecodeTable(tb); err != nil {
 		tableErr = &archive.Error{File: a.Name, Entry: tableEntry, Err: err}
 	}
-	table.resolveAttrs(mroot, "debuggable", "usesCleartextTraffic", "minSdkVersion", "targetSdkVersion")
-	m, err := android.ParseManifest(mroot)
+	table.resolveAttrs(mroot, android.ManifestRefAttrs...)
+	m, err := android.ParseManifestIn(a, app.ManifestEntry, mroot)
 	if err != nil {
-		return nil, &archive.Error{File: a.Name, Entry: app.ManifestEntry, Err: err}
+		return nil, err
 	}
 	app.Manifest = m
 	if ref := m.NetworkSecurityConfig; ref != "" {

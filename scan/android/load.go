@@ -33,6 +33,21 @@ func ReadManifestXML(a *archive.Archive, entry string, decode func([]byte) (*Ele
 	return root, nil
 }
 
+// ManifestRefAttrs are the manifest attributes whose resource references
+// (@bool/..., @integer/...) are resolved through the app's resource table
+// before ParseManifest reads them.
+var ManifestRefAttrs = []string{"debuggable", "usesCleartextTraffic", "minSdkVersion", "targetSdkVersion"}
+
+// ParseManifestIn is ParseManifest of the manifest entry of archive a; its
+// error names the archive and the entry.
+func ParseManifestIn(a *archive.Archive, entry string, root *Element) (*Manifest, error) {
+	m, err := ParseManifest(root)
+	if err != nil {
+		return nil, &archive.Error{File: a.Name, Entry: entry, Err: err}
+	}
+	return m, nil
+}
+
 // What APK and AAB share once their XML and resource tables are decoded:
 // the certificates of @raw trust anchors and the URLs of the entries.
 

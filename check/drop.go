@@ -59,16 +59,8 @@ type UnpinError struct {
 
 // Error names every host and why.
 func (e *UnpinError) Error() string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "the manifest unpins %d host(s): ", len(e.Hosts))
-	for i, u := range e.Hosts {
-		if i > 0 {
-			b.WriteString("; ")
-		}
-		b.WriteString(u.Reason)
-	}
-	fmt.Fprintf(&b, " (make a host report-only for %s before dropping it, or force the unpinning)", humanDuration(e.Period))
-	return b.String()
+	return errorList(fmt.Sprintf("the manifest unpins %d host(s): ", len(e.Hosts)), e.Hosts, func(u Unpinned) string { return u.Reason }) +
+		fmt.Sprintf(" (make a host report-only for %s before dropping it, or force the unpinning)", humanDuration(e.Period))
 }
 
 // Is makes errors.Is(err, ErrUnpin) true.

@@ -32,15 +32,9 @@ type GateError struct {
 
 // Error names every host, address and missing pin, on one line.
 func (e *GateError) Error() string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "the manifest would make clients refuse %d live address(es): ", len(e.Refusals))
-	for i, r := range e.Refusals {
-		if i > 0 {
-			b.WriteString("; ")
-		}
-		fmt.Fprintf(&b, "%s at %s serves key %s, missing from %q", r.Host, r.Address, r.MissingPin.Format(pin.OkHttp), r.Pattern)
-	}
-	return b.String()
+	return errorList(fmt.Sprintf("the manifest would make clients refuse %d live address(es): ", len(e.Refusals)), e.Refusals, func(r Refusal) string {
+		return fmt.Sprintf("%s at %s serves key %s, missing from %q", r.Host, r.Address, r.MissingPin.Format(pin.OkHttp), r.Pattern)
+	})
 }
 
 // Is makes errors.Is(err, ErrWouldRefuse) true.
@@ -120,19 +114,12 @@ type UncheckedError struct {
 
 // Error names every address that could not be checked, and why.
 func (e *UncheckedError) Error() string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "strict publish gate: %d address(es) could not be checked: ", len(e.Unchecked))
-	for i, a := range e.Unchecked {
-		if i > 0 {
-			b.WriteString("; ")
-		}
+	return errorList(fmt.Sprintf("strict publish gate: %d address(es) could not be checked: ", len(e.Unchecked)), e.Unchecked, func(a GateAddress) string {
 		if a.Address != "" {
-			fmt.Fprintf(&b, "%s at %s %s: %s", a.Host, a.Address, a.Verdict, a.Reason)
-		} else {
-			fmt.Fprintf(&b, "%s %s: %s", a.Host, a.Verdict, a.Reason)
+			return fmt.Sprintf("%s at %s %s: %s", a.Host, a.Address, a.Verdict, a.Reason)
 		}
-	}
-	return b.String()
+		return fmt.Sprintf("%s %s: %s", a.Host, a.Verdict, a.Reason)
+	})
 }
 
 // Is makes errors.Is(err, ErrUnchecked) true.
@@ -239,18 +226,13 @@ func (g *GateSummary) String() string {
 	if g.Skipped != "" {
 		return "publish gate: not run: " + g.Skipped
 	}
-	parts := []string{fmt.Sprintf("%d accepted", g.Accepted)}
-	add := func(n int, what string) {
-		if n > 0 {
-			parts = append(parts, fmt.Sprintf("%d %s", n, what))
-		}
-	}
-	add(g.AcceptedReportOnly, "of them only because report-only")
-	add(g.Refused, "refused by the pins")
-	add(g.Unverifiable, "unverifiable (the chain does not verify against the gate's roots)")
-	add(g.Unreachable, "unreachable")
-	add(g.Unresolved, "host(s) unresolved")
-	add(len(g.Unprobed), "wildcard pattern(s) not probed")
+	parts := countParts(g.Accepted,
+		count{g.AcceptedReportOnly, "of them only because report-only"},
+		count{g.Refused, "refused by the pins"},
+		count{g.Unverifiable, "unverifiable (the chain does not verify against the gate's roots)"},
+		count{g.Unreachable, "unreachable"},
+		count{g.Unresolved, "host(s) unresolved"},
+		count{len(g.Unprobed), "wildcard pattern(s) not probed"})
 	mode := ""
 	if g.Strict {
 		mode = " (strict)"

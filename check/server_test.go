@@ -29,35 +29,12 @@ import (
 func TestServicePublishGate(t *testing.T) {
 	w, f := rotatedFleet(t)
 	now := func() time.Time { return checktest.Epoch.Add(day) }
-	st, err := store.OpenSQLite(context.Background(), filepath.Join(t.TempDir(), "pinset.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	srv, err := server.New(server.Config{Store: st, Now: now, PublishGate: check.ManifestGate(opts(w, f, now()))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	hs := httptest.NewServer(srv)
-	t.Cleanup(hs.Close)
-	secret, hash, err := store.NewToken(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := st.AddToken(context.Background(), "gate-test", hash, now()); err != nil {
-		t.Fatal(err)
-	}
+	g := newGateService(t, now, opts(w, f, now()))
+	hs := g.hs
 	put := func(path string, body []byte) (int, string) {
 		t.Helper()
-		req, _ := http.NewRequest(http.MethodPut, hs.URL+path, bytes.NewReader(body))
-		req.Header.Set("Authorization", "Bearer "+secret)
-		resp, err := hs.Client().Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(b)
+		code, _, raw := g.put(path, body)
+		return code, raw
 	}
 	covering := []policy.Policy{{Pattern: host, Pins: []pin.Pin{w.Pin("live"), w.Pin("rotated"), w.Pin("backup")}}}
 	omitting := []policy.Policy{{Pattern: host, Pins: []pin.Pin{w.Pin("live"), w.Pin("backup")}}}

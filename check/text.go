@@ -65,17 +65,12 @@ func (r *Report) WriteText(w io.Writer) error {
 // SummaryLine is one line: "4 addresses of 2 hosts: 3 accepted, 1 refused (pin) ...".
 func (r *Report) SummaryLine() string {
 	s := r.Summary
-	parts := []string{fmt.Sprintf("%d accepted", s.Accepted)}
-	add := func(n int, what string) {
-		if n > 0 {
-			parts = append(parts, fmt.Sprintf("%d %s", n, what))
-		}
-	}
-	add(s.AcceptedReportOnly, "accepted only because report-only")
-	add(s.RefusedPin, "REFUSED by the pins")
-	add(s.RefusedUntrusted, "REFUSED (chain does not verify)")
-	add(s.Unreachable, "unreachable")
-	add(s.Unresolved, "host(s) unresolved")
+	parts := countParts(s.Accepted,
+		count{s.AcceptedReportOnly, "accepted only because report-only"},
+		count{s.RefusedPin, "REFUSED by the pins"},
+		count{s.RefusedUntrusted, "REFUSED (chain does not verify)"},
+		count{s.Unreachable, "unreachable"},
+		count{s.Unresolved, "host(s) unresolved"})
 	return fmt.Sprintf("%s of %s: %s; %s, %s",
 		plural(s.Addresses, "address", "addresses"), plural(s.Hosts, "host", "hosts"), strings.Join(parts, ", "),
 		plural(s.Errors, "error", "errors"), plural(s.Warnings, "warning", "warnings"))
@@ -86,4 +81,32 @@ func plural(n int, one, many string) string {
 		return "1 " + one
 	}
 	return fmt.Sprintf("%d %s", n, many)
+}
+
+// count is a number of addresses (or hosts) and what they are.
+type count struct {
+	n    int
+	what string
+}
+
+// countParts is "N accepted", then "N what" for every count above zero:
+// the parts of a summary line.
+func countParts(accepted int, counts ...count) []string {
+	parts := []string{fmt.Sprintf("%d accepted", accepted)}
+	for _, c := range counts {
+		if c.n > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s", c.n, c.what))
+		}
+	}
+	return parts
+}
+
+// errorList is head followed by one text per item, "; " between them:
+// the one line the gate's errors name their hosts and addresses in.
+func errorList[T any](head string, items []T, text func(T) string) string {
+	parts := make([]string, len(items))
+	for i, x := range items {
+		parts[i] = text(x)
+	}
+	return head + strings.Join(parts, "; ")
 }

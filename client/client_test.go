@@ -23,6 +23,7 @@ import (
 	ct "pinset.dev/pinset/client/clienttest"
 	"pinset.dev/pinset/enforce"
 	"pinset.dev/pinset/internal/pki"
+	"pinset.dev/pinset/internal/testtool"
 	"pinset.dev/pinset/pin"
 	"pinset.dev/pinset/policy"
 	"pinset.dev/pinset/report/trustkit"
@@ -94,6 +95,25 @@ func (w *world) newClient(store Store) *Client {
 }
 
 // eventsOf returns the events of a kind seen so far.
+// waitManifest waits up to 5 s for c to hold manifest version v, adopted
+// by what (a background refresh, a retry...).
+func waitManifest(t *testing.T, c *Client, v int64, what string) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for c.State().ManifestVersion != v {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s did not adopt manifest v%d: holding v%d", what, v, c.State().ManifestVersion)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// serveUnpinned makes the backend serve a leaf that chains to the trusted
+// root but whose key no manifest pins (an interception by a trusted CA).
+func (w *world) serveUnpinned() {
+	w.backend.SetLeaf(pki.Must(w.inter.NewLeaf(pki.Template{Now: w.clock.Now, Hosts: []string{"127.0.0.1"}, Rand: pki.NewDeterministicRand("evil")})))
+}
+
 func (w *world) eventsOf(k EventKind) []Event {
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -173,8 +193,7 @@ func TestPinnedBackendAccepted(t *testing.T) {
 func TestInterceptorRefusedAndReported(t *testing.T) {
 	w := newWorld(t)
 	c := w.newClient(nil)
-	evil := pki.Must(w.inter.NewLeaf(pki.Template{Now: w.clock.Now, Hosts: []string{"127.0.0.1"}, Rand: pki.NewDeterministicRand("evil")}))
-	w.backend.SetLeaf(evil)
+	w.serveUnpinned()
 	hc := c.HTTPClient()
 	f := mustRefuse(t, hc, w.backend.URL("/"))
 	if f.Port != w.backend.Port || f.Host != "127.0.0.1" {
@@ -353,13 +372,7 @@ func TestBackgroundRefresh(t *testing.T) {
 	defer c.Close()
 	c.Start()
 	w.repo.Publish(2, ct.T0, 30*24*time.Hour, ct.Pol("127.0.0.1", w.backup.Pin(), w.live.Pin()))
-	deadline := time.Now().Add(5 * time.Second)
-	for c.State().ManifestVersion != 2 {
-		if time.Now().After(deadline) {
-			t.Fatal("background refresh did not adopt v2")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	waitManifest(t, c, 2, "background refresh")
 	mustGet(t, c.HTTPClient(), w.backend.URL("/"))
 }
 
@@ -591,12 +604,7 @@ func TestBackgroundRetryWithBackoff(t *testing.T) {
 	}
 	w.repo.Publish(2, ct.T0, 30*24*time.Hour, ct.Pol("127.0.0.1", w.backup.Pin(), w.live.Pin()))
 	w.repo.Mode.Store(ct.ModeOK)
-	for c.State().ManifestVersion != 2 {
-		if time.Now().After(deadline) {
-			t.Fatal("the retry did not adopt v2")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	waitManifest(t, c, 2, "the retry")
 	mustGet(t, c.HTTPClient(), w.backend.URL("/"))
 }
 
@@ -653,22 +661,8 @@ func TestLoggerGetsEvents(t *testing.T) {
 	}
 }
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+// syncBuffer is testtool.SyncBuffer.
+type syncBuffer = testtool.SyncBuffer
 
 // Config.DialContext routes the transport's connections; the pins are
 // checked for the host and port the request named, so a failure report

@@ -67,20 +67,7 @@ func newService(t *testing.T) *service {
 	hs := httptest.NewServer(srv)
 	t.Cleanup(hs.Close)
 	s.url = hs.URL
-	s.admin = func(path string, body []byte) {
-		t.Helper()
-		req, _ := http.NewRequest(http.MethodPut, hs.URL+path, bytes.NewReader(body))
-		req.Header.Set("Authorization", "Bearer "+secret)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode/100 != 2 {
-			t.Fatalf("PUT %s: %d %s", path, resp.StatusCode, b)
-		}
-	}
+	s.admin = adminPut(t, hs.URL, secret)
 	target, _ := url.Parse(hs.URL)
 	rp := httputil.NewSingleHostReverseProxy(target)
 	direct := rp.Director

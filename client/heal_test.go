@@ -87,8 +87,7 @@ func TestNoHealOnFailure(t *testing.T) {
 func TestHealInterceptorBurstOneRefresh(t *testing.T) {
 	w := newWorld(t)
 	c := w.newClient(nil)
-	evil := pki.Must(w.inter.NewLeaf(pki.Template{Now: w.clock.Now, Hosts: []string{"127.0.0.1"}, Rand: pki.NewDeterministicRand("evil")}))
-	w.backend.SetLeaf(evil)
+	w.serveUnpinned()
 	hc := c.HTTPClient()
 	gets := w.repo.Gets.Load()
 	var wg sync.WaitGroup
@@ -167,8 +166,7 @@ func TestHealRefreshFailsKeepsPins(t *testing.T) {
 func TestHealRetriesOnce(t *testing.T) {
 	w := newWorld(t)
 	c := w.newClient(nil)
-	evil := pki.Must(w.inter.NewLeaf(pki.Template{Now: w.clock.Now, Hosts: []string{"127.0.0.1"}, Rand: pki.NewDeterministicRand("evil")}))
-	w.backend.SetLeaf(evil)
+	w.serveUnpinned()
 	w.repo.Publish(2, ct.T0, 30*24*time.Hour, ct.Pol("127.0.0.1", w.backup.Pin(), w.live.Pin()))
 	_, err := get(c.HTTPClient(), w.backend.URL("/"))
 	if !errors.Is(err, enforce.ErrPinMismatch) || !strings.Contains(err.Error(), "after a refresh from manifest v1 to v2") {
@@ -215,13 +213,7 @@ func TestHealLaterForTLSConfig(t *testing.T) {
 	if err := dial(); !errors.Is(err, enforce.ErrPinMismatch) {
 		t.Fatalf("first dial: want a pin failure, got %v", err)
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for c.State().ManifestVersion != 2 {
-		if time.Now().After(deadline) {
-			t.Fatalf("no refresh after the failure: manifest v%d", c.State().ManifestVersion)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	waitManifest(t, c, 2, "a refresh after the failure")
 	if err := dial(); err != nil {
 		t.Fatalf("dial after the refresh: %v", err)
 	}

@@ -11,7 +11,6 @@ import (
 
 	ct "pinset.dev/pinset/client/clienttest"
 	"pinset.dev/pinset/enforce"
-	"pinset.dev/pinset/internal/pki"
 	"pinset.dev/pinset/report/trustkit"
 )
 
@@ -26,8 +25,7 @@ func TestReportBypassesPins(t *testing.T) {
 	p.ReportURI = rsrv + "/r"
 	w.m1 = w.repo.Publish(1, ct.T0.Add(-time.Hour), 30*24*time.Hour, p)
 	c := w.newClient(nil)
-	evil := pki.Must(w.inter.NewLeaf(pki.Template{Now: w.clock.Now, Hosts: []string{"127.0.0.1"}, Rand: pki.NewDeterministicRand("evil")}))
-	w.backend.SetLeaf(evil)
+	w.serveUnpinned()
 	mustRefuse(t, c.HTTPClient(), w.backend.URL("/"))
 	select {
 	case b := <-got:
@@ -114,8 +112,7 @@ func TestNoReportURI(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	evil := pki.Must(w.inter.NewLeaf(pki.Template{Now: w.clock.Now, Hosts: []string{"127.0.0.1"}, Rand: pki.NewDeterministicRand("evil")}))
-	w.backend.SetLeaf(evil)
+	w.serveUnpinned()
 	mustRefuse(t, c.HTTPClient(), w.backend.URL("/"))
 	d := w.eventsOf(EventReportDropped)
 	if len(d) != 1 {
@@ -143,8 +140,7 @@ func TestReportEndpointFailure(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	evil := pki.Must(w.inter.NewLeaf(pki.Template{Now: w.clock.Now, Hosts: []string{"127.0.0.1"}, Rand: pki.NewDeterministicRand("evil")}))
-	w.backend.SetLeaf(evil)
+	w.serveUnpinned()
 	mustRefuse(t, c.HTTPClient(), w.backend.URL("/"))
 	if err := c.FlushReports(context.Background()); err != nil {
 		t.Fatal(err)

@@ -45,20 +45,7 @@ func TestAgainstRealPinService(t *testing.T) {
 	}
 	hs := httptest.NewServer(srv)
 	defer hs.Close()
-	admin := func(path string, body []byte) {
-		t.Helper()
-		req, _ := http.NewRequest(http.MethodPut, hs.URL+path, bytes.NewReader(body))
-		req.Header.Set("Authorization", "Bearer "+secret)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode/100 != 2 {
-			t.Fatalf("PUT %s: %d %s", path, resp.StatusCode, b)
-		}
-	}
+	admin := adminPut(t, hs.URL, secret)
 
 	// The signing side: the simulator's keys and documents (its own HTTP
 	// endpoint is not used here).
@@ -139,5 +126,24 @@ func TestAgainstRealPinService(t *testing.T) {
 	}
 	if len(failures) != 0 {
 		t.Errorf("unexpected events: %v", failures)
+	}
+}
+
+// adminPut returns a function that PUTs body to the service at base under
+// path with the admin token, failing the test unless the answer is 2xx.
+func adminPut(t *testing.T, base, secret string) func(path string, body []byte) {
+	return func(path string, body []byte) {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodPut, base+path, bytes.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+secret)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode/100 != 2 {
+			t.Fatalf("PUT %s: %d %s", path, resp.StatusCode, b)
+		}
 	}
 }

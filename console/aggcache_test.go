@@ -5,25 +5,16 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
+	"pinset.dev/pinset/internal/testtool"
 	"pinset.dev/pinset/report"
 	"pinset.dev/pinset/store"
 )
 
-type testClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *testClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *testClock) Add(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
+// testClock is testtool.Clock.
+type testClock = testtool.Clock
 
 // The snapshot is computed on first use, served while fresh, served stale
 // once while it is recomputed in the background, and then replaced; the
@@ -35,7 +26,7 @@ func TestAggCache(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	clk := &testClock{t: time.Date(2026, 3, 14, 12, 0, 0, 0, time.UTC)}
+	clk := testtool.NewClock(time.Date(2026, 3, 14, 12, 0, 0, 0, time.UTC))
 	raw, err := os.ReadFile(filepath.Join("..", "report", "testdata", "reports", "trustkit-ios.json"))
 	if err != nil {
 		t.Fatal(err)

@@ -18,6 +18,7 @@ import (
 	"pinset.dev/pinset/check"
 	"pinset.dev/pinset/console"
 	"pinset.dev/pinset/internal/checktest"
+	"pinset.dev/pinset/internal/testtool"
 	"pinset.dev/pinset/pin"
 	"pinset.dev/pinset/policy"
 	"pinset.dev/pinset/report"
@@ -104,7 +105,7 @@ func benchServer(b *testing.B) (http.Handler, store.Store, string) {
 	b.Cleanup(func() { st.Close() })
 	w := checktest.NewWorld(b, "host0.example.com")
 	now := benchNow
-	clk := &clock{t: now}
+	clk := testtool.NewClock(now)
 	srv, err := server.New(server.Config{Store: st, Now: clk.Now, Console: console.Mount(console.Config{Rand: &countingReader{}})})
 	if err != nil {
 		b.Fatal(err)

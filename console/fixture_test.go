@@ -1,7 +1,6 @@
 package console_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -19,6 +18,7 @@ import (
 	"pinset.dev/pinset/check"
 	"pinset.dev/pinset/console"
 	"pinset.dev/pinset/internal/checktest"
+	"pinset.dev/pinset/internal/testtool"
 	"pinset.dev/pinset/monitor"
 	"pinset.dev/pinset/pin"
 	"pinset.dev/pinset/policy"
@@ -27,31 +27,11 @@ import (
 	"pinset.dev/pinset/store"
 )
 
-// clock is a settable test clock.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
+// clock is testtool.Clock.
+type clock = testtool.Clock
 
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
-
-// syncBuffer collects logs from concurrent handlers.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-func (b *syncBuffer) String() string { b.mu.Lock(); defer b.mu.Unlock(); return b.b.String() }
+// syncBuffer is testtool.SyncBuffer.
+type syncBuffer = testtool.SyncBuffer
 
 // countingReader is a deterministic random source for session ids that
 // counts what it gave.
@@ -115,7 +95,7 @@ func newFixture(t testing.TB) *fixture {
 	w := checktest.NewWorld(t, "api.example.com")
 	live := w.Leaf("live", 90*24*time.Hour)
 	fleet := checktest.NewFleet(t, w.Host, live, live, live)
-	f := &fixture{t: t, st: st, clock: &clock{t: w.Epoch.Add(24 * time.Hour)}, world: w, fleet: fleet, logs: &syncBuffer{}}
+	f := &fixture{t: t, st: st, clock: testtool.NewClock(w.Epoch.Add(24 * time.Hour)), world: w, fleet: fleet, logs: &syncBuffer{}}
 	opts := checktest.Options(w, fleet)
 	opts.Now = f.clock.Now
 	am := alert.NewManager(nil, alert.Options{Now: f.clock.Now})

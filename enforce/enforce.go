@@ -189,18 +189,7 @@ func (f *Failure) Is(target error) bool { return target == ErrPinMismatch }
 
 // VerifiedPins returns the pins of every certificate of the verified
 // chains, leaf first, each once.
-func (f *Failure) VerifiedPins() []pin.Pin {
-	var out []pin.Pin
-	for _, ch := range f.VerifiedChains {
-		for _, c := range ch {
-			p := pin.FromCertificate(c)
-			if !pin.Contains(out, p) {
-				out = append(out, p)
-			}
-		}
-	}
-	return out
-}
+func (f *Failure) VerifiedPins() []pin.Pin { return pin.FromChains(f.VerifiedChains) }
 
 // ServedPins returns the pins of the served chain, in the order sent.
 func (f *Failure) ServedPins() []pin.Pin {

@@ -4,7 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 	"strconv"
 
 	"pinset.dev/pinset/alert"
@@ -49,12 +50,7 @@ func (m *Monitor) auditLogs(ctx context.Context, apps []string, r *Round) (carri
 // problem kind (and entry, when the problem is about one).
 func logRules(r *Round) []alert.Alert {
 	var out []alert.Alert
-	apps := make([]string, 0, len(r.LogProblems))
-	for app := range r.LogProblems {
-		apps = append(apps, app)
-	}
-	sort.Strings(apps)
-	for _, app := range apps {
+	for _, app := range slices.Sorted(maps.Keys(r.LogProblems)) {
 		for _, p := range r.LogProblems[app] {
 			labels := map[string]string{"app": app, "kind": p.Kind}
 			if p.Index >= 0 {

@@ -21,8 +21,8 @@ import (
 func TestTransparencyLogAlert(t *testing.T) {
 	e := setup(t)
 	var next func() (*audit.Report, error)
-	mgr := alert.NewManager([]alert.Route{{Notifier: &alert.Slack{URL: e.slack.srv.URL}}}, alert.Options{Now: e.clk.now})
-	mon := monitor.New(e.st, monitor.Config{Interval: time.Minute, Check: checktest.Options(e.w, e.f), Alerts: mgr, Now: e.clk.now,
+	mgr := alert.NewManager([]alert.Route{{Notifier: &alert.Slack{URL: e.slack.srv.URL}}}, alert.Options{Now: e.clk.Now})
+	mon := monitor.New(e.st, monitor.Config{Interval: time.Minute, Check: checktest.Options(e.w, e.f), Alerts: mgr, Now: e.clk.Now,
 		LogAudit: func(ctx context.Context, a string) (*audit.Report, error) {
 			if a != app {
 				t.Errorf("audit of %q", a)
@@ -30,7 +30,7 @@ func TestTransparencyLogAlert(t *testing.T) {
 			return next()
 		}})
 	round := func() (*monitor.Round, error) {
-		e.clk.advance(time.Minute)
+		e.clk.Add(time.Minute)
 		return mon.RunOnce(context.Background())
 	}
 	logAlerts := func(r *monitor.Round) []map[string]string {

@@ -11,7 +11,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
@@ -32,6 +31,7 @@ import (
 	"pinset.dev/pinset/policy"
 	"pinset.dev/pinset/report"
 	"pinset.dev/pinset/store"
+	"pinset.dev/pinset/store/storetest"
 	"pinset.dev/pinset/trust"
 )
 
@@ -41,17 +41,8 @@ const (
 	day  = 24 * time.Hour
 )
 
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
+// clock is testtool.Clock.
+type clock = testtool.Clock
 
 // receiver records webhook bodies.
 type receiver struct {
@@ -116,20 +107,20 @@ func setupWith(t *testing.T, st store.Store) *env {
 	if err := st.PublishManifest(ctx, store.Document{App: app, Version: 1, RootVersion: 1, Body: manifest, SHA256: sum(manifest), IssuedAt: checktest.Epoch, Expires: checktest.Epoch.Add(365 * day), Source: "publish", CreatedAt: checktest.Epoch}, 0); err != nil {
 		t.Fatal(err)
 	}
-	e.clk = &clock{t: checktest.Epoch.Add(day)}
+	e.clk = testtool.NewClock(checktest.Epoch.Add(day))
 	e.slack, e.am, e.hook = newReceiver(t), newReceiver(t), newReceiver(t)
 	mgr := alert.NewManager([]alert.Route{
 		{Notifier: &alert.Slack{URL: e.slack.srv.URL}},
 		{Notifier: &alert.Alertmanager{URL: e.am.srv.URL}},
 		{Notifier: &alert.Webhook{URL: e.hook.srv.URL}},
-	}, alert.Options{Now: e.clk.now})
+	}, alert.Options{Now: e.clk.Now})
 	e.mon = monitor.New(st, monitor.Config{
 		Interval:       time.Minute,
 		Check:          checktest.Options(e.w, e.f),
 		Alerts:         mgr,
 		SpikeThreshold: 10,
 		SpikeWindow:    15 * time.Minute,
-		Now:            e.clk.now,
+		Now:            e.clk.Now,
 	})
 	return e
 }
@@ -178,7 +169,7 @@ func TestCoverageLostFiresAndResolvesInAllShapes(t *testing.T) {
 	fp := msg.Alerts[0].Fingerprint
 
 	// Next round, same condition: nothing new is sent.
-	e.clk.advance(time.Minute)
+	e.clk.Add(time.Minute)
 	e.round(t)
 	if s := e.slack.take(); len(s) != 0 {
 		t.Fatalf("duplicate notification: %q", s)
@@ -188,7 +179,7 @@ func TestCoverageLostFiresAndResolvesInAllShapes(t *testing.T) {
 
 	// The node is fixed: resolved, in each shape.
 	e.f.SetCert(2, e.w.Leaf("live", 90*day))
-	e.clk.advance(time.Minute)
+	e.clk.Add(time.Minute)
 	if r := e.round(t); len(r.Alerts) != 0 {
 		t.Fatalf("alerts after the fix: %v", names(r))
 	}
@@ -196,7 +187,7 @@ func TestCoverageLostFiresAndResolvesInAllShapes(t *testing.T) {
 		t.Fatalf("slack resolution: %q", s)
 	}
 	a = e.am.take()
-	if len(a) != 1 || json.Unmarshal([]byte(a[0]), &pushed) != nil || pushed[0].EndsAt.IsZero() || pushed[0].EndsAt.After(e.clk.now()) {
+	if len(a) != 1 || json.Unmarshal([]byte(a[0]), &pushed) != nil || pushed[0].EndsAt.IsZero() || pushed[0].EndsAt.After(e.clk.Now()) {
 		t.Fatalf("alertmanager resolution: %q", a)
 	}
 	h = e.hook.take()
@@ -233,7 +224,7 @@ func TestFailingProbeAlertsAndKeepsMetrics(t *testing.T) {
 	before := exposition(t, e.mon)
 	down := e.f.Address(1)
 	e.f.Stop(1)
-	e.clk.advance(time.Minute)
+	e.clk.Add(time.Minute)
 	r := e.round(t)
 	if got := names(r); len(got) != 1 || got[0] != monitor.AlertProbeFailing+"@"+down {
 		t.Fatalf("alerts %v, want probe failing on %s", got, down)
@@ -264,12 +255,12 @@ func e3(t time.Time) string { return strconv.FormatFloat(float64(t.Unix()), 'g',
 func TestExpiryBackupAndReportSpike(t *testing.T) {
 	e := setup(t)
 	e.f.SetCert(2, e.w.Leaf("live", 90*day))
-	e.clk.advance(75 * day) // 14 days before the leaves expire
+	e.clk.Add(75 * day) // 14 days before the leaves expire
 	ctx := context.Background()
 	for i := range 12 {
 		rep := &report.Report{Format: "pinset", App: app, Host: host, Port: 443, ExpectedPins: []pin.Pin{e.w.Pin("live")},
-			Time: e.clk.now().Add(-time.Minute), ValidationResult: 1, Enforce: true, DedupKey: fmt.Sprintf("spike-%d", i)}
-		if _, _, err := e.st.AddReport(ctx, rep, []byte("{}"), e.clk.now()); err != nil {
+			Time: e.clk.Now().Add(-time.Minute), ValidationResult: 1, Enforce: true, DedupKey: fmt.Sprintf("spike-%d", i)}
+		if _, _, err := e.st.AddReport(ctx, rep, []byte("{}"), e.clk.Now()); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -296,7 +287,7 @@ func TestExpiryBackupAndReportSpike(t *testing.T) {
 	if err := e.st.PublishManifest(ctx, store.Document{App: app, Version: 2, RootVersion: 1, Body: manifest, SHA256: sum(manifest), IssuedAt: checktest.Epoch, Expires: checktest.Epoch.Add(365 * day), Source: "publish"}, 1); err != nil {
 		t.Fatal(err)
 	}
-	e.clk.advance(time.Hour)
+	e.clk.Add(time.Hour)
 	r = e.round(t)
 	got = map[string]int{}
 	for _, a := range r.Alerts {
@@ -325,19 +316,7 @@ func TestReportSpikeCountsRepeats(t *testing.T) {
 			return st
 		},
 		"postgres": func(t *testing.T) store.Store {
-			base := os.Getenv("PINSET_TEST_POSTGRES_URL")
-			if base == "" {
-				if os.Getenv("CI") != "" {
-					t.Fatal("PINSET_TEST_POSTGRES_URL is not set in CI")
-				}
-				t.Skip("PINSET_TEST_POSTGRES_URL not set; start a database with: eval \"$(bash .ci/postgres.sh)\"")
-			}
-			u, err := store.TestSchema(context.Background(), base, t.Name())
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { store.DropTestSchema(context.Background(), base, u) })
-			st, err := store.OpenPostgres(context.Background(), u)
+			st, err := store.OpenPostgres(context.Background(), storetest.PostgresURL(t))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -350,14 +329,14 @@ func TestReportSpikeCountsRepeats(t *testing.T) {
 			t.Cleanup(func() { st.Close() })
 			e := setupWith(t, st)
 			ctx := context.Background()
-			first := e.clk.now()
+			first := e.clk.Now()
 			rep := &report.Report{Format: "pinset", App: app, Host: host, Port: 443, ExpectedPins: []pin.Pin{e.w.Pin("live")},
 				Time: first, ValidationResult: 1, Enforce: true, DedupKey: "one-failure-repeated"}
 			for i := range 100 {
 				if i > 0 {
-					e.clk.advance(30 * time.Second)
+					e.clk.Add(30 * time.Second)
 				}
-				if _, _, err := e.st.AddReport(ctx, rep, []byte("{}"), e.clk.now()); err != nil {
+				if _, _, err := e.st.AddReport(ctx, rep, []byte("{}"), e.clk.Now()); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -428,7 +407,7 @@ func TestUnreadableManifestKeepsAlertsAndSeries(t *testing.T) {
 	if err := e.st.PublishManifest(context.Background(), store.Document{App: app, Version: 2, RootVersion: 1, Body: []byte("garbage"), SHA256: sum([]byte("garbage")), Expires: checktest.Epoch.Add(365 * day)}, 1); err != nil {
 		t.Fatal(err)
 	}
-	e.clk.advance(time.Minute)
+	e.clk.Add(time.Minute)
 	r, err := e.mon.RunOnce(context.Background())
 	if err == nil || !strings.Contains(err.Error(), "manifest v2") {
 		t.Fatalf("round error %v", err)
@@ -487,8 +466,8 @@ func TestReportHostLabelsBounded(t *testing.T) {
 	ctx := context.Background()
 	add := func(h string, i int) {
 		rep := &report.Report{Format: "pinset", App: app, Host: h, Port: 443, ExpectedPins: []pin.Pin{e.w.Pin("live")},
-			Time: e.clk.now().Add(-time.Minute), ValidationResult: 1, Enforce: true, DedupKey: fmt.Sprintf("%s-%d", h, i)}
-		if _, _, err := e.st.AddReport(ctx, rep, []byte("{}"), e.clk.now()); err != nil {
+			Time: e.clk.Now().Add(-time.Minute), ValidationResult: 1, Enforce: true, DedupKey: fmt.Sprintf("%s-%d", h, i)}
+		if _, _, err := e.st.AddReport(ctx, rep, []byte("{}"), e.clk.Now()); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -541,13 +520,13 @@ func TestHostUnpinnedAlert(t *testing.T) {
 		t.Helper()
 		_, m := e.w.Documents(uint64(v), pols)
 		if err := e.st.PublishManifest(ctx, store.Document{App: app, Version: v, RootVersion: 1, Body: m, SHA256: sum(m), IssuedAt: checktest.Epoch,
-			Expires: checktest.Epoch.Add(365 * day), Source: "publish", CreatedAt: e.clk.now()}, v-1); err != nil {
+			Expires: checktest.Epoch.Add(365 * day), Source: "publish", CreatedAt: e.clk.Now()}, v-1); err != nil {
 			t.Fatal(err)
 		}
 	}
 	pols := []policy.Policy{{Pattern: host, Pins: []pin.Pin{e.w.Pin("live"), e.w.Pin("backup")}}}
 	publish(2, pols) // the same hosts: nothing to say
-	e.clk.advance(time.Minute)
+	e.clk.Add(time.Minute)
 	for _, a := range e.round(t).Alerts {
 		if a.Name() == monitor.AlertHostUnpinned {
 			t.Fatalf("alert for an unchanged manifest: %v", a)
@@ -555,7 +534,7 @@ func TestHostUnpinnedAlert(t *testing.T) {
 	}
 	ro := []policy.Policy{{Pattern: host, Pins: pols[0].Pins, ReportOnly: true}}
 	publish(3, ro)
-	e.clk.advance(time.Minute)
+	e.clk.Add(time.Minute)
 	var got []map[string]string
 	for _, a := range e.round(t).Alerts {
 		if a.Name() == monitor.AlertHostUnpinned {
@@ -571,7 +550,7 @@ func TestHostUnpinnedAlert(t *testing.T) {
 	if out := exposition(t, e.mon); !strings.Contains(out, `pinset_monitor_alerts_firing{alertname="PinsetHostUnpinned"} 1`) {
 		t.Fatalf("exposition:\n%s", out)
 	}
-	e.clk.advance(25 * time.Hour)
+	e.clk.Add(25 * time.Hour)
 	for _, a := range e.round(t).Alerts {
 		if a.Name() == monitor.AlertHostUnpinned {
 			t.Fatalf("still firing a day later: %v", a)
@@ -588,7 +567,7 @@ func TestManifestsSourceUsed(t *testing.T) {
 	e := setup(t)
 	sentinel := errors.New("from the source")
 	calls := 0
-	m := monitor.New(e.st, monitor.Config{Now: e.clk.now, Manifests: func(_ context.Context, a string) (*trust.Manifest, error) {
+	m := monitor.New(e.st, monitor.Config{Now: e.clk.Now, Manifests: func(_ context.Context, a string) (*trust.Manifest, error) {
 		calls++
 		return nil, sentinel
 	}})

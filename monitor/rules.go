@@ -2,7 +2,8 @@ package monitor
 
 import (
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 	"strconv"
 	"time"
 
@@ -31,27 +32,12 @@ const (
 // report spikes and unpinned hosts itself.
 func (m *Monitor) rules(r *Round) []alert.Alert {
 	var out []alert.Alert
-	apps := make([]string, 0, len(r.Reports))
-	for app := range r.Reports {
-		apps = append(apps, app)
-	}
-	sort.Strings(apps)
-	for _, app := range apps {
+	for _, app := range slices.Sorted(maps.Keys(r.Reports)) {
 		out = append(out, coverageAlerts(app, r.Reports[app])...)
 	}
 	if m.cfg.SpikeThreshold > 0 {
-		reportApps := make([]string, 0, len(r.ReportEvents))
-		for app := range r.ReportEvents {
-			reportApps = append(reportApps, app)
-		}
-		sort.Strings(reportApps)
-		for _, app := range reportApps {
-			hosts := make([]string, 0, len(r.ReportEvents[app]))
-			for h := range r.ReportEvents[app] {
-				hosts = append(hosts, h)
-			}
-			sort.Strings(hosts)
-			for _, h := range hosts {
+		for _, app := range slices.Sorted(maps.Keys(r.ReportEvents)) {
+			for _, h := range slices.Sorted(maps.Keys(r.ReportEvents[app])) {
 				n := r.ReportEvents[app][h]
 				if m.spiking(n) {
 					out = append(out, mk(AlertReportSpike, "critical", map[string]string{"app": app, "host": h}, "",

@@ -39,6 +39,20 @@ func FromSPKI(spkiDER []byte) Pin { return Pin(sha256.Sum256(spkiDER)) }
 // FromCertificate returns the pin of a certificate's public key.
 func FromCertificate(c *x509.Certificate) Pin { return FromSPKI(c.RawSubjectPublicKeyInfo) }
 
+// FromChains returns the pins of every certificate of chains (verified
+// chains, leaf first), each once, in the order first met.
+func FromChains(chains [][]*x509.Certificate) []Pin {
+	var out []Pin
+	for _, ch := range chains {
+		for _, c := range ch {
+			if p := FromCertificate(c); !Contains(out, p) {
+				out = append(out, p)
+			}
+		}
+	}
+	return out
+}
+
 // FromPublicKey returns the pin of a public key (*rsa.PublicKey, *ecdsa.PublicKey,
 // ed25519.PublicKey or any type x509.MarshalPKIXPublicKey accepts).
 func FromPublicKey(pub crypto.PublicKey) (Pin, error) {

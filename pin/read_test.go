@@ -382,3 +382,18 @@ func TestBundleIsNotAChain(t *testing.T) {
 		}
 	}
 }
+
+// TestFromChains: every certificate of every chain, leaf first, each
+// key once (two chains through one intermediate share its pin).
+func TestFromChains(t *testing.T) {
+	h := hierarchy(t, pki.P256)
+	leaf, inter, root := h.Leaf.Cert, h.Intermediate.Cert, h.Root.Cert
+	got := pin.FromChains([][]*x509.Certificate{{leaf, inter, root}, {leaf, inter}})
+	want := []pin.Pin{h.Leaf.Pin(), h.Intermediate.Pin(), h.Root.Pin()}
+	if len(got) != len(want) || got[0] != want[0] || got[1] != want[1] || got[2] != want[2] {
+		t.Fatalf("FromChains = %v, want %v", got, want)
+	}
+	if got := pin.FromChains(nil); got != nil {
+		t.Fatalf("FromChains(nil) = %v", got)
+	}
+}

@@ -91,17 +91,35 @@ func (r Result) Items() []pin.Item { return pin.FromChain(r.ServedChain) }
 
 // VerifiedPins returns the pins of every certificate of the verified
 // chains, leaf first, each once. These are the pins a client can match.
-func (r Result) VerifiedPins() []pin.Pin {
-	var out []pin.Pin
-	for _, ch := range r.VerifiedChains {
-		for _, c := range ch {
-			p := pin.FromCertificate(c)
-			if !pin.Contains(out, p) {
-				out = append(out, p)
+func (r Result) VerifiedPins() []pin.Pin { return pin.FromChains(r.VerifiedChains) }
+
+// VerifiedPins probes host:port and returns the pins of the verified
+// chains it serves (every address with opts.AllAddrs), each once. Only
+// verified chains count: a pin that matches what an unverified server
+// sent proves nothing. An address that does not verify is passed over
+// while another one does; when none does, the error names the last one.
+func VerifiedPins(ctx context.Context, host string, port int, opts Options) ([]pin.Pin, error) {
+	results, err := Probe(ctx, host, port, opts)
+	if err != nil {
+		return nil, err
+	}
+	var pins []pin.Pin
+	var problem error
+	for _, r := range results {
+		if !r.Verified() {
+			problem = fmt.Errorf("%s: %w", r.Addr, r.Problem())
+			continue
+		}
+		for _, p := range r.VerifiedPins() {
+			if !pin.Contains(pins, p) {
+				pins = append(pins, p)
 			}
 		}
 	}
-	return out
+	if len(pins) == 0 && problem != nil {
+		return nil, problem
+	}
+	return pins, nil
 }
 
 // Problem returns the error that makes this result unusable for pinning

@@ -7,10 +7,12 @@ import (
 	"errors"
 	"net"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
 	"pinset.dev/pinset/internal/pki"
+	"pinset.dev/pinset/pin"
 )
 
 const host = "api.pinset.test"
@@ -41,6 +43,23 @@ func serve(t *testing.T, addr string, cert tls.Certificate) (net.Listener, error
 }
 
 func portOf(ln net.Listener) int { return ln.Addr().(*net.TCPAddr).Port }
+
+// serveTwo serves a on 127.0.0.1 and b on 127.0.0.2, on one port.
+func serveTwo(t *testing.T, a, b tls.Certificate) int {
+	for range 20 {
+		ln, err := serve(t, "127.0.0.1:0", a)
+		if err != nil {
+			t.Fatal(err)
+		}
+		port := portOf(ln)
+		if _, err := serve(t, "127.0.0.2:"+strconv.Itoa(port), b); err == nil {
+			return port
+		}
+		ln.Close()
+	}
+	t.Fatal("could not listen on 127.0.0.1 and 127.0.0.2 with one port")
+	return 0
+}
 
 func TestVerifiedChain(t *testing.T) {
 	h := pki.Must(pki.NewHierarchy(pki.Template{}, host))
@@ -135,22 +154,7 @@ func TestAllAddrs(t *testing.T) {
 	root := pki.Must(pki.NewRoot(pki.Template{}))
 	a := pki.Must(root.NewLeaf(pki.Template{Hosts: []string{host}}))
 	b := pki.Must(root.NewLeaf(pki.Template{Hosts: []string{host}}))
-	var port int
-	for range 20 {
-		ln, err := serve(t, "127.0.0.1:0", a.TLSCertificate())
-		if err != nil {
-			t.Fatal(err)
-		}
-		port = portOf(ln)
-		if _, err := serve(t, "127.0.0.2:"+strconv.Itoa(port), b.TLSCertificate()); err == nil {
-			break
-		}
-		ln.Close()
-		port = 0
-	}
-	if port == 0 {
-		t.Fatal("could not listen on 127.0.0.1 and 127.0.0.2 with one port")
-	}
+	port := serveTwo(t, a.TLSCertificate(), b.TLSCertificate())
 	opts := Options{RootCAs: root.Pool(), Resolve: map[string][]string{host + ":" + strconv.Itoa(port): {"127.0.0.1", "127.0.0.2"}}}
 	rs, err := Probe(context.Background(), host, port, opts)
 	if err != nil || len(rs) != 1 || rs[0].Items()[0].Pin != a.Pin() {
@@ -298,5 +302,25 @@ func TestIPv6Loopback(t *testing.T) {
 	rs, err = Probe(context.Background(), host, port, Options{RootCAs: root.Pool(), Resolve: res, AllAddrs: true})
 	if err != nil || len(rs) != 2 || !rs[0].Verified() || !rs[1].Verified() || rs[1].Addr != "[::1]:"+strconv.Itoa(port) {
 		t.Fatalf("IPv4 and IPv6: %v %+v", err, rs)
+	}
+}
+
+// TestVerifiedPins: the pins of verified chains only, across addresses;
+// an address whose chain does not verify adds nothing, and when none
+// verifies the error names the address.
+func TestVerifiedPins(t *testing.T) {
+	h := pki.Must(pki.NewHierarchy(pki.Template{}, host))
+	self := pki.Must(pki.NewSelfSigned(pki.Template{Hosts: []string{host}}))
+	port := serveTwo(t, h.Leaf.TLSCertificate(), self.TLSCertificate())
+	key := host + ":" + strconv.Itoa(port)
+	opts := Options{RootCAs: h.Root.Pool(), AllAddrs: true, Resolve: map[string][]string{key: {"127.0.0.1", "127.0.0.2"}}}
+	pins, err := VerifiedPins(context.Background(), host, port, opts)
+	if err != nil || len(pins) != 3 || pins[0] != h.Leaf.Pin() || pin.Contains(pins, self.Pin()) {
+		t.Fatalf("one verified address, one not: %v, %v (want the hierarchy's 3 pins)", pins, err)
+	}
+	opts.Resolve[key] = []string{"127.0.0.2"}
+	pins, err = VerifiedPins(context.Background(), host, port, opts)
+	if err == nil || pins != nil || !strings.Contains(err.Error(), "127.0.0.2:"+strconv.Itoa(port)) {
+		t.Fatalf("unverified only: %v, %v (want an error naming 127.0.0.2)", pins, err)
 	}
 }

@@ -18,6 +18,7 @@ import (
 	"pinset.dev/pinset/client"
 	"pinset.dev/pinset/internal/checktest"
 	"pinset.dev/pinset/internal/pki"
+	"pinset.dev/pinset/internal/testtool"
 	"pinset.dev/pinset/pin"
 	"pinset.dev/pinset/policy"
 	"pinset.dev/pinset/rotate"
@@ -34,13 +35,8 @@ import (
 
 const host = "api.rotate.test"
 
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time      { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) Add(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unlock() }
+// clock is testtool.Clock.
+type clock = testtool.Clock
 
 // world is one service, one fleet and the app's signing repository.
 type world struct {
@@ -65,7 +61,7 @@ type world struct {
 }
 
 func newWorld(t *testing.T) *world {
-	w := &world{t: t, clock: &clock{t: checktest.Epoch.Add(24 * time.Hour)}, pki: checktest.NewWorld(t, host), deploySkip: -1}
+	w := &world{t: t, clock: testtool.NewClock(checktest.Epoch.Add(24 * time.Hour)), pki: checktest.NewWorld(t, host), deploySkip: -1}
 	w.fleet = checktest.NewHTTPSFleet(t, host, 3, w.leaf("old"))
 	w.repo = trusttest.New("shop", 13)
 	w.repo.Now = w.clock.Now()

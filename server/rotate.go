@@ -894,17 +894,33 @@ func planID(w http.ResponseWriter, r *http.Request) (int64, bool) {
 	return id, true
 }
 
-func (s *Server) handleRotation(w http.ResponseWriter, r *http.Request) {
+// requestPlan loads the plan the request's path names; when it cannot, it
+// has answered with the error and returns false.
+func (s *Server) requestPlan(w http.ResponseWriter, r *http.Request) (storedPlan, bool) {
 	id, ok := planID(w, r)
 	if !ok {
-		return
+		return storedPlan{}, false
 	}
 	p, _, err := s.loadPlan(r.Context(), id)
 	if err != nil {
 		s.rotationError(w, r, err)
+		return storedPlan{}, false
+	}
+	return p, true
+}
+
+func (s *Server) handleRotation(w http.ResponseWriter, r *http.Request) {
+	p, ok := s.requestPlan(w, r)
+	if !ok {
 		return
 	}
 	st, err := s.planStatus(r.Context(), &p, true)
+	s.writePlan(w, r, st, err)
+}
+
+// writePlan answers with a plan's status, or with the error that stopped
+// the request (rotationError).
+func (s *Server) writePlan(w http.ResponseWriter, r *http.Request, st *PlanStatus, err error) {
 	if err != nil {
 		s.rotationError(w, r, err)
 		return
@@ -935,11 +951,7 @@ func (s *Server) handleRotationAdvance(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	st, err := s.StepRotation(r.Context(), id, true)
-	if err != nil {
-		s.rotationError(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, st)
+	s.writePlan(w, r, st, err)
 }
 
 func (s *Server) setFollowingPin(ctx context.Context, id int64, fp pin.Pin) error {
@@ -971,25 +983,16 @@ func (s *Server) handleRotationAbort(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	st, err := s.AbortRotation(r.Context(), id)
-	if err != nil {
-		s.rotationError(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, st)
+	s.writePlan(w, r, st, err)
 }
 
 func (s *Server) handleRotationEnvelope(w http.ResponseWriter, r *http.Request) {
-	id, ok := planID(w, r)
+	p, ok := s.requestPlan(w, r)
 	if !ok {
 		return
 	}
-	p, _, err := s.loadPlan(r.Context(), id)
-	if err != nil {
-		s.rotationError(w, r, err)
-		return
-	}
 	if p.Pending == nil {
-		writeError(w, http.StatusNotFound, "not_found", fmt.Sprintf("plan %d awaits no signatures (state %s)", id, stateName(p.State)))
+		writeError(w, http.StatusNotFound, "not_found", fmt.Sprintf("plan %d awaits no signatures (state %s)", p.ID, stateName(p.State)))
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")

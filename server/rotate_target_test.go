@@ -153,7 +153,7 @@ func newTargetEnv(t testing.TB, extraAddr bool) *targetEnv {
 	// The injected clock runs a minute ahead of the wall clock: Pebble's
 	// certificates are valid from the moment they are issued, and the
 	// verification reads this clock.
-	e.clock.t = time.Now().UTC().Add(time.Minute)
+	e.clock.Set(time.Now().UTC().Add(time.Minute))
 	e.repo = repo
 	for _, root := range repo.Roots {
 		e.mustPublish("root", root)

@@ -74,7 +74,7 @@ func newRotEnv(t *testing.T, pinsThreshold int, deploy bool, mods ...func(*Confi
 	})
 	r.repo = repo
 	r.v0 = repo.ManifestVersion
-	r.clock.t = checktest.Epoch.Add(24 * time.Hour)
+	r.clock.Set(checktest.Epoch.Add(24 * time.Hour))
 	r.opts.Now = r.clock.Now
 	for _, root := range repo.Roots {
 		r.mustPublish("root", root)

@@ -22,35 +22,16 @@ import (
 	"pinset.dev/pinset/internal/testtool"
 	"pinset.dev/pinset/policy"
 	"pinset.dev/pinset/store"
+	"pinset.dev/pinset/store/storetest"
 	"pinset.dev/pinset/trust"
 	"pinset.dev/pinset/trust/trusttest"
 )
 
-// clock is a settable test clock.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
+// clock is testtool.Clock.
+type clock = testtool.Clock
 
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
-
-// syncBuffer collects logs from concurrent handlers.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-func (b *syncBuffer) String() string { b.mu.Lock(); defer b.mu.Unlock(); return b.b.String() }
+// syncBuffer is testtool.SyncBuffer.
+type syncBuffer = testtool.SyncBuffer
 
 type env struct {
 	t     testing.TB
@@ -74,7 +55,7 @@ func newEnv(t testing.TB, mod func(*Config)) *env {
 
 func newEnvStore(t testing.TB, st store.Store, mod func(*Config)) *env {
 	t.Helper()
-	e := &env{t: t, st: st, clock: &clock{t: trusttest.Epoch.Add(time.Hour)}, repo: trusttest.New("shop", 1), logs: &syncBuffer{}}
+	e := &env{t: t, st: st, clock: testtool.NewClock(trusttest.Epoch.Add(time.Hour)), repo: trusttest.New("shop", 1), logs: &syncBuffer{}}
 	cfg := Config{Store: st, Now: e.clock.Now, Logger: slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))}
 	if mod != nil {
 		mod(&cfg)
@@ -664,19 +645,7 @@ func TestTwoServersOnePostgres(t *testing.T) {
 	}
 }
 
-func postgresURL(t *testing.T) string {
-	t.Helper()
-	base := os.Getenv("PINSET_TEST_POSTGRES_URL")
-	if base == "" {
-		testtool.Missing(t, "PINSET_TEST_POSTGRES_URL is not set", `start a database with: eval "$(bash .ci/postgres.sh)"`)
-	}
-	u, err := store.TestSchema(context.Background(), base, t.Name())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.DropTestSchema(context.Background(), base, u) })
-	return u
-}
+func postgresURL(t *testing.T) string { return storetest.PostgresURL(t) }
 
 // TestServeWhilePublishing reads pins.json from many goroutines while
 // manifests are published: every answer is one complete published

@@ -32,19 +32,7 @@ func (s *sqlStore) LatestProbes(ctx context.Context, app string) ([]ProbeResult,
 	if err != nil {
 		return nil, err
 	}
-	defer rs.Close()
-	var out []ProbeResult
-	for rs.Next() {
-		var r ProbeResult
-		var port, t, ok, na, cov int64
-		var detail string
-		if err := rs.Scan(&r.App, &r.Host, &port, &r.Addr, &t, &ok, &na, &cov, &detail); err != nil {
-			return nil, err
-		}
-		r.Port, r.Time, r.OK, r.NotAfter, r.Covered, r.Detail = int(port), fromUnix(t), ok == 1, fromUnix(na), cov == 1, []byte(detail)
-		out = append(out, r)
-	}
-	return out, rs.Err()
+	return scanProbeResults(rs)
 }
 
 func (s *sqlStore) ProbeTimeline(ctx context.Context, app, host string, limit int) ([]ProbeResult, error) {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 	"testing"
 
 	"pinset.dev/pinset/tlog"
@@ -101,17 +100,7 @@ func testLogRace(t *testing.T, s Store) {
 	if err := s.PublishRoot(ctx, doc("shop", 1, 0, "r1"), 0); err != nil {
 		t.Fatal(err)
 	}
-	const n = 8
-	var wg sync.WaitGroup
-	errs := make([]error, n)
-	for i := range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			errs[i] = s.PublishManifest(ctx, doc("shop", int64(1+i), 1, fmt.Sprintf("m%d", 1+i)), 0)
-		}()
-	}
-	wg.Wait()
+	errs := publishConcurrently(ctx, s, 8, 1, 0)
 	want := []tlog.Record{rec("shop", "root", 1, "r1")}
 	for i, err := range errs {
 		if err == nil {

@@ -671,6 +671,12 @@ func (s *sqlStore) ProbeResults(ctx context.Context, host string, since time.Tim
 	if err != nil {
 		return nil, err
 	}
+	return scanProbeResults(rs)
+}
+
+// scanProbeResults reads rows of probe_results' columns app, host, port,
+// addr, time, ok, not_after, covered and detail, and closes them.
+func scanProbeResults(rs rows) ([]ProbeResult, error) {
 	defer rs.Close()
 	var out []ProbeResult
 	for rs.Next() {

@@ -179,6 +179,24 @@ func testPublish(t *testing.T, s Store) {
 
 // testPublishRace has many goroutines publish over the same version: one
 // wins, the others get ErrConflict, and the winner is what is served.
+// publishConcurrently publishes n manifests of shop at once, versions
+// first to first+n-1, each expecting the current version to be expected,
+// and returns their errors in version order.
+func publishConcurrently(ctx context.Context, s Store, n int, first, expected int64) []error {
+	var wg sync.WaitGroup
+	errs := make([]error, n)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			v := first + int64(i)
+			errs[i] = s.PublishManifest(ctx, doc("shop", v, 1, fmt.Sprintf("m%d", v)), expected)
+		}()
+	}
+	wg.Wait()
+	return errs
+}
+
 func testPublishRace(t *testing.T, s Store) {
 	ctx := context.Background()
 	if err := s.PublishRoot(ctx, doc("shop", 1, 0, "r1"), 0); err != nil {
@@ -187,17 +205,7 @@ func testPublishRace(t *testing.T, s Store) {
 	if err := s.PublishManifest(ctx, doc("shop", 1, 1, "m1"), 0); err != nil {
 		t.Fatal(err)
 	}
-	const n = 8
-	var wg sync.WaitGroup
-	errs := make([]error, n)
-	for i := range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			errs[i] = s.PublishManifest(ctx, doc("shop", int64(2+i), 1, fmt.Sprintf("m%d", 2+i)), 1)
-		}()
-	}
-	wg.Wait()
+	errs := publishConcurrently(ctx, s, 8, 2, 1)
 	won := -1
 	for i, err := range errs {
 		switch {

@@ -26,8 +26,8 @@ const recordHeader = "pinset-log-record/v1"
 // MaxRecordSize bounds a record (they are about 200 bytes).
 const MaxRecordSize = 1024
 
-// maxAppID matches trust.MaxAppIDLen (tlog does not import trust).
-const maxAppID = 128
+// MaxAppIDLen bounds an app id (trust.MaxAppIDLen is this constant).
+const MaxAppIDLen = 128
 
 // maxVersion matches trust.MaxVersion.
 const maxVersion = 1<<53 - 1
@@ -93,7 +93,7 @@ func ParseRecord(b []byte) (Record, error) {
 	if err != nil {
 		return r, err
 	}
-	if !validAppID(app) {
+	if !ValidAppID(app) {
 		return r, malformed("record", "app id %q", app)
 	}
 	r.App = app
@@ -193,8 +193,12 @@ func isLowerHex(s string) bool {
 	return true
 }
 
-func validAppID(s string) bool {
-	if len(s) == 0 || len(s) > maxAppID {
+// ValidAppID reports whether s is a valid app id: 1 to MaxAppIDLen
+// characters of A-Z a-z 0-9 . _ - (it appears in URL paths of the pin
+// service). It is the one app-id check, here because records carry app
+// ids and trust imports tlog; trust.ValidAppID is this function.
+func ValidAppID(s string) bool {
+	if len(s) == 0 || len(s) > MaxAppIDLen {
 		return false
 	}
 	for _, c := range []byte(s) {

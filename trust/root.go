@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"slices"
 	"time"
+
+	"pinset.dev/pinset/tlog"
 )
 
 // Role names. The root role signs roots (its keys stay offline); the pins
@@ -23,7 +25,7 @@ const (
 	// MaxKeys bounds the keys of a root and the key ids of a role.
 	MaxKeys = 32
 	// MaxAppIDLen bounds an app id.
-	MaxAppIDLen = 128
+	MaxAppIDLen = tlog.MaxAppIDLen
 	// MinManifestLifetimeLimit and MaxManifestLifetimeLimit bound a root's
 	// max_manifest_lifetime (a minute to 366 days).
 	MinManifestLifetimeLimit = time.Minute
@@ -80,21 +82,11 @@ func (r *Root) Role(name string) (Role, bool) {
 }
 
 // ValidAppID reports whether s is a valid app id: 1 to 128 characters of
-// A-Z a-z 0-9 . _ - (it appears in URL paths of the pin service). It is the
-// one app-id check: documents are decoded with it and the service routes
-// with it.
-func ValidAppID(s string) bool {
-	if len(s) == 0 || len(s) > MaxAppIDLen {
-		return false
-	}
-	for _, c := range []byte(s) {
-		ok := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-'
-		if !ok {
-			return false
-		}
-	}
-	return true
-}
+// A-Z a-z 0-9 . _ - (it appears in URL paths of the pin service).
+// Documents are decoded with it and the service routes with it; the one
+// check is tlog.ValidAppID (log records carry app ids, and trust imports
+// tlog), which this is.
+func ValidAppID(s string) bool { return tlog.ValidAppID(s) }
 
 // Validate checks the root's rules: app id, version, keys (allowed
 // algorithm, key id = SHA-256 of the SPKI, no key twice), and both roles

@@ -17,15 +17,8 @@ import (
 
 func init() { addCommand(newAuditCmd) }
 
-func newAuditCmd() *cobra.Command {
-	var (
-		serverURL, app, expectFile, stateDir string
-		asJSON                               bool
-	)
-	cmd := &cobra.Command{
-		Use:   "audit --server URL --app APP [--expect-keys FILE] [--state DIR] [--json]",
-		Short: "Check an app's transparency log: consistent, and only expected keys",
-		Long: `pinset audit fetches an app's transparency log from the pin service (or a
+// auditHelp is the long help of `newAuditCmd`.
+const auditHelp = `pinset audit fetches an app's transparency log from the pin service (or a
 static mirror of /v1/apps/APP/log/), verifies its checkpoint under the log key
 the app's root names, rebuilds the tree from every entry, checks it against
 the checkpoint of the last run (kept in --state DIR), fetches every logged
@@ -48,49 +41,68 @@ transparency_log key and name.
 
 Examples:
   pinset audit --server https://pins.example.com --app com.example.app \
-      --expect-keys keys.txt --state /var/lib/pinset-audit`,
-		Args: cobra.NoArgs,
+      --expect-keys keys.txt --state /var/lib/pinset-audit`
+
+// auditOptions are the flags of 'pinset audit'.
+type auditOptions struct {
+	serverURL, app, expectFile, stateDir string
+	asJSON                               bool
+}
+
+func newAuditCmd() *cobra.Command {
+	var o auditOptions
+	cmd := &cobra.Command{
+		Use:   "audit --server URL --app APP [--expect-keys FILE] [--state DIR] [--json]",
+		Short: "Check an app's transparency log: consistent, and only expected keys",
+		Long:  auditHelp,
+		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if serverURL == "" || app == "" {
-				return errorWithHint(errors.New("--server and --app are required"), "pinset audit --server https://pins.example.com --app com.example.app")
-			}
-			u, err := url.Parse(serverURL)
-			if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-				return fmt.Errorf("--server %s: not an http(s) URL", redact.URL(serverURL))
-			}
-			cfg := audit.Config{Server: u, App: app, StateDir: stateDir}
-			if expectFile != "" {
-				if cfg.ExpectKeys, err = readExpectKeys(expectFile); err != nil {
-					return err
-				}
-			}
-			rep, err := audit.Run(cmd.Context(), cfg)
-			if err != nil {
-				return exitCode(2, fmt.Errorf("audit of %s at %s not done: %v", app, redact.URL(serverURL), redact.Error(err)))
-			}
-			if asJSON {
-				enc := json.NewEncoder(cmd.OutOrStdout())
-				enc.SetIndent("", "  ")
-				if err := enc.Encode(rep); err != nil {
-					return err
-				}
-			} else {
-				printAudit(cmd.OutOrStdout(), cmd.ErrOrStderr(), rep)
-			}
-			if len(rep.Problems) > 0 {
-				return exitCode(1, fmt.Errorf("%s: %s in the transparency log", app, plural(len(rep.Problems), "problem")))
-			}
-			return nil
+			return runAudit(cmd, &o)
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&serverURL, "server", "", "pin service base `URL`")
-	f.StringVar(&app, "app", "", "app id")
-	f.StringVar(&expectFile, "expect-keys", "", "`FILE` of the key ids that may sign (one hex id per line)")
-	f.StringVar(&stateDir, "state", "", "`DIR` keeping the last verified checkpoint between runs")
-	f.BoolVar(&asJSON, "json", false, "print the report as JSON")
+	f.StringVar(&o.serverURL, "server", "", "pin service base `URL`")
+	f.StringVar(&o.app, "app", "", "app id")
+	f.StringVar(&o.expectFile, "expect-keys", "", "`FILE` of the key ids that may sign (one hex id per line)")
+	f.StringVar(&o.stateDir, "state", "", "`DIR` keeping the last verified checkpoint between runs")
+	f.BoolVar(&o.asJSON, "json", false, "print the report as JSON")
 	cmd.AddCommand(newAuditLogKeyCmd())
 	return cmd
+}
+
+// runAudit runs audit.Run and prints its report; the exit status is 1 for
+// problems in the log, 2 when the audit could not be done.
+func runAudit(cmd *cobra.Command, o *auditOptions) error {
+	if o.serverURL == "" || o.app == "" {
+		return errorWithHint(errors.New("--server and --app are required"), "pinset audit --server https://pins.example.com --app com.example.app")
+	}
+	u, err := url.Parse(o.serverURL)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		return fmt.Errorf("--server %s: not an http(s) URL", redact.URL(o.serverURL))
+	}
+	cfg := audit.Config{Server: u, App: o.app, StateDir: o.stateDir}
+	if o.expectFile != "" {
+		if cfg.ExpectKeys, err = readExpectKeys(o.expectFile); err != nil {
+			return err
+		}
+	}
+	rep, err := audit.Run(cmd.Context(), cfg)
+	if err != nil {
+		return exitCode(2, fmt.Errorf("audit of %s at %s not done: %v", o.app, redact.URL(o.serverURL), redact.Error(err)))
+	}
+	if o.asJSON {
+		enc := json.NewEncoder(cmd.OutOrStdout())
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(rep); err != nil {
+			return err
+		}
+	} else {
+		printAudit(cmd.OutOrStdout(), cmd.ErrOrStderr(), rep)
+	}
+	if len(rep.Problems) > 0 {
+		return exitCode(1, fmt.Errorf("%s: %s in the transparency log", o.app, plural(len(rep.Problems), "problem")))
+	}
+	return nil
 }
 
 func newAuditLogKeyCmd() *cobra.Command {

@@ -84,51 +84,16 @@ func (o *certACMEOptions) addFlags(f *pflag.FlagSet) {
 // issue runs one ACME issuance for the key in o.keyFile and writes the
 // chain to o.out.
 func (o *certACMEOptions) issue(cmd *cobra.Command, domains []string) (*certs.Result, error) {
-	if o.directory == "" || o.keyFile == "" || o.out == "" {
-		return nil, errorWithHint(errors.New("--acme-directory, --key and --out are required"), "pinset cert issue --acme-directory URL --key api-next.key --domain api.example.com --http01-listen :80 --out api.pem")
-	}
-	if (o.http01 == "") == (o.dns01 == "") {
-		return nil, errorWithHint(errors.New("choose one challenge: --http01-listen ADDR or --dns01-hook CMD"), "HTTP-01 needs port 80 of every name to reach ADDR; DNS-01 needs a command that can set TXT records")
-	}
-	if (o.eabKID == "") != (o.eabHMAC == "") {
-		return nil, errors.New("--eab-kid and --eab-hmac go together")
+	if err := o.check(); err != nil {
+		return nil, err
 	}
 	key, err := keyring.ReadFile(o.keyFile)
 	if err != nil {
 		return nil, err
 	}
-	acctFile := o.accountKey
-	if acctFile == "" {
-		acctFile = filepath.Join(filepath.Dir(o.out), "acme-account.key")
-	}
-	acct, created, err := certs.LoadAccountKey(acctFile, trustRand)
+	opts, err := o.options(cmd.ErrOrStderr())
 	if err != nil {
 		return nil, err
-	}
-	errw := cmd.ErrOrStderr()
-	if created {
-		fmt.Fprintf(errw, "%s: new ACME account key (mode 0600)\n", acctFile)
-	}
-	hc, err := certHTTPClient(o.caFile)
-	if err != nil {
-		return nil, err
-	}
-	opts := certs.Options{
-		DirectoryURL: o.directory,
-		HTTPClient:   hc,
-		AccountKey:   acct,
-		AgreeTerms:   o.agreeTOS,
-		Profile:      o.profile,
-		Timeout:      o.timeout,
-		Rand:         trustRand,
-		Logf:         func(f string, a ...any) { fmt.Fprintf(errw, "acme: "+f+"\n", a...) },
-	}
-	if o.eabKID != "" {
-		mac, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(o.eabHMAC, "="))
-		if err != nil {
-			return nil, fmt.Errorf("--eab-hmac: not base64url: %w", err)
-		}
-		opts.EAB = &acme.ExternalAccountBinding{KID: o.eabKID, Key: mac}
 	}
 	if o.http01 != "" {
 		s, err := certs.ListenHTTP01(o.http01)
@@ -148,6 +113,58 @@ func (o *certACMEOptions) issue(cmd *cobra.Command, domains []string) (*certs.Re
 		return nil, err
 	}
 	return res, nil
+}
+
+// check refuses flags that are missing or do not go together.
+func (o *certACMEOptions) check() error {
+	if o.directory == "" || o.keyFile == "" || o.out == "" {
+		return errorWithHint(errors.New("--acme-directory, --key and --out are required"), "pinset cert issue --acme-directory URL --key api-next.key --domain api.example.com --http01-listen :80 --out api.pem")
+	}
+	if (o.http01 == "") == (o.dns01 == "") {
+		return errorWithHint(errors.New("choose one challenge: --http01-listen ADDR or --dns01-hook CMD"), "HTTP-01 needs port 80 of every name to reach ADDR; DNS-01 needs a command that can set TXT records")
+	}
+	if (o.eabKID == "") != (o.eabHMAC == "") {
+		return errors.New("--eab-kid and --eab-hmac go together")
+	}
+	return nil
+}
+
+// options are certs' options but for the solver: the account key (made
+// when missing), the CA's HTTP client, the external account binding.
+func (o *certACMEOptions) options(errw io.Writer) (certs.Options, error) {
+	acctFile := o.accountKey
+	if acctFile == "" {
+		acctFile = filepath.Join(filepath.Dir(o.out), "acme-account.key")
+	}
+	acct, created, err := certs.LoadAccountKey(acctFile, trustRand)
+	if err != nil {
+		return certs.Options{}, err
+	}
+	if created {
+		fmt.Fprintf(errw, "%s: new ACME account key (mode 0600)\n", acctFile)
+	}
+	hc, err := certHTTPClient(o.caFile)
+	if err != nil {
+		return certs.Options{}, err
+	}
+	opts := certs.Options{
+		DirectoryURL: o.directory,
+		HTTPClient:   hc,
+		AccountKey:   acct,
+		AgreeTerms:   o.agreeTOS,
+		Profile:      o.profile,
+		Timeout:      o.timeout,
+		Rand:         trustRand,
+		Logf:         func(f string, a ...any) { fmt.Fprintf(errw, "acme: "+f+"\n", a...) },
+	}
+	if o.eabKID != "" {
+		mac, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(o.eabHMAC, "="))
+		if err != nil {
+			return certs.Options{}, fmt.Errorf("--eab-hmac: not base64url: %w", err)
+		}
+		opts.EAB = &acme.ExternalAccountBinding{KID: o.eabKID, Key: mac}
+	}
+	return opts, nil
 }
 
 // certHTTPClient trusts the system roots plus caFile.

@@ -2,9 +2,7 @@ package main
 
 import (
 	"bytes"
-	"crypto/tls"
 	"encoding/json"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,6 +11,7 @@ import (
 
 	"howett.net/plist"
 
+	"pinset.dev/pinset/enforce/enforcetest"
 	"pinset.dev/pinset/export"
 	"pinset.dev/pinset/internal/pki"
 	"pinset.dev/pinset/pin"
@@ -211,24 +210,8 @@ func TestExportPositions(t *testing.T) {
 	}
 	t.Run("cert", func(t *testing.T) { check(t, "--cert", chainFile) })
 	t.Run("connect", func(t *testing.T) {
-		ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{h.Leaf.TLSCertificate()}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer ln.Close()
-		go func() {
-			for {
-				c, err := ln.Accept()
-				if err != nil {
-					return
-				}
-				go func(c net.Conn) {
-					defer c.Close()
-					_ = c.(*tls.Conn).Handshake()
-				}(c)
-			}
-		}()
-		check(t, "--connect", ln.Addr().String(), "--cafile", caFile, "--timeout", "5s")
+		addr := enforcetest.Serve(t, h.Leaf.TLSCertificate())
+		check(t, "--connect", addr, "--cafile", caFile, "--timeout", "5s")
 	})
 }
 

@@ -125,49 +125,67 @@ type getFailure struct {
 	Served    []string `json:"served"`
 }
 
+// getRun is one run of pinset get: its options, the target and the
+// client, and what --json prints.
+type getRun struct {
+	cmd      *cobra.Command
+	o        getOptions
+	shownURL string
+	target   *url.URL
+	c        *client.Client
+	failure  *enforce.Failure // the first pin failure the client reported
+	res      getResult
+}
+
 // runGet fetches rawURL with pins enforced. Every URL it prints (the
 // target, the pin service, in errors, warnings and --json) goes through
 // package redact: user info and query strings are never shown.
 func runGet(cmd *cobra.Command, rawURL string, o getOptions) error {
-	stderr := cmd.ErrOrStderr()
-	shownURL := redact.URL(rawURL)
-	rootBytes, err := readInput(o.root, maxInputFile)
+	g := &getRun{cmd: cmd, o: o, shownURL: redact.URL(rawURL)}
+	cfg, err := g.config(rawURL)
 	if err != nil {
 		return err
 	}
-	var manifestBytes []byte
-	if o.manifest != "" {
-		if manifestBytes, err = readInput(o.manifest, maxInputFile); err != nil {
-			return err
-		}
+	c, err := client.New(cfg)
+	if err != nil {
+		// The files verified in config; what is left is the pin
+		// service's or the cache's part.
+		return redact.Error(err)
 	}
-	// Name the bad input: the root alone, then the manifest with it.
-	if _, err := verifyBundled(o.root, rootBytes, o.manifest, manifestBytes); err != nil {
+	defer c.Close()
+	g.c = c
+	ctx, cancel := context.WithTimeout(cmd.Context(), o.timeout)
+	defer cancel()
+	if err := g.pins(ctx); err != nil {
 		return err
 	}
-	if manifestBytes == nil && o.pinsURL == "" && o.cache == "" {
-		return errorWithHint(errors.New("no pins: give --manifest FILE, --cache DIR or --pins-url BASE"), "pinset get never fetches without pins; see pinset get --help")
-	}
-	target, err := url.Parse(rawURL)
+	return g.fetch(ctx)
+}
+
+// config reads and verifies the bundled files, checks the URL and builds
+// the client's configuration.
+func (g *getRun) config(rawURL string) (client.Config, error) {
+	o := &g.o
+	rootBytes, manifestBytes, err := getReadBundled(o)
 	if err != nil {
-		return fmt.Errorf("%s: %w", shownURL, redact.Error(err))
+		return client.Config{}, err
 	}
-	if target.Scheme != "https" || target.Hostname() == "" {
-		return fmt.Errorf("%s: only https URLs can be pinned", shownURL)
+	if g.target, err = url.Parse(rawURL); err != nil {
+		return client.Config{}, fmt.Errorf("%s: %w", g.shownURL, redact.Error(err))
 	}
-	dial, err := getDialer(target, &o)
+	if g.target.Scheme != "https" || g.target.Hostname() == "" {
+		return client.Config{}, fmt.Errorf("%s: only https URLs can be pinned", g.shownURL)
+	}
+	dial, err := getDialer(g.target, o)
 	if err != nil {
-		return err
+		return client.Config{}, err
 	}
 	tc := &tls.Config{}
 	if o.caFile != "" {
-		pool, err := loadCAs("--cafile", o.caFile)
-		if err != nil {
-			return err
+		if tc.RootCAs, err = loadCAs("--cafile", o.caFile); err != nil {
+			return client.Config{}, err
 		}
-		tc.RootCAs = pool
 	}
-	var failure *enforce.Failure
 	cfg := client.Config{
 		BundledRoot:     rootBytes,
 		BundledManifest: manifestBytes,
@@ -176,85 +194,135 @@ func runGet(cmd *cobra.Command, rawURL string, o getOptions) error {
 		FetchTimeout:    o.timeout,
 		Platform:        "GO",
 		DialContext:     dial,
-		OnEvent: func(e client.Event) {
-			switch e.Kind {
-			case client.EventRejected, client.EventStale, client.EventReportDropped:
-				if e.Source != "" || e.Kind != client.EventReportDropped {
-					warningf(stderr, "%s", e.Reason)
-				}
-			case client.EventPinFailure:
-				if e.Failure != nil && failure == nil {
-					failure = e.Failure
-				}
-			}
-		},
+		OnEvent:         g.onEvent,
 	}
 	if o.cache != "" {
 		cfg.Store = client.NewDirStore(o.cache)
 	}
-	c, err := client.New(cfg)
-	if err != nil {
-		// The files verified above; what is left is the pin service's
-		// or the cache's part.
-		return redact.Error(err)
+	return cfg, nil
+}
+
+// getReadBundled reads --root and --manifest and verifies them, naming the
+// bad input: the root alone, then the manifest with it.
+func getReadBundled(o *getOptions) (root, manifest []byte, err error) {
+	if root, err = readInput(o.root, maxInputFile); err != nil {
+		return nil, nil, err
 	}
-	defer c.Close()
-	ctx, cancel := context.WithTimeout(cmd.Context(), o.timeout)
-	defer cancel()
-	if o.pinsURL != "" {
-		// A failure is a warning (through the event above): the last
-		// valid pins stay in force.
-		_ = c.Refresh(ctx)
+	if o.manifest != "" {
+		if manifest, err = readInput(o.manifest, maxInputFile); err != nil {
+			return nil, nil, err
+		}
 	}
-	st := c.State()
+	if _, err := verifyBundled(o.root, root, o.manifest, manifest); err != nil {
+		return nil, nil, err
+	}
+	if manifest == nil && o.pinsURL == "" && o.cache == "" {
+		return nil, nil, errorWithHint(errors.New("no pins: give --manifest FILE, --cache DIR or --pins-url BASE"), "pinset get never fetches without pins; see pinset get --help")
+	}
+	return root, manifest, nil
+}
+
+// onEvent prints the client's warnings and keeps its first pin failure.
+func (g *getRun) onEvent(e client.Event) {
+	switch e.Kind {
+	case client.EventRejected, client.EventStale, client.EventReportDropped:
+		if e.Source != "" || e.Kind != client.EventReportDropped {
+			warningf(g.cmd.ErrOrStderr(), "%s", e.Reason)
+		}
+	case client.EventPinFailure:
+		if e.Failure != nil && g.failure == nil {
+			g.failure = e.Failure
+		}
+	}
+}
+
+// pins refreshes from the pin service (a failure is a warning, through
+// onEvent: the last valid pins stay in force) and finds the host's policy;
+// an unpinned host is a warning, or refused with --require-pin.
+func (g *getRun) pins(ctx context.Context) error {
+	if g.o.pinsURL != "" {
+		_ = g.c.Refresh(ctx)
+	}
+	st := g.c.State()
 	if st.ManifestVersion == 0 {
 		return errorWithHint(errors.New("no pins: no verified manifest from --manifest, the cache or the pin service"), "pinset get never fetches without pins; see the warnings above")
 	}
-	res := getResult{URL: shownURL, RootVersion: st.RootVersion, ManifestVersion: st.ManifestVersion, Stale: st.Stale}
-	host := target.Hostname()
-	if pol, ok := c.Policies().Match(host); ok {
-		res.Pinned, res.Policy = true, pol.Pattern
-	} else {
-		if o.requirePin {
-			if o.json {
-				res.Error = "not pinned: the manifest has no policy for " + host
-				getWriteJSON(cmd.OutOrStdout(), res)
-			}
-			return exitCode(5, fmt.Errorf("%s: not pinned: manifest v%d has no policy for %s (--require-pin)", shownURL, st.ManifestVersion, host))
-		}
-		warningf(stderr, "%s: not pinned: manifest v%d has no policy for %s; only normal certificate verification applies", shownURL, st.ManifestVersion, host)
+	g.res = getResult{URL: g.shownURL, RootVersion: st.RootVersion, ManifestVersion: st.ManifestVersion, Stale: st.Stale}
+	host := g.target.Hostname()
+	if pol, ok := g.c.Policies().Match(host); ok {
+		g.res.Pinned, g.res.Policy = true, pol.Pattern
+		return nil
 	}
+	if g.o.requirePin {
+		if g.o.json {
+			g.res.Error = "not pinned: the manifest has no policy for " + host
+			getWriteJSON(g.cmd.OutOrStdout(), g.res)
+		}
+		return exitCode(5, fmt.Errorf("%s: not pinned: manifest v%d has no policy for %s (--require-pin)", g.shownURL, st.ManifestVersion, host))
+	}
+	warningf(g.cmd.ErrOrStderr(), "%s: not pinned: manifest v%d has no policy for %s; only normal certificate verification applies", g.shownURL, st.ManifestVersion, host)
+	return nil
+}
 
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, target.String(), nil)
+// fetch sends the request through the pinned transport and writes the
+// body (or the --json summary); the exit status follows getHelp.
+func (g *getRun) fetch(ctx context.Context) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, g.target.String(), nil)
 	if err != nil {
-		return fmt.Errorf("%s: %w", shownURL, redact.Error(err))
+		return fmt.Errorf("%s: %w", g.shownURL, redact.Error(err))
 	}
 	req.Header.Set("User-Agent", "pinset-get")
-	hc := &http.Client{Transport: c.Transport()}
+	hc := &http.Client{Transport: g.c.Transport()}
 	resp, err := hc.Do(req)
 	if err != nil {
-		getFlush(c)
-		var f *enforce.Failure
-		if errors.As(err, &f) {
-			failure = f
-		}
-		if failure != nil && !failure.ReportOnly {
-			res.PinFailure = getDescribeFailure(failure)
-			if o.json {
-				res.Error = redact.Text(failure.Error())
-				getWriteJSON(cmd.OutOrStdout(), res)
-			}
-			return exitCode(3, getPinFailureError(failure))
-		}
-		return fmt.Errorf("%s: %w", shownURL, redact.Error(err))
+		return g.requestFailed(err)
 	}
 	defer resp.Body.Close()
-	var w io.Writer = cmd.OutOrStdout()
+	if err := g.writeBody(resp); err != nil {
+		return err
+	}
+	if g.failure != nil { // a report-only host: allowed, reported
+		g.res.PinFailure = getDescribeFailure(g.failure)
+		warningf(g.cmd.ErrOrStderr(), "%s", g.failure.Error())
+	}
+	getFlush(g.c)
+	if g.o.json {
+		getWriteJSON(g.cmd.OutOrStdout(), g.res)
+	}
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		return exitCode(4, fmt.Errorf("%s: HTTP status %d", g.shownURL, resp.StatusCode))
+	}
+	return nil
+}
+
+// requestFailed maps a failed request: a pin failure (exit 3, listing the
+// expected and presented pins) or any other error.
+func (g *getRun) requestFailed(err error) error {
+	getFlush(g.c)
+	var f *enforce.Failure
+	if errors.As(err, &f) {
+		g.failure = f
+	}
+	if g.failure != nil && !g.failure.ReportOnly {
+		g.res.PinFailure = getDescribeFailure(g.failure)
+		if g.o.json {
+			g.res.Error = redact.Text(g.failure.Error())
+			getWriteJSON(g.cmd.OutOrStdout(), g.res)
+		}
+		return exitCode(3, getPinFailureError(g.failure))
+	}
+	return fmt.Errorf("%s: %w", g.shownURL, redact.Error(err))
+}
+
+// writeBody copies the body (capped at maxGetBody) to stdout or -o FILE,
+// written whole or not at all; with --json it is only counted.
+func (g *getRun) writeBody(resp *http.Response) error {
+	var w io.Writer = g.cmd.OutOrStdout()
 	var outFile *atomicfile.File
-	if o.json {
+	if g.o.json {
 		w = io.Discard
-	} else if o.out != "" {
-		fh, err := atomicfile.Create(o.out, atomicfile.Options{Perm: 0o644})
+	} else if g.o.out != "" {
+		fh, err := atomicfile.Create(g.o.out, atomicfile.Options{Perm: 0o644})
 		if err != nil {
 			return err
 		}
@@ -262,25 +330,12 @@ func runGet(cmd *cobra.Command, rawURL string, o getOptions) error {
 		outFile, w = fh, fh
 	}
 	n, err := io.Copy(w, io.LimitReader(resp.Body, maxGetBody))
-	res.Status, res.Bytes = resp.StatusCode, n
+	g.res.Status, g.res.Bytes = resp.StatusCode, n
 	if err != nil {
-		return fmt.Errorf("%s: reading body: %w", shownURL, redact.Error(err))
+		return fmt.Errorf("%s: reading body: %w", g.shownURL, redact.Error(err))
 	}
 	if outFile != nil {
-		if err := outFile.Commit(); err != nil {
-			return err
-		}
-	}
-	if failure != nil { // a report-only host: allowed, reported
-		res.PinFailure = getDescribeFailure(failure)
-		warningf(stderr, "%s", failure.Error())
-	}
-	getFlush(c)
-	if o.json {
-		getWriteJSON(cmd.OutOrStdout(), res)
-	}
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return exitCode(4, fmt.Errorf("%s: HTTP status %d", shownURL, resp.StatusCode))
+		return outFile.Commit()
 	}
 	return nil
 }

@@ -95,12 +95,9 @@ func newInspectCmd() *cobra.Command {
 			}
 			var root *trust.Root
 			if rootFile != "" {
-				rb, err := readInput(rootFile, trustMaxFile)
-				if err != nil {
+				var err error
+				if root, _, err = readRootUnverified(rootFile); err != nil {
 					return err
-				}
-				if root, _, err = trust.DecodeRootUnverified(rb); err != nil {
-					return fmt.Errorf("%s: %w", rootFile, err)
 				}
 			}
 			v, err := inspectFile(name, b, root, trustNow())
@@ -119,56 +116,72 @@ func newInspectCmd() *cobra.Command {
 	return cmd
 }
 
+// inspectFile describes the envelope b without trusting it: its document
+// and each signature, checked against the document's own root keys (and
+// given's, the previous root) or, for a manifest, given's pins keys.
 func inspectFile(name string, b []byte, given *trust.Root, now time.Time) (*inspectView, error) {
 	env, err := trust.ParseEnvelope(b)
 	if err != nil {
 		return nil, err
 	}
 	v := &inspectView{File: name, PayloadType: env.PayloadType, Signatures: []inspectSignature{}}
-	var (
-		role       string
-		root, prev *trust.Root // the keys that check the signatures
-	)
 	switch env.PayloadType {
 	case trust.PayloadTypeRoot:
 		r, err := trust.DecodeRoot(env.Payload)
 		if err != nil {
 			return nil, err
 		}
-		v.Type, v.AppID, v.Version, v.Expires = "root", r.AppID, r.Version, r.Expires.Format(trust.TimeLayout)
-		v.Expired = !now.Before(r.Expires)
-		v.RootThreshold, v.PinsThreshold = r.RootRole.Threshold, r.PinsRole.Threshold
-		v.Log = r.Log
-		for _, k := range r.Keys {
-			ik := inspectKey{KeyID: k.ID, Alg: string(k.Alg), Pin: pin.FromSPKI(k.SPKI).Format(pin.OkHttp), Roles: []string{}}
-			if slices.Contains(r.RootRole.KeyIDs, k.ID) {
-				ik.Roles = append(ik.Roles, trust.RoleRoot)
-			}
-			if slices.Contains(r.PinsRole.KeyIDs, k.ID) {
-				ik.Roles = append(ik.Roles, trust.RolePins)
-			}
-			v.Keys = append(v.Keys, ik)
-		}
-		root, prev, role = r, given, trust.RoleRoot
+		v.describeRoot(r, now)
+		v.signatures(env, r, given, trust.RoleRoot)
 	case trust.PayloadTypeManifest:
 		m, err := trust.DecodeManifest(env.Payload)
 		if err != nil {
 			return nil, err
 		}
-		v.Type, v.AppID, v.Version, v.RootVersion = "manifest", m.AppID, m.Version, m.RootVersion
-		v.IssuedAt, v.Expires = m.IssuedAt.Format(trust.TimeLayout), m.Expires.Format(trust.TimeLayout)
-		v.Expired = !now.Before(m.Expires)
-		for _, h := range m.Hosts {
-			ih := inspectHost{Pattern: h.Pattern, IncludeSubdomains: h.IncludeSubdomains, ReportOnly: h.ReportOnly, ReportURI: h.ReportURI}
-			for _, p := range h.Pins {
-				ih.Pins = append(ih.Pins, p.Format(pin.OkHttp))
-			}
-			v.Hosts = append(v.Hosts, ih)
-		}
-		root, role = given, trust.RolePins
+		v.describeManifest(m, now)
+		v.signatures(env, given, nil, trust.RolePins)
 	default:
 		return nil, fmt.Errorf("payload type %q: %w", env.PayloadType, trust.ErrPayloadType)
 	}
+	return v, nil
+}
+
+// describeRoot fills in a root's fields and keys.
+func (v *inspectView) describeRoot(r *trust.Root, now time.Time) {
+	v.Type, v.AppID, v.Version, v.Expires = "root", r.AppID, r.Version, r.Expires.Format(trust.TimeLayout)
+	v.Expired = !now.Before(r.Expires)
+	v.RootThreshold, v.PinsThreshold = r.RootRole.Threshold, r.PinsRole.Threshold
+	v.Log = r.Log
+	for _, k := range r.Keys {
+		ik := inspectKey{KeyID: k.ID, Alg: string(k.Alg), Pin: pin.FromSPKI(k.SPKI).Format(pin.OkHttp), Roles: []string{}}
+		if slices.Contains(r.RootRole.KeyIDs, k.ID) {
+			ik.Roles = append(ik.Roles, trust.RoleRoot)
+		}
+		if slices.Contains(r.PinsRole.KeyIDs, k.ID) {
+			ik.Roles = append(ik.Roles, trust.RolePins)
+		}
+		v.Keys = append(v.Keys, ik)
+	}
+}
+
+// describeManifest fills in a manifest's fields and hosts.
+func (v *inspectView) describeManifest(m *trust.Manifest, now time.Time) {
+	v.Type, v.AppID, v.Version, v.RootVersion = "manifest", m.AppID, m.Version, m.RootVersion
+	v.IssuedAt, v.Expires = m.IssuedAt.Format(trust.TimeLayout), m.Expires.Format(trust.TimeLayout)
+	v.Expired = !now.Before(m.Expires)
+	for _, h := range m.Hosts {
+		ih := inspectHost{Pattern: h.Pattern, IncludeSubdomains: h.IncludeSubdomains, ReportOnly: h.ReportOnly, ReportURI: h.ReportURI}
+		for _, p := range h.Pins {
+			ih.Pins = append(ih.Pins, p.Format(pin.OkHttp))
+		}
+		v.Hosts = append(v.Hosts, ih)
+	}
+}
+
+// signatures checks each signature alone against role of root (when
+// known); prev, the previous root, checks a root's signatures by keys that
+// are not its own.
+func (v *inspectView) signatures(env *trust.Envelope, root, prev *trust.Root, role string) {
 	for _, s := range env.Signatures {
 		is := inspectSignature{KeyID: s.KeyID, Sig: base64.StdEncoding.EncodeToString(s.Sig), Status: "not checked (give --root)"}
 		if root != nil {
@@ -186,7 +199,6 @@ func inspectFile(name string, b []byte, given *trust.Root, now time.Time) (*insp
 		}
 		v.Signatures = append(v.Signatures, is)
 	}
-	return v, nil
 }
 
 // inspectSigStatus checks one signature alone against a role of root.

@@ -50,17 +50,8 @@ func newKeyCmd() *cobra.Command {
 	return cmd
 }
 
-func newKeyNewCmd() *cobra.Command {
-	var (
-		alg, passFile string
-		force, asJSON bool
-		noPass        bool
-		tk            tlsKeyOptions
-	)
-	cmd := &cobra.Command{
-		Use:   "new NAME | new --tls [NAME | --ring DIR --host HOST]",
-		Short: "Generate a key pair: NAME.key (private, 0600) and NAME.pub",
-		Long: `pinset key new writes a new signing key:
+// keyNewHelp is the long help of `newKeyNewCmd` (tlsKeyHelp follows).
+const keyNewHelp = `pinset key new writes a new signing key:
 
   NAME.key  the private key, PKCS#8 PEM, mode 0600; encrypted (PKCS#8 PBES2
             with scrypt and AES-256-CBC, which OpenSSL also reads) with the
@@ -85,72 +76,102 @@ Examples:
   pinset key new ci-pins --no-passphrase
   pinset key new pins --alg p256
   pinset key new ci-signer --alg ed25519
-` + tlsKeyHelp,
-		Args: cobra.RangeArgs(0, 1),
+`
+
+// keyNewOptions are the flags of 'pinset key new'.
+type keyNewOptions struct {
+	alg, passFile string
+	force, asJSON bool
+	noPass        bool
+	tk            tlsKeyOptions
+}
+
+func newKeyNewCmd() *cobra.Command {
+	var o keyNewOptions
+	cmd := &cobra.Command{
+		Use:   "new NAME | new --tls [NAME | --ring DIR --host HOST]",
+		Short: "Generate a key pair: NAME.key (private, 0600) and NAME.pub",
+		Long:  keyNewHelp + tlsKeyHelp,
+		Args:  cobra.RangeArgs(0, 1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if tk.tls {
-				return tk.run(cmd, args, alg, force, asJSON)
+			if o.tk.tls {
+				return o.tk.run(cmd, args, o.alg, o.force, o.asJSON)
 			}
-			if len(args) != 1 {
-				return errorWithHint(errors.New("key new needs a NAME"), "pinset key new NAME (a signing key), or pinset key new --tls NAME (a server key)")
-			}
-			name := args[0]
-			if base := filepath.Base(name); name == "" || strings.HasSuffix(name, string(filepath.Separator)) || base == "." || base == ".." {
-				return errorWithHint(fmt.Errorf("key name %q: want a file name such as root-a", name), "pinset key new NAME writes NAME.key and NAME.pub")
-			}
-			keyFile, pubFile := name+".key", name+".pub"
-			if err := checkOutput(keyFile, force); err != nil {
-				return err
-			}
-			if err := checkOutput(pubFile, force); err != nil {
-				return err
-			}
-			a, err := trust.ParseAlgorithm(alg)
-			if err != nil {
-				return fmt.Errorf("--alg: %w", err)
-			}
-			pass, err := newKeyPassphrase(cmd.InOrStdin(), cmd.ErrOrStderr(), keyFile, passFile, noPass)
-			if err != nil {
-				return err
-			}
-			s, err := trust.GenerateKey(a, trustRand)
-			if err != nil {
-				return err
-			}
-			priv, err := s.MarshalPrivateKeyPEM(pass)
-			if err != nil {
-				return err
-			}
-			if err := writeFileAtomic(keyFile, priv, 0o600, force); err != nil {
-				return err
-			}
-			if err := writeFileAtomic(pubFile, s.Key.MarshalPublicKeyPEM(), 0o644, force); err != nil {
-				if !force {
-					os.Remove(keyFile) // created just now: no half key pair
-				}
-				return err
-			}
-			out := cmd.OutOrStdout()
-			if asJSON {
-				return trustJSON(out, map[string]any{"key_file": keyFile, "public_file": pubFile, "keyid": s.Key.ID, "alg": s.Key.Alg, "encrypted": len(pass) > 0})
-			}
-			enc := "unencrypted"
-			if len(pass) > 0 {
-				enc = "encrypted"
-			}
-			fmt.Fprintf(out, "%s: %s private key (%s, mode 0600)\n%s: public key\nkey id: %s\n", keyFile, s.Key.Alg, enc, pubFile, s.Key.ID)
-			return nil
+			return runKeyNew(cmd, args, &o)
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&alg, "alg", "p256", "key algorithm: p256 (ECDSA P-256, SHA-256) or ed25519; with --tls: p256, p384, rsa2048 or rsa3072")
-	f.StringVar(&passFile, "passphrase-file", "", "encrypt the private key with the passphrase in `FILE` (first line)")
-	f.BoolVar(&noPass, "no-passphrase", false, "write the private key unencrypted, without asking")
-	f.BoolVar(&force, "force", false, "overwrite existing NAME.key and NAME.pub")
-	f.BoolVar(&asJSON, "json", false, "print the result as JSON")
+	f.StringVar(&o.alg, "alg", "p256", "key algorithm: p256 (ECDSA P-256, SHA-256) or ed25519; with --tls: p256, p384, rsa2048 or rsa3072")
+	f.StringVar(&o.passFile, "passphrase-file", "", "encrypt the private key with the passphrase in `FILE` (first line)")
+	f.BoolVar(&o.noPass, "no-passphrase", false, "write the private key unencrypted, without asking")
+	f.BoolVar(&o.force, "force", false, "overwrite existing NAME.key and NAME.pub")
+	f.BoolVar(&o.asJSON, "json", false, "print the result as JSON")
 	_ = cmd.RegisterFlagCompletionFunc("alg", cobra.FixedCompletions([]string{"p256\tECDSA P-256 with SHA-256 (default)", "ed25519\tEd25519 (signing keys)", "p384\tECDSA P-384 (--tls)", "rsa2048\tRSA 2048 (--tls)", "rsa3072\tRSA 3072 (--tls)"}, cobra.ShellCompDirectiveNoFileComp))
-	tk.addFlags(f)
+	o.tk.addFlags(f)
 	return cmd
+}
+
+// runKeyNew writes a signing key pair, NAME.key (0600) and NAME.pub.
+func runKeyNew(cmd *cobra.Command, args []string, o *keyNewOptions) error {
+	if len(args) != 1 {
+		return errorWithHint(errors.New("key new needs a NAME"), "pinset key new NAME (a signing key), or pinset key new --tls NAME (a server key)")
+	}
+	name := args[0]
+	if base := filepath.Base(name); name == "" || strings.HasSuffix(name, string(filepath.Separator)) || base == "." || base == ".." {
+		return errorWithHint(fmt.Errorf("key name %q: want a file name such as root-a", name), "pinset key new NAME writes NAME.key and NAME.pub")
+	}
+	keyFile, pubFile := name+".key", name+".pub"
+	if err := checkOutput(keyFile, o.force); err != nil {
+		return err
+	}
+	if err := checkOutput(pubFile, o.force); err != nil {
+		return err
+	}
+	a, err := trust.ParseAlgorithm(o.alg)
+	if err != nil {
+		return fmt.Errorf("--alg: %w", err)
+	}
+	pass, err := newKeyPassphrase(cmd.InOrStdin(), cmd.ErrOrStderr(), keyFile, o.passFile, o.noPass)
+	if err != nil {
+		return err
+	}
+	s, err := trust.GenerateKey(a, trustRand)
+	if err != nil {
+		return err
+	}
+	if err := keyWritePair(s, pass, keyFile, pubFile, o.force); err != nil {
+		return err
+	}
+	out := cmd.OutOrStdout()
+	if o.asJSON {
+		return trustJSON(out, map[string]any{"key_file": keyFile, "public_file": pubFile, "keyid": s.Key.ID, "alg": s.Key.Alg, "encrypted": len(pass) > 0})
+	}
+	enc := "unencrypted"
+	if len(pass) > 0 {
+		enc = "encrypted"
+	}
+	fmt.Fprintf(out, "%s: %s private key (%s, mode 0600)\n%s: public key\nkey id: %s\n", keyFile, s.Key.Alg, enc, pubFile, s.Key.ID)
+	return nil
+}
+
+// keyWritePair writes the private key (encrypted with pass when it is not
+// empty; mode 0600) and the public key; a private key written just now is
+// removed again when the public key cannot be written.
+func keyWritePair(s *trust.Signer, pass []byte, keyFile, pubFile string, force bool) error {
+	priv, err := s.MarshalPrivateKeyPEM(pass)
+	if err != nil {
+		return err
+	}
+	if err := writeFileAtomic(keyFile, priv, 0o600, force); err != nil {
+		return err
+	}
+	if err := writeFileAtomic(pubFile, s.Key.MarshalPublicKeyPEM(), 0o644, force); err != nil {
+		if !force {
+			os.Remove(keyFile) // created just now: no half key pair
+		}
+		return err
+	}
+	return nil
 }
 
 // trustMaxFile caps the files the trust commands read.

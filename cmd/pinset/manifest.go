@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/spf13/cobra"
@@ -76,108 +77,123 @@ Examples:
   pinset manifest new --root root.json --version 2 --policy hosts.yaml -o pins.json
   pinset sign --key pins.key pins.json`
 
+// manifestNewOptions are the flags of 'pinset manifest new'.
+type manifestNewOptions struct {
+	rootFile, expires, policyFile, out string
+	hosts                              []string
+	version                            uint64
+	runCheck, force, forceCheck        bool
+}
+
 func newManifestNewCmd() *cobra.Command {
-	var (
-		rootFile, expires, policyFile, out string
-		hosts                              []string
-		version                            uint64
-		runCheck, force, forceCheck        bool
-	)
+	var o manifestNewOptions
 	cmd := &cobra.Command{
 		Use:   "new --root root.json --version N (--host SPEC ... | --policy FILE) -o pins.json",
 		Short: "Write an unsigned pin manifest envelope",
 		Long:  manifestNewHelp,
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if rootFile == "" {
-				return fmt.Errorf("--root is required: the manifest is bound to its app and version")
-			}
-			if err := checkOutput(out, force); err != nil {
-				return err
-			}
-			rb, err := readInput(rootFile, trustMaxFile)
-			if err != nil {
-				return err
-			}
-			root, renv, err := trust.DecodeRootUnverified(rb)
-			if err != nil {
-				return fmt.Errorf("%s: %w", rootFile, err)
-			}
-			if len(renv.Signatures) == 0 {
-				warningf(cmd.ErrOrStderr(), "%s is unsigned: clients will not trust it until it is signed", rootFile)
-			}
-			if now := trustNow(); !now.Before(root.Expires) {
-				warningf(cmd.ErrOrStderr(), "%s: root v%d expired at %s: clients accept no manifest under it; make and publish the next root ('pinset root new --previous %s')",
-					rootFile, root.Version, root.Expires.UTC().Format(trust.TimeLayout), rootFile)
-			}
-			if version == 0 {
-				return errorWithHint(fmt.Errorf("--version is required"), "use a number above the version of the manifest apps hold now")
-			}
-			lifetime, err := trustParseDuration(expires)
-			if err != nil {
-				return fmt.Errorf("--expires: %v", err)
-			}
-			now := trustNow().UTC()
-			m := &trust.Manifest{AppID: root.AppID, Version: version, RootVersion: root.Version, IssuedAt: now, Expires: now.Add(lifetime)}
-			if (policyFile == "") == (len(hosts) == 0) {
-				return fmt.Errorf("give the hosts with --host (repeatable) or --policy FILE, not both")
-			}
-			if policyFile != "" {
-				if m.Hosts, err = manifestReadPolicy(policyFile); err != nil {
-					return err
-				}
-			}
-			for _, h := range hosts {
-				p, err := policy.ParseSpec(h)
-				if err != nil {
-					return fmt.Errorf("--host %q: %w", h, err)
-				}
-				m.Hosts = append(m.Hosts, p)
-			}
-			for _, p := range m.Hosts {
-				if err := p.RequireBackup(); err != nil {
-					return errorWithHint(err, "add the pin of a backup key held back for the next rotation, or mark the host report-only")
-				}
-			}
-			env, err := m.Envelope()
-			if err != nil {
-				return err
-			}
-			if runCheck {
-				if err := manifestGate(cmd, m, forceCheck); err != nil {
-					return err
-				}
-			}
-			b, err := env.Marshal()
-			if err != nil {
-				return err
-			}
-			if err := writeOutput(cmd, out, b, force); err != nil {
-				return err
-			}
-			if out != "" && out != "-" {
-				fmt.Fprintf(cmd.ErrOrStderr(), "%s: unsigned manifest %s v%d under root v%d, %s, expires %s; sign it with 'pinset sign --key PINS.key %s'\n",
-					out, m.AppID, m.Version, m.RootVersion, plural(len(m.Hosts), "host"), m.Expires.Format(trust.TimeLayout), out)
-			}
-			return nil
+			return runManifestNew(cmd, &o)
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&rootFile, "root", "", "the root `FILE` the manifest is signed under")
-	f.Uint64Var(&version, "version", 0, "manifest version (must increase with every manifest)")
-	f.StringVar(&expires, "expires", "30d", "lifetime of the manifest (e.g. 30d, 72h)")
-	f.StringArrayVar(&hosts, "host", nil, "host policy `PATTERN=PIN,PIN[;include-subdomains][;report-only][;report-uri=URL]` (repeatable)")
-	f.StringVar(&policyFile, "policy", "", "YAML `FILE` listing the hosts")
-	f.StringVarP(&out, "output", "o", "", "write the envelope to `FILE` (default stdout)")
-	f.BoolVar(&force, "force", false, "overwrite the -o file if it exists")
+	f.StringVar(&o.rootFile, "root", "", "the root `FILE` the manifest is signed under")
+	f.Uint64Var(&o.version, "version", 0, "manifest version (must increase with every manifest)")
+	f.StringVar(&o.expires, "expires", "30d", "lifetime of the manifest (e.g. 30d, 72h)")
+	f.StringArrayVar(&o.hosts, "host", nil, "host policy `PATTERN=PIN,PIN[;include-subdomains][;report-only][;report-uri=URL]` (repeatable)")
+	f.StringVar(&o.policyFile, "policy", "", "YAML `FILE` listing the hosts")
+	f.StringVarP(&o.out, "output", "o", "", "write the envelope to `FILE` (default stdout)")
+	f.BoolVar(&o.force, "force", false, "overwrite the -o file if it exists")
 	if manifestGate != nil {
-		f.BoolVar(&runCheck, "check", false, "check the manifest against the live hosts first; refuse it if clients would refuse any address")
-		f.BoolVar(&forceCheck, "force-check", false, "with --check: write the manifest even if the check fails")
+		f.BoolVar(&o.runCheck, "check", false, "check the manifest against the live hosts first; refuse it if clients would refuse any address")
+		f.BoolVar(&o.forceCheck, "force-check", false, "with --check: write the manifest even if the check fails")
 		if manifestGateFlags != nil {
 			manifestGateFlags(cmd)
 		}
 	}
 	return cmd
+}
+
+// runManifestNew reads the root and the hosts, has trust.NewManifest
+// assemble and validate the manifest, runs the gate with --check and
+// writes the manifest unsigned.
+func runManifestNew(cmd *cobra.Command, o *manifestNewOptions) error {
+	if o.rootFile == "" {
+		return fmt.Errorf("--root is required: the manifest is bound to its app and version")
+	}
+	if err := checkOutput(o.out, o.force); err != nil {
+		return err
+	}
+	root, err := manifestReadRoot(cmd, o.rootFile)
+	if err != nil {
+		return err
+	}
+	if o.version == 0 {
+		return errorWithHint(fmt.Errorf("--version is required"), "use a number above the version of the manifest apps hold now")
+	}
+	lifetime, err := trustParseDuration(o.expires)
+	if err != nil {
+		return fmt.Errorf("--expires: %v", err)
+	}
+	hosts, err := manifestHosts(o)
+	if err != nil {
+		return err
+	}
+	m, err := trust.NewManifest(root, o.version, hosts, trustNow(), lifetime)
+	if errors.Is(err, policy.ErrNoBackupPin) {
+		return errorWithHint(err, "add the pin of a backup key held back for the next rotation, or mark the host report-only")
+	} else if err != nil {
+		return err
+	}
+	if o.runCheck {
+		if err := manifestGate(cmd, m, o.forceCheck); err != nil {
+			return err
+		}
+	}
+	if err := writeUnsigned(cmd, m, o.out, o.force); err != nil {
+		return err
+	}
+	if o.out != "" && o.out != "-" {
+		fmt.Fprintf(cmd.ErrOrStderr(), "%s: unsigned manifest %s v%d under root v%d, %s, expires %s; sign it with 'pinset sign --key PINS.key %s'\n",
+			o.out, m.AppID, m.Version, m.RootVersion, plural(len(m.Hosts), "host"), m.Expires.Format(trust.TimeLayout), o.out)
+	}
+	return nil
+}
+
+// manifestReadRoot reads the root a manifest is bound to, warning when it
+// is unsigned or has expired.
+func manifestReadRoot(cmd *cobra.Command, rootFile string) (*trust.Root, error) {
+	root, renv, err := readRootUnverified(rootFile)
+	if err != nil {
+		return nil, err
+	}
+	if len(renv.Signatures) == 0 {
+		warningf(cmd.ErrOrStderr(), "%s is unsigned: clients will not trust it until it is signed", rootFile)
+	}
+	if now := trustNow(); !now.Before(root.Expires) {
+		warningf(cmd.ErrOrStderr(), "%s: root v%d expired at %s: clients accept no manifest under it; make and publish the next root ('pinset root new --previous %s')",
+			rootFile, root.Version, root.Expires.UTC().Format(trust.TimeLayout), rootFile)
+	}
+	return root, nil
+}
+
+// manifestHosts reads the hosts of --policy or of the --host specs.
+func manifestHosts(o *manifestNewOptions) ([]policy.Policy, error) {
+	if (o.policyFile == "") == (len(o.hosts) == 0) {
+		return nil, fmt.Errorf("give the hosts with --host (repeatable) or --policy FILE, not both")
+	}
+	if o.policyFile != "" {
+		return manifestReadPolicy(o.policyFile)
+	}
+	var hosts []policy.Policy
+	for _, h := range o.hosts {
+		p, err := policy.ParseSpec(h)
+		if err != nil {
+			return nil, fmt.Errorf("--host %q: %w", h, err)
+		}
+		hosts = append(hosts, p)
+	}
+	return hosts, nil
 }
 
 // manifestPolicyFile is the YAML of --policy.

@@ -110,10 +110,7 @@ func TestServeHelpNamesGateKeys(t *testing.T) {
 // and says what it unpinned.
 func TestPublishCLIUnpin(t *testing.T) {
 	dir := t.TempDir()
-	data := filepath.Join(dir, "data")
-	tok := newTokenCLI(t, data)
-	repo, rootFile := freshRepo(t, dir)
-	p := startServe(t, "--data", data)
+	p, _, tok, repo, rootFile := serveShop(t, dir)
 	env := []string{"PINSET_TOKEN=" + tok}
 	m1 := writeFile(t, dir, "pins-v1.json", repo.PublishManifest(nil))
 	if _, errOut, err := pinsetRun(t, env, "publish", "--server", p.url, rootFile, m1); err != nil {
@@ -246,10 +243,7 @@ func TestServeMetricsListen(t *testing.T) {
 // not warn.
 func TestPublishWarnsManifestBehindRoot(t *testing.T) {
 	dir := t.TempDir()
-	data := filepath.Join(dir, "data")
-	tok := newTokenCLI(t, data)
-	repo, rootFile := freshRepo(t, dir)
-	p := startServe(t, "--data", data)
+	p, _, tok, repo, rootFile := serveShop(t, dir)
 	env := []string{"PINSET_TOKEN=" + tok}
 	m1 := writeFile(t, dir, "pins-v1.json", repo.PublishManifest(nil))
 	if _, errOut, err := pinsetRun(t, env, "publish", "--server", p.url, rootFile, m1); err != nil {

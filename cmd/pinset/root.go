@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/spf13/cobra"
@@ -64,156 +65,189 @@ Examples:
   pinset root new --previous root.json --root-key a.pub --root-key b.pub \
       --root-key d.pub --pins-key pins.pub -o root-2.json`
 
+// rootNewOptions are the flags of 'pinset root new'.
+type rootNewOptions struct {
+	logKey                      string
+	witnesses                   []string
+	witnessThreshold            int
+	app, expires, previous, out string
+	maxManifestLifetime         string
+	rootKeys, pinsKeys          []string
+	rootThreshold, pinsThresh   int
+	version                     uint64
+	force                       bool
+}
+
 func newRootNewCmd() *cobra.Command {
-	var (
-		logKey                      string
-		witnesses                   []string
-		witnessThreshold            int
-		app, expires, previous, out string
-		maxManifestLifetime         string
-		rootKeys, pinsKeys          []string
-		rootThreshold, pinsThresh   int
-		version                     uint64
-		force                       bool
-	)
+	var o rootNewOptions
 	cmd := &cobra.Command{
 		Use:   "new --app APP --root-key A.pub ... --pins-key P.pub ... -o root.json",
 		Short: "Write an unsigned root envelope",
 		Long:  rootNewHelp,
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := checkOutput(out, force); err != nil {
-				return err
-			}
-			doc := &trust.Root{AppID: app, Version: version}
-			if previous != "" {
-				b, err := readInput(previous, trustMaxFile)
-				if err != nil {
-					return err
-				}
-				prev, env, err := trust.DecodeRootUnverified(b)
-				if err != nil {
-					return fmt.Errorf("%s: %w", previous, err)
-				}
-				if len(env.Signatures) == 0 {
-					warningf(cmd.ErrOrStderr(), "%s is unsigned: sign it before publishing either root", previous)
-				}
-				if doc.AppID == "" {
-					doc.AppID = prev.AppID
-				} else if doc.AppID != prev.AppID {
-					return fmt.Errorf("--app %q differs from %s's app %q", doc.AppID, previous, prev.AppID)
-				}
-				doc.MaxManifestLifetime = prev.MaxManifestLifetime
-				doc.Log = prev.Log
-				if doc.Version == 0 {
-					doc.Version = prev.Version + 1
-				} else if doc.Version != prev.Version+1 {
-					return errorWithHint(fmt.Errorf("--version %d does not follow %s (v%d)", doc.Version, previous, prev.Version), "roots are walked one version at a time: use the next version")
-				}
-			}
-			if doc.AppID == "" {
-				return fmt.Errorf("--app is required (or --previous ROOT.json)")
-			}
-			if doc.Version == 0 {
-				doc.Version = 1
-			}
-			if doc.Version > 1 && previous == "" {
-				warningf(cmd.ErrOrStderr(), "root v%d without --previous: cannot check it follows the previous root", doc.Version)
-			}
-			lifetime, err := trustParseDuration(expires)
-			if err != nil {
-				return fmt.Errorf("--expires: %v", err)
-			}
-			doc.Expires = trustNow().UTC().Add(lifetime)
-			if cmd.Flags().Changed("max-manifest-lifetime") {
-				l, err := parseDays(maxManifestLifetime)
-				if err != nil {
-					return fmt.Errorf("--max-manifest-lifetime: %v", err)
-				}
-				if l == 0 && doc.MaxManifestLifetime != 0 {
-					warningf(cmd.ErrOrStderr(), "--max-manifest-lifetime 0 removes the limit of %s that %s set", doc.MaxManifestLifetime, previous)
-				}
-				doc.MaxManifestLifetime = l
-			}
-			if logKey != "" {
-				doc.Log = &trust.Log{Key: logKey, Witnesses: witnesses, WitnessThreshold: witnessThreshold}
-				if witnessThreshold == 0 && len(witnesses) > 0 {
-					doc.Log.WitnessThreshold = len(witnesses)
-				}
-			} else if len(witnesses) > 0 {
-				return fmt.Errorf("--witness needs --log-key")
-			}
-			if len(rootKeys) == 0 || len(pinsKeys) == 0 {
-				return errorWithHint(fmt.Errorf("at least one --root-key and one --pins-key are required"), "make keys with 'pinset key new NAME'")
-			}
-			add := func(files []string) ([]string, error) {
-				var ids []string
-				for _, f := range files {
-					b, err := readInput(f, 64<<10)
-					if err != nil {
-						return nil, err
-					}
-					k, err := trust.ParsePublicKeyPEM(b)
-					if err != nil {
-						return nil, fmt.Errorf("%s: %w", f, err)
-					}
-					if doc.Key(k.ID) == nil {
-						doc.Keys = append(doc.Keys, k)
-					}
-					ids = append(ids, k.ID)
-				}
-				return ids, nil
-			}
-			if doc.RootRole.KeyIDs, err = add(rootKeys); err != nil {
-				return err
-			}
-			if doc.PinsRole.KeyIDs, err = add(pinsKeys); err != nil {
-				return err
-			}
-			doc.RootRole.Threshold = rootThreshold
-			if rootThreshold == 0 {
-				doc.RootRole.Threshold = len(doc.RootRole.KeyIDs)/2 + 1
-			}
-			doc.PinsRole.Threshold = pinsThresh
-			if doc.RootRole.Threshold == 1 && len(doc.RootRole.KeyIDs) == 1 {
-				warningf(cmd.ErrOrStderr(), "a single root key: losing it or having it stolen loses the app's pins; consider 2 of 3")
-			}
-			env, err := doc.Envelope()
-			if err != nil {
-				return err
-			}
-			b, err := env.Marshal()
-			if err != nil {
-				return err
-			}
-			if err := writeOutput(cmd, out, b, force); err != nil {
-				return err
-			}
-			if out != "" && out != "-" {
-				limit := "no manifest lifetime limit"
-				if doc.MaxManifestLifetime != 0 {
-					limit = "manifests valid for at most " + doc.MaxManifestLifetime.String()
-				}
-				fmt.Fprintf(cmd.ErrOrStderr(), "%s: unsigned root %s v%d (root keys %d of %d, pins keys %d of %d, expires %s, %s); sign it with 'pinset sign --key KEY %s'\n",
-					out, doc.AppID, doc.Version, doc.RootRole.Threshold, len(doc.RootRole.KeyIDs), doc.PinsRole.Threshold, len(doc.PinsRole.KeyIDs), doc.Expires.Format(trust.TimeLayout), limit, out)
-			}
-			return nil
+			return runRootNew(cmd, &o)
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&app, "app", "", "app id, e.g. com.example.app (A-Z a-z 0-9 . _ -)")
-	f.StringArrayVar(&rootKeys, "root-key", nil, "public key `FILE` of the root role (repeatable)")
-	f.IntVar(&rootThreshold, "root-threshold", 0, "root signatures required (default: a majority of the root keys)")
-	f.StringArrayVar(&pinsKeys, "pins-key", nil, "public key `FILE` of the pins role (repeatable)")
-	f.IntVar(&pinsThresh, "pins-threshold", 1, "pins signatures required on a manifest")
-	f.StringVar(&expires, "expires", "365d", "lifetime of the root (e.g. 365d, 8760h)")
-	f.StringVar(&maxManifestLifetime, "max-manifest-lifetime", "", "longest validity of a manifest under this root (e.g. 90d; 1m to 366d; 0: no limit; default: none, or --previous's)")
-	f.Uint64Var(&version, "version", 0, "root version (default 1, or the --previous version plus one)")
-	f.StringVar(&logKey, "log-key", "", "require manifests to be in this transparency log (its note verifier `KEY`: pinset audit log-key; default: none, or --previous's)")
-	f.StringArrayVar(&witnesses, "witness", nil, "witness note verifier `KEY` that must cosign log checkpoints (repeatable)")
-	f.IntVar(&witnessThreshold, "witness-threshold", 0, "witness cosignatures required (default: all --witness keys)")
-	f.StringVar(&previous, "previous", "", "the root `FILE` this one follows (for version N+1)")
-	f.StringVarP(&out, "output", "o", "", "write the envelope to `FILE` (default stdout)")
-	f.BoolVar(&force, "force", false, "overwrite the -o file if it exists")
+	f.StringVar(&o.app, "app", "", "app id, e.g. com.example.app (A-Z a-z 0-9 . _ -)")
+	f.StringArrayVar(&o.rootKeys, "root-key", nil, "public key `FILE` of the root role (repeatable)")
+	f.IntVar(&o.rootThreshold, "root-threshold", 0, "root signatures required (default: a majority of the root keys)")
+	f.StringArrayVar(&o.pinsKeys, "pins-key", nil, "public key `FILE` of the pins role (repeatable)")
+	f.IntVar(&o.pinsThresh, "pins-threshold", 1, "pins signatures required on a manifest")
+	f.StringVar(&o.expires, "expires", "365d", "lifetime of the root (e.g. 365d, 8760h)")
+	f.StringVar(&o.maxManifestLifetime, "max-manifest-lifetime", "", "longest validity of a manifest under this root (e.g. 90d; 1m to 366d; 0: no limit; default: none, or --previous's)")
+	f.Uint64Var(&o.version, "version", 0, "root version (default 1, or the --previous version plus one)")
+	f.StringVar(&o.logKey, "log-key", "", "require manifests to be in this transparency log (its note verifier `KEY`: pinset audit log-key; default: none, or --previous's)")
+	f.StringArrayVar(&o.witnesses, "witness", nil, "witness note verifier `KEY` that must cosign log checkpoints (repeatable)")
+	f.IntVar(&o.witnessThreshold, "witness-threshold", 0, "witness cosignatures required (default: all --witness keys)")
+	f.StringVar(&o.previous, "previous", "", "the root `FILE` this one follows (for version N+1)")
+	f.StringVarP(&o.out, "output", "o", "", "write the envelope to `FILE` (default stdout)")
+	f.BoolVar(&o.force, "force", false, "overwrite the -o file if it exists")
 	return cmd
+}
+
+// runRootNew turns the flags into a trust.RootDraft, has trust.NewRoot
+// assemble and validate the root, and writes it unsigned.
+func runRootNew(cmd *cobra.Command, o *rootNewOptions) error {
+	if err := checkOutput(o.out, o.force); err != nil {
+		return err
+	}
+	d, err := rootDraft(cmd, o)
+	if err != nil {
+		return err
+	}
+	doc, err := trust.NewRoot(d, trustNow())
+	switch {
+	case errors.Is(err, trust.ErrWrongApp):
+		return fmt.Errorf("--app: %s: %w", o.previous, err)
+	case errors.Is(err, trust.ErrRootVersionGap):
+		return errorWithHint(fmt.Errorf("--version %d does not follow %s (v%d): %w", d.Version, o.previous, d.Previous.Version, trust.ErrRootVersionGap), "roots are walked one version at a time: use the next version")
+	case err != nil:
+		return err
+	}
+	rootNewWarnings(cmd, o, d, doc)
+	if err := writeUnsigned(cmd, doc, o.out, o.force); err != nil {
+		return err
+	}
+	if o.out != "" && o.out != "-" {
+		limit := "no manifest lifetime limit"
+		if doc.MaxManifestLifetime != 0 {
+			limit = "manifests valid for at most " + doc.MaxManifestLifetime.String()
+		}
+		fmt.Fprintf(cmd.ErrOrStderr(), "%s: unsigned root %s v%d (root keys %d of %d, pins keys %d of %d, expires %s, %s); sign it with 'pinset sign --key KEY %s'\n",
+			o.out, doc.AppID, doc.Version, doc.RootRole.Threshold, len(doc.RootRole.KeyIDs), doc.PinsRole.Threshold, len(doc.PinsRole.KeyIDs), doc.Expires.Format(trust.TimeLayout), limit, o.out)
+	}
+	return nil
+}
+
+// rootDraft reads the files the flags name (--previous, the keys) and
+// parses the durations.
+func rootDraft(cmd *cobra.Command, o *rootNewOptions) (trust.RootDraft, error) {
+	d := trust.RootDraft{AppID: o.app, Version: o.version, RootThreshold: o.rootThreshold, PinsThreshold: o.pinsThresh}
+	var err error
+	if o.previous != "" {
+		if d.Previous, err = rootReadPrevious(cmd, o.previous); err != nil {
+			return d, err
+		}
+	} else if o.app == "" {
+		return d, fmt.Errorf("--app is required (or --previous ROOT.json)")
+	}
+	if d.Lifetime, err = trustParseDuration(o.expires); err != nil {
+		return d, fmt.Errorf("--expires: %v", err)
+	}
+	if cmd.Flags().Changed("max-manifest-lifetime") {
+		l, err := parseDays(o.maxManifestLifetime)
+		if err != nil {
+			return d, fmt.Errorf("--max-manifest-lifetime: %v", err)
+		}
+		d.MaxManifestLifetime = &l
+	}
+	if o.logKey != "" {
+		d.Log = &trust.Log{Key: o.logKey, Witnesses: o.witnesses, WitnessThreshold: o.witnessThreshold}
+	} else if len(o.witnesses) > 0 {
+		return d, fmt.Errorf("--witness needs --log-key")
+	}
+	if len(o.rootKeys) == 0 || len(o.pinsKeys) == 0 {
+		return d, errorWithHint(fmt.Errorf("at least one --root-key and one --pins-key are required"), "make keys with 'pinset key new NAME'")
+	}
+	if d.RootKeys, err = readPublicKeys(o.rootKeys); err != nil {
+		return d, err
+	}
+	d.PinsKeys, err = readPublicKeys(o.pinsKeys)
+	return d, err
+}
+
+// rootReadPrevious reads --previous, warning when it is unsigned.
+func rootReadPrevious(cmd *cobra.Command, name string) (*trust.Root, error) {
+	prev, env, err := readRootUnverified(name)
+	if err != nil {
+		return nil, err
+	}
+	if len(env.Signatures) == 0 {
+		warningf(cmd.ErrOrStderr(), "%s is unsigned: sign it before publishing either root", name)
+	}
+	return prev, nil
+}
+
+// readPublicKeys reads public key files.
+func readPublicKeys(files []string) ([]*trust.Key, error) {
+	var keys []*trust.Key
+	for _, f := range files {
+		b, err := readInput(f, 64<<10)
+		if err != nil {
+			return nil, err
+		}
+		k, err := trust.ParsePublicKeyPEM(b)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", f, err)
+		}
+		keys = append(keys, k)
+	}
+	return keys, nil
+}
+
+// rootNewWarnings says what the new root does that may not be meant.
+func rootNewWarnings(cmd *cobra.Command, o *rootNewOptions, d trust.RootDraft, doc *trust.Root) {
+	stderr := cmd.ErrOrStderr()
+	if doc.Version > 1 && d.Previous == nil {
+		warningf(stderr, "root v%d without --previous: cannot check it follows the previous root", doc.Version)
+	}
+	if d.Previous != nil && d.MaxManifestLifetime != nil && *d.MaxManifestLifetime == 0 && d.Previous.MaxManifestLifetime != 0 {
+		warningf(stderr, "--max-manifest-lifetime 0 removes the limit of %s that %s set", d.Previous.MaxManifestLifetime, o.previous)
+	}
+	if doc.RootRole.Threshold == 1 && len(doc.RootRole.KeyIDs) == 1 {
+		warningf(stderr, "a single root key: losing it or having it stolen loses the app's pins; consider 2 of 3")
+	}
+}
+
+// writeUnsigned writes doc (a root or a manifest) in an unsigned envelope
+// to -o FILE or standard output (writeOutput).
+func writeUnsigned(cmd *cobra.Command, doc interface {
+	Envelope() (*trust.Envelope, error)
+}, out string, force bool) error {
+	env, err := doc.Envelope()
+	if err != nil {
+		return err
+	}
+	b, err := env.Marshal()
+	if err != nil {
+		return err
+	}
+	return writeOutput(cmd, out, b, force)
+}
+
+// readRootUnverified reads a root file and decodes it strictly, without
+// verifying it (trust.DecodeRootUnverified): for assembling and
+// inspecting documents, never for deciding trust.
+func readRootUnverified(name string) (*trust.Root, *trust.Envelope, error) {
+	b, err := readInput(name, trustMaxFile)
+	if err != nil {
+		return nil, nil, err
+	}
+	r, env, err := trust.DecodeRootUnverified(b)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", name, err)
+	}
+	return r, env, nil
 }

@@ -248,32 +248,9 @@ func newRotateStartCmd() *cobra.Command {
 			if app == "" || host == "" || nextKey == "" {
 				return errors.New("--app, --host and --next-key are required")
 			}
-			req := server.StartRotation{Host: host, Threshold: threshold, MinClients: minClients}
-			var err error
-			if req.NextPin, err = keyPin("--next-key", nextKey); err != nil {
+			req, err := rotateStartRequest(host, nextKey, oldKey, followingKey, holdDown, threshold, minClients)
+			if err != nil {
 				return err
-			}
-			if oldKey != "" {
-				p, err := keyPin("--old-key", oldKey)
-				if err != nil {
-					return err
-				}
-				req.OldPin = &p
-			}
-			if followingKey != "" {
-				p, err := keyPin("--following-key", followingKey)
-				if err != nil {
-					return err
-				}
-				req.FollowingPin = &p
-			}
-			if holdDown != "" {
-				d, err := parseDays(holdDown)
-				if err != nil {
-					return fmt.Errorf("--hold-down %v", err)
-				}
-				secs := int64(d / time.Second)
-				req.HoldDownSeconds = &secs
 			}
 			var st server.PlanStatus
 			if err := c.call(cmd, "POST", "/v1/admin/apps/"+url.PathEscape(app)+"/rotations", req, &st); err != nil {
@@ -294,6 +271,43 @@ func newRotateStartCmd() *cobra.Command {
 	f.Int64Var(&minClients, "min-clients", 100, "least number of active installs the adoption is measured over")
 	f.BoolVar(&asJSON, "json", false, "print the plan as JSON")
 	return cmd
+}
+
+// rotateStartRequest is the admin API's request to start a plan: the
+// keys' pins (only pins leave this machine) and the plan's parameters.
+func rotateStartRequest(host, nextKey, oldKey, followingKey, holdDown string, threshold float64, minClients int64) (server.StartRotation, error) {
+	req := server.StartRotation{Host: host, Threshold: threshold, MinClients: minClients}
+	var err error
+	if req.NextPin, err = keyPin("--next-key", nextKey); err != nil {
+		return req, err
+	}
+	if req.OldPin, err = optionalKeyPin("--old-key", oldKey); err != nil {
+		return req, err
+	}
+	if req.FollowingPin, err = optionalKeyPin("--following-key", followingKey); err != nil {
+		return req, err
+	}
+	if holdDown != "" {
+		d, err := parseDays(holdDown)
+		if err != nil {
+			return req, fmt.Errorf("--hold-down %v", err)
+		}
+		secs := int64(d / time.Second)
+		req.HoldDownSeconds = &secs
+	}
+	return req, nil
+}
+
+// optionalKeyPin is keyPin of file, or nil when file is empty.
+func optionalKeyPin(flag, file string) (*pin.Pin, error) {
+	if file == "" {
+		return nil, nil
+	}
+	p, err := keyPin(flag, file)
+	if err != nil {
+		return nil, err
+	}
+	return &p, nil
 }
 
 func newRotateStatusCmd() *cobra.Command {
@@ -334,6 +348,23 @@ func newRotateStatusCmd() *cobra.Command {
 	return cmd
 }
 
+// planAction posts action (advance, abort) for the selected plan and
+// prints the plan as it stands after it.
+func planAction(cmd *cobra.Command, c *rotateConn, sel *planSelector, action string, body any, asJSON bool) error {
+	if err := c.open(); err != nil {
+		return err
+	}
+	id, err := sel.resolve(cmd, c)
+	if err != nil {
+		return err
+	}
+	var st server.PlanStatus
+	if err := c.call(cmd, "POST", "/v1/admin/rotations/"+strconv.FormatInt(id, 10)+"/"+action, body, &st); err != nil {
+		return err
+	}
+	return printPlans(cmd, []server.PlanStatus{st}, asJSON)
+}
+
 func newRotateAdvanceCmd() *cobra.Command {
 	var (
 		c            rotateConn
@@ -349,13 +380,6 @@ func newRotateAdvanceCmd() *cobra.Command {
     --host api.example.com --following-key after-next.key`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := c.open(); err != nil {
-				return err
-			}
-			id, err := sel.resolve(cmd, &c)
-			if err != nil {
-				return err
-			}
 			body := map[string]any{}
 			if followingKey != "" {
 				p, err := keyPin("--following-key", followingKey)
@@ -364,11 +388,7 @@ func newRotateAdvanceCmd() *cobra.Command {
 				}
 				body["following_pin"] = p
 			}
-			var st server.PlanStatus
-			if err := c.call(cmd, "POST", "/v1/admin/rotations/"+strconv.FormatInt(id, 10)+"/advance", body, &st); err != nil {
-				return err
-			}
-			return printPlans(cmd, []server.PlanStatus{st}, asJSON)
+			return planAction(cmd, &c, &sel, "advance", body, asJSON)
 		},
 	}
 	c.flags(cmd)
@@ -392,18 +412,7 @@ func newRotateAbortCmd() *cobra.Command {
     --host api.example.com`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := c.open(); err != nil {
-				return err
-			}
-			id, err := sel.resolve(cmd, &c)
-			if err != nil {
-				return err
-			}
-			var st server.PlanStatus
-			if err := c.call(cmd, "POST", "/v1/admin/rotations/"+strconv.FormatInt(id, 10)+"/abort", nil, &st); err != nil {
-				return err
-			}
-			return printPlans(cmd, []server.PlanStatus{st}, asJSON)
+			return planAction(cmd, &c, &sel, "abort", nil, asJSON)
 		},
 	}
 	c.flags(cmd)

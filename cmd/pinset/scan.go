@@ -124,83 +124,104 @@ const scanFindingsStatus = 3
 const maxScanStdin = 256 << 20
 
 func runScan(cmd *cobra.Command, sf *scanFlags, files []string) error {
+	threshold, err := scanCheckFlags(cmd, sf)
+	if err != nil {
+		return err
+	}
+	opts, err := scanOptions(cmd, sf)
+	if err != nil {
+		return err
+	}
+	reports, failed := scanFiles(cmd, files, opts)
+	if err := scanPrint(cmd.OutOrStdout(), sf.format, len(files), reports); err != nil {
+		return err
+	}
+	if len(failed) > 0 {
+		return pinFailures(cmd, failed)
+	}
+	if sf.failOn != "" {
+		var names []string
+		for _, rep := range reports {
+			if rep.Fails(threshold) {
+				names = append(names, rep.File)
+			}
+		}
+		if len(names) > 0 {
+			return exitCode(scanFindingsStatus, fmt.Errorf("%s: findings at or above %s (--fail-on)", strings.Join(names, ", "), threshold))
+		}
+	}
+	return nil
+}
+
+// scanCheckFlags checks the flags that go together and returns the
+// --fail-on threshold.
+func scanCheckFlags(cmd *cobra.Command, sf *scanFlags) (threshold scan.Severity, err error) {
 	if sf.asJSON {
 		if cmd.Flags().Changed("format") && sf.format != "json" {
-			return fmt.Errorf("--json and --format %s: choose one", sf.format)
+			return 0, fmt.Errorf("--json and --format %s: choose one", sf.format)
 		}
 		sf.format = "json"
 	}
 	if !slices.Contains(scanFormats, sf.format) {
-		return errorWithHint(fmt.Errorf("--format %q: unknown format", sf.format), "use text, json or sarif")
+		return 0, errorWithHint(fmt.Errorf("--format %q: unknown format", sf.format), "use text, json or sarif")
 	}
-	var threshold scan.Severity
 	if sf.failOn != "" {
-		var err error
 		if threshold, err = scan.ParseSeverity(sf.failOn); err != nil {
-			return fmt.Errorf("--fail-on: %w", err)
+			return 0, fmt.Errorf("--fail-on: %w", err)
 		}
 	}
 	if sf.rootFile != "" && sf.manifestFile == "" {
-		return errorWithHint(fmt.Errorf("--root needs --manifest"), "pass the pin manifest to verify with --manifest pins.json")
+		return 0, errorWithHint(fmt.Errorf("--root needs --manifest"), "pass the pin manifest to verify with --manifest pins.json")
 	}
+	return threshold, nil
+}
+
+// scanOptions turns the flags into scan.Options: the date, the manifest's
+// policies and, with --connect, the live pins through probe.VerifiedPins.
+func scanOptions(cmd *cobra.Command, sf *scanFlags) (scan.Options, error) {
 	opts := scan.Options{FirstParty: sf.firstParty, ExpiryWarning: sf.expiryWarning, Context: cmd.Context()}
 	if sf.date != "" {
 		d, err := time.Parse("2006-01-02", sf.date)
 		if err != nil {
-			return fmt.Errorf("--date %q: want YYYY-MM-DD", sf.date)
+			return opts, fmt.Errorf("--date %q: want YYYY-MM-DD", sf.date)
 		}
 		opts.Now = func() time.Time { return d }
 	}
 	if sf.manifestFile != "" {
 		m, err := checkLoadManifest(cmd.ErrOrStderr(), sf.manifestFile, sf.rootFile)
 		if err != nil {
-			return err
+			return opts, err
 		}
-		set, err := m.PolicySet()
-		if err != nil {
-			return fmt.Errorf("%s: %w", sf.manifestFile, err)
-		}
-		opts.Expected = set
-	}
-	if sf.connect {
-		// Live chains are verified at the real time, whatever --date says.
-		popts := probe.Options{Timeout: sf.timeout, AllAddrs: true}
-		if sf.port < 1 || sf.port > 65535 {
-			return fmt.Errorf("--port %d: not a port number from 1 to 65535", sf.port)
-		}
-		var err error
-		if popts.Resolve, err = probe.ParseResolve(sf.resolve); err != nil {
-			return err
-		}
-		if sf.caFile != "" {
-			if popts.RootCAs, err = loadCAs("--cafile", sf.caFile); err != nil {
-				return err
-			}
-		}
-		opts.Live = func(ctx context.Context, host string) ([]pin.Pin, error) {
-			results, err := probe.Probe(ctx, host, sf.port, popts)
-			if err != nil {
-				return nil, err
-			}
-			// Only verified chains count: a pin that matches what an
-			// unverified server sent proves nothing.
-			var pins []pin.Pin
-			var problem error
-			for _, r := range results {
-				if !r.Verified() {
-					problem = fmt.Errorf("%s: %w", r.Addr, r.Problem())
-					continue
-				}
-				pins = append(pins, r.VerifiedPins()...)
-			}
-			if len(pins) == 0 && problem != nil {
-				return nil, problem
-			}
-			return pins, nil
+		if opts.Expected, err = m.PolicySet(); err != nil {
+			return opts, fmt.Errorf("%s: %w", sf.manifestFile, err)
 		}
 	}
-	var reports []*scan.Report
-	var failed []error
+	if !sf.connect {
+		return opts, nil
+	}
+	// Live chains are verified at the real time, whatever --date says.
+	popts := probe.Options{Timeout: sf.timeout, AllAddrs: true}
+	if sf.port < 1 || sf.port > 65535 {
+		return opts, fmt.Errorf("--port %d: not a port number from 1 to 65535", sf.port)
+	}
+	var err error
+	if popts.Resolve, err = probe.ParseResolve(sf.resolve); err != nil {
+		return opts, err
+	}
+	if sf.caFile != "" {
+		if popts.RootCAs, err = loadCAs("--cafile", sf.caFile); err != nil {
+			return opts, err
+		}
+	}
+	opts.Live = func(ctx context.Context, host string) ([]pin.Pin, error) {
+		return probe.VerifiedPins(ctx, host, sf.port, popts)
+	}
+	return opts, nil
+}
+
+// scanFiles scans each file ("-" once: standard input), keeping the
+// reports and the errors apart.
+func scanFiles(cmd *cobra.Command, files []string, opts scan.Options) (reports []*scan.Report, failed []error) {
 	stdinRead := false
 	for _, file := range files {
 		var rep *scan.Report
@@ -221,44 +242,30 @@ func runScan(cmd *cobra.Command, sf *scanFlags, files []string) error {
 		}
 		reports = append(reports, rep)
 	}
-	out := cmd.OutOrStdout()
-	var err error
-	switch sf.format {
+	return reports, failed
+}
+
+// scanPrint prints the reports in format: JSON (one report for one FILE,
+// else an array), SARIF (one run) or text.
+func scanPrint(out io.Writer, format string, files int, reports []*scan.Report) error {
+	switch format {
 	case "json":
-		if len(files) == 1 {
-			if len(reports) == 1 {
-				err = reports[0].WriteJSON(out)
-			}
-		} else {
-			err = pinWriteJSON(out, scanNonNil(reports))
+		if files != 1 {
+			return pinWriteJSON(out, scanNonNil(reports))
 		}
+		if len(reports) == 1 {
+			return reports[0].WriteJSON(out)
+		}
+		return nil
 	case "sarif":
-		err = scan.WriteSARIF(out, reports...)
-	default:
-		for i, rep := range reports {
-			if i > 0 {
-				fmt.Fprintln(out)
-			}
-			if err = rep.WriteText(out); err != nil {
-				break
-			}
+		return scan.WriteSARIF(out, reports...)
+	}
+	for i, rep := range reports {
+		if i > 0 {
+			fmt.Fprintln(out)
 		}
-	}
-	if err != nil {
-		return err
-	}
-	if len(failed) > 0 {
-		return pinFailures(cmd, failed)
-	}
-	if sf.failOn != "" {
-		var names []string
-		for _, rep := range reports {
-			if rep.Fails(threshold) {
-				names = append(names, rep.File)
-			}
-		}
-		if len(names) > 0 {
-			return exitCode(scanFindingsStatus, fmt.Errorf("%s: findings at or above %s (--fail-on)", strings.Join(names, ", "), threshold))
+		if err := rep.WriteText(out); err != nil {
+			return err
 		}
 	}
 	return nil

@@ -3,15 +3,16 @@ package main
 import (
 	"archive/zip"
 	"bytes"
-	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
+	"pinset.dev/pinset/enforce/enforcetest"
 	"pinset.dev/pinset/internal/pki"
 	"pinset.dev/pinset/pin"
 	"pinset.dev/pinset/trust/trusttest"
@@ -134,21 +135,8 @@ func TestScanManifestAndConnect(t *testing.T) {
 	pins := scanWrite(t, dir, "pins.json", repo.Manifest())
 
 	h := pki.Must(pki.NewHierarchy(pki.Template{}, "api.example.com"))
-	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{h.Leaf.TLSCertificate(h.Intermediate.Cert)}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func(c net.Conn) { c.(*tls.Conn).Handshake(); c.Close() }(c)
-		}
-	}()
-	port := ln.Addr().(*net.TCPAddr).Port
+	_, portText, _ := net.SplitHostPort(enforcetest.Serve(t, h.Leaf.TLSCertificate(h.Intermediate.Cert)))
+	port, _ := strconv.Atoi(portText)
 	ca := scanWrite(t, dir, "ca.pem", h.Root.CertPEM())
 
 	live := h.Leaf.Pin()                       // matches the live chain only

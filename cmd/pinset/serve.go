@@ -267,20 +267,7 @@ func (sf *storeFlags) register(cmd *cobra.Command) {
 	f.StringVar(&sf.config, "config", "", "read data and database from this 'pinset serve' configuration `FILE`")
 }
 
+// open opens (or creates) the store the flags name (tokenOpenStore).
 func (sf *storeFlags) open(cmd *cobra.Command) (store.Store, error) {
-	cfg, err := serveconfig.Load(sf.config)
-	if err != nil {
-		return nil, err
-	}
-	if cmd.Flags().Changed("data") || cfg.Data == "" {
-		cfg.Data = sf.data
-	}
-	if cmd.Flags().Changed("database") || cfg.Database == "" {
-		cfg.Database = sf.database
-	}
-	ctx := cmd.Context()
-	if ctx == nil {
-		ctx = context.Background()
-	}
-	return store.Open(ctx, cfg.Database, cfg.Data)
+	return tokenOpenStore(cmd, sf, true)
 }

@@ -23,6 +23,7 @@ import (
 	"pinset.dev/pinset/internal/testtool"
 	"pinset.dev/pinset/server/serveconfig"
 	"pinset.dev/pinset/store"
+	"pinset.dev/pinset/store/storetest"
 	"pinset.dev/pinset/trust"
 	"pinset.dev/pinset/trust/trusttest"
 )
@@ -48,17 +49,8 @@ type serveProc struct {
 	logs *lockedBuffer
 }
 
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-func (b *lockedBuffer) String() string { b.mu.Lock(); defer b.mu.Unlock(); return b.b.String() }
+// lockedBuffer is testtool.SyncBuffer.
+type lockedBuffer = testtool.SyncBuffer
 
 var addrRE = regexp.MustCompile(`msg=serving addr=(\S+)`)
 
@@ -158,6 +150,16 @@ func writeFile(t *testing.T, dir, name string, b []byte) string {
 	return f
 }
 
+// serveShop starts pinset serve on a new data directory under dir with an
+// admin token, and makes the shop app's signing repository and root file.
+func serveShop(t *testing.T, dir string) (p *serveProc, data, tok string, repo *trusttest.Repo, rootFile string) {
+	t.Helper()
+	data = filepath.Join(dir, "data")
+	tok = newTokenCLI(t, data)
+	repo, rootFile = freshRepo(t, dir)
+	return startServe(t, "--data", data), data, tok, repo, rootFile
+}
+
 func newTokenCLI(t *testing.T, data string) string {
 	t.Helper()
 	out, errOut, err := pinsetRun(t, nil, "token", "new", "--init", "--name", "ci", "--data", data)
@@ -173,10 +175,7 @@ func newTokenCLI(t *testing.T, data string) string {
 
 func TestServeAcknowledgedReportSurvivesKill9(t *testing.T) {
 	dir := t.TempDir()
-	data := filepath.Join(dir, "data")
-	tok := newTokenCLI(t, data)
-	p := startServe(t, "--data", data)
-	repo, rootFile := freshRepo(t, dir)
+	p, data, tok, repo, rootFile := serveShop(t, dir)
 	pinsFile := writeFile(t, dir, "pins.json", repo.PublishManifest(nil))
 	if out, errOut, err := pinsetRun(t, []string{"PINSET_TOKEN=" + tok}, "publish", "--server", p.url, rootFile, pinsFile); err != nil {
 		t.Fatalf("publish: %v\n%s%s", err, out, errOut)
@@ -236,10 +235,7 @@ func TestServeAcknowledgedReportSurvivesKill9(t *testing.T) {
 // the last acknowledged upload.
 func TestServePublishInterruptedByKill9(t *testing.T) {
 	dir := t.TempDir()
-	data := filepath.Join(dir, "data")
-	tok := newTokenCLI(t, data)
-	repo, rootFile := freshRepo(t, dir)
-	p := startServe(t, "--data", data)
+	p, data, tok, repo, rootFile := serveShop(t, dir)
 	first := writeFile(t, dir, "pins1.json", repo.PublishManifest(nil))
 	if _, errOut, err := pinsetRun(t, []string{"PINSET_TOKEN=" + tok}, "publish", "--server", p.url, rootFile, first); err != nil {
 		t.Fatalf("publish: %v %s", err, errOut)
@@ -319,10 +315,7 @@ func TestServePublishInterruptedByKill9(t *testing.T) {
 
 func TestPublishCLIRefusals(t *testing.T) {
 	dir := t.TempDir()
-	data := filepath.Join(dir, "data")
-	tok := newTokenCLI(t, data)
-	repo, rootFile := freshRepo(t, dir)
-	p := startServe(t, "--data", data)
+	p, data, tok, repo, rootFile := serveShop(t, dir)
 	m1 := writeFile(t, dir, "pins-v1.json", repo.PublishManifest(nil))
 	m2 := writeFile(t, dir, "pins-v2.json", repo.PublishManifest(nil))
 	env := []string{"PINSET_TOKEN=" + tok}
@@ -421,15 +414,7 @@ func TestServeConfigStrict(t *testing.T) {
 // TestServeTwoProcessesPostgres runs two `pinset serve` processes on one
 // PostgreSQL database: what is published through one is served by both.
 func TestServeTwoProcessesPostgres(t *testing.T) {
-	base := os.Getenv("PINSET_TEST_POSTGRES_URL")
-	if base == "" {
-		testtool.Missing(t, "PINSET_TEST_POSTGRES_URL is not set", `start a database with: eval "$(bash .ci/postgres.sh)"`)
-	}
-	u, err := store.TestSchema(context.Background(), base, t.Name())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.DropTestSchema(context.Background(), base, u) })
+	u := storetest.PostgresURL(t)
 	dir := t.TempDir()
 	out, errOut, err := pinsetRun(t, nil, "token", "new", "--init", "--name", "ci", "--database", u)
 	if err != nil {

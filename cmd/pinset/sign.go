@@ -49,12 +49,8 @@ func newSignCmd() *cobra.Command {
 			}
 			var given *trust.Root
 			if rootFile != "" {
-				b, err := readInput(rootFile, trustMaxFile)
-				if err != nil {
+				if given, _, err = readRootUnverified(rootFile); err != nil {
 					return err
-				}
-				if given, _, err = trust.DecodeRootUnverified(b); err != nil {
-					return fmt.Errorf("%s: %w", rootFile, err)
 				}
 			}
 			for _, name := range args {
@@ -84,41 +80,9 @@ func signFile(cmd *cobra.Command, s *trust.Signer, name, rootFile string, given 
 		return fmt.Errorf("%s: %w", name, err)
 	}
 	stderr := cmd.ErrOrStderr()
-	// Decode the document too: never sign bytes that no verifier would
-	// accept.
-	var (
-		what    string
-		invalid []string // key ids of signatures that do not verify
-	)
-	switch env.PayloadType {
-	case trust.PayloadTypeRoot:
-		r, err := trust.DecodeRoot(env.Payload)
-		if err != nil {
-			return fmt.Errorf("%s: %w", name, err)
-		}
-		what = fmt.Sprintf("root %s v%d", r.AppID, r.Version)
-		switch {
-		case slices.Contains(r.RootRole.KeyIDs, s.Key.ID):
-		case given == nil:
-			warningf(stderr, "%s: key %s is not a root key of this root: its signature counts only as a key of the previous root", name, s.Key.ID)
-		case !slices.Contains(given.RootRole.KeyIDs, s.Key.ID):
-			warningf(stderr, "%s: key %s is a root key neither of this root nor of %s (v%d): its signature will count for nothing", name, s.Key.ID, rootFile, given.Version)
-		}
-		invalid = signWarnInvalid(stderr, name, env, trust.RoleRoot, r, given)
-	case trust.PayloadTypeManifest:
-		m, err := trust.DecodeManifest(env.Payload)
-		if err != nil {
-			return fmt.Errorf("%s: %w", name, err)
-		}
-		what = fmt.Sprintf("manifest %s v%d", m.AppID, m.Version)
-		if given != nil {
-			if !slices.Contains(given.PinsRole.KeyIDs, s.Key.ID) {
-				warningf(stderr, "%s: key %s is not a pins key of %s (root %s v%d): its signature will count for nothing", name, s.Key.ID, rootFile, given.AppID, given.Version)
-			}
-			invalid = signWarnInvalid(stderr, name, env, trust.RolePins, given)
-		}
-	default:
-		return fmt.Errorf("%s: payload type %q: %w", name, env.PayloadType, trust.ErrPayloadType)
+	what, invalid, err := signCheckDocument(stderr, s, name, env, rootFile, given)
+	if err != nil {
+		return err
 	}
 	if slices.Contains(invalid, s.Key.ID) {
 		// Otherwise Sign would keep the bad signature as "already signed".
@@ -146,6 +110,42 @@ func signFile(cmd *cobra.Command, s *trust.Signer, name, rootFile string, given 
 	}
 	fmt.Fprintf(out, "%s: %s signed by %s (%s)\n", name, what, s.Key.ID, plural(len(env.Signatures), "signature"))
 	return nil
+}
+
+// signCheckDocument decodes the envelope's document (never sign bytes that
+// no verifier would accept), warns when the key is not one the root (or
+// given) names for the document's role, and returns what the document is
+// and the key ids of signatures on it that do not verify.
+func signCheckDocument(stderr io.Writer, s *trust.Signer, name string, env *trust.Envelope, rootFile string, given *trust.Root) (what string, invalid []string, err error) {
+	switch env.PayloadType {
+	case trust.PayloadTypeRoot:
+		r, err := trust.DecodeRoot(env.Payload)
+		if err != nil {
+			return "", nil, fmt.Errorf("%s: %w", name, err)
+		}
+		switch {
+		case slices.Contains(r.RootRole.KeyIDs, s.Key.ID):
+		case given == nil:
+			warningf(stderr, "%s: key %s is not a root key of this root: its signature counts only as a key of the previous root", name, s.Key.ID)
+		case !slices.Contains(given.RootRole.KeyIDs, s.Key.ID):
+			warningf(stderr, "%s: key %s is a root key neither of this root nor of %s (v%d): its signature will count for nothing", name, s.Key.ID, rootFile, given.Version)
+		}
+		return fmt.Sprintf("root %s v%d", r.AppID, r.Version), signWarnInvalid(stderr, name, env, trust.RoleRoot, r, given), nil
+	case trust.PayloadTypeManifest:
+		m, err := trust.DecodeManifest(env.Payload)
+		if err != nil {
+			return "", nil, fmt.Errorf("%s: %w", name, err)
+		}
+		what = fmt.Sprintf("manifest %s v%d", m.AppID, m.Version)
+		if given == nil {
+			return what, nil, nil
+		}
+		if !slices.Contains(given.PinsRole.KeyIDs, s.Key.ID) {
+			warningf(stderr, "%s: key %s is not a pins key of %s (root %s v%d): its signature will count for nothing", name, s.Key.ID, rootFile, given.AppID, given.Version)
+		}
+		return what, signWarnInvalid(stderr, name, env, trust.RolePins, given), nil
+	}
+	return "", nil, fmt.Errorf("%s: payload type %q: %w", name, env.PayloadType, trust.ErrPayloadType)
 }
 
 // signWarnInvalid warns about each signature on env by a key of role in

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"os"
 
 	"github.com/spf13/cobra"
 
@@ -28,14 +27,17 @@ request its pins refuse, even after the self-heal) with their causes.
 The configuration (YAML, strictly decoded: unknown keys are errors) starts
 from the defaults documented in docs/rotation.md; flags override it.`
 
+// simulateOptions are the flags of 'pinset simulate'.
+type simulateOptions struct {
+	configFile, gate, heal, holdDown, refresh, plot string
+	installs, days                                  int
+	seed                                            uint64
+	threshold                                       float64
+	asJSON                                          bool
+}
+
 func newSimulateCmd() *cobra.Command {
-	var (
-		configFile, gate, heal, holdDown, refresh, plot string
-		installs, days                                  int
-		seed                                            uint64
-		threshold                                       float64
-		asJSON                                          bool
-	)
+	var o simulateOptions
 	cmd := &cobra.Command{
 		Use:   "simulate [--config FILE.yaml] [flags]",
 		Short: "Simulate a key rotation over a fleet of installs: adoption, and who would be refused",
@@ -46,103 +48,102 @@ func newSimulateCmd() *cobra.Command {
   pinset simulate --config fleet.yaml --hold-down 14d --threshold 0.999`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg := fleet.Default()
-			if configFile != "" {
-				b, err := readLimited(configFile, fleet.MaxConfigBytes)
-				if err != nil {
-					return err
-				}
-				if cfg, err = fleet.LoadConfig(b); err != nil {
-					return fmt.Errorf("%s: %w", configFile, err)
-				}
-			}
-			f := cmd.Flags()
-			if f.Changed("installs") {
-				cfg.Installs = installs
-			}
-			if f.Changed("days") {
-				cfg.Days = days
-			}
-			if f.Changed("seed") {
-				cfg.Seed = seed
-			}
-			if f.Changed("threshold") {
-				cfg.Plan.Threshold = threshold
-			}
-			if f.Changed("gate") {
-				on := gate == "on"
-				if !on && gate != "off" {
-					return fmt.Errorf("--gate %q: want on or off", gate)
-				}
-				cfg.Plan.Gate = &on
-			}
-			if f.Changed("heal") {
-				if heal != "on" && heal != "off" {
-					return fmt.Errorf("--heal %q: want on or off", heal)
-				}
-				cfg.NoHeal = heal == "off"
-			}
-			for _, d := range []struct {
-				flag string
-				val  string
-				dst  *fleet.Duration
-			}{{"hold-down", holdDown, &cfg.Plan.HoldDown}, {"refresh-interval", refresh, &cfg.RefreshInterval}} {
-				if f.Changed(d.flag) {
-					v, err := fleet.ParseDuration(d.val)
-					if err != nil {
-						return fmt.Errorf("--%s: %w", d.flag, err)
-					}
-					*d.dst = v
-				}
-			}
-			res, err := fleet.Run(cfg)
-			if err != nil {
-				return err
-			}
-			if plot != "" {
-				if err := writeSVG(plot, res); err != nil {
-					return err
-				}
-			}
-			out := cmd.OutOrStdout()
-			if asJSON {
-				enc := json.NewEncoder(out)
-				enc.SetIndent("", "  ")
-				return enc.Encode(res)
-			}
-			_, err = io.WriteString(out, res.Summary())
-			return err
+			return runSimulate(cmd, &o)
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&configFile, "config", "", "YAML configuration of the fleet and plan (see docs/rotation.md)")
-	f.IntVar(&installs, "installs", 0, "number of installs (default 100000)")
-	f.IntVar(&days, "days", 0, "simulated days (default 90)")
-	f.Uint64Var(&seed, "seed", 1, "random seed (same seed, same result)")
-	f.StringVar(&gate, "gate", "on", "on: switch when adoption and hold-down allow; off: switch one day after the announcement")
-	f.StringVar(&heal, "heal", "on", "on: a request refused under the pins held refreshes and retries once (the SDK's self-heal); off: none")
-	f.Float64Var(&threshold, "threshold", 0.99, "fraction of active installs holding the next pin before the switch")
-	f.StringVar(&holdDown, "hold-down", "7d", "least time between announcement and switch")
-	f.StringVar(&refresh, "refresh-interval", "1h", "the SDK's refresh interval")
-	f.BoolVar(&asJSON, "json", false, "print the whole result as JSON (hourly curves included)")
-	f.StringVar(&plot, "plot", "", "write an SVG of adoption and bricked installs over time to this file")
+	f.StringVar(&o.configFile, "config", "", "YAML configuration of the fleet and plan (see docs/rotation.md)")
+	f.IntVar(&o.installs, "installs", 0, "number of installs (default 100000)")
+	f.IntVar(&o.days, "days", 0, "simulated days (default 90)")
+	f.Uint64Var(&o.seed, "seed", 1, "random seed (same seed, same result)")
+	f.StringVar(&o.gate, "gate", "on", "on: switch when adoption and hold-down allow; off: switch one day after the announcement")
+	f.StringVar(&o.heal, "heal", "on", "on: a request refused under the pins held refreshes and retries once (the SDK's self-heal); off: none")
+	f.Float64Var(&o.threshold, "threshold", 0.99, "fraction of active installs holding the next pin before the switch")
+	f.StringVar(&o.holdDown, "hold-down", "7d", "least time between announcement and switch")
+	f.StringVar(&o.refresh, "refresh-interval", "1h", "the SDK's refresh interval")
+	f.BoolVar(&o.asJSON, "json", false, "print the whole result as JSON (hourly curves included)")
+	f.StringVar(&o.plot, "plot", "", "write an SVG of adoption and bricked installs over time to this file")
 	return cmd
 }
 
-func readLimited(name string, limit int64) ([]byte, error) {
-	fh, err := os.Open(name)
+// runSimulate runs the fleet simulation and prints its result.
+func runSimulate(cmd *cobra.Command, o *simulateOptions) error {
+	cfg, err := simulateConfig(cmd, o)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	defer fh.Close()
-	b, err := io.ReadAll(io.LimitReader(fh, limit+1))
+	res, err := fleet.Run(cfg)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	if int64(len(b)) > limit {
-		return nil, fmt.Errorf("%s: larger than %d bytes", name, limit)
+	if o.plot != "" {
+		if err := writeSVG(o.plot, res); err != nil {
+			return err
+		}
 	}
-	return b, nil
+	out := cmd.OutOrStdout()
+	if o.asJSON {
+		enc := json.NewEncoder(out)
+		enc.SetIndent("", "  ")
+		return enc.Encode(res)
+	}
+	_, err = io.WriteString(out, res.Summary())
+	return err
+}
+
+// simulateConfig is the --config file (or fleet's defaults) with the flags
+// given on the command line over it.
+func simulateConfig(cmd *cobra.Command, o *simulateOptions) (fleet.Config, error) {
+	cfg := fleet.Default()
+	if o.configFile != "" {
+		b, err := readInput(o.configFile, fleet.MaxConfigBytes)
+		if err != nil {
+			return cfg, err
+		}
+		if cfg, err = fleet.LoadConfig(b); err != nil {
+			return cfg, fmt.Errorf("%s: %w", o.configFile, err)
+		}
+	}
+	f := cmd.Flags()
+	if f.Changed("installs") {
+		cfg.Installs = o.installs
+	}
+	if f.Changed("days") {
+		cfg.Days = o.days
+	}
+	if f.Changed("seed") {
+		cfg.Seed = o.seed
+	}
+	if f.Changed("threshold") {
+		cfg.Plan.Threshold = o.threshold
+	}
+	if f.Changed("gate") {
+		on := o.gate == "on"
+		if !on && o.gate != "off" {
+			return cfg, fmt.Errorf("--gate %q: want on or off", o.gate)
+		}
+		cfg.Plan.Gate = &on
+	}
+	if f.Changed("heal") {
+		if o.heal != "on" && o.heal != "off" {
+			return cfg, fmt.Errorf("--heal %q: want on or off", o.heal)
+		}
+		cfg.NoHeal = o.heal == "off"
+	}
+	for _, d := range []struct {
+		flag string
+		val  string
+		dst  *fleet.Duration
+	}{{"hold-down", o.holdDown, &cfg.Plan.HoldDown}, {"refresh-interval", o.refresh, &cfg.RefreshInterval}} {
+		if f.Changed(d.flag) {
+			v, err := fleet.ParseDuration(d.val)
+			if err != nil {
+				return cfg, fmt.Errorf("--%s: %w", d.flag, err)
+			}
+			*d.dst = v
+		}
+	}
+	return cfg, nil
 }
 
 func writeSVG(name string, res *fleet.Result) error {

@@ -1,13 +1,16 @@
 package main
 
 import (
+	"crypto"
 	"errors"
 	"fmt"
+	"io"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
 	"pinset.dev/pinset/keyring"
+	"pinset.dev/pinset/pin"
 )
 
 // tlsKeyHelp is the part of "key new --help" about server keys.
@@ -69,34 +72,54 @@ func (o *tlsKeyOptions) run(cmd *cobra.Command, args []string, alg string, force
 	}
 	var file, role string
 	if o.ring != "" {
-		r, err := keyring.Open(o.ring, o.host)
-		if errors.Is(err, keyring.ErrNoRing) {
-			r, err = keyring.Create(o.ring, o.host)
-		}
-		if err != nil {
-			return err
-		}
-		if _, err := r.Add(key); err != nil {
-			return err
-		}
-		file, role = r.KeyPath(p), "next"
-		if r.State().Live == p {
-			role = "live"
-		}
+		file, role, err = o.addToRing(key, p)
 	} else {
-		b, err := keyring.MarshalPEM(key)
-		if err != nil {
-			return err
-		}
-		file = args[0] + ".key"
-		if err := keyring.WriteNew(file, b); err != nil {
-			if errors.Is(err, keyring.ErrExist) {
-				return errorWithHint(fmt.Errorf("%s already exists", file), "a server key is never overwritten; choose another NAME")
-			}
-			return err
-		}
+		file, err = tlsKeyWriteNew(args[0], key)
 	}
-	out := cmd.OutOrStdout()
+	if err != nil {
+		return err
+	}
+	return o.print(cmd.OutOrStdout(), file, role, typ, p, asJSON)
+}
+
+// addToRing adds key to the ring of --host in --ring (made if there is
+// none), returning its file and its role there (live or next).
+func (o *tlsKeyOptions) addToRing(key crypto.Signer, p pin.Pin) (file, role string, err error) {
+	r, err := keyring.Open(o.ring, o.host)
+	if errors.Is(err, keyring.ErrNoRing) {
+		r, err = keyring.Create(o.ring, o.host)
+	}
+	if err != nil {
+		return "", "", err
+	}
+	if _, err := r.Add(key); err != nil {
+		return "", "", err
+	}
+	role = "next"
+	if r.State().Live == p {
+		role = "live"
+	}
+	return r.KeyPath(p), role, nil
+}
+
+// tlsKeyWriteNew writes key to NAME.key (0600), never over a file.
+func tlsKeyWriteNew(name string, key crypto.Signer) (string, error) {
+	b, err := keyring.MarshalPEM(key)
+	if err != nil {
+		return "", err
+	}
+	file := name + ".key"
+	if err := keyring.WriteNew(file, b); err != nil {
+		if errors.Is(err, keyring.ErrExist) {
+			return "", errorWithHint(fmt.Errorf("%s already exists", file), "a server key is never overwritten; choose another NAME")
+		}
+		return "", err
+	}
+	return file, nil
+}
+
+// print says which key was written, with its pin (and ring role).
+func (o *tlsKeyOptions) print(out io.Writer, file, role string, typ keyring.Type, p pin.Pin, asJSON bool) error {
 	if asJSON {
 		m := map[string]any{"key_file": file, "type": typ, "pin": p}
 		if role != "" {

@@ -89,47 +89,36 @@ func newVerifyCmd() *cobra.Command {
 	return cmd
 }
 
+// verifyRun is one run of the verifier over files: the clock and the
+// bytes read so far (a failure describes the file that failed from them).
+type verifyRun struct {
+	now  time.Time
+	read map[string][]byte
+}
+
 // verifyFiles runs the verifier over the files and describes the result.
 // On failure the error names the file that failed, and the result
 // describes that file (decoded without trusting it), not the root.
 func verifyFiles(rootFile string, chain []string, file string, now time.Time) (verifyResult, error) {
-	read := map[string][]byte{}
-	fail := func(name string, err error) (verifyResult, error) {
-		res := verifyDescribe(name, read[name], now)
-		err = fmt.Errorf("%s: %w", name, err)
-		res.Error = err.Error()
-		return res, err
-	}
-	// readInput's errors name the file already: fail must not name it twice.
-	unreadable := func(name string, err error) (verifyResult, error) {
-		return verifyResult{File: name, Error: err.Error()}, err
-	}
-	load := func(name string) ([]byte, error) {
-		b, err := readInput(name, trustMaxFile)
-		if err == nil {
-			read[name] = b
-		}
-		return b, err
-	}
-	rb, err := load(rootFile)
+	v := &verifyRun{now: now, read: map[string][]byte{}}
+	rb, err := v.load(rootFile)
 	if err != nil {
-		return unreadable(rootFile, err)
+		return verifyUnreadable(rootFile, err)
 	}
 	st, err := trust.NewState(rb, nil)
 	if err != nil {
-		return fail(rootFile, err)
+		return v.fail(rootFile, err)
 	}
-	last := rootFile
 	var manifestBytes []byte
 	roots := append([]string(nil), chain...)
 	if file != "" {
-		b, err := load(file)
+		b, err := v.load(file)
 		if err != nil {
-			return unreadable(file, err)
+			return verifyUnreadable(file, err)
 		}
 		env, err := trust.ParseEnvelope(b)
 		if err != nil {
-			return fail(file, err)
+			return v.fail(file, err)
 		}
 		if env.PayloadType == trust.PayloadTypeManifest {
 			manifestBytes = b
@@ -137,43 +126,81 @@ func verifyFiles(rootFile string, chain []string, file string, now time.Time) (v
 			roots = append(roots, file)
 		}
 	}
+	st, res, err := v.walkRoots(st, rootFile, roots)
+	if err != nil || manifestBytes == nil {
+		return res, err
+	}
+	return v.manifest(st, file, manifestBytes)
+}
+
+// walkRoots walks the root chain from st through roots and describes the
+// root it ends on.
+func (v *verifyRun) walkRoots(st *trust.State, rootFile string, roots []string) (*trust.State, verifyResult, error) {
+	last := rootFile
 	var rootBytes [][]byte
 	for _, name := range roots {
-		b, err := load(name)
+		b, err := v.load(name)
 		if err != nil {
-			return unreadable(name, err)
+			res, err := verifyUnreadable(name, err)
+			return nil, res, err
 		}
 		rootBytes = append(rootBytes, b)
 		last = name
 	}
-	if st, err = st.UpdateRootChain(rootBytes, now); err != nil {
+	st, err := st.UpdateRootChain(rootBytes, v.now)
+	if err != nil {
 		var ce *trust.ChainError
 		if errors.As(err, &ce) {
-			return fail(roots[ce.Index], ce.Err)
+			last, err = roots[ce.Index], ce.Err
 		}
-		return fail(last, err)
-	}
-	if len(rootBytes) == 0 && st.RootExpired(now) {
-		r := st.Root()
-		return fail(rootFile, &trust.ExpiredError{Document: "root", Version: r.Version, Expires: r.Expires, Now: now})
+		res, err := v.fail(last, err)
+		return nil, res, err
 	}
 	r := st.Root()
+	if len(rootBytes) == 0 && st.RootExpired(v.now) {
+		res, err := v.fail(rootFile, &trust.ExpiredError{Document: "root", Version: r.Version, Expires: r.Expires, Now: v.now})
+		return nil, res, err
+	}
 	env, _ := trust.ParseEnvelope(st.RootEnvelope())
 	n, _ := r.VerifyRole(trust.RoleRoot, env)
-	res := verifyResult{File: last, Valid: true, Type: "root", AppID: r.AppID, Version: r.Version, Expires: r.Expires.Format(trust.TimeLayout),
-		Signatures: n, Threshold: r.RootRole.Threshold}
-	if manifestBytes == nil {
-		return res, nil
-	}
-	st, err = st.UpdateManifest(manifestBytes, now)
+	return st, verifyResult{File: last, Valid: true, Type: "root", AppID: r.AppID, Version: r.Version, Expires: r.Expires.Format(trust.TimeLayout),
+		Signatures: n, Threshold: r.RootRole.Threshold}, nil
+}
+
+// manifest verifies the manifest under st's root and describes it.
+func (v *verifyRun) manifest(st *trust.State, file string, b []byte) (verifyResult, error) {
+	st, err := st.UpdateManifest(b, v.now)
 	if err != nil {
-		return fail(file, err)
+		return v.fail(file, err)
 	}
-	m := st.Manifest()
-	menv, _ := trust.ParseEnvelope(manifestBytes)
-	n, _ = r.VerifyRole(trust.RolePins, menv)
+	r, m := st.Root(), st.Manifest()
+	menv, _ := trust.ParseEnvelope(b)
+	n, _ := r.VerifyRole(trust.RolePins, menv)
 	return verifyResult{File: file, Valid: true, Type: "manifest", AppID: m.AppID, Version: m.Version, RootVersion: m.RootVersion,
 		Expires: m.Expires.Format(trust.TimeLayout), Signatures: n, Threshold: r.PinsRole.Threshold, Hosts: len(m.Hosts)}, nil
+}
+
+// load reads a file, keeping its bytes for fail.
+func (v *verifyRun) load(name string) ([]byte, error) {
+	b, err := readInput(name, trustMaxFile)
+	if err == nil {
+		v.read[name] = b
+	}
+	return b, err
+}
+
+// fail describes the file that failed and names it in the error.
+func (v *verifyRun) fail(name string, err error) (verifyResult, error) {
+	res := verifyDescribe(name, v.read[name], v.now)
+	err = fmt.Errorf("%s: %w", name, err)
+	res.Error = err.Error()
+	return res, err
+}
+
+// verifyUnreadable is the result for a file that could not be read:
+// readInput's errors name the file already, so it is not named twice.
+func verifyUnreadable(name string, err error) (verifyResult, error) {
+	return verifyResult{File: name, Error: err.Error()}, err
 }
 
 // verifyDescribe describes a document that failed verification from its

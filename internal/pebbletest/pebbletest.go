@@ -248,19 +248,5 @@ func (p *Pebble) SetRenewalInfo(t testing.TB, certPEM []byte, body string) {
 	}
 }
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+// syncBuffer is testtool.SyncBuffer.
+type syncBuffer = testtool.SyncBuffer

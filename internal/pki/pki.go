@@ -221,29 +221,18 @@ func NewHierarchy(t Template, hosts ...string) (*Hierarchy, error) {
 }
 
 // NewRoot makes a self-signed root CA.
-func NewRoot(t Template) (*CA, error) {
-	if t.CommonName == "" {
-		t.CommonName = "pinset test root"
-	}
-	key, err := t.key()
-	if err != nil {
-		return nil, err
-	}
-	tmpl, err := caTemplate(t)
-	if err != nil {
-		return nil, err
-	}
-	cert, err := sign(tmpl, tmpl, key.Public(), key, t.rand())
-	if err != nil {
-		return nil, err
-	}
-	return &CA{Cert: cert, Key: key}, nil
-}
+func NewRoot(t Template) (*CA, error) { return newCA(t, "pinset test root", nil) }
 
 // NewIntermediate makes a CA certificate signed by ca.
 func (ca *CA) NewIntermediate(t Template) (*CA, error) {
+	return newCA(t, "pinset test intermediate", ca)
+}
+
+// newCA makes a CA certificate signed by parent, or self-signed when
+// parent is nil, named cn unless t names it.
+func newCA(t Template, cn string, parent *CA) (*CA, error) {
 	if t.CommonName == "" {
-		t.CommonName = "pinset test intermediate"
+		t.CommonName = cn
 	}
 	key, err := t.key()
 	if err != nil {
@@ -253,11 +242,15 @@ func (ca *CA) NewIntermediate(t Template) (*CA, error) {
 	if err != nil {
 		return nil, err
 	}
-	cert, err := sign(tmpl, ca.Cert, key.Public(), ca.Key, t.rand())
+	issuer, signer := tmpl, key
+	if parent != nil {
+		issuer, signer = parent.Cert, parent.Key
+	}
+	cert, err := sign(tmpl, issuer, key.Public(), signer, t.rand())
 	if err != nil {
 		return nil, err
 	}
-	return &CA{Cert: cert, Key: key, Parent: ca}, nil
+	return &CA{Cert: cert, Key: key, Parent: parent}, nil
 }
 
 func caTemplate(t Template) (*x509.Certificate, error) {

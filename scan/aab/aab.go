@@ -16,40 +16,28 @@ import (
 	"pinset.dev/pinset/scan/archive"
 )
 
-// Per-entry limits.
-const (
-	MaxManifest = 8 << 20
-	MaxTable    = 128 << 20
-	MaxXML      = 8 << 20
-	MaxCert     = 1 << 20
-)
-
 // Module is the bundle's base module directory.
 const Module = "base/"
 
 // Read reads the base module of an AAB.
 func Read(a *archive.Archive) (*android.App, error) {
 	app := &android.App{File: a.Name, Format: "aab", ManifestEntry: Module + "manifest/AndroidManifest.xml"}
-	mb, err := a.ReadMax(app.ManifestEntry, MaxManifest)
+	mroot, err := android.ReadManifestXML(a, app.ManifestEntry, DecodeXML)
 	if err != nil {
 		return nil, err
-	}
-	mroot, err := DecodeXML(mb)
-	if err != nil {
-		return nil, &archive.Error{File: a.Name, Entry: app.ManifestEntry, Err: err}
 	}
 	tableEntry := Module + "resources.pb"
 	var table *Table
 	var tableErr error
-	if tb, err := a.ReadMax(tableEntry, MaxTable); err != nil {
+	if tb, err := a.ReadMax(tableEntry, android.MaxTable); err != nil {
 		tableErr = err
 	} else if table, err = DecodeTable(tb); err != nil {
 		tableErr = &archive.Error{File: a.Name, Entry: tableEntry, Err: err}
 	}
-	table.resolveAttrs(mroot, "debuggable", "usesCleartextTraffic", "minSdkVersion", "targetSdkVersion")
-	m, err := android.ParseManifest(mroot)
+	table.resolveAttrs(mroot, android.ManifestRefAttrs...)
+	m, err := android.ParseManifestIn(a, app.ManifestEntry, mroot)
 	if err != nil {
-		return nil, &archive.Error{File: a.Name, Entry: app.ManifestEntry, Err: err}
+		return nil, err
 	}
 	app.Manifest = m
 	if ref := m.NetworkSecurityConfig; ref != "" {
@@ -75,25 +63,18 @@ func readNSC(a *archive.Archive, table *Table, tableErr error, tableEntry, ref s
 		return Module + strings.TrimPrefix(path.Clean(f), "/"), nil
 	}
 	return android.LoadNSC(android.NSCFiles{Archive: a, TableEntry: tableEntry, Entry: entry,
-		Decode: DecodeXML, ResolveAttrs: table.resolveAttrs, MaxXML: MaxXML, MaxCert: MaxCert}, ref)
+		Decode: DecodeXML, ResolveAttrs: table.resolveAttrs, MaxXML: android.MaxXML, MaxCert: android.MaxCert}, ref)
 }
 
 func (t *Table) resolveAttrs(root *android.Element, names ...string) {
 	if t == nil {
 		return
 	}
-	want := map[string]bool{}
-	for _, n := range names {
-		want[n] = true
-	}
-	root.Walk(func(e *android.Element) {
-		for i := range e.Attrs {
-			at := &e.Attrs[i]
-			if want[at.Name] && strings.HasPrefix(at.Value, "@") {
-				if v, err := t.Resolve(at.Value); err == nil {
-					at.Value = v
-				}
-			}
+	root.ResolveAttrs(func(value string) (string, bool) {
+		if !strings.HasPrefix(value, "@") {
+			return "", false
 		}
-	})
+		v, err := t.Resolve(value)
+		return v, err == nil
+	}, names...)
 }

@@ -105,6 +105,27 @@ func (e *Element) Walk(f func(*Element)) {
 	}
 }
 
+// ResolveAttrs replaces the values of the named attributes on the whole
+// tree by what resolve returns for them, where it returns true (a
+// resource reference resolved through the app's resource table).
+func (e *Element) ResolveAttrs(resolve func(value string) (string, bool), names ...string) {
+	want := map[string]bool{}
+	for _, n := range names {
+		want[n] = true
+	}
+	e.Walk(func(x *Element) {
+		for i := range x.Attrs {
+			a := &x.Attrs[i]
+			if !want[a.Name] {
+				continue
+			}
+			if v, ok := resolve(a.Value); ok {
+				a.Value = v
+			}
+		}
+	})
+}
+
 // SetPaths fills Path on the whole tree, root named by its own name.
 func (e *Element) SetPaths() { e.setPath("") }
 

@@ -9,6 +9,45 @@ import (
 	"pinset.dev/pinset/scan/internal/urls"
 )
 
+// Per-entry limits of an APK or AAB, far above real files: the manifest,
+// the resource table, an XML resource and a certificate file.
+const (
+	MaxManifest = 8 << 20
+	MaxTable    = 128 << 20
+	MaxXML      = 8 << 20
+	MaxCert     = 1 << 20
+)
+
+// ReadManifestXML reads an app's manifest entry (at most MaxManifest
+// bytes) and decodes it with decode (binary XML or protobuf); a decoding
+// error names the archive and the entry.
+func ReadManifestXML(a *archive.Archive, entry string, decode func([]byte) (*Element, error)) (*Element, error) {
+	b, err := a.ReadMax(entry, MaxManifest)
+	if err != nil {
+		return nil, err
+	}
+	root, err := decode(b)
+	if err != nil {
+		return nil, &archive.Error{File: a.Name, Entry: entry, Err: err}
+	}
+	return root, nil
+}
+
+// ManifestRefAttrs are the manifest attributes whose resource references
+// (@bool/..., @integer/...) are resolved through the app's resource table
+// before ParseManifest reads them.
+var ManifestRefAttrs = []string{"debuggable", "usesCleartextTraffic", "minSdkVersion", "targetSdkVersion"}
+
+// ParseManifestIn is ParseManifest of the manifest entry of archive a; its
+// error names the archive and the entry.
+func ParseManifestIn(a *archive.Archive, entry string, root *Element) (*Manifest, error) {
+	m, err := ParseManifest(root)
+	if err != nil {
+		return nil, &archive.Error{File: a.Name, Entry: entry, Err: err}
+	}
+	return m, nil
+}
+
 // What APK and AAB share once their XML and resource tables are decoded:
 // the certificates of @raw trust anchors and the URLs of the entries.
 

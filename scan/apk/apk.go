@@ -21,14 +21,6 @@ import (
 	"pinset.dev/pinset/scan/archive"
 )
 
-// Per-entry limits, far above real files.
-const (
-	MaxManifest = 8 << 20
-	MaxTable    = 128 << 20
-	MaxXML      = 8 << 20
-	MaxCert     = 1 << 20
-)
-
 // DecodeXML decodes a binary XML document into a tree.
 func DecodeXML(b []byte) (root *android.Element, err error) {
 	if err := validateXML(b); err != nil {
@@ -123,48 +115,38 @@ func (t *Table) resolveAttrs(root *android.Element, names ...string) {
 	if t == nil {
 		return
 	}
-	want := map[string]bool{}
-	for _, n := range names {
-		want[n] = true
-	}
-	root.Walk(func(e *android.Element) {
-		for i := range e.Attrs {
-			a := &e.Attrs[i]
-			id, ok := ParseRef(a.Value)
-			if !ok || !want[a.Name] {
-				continue
-			}
-			v, err := t.Resolve(id)
-			if err != nil {
-				continue
-			}
-			switch x := v.(type) {
-			case bool:
-				a.Value = strconv.FormatBool(x)
-			case uint32:
-				a.Value = strconv.FormatUint(uint64(x), 10)
-			case string:
-				a.Value = x
-			}
+	root.ResolveAttrs(func(value string) (string, bool) {
+		id, ok := ParseRef(value)
+		if !ok {
+			return "", false
 		}
-	})
+		v, err := t.Resolve(id)
+		if err != nil {
+			return "", false
+		}
+		switch x := v.(type) {
+		case bool:
+			return strconv.FormatBool(x), true
+		case uint32:
+			return strconv.FormatUint(uint64(x), 10), true
+		case string:
+			return x, true
+		}
+		return "", false
+	}, names...)
 }
 
 // Read reads an APK.
 func Read(a *archive.Archive) (*android.App, error) {
 	app := &android.App{File: a.Name, Format: "apk", ManifestEntry: "AndroidManifest.xml"}
-	mb, err := a.ReadMax(app.ManifestEntry, MaxManifest)
+	mroot, err := android.ReadManifestXML(a, app.ManifestEntry, DecodeXML)
 	if err != nil {
 		return nil, err
-	}
-	mroot, err := DecodeXML(mb)
-	if err != nil {
-		return nil, &archive.Error{File: a.Name, Entry: app.ManifestEntry, Err: err}
 	}
 	var table *Table
 	var tableErr error
 	if a.Has("resources.arsc") {
-		tb, err := a.ReadMax("resources.arsc", MaxTable)
+		tb, err := a.ReadMax("resources.arsc", android.MaxTable)
 		if err != nil {
 			tableErr = err
 		} else if table, err = DecodeTable(tb); err != nil {
@@ -173,10 +155,10 @@ func Read(a *archive.Archive) (*android.App, error) {
 	} else {
 		tableErr = &archive.Error{File: a.Name, Entry: "resources.arsc", Err: archive.ErrNotFound}
 	}
-	table.resolveAttrs(mroot, "debuggable", "usesCleartextTraffic", "minSdkVersion", "targetSdkVersion")
-	m, err := android.ParseManifest(mroot)
+	table.resolveAttrs(mroot, android.ManifestRefAttrs...)
+	m, err := android.ParseManifestIn(a, app.ManifestEntry, mroot)
 	if err != nil {
-		return nil, &archive.Error{File: a.Name, Entry: app.ManifestEntry, Err: err}
+		return nil, err
 	}
 	app.Manifest = m
 	if ref := m.NetworkSecurityConfig; ref != "" {
@@ -195,5 +177,5 @@ func readNSC(a *archive.Archive, table *Table, tableErr error, ref string) (stri
 		return "", nil, fmt.Errorf("cannot resolve %s: %w", ref, tableErr)
 	}
 	return android.LoadNSC(android.NSCFiles{Archive: a, TableEntry: "resources.arsc", Entry: table.ResolveString,
-		Decode: DecodeXML, ResolveAttrs: table.resolveAttrs, MaxXML: MaxXML, MaxCert: MaxCert}, ref)
+		Decode: DecodeXML, ResolveAttrs: table.resolveAttrs, MaxXML: android.MaxXML, MaxCert: android.MaxCert}, ref)
 }

@@ -586,9 +586,9 @@ func TestResolvedAlertsWithoutRoutes(t *testing.T) {
 	}
 	t.Cleanup(func() { st.Close() })
 	e := setupWith(t, st)
-	e.mon = monitor.New(st, monitor.Config{Interval: time.Minute, Check: checktest.Options(e.w, e.f), Now: e.clk.now})
+	e.mon = monitor.New(st, monitor.Config{Interval: time.Minute, Check: checktest.Options(e.w, e.f), Now: e.clk.Now})
 	bad := e.f.Address(2)
-	start := e.clk.now()
+	start := e.clk.Now()
 	e.round(t)
 	if f := e.mon.Alerts(); len(f) != 1 || f[0].Labels["address"] != bad || !f[0].StartsAt.Equal(start) {
 		t.Fatalf("firing: %v", f)
@@ -597,14 +597,14 @@ func TestResolvedAlertsWithoutRoutes(t *testing.T) {
 		t.Fatalf("resolved before the fix: %v", r)
 	}
 	e.f.SetCert(2, e.w.Leaf("live", 90*day))
-	e.clk.advance(time.Minute)
+	e.clk.Add(time.Minute)
 	e.round(t)
 	if f := e.mon.Alerts(); len(f) != 0 {
 		t.Fatalf("firing after the fix: %v", f)
 	}
 	r, forgotten := e.mon.ResolvedAlerts()
 	if len(r) != 1 || r[0].Name() != monitor.AlertCoverageLost || r[0].Labels["address"] != bad ||
-		!r[0].StartsAt.Equal(start) || !r[0].EndsAt.Equal(e.clk.now()) || forgotten != 0 {
+		!r[0].StartsAt.Equal(start) || !r[0].EndsAt.Equal(e.clk.Now()) || forgotten != 0 {
 		t.Fatalf("resolved: %+v (forgotten %d)", r, forgotten)
 	}
 	// The admin API shows them too.

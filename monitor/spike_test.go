@@ -21,15 +21,15 @@ func TestHostSpike(t *testing.T) {
 	add := func(n int) {
 		for i := range n {
 			rep := &report.Report{Format: "pinset", App: app, Host: host, Port: 443, ExpectedPins: []pin.Pin{e.w.Pin("live")},
-				Time: e.clk.now(), ValidationResult: 1, Enforce: true, DedupKey: fmt.Sprintf("r-%v-%d", e.clk.now(), i)}
-			if _, _, err := e.st.AddReport(ctx, rep, []byte("{}"), e.clk.now()); err != nil {
+				Time: e.clk.Now(), ValidationResult: 1, Enforce: true, DedupKey: fmt.Sprintf("r-%v-%d", e.clk.Now(), i)}
+			if _, _, err := e.st.AddReport(ctx, rep, []byte("{}"), e.clk.Now()); err != nil {
 				t.Fatal(err)
 			}
 		}
 	}
 	add(10)
-	switchAt := e.clk.now().Add(30 * time.Second) // within the minute of the first reports
-	e.clk.advance(2 * time.Minute)
+	switchAt := e.clk.Now().Add(30 * time.Second) // within the minute of the first reports
+	e.clk.Add(2 * time.Minute)
 	if s, err := e.mon.HostSpike(ctx, app, host, time.Time{}); err != nil || s == nil || s.Reports != 10 {
 		t.Fatalf("without a start: %+v, %v; want the 10 reports of the window", s, err)
 	}
@@ -64,7 +64,7 @@ func TestRaisedRotationSpikeSurvivesRounds(t *testing.T) {
 	if h := strings.Join(e.hook.take(), ""); !strings.Contains(h, `"alertname":"PinsetRotationReportSpike"`) || !strings.Contains(h, `"plan":"7"`) || !strings.Contains(h, `"status":"firing"`) {
 		t.Fatalf("webhook after the raise: %s", h)
 	}
-	e.clk.advance(10 * time.Minute)
+	e.clk.Add(10 * time.Minute)
 	r := e.round(t)
 	if !strings.Contains(strings.Join(names(r), " "), monitor.AlertRotationSpike) {
 		t.Fatalf("round within the window: %v", names(r))
@@ -72,7 +72,7 @@ func TestRaisedRotationSpikeSurvivesRounds(t *testing.T) {
 	if h := strings.Join(e.hook.take(), ""); strings.Contains(h, "resolved") {
 		t.Fatalf("a round resolved the raised alert: %s", h)
 	}
-	e.clk.advance(6 * time.Minute)
+	e.clk.Add(6 * time.Minute)
 	r = e.round(t)
 	if strings.Contains(strings.Join(names(r), " "), monitor.AlertRotationSpike) {
 		t.Fatalf("round after the window: %v", names(r))

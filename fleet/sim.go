@@ -451,7 +451,8 @@ const noHeal = math.MinInt64
 // i at second at (of hour h) was refused under the pins it holds: if
 // client.Schedule.HealAllowed lets it, one refresh (a fetch like any
 // other: it fails in an outage or with FetchFailureRate, and what it
-// adopts is trust's decision); the request is retried, and succeeds, only
+// adopts is trust's decision), made again after a failed fetch as
+// client.Schedule.HealRetry allows; the request is retried, and succeeds, only
 // if the install's pins then cover the live key. It returns whether the
 // request succeeded and, when not, why ("" when healing is off).
 func (s *sim) heal(i, h int, at int64) (bool, string) {
@@ -469,6 +470,20 @@ func (s *sim) heal(i, h int, at int64) (bool, string) {
 	s.lastHeal[i] = at
 	s.res.HealRefreshes++
 	ok, why := s.fetch(i, h, at)
+	// A failed fetch is made again as client.Schedule.HealRetry allows
+	// (healRefresh in client/heal.go: the model's fetch failures and
+	// outages are the transient failures it retries), each attempt failing
+	// on its own with FetchFailureRate, and all of them in an outage; a
+	// manifest trust refused is not fetched again. The waits (under a
+	// second in all) are within the second the model counts in, so no
+	// jitter is drawn for them.
+	for failed := 1; !ok && why != CauseRefused; failed++ {
+		if _, again := s.sched.HealRetry(failed, nil); !again {
+			break
+		}
+		s.res.HealRetries++
+		ok, why = s.fetch(i, h, at)
+	}
 	switch {
 	case !ok && why == CauseOutage:
 		return false, CauseHealOutage

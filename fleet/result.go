@@ -157,7 +157,7 @@ func (s *sim) publish(h int, keys uint8) {
 	s.winCount = append(s.winCount, 0)
 	s.holdCount = append(s.holdCount, 0)
 	if s.hooks != nil {
-		s.hooks.Publish(v, s.tt.envs[v-1])
+		s.hooks.Publish(s.at(h), v, s.tt.repo.Root(), s.tt.envs[v-1])
 	}
 }
 

@@ -57,6 +57,9 @@ func (c *Clock) Now() time.Time { return time.Unix(0, c.ns.Load()).UTC() }
 // Add moves the clock.
 func (c *Clock) Add(d time.Duration) { c.ns.Add(int64(d)) }
 
+// Set sets the clock to t.
+func (c *Clock) Set(t time.Time) { c.ns.Store(t.UnixNano()) }
+
 // Failure modes of the pin endpoint, set with Repo.Mode.Store.
 const (
 	ModeOK = iota

@@ -202,16 +202,12 @@ func TestHealRetryBounded(t *testing.T) {
 	// Room for every attempt on a loaded machine (the attempts share one
 	// FetchTimeout: TestHealRetryWithinFetchTimeout).
 	cfg.FetchTimeout = 20 * time.Second
-	c, err := New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := w.newClientWith(cfg)
 	w.switched()
 	w.repo.Mode.Store(ct.Mode500)
 	gets := w.repo.Gets.Load()
 	start := time.Now()
-	_, err = get(c.HTTPClient(), w.backend.URL("/"))
+	_, err := get(c.HTTPClient(), w.backend.URL("/"))
 	took := time.Since(start)
 	var f *enforce.Failure
 	want := fmt.Sprintf("refreshing the pins failed, manifest v1 stays in force: %d refreshes failed", DefaultHealAttempts)
@@ -265,11 +261,7 @@ func TestHealRetryWithinFetchTimeout(t *testing.T) {
 	w := newWorld(t)
 	cfg := w.config(nil)
 	cfg.FetchTimeout = 300 * time.Millisecond
-	c, err := New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := w.newClientWith(cfg)
 	w.switched()
 	w.repo.Mode.Store(ct.ModeTrickle)
 	start := time.Now()

@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -40,11 +41,13 @@ func (e *statusError) Unwrap() error { return ErrBadStatus }
 // transientFetchError reports whether a refresh failed only in a way that
 // a fetch made again may not: the connection (no answer, a reset, a
 // timeout, a body cut short) or a 5xx or 429 status, and no document was
-// refused by trust. It decides which heal refreshes are retried
-// (Client.healRefresh, Schedule.HealRetry).
+// refused by trust. A pin service whose certificate does not verify (an
+// interceptor, a captive portal) is not transient. It decides which heal
+// refreshes are retried (Client.healRefresh, Schedule.HealRetry).
 func transientFetchError(err error) bool {
 	var te *trustError
-	if err == nil || errors.As(err, &te) {
+	var ce *tls.CertificateVerificationError
+	if err == nil || errors.As(err, &te) || errors.As(err, &ce) {
 		return false
 	}
 	var se *statusError

@@ -4,8 +4,14 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
+	"log"
+	"net"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -252,6 +258,35 @@ func TestHealRetryBounded(t *testing.T) {
 		if n := w.repo.Gets.Load() - gets; n != tc.gets {
 			t.Errorf("%s: %d requests to the pin service, want %d (one refresh, no retry)", tc.name, n, tc.gets)
 		}
+	}
+}
+
+// A pin service whose certificate does not verify (an interceptor in
+// front of it) is not a transient failure: one refresh, no retry.
+func TestHealNoRetryUnverifiedService(t *testing.T) {
+	w := newWorld(t)
+	var conns atomic.Int32
+	srv := httptest.NewUnstartedServer(w.repo.Srv.Config.Handler)
+	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			conns.Add(1)
+		}
+	}
+	srv.Config.ErrorLog = log.New(io.Discard, "", 0) // the refused handshakes
+	srv.StartTLS()                                   // httptest's own certificate: not under w.ca
+	t.Cleanup(srv.Close)
+	cfg := w.config(nil)
+	cfg.ServiceURL = srv.URL
+	cfg.ReportURL = w.repo.URL() + "/v1/apps/com.example.app/reports" // reports elsewhere: conns counts refreshes
+	c := w.newClientWith(cfg)
+	w.switched()
+	_, err := get(c.HTTPClient(), w.backend.URL("/"))
+	var f *enforce.Failure
+	if !errors.As(err, &f) || !strings.Contains(err.Error(), "refreshing the pins failed") || strings.Contains(err.Error(), "refreshes failed") {
+		t.Fatalf("%v", err)
+	}
+	if n := conns.Load(); n != 1 {
+		t.Errorf("%d connections to the pin service, want 1 (no retry)", n)
 	}
 }
 

@@ -86,7 +86,13 @@ func (w *world) config(store Store) Config {
 
 func (w *world) newClient(store Store) *Client {
 	w.t.Helper()
-	c, err := New(w.config(store))
+	return w.newClientWith(w.config(store))
+}
+
+// newClientWith is newClient with a configuration the test changed.
+func (w *world) newClientWith(cfg Config) *Client {
+	w.t.Helper()
+	c, err := New(cfg)
 	if err != nil {
 		w.t.Fatal(err)
 	}

@@ -2,10 +2,12 @@ package client
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
 	"mime"
+	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -29,6 +31,33 @@ var (
 	ErrBadStatus      = errors.New("unexpected HTTP status")
 	ErrBadContentType = errors.New("response is an HTML page, not a signed document")
 )
+
+// statusError is an unexpected HTTP status (ErrBadStatus).
+type statusError struct{ code int }
+
+func (e *statusError) Error() string { return fmt.Sprintf("%v %d", ErrBadStatus, e.code) }
+func (e *statusError) Unwrap() error { return ErrBadStatus }
+
+// transientFetchError reports whether a refresh failed only in a way that
+// a fetch made again may not: the connection (no answer, a reset, a
+// timeout, a body cut short) or a 5xx or 429 status, and no document was
+// refused by trust. A pin service whose certificate does not verify (an
+// interceptor, a captive portal) is not transient. It decides which heal
+// refreshes are retried (Client.healRefresh, Schedule.HealRetry).
+func transientFetchError(err error) bool {
+	var te *trustError
+	var ce *tls.CertificateVerificationError
+	if err == nil || errors.As(err, &te) || errors.As(err, &ce) {
+		return false
+	}
+	var se *statusError
+	if errors.As(err, &se) {
+		return se.code >= 500 || se.code == http.StatusTooManyRequests
+	}
+	var ue *url.Error
+	var ne net.Error
+	return errors.As(err, &ue) || errors.As(err, &ne) || errors.Is(err, io.ErrUnexpectedEOF)
+}
 
 // fetchResult is one fetched document.
 type fetchResult struct {
@@ -85,7 +114,7 @@ func (f *fetcher) get(ctx context.Context, u, etag string, hdr ...string) (fetch
 	case resp.StatusCode == http.StatusNotFound:
 		return fetchResult{NotFound: true}, nil
 	case resp.StatusCode != http.StatusOK:
-		return fetchResult{}, fmt.Errorf("GET %s: %w %d", u, ErrBadStatus, resp.StatusCode)
+		return fetchResult{}, fmt.Errorf("GET %s: %w", u, &statusError{resp.StatusCode})
 	}
 	// Documents are signed, so the type is only a hint; but an HTML page
 	// (a captive portal, an error page) is worth naming as such.

@@ -13,8 +13,9 @@ import (
 
 // This file is the self-heal: a pinned handshake refused for a pin
 // mismatch makes the client refresh (at most once per Schedule.HealMin,
-// one refresh shared by concurrent failures), and when the refresh put a
-// newer manifest in force (one trust.State accepted, verify.go) the
+// one refresh shared by concurrent failures; a refresh whose fetch failed
+// for a transient reason is made again, up to DefaultHealAttempts within
+// one FetchTimeout: Schedule.HealRetry), and when the refresh put a newer manifest in force (one trust.State accepted, verify.go) the
 // handshake is made once more under it. It exists for the install that
 // comes back after the key switched: its first request of a session would
 // otherwise use the pins it held, before the background refresh fetched
@@ -50,10 +51,12 @@ func (h *healer) stop() {
 	h.wg.Wait()
 }
 
-// healCall is one refresh shared by the failures that wait for it.
+// healCall is one heal's refresh (with its retries) shared by the
+// failures that wait for it.
 type healCall struct {
-	done chan struct{}
-	err  error // set before done is closed
+	done     chan struct{}
+	err      error // set before done is closed
+	attempts int   // refreshes made, set before done is closed
 }
 
 // healOutcome is what heal found.
@@ -97,7 +100,8 @@ func (c *Client) heal(ctx context.Context, before int64) (healOutcome, error) {
 		h.last = now
 		call = &healCall{done: make(chan struct{})}
 		h.call = call
-		rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+		// One FetchTimeout for the refresh and its retries together.
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.cfg.FetchTimeout)
 		h.wg.Add(1) // under h.mu, before stop can see closed
 		go func() {
 			select {
@@ -108,12 +112,12 @@ func (c *Client) heal(ctx context.Context, before int64) (healOutcome, error) {
 		}()
 		go func() {
 			defer h.wg.Done()
-			err := c.Refresh(rctx)
+			attempts, err := c.healRefresh(rctx)
 			cancel()
 			h.mu.Lock()
 			h.call = nil
 			h.mu.Unlock()
-			call.err = err
+			call.err, call.attempts = err, attempts
 			close(call.done)
 		}()
 	}
@@ -127,9 +131,37 @@ func (c *Client) heal(ctx context.Context, before int64) (healOutcome, error) {
 		return healAdopted, nil
 	}
 	if call.err != nil {
+		if call.attempts > 1 {
+			return healFailed, fmt.Errorf("%d refreshes failed, the last: %w", call.attempts, call.err)
+		}
 		return healFailed, call.err
 	}
 	return healNoNewer, nil
+}
+
+// healRefresh is the heal's refresh: Client.Refresh, made again after a
+// transient failure (transientFetchError: the network, a 5xx or 429; never
+// a document trust refused) as Schedule.HealRetry allows. It stops when ctx ends (FetchTimeout for all
+// attempts, or Close) and returns how many refreshes it made and the last
+// one's error.
+func (c *Client) healRefresh(ctx context.Context) (int, error) {
+	for n := 1; ; n++ {
+		err := c.Refresh(ctx)
+		if !transientFetchError(err) {
+			return n, err
+		}
+		wait, again := c.sched.HealRetry(n, c.randFloat)
+		if !again {
+			return n, err
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return n, err
+		case <-t.C:
+		}
+	}
 }
 
 // onFailureHealLater is the failure hook of handshakes the client cannot

@@ -3,8 +3,15 @@ package client
 import (
 	"crypto/tls"
 	"errors"
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -32,13 +39,8 @@ func TestHealAfterKeySwitch(t *testing.T) {
 	w := newWorld(t)
 	c := w.newClient(nil)
 	w.switched()
-	gets := w.repo.Gets.Load()
-	mustGet(t, c.HTTPClient(), w.backend.URL("/"))
-	if v := c.State().ManifestVersion; v != 2 {
-		t.Fatalf("manifest v%d in force, want v2", v)
-	}
 	// One refresh: the next root (404) and the manifest.
-	if n := w.repo.Gets.Load() - gets; n != 2 {
+	if n := mustHeal(t, w, c); n != 2 {
 		t.Errorf("%d requests to the pin service, want 2 (one refresh)", n)
 	}
 	pf := w.eventsOf(EventPinFailure)
@@ -55,11 +57,24 @@ func TestHealAfterKeySwitch(t *testing.T) {
 		t.Errorf("report %s", rep.Body)
 	}
 	// The next request uses the new pins without another refresh.
-	gets = w.repo.Gets.Load()
+	gets := w.repo.Gets.Load()
 	mustGet(t, c.HTTPClient(), w.backend.URL("/"))
 	if n := w.repo.Gets.Load() - gets; n != 0 {
 		t.Errorf("%d requests to the pin service after healing", n)
 	}
+}
+
+// mustHeal makes a request that manifest v1 refuses and checks that it
+// succeeded with v2 in force; it returns how many requests reached the
+// pin service meanwhile.
+func mustHeal(t *testing.T, w *world, c *Client) int64 {
+	t.Helper()
+	gets := w.repo.Gets.Load()
+	mustGet(t, c.HTTPClient(), w.backend.URL("/"))
+	if v := c.State().ManifestVersion; v != 2 {
+		t.Fatalf("manifest v%d in force, want v2", v)
+	}
+	return w.repo.Gets.Load() - gets
 }
 
 // With NoHealOnFailure the same request is refused and the service is not
@@ -157,6 +172,138 @@ func TestHealRefreshFailsKeepsPins(t *testing.T) {
 		if len(w.eventsOf(EventRejected)) == 0 || len(w.eventsOf(EventHealed)) != 0 {
 			t.Errorf("mode %d: events %v", mode, w.events)
 		}
+	}
+}
+
+// The install back after the switch whose heal refresh is lost (the pin
+// service answers the first request with a 500): the heal
+// fetches again after Schedule.HealRetry's wait and the request succeeds.
+// Before the retry, this request failed ("refreshing the pins failed").
+func TestHealRetriesFailedFetch(t *testing.T) {
+	w := newWorld(t)
+	c := w.newClient(nil)
+	w.switched()
+	w.repo.FailNext.Store(1)
+	// The lost request (the next root), then one whole refresh (the next
+	// root, 404, and the manifest).
+	if n := mustHeal(t, w, c); n != 3 {
+		t.Errorf("%d requests to the pin service, want 3", n)
+	}
+	if n := len(w.eventsOf(EventHealed)); n != 1 {
+		t.Errorf("%d healed events", n)
+	}
+	if n := len(w.eventsOf(EventRejected)); n != 1 {
+		t.Errorf("%d rejected events, want 1 (the lost fetch)", n)
+	}
+}
+
+// A pin service that fails every fetch (500): the heal makes DefaultHealAttempts
+// refreshes, waiting as Schedule.HealRetry says, then the request fails
+// and says so; the pins in force stay. A document trust refuses is not
+// fetched again.
+func TestHealRetryBounded(t *testing.T) {
+	w := newWorld(t)
+	cfg := w.config(nil)
+	// Room for every attempt on a loaded machine (the attempts share one
+	// FetchTimeout: TestHealRetryWithinFetchTimeout).
+	cfg.FetchTimeout = 20 * time.Second
+	c := w.newClientWith(cfg)
+	w.switched()
+	w.repo.Mode.Store(ct.Mode500)
+	gets := w.repo.Gets.Load()
+	start := time.Now()
+	_, err := get(c.HTTPClient(), w.backend.URL("/"))
+	took := time.Since(start)
+	var f *enforce.Failure
+	want := fmt.Sprintf("refreshing the pins failed, manifest v1 stays in force: %d refreshes failed", DefaultHealAttempts)
+	if !errors.As(err, &f) || !strings.Contains(err.Error(), want) {
+		t.Fatalf("want %q in: %v", want, err)
+	}
+	// Each failed refresh is one request (the root walk stops at the
+	// network error).
+	if n := w.repo.Gets.Load() - gets; n != DefaultHealAttempts {
+		t.Errorf("%d requests to the pin service, want %d", n, DefaultHealAttempts)
+	}
+	var waits time.Duration
+	for n := 1; ; n++ {
+		d, ok := c.sched.HealRetry(n, nil)
+		if !ok {
+			break
+		}
+		waits += d
+	}
+	waits = time.Duration(float64(waits) * (1 - c.sched.Jitter))
+	if took < waits || took > cfg.FetchTimeout {
+		t.Errorf("the heal took %v; its waits are %v and its bound FetchTimeout %v", took, waits, cfg.FetchTimeout)
+	}
+	if v := c.State().ManifestVersion; v != 1 {
+		t.Fatalf("manifest v%d in force", v)
+	}
+
+	// Not transient: one refresh each, no retry. A refused document (the
+	// next root and the manifest both refused: two requests), an HTML
+	// page (a captive portal), a 404 (no manifest published).
+	for _, tc := range []struct {
+		name string
+		mode int32
+		gets int64
+	}{{"garbage", ct.ModeGarbage, 2}, {"html", ct.ModeHTML, 1}, {"404", ct.Mode404, 2}} {
+		w.repo.Mode.Store(tc.mode)
+		w.clock.Add(DefaultHealMin)
+		gets = w.repo.Gets.Load()
+		if _, err := get(c.HTTPClient(), w.backend.URL("/")); !errors.As(err, &f) || strings.Contains(err.Error(), "refreshes failed") {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		if n := w.repo.Gets.Load() - gets; n != tc.gets {
+			t.Errorf("%s: %d requests to the pin service, want %d (one refresh, no retry)", tc.name, n, tc.gets)
+		}
+	}
+}
+
+// A pin service whose certificate does not verify (an interceptor in
+// front of it) is not a transient failure: one refresh, no retry.
+func TestHealNoRetryUnverifiedService(t *testing.T) {
+	w := newWorld(t)
+	var conns atomic.Int32
+	srv := httptest.NewUnstartedServer(w.repo.Srv.Config.Handler)
+	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			conns.Add(1)
+		}
+	}
+	srv.Config.ErrorLog = log.New(io.Discard, "", 0) // the refused handshakes
+	srv.StartTLS()                                   // httptest's own certificate: not under w.ca
+	t.Cleanup(srv.Close)
+	cfg := w.config(nil)
+	cfg.ServiceURL = srv.URL
+	cfg.ReportURL = w.repo.URL() + "/v1/apps/com.example.app/reports" // reports elsewhere: conns counts refreshes
+	c := w.newClientWith(cfg)
+	w.switched()
+	_, err := get(c.HTTPClient(), w.backend.URL("/"))
+	var f *enforce.Failure
+	if !errors.As(err, &f) || !strings.Contains(err.Error(), "refreshing the pins failed") || strings.Contains(err.Error(), "refreshes failed") {
+		t.Fatalf("%v", err)
+	}
+	if n := conns.Load(); n != 1 {
+		t.Errorf("%d connections to the pin service, want 1 (no retry)", n)
+	}
+}
+
+// The total time of a heal is one FetchTimeout, however many attempts are
+// left: a pin service that trickles holds the request no longer.
+func TestHealRetryWithinFetchTimeout(t *testing.T) {
+	w := newWorld(t)
+	cfg := w.config(nil)
+	cfg.FetchTimeout = 300 * time.Millisecond
+	c := w.newClientWith(cfg)
+	w.switched()
+	w.repo.Mode.Store(ct.ModeTrickle)
+	start := time.Now()
+	if _, err := get(c.HTTPClient(), w.backend.URL("/")); err == nil {
+		t.Fatal("accepted")
+	}
+	if took := time.Since(start); took > cfg.FetchTimeout+time.Second {
+		t.Errorf("the heal took %v with FetchTimeout %v", took, cfg.FetchTimeout)
 	}
 }
 

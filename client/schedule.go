@@ -31,6 +31,25 @@ type Schedule struct {
 // service.
 const DefaultHealMin = time.Minute
 
+// The self-heal's refresh is retried after a transient failure: a pin
+// failure is the moment a refresh matters most (the request waits for
+// it), and one lost fetch (a dropped connection, a 503 from a CDN edge)
+// must not fail the request. DefaultHealAttempts is how many refreshes
+// one heal makes at most: one more than the AWS SDKs' standard retry mode
+// (three attempts; docs.aws.amazon.com/sdkref, "Retry behavior"), because
+// this is the one fetch a refused request depends on, and the attempts
+// are bounded in time anyway. The first retry waits about
+// DefaultHealRetryMin, each next one twice as long (250 ms, 500 ms, 1 s),
+// spread by the schedule's jitter. All of them share one FetchTimeout, so
+// a heal never holds a request longer than a single refresh could.
+// (docs/rotation.md, "Simulation": with 2 % of fetches failing
+// independently, three attempts leave about 0.3 installs refused per
+// million-install run of the default plan, four about 0.006.)
+const (
+	DefaultHealAttempts = 4
+	DefaultHealRetryMin = 250 * time.Millisecond
+)
+
 // NewSchedule returns the schedule a client with these Config fields
 // follows: a non-positive interval is DefaultRefreshInterval, a zero
 // jitter DefaultRefreshJitter, a negative one none, a jitter above 1 is 1,
@@ -70,6 +89,28 @@ func (s Schedule) HealAllowed(last, now time.Time) bool {
 		min = DefaultHealMin
 	}
 	return last.IsZero() || now.Before(last) || now.Sub(last) >= min
+}
+
+// HealRetry reports whether the self-heal refreshes once more after
+// failed consecutive failed refreshes (1 after the first), and the wait
+// before it: at most DefaultHealAttempts refreshes, the waits
+// DefaultHealRetryMin doubling, spread by Jitter with rand as in Next (nil:
+// no jitter). It is the one rule for retrying the heal's refresh; the
+// caller retries only a transient failure (the network, a 5xx or 429
+// status), never a document trust refused (the same bytes would be refused
+// again) nor another answer of the service, and never with verification
+// off. Pin failures alone start heals (HealAllowed bounds how often), so
+// the pin service sees at most DefaultHealAttempts refreshes per HealMin
+// from one client.
+func (s Schedule) HealRetry(failed int, rand func() float64) (time.Duration, bool) {
+	if failed < 1 || failed >= DefaultHealAttempts {
+		return 0, false
+	}
+	d := DefaultHealRetryMin << (failed - 1)
+	if s.Jitter > 0 && rand != nil {
+		d = time.Duration(float64(d) * (1 + s.Jitter*(2*rand()-1)))
+	}
+	return d, true
 }
 
 // FirstRefresh is the wait before the first refresh after Start: none.

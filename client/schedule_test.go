@@ -1,6 +1,7 @@
 package client
 
 import (
+	"slices"
 	"testing"
 	"time"
 )
@@ -101,5 +102,27 @@ func TestScheduleHealAllowed(t *testing.T) {
 		if got := tc.s.HealAllowed(tc.last, tc.now); got != tc.want {
 			t.Errorf("%s: HealAllowed(%v, %v) = %v, want %v", tc.name, tc.last, tc.now, got, tc.want)
 		}
+	}
+}
+
+// The heal's retries: DefaultHealAttempts refreshes in all, the waits
+// doubling from DefaultHealRetryMin, spread by the jitter.
+func TestHealRetry(t *testing.T) {
+	s := Schedule{Jitter: 0.1}
+	var got, low []time.Duration
+	for n := 0; n < 10; n++ {
+		if d, ok := s.HealRetry(n, nil); ok {
+			got = append(got, d)
+		}
+		if d, ok := s.HealRetry(n, func() float64 { return 0 }); ok {
+			low = append(low, d)
+		}
+	}
+	want := []time.Duration{DefaultHealRetryMin, 2 * DefaultHealRetryMin, 4 * DefaultHealRetryMin}
+	if len(got) != DefaultHealAttempts-1 || !slices.Equal(got, want) {
+		t.Fatalf("waits %v, want %v", got, want)
+	}
+	if want := []time.Duration{DefaultHealRetryMin * 9 / 10, 2 * DefaultHealRetryMin * 9 / 10, 4 * DefaultHealRetryMin * 9 / 10}; !slices.Equal(low, want) {
+		t.Fatalf("waits with the lowest jitter %v, want %v", low, want)
 	}
 }

@@ -22,6 +22,11 @@
 // Everything else (sessions, absences, uninstalls, app updates, fetch
 // failures, outages) is a model whose parameters are in [Config], with
 // defaults and their sources in docs/rotation.md ("Simulation").
+//
+// [RunWithHooks] hands the install side to real clients: the agreement
+// tests (agreement_test.go) replay a fleet's schedule with real SDK
+// clients against the real pin service and compare the adoption the
+// service measures with the model's, hour by hour.
 package fleet
 
 import (

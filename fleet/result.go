@@ -40,10 +40,12 @@ type Result struct {
 	BrickedInstallHours int64            `json:"bricked_install_hours"`
 	Causes              map[string]int64 `json:"bricked_causes"`
 	// Heal is whether installs ran the SDK's self-heal; HealRefreshes
-	// counts the refreshes it made, Healed the refused requests that
-	// succeeded on the second handshake.
+	// counts the heals that refreshed, HealRetries the further fetches
+	// they made after a failed one (client.Schedule.HealRetry), Healed
+	// the refused requests that succeeded on the second handshake.
 	Heal          bool  `json:"heal"`
 	HealRefreshes int64 `json:"heal_refreshes"`
+	HealRetries   int64 `json:"heal_retries"`
 	Healed        int64 `json:"healed_requests"`
 
 	// Versions are the manifest versions published, with their pins.
@@ -155,7 +157,7 @@ func (s *sim) publish(h int, keys uint8) {
 	s.winCount = append(s.winCount, 0)
 	s.holdCount = append(s.holdCount, 0)
 	if s.hooks != nil {
-		s.hooks.Publish(v, s.tt.envs[v-1])
+		s.hooks.Publish(s.at(h), v, s.tt.repo.Root(), s.tt.envs[v-1])
 	}
 }
 
@@ -241,7 +243,7 @@ func (r *Result) Summary() string {
 	}
 	heal := "off"
 	if r.Heal {
-		heal = fmt.Sprintf("%d refreshes, %d requests healed", r.HealRefreshes, r.Healed)
+		heal = fmt.Sprintf("%d refreshes (%d retried fetches), %d requests healed", r.HealRefreshes, r.HealRetries, r.Healed)
 	}
 	out += fmt.Sprintf("\nself-heal: %s\nbricked installs: %d, bricked install-hours: %d\n", heal, r.BrickedInstalls, r.BrickedInstallHours)
 	causes := make([]string, 0, len(r.Causes))

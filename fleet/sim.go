@@ -33,17 +33,22 @@ const (
 )
 
 // Hooks let a caller replace the install side of the simulation with real
-// clients (the agreement test): Refresh performs install i's refresh at
-// time at, against the manifest version served, and returns whether it
-// succeeded and the version the install enforces afterwards. Publish is
-// told about every manifest the plan publishes. Nil Hooks: the model.
+// clients (TestAgreementWithRealClients): the model still draws every
+// session, fetch time and fetch failure, and the hooks perform them.
+// Refresh performs install i's refresh at time at (fail: the fetch must
+// fail, as the network would) and returns whether it succeeded and the
+// manifest version the install enforces afterwards. Publish is told
+// about every manifest the plan publishes, at the time it is published,
+// with the root it is signed under. HourEnd is called after the sessions
+// of hour h, when the model records the hour. Nil Hooks: the model.
 type Hooks interface {
-	Publish(version int, envelope []byte)
+	Publish(at time.Time, version int, root, manifest []byte)
 	Refresh(install int, at time.Time, fail bool) (ok bool, held int)
 	// AppUpdate: install i now runs an app bundling version bundled.
 	AppUpdate(install int, at time.Time, bundled int) (held int)
 	// Reinstall: install i was removed and installed again (new cache, new id) with bundled.
 	Reinstall(install int, at time.Time, bundled int)
+	HourEnd(h int)
 }
 
 // sim is one run. Per-install state is kept as parallel arrays (struct of
@@ -68,7 +73,7 @@ type sim struct {
 	lastOK    []int32 // hour of the last successful refresh (-1: none)
 	lastSeen  []int32 // hour of the latest sighting of the current install id (-1: none)
 	lastVer   []uint8 // version that sighting reported
-	idBorn    []int32 // hour the install id was drawn
+	idBorn    []int64 // second the install id was drawn (noID: none yet)
 	bricked   []bool
 	lastHeal  []int64 // seconds since Epoch of the last self-heal refresh (noHeal: never)
 
@@ -124,7 +129,7 @@ func newSim(cfg Config, hooks Hooks) *sim {
 		lastOK:    make([]int32, n),
 		lastSeen:  make([]int32, n),
 		lastVer:   make([]uint8, n),
-		idBorn:    make([]int32, n),
+		idBorn:    make([]int64, n),
 		bricked:   make([]bool, n),
 		lastHeal:  make([]int64, n),
 		buckets:   make([][]int32, hours),
@@ -135,7 +140,7 @@ func newSim(cfg Config, hooks Hooks) *sim {
 		res:        &Result{},
 	}
 	if hooks != nil {
-		hooks.Publish(1, s.tt.envs[0])
+		hooks.Publish(Epoch.Add(-time.Hour), 1, s.tt.repo.Root(), s.tt.envs[0])
 	}
 	for _, o := range cfg.Outages {
 		for h := o.StartHour; h < o.StartHour+o.Hours && h < hours; h++ {
@@ -193,7 +198,7 @@ func (s *sim) newInstall(i, h int, per [][2]float64) {
 	s.rate[i] = float32(per[j][1])
 	s.delay[i] = float32(s.updateDelay(s.rng.Float64()))
 	s.lastSeen[i] = -1
-	s.idBorn[i] = int32(h)
+	s.idBorn[i] = noID
 	s.failures[i] = 0
 	s.sessLeft[i] = 0
 	// The app installed at h is the latest release out by then.
@@ -301,6 +306,9 @@ func (s *sim) run() {
 			s.sessionHour(int(i), h, per)
 		}
 		s.record(h)
+		if s.hooks != nil {
+			s.hooks.HourEnd(h)
+		}
 	}
 }
 
@@ -419,7 +427,7 @@ func (s *sim) fetch(i, h int, at int64) (bool, string) {
 		before := int(s.held[i])
 		ok, v := s.hooks.Refresh(i, t, fail)
 		if !fail {
-			s.sight(i, h, before)
+			s.sight(i, h, at, before)
 		}
 		s.setHeld(i, v)
 		if ok {
@@ -434,7 +442,7 @@ func (s *sim) fetch(i, h int, at int64) (bool, string) {
 	if fail {
 		return false, why
 	}
-	s.sight(i, h, int(s.held[i]))
+	s.sight(i, h, at, int(s.held[i]))
 	if s.tt.accepts(int(s.held[i]), s.served, t) {
 		s.setHeld(i, s.served)
 	} else if int(s.held[i]) != s.served {
@@ -451,7 +459,8 @@ const noHeal = math.MinInt64
 // i at second at (of hour h) was refused under the pins it holds: if
 // client.Schedule.HealAllowed lets it, one refresh (a fetch like any
 // other: it fails in an outage or with FetchFailureRate, and what it
-// adopts is trust's decision); the request is retried, and succeeds, only
+// adopts is trust's decision), made again after a failed fetch as
+// client.Schedule.HealRetry allows; the request is retried, and succeeds, only
 // if the install's pins then cover the live key. It returns whether the
 // request succeeded and, when not, why ("" when healing is off).
 func (s *sim) heal(i, h int, at int64) (bool, string) {
@@ -469,6 +478,20 @@ func (s *sim) heal(i, h int, at int64) (bool, string) {
 	s.lastHeal[i] = at
 	s.res.HealRefreshes++
 	ok, why := s.fetch(i, h, at)
+	// A failed fetch is made again as client.Schedule.HealRetry allows
+	// (healRefresh in client/heal.go: the model's fetch failures and
+	// outages are the transient failures it retries), each attempt failing
+	// on its own with FetchFailureRate, and all of them in an outage; a
+	// manifest trust refused is not fetched again. The waits (under a
+	// second in all) are within the second the model counts in, so no
+	// jitter is drawn for them.
+	for failed := 1; !ok && why != CauseRefused; failed++ {
+		if _, again := s.sched.HealRetry(failed, nil); !again {
+			break
+		}
+		s.res.HealRetries++
+		ok, why = s.fetch(i, h, at)
+	}
 	switch {
 	case !ok && why == CauseOutage:
 		return false, CauseHealOutage
@@ -483,12 +506,18 @@ func (s *sim) heal(i, h int, at int64) (bool, string) {
 	return true, ""
 }
 
-// sight records a manifest fetch as the service counts it: the latest
-// sighting per install id within the window, by the version it named.
-func (s *sim) sight(i, h, v int) {
-	if int32(h)-s.idBorn[i] >= int32(telemetry.RotateAfter/time.Hour) {
+// noID marks an install that has not drawn its install id yet.
+const noID = math.MinInt64
+
+// sight records a manifest fetch at second at of hour h as the service
+// counts it: the latest sighting per install id within the window, by the
+// version it named. The id is the SDK's (client/telemetry.go): drawn at
+// the install's first manifest fetch, replaced at the first one
+// telemetry.RotateAfter after that.
+func (s *sim) sight(i, h int, at int64, v int) {
+	if s.idBorn[i] == noID || at-s.idBorn[i] >= int64(telemetry.RotateAfter/time.Second) {
 		// A new install id: the old one's sighting stays until it ages out.
-		s.idBorn[i] = int32(h)
+		s.idBorn[i] = at
 		s.lastSeen[i] = -1
 	}
 	w := int32(time.Duration(s.cfg.Window) / time.Hour)

@@ -96,10 +96,16 @@ type Repo struct {
 	Manifests map[uint64][]byte
 	mversion  uint64
 
-	Mode    atomic.Int32
-	Gets    atomic.Int64
-	Srv     *httptest.Server
-	Reports chan Report
+	Mode atomic.Int32
+	// FailNext makes that many of the next GETs fail as in Mode500,
+	// whatever Mode says: a single lost fetch (a closed connection would
+	// not do: net/http retries an idempotent request on a reused
+	// connection closed before any answer, so the client would not see
+	// it).
+	FailNext atomic.Int32
+	Gets     atomic.Int64
+	Srv      *httptest.Server
+	Reports  chan Report
 }
 
 // NewRepo starts a repository for app whose keys derive from seed.
@@ -245,7 +251,14 @@ func (r *Repo) serve(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 	r.Gets.Add(1)
-	switch r.Mode.Load() {
+	mode := r.Mode.Load()
+	for n := r.FailNext.Load(); n > 0; n = r.FailNext.Load() {
+		if r.FailNext.CompareAndSwap(n, n-1) {
+			mode = Mode500
+			break
+		}
+	}
+	switch mode {
 	case ModeDown:
 		// Close the connection without an answer.
 		hj, ok := w.(http.Hijacker)

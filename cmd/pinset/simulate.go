@@ -18,8 +18,9 @@ const simulateHelp = `Simulate a fleet of installed apps through one key rotatio
 sessions, absences, uninstalls, app updates bundling manifests, fetch failures
 and outages; the SDK's refresh schedule (client.Schedule) and verifier
 (trust.State); the rotation plan (rotate.Decide) fed by the adoption the
-service would measure; a request refused under the pins held refreshes and
-retries once, as the SDK's self-heal does (client.Schedule.HealAllowed;
+service would measure; a request refused under the pins held refreshes (the
+refresh made again after a failed fetch, up to four times) and retries once,
+as the SDK's self-heal does (client.Schedule.HealAllowed and HealRetry;
 --heal off to compare). It prints the adoption of the next pin, the time to
 50, 90, 99 and 99.9 % of installs, and the bricked installs (an install whose
 request its pins refuse, even after the self-heal) with their causes.
@@ -57,7 +58,7 @@ func newSimulateCmd() *cobra.Command {
 	f.IntVar(&o.days, "days", 0, "simulated days (default 90)")
 	f.Uint64Var(&o.seed, "seed", 1, "random seed (same seed, same result)")
 	f.StringVar(&o.gate, "gate", "on", "on: switch when adoption and hold-down allow; off: switch one day after the announcement")
-	f.StringVar(&o.heal, "heal", "on", "on: a request refused under the pins held refreshes and retries once (the SDK's self-heal); off: none")
+	f.StringVar(&o.heal, "heal", "on", "on: a request refused under the pins held refreshes (again after a failed fetch) and retries once (the SDK's self-heal); off: none")
 	f.Float64Var(&o.threshold, "threshold", 0.99, "fraction of active installs holding the next pin before the switch")
 	f.StringVar(&o.holdDown, "hold-down", "7d", "least time between announcement and switch")
 	f.StringVar(&o.refresh, "refresh-interval", "1h", "the SDK's refresh interval")

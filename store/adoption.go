@@ -157,13 +157,14 @@ func capPerNetwork(ctx context.Context, c conn, rows []InstallSighting, limit Ne
 		}
 		groups[k] = append(groups[k], x)
 	}
+	counted, err := networkInstalls(ctx, c, keys, limit.Since)
+	if err != nil {
+		return nil, nil, err
+	}
 	kept := make([]InstallSighting, 0, len(rows))
 	capped := map[string]int64{}
 	for _, k := range keys {
-		counted, err := networkInstalls(ctx, c, k[0], k[1], limit.Since)
-		if err != nil {
-			return nil, nil, err
-		}
+		counted := counted[k]
 		g := groups[k]
 		sort.SliceStable(g, func(i, j int) bool { return g[i].Seen.Before(g[j].Seen) })
 		for _, x := range g {
@@ -187,22 +188,53 @@ func capPerNetwork(ctx context.Context, c conn, rows []InstallSighting, limit Ne
 	return kept, capped, nil
 }
 
-// networkInstalls are the installs of app counted for network since.
-func networkInstalls(ctx context.Context, c conn, app, network string, since time.Time) (map[string]bool, error) {
-	rs, err := c.query(ctx, `SELECT install FROM adoption_installs WHERE app = $1 AND network = $2 AND seen_at >= $3`, app, network, unix(since))
+// networkInstalls are the installs counted since for each (app, network)
+// of keys (an empty set for a network with none), in one query per app and
+// recordChunk networks.
+func networkInstalls(ctx context.Context, c conn, keys [][2]string, since time.Time) (map[[2]string]map[string]bool, error) {
+	out := make(map[[2]string]map[string]bool, len(keys))
+	byApp := map[string][]string{}
+	for _, k := range keys {
+		out[k] = map[string]bool{}
+		byApp[k[0]] = append(byApp[k[0]], k[1])
+	}
+	for app, nets := range byApp {
+		for len(nets) > 0 {
+			n := min(len(nets), recordChunk)
+			var q strings.Builder
+			q.WriteString(`SELECT network, install FROM adoption_installs WHERE app = $1 AND seen_at >= $2 AND network IN (`)
+			args := []any{app, unix(since)}
+			for i, nw := range nets[:n] {
+				if i > 0 {
+					q.WriteString(", ")
+				}
+				fmt.Fprintf(&q, "$%d", i+3)
+				args = append(args, nw)
+			}
+			q.WriteString(")")
+			if err := scanNetworkInstalls(ctx, c, q.String(), args, app, out); err != nil {
+				return nil, err
+			}
+			nets = nets[n:]
+		}
+	}
+	return out, nil
+}
+
+func scanNetworkInstalls(ctx context.Context, c conn, q string, args []any, app string, out map[[2]string]map[string]bool) error {
+	rs, err := c.query(ctx, q, args...)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	defer rs.Close()
-	out := map[string]bool{}
 	for rs.Next() {
-		var id string
-		if err := rs.Scan(&id); err != nil {
-			return nil, err
+		var nw, id string
+		if err := rs.Scan(&nw, &id); err != nil {
+			return err
 		}
-		out[id] = true
+		out[[2]string{app, nw}][id] = true
 	}
-	return out, rs.Err()
+	return rs.Err()
 }
 
 func (s *sqlStore) Adoption(ctx context.Context, app string, since time.Time) (AdoptionCounts, error) {

@@ -308,7 +308,11 @@ func clientNetwork(r *http.Request) string {
 // key stood for.
 func (a *adoption) anonKey(app, addr string, at time.Time) string {
 	day := at.UTC().Format("2006-01-02")
-	if day != a.saltDay || a.salt == nil {
+	// Only a later day replaces the salt: a flush holding fetches from
+	// both sides of midnight (in any order) would otherwise draw a new
+	// salt at each switch, and one address or network would count under
+	// several keys. Late fetches of the day before take the new salt.
+	if day > a.saltDay || a.salt == nil {
 		salt := make([]byte, 32)
 		if _, err := io.ReadFull(a.rand, salt); err != nil {
 			salt = nil // counted under an unsalted hash only if the rand source fails

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"pinset.dev/pinset/rotate"
 	"pinset.dev/pinset/telemetry"
@@ -189,5 +190,41 @@ func TestForgedTelemetryHoldsThePlan(t *testing.T) {
 				t.Fatalf("status after the fleet adopted: %+v", st)
 			}
 		})
+	}
+}
+
+// TestClientNetwork: IPv4 clients count by /24, IPv6 ones by /64 (an
+// IPv4-mapped address as IPv4); the stored key of a network names no
+// address and changes with the app and the salt day.
+func TestClientNetwork(t *testing.T) {
+	for addr, want := range map[string]string{
+		"192.0.2.77:443":              "192.0.2.0/24",
+		"127.0.9.1:1":                 "127.0.9.0/24",
+		"[::ffff:198.51.100.7]:1":     "198.51.100.0/24",
+		"[2001:db8:1:2:3:4:5:6]:8443": "2001:db8:1:2::/64",
+		"[fe80::1%eth0]:1":            "fe80::/64",
+	} {
+		r, _ := http.NewRequest("GET", "/", nil)
+		r.RemoteAddr = addr
+		if got := clientNetwork(r); got != want {
+			t.Errorf("clientNetwork(%s) = %s, want %s", addr, got, want)
+		}
+	}
+	e := newEnv(t, nil)
+	a := e.srv.adoption
+	now := e.clock.Now()
+	k := a.networkKey("shop", "192.0.2.0/24", now)
+	if !strings.HasPrefix(k, "n-") || strings.Contains(k, "192") || len(k) != 2+30 {
+		t.Fatalf("network key %q", k)
+	}
+	if a.networkKey("shop", "192.0.2.0/24", now) != k || a.networkKey("other", "192.0.2.0/24", now) == k ||
+		a.networkKey("shop", "192.0.3.0/24", now) == k || a.networkKey("shop", "192.0.2.0/24", now.Add(24*time.Hour)) == k {
+		t.Fatal("network keys: want one per app, network and salt day")
+	}
+	// A fetch of the day before, flushed after one of the new day, takes
+	// the new day's salt: one key per network across the flush.
+	next := a.networkKey("shop", "192.0.2.0/24", now.Add(24*time.Hour))
+	if late := a.networkKey("shop", "192.0.2.0/24", now); late != next {
+		t.Fatal("a late fetch of the day before drew another salt")
 	}
 }

@@ -146,6 +146,9 @@ func (s *sim) observe(now time.Time) rotate.Observation {
 		Now: now, ManifestVersion: int64(s.served),
 		NextPublished: bits&(1<<keyNext) != 0, OldPublished: bits&(1<<keyLive) != 0,
 		Active: active, NextClients: next,
+		// The simulated fleet fetches from one network, so the
+		// per-network adoption is the installs' adoption.
+		Networks: 1, NextNetworkShare: share(next, active),
 		CanSign: true, SignersNeeded: 1, Deploy: true,
 	}
 }
@@ -255,4 +258,11 @@ func (r *Result) Summary() string {
 		out += fmt.Sprintf("  %d: %s\n", r.Causes[c], c)
 	}
 	return out
+}
+
+func share(n, of int64) float64 {
+	if of == 0 {
+		return 0
+	}
+	return float64(n) / float64(of)
 }

@@ -81,7 +81,11 @@ func newWorld(t *testing.T) *world {
 	w.srv, err = server.New(server.Config{
 		Store: st, Now: w.clock.Now, RefreshInterval: time.Nanosecond,
 		PublishGate: check.ManifestGate(opts),
-		Adoption:    server.AdoptionConfig{FlushInterval: time.Hour}, // flushed by the test, once per simulated day
+		// Flushed by the test, once per simulated day. Every SDK client
+		// fetches from 127.0.0.1, one client network: the cap of installs
+		// per network is lifted so that all 200 count (the cap and the
+		// per-network gate: server.TestForgedTelemetryHoldsThePlan).
+		Adoption: server.AdoptionConfig{FlushInterval: time.Hour, MaxInstallsPerNetwork: 1000},
 		Rotation: server.RotationConfig{Signer: w.repo.PinsKeys[0], Check: opts, Deploy: func(ctx context.Context, d server.DeployRequest) error {
 			w.mu.Lock()
 			w.deploys = append(w.deploys, d)

@@ -147,6 +147,18 @@ type Observation struct {
 	ManifestVersion int64
 	// Active installs, and those whose manifest pins NextPin for the host.
 	Active, NextClients int64
+	// Networks is the number of client networks the active installs were
+	// seen from; NextNetworkShare the mean over those networks of the
+	// fraction of each network's installs that pin NextPin for the host.
+	// Made-up installs from a few networks barely move it (the gate's
+	// cross-check on forged telemetry); zero Networks never passes.
+	Networks         int64
+	NextNetworkShare float64
+	// CappedSightings is how many fetches were not counted because their
+	// network had its cap of installs (named in the words while the plan
+	// waits); MaxInstallsPerNetwork is that cap.
+	CappedSightings       int64
+	MaxInstallsPerNetwork int
 	// CanSign: the service can sign the manifests the plan needs (pins
 	// role threshold 1 and its key in the role). SignersNeeded is the
 	// threshold, for the words.
@@ -299,13 +311,23 @@ func decide(p Plan, o Observation) Decision {
 		if o.Active == 0 || frac < p.Threshold {
 			waits = append(waits, fmt.Sprintf("adoption %.4g of active installs holding the next pin (now %.4g: %d of %d)", p.Threshold, frac, o.NextClients, o.Active))
 		}
+		// The cross-check forged telemetry cannot satisfy: installs
+		// claiming the next pin from a few networks must not outweigh
+		// the networks whose installs still fetch the old manifest.
+		if o.Networks == 0 || o.NextNetworkShare < p.Threshold {
+			waits = append(waits, fmt.Sprintf("adoption %.4g across client networks, each network weighing the same (now %.4g over %d networks)", p.Threshold, o.NextNetworkShare, o.Networks))
+		}
 		if until := p.AnnouncedAt.Add(p.HoldDown); o.Now.Before(until) {
 			waits = append(waits, fmt.Sprintf("the hold-down until %s (%s after the announcement)", until.UTC().Format(time.RFC3339), p.HoldDown))
 		}
 		if len(waits) > 0 {
-			return stay("waiting for " + strings.Join(waits, ", and "))
+			blocked := "waiting for " + strings.Join(waits, ", and ")
+			if o.CappedSightings > 0 {
+				blocked += fmt.Sprintf(" (%d manifest fetches were not counted: their network already had %d installs counted, adoption.max_installs_per_network)", o.CappedSightings, o.MaxInstallsPerNetwork)
+			}
+			return stay(blocked)
 		}
-		return move(Ready, fmt.Sprintf("%d of %d active installs (%.4g) hold the next pin; hold-down passed", o.NextClients, o.Active, frac))
+		return move(Ready, fmt.Sprintf("%d of %d active installs (%.4g) hold the next pin, %.4g across %d networks; hold-down passed", o.NextClients, o.Active, frac, o.NextNetworkShare, o.Networks))
 
 	case p.State == Ready:
 		switch {

@@ -30,7 +30,7 @@ func awaiting(what string) func(*Plan) { return func(p *Plan) { p.Awaiting = wha
 // are all met.
 func ready(mod ...func(*Observation)) Observation {
 	o := Observation{Now: t0.Add(8 * 24 * time.Hour), NextPublished: true, OldPublished: true, ManifestVersion: 7,
-		Active: 1000, NextClients: 995, SignersNeeded: 2}
+		Active: 1000, NextClients: 995, Networks: 200, NextNetworkShare: 0.995, SignersNeeded: 2}
 	for _, m := range mod {
 		m(&o)
 	}
@@ -66,6 +66,18 @@ func TestDecide(t *testing.T) {
 		{"adopting, hold-down just passed", plan(Adopting), ready(func(o *Observation) { o.Now = t0.Add(7 * 24 * time.Hour) }), Ready, "", NoAction, ""},
 		{"adopting, too few installs", plan(Adopting), ready(func(o *Observation) { o.Active, o.NextClients = 99, 99 }), Adopting, "", NoAction, "at least 100 active installs (99 seen)"},
 		{"adopting, min-clients 5", plan(Adopting, func(p *Plan) { p.MinClients = 5 }), ready(func(o *Observation) { o.Active, o.NextClients = 5, 5 }), Ready, "", NoAction, ""},
+		// The cross-check on forged telemetry: 10,000 made-up installs
+		// claiming the next pin from one network of 200 lift the install
+		// fraction but not the per-network one.
+		{"adopting, installs forged from one network", plan(Adopting), ready(func(o *Observation) {
+			o.Active, o.NextClients, o.Networks, o.NextNetworkShare = 11000, 10990, 200, 0.005
+		}), Adopting, "", NoAction, "adoption 0.99 across client networks, each network weighing the same (now 0.005 over 200 networks)"},
+		{"adopting, network share just below", plan(Adopting), ready(func(o *Observation) { o.NextNetworkShare = 0.9899 }), Adopting, "", NoAction, "across client networks"},
+		{"adopting, network share at the threshold", plan(Adopting), ready(func(o *Observation) { o.NextNetworkShare = 0.99 }), Ready, "", NoAction, ""},
+		{"adopting, no network measured", plan(Adopting), ready(func(o *Observation) { o.Networks, o.NextNetworkShare = 0, 1 }), Adopting, "", NoAction, "over 0 networks"},
+		{"adopting, capped sightings named while waiting", plan(Adopting), ready(func(o *Observation) {
+			o.NextClients, o.CappedSightings, o.MaxInstallsPerNetwork = 500, 9936, 64
+		}), Adopting, "", NoAction, "9936 manifest fetches were not counted: their network already had 64 installs counted"},
 		{"adopting, nobody", plan(Adopting, func(p *Plan) { p.MinClients = 1 }), ready(func(o *Observation) { o.Active, o.NextClients = 0, 0 }), Adopting, "", NoAction, "at least 1 active"},
 		{"adopting, next pin unpublished", plan(Adopting), ready(func(o *Observation) { o.NextPublished = false }), Adopting, "", NoAction, "does not pin the next key"},
 

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"net/netip"
 	"sort"
 	"strconv"
 	"strings"
@@ -32,6 +33,13 @@ import (
 // client's address hashed with a salt that is random, held only in memory
 // and replaced every UTC day, and counted at the version their
 // If-None-Match names.
+//
+// Every sighting also carries its client network (IPv4 /24, IPv6 /64)
+// hashed under the same salt, and one network counts at most
+// MaxInstallsPerNetwork distinct installs per window (the store enforces
+// it when writing: store.RecordInstallsCapped): made-up install ids sent
+// from a few networks cannot outnumber the fleet (docs/rotation.md,
+// "Forged telemetry").
 
 // AdoptionConfig configures adoption telemetry.
 type AdoptionConfig struct {
@@ -47,10 +55,23 @@ type AdoptionConfig struct {
 	Off bool
 	// Rand is the source of the daily address salt; nil: crypto/rand.
 	Rand io.Reader
+	// MaxInstallsPerNetwork is the most distinct installs one client
+	// network (IPv4 /24, IPv6 /64) has counted per window; further
+	// sightings are not counted, and are counted as capped. Default
+	// DefaultMaxInstallsPerNetwork.
+	MaxInstallsPerNetwork int
 }
 
 // DefaultAdoptionWindow is the default sliding window of active installs.
 const DefaultAdoptionWindow = 7 * 24 * time.Hour
+
+// DefaultMaxInstallsPerNetwork is the default cap of installs counted per
+// client network and window. Carrier-grade NAT puts many phones behind one
+// address, so a cap undercounts holders and non-holders of that network
+// alike; the rotation then waits longer (min-clients, the per-network
+// gate), which is the safe direction. 64 keeps an office or a NAT pool
+// mostly counted while a forger needs a network per 64 made-up installs.
+const DefaultMaxInstallsPerNetwork = 64
 
 // Limits of the in-memory notes.
 const (
@@ -66,6 +87,7 @@ const anonPrefix = "a-"
 
 type fetchNote struct {
 	app, addr, etag string
+	network         string // the address's /24 or /64, never stored
 	info            telemetry.Info
 	ok              bool // info is valid
 	seen            time.Time
@@ -74,6 +96,7 @@ type fetchNote struct {
 type adoption struct {
 	s      *Server
 	window time.Duration
+	perNet int
 	flushI time.Duration
 	rand   io.Reader
 
@@ -87,6 +110,9 @@ type adoption struct {
 	pruned  time.Time
 	etagIdx map[string]*etagIndex
 
+	cappedMu sync.Mutex
+	capped   map[string]int64 // per app, since the service started
+
 	manMu    sync.Mutex
 	manCache sync.Map // "app/version" -> []policy.Policy
 	nman     int      // guarded by manMu
@@ -94,6 +120,7 @@ type adoption struct {
 	headers                   *prometheus.CounterVec
 	hValid, hInvalid, hAbsent prometheus.Counter
 	dropped                   prometheus.Counter
+	cappedTotal               prometheus.Counter
 	flushes                   *prometheus.CounterVec
 	active                    *prometheus.Desc
 	ratio                     *prometheus.Desc
@@ -106,8 +133,11 @@ type etagIndex struct {
 
 func (s *Server) initAdoption() error {
 	c := s.cfg.Adoption
-	a := &adoption{s: s, window: c.Window, flushI: c.FlushInterval, rand: c.Rand,
-		pending: map[string]fetchNote{}, etagIdx: map[string]*etagIndex{}}
+	a := &adoption{s: s, window: c.Window, flushI: c.FlushInterval, rand: c.Rand, perNet: c.MaxInstallsPerNetwork,
+		pending: map[string]fetchNote{}, etagIdx: map[string]*etagIndex{}, capped: map[string]int64{}}
+	if a.perNet <= 0 {
+		a.perNet = DefaultMaxInstallsPerNetwork
+	}
 	if a.window <= 0 {
 		a.window = DefaultAdoptionWindow
 	}
@@ -124,6 +154,9 @@ func (s *Server) initAdoption() error {
 	a.dropped = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "pinset_adoption_dropped_total", Help: "Manifest fetches not counted for adoption because too many were waiting to be written.",
 	})
+	a.cappedTotal = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "pinset_adoption_sightings_capped_total", Help: "Manifest fetches not counted for adoption because their client network already had adoption.max_installs_per_network installs counted in the window.",
+	})
 	a.flushes = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "pinset_adoption_writes_total", Help: "Adoption telemetry writes to the store by result.",
 	}, []string{"result"})
@@ -131,7 +164,7 @@ func (s *Server) initAdoption() error {
 	a.flushes.WithLabelValues("failed")
 	a.active = prometheus.NewDesc("pinset_adoption_active_clients", "Distinct installs that fetched the manifest within the adoption window, per app.", []string{"app"}, nil)
 	a.ratio = prometheus.NewDesc("pinset_pin_adoption_ratio", "Fraction of active installs whose manifest holds the pin, per app and pin.", []string{"app", "pin"}, nil)
-	for _, col := range []prometheus.Collector{a.headers, a.dropped, a.flushes, adoptionCollector{a}} {
+	for _, col := range []prometheus.Collector{a.headers, a.dropped, a.cappedTotal, a.flushes, adoptionCollector{a}} {
 		if err := s.reg.Register(col); err != nil {
 			return err
 		}
@@ -146,7 +179,7 @@ func (s *Server) recordFetch(r *http.Request, app string) {
 	if s.cfg.Adoption.Off {
 		return
 	}
-	n := fetchNote{app: app, seen: s.now()}
+	n := fetchNote{app: app, seen: s.now(), network: clientNetwork(r)}
 	var key string
 	if lines := r.Header[telemetry.Header]; len(lines) > 0 {
 		info, err := telemetry.Parse(lines)
@@ -205,7 +238,7 @@ func (a *adoption) flush(ctx context.Context) error {
 	if len(notes) > 0 {
 		rows := make([]store.InstallSighting, 0, len(notes))
 		for _, n := range notes {
-			row := store.InstallSighting{App: n.app, Seen: n.seen}
+			row := store.InstallSighting{App: n.app, Seen: n.seen, Network: a.networkKey(n.app, n.network, n.seen)}
 			if n.ok {
 				row.Install, row.RootVersion, row.ManifestVersion, row.SDK = n.info.ID, int64(n.info.RootVersion), int64(n.info.ManifestVersion), n.info.SDK
 			} else {
@@ -218,12 +251,14 @@ func (a *adoption) flush(ctx context.Context) error {
 			}
 			rows = append(rows, row)
 		}
-		if err := a.s.store.RecordInstalls(ctx, rows); err != nil {
+		capped, err := a.s.store.RecordInstallsCapped(ctx, rows, store.NetworkLimit{Max: a.perNet, Since: now.Add(-a.window)})
+		if err != nil {
 			a.flushes.WithLabelValues("failed").Inc()
 			a.s.log.Error("adoption telemetry not written", "fetches", len(rows), "err", err)
 			errs = append(errs, err)
 		} else {
 			a.flushes.WithLabelValues("written").Inc()
+			a.noteCapped(capped)
 		}
 	}
 	if now.Sub(a.pruned) >= adoptionPruneEvery {
@@ -236,13 +271,48 @@ func (a *adoption) flush(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
+// noteCapped counts the sightings the store left out: the metric, and per
+// app for the adoption answer.
+func (a *adoption) noteCapped(capped map[string]int64) {
+	a.cappedMu.Lock()
+	defer a.cappedMu.Unlock()
+	for app, n := range capped {
+		a.cappedTotal.Add(float64(n))
+		a.capped[app] += n
+		a.s.log.Warn("adoption sightings over adoption.max_installs_per_network not counted", "app", app, "sightings", n, "max_installs_per_network", a.perNet)
+	}
+}
+
+// networkKey is the key of a client network: the anonymous key of its
+// prefix, so that networks can be told apart within a salt day and never
+// named.
+func (a *adoption) networkKey(app, network string, at time.Time) string {
+	return "n-" + strings.TrimPrefix(a.anonKey(app, "net\x00"+network, at), anonPrefix)
+}
+
+// clientNetwork is the network a client counts under: the /24 of its
+// IPv4 address, the /64 of its IPv6 address.
+func clientNetwork(r *http.Request) string {
+	addr := clientAddr(r)
+	ip, err := netip.ParseAddr(addr)
+	if err != nil || !ip.Is4() {
+		return addr // already a /64 prefix (or unparseable: the address itself)
+	}
+	p, _ := ip.Prefix(24)
+	return p.String()
+}
+
 // anonKey derives the key of a client without telemetry: HMAC-SHA256 of
 // app and address under the day's salt. The salt never leaves memory and
 // is replaced each UTC day, after which nobody can tell which address a
 // key stood for.
 func (a *adoption) anonKey(app, addr string, at time.Time) string {
 	day := at.UTC().Format("2006-01-02")
-	if day != a.saltDay || a.salt == nil {
+	// Only a later day replaces the salt: a flush holding fetches from
+	// both sides of midnight (in any order) would otherwise draw a new
+	// salt at each switch, and one address or network would count under
+	// several keys. Late fetches of the day before take the new salt.
+	if day > a.saltDay || a.salt == nil {
 		salt := make([]byte, 32)
 		if _, err := io.ReadFull(a.rand, salt); err != nil {
 			salt = nil // counted under an unsalted hash only if the rand source fails
@@ -325,8 +395,17 @@ type AdoptionReport struct {
 	ActiveClients int64                `json:"active_clients"`
 	Versions      []store.VersionCount `json:"versions"`
 	Pins          []PinAdoption        `json:"pins"`
+	// Networks is the number of distinct client networks (IPv4 /24,
+	// IPv6 /64, per salt day) the active installs were seen from.
+	Networks int64 `json:"networks"`
+	// MaxInstallsPerNetwork is the cap of installs counted per network
+	// and window; CappedSightings the fetches it left out since the
+	// service started.
+	MaxInstallsPerNetwork int   `json:"max_installs_per_network"`
+	CappedSightings       int64 `json:"capped_sightings"`
 
-	held map[int64][]policy.Policy
+	held     map[int64][]policy.Policy
+	networks []store.NetworkVersionCount
 }
 
 // PinAdoption is one pin's share of the active installs.
@@ -334,6 +413,10 @@ type PinAdoption struct {
 	Pin      string  `json:"pin"`
 	Clients  int64   `json:"clients"`
 	Fraction float64 `json:"fraction"`
+	// NetworkFraction is the pin's adoption with every client network
+	// weighing the same: the mean over networks of the fraction of the
+	// network's installs holding it.
+	NetworkFraction float64 `json:"network_fraction"`
 }
 
 // Adoption computes the adoption of app's pins over the window ending now:
@@ -346,7 +429,11 @@ func (s *Server) Adoption(ctx context.Context, app string) (*AdoptionReport, err
 		return nil, err
 	}
 	rep := &AdoptionReport{App: app, WindowSeconds: int64(a.window / time.Second), ActiveClients: counts.Active,
-		Versions: counts.Versions, Pins: []PinAdoption{}, held: map[int64][]policy.Policy{}}
+		Versions: counts.Versions, Pins: []PinAdoption{}, MaxInstallsPerNetwork: a.perNet,
+		held: map[int64][]policy.Policy{}, networks: counts.Networks}
+	a.cappedMu.Lock()
+	rep.CappedSightings = a.capped[app]
+	a.cappedMu.Unlock()
 	clients := map[pin.Pin]int64{}
 	for _, v := range counts.Versions {
 		hosts, err := a.hosts(ctx, app, v.ManifestVersion)
@@ -367,8 +454,10 @@ func (s *Server) Adoption(ctx context.Context, app string) (*AdoptionReport, err
 			clients[p] += 0
 		}
 	}
+	var netShare map[pin.Pin]float64
+	rep.Networks, netShare = rep.networkShares(func(hosts []policy.Policy, p pin.Pin) bool { return pinsOf(hosts)[p] })
 	for p, n := range clients {
-		rep.Pins = append(rep.Pins, PinAdoption{Pin: p.String(), Clients: n, Fraction: fraction(n, counts.Active)})
+		rep.Pins = append(rep.Pins, PinAdoption{Pin: p.String(), Clients: n, Fraction: fraction(n, counts.Active), NetworkFraction: netShare[p]})
 	}
 	sort.Slice(rep.Pins, func(i, j int) bool {
 		if rep.Pins[i].Clients != rep.Pins[j].Clients {
@@ -392,6 +481,69 @@ func (r *AdoptionReport) HostPinFraction(pattern string, p pin.Pin) (clients int
 		}
 	}
 	return clients, fraction(clients, r.ActiveClients)
+}
+
+// HostPinNetworkFraction is HostPinFraction with every client network
+// weighing the same (the rotation gate's cross-check, docs/rotation.md):
+// made-up installs from a few networks move it by at most their share of
+// the networks.
+func (r *AdoptionReport) HostPinNetworkFraction(pattern string, p pin.Pin) (networks int64, frac float64) {
+	networks, shares := r.networkShares(func(hosts []policy.Policy, q pin.Pin) bool {
+		for _, h := range hosts {
+			if h.Pattern == pattern && pin.Contains(h.Pins, q) {
+				return true
+			}
+		}
+		return false
+	}, p)
+	return networks, shares[p]
+}
+
+// networkShares computes, for the pins given (every pin held when none
+// is), the mean over the active networks of the fraction of each
+// network's installs whose manifest holds the pin (as holds decides).
+func (r *AdoptionReport) networkShares(holds func([]policy.Policy, pin.Pin) bool, only ...pin.Pin) (int64, map[pin.Pin]float64) {
+	type netCount struct {
+		total int64
+		held  map[pin.Pin]int64
+	}
+	nets := map[string]*netCount{}
+	var order []string
+	for _, c := range r.networks {
+		n := nets[c.Network]
+		if n == nil {
+			n = &netCount{held: map[pin.Pin]int64{}}
+			nets[c.Network] = n
+			order = append(order, c.Network)
+		}
+		n.total += c.Clients
+		hosts := r.held[c.ManifestVersion]
+		pins := only
+		if len(only) == 0 {
+			pins = nil
+			for p := range pinsOf(hosts) {
+				pins = append(pins, p)
+			}
+		}
+		for _, p := range pins {
+			if holds(hosts, p) {
+				n.held[p] += c.Clients
+			}
+		}
+	}
+	out := map[pin.Pin]float64{}
+	if len(order) == 0 {
+		return 0, out
+	}
+	for _, k := range order {
+		for p, h := range nets[k].held {
+			out[p] += fraction(h, nets[k].total)
+		}
+	}
+	for p := range out {
+		out[p] /= float64(len(order))
+	}
+	return int64(len(order)), out
 }
 
 func pinsOf(hosts []policy.Policy) map[pin.Pin]bool {

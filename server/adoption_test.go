@@ -79,7 +79,7 @@ func testAdoption(t *testing.T, e *env) {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
-	if want := []string{"active_clients", "app", "pins", "versions", "window_seconds"}; !reflect.DeepEqual(keys, want) {
+	if want := []string{"active_clients", "app", "capped_sightings", "max_installs_per_network", "networks", "pins", "versions", "window_seconds"}; !reflect.DeepEqual(keys, want) {
 		t.Fatalf("answer keys %v, want %v", keys, want)
 	}
 	var got AdoptionReport
@@ -100,6 +100,16 @@ func testAdoption(t *testing.T, e *env) {
 		p := pins[trusttest.Pin(name).String()]
 		if p.Clients != want || p.Fraction != float64(want)/7 {
 			t.Errorf("pin %s: %+v, want %d/7", name, p, want)
+		}
+	}
+	// Two networks: 192.0.2.0/24 (one install, v0) and 10.0.0.0/24 (six
+	// installs, two at v2, three at v1); each weighs the same.
+	if got.Networks != 2 || got.CappedSightings != 0 || got.MaxInstallsPerNetwork != DefaultMaxInstallsPerNetwork {
+		t.Errorf("networks %d, capped %d, cap %d", got.Networks, got.CappedSightings, got.MaxInstallsPerNetwork)
+	}
+	for name, want := range map[string]float64{"api-live": (0 + 5.0/6) / 2, "api-next": (0 + 2.0/6) / 2} {
+		if p := pins[trusttest.Pin(name).String()]; p.NetworkFraction != want {
+			t.Errorf("pin %s: network fraction %g, want %g", name, p.NetworkFraction, want)
 		}
 	}
 	if len(got.Pins) != 5 {

@@ -111,24 +111,28 @@ type storedPlan struct {
 
 // PlanStatus is a plan as the admin API shows it.
 type PlanStatus struct {
-	ID              int64        `json:"id"`
-	App             string       `json:"app"`
-	Host            string       `json:"host"`
-	State           rotate.State `json:"state"`
-	Awaiting        string       `json:"awaiting,omitempty"`
-	NextPin         string       `json:"next_pin"`
-	OldPin          string       `json:"old_pin"`
-	FollowingPin    string       `json:"following_pin,omitempty"`
-	Adoption        float64      `json:"adoption"`
-	Clients         int64        `json:"clients"`
-	ActiveClients   int64        `json:"active_clients"`
-	Threshold       float64      `json:"threshold"`
-	HoldDownSeconds int64        `json:"hold_down_seconds"`
-	MinClients      int64        `json:"min_clients"`
-	BlockedBy       string       `json:"blocked_by"`
-	AnnouncedAt     time.Time    `json:"announced_at,omitzero"`
-	CreatedAt       time.Time    `json:"created_at"`
-	UpdatedAt       time.Time    `json:"updated_at"`
+	ID            int64        `json:"id"`
+	App           string       `json:"app"`
+	Host          string       `json:"host"`
+	State         rotate.State `json:"state"`
+	Awaiting      string       `json:"awaiting,omitempty"`
+	NextPin       string       `json:"next_pin"`
+	OldPin        string       `json:"old_pin"`
+	FollowingPin  string       `json:"following_pin,omitempty"`
+	Adoption      float64      `json:"adoption"`
+	Clients       int64        `json:"clients"`
+	ActiveClients int64        `json:"active_clients"`
+	// NetworkAdoption is the adoption with every client network weighing
+	// the same (the gate's cross-check), over Networks networks.
+	NetworkAdoption float64   `json:"network_adoption"`
+	Networks        int64     `json:"networks"`
+	Threshold       float64   `json:"threshold"`
+	HoldDownSeconds int64     `json:"hold_down_seconds"`
+	MinClients      int64     `json:"min_clients"`
+	BlockedBy       string    `json:"blocked_by"`
+	AnnouncedAt     time.Time `json:"announced_at,omitzero"`
+	CreatedAt       time.Time `json:"created_at"`
+	UpdatedAt       time.Time `json:"updated_at"`
 	// Envelope is the admin path of the unsigned manifest while the plan
 	// awaits signatures.
 	Envelope string             `json:"envelope,omitempty"`
@@ -329,6 +333,8 @@ func (s *Server) observe(ctx context.Context, p *storedPlan, r *stepResults, adv
 	}
 	o.NextClients, _ = rep.HostPinFraction(p.Host, p.NextPin)
 	o.Active = rep.ActiveClients
+	o.Networks, o.NextNetworkShare = rep.HostPinNetworkFraction(p.Host, p.NextPin)
+	o.CappedSightings, o.MaxInstallsPerNetwork = rep.CappedSightings, rep.MaxInstallsPerNetwork
 	if o.CanSign, o.SignersNeeded, err = s.canSign(ctx, p.App); err != nil {
 		return o, err
 	}
@@ -796,6 +802,7 @@ func (s *Server) planStatus(ctx context.Context, p *storedPlan, withAudit bool) 
 	}
 	st.Clients, st.Adoption = rep.HostPinFraction(p.Host, p.NextPin)
 	st.ActiveClients = rep.ActiveClients
+	st.Networks, st.NetworkAdoption = rep.HostPinNetworkFraction(p.Host, p.NextPin)
 	if withAudit {
 		if st.Audit, err = s.store.PlanAudit(ctx, p.ID); err != nil {
 			return nil, err

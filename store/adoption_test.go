@@ -16,6 +16,7 @@ func runAdoption(t *testing.T, open func(*testing.T, ...Option) Store) {
 	t.Run("Counts", func(t *testing.T) { testAdoptionCounts(t, open(t)) })
 	t.Run("Concurrent", func(t *testing.T) { testAdoptionConcurrent(t, open(t)) })
 	t.Run("Exact", func(t *testing.T) { testAdoptionExact(t, open(t)) })
+	t.Run("NetworkCap", func(t *testing.T) { testAdoptionNetworkCap(t, open(t)) })
 }
 
 func sighting(app, id string, v int64, at time.Time) InstallSighting {
@@ -48,6 +49,7 @@ func testAdoptionCounts(t *testing.T, s Store) {
 		t.Fatal(err)
 	}
 	want := AdoptionCounts{Active: 3, Versions: []VersionCount{{1, 1}, {2, 2}}}
+	got.Networks = nil // by network: testAdoptionNetworkCap
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("Adoption = %+v, want %+v", got, want)
 	}
@@ -92,6 +94,7 @@ func testAdoptionConcurrent(t *testing.T, s Store) {
 		t.Fatal(err)
 	}
 	want := AdoptionCounts{Active: 50, Versions: []VersionCount{{8, 50}}} // writer 7 saw them last
+	got.Networks = nil                                                    // by network: testAdoptionNetworkCap
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("Adoption = %+v, want %+v", got, want)
 	}
@@ -112,7 +115,52 @@ func testAdoptionExact(t *testing.T, s Store) {
 		t.Fatal(err)
 	}
 	want := AdoptionCounts{Active: 2345, Versions: []VersionCount{{1, 782}, {2, 782}, {3, 781}}}
+	got.Networks = nil // by network: testAdoptionNetworkCap
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("Adoption = %+v, want %+v", got, want)
+	}
+}
+
+// testAdoptionNetworkCap: with a cap, one network counts at most Max
+// distinct installs per window (the earliest first); installs it already
+// counts are updated however full it is; other networks and other apps
+// are not affected; sightings older than the window free their place; the
+// split by network counts what was kept.
+func testAdoptionNetworkCap(t *testing.T, s Store) {
+	ctx := context.Background()
+	lim := NetworkLimit{Max: 3, Since: t0.Add(-time.Hour)}
+	on := func(app, id, network string, v int64, at time.Time) InstallSighting {
+		x := sighting(app, id, v, at)
+		x.Network = network
+		return x
+	}
+	record := func(want map[string]int64, ss ...InstallSighting) {
+		t.Helper()
+		capped, err := s.RecordInstallsCapped(ctx, ss, lim)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(capped, want) {
+			t.Fatalf("capped = %v, want %v", capped, want)
+		}
+	}
+	record(map[string]int64{}, on("a", "old", "n1", 1, t0.Add(-2*time.Hour))) // outside the window: frees its place
+	var forged []InstallSighting
+	for i := range 1000 {
+		forged = append(forged, on("a", fmt.Sprintf("f%04d", i), "n1", 2, t0.Add(time.Duration(i)*time.Second)))
+	}
+	record(map[string]int64{"a": 997}, forged...)
+	record(map[string]int64{"a": 1}, on("a", "late", "n1", 1, t0.Add(time.Hour)), on("a", "f0001", "n1", 1, t0.Add(time.Hour)), on("a", "r1", "n2", 1, t0), on("b", "x", "n1", 1, t0))
+	got, err := s.Adoption(ctx, "a", lim.Since)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := AdoptionCounts{Active: 4, Versions: []VersionCount{{1, 2}, {2, 2}},
+		Networks: []NetworkVersionCount{{"n1", 1, 1}, {"n1", 2, 2}, {"n2", 1, 1}}}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("Adoption = %+v, want %+v", got, want)
+	}
+	if n, err := s.RecordInstallsCapped(ctx, nil, lim); len(n) != 0 || err != nil {
+		t.Fatalf("empty batch: %v, %v", n, err)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"pinset.dev/pinset/internal/testtool"
 	"pinset.dev/pinset/report"
 	"testing"
+	"time"
 )
 
 // BenchmarkAddReport measures report ingestion into SQLite (WAL,
@@ -90,4 +91,34 @@ func benchStorm(b *testing.B, s Store) {
 		}
 	})
 	b.ReportMetric(float64((testtool.CPUTime()-cpu0).Microseconds())/float64(b.N), "cpu-µs/op")
+}
+
+// BenchmarkRecordInstallsCapped measures one adoption flush of 10,000
+// sightings into SQLite: without the cap, with the cap and every sighting
+// on its own network (a query per network), and with the cap and every
+// sighting on one network (a forger: 64 kept).
+func BenchmarkRecordInstallsCapped(b *testing.B) {
+	for _, c := range []struct {
+		name     string
+		max      int
+		networks int
+	}{{"nocap", 0, 10_000}, {"cap64-10000networks", 64, 10_000}, {"cap64-1network", 64, 1}} {
+		b.Run(c.name, func(b *testing.B) {
+			s, err := OpenSQLite(context.Background(), filepath.Join(b.TempDir(), SQLiteFile))
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer s.Close()
+			for i := 0; b.Loop(); i++ {
+				batch := make([]InstallSighting, 10_000)
+				for j := range batch {
+					batch[j] = InstallSighting{App: "a", Install: fmt.Sprintf("%08x%024x", i, j), ManifestVersion: 1, SDK: "b",
+						Network: fmt.Sprintf("n%d", j%c.networks), Seen: t0}
+				}
+				if _, err := s.RecordInstallsCapped(context.Background(), batch, NetworkLimit{Max: c.max, Since: t0.Add(-time.Hour)}); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
 }

@@ -59,7 +59,9 @@ func TestRotateSurvivesKill9WithSDKClients(t *testing.T) {
 	for _, a := range fleet.Addrs {
 		resolve = append(resolve, strconv.Quote(fmt.Sprintf("%s:%d:%s", host, fleet.Port, a)))
 	}
-	cfg := writeFile(t, dir, "serve.yaml", []byte(fmt.Sprintf("adoption: {flush_interval: 20ms}\nrotation: {key: %s, interval: 100ms, cafile: %s, port: %d, resolve: [%s]}\n",
+	// The 200 installs all fetch from 127.0.0.1, one client network: the
+	// cap of installs counted per network is lifted so that all count.
+	cfg := writeFile(t, dir, "serve.yaml", []byte(fmt.Sprintf("adoption: {flush_interval: 20ms, max_installs_per_network: 1000}\nrotation: {key: %s, interval: 100ms, cafile: %s, port: %d, resolve: [%s]}\n",
 		keyFile, caFile, fleet.Port, strings.Join(resolve, ", "))))
 	addr := freePort(t)
 	serve := func() *serveProc { return startServe(t, "--data", data, "--config", cfg, "--listen", addr) }

@@ -358,6 +358,11 @@ type Adoption struct {
 	Window        string `yaml:"window"`         // default 7d
 	FlushInterval string `yaml:"flush_interval"` // default 1s
 	Off           bool   `yaml:"off"`
+	// MaxInstallsPerNetwork caps the installs one client network (IPv4
+	// /24, IPv6 /64) has counted per window; default 64
+	// (server.DefaultMaxInstallsPerNetwork, docs/rotation.md "Forged
+	// telemetry").
+	MaxInstallsPerNetwork int `yaml:"max_installs_per_network"`
 }
 
 func (c *Adoption) apply(sc *server.Config) error {
@@ -372,6 +377,10 @@ func (c *Adoption) apply(sc *server.Config) error {
 		return err
 	}
 	sc.Adoption.Off = c.Off
+	if c.MaxInstallsPerNetwork < 0 {
+		return fmt.Errorf("adoption.max_installs_per_network %d: want a positive number (0: the default %d)", c.MaxInstallsPerNetwork, server.DefaultMaxInstallsPerNetwork)
+	}
+	sc.Adoption.MaxInstallsPerNetwork = c.MaxInstallsPerNetwork
 	return nil
 }
 

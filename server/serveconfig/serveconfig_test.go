@@ -65,6 +65,8 @@ func TestLoadAndBuild(t *testing.T) {
 		"admin_listen: 127.0.0.1:0\nadmin_client_ca: ca.pem\n": ErrAdminListenCANeedsTLS.Error(),
 		"admin_listn: 127.0.0.1:0\n":                           `unknown key "admin_listn"`,
 		"mirror: www\ntransparency_log: {key: log.pem}\n":      "mirror or transparency_log",
+		"adoption: {max_installs_per_network: -1}\n":           "adoption.max_installs_per_network -1",
+		"adoption: {max_installs_per_netwrk: 5}\n":             `unknown key "max_installs_per_netwrk"`,
 	} {
 		f, err := load(t, text)
 		if err == nil {
@@ -81,6 +83,10 @@ func TestLoadAndBuild(t *testing.T) {
 	f, _ = load(t, "mirror: /srv/pins\n")
 	if svc, err := f.Build(io.Discard); err != nil || svc.Server.Mirror == nil || svc.Server.Mirror.Root != "/srv/pins" {
 		t.Fatalf("mirror: %+v, %v", svc, err)
+	}
+	f, _ = load(t, "adoption: {max_installs_per_network: 16}\n")
+	if svc, err := f.Build(io.Discard); err != nil || svc.Server.Adoption.MaxInstallsPerNetwork != 16 {
+		t.Fatalf("adoption.max_installs_per_network: %+v, %v", svc, err)
 	}
 	f, _ = load(t, "monitor: {enabled: false}\n")
 	if svc, err := f.Build(io.Discard); err != nil || svc.Monitor != nil {

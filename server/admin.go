@@ -305,21 +305,30 @@ func (s *Server) handleAdminReports(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleRawReport(w http.ResponseWriter, r *http.Request) {
-	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
-	if err != nil {
-		writeError(w, http.StatusNotFound, "not_found", "no such report")
-		return
-	}
-	raw, err := s.store.RawReport(r.Context(), id)
-	if errors.Is(err, store.ErrNotFound) {
-		writeError(w, http.StatusNotFound, "not_found", "no such report")
-		return
-	}
-	if err != nil {
-		s.internalError(w, r, err)
+	_, raw, ok := storedReport(s, w, r, s.store.RawReport)
+	if !ok {
 		return
 	}
 	w.Header().Set("Content-Type", "application/octet-stream")
 	w.Header().Set("Content-Disposition", "attachment")
 	w.Write(raw)
+}
+
+// storedReport reads what get returns for the stored report named by the
+// request's {id}; a bad or unknown id answers 404, a store failure 500
+// (ok false: the answer is written).
+func storedReport[T any](s *Server, w http.ResponseWriter, r *http.Request, get func(context.Context, int64) (T, error)) (id int64, v T, ok bool) {
+	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	if err == nil {
+		v, err = get(r.Context(), id)
+	}
+	switch {
+	case err == nil:
+		return id, v, true
+	case errors.Is(err, store.ErrNotFound), errors.Is(err, strconv.ErrSyntax), errors.Is(err, strconv.ErrRange):
+		writeError(w, http.StatusNotFound, "not_found", "no such report")
+	default:
+		s.internalError(w, r, err)
+	}
+	return id, v, false
 }

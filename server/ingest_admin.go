@@ -1,9 +1,7 @@
 package server
 
 import (
-	"errors"
 	"net/http"
-	"strconv"
 	"time"
 
 	"pinset.dev/pinset/store"
@@ -52,18 +50,8 @@ type sampleJSON struct {
 // handleReportSamples answers the raw bodies kept for one stored report:
 // its first arrivals and the latest (store.Store.ReportSamples).
 func (s *Server) handleReportSamples(w http.ResponseWriter, r *http.Request) {
-	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
-	if err != nil {
-		writeError(w, http.StatusNotFound, "not_found", "no such report")
-		return
-	}
-	ss, err := s.store.ReportSamples(r.Context(), id)
-	if errors.Is(err, store.ErrNotFound) {
-		writeError(w, http.StatusNotFound, "not_found", "no such report")
-		return
-	}
-	if err != nil {
-		s.internalError(w, r, err)
+	id, ss, ok := storedReport(s, w, r, s.store.ReportSamples)
+	if !ok {
 		return
 	}
 	out := make([]sampleJSON, len(ss))

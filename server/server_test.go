@@ -469,6 +469,11 @@ func TestReports(t *testing.T) {
 	if raw.code != 200 || !bytes.Equal(raw.body, gov) {
 		t.Errorf("raw: %d", raw.code)
 	}
+	for _, path := range []string{"/v1/admin/reports/999999/raw", "/v1/admin/reports/abc/raw", "/v1/admin/reports/99999999999999999999/samples", "/v1/admin/reports/x/samples"} {
+		if r := e.admin("GET", path, nil); r.code != 404 {
+			t.Errorf("%s: %d, want 404", path, r.code)
+		}
+	}
 }
 
 func TestReportAbuse(t *testing.T) {

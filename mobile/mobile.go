@@ -37,6 +37,7 @@ import (
 	"io/fs"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"pinset.dev/pinset/client"
@@ -89,6 +90,12 @@ type Config struct {
 	// makes the client refresh (at most once a minute) and, when a newer
 	// manifest is then in force, try the handshake once more.
 	NoHealOnFailure bool
+	// DeviceIdentity turns on the device certificate (client.Config.Device;
+	// docs/devices.md): the client makes its own key, kept in its store,
+	// EnrollDevice enrolls it with a one-time token, and the certificate
+	// is presented on pinned connections and renewed before it expires.
+	// Not together with ClientCertPEM.
+	DeviceIdentity bool
 }
 
 // NewConfig returns an empty Config (gomobile needs a constructor to make
@@ -143,6 +150,7 @@ const MaxBodyBytes = 32 << 20
 
 // Client is a pinning client for an app.
 type Client struct {
+	tokens  *tokenSource
 	c       *client.Client
 	hc      *http.Client
 	timeout time.Duration
@@ -188,6 +196,14 @@ func NewClientWithStore(cfg *Config, store Store, handler EventHandler) (*Client
 		NoTelemetry:      cfg.NoTelemetry,
 		NoHealOnFailure:  cfg.NoHealOnFailure,
 	}
+	tokens := &tokenSource{}
+	ccfg.TokenSource = tokens
+	if cfg.DeviceIdentity {
+		if len(cfg.ClientCertPEM) > 0 {
+			return nil, errors.New("pinset: DeviceIdentity and ClientCertPEM: choose one client certificate")
+		}
+		ccfg.Device = &client.DeviceConfig{}
+	}
 	switch {
 	case store != nil:
 		ccfg.Store = storeAdapter{store}
@@ -229,7 +245,7 @@ func NewClientWithStore(cfg *Config, store Store, handler EventHandler) (*Client
 	if timeout <= 0 {
 		timeout = 60 * time.Second
 	}
-	return &Client{c: c, hc: &http.Client{Transport: c.Transport(), Timeout: timeout}, timeout: timeout}, nil
+	return &Client{tokens: tokens, c: c, hc: &http.Client{Transport: c.Transport(), Timeout: timeout}, timeout: timeout}, nil
 }
 
 // storeAdapter maps the mobile Store's "nil means missing" onto
@@ -251,6 +267,46 @@ func (a storeAdapter) Save(key string, value []byte) error { return a.s.Save(key
 
 // Start refreshes pins in the background.
 func (c *Client) Start() { c.c.Start() }
+
+// EnrollDevice enrolls the install's device key (Config.DeviceIdentity)
+// with a one-time enrollment token the app got from its backend; the
+// certificate is then presented on pinned connections and renewed.
+func (c *Client) EnrollDevice(token string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), c.timeout)
+	defer cancel()
+	return c.c.EnrollDevice(ctx, token)
+}
+
+// AccessTokens supplies the app's access token for a request to host
+// (the app's OAuth or session library); "" sends none. Only the app knows
+// which hosts may see its tokens: decide by host. Tokens are sent as
+// "Authorization: Bearer" over https only (client.TokenSource).
+type AccessTokens interface {
+	Token(host string) (string, error)
+}
+
+// SetAccessTokens sets (or, with nil, removes) the source of access tokens
+// for Fetch and Request.
+func (c *Client) SetAccessTokens(t AccessTokens) { c.tokens.set(t) }
+
+// tokenSource is the client.TokenSource over the app's AccessTokens, set
+// after the client is made (gomobile objects cannot go in Config).
+type tokenSource struct {
+	mu sync.Mutex
+	t  AccessTokens
+}
+
+func (s *tokenSource) set(t AccessTokens) { s.mu.Lock(); s.t = t; s.mu.Unlock() }
+
+func (s *tokenSource) Token(_ context.Context, req *http.Request) (string, error) {
+	s.mu.Lock()
+	t := s.t
+	s.mu.Unlock()
+	if t == nil {
+		return "", nil
+	}
+	return t.Token(req.URL.Hostname())
+}
 
 // Close stops background work.
 func (c *Client) Close() error { return c.c.Close() }

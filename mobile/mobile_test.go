@@ -246,7 +246,7 @@ func TestGobindGeneratesBindings(t *testing.T) {
 	}
 	want := map[string][]string{
 		"java/mobile/Mobile.java":       {"newClient(Config cfg, EventHandler handler)", "newClientJSON(String configJSON", "newClientWithStore(", "void onEvent(Event e)", "byte[] load(String key)"},
-		"java/mobile/Client.java":       {"Response fetch(String url)", "Response request(String method, String url, byte[] body, String headersJSON)", "void refresh()", "String currentPinsJSON()", "long manifestVersion()", "void start()", "void close()", "void closeIdleConnections()", "long lastRefreshUnixSeconds()", "boolean isOverdue()", "void checkServerTrusted(String host, long port, byte[] verifiedChain)", "String okHttpPinsJSON(long okhttpVersion)", "String trustKitConfigJSON()"},
+		"java/mobile/Client.java":       {"Response fetch(String url)", "Response request(String method, String url, byte[] body, String headersJSON)", "void refresh()", "String currentPinsJSON()", "long manifestVersion()", "void start()", "void close()", "void closeIdleConnections()", "long lastRefreshUnixSeconds()", "boolean isOverdue()", "void checkServerTrusted(String host, long port, byte[] verifiedChain)", "void enrollDevice(String token)", "void setAccessTokens(AccessTokens t)", "String okHttpPinsJSON(long okhttpVersion)", "String trustKitConfigJSON()"},
 		"java/mobile/Config.java":       {"getBundledRoot()", "setServiceURL(String v)", "getRefreshIntervalSeconds()", "getOverdueAfterSeconds()", "setNoTelemetry(boolean v)"},
 		"java/mobile/Response.java":     {"getStatusCode()", "getBody()"},
 		"java/mobile/Event.java":        {"getKind()", "getReason()"},
@@ -388,5 +388,56 @@ func TestMobileHealOnPinFailure(t *testing.T) {
 	}
 	if c.ManifestVersion() != 2 || !slices.Contains(h.kinds(), "pin-failure") || !slices.Contains(h.kinds(), "healed") {
 		t.Fatalf("manifest v%d, events %v", c.ManifestVersion(), h.kinds())
+	}
+}
+
+type hostTokens map[string]string
+
+func (h hostTokens) Token(host string) (string, error) { return h[host], nil }
+
+// TestMobileAccessTokens: the app's access tokens (an interface the app
+// implements in Java or Swift) go with pinned requests to the hosts it
+// names, as "Authorization: Bearer"; removed, none is sent. A device
+// identity cannot be enrolled unless configured, nor combined with a
+// fixed client certificate.
+func TestMobileAccessTokens(t *testing.T) {
+	f := newFixture(t)
+	c, err := NewClient(f.cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	read := func() string {
+		t.Helper()
+		resp, err := c.Fetch(f.backend.URL("/authorization"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(resp.Body)
+	}
+	if got := read(); got != "" {
+		t.Fatalf("without tokens: %q", got)
+	}
+	c.SetAccessTokens(hostTokens{"127.0.0.1": "tok-1"})
+	if got := read(); got != "Bearer tok-1" {
+		t.Fatalf("with tokens: %q", got)
+	}
+	c.SetAccessTokens(hostTokens{"api.example.com": "tok-2"})
+	if got := read(); got != "" {
+		t.Fatalf("a token for another host was sent: %q", got)
+	}
+	c.SetAccessTokens(nil)
+	if got := read(); got != "" {
+		t.Fatalf("after removal: %q", got)
+	}
+	if err := c.EnrollDevice("pinset_enroll_x"); err == nil {
+		t.Fatal("EnrollDevice without DeviceIdentity succeeded")
+	}
+	cfg := *f.cfg
+	cfg.DeviceIdentity = true
+	leaf := pki.Must(f.ca.NewLeaf(pki.Template{Hosts: []string{"device"}}))
+	cfg.ClientCertPEM, cfg.ClientKeyPEM = leaf.CertPEM(), leaf.KeyPEM()
+	if _, err := NewClient(&cfg, nil); err == nil || !strings.Contains(err.Error(), "DeviceIdentity") {
+		t.Fatalf("DeviceIdentity with ClientCertPEM: %v", err)
 	}
 }

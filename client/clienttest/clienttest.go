@@ -368,6 +368,12 @@ func NewBackend(t TB, leaf *pki.Leaf) *Backend {
 		if code, err := strconv.Atoi(strings.TrimPrefix(r.URL.Path, "/status/")); err == nil && code >= 200 && code <= 599 {
 			w.WriteHeader(code)
 		}
+		// /authorization answers the request's Authorization header (the
+		// tests of access tokens read what the client sent).
+		if r.URL.Path == "/authorization" {
+			fmt.Fprint(w, r.Header.Get("Authorization"))
+			return
+		}
 		fmt.Fprintf(w, "hello from %s", r.Host)
 	}))
 	// httptest puts its own certificate in Certificates, which Go serves to

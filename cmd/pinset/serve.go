@@ -88,7 +88,10 @@ underscores, and more; unknown keys are errors:
   reports: {max_rows: 100000, max_bytes: 268435456, retention: 90d, event_retention: 7d}   # per app
   publish_gate: {enabled: true, strict: true, timeout: 10s}
   unpin_period: 7d        # report-only this long before a host may be dropped
-  adoption: {window: 7d, flush_interval: 1s, max_installs_per_network: 64}   # adoption telemetry; off: true disables
+  adoption:               # adoption telemetry; off: true disables it
+    window: 7d
+    flush_interval: 1s
+    max_installs_per_network: 64   # installs counted per client network (forged telemetry)
   rotation:               # key rotation plans (pinset rotate, docs/rotation.md)
     deploy: [/usr/local/bin/deploy-key]   # PINSET_HOST, PINSET_PIN, PINSET_ACTION=switch|rollback
     key: /etc/pinset/pins.key             # signs plan manifests (threshold 1); default resign.key

@@ -379,6 +379,14 @@ func (t *tokenTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	return t.next.RoundTrip(r2)
 }
 
+// CloseIdleConnections closes the pinned transport's idle connections
+// (http.Client.CloseIdleConnections reaches them through the wrapper).
+func (t *tokenTransport) CloseIdleConnections() {
+	if c, ok := t.next.(interface{ CloseIdleConnections() }); ok {
+		c.CloseIdleConnections()
+	}
+}
+
 // isLoopbackHost reports whether host is localhost or a loopback address.
 func isLoopbackHost(host string) bool {
 	if host == "localhost" {

@@ -244,6 +244,11 @@ func TestTokenSourceNeverOverPlainHTTP(t *testing.T) {
 	if !errors.Is(c.RenewDevice(context.Background()), client.ErrNoDevice) {
 		t.Fatal("renewal without a certificate")
 	}
+	// The token wrapper keeps the transport's CloseIdleConnections (an app
+	// dropping its connections must reach the pinned pool).
+	if _, ok := c.Transport().(interface{ CloseIdleConnections() }); !ok {
+		t.Fatal("the transport with a TokenSource has no CloseIdleConnections")
+	}
 }
 
 // TestEnrollNeverOverPlainHTTPOffLoopback: the enrollment token does not

@@ -157,11 +157,8 @@ func (b *batcher) commit(batch []*addReq) {
 			}
 			pruned = n
 		}
-		if err := countArrivals(ctx, c, batch); err != nil {
-			return err
-		}
 		groups := groupByKey(batch)
-		found, err := bumpRepeats(ctx, c, groups)
+		found, err := countAndBump(ctx, c, batch, groups)
 		if err != nil {
 			return err
 		}

@@ -104,10 +104,10 @@ type countKey struct {
 	minute                            int64
 }
 
-// countArrivals writes the batch's arrival counters: report_events (the
-// report-spike alert's) and report_counts (the aggregates), one upsert per
-// distinct key, all in one pipeline (one round trip on PostgreSQL).
-func countArrivals(ctx context.Context, c conn, batch []*addReq) error {
+// countStmts are the upserts of the batch's arrival counters:
+// report_events (the report-spike alert's) and report_counts (the
+// aggregates), one per distinct key.
+func countStmts(batch []*addReq) []stmt {
 	events := map[eventKey]int64{}
 	counts := map[countKey]int64{}
 	var eorder []eventKey
@@ -138,30 +138,30 @@ func countArrivals(ctx context.Context, c conn, batch []*addReq) error {
 			ON CONFLICT (app, host, served_pin, app_version, platform, minute) DO UPDATE SET count = report_counts.count + excluded.count`,
 			args: []any{k.app, k.host, k.pin, k.version, k.platform, k.minute, counts[k]}})
 	}
-	return runAll(ctx, c, ss)
+	return ss
 }
 
 // bumpReport counts n arrivals ($1, the latest at $2) on the row of dedup
 // key $3, if there is one.
 const bumpReport = `UPDATE reports SET count = count + $1, last_seen = $2 WHERE dedup_key = $3 RETURNING id, count, sampled`
 
-// bumped is what bumpRepeats found for one group.
+// bumped is what countAndBump found for one group.
 type bumped struct {
 	ok     bool   // the dedup key had a row, which now counts the group
 	res    addRes // for the group's first arrival
 	before int64  // arrivals the row held before
 }
 
-// bumpRepeats counts each group's arrivals on its dedup key's row, for
-// every group in one pipeline (one round trip on PostgreSQL). In a storm
-// nearly every group is a repeat: this is all it costs, besides the
-// counters and, now and then, a sample.
-func bumpRepeats(ctx context.Context, c conn, groups [][]*addReq) ([]bumped, error) {
+// countAndBump counts the batch's arrivals (countStmts) and each group's
+// arrivals on its dedup key's row, if it has one, all in one pipeline (one
+// round trip on PostgreSQL). In a storm nearly every group is a repeat:
+// this is all it costs, besides, now and then, a sample.
+func countAndBump(ctx context.Context, c conn, batch []*addReq, groups [][]*addReq) ([]bumped, error) {
 	out := make([]bumped, len(groups))
-	ss := make([]stmt, len(groups))
+	ss := countStmts(batch)
 	for i, g := range groups {
 		n := int64(len(g))
-		ss[i] = stmt{q: bumpReport, args: []any{n, unix(g[0].now), g[0].r.DedupKey}, scan: func(r row) error {
+		ss = append(ss, stmt{q: bumpReport, args: []any{n, unix(g[0].now), g[0].r.DedupKey}, scan: func(r row) error {
 			b := &out[i]
 			var count int64
 			err := r.Scan(&b.res.id, &count, &b.res.sampled)
@@ -173,7 +173,7 @@ func bumpRepeats(ctx context.Context, c conn, groups [][]*addReq) ([]bumped, err
 			}
 			b.ok, b.res.dup, b.res.count, b.before = true, true, count, count-n
 			return nil
-		}}
+		}})
 	}
 	return out, runAll(ctx, c, ss)
 }
@@ -195,7 +195,7 @@ func groupByKey(batch []*addReq) [][]*addReq {
 }
 
 // storeGroup stores the arrivals of one dedup key in a batch, given what
-// bumpRepeats found: unless they were counted on the key's row already, the
+// countAndBump found: unless they were counted on the key's row already, the
 // first through insertReport (with the whole group's count); the others as
 // its duplicates; then the raw samples the group adds.
 func storeGroup(ctx context.Context, c conn, g []*addReq, b bumped, lim ReportLimits) ([]addRes, error) {

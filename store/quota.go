@@ -166,7 +166,7 @@ type Usage struct {
 const maxEvictions = 64
 
 // insertReport stores one report whose dedup key had no row when the batch
-// counted its repeats (bumpRepeats), with n arrivals of its dedup key (the
+// counted its repeats (countAndBump), with n arrivals of its dedup key (the
 // batch's), inside a transaction. err is a database error (the transaction
 // fails); a report refused by its quota is res.err, with the transaction
 // going on (any eviction is kept). before is how many arrivals the report's

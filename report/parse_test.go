@@ -16,6 +16,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"pinset.dev/pinset/enforce"
 	"pinset.dev/pinset/pin"
@@ -434,6 +435,37 @@ func FuzzParse(f *testing.F) {
 		}
 		if len(r.ServedChain)+len(r.ValidatedChain) == 0 {
 			t.Fatal("accepted report without a chain")
+		}
+	})
+}
+
+// FuzzDecodeObject: the one-pass split of a valid body gives the members
+// json.Decoder gives (a repeated key keeps its last value, escaped keys
+// unquoted, values byte for byte), and refuses what it refuses.
+func FuzzDecodeObject(f *testing.F) {
+	for _, n := range []string{"trustkit-ios.json", "trustkit-android.json", "hpkp.json", "pinset-go.json"} {
+		f.Add(readFixture(f, n))
+	}
+	for _, s := range []string{`{}`, ` { "a" : [1, {"b": "}\"]"}] , "a\u0041":null,"a":-1.5e3 } `, `{"\ud800":"x"}`,
+		`[1]`, `null`, `"x"`, `{"a":1} {}`, `{"a":1,}`, `{"a":"\"}"}`, `{"a":true,"b":false}`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		if !utf8.Valid(body) {
+			return // Parse refuses it before decodeObject
+		}
+		got, err := decodeObject(body)
+		want, werr := decodeObjectSlow(body)
+		if (err == nil) != (werr == nil) {
+			t.Fatalf("decodeObject: %v; json.Decoder: %v", err, werr)
+		}
+		if len(got) != len(want) {
+			t.Fatalf("decodeObject: %d members; json.Decoder: %d", len(got), len(want))
+		}
+		for k, v := range want {
+			if g, ok := got[k]; !ok || !bytes.Equal(g, v) {
+				t.Fatalf("member %q: %q (present %v); json.Decoder: %q", k, g, ok, v)
+			}
 		}
 	})
 }

@@ -118,11 +118,13 @@ func TestShedKeepsManifestFast(t *testing.T) {
 		t.Skip("load test")
 	}
 	// Other processes' load on the machine alone delays a GET past 10ms
-	// (the kernel's time slices): say so rather than measure it.
+	// (the kernel's time slices; measured: p99 17-21 ms at a load average
+	// of 1.8 on 2 CPUs with and without shedding): say so rather than
+	// measure it. The bound needs a mostly idle machine.
 	if b, err := os.ReadFile("/proc/loadavg"); err == nil {
 		var load float64
 		fmt.Sscan(string(b), &load)
-		if load > float64(runtime.NumCPU()) {
+		if load > float64(runtime.NumCPU())/2 {
 			t.Skipf("load average %.1f on %d CPUs: the 10ms latency bound cannot be measured here (docs/benchmarks.md)", load, runtime.NumCPU())
 		}
 	}

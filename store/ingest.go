@@ -104,10 +104,10 @@ type countKey struct {
 	minute                            int64
 }
 
-// countArrivals writes the batch's arrival counters: report_events (the
-// report-spike alert's) and report_counts (the aggregates), one statement
-// per distinct key.
-func countArrivals(ctx context.Context, c conn, batch []*addReq) error {
+// countStmts are the upserts of the batch's arrival counters:
+// report_events (the report-spike alert's) and report_counts (the
+// aggregates), one per distinct key.
+func countStmts(batch []*addReq) []stmt {
 	events := map[eventKey]int64{}
 	counts := map[countKey]int64{}
 	var eorder []eventKey
@@ -127,20 +127,55 @@ func countArrivals(ctx context.Context, c conn, batch []*addReq) error {
 	}
 	// In a fixed order, so that two processes sharing a PostgreSQL
 	// database lock rows alike.
+	ss := make([]stmt, 0, len(eorder)+len(corder))
 	for _, k := range eorder {
-		if _, err := c.exec(ctx, `INSERT INTO report_events (app, host, minute, count) VALUES ($1, $2, $3, $4)
-			ON CONFLICT (app, host, minute) DO UPDATE SET count = report_events.count + excluded.count`, k.app, k.host, k.minute, events[k]); err != nil {
-			return err
-		}
+		ss = append(ss, stmt{q: `INSERT INTO report_events (app, host, minute, count) VALUES ($1, $2, $3, $4)
+			ON CONFLICT (app, host, minute) DO UPDATE SET count = report_events.count + excluded.count`,
+			args: []any{k.app, k.host, k.minute, events[k]}})
 	}
 	for _, k := range corder {
-		if _, err := c.exec(ctx, `INSERT INTO report_counts (app, host, served_pin, app_version, platform, minute, count) VALUES ($1, $2, $3, $4, $5, $6, $7)
+		ss = append(ss, stmt{q: `INSERT INTO report_counts (app, host, served_pin, app_version, platform, minute, count) VALUES ($1, $2, $3, $4, $5, $6, $7)
 			ON CONFLICT (app, host, served_pin, app_version, platform, minute) DO UPDATE SET count = report_counts.count + excluded.count`,
-			k.app, k.host, k.pin, k.version, k.platform, k.minute, counts[k]); err != nil {
-			return err
-		}
+			args: []any{k.app, k.host, k.pin, k.version, k.platform, k.minute, counts[k]}})
 	}
-	return nil
+	return ss
+}
+
+// bumpReport counts n arrivals ($1, the latest at $2) on the row of dedup
+// key $3, if there is one.
+const bumpReport = `UPDATE reports SET count = count + $1, last_seen = $2 WHERE dedup_key = $3 RETURNING id, count, sampled`
+
+// bumped is what countAndBump found for one group.
+type bumped struct {
+	ok     bool   // the dedup key had a row, which now counts the group
+	res    addRes // for the group's first arrival
+	before int64  // arrivals the row held before
+}
+
+// countAndBump counts the batch's arrivals (countStmts) and each group's
+// arrivals on its dedup key's row, if it has one, all in one pipeline (one
+// round trip on PostgreSQL). In a storm nearly every group is a repeat:
+// this is all it costs, besides, now and then, a sample.
+func countAndBump(ctx context.Context, c conn, batch []*addReq, groups [][]*addReq) ([]bumped, error) {
+	out := make([]bumped, len(groups))
+	ss := countStmts(batch)
+	for i, g := range groups {
+		n := int64(len(g))
+		ss = append(ss, stmt{q: bumpReport, args: []any{n, unix(g[0].now), g[0].r.DedupKey}, scan: func(r row) error {
+			b := &out[i]
+			var count int64
+			err := r.Scan(&b.res.id, &count, &b.res.sampled)
+			if errors.Is(err, ErrNotFound) {
+				return nil // a new key: insertReport
+			}
+			if err != nil {
+				return err
+			}
+			b.ok, b.res.dup, b.res.count, b.before = true, true, count, count-n
+			return nil
+		}})
+	}
+	return out, runAll(ctx, c, ss)
 }
 
 // groupByKey splits a batch into its dedup keys, in order of first arrival.
@@ -159,13 +194,17 @@ func groupByKey(batch []*addReq) [][]*addReq {
 	return out
 }
 
-// storeGroup stores the arrivals of one dedup key in a batch: the first
-// through insertReport (with the whole group's count), the others as its
-// duplicates; then the raw samples the group adds.
-func storeGroup(ctx context.Context, c conn, g []*addReq, lim ReportLimits) ([]addRes, error) {
-	res, before, err := insertReport(ctx, c, g[0], int64(len(g)), lim)
-	if err != nil {
-		return nil, err
+// storeGroup stores the arrivals of one dedup key in a batch, given what
+// countAndBump found: unless they were counted on the key's row already, the
+// first through insertReport (with the whole group's count); the others as
+// its duplicates; then the raw samples the group adds.
+func storeGroup(ctx context.Context, c conn, g []*addReq, b bumped, lim ReportLimits) ([]addRes, error) {
+	res, before := b.res, b.before
+	if !b.ok {
+		var err error
+		if res, before, err = insertReport(ctx, c, g[0], int64(len(g)), lim); err != nil {
+			return nil, err
+		}
 	}
 	out := make([]addRes, len(g))
 	out[0] = res
@@ -223,35 +262,33 @@ func putSample(ctx context.Context, c conn, id, slot int64, q *addReq, lim Repor
 	if err != nil || n == 0 {
 		return err
 	}
-	if err := putCerts(ctx, c, id, p.certs, q.now); err != nil {
-		return err
-	}
-	if _, err := c.exec(ctx, `INSERT INTO report_samples (report_id, slot, received, raw, raw_refs, size) VALUES ($1, $2, $3, $4, $5, $6)
+	ss := certStmts(id, p.certs, q.now)
+	ss = append(ss, stmt{q: `INSERT INTO report_samples (report_id, slot, received, raw, raw_refs, size) VALUES ($1, $2, $3, $4, $5, $6)
 		ON CONFLICT (report_id, slot) DO UPDATE SET received = excluded.received, raw = excluded.raw, raw_refs = excluded.raw_refs, size = excluded.size`,
-		id, slot, unix(q.now), p.template, p.refs, size); err != nil {
-		return err
-	}
+		args: []any{id, slot, unix(q.now), p.template, p.refs, size}})
 	if slot == slotLatest {
-		_, err = c.exec(ctx, `UPDATE reports SET size = size + $2, sampled = $3 WHERE id = $1`, id, size-oldSize, unix(q.now))
+		ss = append(ss, stmt{q: `UPDATE reports SET size = size + $2, sampled = $3 WHERE id = $1`, args: []any{id, size - oldSize, unix(q.now)}})
 	} else {
-		_, err = c.exec(ctx, `UPDATE reports SET size = size + $2 WHERE id = $1`, id, size-oldSize)
+		ss = append(ss, stmt{q: `UPDATE reports SET size = size + $2 WHERE id = $1`, args: []any{id, size - oldSize}})
 	}
-	return err
+	return runAll(ctx, c, ss)
 }
 
 // putCerts stores a report's certificates once each and refers to them
 // from the report.
 func putCerts(ctx context.Context, c conn, id int64, certs map[string][]byte, now time.Time) error {
+	return runAll(ctx, c, certStmts(id, certs, now))
+}
+
+// certStmts are the statements of putCerts.
+func certStmts(id int64, certs map[string][]byte, now time.Time) []stmt {
+	ss := make([]stmt, 0, 2*len(certs)+2)
 	for h, der := range certs {
-		if _, err := c.exec(ctx, `INSERT INTO certificates (sha256, der, created_at) VALUES ($1, $2, $3) ON CONFLICT (sha256) DO NOTHING`,
-			h, der, unix(now)); err != nil {
-			return err
-		}
-		if _, err := c.exec(ctx, `INSERT INTO report_certs (report_id, cert) VALUES ($1, $2) ON CONFLICT (report_id, cert) DO NOTHING`, id, h); err != nil {
-			return err
-		}
+		ss = append(ss,
+			stmt{q: `INSERT INTO certificates (sha256, der, created_at) VALUES ($1, $2, $3) ON CONFLICT (sha256) DO NOTHING`, args: []any{h, der, unix(now)}},
+			stmt{q: `INSERT INTO report_certs (report_id, cert) VALUES ($1, $2) ON CONFLICT (report_id, cert) DO NOTHING`, args: []any{id, h}})
 	}
-	return nil
+	return ss
 }
 
 // prepared returns the report made ready for storage, preparing it now if

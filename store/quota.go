@@ -165,7 +165,8 @@ type Usage struct {
 // maxEvictions bounds the stored repeats deleted for one new report.
 const maxEvictions = 64
 
-// insertReport stores one report, with n arrivals of its dedup key (the
+// insertReport stores one report whose dedup key had no row when the batch
+// counted its repeats (countAndBump), with n arrivals of its dedup key (the
 // batch's), inside a transaction. err is a database error (the transaction
 // fails); a report refused by its quota is res.err, with the transaction
 // going on (any eviction is kept). before is how many arrivals the report's
@@ -176,15 +177,6 @@ func insertReport(ctx context.Context, c conn, q *addReq, n int64, lim ReportLim
 	now := unix(q.now)
 	res.drops = map[string]int64{}
 	var count int64
-	err = c.queryRow(ctx, `UPDATE reports SET count = count + $1, last_seen = $2 WHERE dedup_key = $3 RETURNING id, count, sampled`,
-		n, now, r.DedupKey).Scan(&res.id, &count, &res.sampled)
-	if err == nil {
-		res.dup, res.count = true, count
-		return res, count - n, nil
-	}
-	if !errors.Is(err, ErrNotFound) {
-		return res, -1, err
-	}
 	p, err := q.prepared()
 	if err != nil {
 		return res, -1, err
@@ -263,8 +255,7 @@ func insertReport(ctx context.Context, c conn, q *addReq, n int64, lim ReportLim
 		if _, err := c.exec(ctx, `UPDATE report_usage SET n_rows = n_rows - 1, n_bytes = n_bytes - $2 WHERE app = $1`, r.App, p.size); err != nil {
 			return res, -1, err
 		}
-		err := c.queryRow(ctx, `UPDATE reports SET count = count + $1, last_seen = $2 WHERE dedup_key = $3 RETURNING id, count, sampled`,
-			n, now, r.DedupKey).Scan(&res.id, &count, &res.sampled)
+		err := c.queryRow(ctx, bumpReport, n, now, r.DedupKey).Scan(&res.id, &count, &res.sampled)
 		res.dup, res.count = true, count
 		return res, count - n, err
 	}

@@ -166,7 +166,10 @@ func newRealFleet(t *testing.T, installs int) *realFleet {
 	// simulated clock jumps): a publication is served at once, as the
 	// model assumes.
 	f.srv, err = server.New(server.Config{Store: st, Now: f.clock.Now, RefreshInterval: time.Nanosecond,
-		Adoption: server.AdoptionConfig{FlushInterval: time.Hour, Rand: pki.NewDeterministicRand("fleet salt")}})
+		// Every real client fetches from 127.0.0.1, one client network: the
+		// per-network cap (adoption.max_installs_per_network) is lifted so
+		// that the service counts each of them, as the model does.
+		Adoption: server.AdoptionConfig{FlushInterval: time.Hour, Rand: pki.NewDeterministicRand("fleet salt"), MaxInstallsPerNetwork: 1 << 20}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -234,6 +234,11 @@ func (p Plan) afterSwitch() bool {
 	return p.State == AwaitingSignatures && p.Awaiting == AwaitRetire
 }
 
+// readyBlocked is what a ready plan without a deploy waits for.
+func readyBlocked(host, next string) string {
+	return "a confirmation: make every address of " + host + " serve the next key " + next + ", then run pinset rotate advance"
+}
+
 // Decide is the rotation policy. It never performs anything: the caller
 // does the Action (if any) and calls Decide again with its result in the
 // Observation; a Decision without an Action and with the same State means
@@ -327,7 +332,13 @@ func decide(p Plan, o Observation) Decision {
 			}
 			return stay(blocked)
 		}
-		return move(Ready, fmt.Sprintf("%d of %d active installs (%.4g) hold the next pin, %.4g across %d networks; hold-down passed", o.NextClients, o.Active, frac, o.NextNetworkShare, o.Networks))
+		d := move(Ready, fmt.Sprintf("%d of %d active installs (%.4g) hold the next pin, %.4g across %d networks; hold-down passed", o.NextClients, o.Active, frac, o.NextNetworkShare, o.Networks))
+		if !o.Deploy && !o.Advance {
+			// What ready waits for, from the moment it is stored (a status
+			// read between this step and the next must not show nothing).
+			d.BlockedBy = readyBlocked(p.Host, next)
+		}
+		return d
 
 	case p.State == Ready:
 		switch {
@@ -336,7 +347,7 @@ func decide(p Plan, o Observation) Decision {
 		case o.Advance:
 			return move(Switching, "an operator confirmed that every address serves the next key")
 		}
-		return stay("a confirmation: make every address of " + p.Host + " serve the next key " + next + ", then run pinset rotate advance")
+		return stay(readyBlocked(p.Host, next))
 
 	case p.State == Switching:
 		if o.Deploy && !p.Deployed {

@@ -59,13 +59,13 @@ func TestDecide(t *testing.T) {
 		{"announced", plan(Announced), ready(), Adopting, "", NoAction, ""},
 
 		// Adopting: every condition on its own.
-		{"adopting, all met", plan(Adopting), ready(), Ready, "", NoAction, ""},
-		{"adopting, exactly the threshold", plan(Adopting), ready(func(o *Observation) { o.NextClients = 990 }), Ready, "", NoAction, ""},
+		{"adopting, all met", plan(Adopting), ready(), Ready, "", NoAction, "pinset rotate advance"},
+		{"adopting, exactly the threshold", plan(Adopting), ready(func(o *Observation) { o.NextClients = 990 }), Ready, "", NoAction, "pinset rotate advance"},
 		{"adopting, below threshold", plan(Adopting), ready(func(o *Observation) { o.NextClients = 989 }), Adopting, "", NoAction, "adoption 0.99"},
 		{"adopting, hold-down", plan(Adopting), ready(func(o *Observation) { o.Now = t0.Add(7*24*time.Hour - time.Second) }), Adopting, "", NoAction, "hold-down until"},
-		{"adopting, hold-down just passed", plan(Adopting), ready(func(o *Observation) { o.Now = t0.Add(7 * 24 * time.Hour) }), Ready, "", NoAction, ""},
+		{"adopting, hold-down just passed", plan(Adopting), ready(func(o *Observation) { o.Now = t0.Add(7 * 24 * time.Hour) }), Ready, "", NoAction, "pinset rotate advance"},
 		{"adopting, too few installs", plan(Adopting), ready(func(o *Observation) { o.Active, o.NextClients = 99, 99 }), Adopting, "", NoAction, "at least 100 active installs (99 seen)"},
-		{"adopting, min-clients 5", plan(Adopting, func(p *Plan) { p.MinClients = 5 }), ready(func(o *Observation) { o.Active, o.NextClients = 5, 5 }), Ready, "", NoAction, ""},
+		{"adopting, min-clients 5", plan(Adopting, func(p *Plan) { p.MinClients = 5 }), ready(func(o *Observation) { o.Active, o.NextClients = 5, 5 }), Ready, "", NoAction, "pinset rotate advance"},
 		// The cross-check on forged telemetry: 10,000 made-up installs
 		// claiming the next pin from one network of 200 lift the install
 		// fraction but not the per-network one.
@@ -73,7 +73,7 @@ func TestDecide(t *testing.T) {
 			o.Active, o.NextClients, o.Networks, o.NextNetworkShare = 11000, 10990, 200, 0.005
 		}), Adopting, "", NoAction, "adoption 0.99 across client networks, each network weighing the same (now 0.005 over 200 networks)"},
 		{"adopting, network share just below", plan(Adopting), ready(func(o *Observation) { o.NextNetworkShare = 0.9899 }), Adopting, "", NoAction, "across client networks"},
-		{"adopting, network share at the threshold", plan(Adopting), ready(func(o *Observation) { o.NextNetworkShare = 0.99 }), Ready, "", NoAction, ""},
+		{"adopting, network share at the threshold", plan(Adopting), ready(func(o *Observation) { o.NextNetworkShare = 0.99 }), Ready, "", NoAction, "pinset rotate advance"},
 		{"adopting, no network measured", plan(Adopting), ready(func(o *Observation) { o.Networks, o.NextNetworkShare = 0, 1 }), Adopting, "", NoAction, "over 0 networks"},
 		{"adopting, capped sightings named while waiting", plan(Adopting), ready(func(o *Observation) {
 			o.NextClients, o.CappedSightings, o.MaxInstallsPerNetwork = 500, 9936, 64

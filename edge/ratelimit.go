@@ -10,6 +10,8 @@ import (
 
 	"github.com/go-redis/redis_rate/v10"
 	"github.com/redis/go-redis/v9"
+
+	"pinset.dev/pinset/internal/netkey"
 )
 
 // Rate is one limit: Requests per Period, with bursts of up to Burst
@@ -137,11 +139,4 @@ func (r *RedisLimiter) Allow(ctx context.Context, key string, rate Rate) (Decisi
 // for IPv4, its /64 for IPv6 (one subscriber usually holds a whole /64, so
 // per-address limits on IPv6 would be no limit). IPv4-mapped IPv6
 // addresses count as IPv4.
-func AddrKey(a netip.Addr) string {
-	a = a.Unmap()
-	if a.Is4() {
-		return a.String()
-	}
-	p, _ := a.WithZone("").Prefix(64)
-	return p.String()
-}
+func AddrKey(a netip.Addr) string { return netkey.Client(a) }

@@ -9,7 +9,6 @@ import (
 	"errors"
 	"io"
 	"net/http"
-	"net/netip"
 	"sort"
 	"strconv"
 	"strings"
@@ -18,6 +17,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"pinset.dev/pinset/internal/netkey"
 	"pinset.dev/pinset/pin"
 	"pinset.dev/pinset/policy"
 	"pinset.dev/pinset/store"
@@ -293,13 +293,11 @@ func (a *adoption) networkKey(app, network string, at time.Time) string {
 // clientNetwork is the network a client counts under: the /24 of its
 // IPv4 address, the /64 of its IPv6 address.
 func clientNetwork(r *http.Request) string {
-	addr := clientAddr(r)
-	ip, err := netip.ParseAddr(addr)
-	if err != nil || !ip.Is4() {
-		return addr // already a /64 prefix (or unparseable: the address itself)
+	ip, host := remoteIP(r)
+	if !ip.IsValid() {
+		return host // unparseable: the address itself
 	}
-	p, _ := ip.Prefix(24)
-	return p.String()
+	return netkey.Network(ip)
 }
 
 // anonKey derives the key of a client without telemetry: HMAC-SHA256 of

@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"pinset.dev/pinset/internal/netkey"
 	"pinset.dev/pinset/report"
 	"pinset.dev/pinset/store"
 )
@@ -171,20 +172,23 @@ func (s *Server) attribute(r *http.Request, rep *report.Report) (string, error) 
 // usually holds a whole /64, so per-address buckets would be endless).
 // Proxies in front of pinset should rate-limit themselves.
 func clientAddr(r *http.Request) string {
+	ip, host := remoteIP(r)
+	if !ip.IsValid() {
+		return host
+	}
+	return netkey.Client(ip)
+}
+
+// remoteIP is the request's peer address, and the host part as written
+// (the whole RemoteAddr when it has no port); ip is invalid when the host
+// is no IP address.
+func remoteIP(r *http.Request) (ip netip.Addr, host string) {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
 		host = r.RemoteAddr
 	}
-	ip, err := netip.ParseAddr(host)
-	if err != nil {
-		return host
-	}
-	ip = ip.Unmap()
-	if ip.Is6() {
-		p, _ := ip.WithZone("").Prefix(64)
-		return p.String()
-	}
-	return ip.String()
+	ip, _ = netip.ParseAddr(host)
+	return ip, host
 }
 
 // limiter is a token bucket per key (a client address or prefix, or an

@@ -1,18 +1,18 @@
 package device
 
 import (
-	"bytes"
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/rsa"
 	"crypto/x509"
-	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
 	"strings"
+
+	"pinset.dev/pinset/internal/input"
 )
 
 // Errors of the device authority; test with errors.Is. The service maps
@@ -97,53 +97,20 @@ func DecodeRenewRequest(r io.Reader) (*RenewRequest, error) {
 	return &req, nil
 }
 
+// decodeStrict reads a request body with input.DecodeJSON (strict, at
+// most MaxRequestBytes) and names the failure with this package's errors.
 func decodeStrict(r io.Reader, v any) error {
-	b, err := io.ReadAll(io.LimitReader(r, MaxRequestBytes+1))
-	if err != nil {
+	err := input.DecodeJSON(r, MaxRequestBytes, v)
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, input.ErrTooLarge):
+		return fmt.Errorf("%w: %v", ErrTooLarge, err)
+	case errors.Is(err, io.EOF):
+		return fmt.Errorf("%w: empty body", ErrMalformed)
+	default:
 		return fmt.Errorf("%w: %v", ErrMalformed, err)
 	}
-	if len(b) > MaxRequestBytes {
-		return fmt.Errorf("%w: body over %d bytes", ErrTooLarge, MaxRequestBytes)
-	}
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return fmt.Errorf("%w: %v", ErrMalformed, err)
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return fmt.Errorf("%w: data after the JSON object", ErrMalformed)
-	}
-	if dup := duplicateKey(b); dup != "" {
-		return fmt.Errorf("%w: key %q appears twice", ErrMalformed, dup)
-	}
-	return nil
-}
-
-// duplicateKey returns a top-level key that appears twice in the object b
-// ("" when none): encoding/json keeps the last, another reader might keep
-// the first.
-func duplicateKey(b []byte) string {
-	dec := json.NewDecoder(bytes.NewReader(b))
-	if _, err := dec.Token(); err != nil { // {
-		return ""
-	}
-	seen := map[string]bool{}
-	for dec.More() {
-		t, err := dec.Token()
-		if err != nil {
-			return ""
-		}
-		k, _ := t.(string)
-		if seen[k] {
-			return k
-		}
-		seen[k] = true
-		var skip json.RawMessage
-		if err := dec.Decode(&skip); err != nil {
-			return ""
-		}
-	}
-	return ""
 }
 
 // ParseCSR parses a PEM CERTIFICATE REQUEST, checks its signature (the

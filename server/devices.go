@@ -1,9 +1,7 @@
 package server
 
 import (
-	"bytes"
 	"crypto/x509"
-	"encoding/json"
 	"errors"
 	"io"
 	"math"
@@ -14,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"pinset.dev/pinset/device"
+	"pinset.dev/pinset/internal/input"
 )
 
 // Device certificates (docs/devices.md): package device decides, these
@@ -126,22 +125,15 @@ type revokeRequest struct {
 // decodeOptional decodes a small optional JSON body strictly (empty is
 // the zero value).
 func decodeOptional(r *http.Request, v any) error {
-	b, err := io.ReadAll(io.LimitReader(r.Body, 4<<10+1))
-	if err != nil || len(b) > 4<<10 {
-		return device.ErrTooLarge
-	}
-	if len(b) == 0 {
+	err := input.DecodeJSON(r.Body, 4<<10, v)
+	switch {
+	case err == nil, errors.Is(err, io.EOF):
 		return nil
-	}
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
+	case errors.Is(err, input.ErrTooLarge):
+		return errors.Join(device.ErrTooLarge, err)
+	default:
 		return errors.Join(device.ErrMalformed, err)
 	}
-	if dec.More() {
-		return device.ErrMalformed
-	}
-	return nil
 }
 
 func (s *Server) handleDeviceToken(w http.ResponseWriter, r *http.Request) {

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"pinset.dev/pinset/check"
+	"pinset.dev/pinset/internal/input"
 	"pinset.dev/pinset/pin"
 	"pinset.dev/pinset/policy"
 	"pinset.dev/pinset/renew"
@@ -868,9 +869,7 @@ func (s *Server) handleStartRotation(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var req StartRotation
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxRotationBody))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&req); err != nil {
+	if err := input.DecodeJSON(r.Body, maxRotationBody, &req); err != nil {
 		writeError(w, http.StatusBadRequest, "bad_request", "rotation request: "+err.Error())
 		return
 	}
@@ -943,13 +942,9 @@ func (s *Server) handleRotationAdvance(w http.ResponseWriter, r *http.Request) {
 	var req struct {
 		FollowingPin *pin.Pin `json:"following_pin,omitempty"`
 	}
-	if r.ContentLength != 0 {
-		dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxRotationBody))
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(&req); err != nil && !errors.Is(err, io.EOF) {
-			writeError(w, http.StatusBadRequest, "bad_request", "advance request: "+err.Error())
-			return
-		}
+	if err := input.DecodeJSON(r.Body, maxRotationBody, &req); err != nil && !errors.Is(err, io.EOF) {
+		writeError(w, http.StatusBadRequest, "bad_request", "advance request: "+err.Error())
+		return
 	}
 	if req.FollowingPin != nil {
 		if err := s.setFollowingPin(r.Context(), id, *req.FollowingPin); err != nil {

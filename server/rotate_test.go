@@ -326,6 +326,11 @@ func TestRotationStartRefusals(t *testing.T) {
 		{`{"host":"` + rotHost + `","next_pin":"` + next.String() + `","old_pin":"` + old.String() + `","threshold":1.5}`, 400},
 		{`{"host":"` + rotHost + `","next_pin":"` + next.String() + `","extra":1}`, 400},
 		{`{"host":"` + rotHost + `"}`, 400},
+		// One strict reader of request bodies (input.DecodeJSON): no key
+		// twice, nothing after the object, no empty body.
+		{`{"host":"nope.test","host":"` + rotHost + `","next_pin":"` + next.String() + `","old_pin":"` + old.String() + `"}`, 400},
+		{`{"host":"` + rotHost + `","next_pin":"` + next.String() + `","old_pin":"` + old.String() + `"} {}`, 400},
+		{``, 400},
 	} {
 		if res := r.admin("POST", "/v1/admin/apps/shop/rotations", []byte(c.body)); res.code != c.code {
 			t.Errorf("%s: %d %s, want %d", c.body, res.code, res.body, c.code)

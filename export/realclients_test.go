@@ -129,15 +129,10 @@ func realMatrix() []realCase {
 // shows that the default (version 4) output, with "**.", pins nothing for
 // those names on OkHttp 3.13.1.
 func TestOkHttpJVM(t *testing.T) {
-	javac := testtool.Need(t, "javac", "apt-get install -y openjdk-17-jdk-headless")
-	java := testtool.Need(t, "java", "apt-get install -y openjdk-17-jdk-headless")
-	var jars []string
-	for _, j := range []string{"okhttp.jar", "okio.jar"} {
-		jars = append(jars, testtool.NeedFile(t, filepath.Join("/usr/share/java", j), "apt-get install -y libokhttp-java"))
-	}
+	jvm := testtool.NeedOkHttpJVM(t)
+	javac, java, cp := jvm.Javac, jvm.Java, jvm.Classpath
 	w := newRealWorld(t)
 	classes := filepath.Join(w.dir, "classes")
-	cp := strings.Join(jars, string(os.PathListSeparator))
 	if out, err := exec.Command(javac, "-d", classes, "-cp", cp, filepath.Join("testdata", "okhttp", "PinsetOkHttpCheck.java")).CombinedOutput(); err != nil {
 		t.Fatalf("javac: %v\n%s", err, out)
 	}

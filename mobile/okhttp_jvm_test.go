@@ -47,15 +47,10 @@ const okhttpPinFailure = "javax.net.ssl.SSLPeerUnverifiedException: Certificate 
 // It also checks that the CLI's JSON and Client.OkHttpPinsJSON agree for the
 // same manifest (one renderer).
 func TestPinsetOkHttpJVM(t *testing.T) {
-	javac := testtool.Need(t, "javac", "apt-get install -y openjdk-17-jdk-headless")
-	java := testtool.Need(t, "java", "apt-get install -y openjdk-17-jdk-headless")
+	jvm := testtool.NeedOkHttpJVM(t)
+	javac, java, cp := jvm.Javac, jvm.Java, jvm.Classpath
 	goTool := testtool.Need(t, "go", "install Go")
-	var jars []string
-	for _, j := range []string{"okhttp.jar", "okio.jar"} {
-		jars = append(jars, testtool.NeedFile(t, filepath.Join("/usr/share/java", j), "apt-get install -y libokhttp-java"))
-	}
 	dir := t.TempDir()
-	cp := strings.Join(jars, string(os.PathListSeparator))
 
 	// Compile the pure-Java part of the Android integration and the driver.
 	classes := filepath.Join(dir, "classes")

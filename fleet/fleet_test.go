@@ -64,6 +64,11 @@ func TestGateOffBricks(t *testing.T) {
 	if off.HealRefreshes < 5*on.HealRefreshes {
 		t.Errorf("heal refreshes: gate off %d, gate on %d", off.HealRefreshes, on.HealRefreshes)
 	}
+	// The installs refused at least once (healed or not): what the gate
+	// spares them.
+	if on.RefusedInstalls == 0 || off.RefusedInstalls < 5*on.RefusedInstalls {
+		t.Errorf("installs refused at least once: gate off %d, gate on %d", off.RefusedInstalls, on.RefusedInstalls)
+	}
 	var bricked [2]int64
 	for k, r := range []*Result{on, off} {
 		c := small(k == 0)
@@ -135,6 +140,11 @@ func TestHealModel(t *testing.T) {
 		if r.BrickedInstalls != 0 || r.Healed == 0 || !r.Heal {
 			t.Errorf("gate %v, no fetch failures: bricked %d %v, healed %d", gate, r.BrickedInstalls, r.Causes, r.Healed)
 		}
+		// Every healed request was refused first: the installs refused
+		// are there, and no more of them than requests healed.
+		if r.RefusedInstalls == 0 || r.RefusedInstalls > r.Healed {
+			t.Errorf("gate %v, no fetch failures: %d installs refused, %d requests healed", gate, r.RefusedInstalls, r.Healed)
+		}
 		c.NoHeal = true
 		off, err := Run(c)
 		if err != nil {
@@ -142,6 +152,10 @@ func TestHealModel(t *testing.T) {
 		}
 		if off.BrickedInstalls == 0 || off.Causes[CauseLaunchRace] != off.BrickedInstalls || off.HealRefreshes != 0 {
 			t.Errorf("gate %v, no self-heal: bricked %d %v", gate, off.BrickedInstalls, off.Causes)
+		}
+		// Without the self-heal every install refused stays refused.
+		if off.RefusedInstalls != off.BrickedInstalls {
+			t.Errorf("gate %v, no self-heal: %d installs refused, %d bricked", gate, off.RefusedInstalls, off.BrickedInstalls)
 		}
 	}
 	c := small(false)

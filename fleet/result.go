@@ -34,8 +34,12 @@ type Result struct {
 	TimeTo map[string]*float64 `json:"time_to_hours"`
 
 	// BrickedInstalls are installs that attempted a connection their pins
-	// refused; BrickedInstallHours the hours in which they did. Causes
+	// refused and did not get through (the self-heal, when on, did not
+	// repair it); BrickedInstallHours the hours in which they did. Causes
 	// counts bricked installs by the cause of their first refusal.
+	// RefusedInstalls counts every install that had at least one handshake
+	// refused under the pins it held, healed or not.
+	RefusedInstalls     int64            `json:"refused_installs"`
 	BrickedInstalls     int64            `json:"bricked_installs"`
 	BrickedInstallHours int64            `json:"bricked_install_hours"`
 	Causes              map[string]int64 `json:"bricked_causes"`
@@ -248,7 +252,7 @@ func (r *Result) Summary() string {
 	if r.Heal {
 		heal = fmt.Sprintf("%d refreshes (%d retried fetches), %d requests healed", r.HealRefreshes, r.HealRetries, r.Healed)
 	}
-	out += fmt.Sprintf("\nself-heal: %s\nbricked installs: %d, bricked install-hours: %d\n", heal, r.BrickedInstalls, r.BrickedInstallHours)
+	out += fmt.Sprintf("\nself-heal: %s\ninstalls with a handshake refused under their pins (healed or not): %d\nbricked installs: %d, bricked install-hours: %d\n", heal, r.RefusedInstalls, r.BrickedInstalls, r.BrickedInstallHours)
 	causes := make([]string, 0, len(r.Causes))
 	for c := range r.Causes {
 		causes = append(causes, c)

@@ -75,6 +75,7 @@ type sim struct {
 	lastVer   []uint8 // version that sighting reported
 	idBorn    []int64 // second the install id was drawn (noID: none yet)
 	bricked   []bool
+	refused   []bool // a handshake refused under the pins held, at least once
 	lastHeal  []int64 // seconds since Epoch of the last self-heal refresh (noHeal: never)
 
 	// buckets[h] are the installs with an event (a session hour) at h.
@@ -131,6 +132,7 @@ func newSim(cfg Config, hooks Hooks) *sim {
 		lastVer:   make([]uint8, n),
 		idBorn:    make([]int64, n),
 		bricked:   make([]bool, n),
+		refused:   make([]bool, n),
 		lastHeal:  make([]int64, n),
 		buckets:   make([][]int32, hours),
 		served:    1, live: keyLive,
@@ -464,6 +466,10 @@ const noHeal = math.MinInt64
 // if the install's pins then cover the live key. It returns whether the
 // request succeeded and, when not, why ("" when healing is off).
 func (s *sim) heal(i, h int, at int64) (bool, string) {
+	if !s.refused[i] {
+		s.refused[i] = true
+		s.res.RefusedInstalls++
+	}
 	if s.cfg.NoHeal {
 		return false, ""
 	}

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"os"
 	"path/filepath"
 	"sync/atomic"
 
@@ -121,4 +122,70 @@ func BenchmarkRecordInstallsCapped(b *testing.B) {
 			}
 		})
 	}
+}
+
+// BenchmarkStormStorage stores b.N reports of 1,000 distinct failures in a
+// new SQLite database, the clock advancing a minute every
+// stormPerMinute reports (the rate the service ingests over HTTPS here,
+// docs/benchmarks.md), and reports what the database holds afterwards:
+// its files' size once closed (bytes-stored), the report rows and the
+// per-minute count rows. With -benchtime 10000000x it measures the
+// storage after 10 M reports of 1,000 failures.
+func BenchmarkStormStorage(b *testing.B) {
+	const stormPerMinute = 3000 * 60
+	dir := b.TempDir()
+	s, err := OpenSQLite(context.Background(), filepath.Join(dir, SQLiteFile))
+	if err != nil {
+		b.Fatal(err)
+	}
+	base, raw := fixtureReport(b, "trustkit-android.json", "shop")
+	reps := make([]report.Report, 1000)
+	for i := range reps {
+		reps[i] = *base
+		reps[i].AppVersion = fmt.Sprint(i)
+		reps[i].DedupKey = fmt.Sprintf("%064d", i)
+	}
+	var n atomic.Int64
+	b.SetParallelism(32)
+	cpu0 := testtool.CPUTime()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			k := n.Add(1)
+			r := reps[k%int64(len(reps))]
+			now := t0.Add(time.Duration(k/stormPerMinute) * time.Minute)
+			if _, _, err := s.AddReport(context.Background(), &r, raw, now); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+	b.StopTimer()
+	b.ReportMetric(float64((testtool.CPUTime()-cpu0).Microseconds())/float64(b.N), "cpu-µs/op")
+	sq := s.(*sqlStore)
+	var rows, counts int64
+	if err := sq.db.queryRow(context.Background(), `SELECT count(*) FROM reports`).Scan(&rows); err != nil {
+		b.Fatal(err)
+	}
+	if err := sq.db.queryRow(context.Background(), `SELECT count(*) FROM report_counts`).Scan(&counts); err != nil {
+		b.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		b.Fatal(err)
+	}
+	var size int64
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, e := range ents {
+		fi, err := e.Info()
+		if err != nil {
+			b.Fatal(err)
+		}
+		size += fi.Size()
+	}
+	b.ReportMetric(float64(size), "bytes-stored")
+	b.ReportMetric(float64(rows), "report-rows")
+	b.ReportMetric(float64(counts), "count-rows")
 }

@@ -74,7 +74,7 @@ and the certificate to whatever verifies devices ('pinset edge').`,
 }
 
 func newDeviceTokenNewCmd() *cobra.Command {
-	var c rotateConn
+	var c adminConn
 	var app, id string
 	cmd := &cobra.Command{
 		Use:   "new --server URL --app APP [--device-id ID]",
@@ -99,14 +99,14 @@ app, which enrolls with it once, before it expires (devices.token_lifetime).`,
 			return nil
 		},
 	}
-	c.flags(cmd)
+	c.flags(cmd, adminTimeout)
 	cmd.Flags().StringVar(&app, "app", "", "the `APP` id")
 	cmd.Flags().StringVar(&id, "device-id", "", "the device's `ID` (1 to 64 of a-z A-Z 0-9 . _ -; default random)")
 	return cmd
 }
 
 func newDeviceRevokeCmd() *cobra.Command {
-	var c rotateConn
+	var c adminConn
 	var app, reason string
 	cmd := &cobra.Command{
 		Use:   "revoke --server URL --app APP DEVICE-ID",
@@ -131,14 +131,14 @@ and it can neither renew nor enroll again.`,
 			return nil
 		},
 	}
-	c.flags(cmd)
+	c.flags(cmd, adminTimeout)
 	cmd.Flags().StringVar(&app, "app", "", "the `APP` id")
 	cmd.Flags().StringVar(&reason, "reason", "", "why (kept in the audit)")
 	return cmd
 }
 
 // openDeviceAdmin checks --app and opens the admin connection.
-func openDeviceAdmin(c *rotateConn, what, app string) error {
+func openDeviceAdmin(c *adminConn, what, app string) error {
 	if app == "" {
 		return fmt.Errorf("%s: --app is required", what)
 	}

@@ -1,16 +1,12 @@
 package main
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"net/http"
 	"net/url"
 	"os"
 	"strconv"
-	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -21,87 +17,6 @@ import (
 )
 
 func init() { addCommand(newRotateCmd) }
-
-// rotateConn is how the rotate commands reach the admin API.
-type rotateConn struct {
-	serverURL, token, caFile, certFile, keyFile string
-	timeout                                     time.Duration
-	base                                        *url.URL
-	hc                                          *http.Client
-}
-
-func (c *rotateConn) flags(cmd *cobra.Command) {
-	f := cmd.Flags()
-	f.StringVar(&c.serverURL, "server", "", "base `URL` of the pin service")
-	f.StringVar(&c.token, "token", "", "admin `TOKEN` (default: $PINSET_TOKEN)")
-	f.StringVar(&c.caFile, "cafile", "", "PEM `FILE` of CAs to trust for the service (added to the system roots)")
-	f.StringVar(&c.certFile, "client-cert", "", "client certificate `FILE` for an admin API behind mutual TLS")
-	f.StringVar(&c.keyFile, "client-key", "", "private key `FILE` of --client-cert")
-	durationVar(f, &c.timeout, "timeout", 120*time.Second, "time limit per request (a step may publish through the publish gate)")
-}
-
-func (c *rotateConn) open() error {
-	if c.token == "" {
-		c.token = os.Getenv("PINSET_TOKEN")
-	}
-	if c.serverURL == "" {
-		return errors.New("--server is required")
-	}
-	if c.token == "" {
-		return errorWithHint(errors.New("no token"), "pass --token or set PINSET_TOKEN (create one with 'pinset token new')")
-	}
-	base, err := url.Parse(strings.TrimRight(c.serverURL, "/"))
-	if err != nil || (base.Scheme != "http" && base.Scheme != "https") || base.Host == "" {
-		return fmt.Errorf("--server %q: want an http:// or https:// URL", c.serverURL)
-	}
-	c.base = base
-	c.hc, err = publishClient(c.caFile, c.certFile, c.keyFile, c.timeout)
-	return err
-}
-
-// call sends one admin request and decodes a 2xx answer into out.
-func (c *rotateConn) call(cmd *cobra.Command, method, path string, body any, out any) error {
-	var rd io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			return err
-		}
-		rd = bytes.NewReader(b)
-	}
-	u := *c.base
-	path, u.RawQuery, _ = strings.Cut(path, "?")
-	u.Path += path
-	req, err := http.NewRequestWithContext(cmd.Context(), method, u.String(), rd)
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Authorization", "Bearer "+c.token)
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	resp, err := c.hc.Do(req)
-	if err != nil {
-		return fmt.Errorf("%s %s: %v", method, path, redactURLError(err))
-	}
-	defer resp.Body.Close()
-	rb, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
-	if resp.StatusCode/100 != 2 {
-		var e struct{ Error string }
-		if json.Unmarshal(rb, &e) == nil && e.Error != "" {
-			return fmt.Errorf("%s (HTTP %d)", e.Error, resp.StatusCode)
-		}
-		return fmt.Errorf("%s %s: %s", method, path, resp.Status)
-	}
-	if raw, ok := out.(*[]byte); ok {
-		*raw = rb
-		return nil
-	}
-	if err := json.Unmarshal(rb, out); err != nil {
-		return fmt.Errorf("%s %s answered %s, not a pinset answer: %v", method, path, resp.Status, err)
-	}
-	return nil
-}
 
 // keyPin reads the pin of the one key (or certificate, or CSR) in file.
 func keyPin(flag, file string) (pin.Pin, error) {
@@ -135,7 +50,7 @@ func (s *planSelector) flags(cmd *cobra.Command) {
 	f.StringVar(&s.host, "host", "", "the plan's host `PATTERN` as written in the manifest")
 }
 
-func (s *planSelector) resolve(cmd *cobra.Command, c *rotateConn) (int64, error) {
+func (s *planSelector) resolve(cmd *cobra.Command, c *adminConn) (int64, error) {
 	if s.id > 0 {
 		return s.id, nil
 	}
@@ -228,7 +143,7 @@ func newRotateCmd() *cobra.Command {
 
 func newRotateStartCmd() *cobra.Command {
 	var (
-		c                                        rotateConn
+		c                                        adminConn
 		app, host, nextKey, oldKey, followingKey string
 		threshold                                float64
 		holdDown                                 string
@@ -259,7 +174,7 @@ func newRotateStartCmd() *cobra.Command {
 			return printPlans(cmd, []server.PlanStatus{st}, asJSON)
 		},
 	}
-	c.flags(cmd)
+	c.flags(cmd, adminTimeout)
 	f := cmd.Flags()
 	f.StringVar(&app, "app", "", "the app `ID`")
 	f.StringVar(&host, "host", "", "the host `PATTERN` to rotate, as written in the manifest")
@@ -312,7 +227,7 @@ func optionalKeyPin(flag, file string) (*pin.Pin, error) {
 
 func newRotateStatusCmd() *cobra.Command {
 	var (
-		c      rotateConn
+		c      adminConn
 		app    string
 		all    bool
 		asJSON bool
@@ -341,7 +256,7 @@ func newRotateStatusCmd() *cobra.Command {
 			return printPlans(cmd, list.Plans, asJSON)
 		},
 	}
-	c.flags(cmd)
+	c.flags(cmd, adminTimeout)
 	cmd.Flags().StringVar(&app, "app", "", "only this app's plans")
 	cmd.Flags().BoolVar(&all, "all", false, "include finished and aborted plans")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print a JSON list of plans (host, state, next_pin, adoption, blocked_by)")
@@ -350,7 +265,7 @@ func newRotateStatusCmd() *cobra.Command {
 
 // planAction posts action (advance, abort) for the selected plan and
 // prints the plan as it stands after it.
-func planAction(cmd *cobra.Command, c *rotateConn, sel *planSelector, action string, body any, asJSON bool) error {
+func planAction(cmd *cobra.Command, c *adminConn, sel *planSelector, action string, body any, asJSON bool) error {
 	if err := c.open(); err != nil {
 		return err
 	}
@@ -367,7 +282,7 @@ func planAction(cmd *cobra.Command, c *rotateConn, sel *planSelector, action str
 
 func newRotateAdvanceCmd() *cobra.Command {
 	var (
-		c            rotateConn
+		c            adminConn
 		sel          planSelector
 		followingKey string
 		asJSON       bool
@@ -391,7 +306,7 @@ func newRotateAdvanceCmd() *cobra.Command {
 			return planAction(cmd, &c, &sel, "advance", body, asJSON)
 		},
 	}
-	c.flags(cmd)
+	c.flags(cmd, adminTimeout)
 	sel.flags(cmd)
 	cmd.Flags().StringVar(&followingKey, "following-key", "", "`FILE` with the key after the next one, announced when the old pin retires")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the plan as JSON")
@@ -400,7 +315,7 @@ func newRotateAdvanceCmd() *cobra.Command {
 
 func newRotateAbortCmd() *cobra.Command {
 	var (
-		c      rotateConn
+		c      adminConn
 		sel    planSelector
 		asJSON bool
 	)
@@ -415,7 +330,7 @@ func newRotateAbortCmd() *cobra.Command {
 			return planAction(cmd, &c, &sel, "abort", nil, asJSON)
 		},
 	}
-	c.flags(cmd)
+	c.flags(cmd, adminTimeout)
 	sel.flags(cmd)
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the plan as JSON")
 	return cmd
@@ -423,7 +338,7 @@ func newRotateAbortCmd() *cobra.Command {
 
 func newRotateEnvelopeCmd() *cobra.Command {
 	var (
-		c   rotateConn
+		c   adminConn
 		sel planSelector
 		out string
 	)
@@ -453,7 +368,7 @@ func newRotateEnvelopeCmd() *cobra.Command {
 			return os.WriteFile(out, b, 0o644)
 		},
 	}
-	c.flags(cmd)
+	c.flags(cmd, adminTimeout)
 	sel.flags(cmd)
 	cmd.Flags().StringVarP(&out, "output", "o", "", "`FILE` to write the unsigned envelope to")
 	return cmd

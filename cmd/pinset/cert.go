@@ -45,13 +45,8 @@ Examples:
   pinset cert renew --acme-directory https://acme.example/directory --key next.key --out next.crt`
 
 func newCertCmd() *cobra.Command {
-	cmd := &cobra.Command{
-		Use:   "cert",
-		Short: "Get certificates over ACME for keys pinset made, and renew them with the same key",
-		Long:  certHelp,
-	}
-	cmd.AddCommand(newCertIssueCmd(), newCertRenewCmd())
-	return cmd
+	return group("cert", "Get certificates over ACME for keys pinset made, and renew them with the same key", certHelp,
+		newCertIssueCmd(), newCertRenewCmd())
 }
 
 // certACMEOptions are the flags shared by issue and renew.

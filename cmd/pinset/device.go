@@ -26,13 +26,11 @@ Examples:
   pinset device revoke --server https://pins.example.com --app shop phone-42 --reason lost`
 
 func newDeviceCmd() *cobra.Command {
-	cmd := &cobra.Command{Use: "device", Short: "Make the device CA, enrollment tokens and revocations", Long: deviceHelp}
-	ca := &cobra.Command{Use: "ca", Short: "Make the device CA", Example: "  pinset device ca new --out-key device-ca.key --out-cert device-ca.pem"}
-	ca.AddCommand(newDeviceCANewCmd())
-	tok := &cobra.Command{Use: "token", Short: "Create one-time enrollment tokens", Example: "  pinset device token new --server https://pins.example.com --app shop"}
-	tok.AddCommand(newDeviceTokenNewCmd())
-	cmd.AddCommand(ca, tok, newDeviceRevokeCmd())
-	return cmd
+	ca := group("ca", "Make the device CA", "", newDeviceCANewCmd())
+	ca.Example = "  pinset device ca new --out-key device-ca.key --out-cert device-ca.pem"
+	tok := group("token", "Create one-time enrollment tokens", "", newDeviceTokenNewCmd())
+	tok.Example = "  pinset device token new --server https://pins.example.com --app shop"
+	return group("device", "Make the device CA, enrollment tokens and revocations", deviceHelp, ca, tok, newDeviceRevokeCmd())
 }
 
 func newDeviceCANewCmd() *cobra.Command {

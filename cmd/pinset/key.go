@@ -41,13 +41,8 @@ Examples:
   pinset root new --app com.example.app --root-key root-a.pub --pins-key pins.pub -o root.json`
 
 func newKeyCmd() *cobra.Command {
-	cmd := &cobra.Command{
-		Use:   "key",
-		Short: "Make signing keys for roots and pin manifests, and server (TLS) keys",
-		Long:  keyHelp,
-	}
-	cmd.AddCommand(newKeyNewCmd())
-	return cmd
+	return group("key", "Make signing keys for roots and pin manifests, and server (TLS) keys", keyHelp,
+		newKeyNewCmd())
 }
 
 // keyNewHelp is the long help of `newKeyNewCmd` (tlsKeyHelp follows).

@@ -128,16 +128,12 @@ The private key never leaves this machine: start and advance read only its
 public half and send the pin.`
 
 func newRotateCmd() *cobra.Command {
-	cmd := &cobra.Command{
-		Use:   "rotate start|status|advance|abort|envelope",
-		Short: "Rotate a server key once the installed apps hold the next pin",
-		Long:  rotateHelp,
-		Example: `  pinset rotate start --server https://pins.example.com --app com.example.shop \
+	cmd := group("rotate start|status|advance|abort|envelope", "Rotate a server key once the installed apps hold the next pin", rotateHelp,
+		newRotateStartCmd(), newRotateStatusCmd(), newRotateAdvanceCmd(), newRotateAbortCmd(), newRotateEnvelopeCmd())
+	cmd.Example = `  pinset rotate start --server https://pins.example.com --app com.example.shop \
     --host api.example.com --next-key next.key
   pinset rotate status --server https://pins.example.com --json
-  pinset rotate advance --server https://pins.example.com --id 3`,
-	}
-	cmd.AddCommand(newRotateStartCmd(), newRotateStatusCmd(), newRotateAdvanceCmd(), newRotateAbortCmd(), newRotateEnvelopeCmd())
+  pinset rotate advance --server https://pins.example.com --id 3`
 	return cmd
 }
 

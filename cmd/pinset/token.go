@@ -32,13 +32,8 @@ Examples:
   pinset token revoke ci`
 
 func newTokenCmd() *cobra.Command {
-	cmd := &cobra.Command{
-		Use:   "token",
-		Short: "Create, list and revoke admin tokens of the pin service",
-		Long:  tokenHelp,
-	}
-	cmd.AddCommand(newTokenNewCmd(), newTokenListCmd(), newTokenRevokeCmd())
-	return cmd
+	return group("token", "Create, list and revoke admin tokens of the pin service", tokenHelp,
+		newTokenNewCmd(), newTokenListCmd(), newTokenRevokeCmd())
 }
 
 // tokenNewHelp is the long help of `newTokenNewCmd`.

@@ -37,20 +37,28 @@ func keyPin(flag, file string) (pin.Pin, error) {
 	return p, nil
 }
 
-// planSelector picks one plan by id, or by app and host.
+// planSelector is the one plan a command acts on (advance, abort,
+// envelope): the admin API it is in, and its id or its app and host.
 type planSelector struct {
+	c         adminConn
 	id        int64
 	app, host string
 }
 
 func (s *planSelector) flags(cmd *cobra.Command) {
+	s.c.flags(cmd, adminTimeout)
 	f := cmd.Flags()
 	f.Int64Var(&s.id, "id", 0, "the plan's `ID` (from pinset rotate status)")
 	f.StringVar(&s.app, "app", "", "the plan's `APP` (with --host, instead of --id)")
 	f.StringVar(&s.host, "host", "", "the plan's host `PATTERN` as written in the manifest")
 }
 
-func (s *planSelector) resolve(cmd *cobra.Command, c *adminConn) (int64, error) {
+// open opens the connection and returns the plan's id: --id, or that of
+// the active plan of --app for --host.
+func (s *planSelector) open(cmd *cobra.Command) (int64, error) {
+	if err := s.c.open(); err != nil {
+		return 0, err
+	}
 	if s.id > 0 {
 		return s.id, nil
 	}
@@ -58,7 +66,7 @@ func (s *planSelector) resolve(cmd *cobra.Command, c *adminConn) (int64, error) 
 		return 0, errors.New("name the plan with --id, or with --app and --host")
 	}
 	var list struct{ Plans []server.PlanStatus }
-	if err := c.call(cmd, "GET", "/v1/admin/apps/"+url.PathEscape(s.app)+"/rotations?active=1", nil, &list); err != nil {
+	if err := s.c.call(cmd, "GET", "/v1/admin/apps/"+url.PathEscape(s.app)+"/rotations?active=1", nil, &list); err != nil {
 		return 0, err
 	}
 	for _, p := range list.Plans {
@@ -261,16 +269,13 @@ func newRotateStatusCmd() *cobra.Command {
 
 // planAction posts action (advance, abort) for the selected plan and
 // prints the plan as it stands after it.
-func planAction(cmd *cobra.Command, c *adminConn, sel *planSelector, action string, body any, asJSON bool) error {
-	if err := c.open(); err != nil {
-		return err
-	}
-	id, err := sel.resolve(cmd, c)
+func planAction(cmd *cobra.Command, sel *planSelector, action string, body any, asJSON bool) error {
+	id, err := sel.open(cmd)
 	if err != nil {
 		return err
 	}
 	var st server.PlanStatus
-	if err := c.call(cmd, "POST", "/v1/admin/rotations/"+strconv.FormatInt(id, 10)+"/"+action, body, &st); err != nil {
+	if err := sel.c.call(cmd, "POST", "/v1/admin/rotations/"+strconv.FormatInt(id, 10)+"/"+action, body, &st); err != nil {
 		return err
 	}
 	return printPlans(cmd, []server.PlanStatus{st}, asJSON)
@@ -278,7 +283,6 @@ func planAction(cmd *cobra.Command, c *adminConn, sel *planSelector, action stri
 
 func newRotateAdvanceCmd() *cobra.Command {
 	var (
-		c            adminConn
 		sel          planSelector
 		followingKey string
 		asJSON       bool
@@ -299,10 +303,9 @@ func newRotateAdvanceCmd() *cobra.Command {
 				}
 				body["following_pin"] = p
 			}
-			return planAction(cmd, &c, &sel, "advance", body, asJSON)
+			return planAction(cmd, &sel, "advance", body, asJSON)
 		},
 	}
-	c.flags(cmd, adminTimeout)
 	sel.flags(cmd)
 	cmd.Flags().StringVar(&followingKey, "following-key", "", "`FILE` with the key after the next one, announced when the old pin retires")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the plan as JSON")
@@ -311,7 +314,6 @@ func newRotateAdvanceCmd() *cobra.Command {
 
 func newRotateAbortCmd() *cobra.Command {
 	var (
-		c      adminConn
 		sel    planSelector
 		asJSON bool
 	)
@@ -323,10 +325,9 @@ func newRotateAbortCmd() *cobra.Command {
     --host api.example.com`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return planAction(cmd, &c, &sel, "abort", nil, asJSON)
+			return planAction(cmd, &sel, "abort", nil, asJSON)
 		},
 	}
-	c.flags(cmd, adminTimeout)
 	sel.flags(cmd)
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the plan as JSON")
 	return cmd
@@ -334,7 +335,6 @@ func newRotateAbortCmd() *cobra.Command {
 
 func newRotateEnvelopeCmd() *cobra.Command {
 	var (
-		c   adminConn
 		sel planSelector
 		out string
 	)
@@ -347,24 +347,20 @@ func newRotateEnvelopeCmd() *cobra.Command {
   pinset publish --server URL next.json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := c.open(); err != nil {
-				return err
-			}
 			if out == "" {
 				return errors.New("-o FILE is required")
 			}
-			id, err := sel.resolve(cmd, &c)
+			id, err := sel.open(cmd)
 			if err != nil {
 				return err
 			}
 			var b []byte
-			if err := c.call(cmd, "GET", "/v1/admin/rotations/"+strconv.FormatInt(id, 10)+"/envelope", nil, &b); err != nil {
+			if err := sel.c.call(cmd, "GET", "/v1/admin/rotations/"+strconv.FormatInt(id, 10)+"/envelope", nil, &b); err != nil {
 				return err
 			}
 			return os.WriteFile(out, b, 0o644)
 		},
 	}
-	c.flags(cmd, adminTimeout)
 	sel.flags(cmd)
 	cmd.Flags().StringVarP(&out, "output", "o", "", "`FILE` to write the unsigned envelope to")
 	return cmd

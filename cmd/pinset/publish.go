@@ -121,9 +121,7 @@ func runPublish(cmd *cobra.Command, o *publishOptions, args []string) error {
 	}
 	warnManifestBehindRoot(cmd, client, base, items)
 	if o.asJSON {
-		enc := json.NewEncoder(cmd.OutOrStdout())
-		enc.SetIndent("", "  ")
-		return enc.Encode(results)
+		return writeJSON(cmd.OutOrStdout(), results)
 	}
 	return nil
 }

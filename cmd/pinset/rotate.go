@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/url"
@@ -97,9 +96,7 @@ func printPlans(cmd *cobra.Command, plans []server.PlanStatus, asJSON bool) erro
 			list = append(list, statusJSON{ID: p.ID, App: p.App, Host: p.Host, State: string(p.State), NextPin: p.NextPin,
 				Adoption: p.Adoption, BlockedBy: p.BlockedBy, Envelope: p.Envelope})
 		}
-		enc := json.NewEncoder(out)
-		enc.SetIndent("", "  ")
-		return enc.Encode(list)
+		return writeJSON(out, list)
 	}
 	if len(plans) == 0 {
 		fmt.Fprintln(out, "no rotation plans")

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -117,9 +116,7 @@ func newTokenListCmd() *cobra.Command {
 				if ts == nil {
 					ts = []store.Token{}
 				}
-				enc := json.NewEncoder(out)
-				enc.SetIndent("", "  ")
-				return enc.Encode(ts)
+				return writeJSON(out, ts)
 			}
 			for _, t := range ts {
 				state := "active"

@@ -162,21 +162,14 @@ func (o *certACMEOptions) options(errw io.Writer) (certs.Options, error) {
 	return opts, nil
 }
 
-// certHTTPClient trusts the system roots plus caFile.
+// certHTTPClient trusts the system roots plus caFile (loadCAs).
 func certHTTPClient(caFile string) (*http.Client, error) {
 	if caFile == "" {
 		return &http.Client{Timeout: time.Minute}, nil
 	}
-	b, err := readInput(caFile, 1<<20)
+	pool, err := loadCAs("--acme-ca-file", caFile)
 	if err != nil {
 		return nil, err
-	}
-	pool, err := x509.SystemCertPool()
-	if err != nil || pool == nil {
-		pool = x509.NewCertPool()
-	}
-	if !pool.AppendCertsFromPEM(b) {
-		return nil, fmt.Errorf("--acme-ca-file %s: no PEM certificate", caFile)
 	}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.TLSClientConfig = &tls.Config{RootCAs: pool}

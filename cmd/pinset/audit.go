@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -91,9 +90,7 @@ func runAudit(cmd *cobra.Command, o *auditOptions) error {
 		return exitCode(2, fmt.Errorf("audit of %s at %s not done: %v", o.app, redact.URL(o.serverURL), redact.Error(err)))
 	}
 	if o.asJSON {
-		enc := json.NewEncoder(cmd.OutOrStdout())
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(rep); err != nil {
+		if err := writeJSON(cmd.OutOrStdout(), rep); err != nil {
 			return err
 		}
 	} else {

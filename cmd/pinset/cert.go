@@ -45,13 +45,8 @@ Examples:
   pinset cert renew --acme-directory https://acme.example/directory --key next.key --out next.crt`
 
 func newCertCmd() *cobra.Command {
-	cmd := &cobra.Command{
-		Use:   "cert",
-		Short: "Get certificates over ACME for keys pinset made, and renew them with the same key",
-		Long:  certHelp,
-	}
-	cmd.AddCommand(newCertIssueCmd(), newCertRenewCmd())
-	return cmd
+	return group("cert", "Get certificates over ACME for keys pinset made, and renew them with the same key", certHelp,
+		newCertIssueCmd(), newCertRenewCmd())
 }
 
 // certACMEOptions are the flags shared by issue and renew.
@@ -167,21 +162,14 @@ func (o *certACMEOptions) options(errw io.Writer) (certs.Options, error) {
 	return opts, nil
 }
 
-// certHTTPClient trusts the system roots plus caFile.
+// certHTTPClient trusts the system roots plus caFile (loadCAs).
 func certHTTPClient(caFile string) (*http.Client, error) {
 	if caFile == "" {
 		return &http.Client{Timeout: time.Minute}, nil
 	}
-	b, err := readInput(caFile, 1<<20)
+	pool, err := loadCAs("--acme-ca-file", caFile)
 	if err != nil {
 		return nil, err
-	}
-	pool, err := x509.SystemCertPool()
-	if err != nil || pool == nil {
-		pool = x509.NewCertPool()
-	}
-	if !pool.AppendCertsFromPEM(b) {
-		return nil, fmt.Errorf("--acme-ca-file %s: no PEM certificate", caFile)
 	}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.TLSClientConfig = &tls.Config{RootCAs: pool}

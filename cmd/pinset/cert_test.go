@@ -73,3 +73,28 @@ func TestCertIssueAndRenewKeepPin(t *testing.T) {
 		t.Fatalf("renew with another key: %d %s", code, errs)
 	}
 }
+
+// --acme-ca-file is read as every --cafile is (loadCAs: the system roots
+// plus the file's certificates), and its errors name the flag.
+func TestCertACMECAFile(t *testing.T) {
+	dir := t.TempDir()
+	keyBase := filepath.Join(dir, "api")
+	if code, _, errs := runCLI(t, "key", "new", "--tls", keyBase); code != 0 {
+		t.Fatal(errs)
+	}
+	notPEM := filepath.Join(dir, "not.pem")
+	if err := os.WriteFile(notPEM, []byte("not a certificate\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for file, want := range map[string]string{
+		filepath.Join(dir, "missing.pem"): "--acme-ca-file " + filepath.Join(dir, "missing.pem"),
+		notPEM:                            "--acme-ca-file " + notPEM + ": no PEM CERTIFICATE block found",
+	} {
+		code, _, errs := runCLI(t, "cert", "issue", "--acme-directory", "https://127.0.0.1:1/directory", "--acme-ca-file", file,
+			"--key", keyBase+".key", "--domain", "api.pinset.test", "--http01-listen", "127.0.0.1:0",
+			"--out", filepath.Join(dir, "api.pem"), "--account-key", filepath.Join(dir, "acct.key"))
+		if code != 1 || !strings.Contains(errs, want) {
+			t.Errorf("--acme-ca-file %s: exit %d, stderr %q; want %q", filepath.Base(file), code, errs, want)
+		}
+	}
+}

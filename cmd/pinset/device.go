@@ -26,13 +26,11 @@ Examples:
   pinset device revoke --server https://pins.example.com --app shop phone-42 --reason lost`
 
 func newDeviceCmd() *cobra.Command {
-	cmd := &cobra.Command{Use: "device", Short: "Make the device CA, enrollment tokens and revocations", Long: deviceHelp}
-	ca := &cobra.Command{Use: "ca", Short: "Make the device CA", Example: "  pinset device ca new --out-key device-ca.key --out-cert device-ca.pem"}
-	ca.AddCommand(newDeviceCANewCmd())
-	tok := &cobra.Command{Use: "token", Short: "Create one-time enrollment tokens", Example: "  pinset device token new --server https://pins.example.com --app shop"}
-	tok.AddCommand(newDeviceTokenNewCmd())
-	cmd.AddCommand(ca, tok, newDeviceRevokeCmd())
-	return cmd
+	ca := group("ca", "Make the device CA", "", newDeviceCANewCmd())
+	ca.Example = "  pinset device ca new --out-key device-ca.key --out-cert device-ca.pem"
+	tok := group("token", "Create one-time enrollment tokens", "", newDeviceTokenNewCmd())
+	tok.Example = "  pinset device token new --server https://pins.example.com --app shop"
+	return group("device", "Make the device CA, enrollment tokens and revocations", deviceHelp, ca, tok, newDeviceRevokeCmd())
 }
 
 func newDeviceCANewCmd() *cobra.Command {
@@ -74,7 +72,7 @@ and the certificate to whatever verifies devices ('pinset edge').`,
 }
 
 func newDeviceTokenNewCmd() *cobra.Command {
-	var c rotateConn
+	var c adminConn
 	var app, id string
 	cmd := &cobra.Command{
 		Use:   "new --server URL --app APP [--device-id ID]",
@@ -99,14 +97,14 @@ app, which enrolls with it once, before it expires (devices.token_lifetime).`,
 			return nil
 		},
 	}
-	c.flags(cmd)
+	c.flags(cmd, adminTimeout)
 	cmd.Flags().StringVar(&app, "app", "", "the `APP` id")
 	cmd.Flags().StringVar(&id, "device-id", "", "the device's `ID` (1 to 64 of a-z A-Z 0-9 . _ -; default random)")
 	return cmd
 }
 
 func newDeviceRevokeCmd() *cobra.Command {
-	var c rotateConn
+	var c adminConn
 	var app, reason string
 	cmd := &cobra.Command{
 		Use:   "revoke --server URL --app APP DEVICE-ID",
@@ -131,14 +129,14 @@ and it can neither renew nor enroll again.`,
 			return nil
 		},
 	}
-	c.flags(cmd)
+	c.flags(cmd, adminTimeout)
 	cmd.Flags().StringVar(&app, "app", "", "the `APP` id")
 	cmd.Flags().StringVar(&reason, "reason", "", "why (kept in the audit)")
 	return cmd
 }
 
 // openDeviceAdmin checks --app and opens the admin connection.
-func openDeviceAdmin(c *rotateConn, what, app string) error {
+func openDeviceAdmin(c *adminConn, what, app string) error {
 	if app == "" {
 		return fmt.Errorf("%s: --app is required", what)
 	}

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"crypto/tls"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -256,12 +255,21 @@ func (g *getRun) pins(ctx context.Context) error {
 	if g.o.requirePin {
 		if g.o.json {
 			g.res.Error = "not pinned: the manifest has no policy for " + host
-			getWriteJSON(g.cmd.OutOrStdout(), g.res)
+			g.writeFailureJSON()
 		}
 		return exitCode(5, fmt.Errorf("%s: not pinned: manifest v%d has no policy for %s (--require-pin)", g.shownURL, st.ManifestVersion, host))
 	}
 	warningf(g.cmd.ErrOrStderr(), "%s: not pinned: manifest v%d has no policy for %s; only normal certificate verification applies", g.shownURL, st.ManifestVersion, host)
 	return nil
+}
+
+// writeFailureJSON prints the --json summary of a failed get. Its exit
+// status says what failed; a summary that could not be written is said
+// on stderr.
+func (g *getRun) writeFailureJSON() {
+	if err := writeJSON(g.cmd.OutOrStdout(), g.res); err != nil {
+		warningf(g.cmd.ErrOrStderr(), "--json summary not written: %v", err)
+	}
 }
 
 // fetch sends the request through the pinned transport and writes the
@@ -287,7 +295,9 @@ func (g *getRun) fetch(ctx context.Context) error {
 	}
 	getFlush(g.c)
 	if g.o.json {
-		getWriteJSON(g.cmd.OutOrStdout(), g.res)
+		if err := writeJSON(g.cmd.OutOrStdout(), g.res); err != nil {
+			return err
+		}
 	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		return exitCode(4, fmt.Errorf("%s: HTTP status %d", g.shownURL, resp.StatusCode))
@@ -307,7 +317,7 @@ func (g *getRun) requestFailed(err error) error {
 		g.res.PinFailure = getDescribeFailure(g.failure)
 		if g.o.json {
 			g.res.Error = redact.Text(g.failure.Error())
-			getWriteJSON(g.cmd.OutOrStdout(), g.res)
+			g.writeFailureJSON()
 		}
 		return exitCode(3, getPinFailureError(g.failure))
 	}
@@ -442,10 +452,4 @@ func getPinFailureError(f *enforce.Failure) error {
 		break
 	}
 	return errors.New(strings.TrimRight(b.String(), "\n"))
-}
-
-func getWriteJSON(w io.Writer, v any) {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	enc.Encode(v)
 }

@@ -1,10 +1,13 @@
 package main
 
 import (
+	"bytes"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -107,15 +110,16 @@ func scriptGetWorld(ts *testscript.TestScript, neg bool, args []string) {
 	}
 }
 
-// The exit status of pinset get: 0 on success, 3 on a pin failure, 1 on
-// other errors.
-func TestGetExitStatus(t *testing.T) {
-	ca := pki.Must(pki.NewRoot(pki.Template{Rand: pki.NewDeterministicRand("get status ca")}))
-	live := pki.Must(ca.NewLeaf(pki.Template{Hosts: []string{"127.0.0.1"}, Rand: pki.NewDeterministicRand("get status live")}))
-	backup := pki.Must(ca.NewLeaf(pki.Template{Hosts: []string{"127.0.0.1"}, Rand: pki.NewDeterministicRand("get status backup")}))
-	evil := pki.Must(ca.NewLeaf(pki.Template{Hosts: []string{"127.0.0.1"}, Rand: pki.NewDeterministicRand("get status evil")}))
-	backend := ct.NewBackend(t, live)
-	repo := ct.NewRepo(t, "com.example.status", "status")
+// pinnedGet starts a backend on loopback serving a leaf of ca, pinned by
+// a manifest (its live and a backup pin) that a root signs, and returns the
+// arguments of 'pinset get' for it (--root, --manifest; --cafile is
+// caFile). Names seed the deterministic keys.
+func pinnedGet(t *testing.T, name string) (ca *pki.CA, backend *ct.Backend, args []string, caFile string) {
+	ca = pki.Must(pki.NewRoot(pki.Template{Rand: pki.NewDeterministicRand("get " + name + " ca")}))
+	live := pki.Must(ca.NewLeaf(pki.Template{Hosts: []string{"127.0.0.1"}, Rand: pki.NewDeterministicRand("get " + name + " live")}))
+	backup := pki.Must(ca.NewLeaf(pki.Template{Hosts: []string{"127.0.0.1"}, Rand: pki.NewDeterministicRand("get " + name + " backup")}))
+	backend = ct.NewBackend(t, live)
+	repo := ct.NewRepo(t, "com.example."+name, name)
 	m := repo.Sign(1, time.Now().UTC().Add(-time.Hour), 24*time.Hour, ct.Pol("127.0.0.1", live.Pin(), backup.Pin()))
 	dir := t.TempDir()
 	for name, b := range map[string][]byte{"root.json": repo.RootBytes(1), "pins.json": m, "ca.pem": ca.CertPEM()} {
@@ -123,8 +127,16 @@ func TestGetExitStatus(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	args := []string{"get", backend.URL("/"), "--root", filepath.Join(dir, "root.json"), "--manifest", filepath.Join(dir, "pins.json"),
-		"--cafile", filepath.Join(dir, "ca.pem"), "-o", filepath.Join(dir, "body")}
+	args = []string{"get", backend.URL("/"), "--root", filepath.Join(dir, "root.json"), "--manifest", filepath.Join(dir, "pins.json")}
+	return ca, backend, args, filepath.Join(dir, "ca.pem")
+}
+
+// The exit status of pinset get: 0 on success, 3 on a pin failure, 1 on
+// other errors.
+func TestGetExitStatus(t *testing.T) {
+	ca, backend, args, caFile := pinnedGet(t, "status")
+	evil := pki.Must(ca.NewLeaf(pki.Template{Hosts: []string{"127.0.0.1"}, Rand: pki.NewDeterministicRand("get status evil")}))
+	args = append(args, "--cafile", caFile, "-o", filepath.Join(t.TempDir(), "body"))
 	if code := run(args); code != 0 {
 		t.Fatalf("pinned server: exit %d", code)
 	}
@@ -134,5 +146,26 @@ func TestGetExitStatus(t *testing.T) {
 	}
 	if code := run(args[:len(args)-4]); code != 1 { // without --cafile: unknown authority
 		t.Fatalf("unverified chain: exit %d, want 1", code)
+	}
+}
+
+// brokenStdout is a standard output that takes nothing (a full disk, a
+// closed pipe).
+type brokenStdout struct{}
+
+func (brokenStdout) Write([]byte) (int, error) { return 0, errors.New("no space left on device") }
+
+// A --json summary that cannot be written fails pinset get: exit 0 would
+// say the summary is there.
+func TestGetJSONNotWritten(t *testing.T) {
+	_, _, args, caFile := pinnedGet(t, "json")
+	args = append(args, "--cafile", caFile, "--json")
+	var out, errb bytes.Buffer
+	if code := runWith(args, strings.NewReader(""), &out, &errb); code != 0 || !strings.Contains(out.String(), `"manifest_version": 1`) {
+		t.Fatalf("pinned server: exit %d, stdout %q, stderr %q", code, out.String(), errb.String())
+	}
+	errb.Reset()
+	if code := runWith(args, strings.NewReader(""), brokenStdout{}, &errb); code != 1 || !strings.Contains(errb.String(), "no space left on device") {
+		t.Fatalf("summary not written: exit %d, stderr %q; want exit 1 naming the write error", code, errb.String())
 	}
 }

@@ -105,7 +105,7 @@ func newInspectCmd() *cobra.Command {
 				return fmt.Errorf("%s: %w", name, err)
 			}
 			if asJSON {
-				return trustJSON(cmd.OutOrStdout(), v)
+				return writeJSON(cmd.OutOrStdout(), v)
 			}
 			inspectPrint(cmd.OutOrStdout(), v)
 			return nil

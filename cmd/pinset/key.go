@@ -2,7 +2,6 @@ package main
 
 import (
 	"crypto/rand"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -41,13 +40,8 @@ Examples:
   pinset root new --app com.example.app --root-key root-a.pub --pins-key pins.pub -o root.json`
 
 func newKeyCmd() *cobra.Command {
-	cmd := &cobra.Command{
-		Use:   "key",
-		Short: "Make signing keys for roots and pin manifests, and server (TLS) keys",
-		Long:  keyHelp,
-	}
-	cmd.AddCommand(newKeyNewCmd())
-	return cmd
+	return group("key", "Make signing keys for roots and pin manifests, and server (TLS) keys", keyHelp,
+		newKeyNewCmd())
 }
 
 // keyNewHelp is the long help of `newKeyNewCmd` (tlsKeyHelp follows).
@@ -144,7 +138,7 @@ func runKeyNew(cmd *cobra.Command, args []string, o *keyNewOptions) error {
 	}
 	out := cmd.OutOrStdout()
 	if o.asJSON {
-		return trustJSON(out, map[string]any{"key_file": keyFile, "public_file": pubFile, "keyid": s.Key.ID, "alg": s.Key.Alg, "encrypted": len(pass) > 0})
+		return writeJSON(out, map[string]any{"key_file": keyFile, "public_file": pubFile, "keyid": s.Key.ID, "alg": s.Key.Alg, "encrypted": len(pass) > 0})
 	}
 	enc := "unencrypted"
 	if len(pass) > 0 {
@@ -221,11 +215,4 @@ func trustParseDuration(s string) (time.Duration, error) {
 		err = fmt.Errorf("%q: a lifetime must be longer than zero", s)
 	}
 	return d, err
-}
-
-// trustJSON prints v as indented JSON.
-func trustJSON(w io.Writer, v any) error {
-	e := json.NewEncoder(w)
-	e.SetIndent("", "  ")
-	return e.Encode(v)
 }

@@ -38,13 +38,8 @@ Examples:
   pinset verify --root root.json pins.json`
 
 func newManifestCmd() *cobra.Command {
-	cmd := &cobra.Command{
-		Use:   "manifest",
-		Short: "Make pin manifests: the host policies apps enforce",
-		Long:  manifestHelp,
-	}
-	cmd.AddCommand(newManifestNewCmd())
-	return cmd
+	return group("manifest", "Make pin manifests: the host policies apps enforce", manifestHelp,
+		newManifestNewCmd())
 }
 
 // manifestNewHelp is the long help of `newManifestNewCmd`.

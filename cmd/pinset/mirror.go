@@ -25,7 +25,7 @@ func runPublishTo(cmd *cobra.Command, o *publishOptions, args []string) error {
 	if o.mirror == "" {
 		return runPublish(cmd, o, args)
 	}
-	if o.serverURL != "" {
+	if o.conn.serverURL != "" {
 		return errors.New("publish: --mirror and --server go to different places: give one")
 	}
 	items, err := readPublishItems(args)

@@ -1,8 +1,10 @@
 package main
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 
 	"github.com/spf13/cobra"
@@ -48,6 +50,14 @@ func writeFileAtomic(name string, data []byte, perm os.FileMode, force bool) err
 // mode (pinset sign).
 func replaceFile(name string, data []byte) error {
 	return atomicfile.WriteFile(name, data, atomicfile.Options{Perm: 0o644, KeepMode: true})
+}
+
+// writeJSON prints v as JSON indented by two spaces: every --json output
+// goes through it. A failed write is an error (the output is cut short).
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
 }
 
 // writeOutput writes a document to -o FILE (see writeFileAtomic), or to standard

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"crypto/tls"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -313,7 +312,7 @@ func pinConnect(cmd *cobra.Command, o pinOptions) error {
 func renderPins(out io.Writer, format string, inputs []pinJSONInput, once bool) error {
 	switch format {
 	case "json":
-		return pinWriteJSON(out, inputs)
+		return writeJSON(out, inputs)
 	case "text":
 		tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 		shown := 0
@@ -374,12 +373,6 @@ func pinNote(in pinJSONInput, it pinJSONItem) string {
 		return "not sent by the server (from the trust store)"
 	}
 	return ""
-}
-
-func pinWriteJSON(w io.Writer, v any) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(v)
 }
 
 // pinAddrLabel names one probed address: what was asked for, the address

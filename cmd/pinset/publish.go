@@ -56,9 +56,9 @@ default) may be dropped without it.`
 
 // publishOptions are the flags of `pinset publish`.
 type publishOptions struct {
-	serverURL, token, caFile, certFile, keyFile, app, mirror string
-	force, forceUnpin, asJSON                                bool
-	timeout                                                  time.Duration
+	conn                      adminConn
+	app, mirror               string
+	force, forceUnpin, asJSON bool
 }
 
 func newPublishCmd() *cobra.Command {
@@ -70,16 +70,11 @@ func newPublishCmd() *cobra.Command {
 		Args:  cobra.MinimumNArgs(1),
 		RunE:  func(cmd *cobra.Command, args []string) error { return runPublishTo(cmd, &o, args) },
 	}
+	o.conn.flags(cmd, 60*time.Second)
 	f := cmd.Flags()
-	f.StringVar(&o.serverURL, "server", "", "base `URL` of the pin service, e.g. https://pins.example.com")
-	f.StringVar(&o.token, "token", "", "admin `TOKEN` (default: $PINSET_TOKEN)")
 	f.StringVar(&o.app, "app", "", "upload to this `APP` instead of the app the documents name (the service refuses a mismatch)")
 	f.BoolVar(&o.force, "force", false, "publish manifests even if the service's publish gate refuses them")
 	f.BoolVar(&o.forceUnpin, "force-unpin", false, "publish manifests even if they stop pinning hosts the current manifest pins (the service logs and alerts on it)")
-	f.StringVar(&o.caFile, "cafile", "", "PEM `FILE` of CAs to trust for the service (added to the system roots)")
-	f.StringVar(&o.certFile, "client-cert", "", "client certificate `FILE` for an admin API behind mutual TLS")
-	f.StringVar(&o.keyFile, "client-key", "", "private key `FILE` of --client-cert")
-	durationVar(f, &o.timeout, "timeout", 60*time.Second, "time limit per upload (the publish gate probes live hosts)")
 	f.BoolVar(&o.asJSON, "json", false, "print the service's answers as JSON")
 	f.StringVar(&o.mirror, "mirror", "", "write into this static origin `DIR` instead of uploading: verified as the service would, no publish gate")
 	return cmd
@@ -87,28 +82,14 @@ func newPublishCmd() *cobra.Command {
 
 // runPublish uploads each file to the admin API and prints each answer.
 func runPublish(cmd *cobra.Command, o *publishOptions, args []string) error {
-	token := o.token
-	if token == "" {
-		token = os.Getenv("PINSET_TOKEN")
-	}
-	if o.serverURL == "" {
-		return errors.New("publish: --server is required")
-	}
-	if token == "" {
-		return errorWithHint(errors.New("publish: no token"), "pass --token or set PINSET_TOKEN (create one with 'pinset token new')")
-	}
-	base, err := url.Parse(strings.TrimRight(o.serverURL, "/"))
-	if err != nil || (base.Scheme != "http" && base.Scheme != "https") || base.Host == "" {
-		return fmt.Errorf("--server %q: want an http:// or https:// URL", redact.URL(o.serverURL))
+	if err := o.conn.open(); err != nil {
+		return err
 	}
 	items, err := readPublishItems(args)
 	if err != nil {
 		return err
 	}
-	client, err := publishClient(o.caFile, o.certFile, o.keyFile, o.timeout)
-	if err != nil {
-		return err
-	}
+	base, client, token := o.conn.base, o.conn.hc, o.conn.token
 	var results []map[string]any
 	for _, it := range items {
 		if o.app != "" {
@@ -140,9 +121,7 @@ func runPublish(cmd *cobra.Command, o *publishOptions, args []string) error {
 	}
 	warnManifestBehindRoot(cmd, client, base, items)
 	if o.asJSON {
-		enc := json.NewEncoder(cmd.OutOrStdout())
-		enc.SetIndent("", "  ")
-		return enc.Encode(results)
+		return writeJSON(cmd.OutOrStdout(), results)
 	}
 	return nil
 }

@@ -29,13 +29,8 @@ Examples:
   pinset inspect root.json`
 
 func newRootDocCmd() *cobra.Command {
-	cmd := &cobra.Command{
-		Use:   "root",
-		Short: "Make root documents: the keys and thresholds an app trusts",
-		Long:  rootDocHelp,
-	}
-	cmd.AddCommand(newRootNewCmd())
-	return cmd
+	return group("root", "Make root documents: the keys and thresholds an app trusts", rootDocHelp,
+		newRootNewCmd())
 }
 
 // rootNewHelp is the long help of `newRootNewCmd`.

@@ -1,16 +1,11 @@
 package main
 
 import (
-	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"net/http"
 	"net/url"
 	"os"
 	"strconv"
-	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -21,87 +16,6 @@ import (
 )
 
 func init() { addCommand(newRotateCmd) }
-
-// rotateConn is how the rotate commands reach the admin API.
-type rotateConn struct {
-	serverURL, token, caFile, certFile, keyFile string
-	timeout                                     time.Duration
-	base                                        *url.URL
-	hc                                          *http.Client
-}
-
-func (c *rotateConn) flags(cmd *cobra.Command) {
-	f := cmd.Flags()
-	f.StringVar(&c.serverURL, "server", "", "base `URL` of the pin service")
-	f.StringVar(&c.token, "token", "", "admin `TOKEN` (default: $PINSET_TOKEN)")
-	f.StringVar(&c.caFile, "cafile", "", "PEM `FILE` of CAs to trust for the service (added to the system roots)")
-	f.StringVar(&c.certFile, "client-cert", "", "client certificate `FILE` for an admin API behind mutual TLS")
-	f.StringVar(&c.keyFile, "client-key", "", "private key `FILE` of --client-cert")
-	durationVar(f, &c.timeout, "timeout", 120*time.Second, "time limit per request (a step may publish through the publish gate)")
-}
-
-func (c *rotateConn) open() error {
-	if c.token == "" {
-		c.token = os.Getenv("PINSET_TOKEN")
-	}
-	if c.serverURL == "" {
-		return errors.New("--server is required")
-	}
-	if c.token == "" {
-		return errorWithHint(errors.New("no token"), "pass --token or set PINSET_TOKEN (create one with 'pinset token new')")
-	}
-	base, err := url.Parse(strings.TrimRight(c.serverURL, "/"))
-	if err != nil || (base.Scheme != "http" && base.Scheme != "https") || base.Host == "" {
-		return fmt.Errorf("--server %q: want an http:// or https:// URL", c.serverURL)
-	}
-	c.base = base
-	c.hc, err = publishClient(c.caFile, c.certFile, c.keyFile, c.timeout)
-	return err
-}
-
-// call sends one admin request and decodes a 2xx answer into out.
-func (c *rotateConn) call(cmd *cobra.Command, method, path string, body any, out any) error {
-	var rd io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			return err
-		}
-		rd = bytes.NewReader(b)
-	}
-	u := *c.base
-	path, u.RawQuery, _ = strings.Cut(path, "?")
-	u.Path += path
-	req, err := http.NewRequestWithContext(cmd.Context(), method, u.String(), rd)
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Authorization", "Bearer "+c.token)
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	resp, err := c.hc.Do(req)
-	if err != nil {
-		return fmt.Errorf("%s %s: %v", method, path, redactURLError(err))
-	}
-	defer resp.Body.Close()
-	rb, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
-	if resp.StatusCode/100 != 2 {
-		var e struct{ Error string }
-		if json.Unmarshal(rb, &e) == nil && e.Error != "" {
-			return fmt.Errorf("%s (HTTP %d)", e.Error, resp.StatusCode)
-		}
-		return fmt.Errorf("%s %s: %s", method, path, resp.Status)
-	}
-	if raw, ok := out.(*[]byte); ok {
-		*raw = rb
-		return nil
-	}
-	if err := json.Unmarshal(rb, out); err != nil {
-		return fmt.Errorf("%s %s answered %s, not a pinset answer: %v", method, path, resp.Status, err)
-	}
-	return nil
-}
 
 // keyPin reads the pin of the one key (or certificate, or CSR) in file.
 func keyPin(flag, file string) (pin.Pin, error) {
@@ -122,20 +36,28 @@ func keyPin(flag, file string) (pin.Pin, error) {
 	return p, nil
 }
 
-// planSelector picks one plan by id, or by app and host.
+// planSelector is the one plan a command acts on (advance, abort,
+// envelope): the admin API it is in, and its id or its app and host.
 type planSelector struct {
+	c         adminConn
 	id        int64
 	app, host string
 }
 
 func (s *planSelector) flags(cmd *cobra.Command) {
+	s.c.flags(cmd, adminTimeout)
 	f := cmd.Flags()
 	f.Int64Var(&s.id, "id", 0, "the plan's `ID` (from pinset rotate status)")
 	f.StringVar(&s.app, "app", "", "the plan's `APP` (with --host, instead of --id)")
 	f.StringVar(&s.host, "host", "", "the plan's host `PATTERN` as written in the manifest")
 }
 
-func (s *planSelector) resolve(cmd *cobra.Command, c *rotateConn) (int64, error) {
+// open opens the connection and returns the plan's id: --id, or that of
+// the active plan of --app for --host.
+func (s *planSelector) open(cmd *cobra.Command) (int64, error) {
+	if err := s.c.open(); err != nil {
+		return 0, err
+	}
 	if s.id > 0 {
 		return s.id, nil
 	}
@@ -143,7 +65,7 @@ func (s *planSelector) resolve(cmd *cobra.Command, c *rotateConn) (int64, error)
 		return 0, errors.New("name the plan with --id, or with --app and --host")
 	}
 	var list struct{ Plans []server.PlanStatus }
-	if err := c.call(cmd, "GET", "/v1/admin/apps/"+url.PathEscape(s.app)+"/rotations?active=1", nil, &list); err != nil {
+	if err := s.c.call(cmd, "GET", "/v1/admin/apps/"+url.PathEscape(s.app)+"/rotations?active=1", nil, &list); err != nil {
 		return 0, err
 	}
 	for _, p := range list.Plans {
@@ -174,9 +96,7 @@ func printPlans(cmd *cobra.Command, plans []server.PlanStatus, asJSON bool) erro
 			list = append(list, statusJSON{ID: p.ID, App: p.App, Host: p.Host, State: string(p.State), NextPin: p.NextPin,
 				Adoption: p.Adoption, BlockedBy: p.BlockedBy, Envelope: p.Envelope})
 		}
-		enc := json.NewEncoder(out)
-		enc.SetIndent("", "  ")
-		return enc.Encode(list)
+		return writeJSON(out, list)
 	}
 	if len(plans) == 0 {
 		fmt.Fprintln(out, "no rotation plans")
@@ -213,22 +133,18 @@ The private key never leaves this machine: start and advance read only its
 public half and send the pin.`
 
 func newRotateCmd() *cobra.Command {
-	cmd := &cobra.Command{
-		Use:   "rotate start|status|advance|abort|envelope",
-		Short: "Rotate a server key once the installed apps hold the next pin",
-		Long:  rotateHelp,
-		Example: `  pinset rotate start --server https://pins.example.com --app com.example.shop \
+	cmd := group("rotate start|status|advance|abort|envelope", "Rotate a server key once the installed apps hold the next pin", rotateHelp,
+		newRotateStartCmd(), newRotateStatusCmd(), newRotateAdvanceCmd(), newRotateAbortCmd(), newRotateEnvelopeCmd())
+	cmd.Example = `  pinset rotate start --server https://pins.example.com --app com.example.shop \
     --host api.example.com --next-key next.key
   pinset rotate status --server https://pins.example.com --json
-  pinset rotate advance --server https://pins.example.com --id 3`,
-	}
-	cmd.AddCommand(newRotateStartCmd(), newRotateStatusCmd(), newRotateAdvanceCmd(), newRotateAbortCmd(), newRotateEnvelopeCmd())
+  pinset rotate advance --server https://pins.example.com --id 3`
 	return cmd
 }
 
 func newRotateStartCmd() *cobra.Command {
 	var (
-		c                                        rotateConn
+		c                                        adminConn
 		app, host, nextKey, oldKey, followingKey string
 		threshold                                float64
 		holdDown                                 string
@@ -259,7 +175,7 @@ func newRotateStartCmd() *cobra.Command {
 			return printPlans(cmd, []server.PlanStatus{st}, asJSON)
 		},
 	}
-	c.flags(cmd)
+	c.flags(cmd, adminTimeout)
 	f := cmd.Flags()
 	f.StringVar(&app, "app", "", "the app `ID`")
 	f.StringVar(&host, "host", "", "the host `PATTERN` to rotate, as written in the manifest")
@@ -312,7 +228,7 @@ func optionalKeyPin(flag, file string) (*pin.Pin, error) {
 
 func newRotateStatusCmd() *cobra.Command {
 	var (
-		c      rotateConn
+		c      adminConn
 		app    string
 		all    bool
 		asJSON bool
@@ -341,7 +257,7 @@ func newRotateStatusCmd() *cobra.Command {
 			return printPlans(cmd, list.Plans, asJSON)
 		},
 	}
-	c.flags(cmd)
+	c.flags(cmd, adminTimeout)
 	cmd.Flags().StringVar(&app, "app", "", "only this app's plans")
 	cmd.Flags().BoolVar(&all, "all", false, "include finished and aborted plans")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print a JSON list of plans (host, state, next_pin, adoption, blocked_by)")
@@ -350,16 +266,13 @@ func newRotateStatusCmd() *cobra.Command {
 
 // planAction posts action (advance, abort) for the selected plan and
 // prints the plan as it stands after it.
-func planAction(cmd *cobra.Command, c *rotateConn, sel *planSelector, action string, body any, asJSON bool) error {
-	if err := c.open(); err != nil {
-		return err
-	}
-	id, err := sel.resolve(cmd, c)
+func planAction(cmd *cobra.Command, sel *planSelector, action string, body any, asJSON bool) error {
+	id, err := sel.open(cmd)
 	if err != nil {
 		return err
 	}
 	var st server.PlanStatus
-	if err := c.call(cmd, "POST", "/v1/admin/rotations/"+strconv.FormatInt(id, 10)+"/"+action, body, &st); err != nil {
+	if err := sel.c.call(cmd, "POST", "/v1/admin/rotations/"+strconv.FormatInt(id, 10)+"/"+action, body, &st); err != nil {
 		return err
 	}
 	return printPlans(cmd, []server.PlanStatus{st}, asJSON)
@@ -367,7 +280,6 @@ func planAction(cmd *cobra.Command, c *rotateConn, sel *planSelector, action str
 
 func newRotateAdvanceCmd() *cobra.Command {
 	var (
-		c            rotateConn
 		sel          planSelector
 		followingKey string
 		asJSON       bool
@@ -388,10 +300,9 @@ func newRotateAdvanceCmd() *cobra.Command {
 				}
 				body["following_pin"] = p
 			}
-			return planAction(cmd, &c, &sel, "advance", body, asJSON)
+			return planAction(cmd, &sel, "advance", body, asJSON)
 		},
 	}
-	c.flags(cmd)
 	sel.flags(cmd)
 	cmd.Flags().StringVar(&followingKey, "following-key", "", "`FILE` with the key after the next one, announced when the old pin retires")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the plan as JSON")
@@ -400,7 +311,6 @@ func newRotateAdvanceCmd() *cobra.Command {
 
 func newRotateAbortCmd() *cobra.Command {
 	var (
-		c      rotateConn
 		sel    planSelector
 		asJSON bool
 	)
@@ -412,10 +322,9 @@ func newRotateAbortCmd() *cobra.Command {
     --host api.example.com`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return planAction(cmd, &c, &sel, "abort", nil, asJSON)
+			return planAction(cmd, &sel, "abort", nil, asJSON)
 		},
 	}
-	c.flags(cmd)
 	sel.flags(cmd)
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the plan as JSON")
 	return cmd
@@ -423,7 +332,6 @@ func newRotateAbortCmd() *cobra.Command {
 
 func newRotateEnvelopeCmd() *cobra.Command {
 	var (
-		c   rotateConn
 		sel planSelector
 		out string
 	)
@@ -436,24 +344,20 @@ func newRotateEnvelopeCmd() *cobra.Command {
   pinset publish --server URL next.json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := c.open(); err != nil {
-				return err
-			}
 			if out == "" {
 				return errors.New("-o FILE is required")
 			}
-			id, err := sel.resolve(cmd, &c)
+			id, err := sel.open(cmd)
 			if err != nil {
 				return err
 			}
 			var b []byte
-			if err := c.call(cmd, "GET", "/v1/admin/rotations/"+strconv.FormatInt(id, 10)+"/envelope", nil, &b); err != nil {
+			if err := sel.c.call(cmd, "GET", "/v1/admin/rotations/"+strconv.FormatInt(id, 10)+"/envelope", nil, &b); err != nil {
 				return err
 			}
 			return os.WriteFile(out, b, 0o644)
 		},
 	}
-	c.flags(cmd)
 	sel.flags(cmd)
 	cmd.Flags().StringVarP(&out, "output", "o", "", "`FILE` to write the unsigned envelope to")
 	return cmd

@@ -251,7 +251,7 @@ func scanPrint(out io.Writer, format string, files int, reports []*scan.Report) 
 	switch format {
 	case "json":
 		if files != 1 {
-			return pinWriteJSON(out, scanNonNil(reports))
+			return writeJSON(out, scanNonNil(reports))
 		}
 		if len(reports) == 1 {
 			return reports[0].WriteJSON(out)

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 
@@ -84,9 +83,7 @@ func runSimulate(cmd *cobra.Command, o *simulateOptions) error {
 	}
 	out := cmd.OutOrStdout()
 	if o.asJSON {
-		enc := json.NewEncoder(out)
-		enc.SetIndent("", "  ")
-		return enc.Encode(res)
+		return writeJSON(out, res)
 	}
 	_, err = io.WriteString(out, res.Summary())
 	return err

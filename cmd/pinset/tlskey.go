@@ -125,7 +125,7 @@ func (o *tlsKeyOptions) print(out io.Writer, file, role string, typ keyring.Type
 		if role != "" {
 			m["ring_role"] = role
 		}
-		return trustJSON(out, m)
+		return writeJSON(out, m)
 	}
 	fmt.Fprintf(out, "%s: %s server key (PKCS#8, unencrypted, mode 0600)\n", file, typ)
 	if role != "" {

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -32,13 +31,8 @@ Examples:
   pinset token revoke ci`
 
 func newTokenCmd() *cobra.Command {
-	cmd := &cobra.Command{
-		Use:   "token",
-		Short: "Create, list and revoke admin tokens of the pin service",
-		Long:  tokenHelp,
-	}
-	cmd.AddCommand(newTokenNewCmd(), newTokenListCmd(), newTokenRevokeCmd())
-	return cmd
+	return group("token", "Create, list and revoke admin tokens of the pin service", tokenHelp,
+		newTokenNewCmd(), newTokenListCmd(), newTokenRevokeCmd())
 }
 
 // tokenNewHelp is the long help of `newTokenNewCmd`.
@@ -122,9 +116,7 @@ func newTokenListCmd() *cobra.Command {
 				if ts == nil {
 					ts = []store.Token{}
 				}
-				enc := json.NewEncoder(out)
-				enc.SetIndent("", "  ")
-				return enc.Encode(ts)
+				return writeJSON(out, ts)
 			}
 			for _, t := range ts {
 				state := "active"

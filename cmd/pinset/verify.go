@@ -67,7 +67,7 @@ func newVerifyCmd() *cobra.Command {
 			}
 			res, err := verifyFiles(rootFile, chain, file, trustNow())
 			if asJSON {
-				if jerr := trustJSON(cmd.OutOrStdout(), res); jerr != nil {
+				if jerr := writeJSON(cmd.OutOrStdout(), res); jerr != nil {
 					return jerr
 				}
 				if err != nil {

@@ -2,6 +2,8 @@ package main
 
 import (
 	"bytes"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -49,5 +51,27 @@ func TestAdminConnFlags(t *testing.T) {
 				t.Errorf("%s has no --%s", cmd.CommandPath(), name)
 			}
 		}
+	}
+}
+
+// rotate envelope never replaces an existing -o FILE without --force (it
+// may be an envelope already signed with pinset sign), and says so before
+// it makes any request: the server named here does not exist.
+func TestRotateEnvelopeKeepsExistingFile(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "next.json")
+	const signed = `{"signed": "already signed"}`
+	if err := os.WriteFile(out, []byte(signed), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var stdout, errb bytes.Buffer
+	args := []string{"rotate", "envelope", "--server", "https://127.0.0.1:1", "--token", "t", "--id", "3", "-o", out}
+	if code := runWith(args, strings.NewReader(""), &stdout, &errb); code != 1 {
+		t.Fatalf("exit %d, want 1; stderr %q", code, errb.String())
+	}
+	if !strings.Contains(errb.String(), "already exists") || !strings.Contains(errb.String(), "--force") {
+		t.Errorf("stderr %q does not refuse the existing file", errb.String())
+	}
+	if b, err := os.ReadFile(out); err != nil || string(b) != signed {
+		t.Errorf("the existing file changed: %q, %v", b, err)
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
-	"os"
 	"strconv"
 	"text/tabwriter"
 	"time"
@@ -332,11 +331,12 @@ func newRotateAbortCmd() *cobra.Command {
 
 func newRotateEnvelopeCmd() *cobra.Command {
 	var (
-		sel planSelector
-		out string
+		sel   planSelector
+		out   string
+		force bool
 	)
 	cmd := &cobra.Command{
-		Use:   "envelope --server URL (--id N | --app APP --host PATTERN) -o FILE",
+		Use:   "envelope --server URL (--id N | --app APP --host PATTERN) -o FILE [--force]",
 		Short: "Download the unsigned manifest a plan awaits signatures for",
 		Long:  `Then sign it with each pins-role key and publish it.`,
 		Example: `  pinset rotate envelope --server URL --id 3 -o next.json
@@ -347,6 +347,11 @@ func newRotateEnvelopeCmd() *cobra.Command {
 			if out == "" {
 				return errors.New("-o FILE is required")
 			}
+			// An existing FILE may already carry signatures: refused
+			// before any request unless --force.
+			if err := checkOutput(out, force); err != nil {
+				return err
+			}
 			id, err := sel.open(cmd)
 			if err != nil {
 				return err
@@ -355,10 +360,11 @@ func newRotateEnvelopeCmd() *cobra.Command {
 			if err := sel.c.call(cmd, "GET", "/v1/admin/rotations/"+strconv.FormatInt(id, 10)+"/envelope", nil, &b); err != nil {
 				return err
 			}
-			return os.WriteFile(out, b, 0o644)
+			return writeOutput(cmd, out, b, force)
 		},
 	}
 	sel.flags(cmd)
-	cmd.Flags().StringVarP(&out, "output", "o", "", "`FILE` to write the unsigned envelope to")
+	cmd.Flags().StringVarP(&out, "output", "o", "", "`FILE` to write the unsigned envelope to (atomically)")
+	cmd.Flags().BoolVar(&force, "force", false, "replace FILE if it exists (it may hold signatures already)")
 	return cmd
 }

@@ -279,20 +279,8 @@ func deleteReport(ctx context.Context, c conn, id int64) error {
 		return err
 	}
 	rs, err := c.query(ctx, `SELECT cert FROM report_certs WHERE report_id = $1`, id)
+	certs, err := scanRows(rs, err, nil, scanOne[string])
 	if err != nil {
-		return err
-	}
-	var certs []string
-	for rs.Next() {
-		var h string
-		if err := rs.Scan(&h); err != nil {
-			rs.Close()
-			return err
-		}
-		certs = append(certs, h)
-	}
-	rs.Close()
-	if err := rs.Err(); err != nil {
 		return err
 	}
 	for _, q := range []string{`DELETE FROM report_certs WHERE report_id = $1`, `DELETE FROM report_samples WHERE report_id = $1`,
@@ -321,20 +309,8 @@ const pruneBatch = 500
 func prune(ctx context.Context, c conn, now time.Time, lim ReportLimits) (int64, error) {
 	rs, err := c.query(ctx, `SELECT id FROM reports WHERE last_seen < $1 ORDER BY last_seen, id LIMIT `+fmt.Sprint(pruneBatch),
 		unix(now.Add(-lim.Retention)))
+	ids, err := scanRows(rs, err, nil, scanOne[int64])
 	if err != nil {
-		return 0, err
-	}
-	var ids []int64
-	for rs.Next() {
-		var id int64
-		if err := rs.Scan(&id); err != nil {
-			rs.Close()
-			return 0, err
-		}
-		ids = append(ids, id)
-	}
-	rs.Close()
-	if err := rs.Err(); err != nil {
 		return 0, err
 	}
 	for _, id := range ids {

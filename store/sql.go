@@ -38,6 +38,38 @@ type rows interface {
 
 type row interface{ Scan(dest ...any) error }
 
+// scanOne reads a row of one column.
+func scanOne[T any](r row) (T, error) {
+	var v T
+	err := r.Scan(&v)
+	return v, err
+}
+
+// scanRows reads every row of a query with scan, appending to out (nil,
+// or empty for a list that must encode as []), and closes the rows before
+// it returns, so that the caller may run its next statement on the same
+// connection. err is the query's own error: a call takes the result of
+// conn.query whole. The first error of the query, a scan or the iteration
+// is returned.
+func scanRows[T any](rs rows, err error, out []T, scan func(r row) (T, error)) ([]T, error) {
+	if err != nil {
+		return nil, err
+	}
+	defer rs.Close()
+	for rs.Next() {
+		v, err := scan(rs)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	rs.Close()
+	if err := rs.Err(); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // backend is one database: a conn plus transactions and lifecycle.
 type backend interface {
 	conn
@@ -87,21 +119,13 @@ func (s *sqlStore) Backend() string { return s.db.name() }
 
 func (s *sqlStore) Apps(ctx context.Context) ([]App, error) {
 	rs, err := s.db.query(ctx, `SELECT id, root_version, manifest_version, created_at, updated_at FROM apps ORDER BY id`)
-	if err != nil {
-		return nil, err
-	}
-	defer rs.Close()
-	var out []App
-	for rs.Next() {
+	return scanRows(rs, err, nil, func(r row) (App, error) {
 		var a App
 		var c, u int64
-		if err := rs.Scan(&a.ID, &a.RootVersion, &a.ManifestVersion, &c, &u); err != nil {
-			return nil, err
-		}
+		err := r.Scan(&a.ID, &a.RootVersion, &a.ManifestVersion, &c, &u)
 		a.CreatedAt, a.UpdatedAt = fromUnix(c), fromUnix(u)
-		out = append(out, a)
-	}
-	return out, rs.Err()
+		return a, err
+	})
 }
 
 func (s *sqlStore) App(ctx context.Context, id string) (App, error) {
@@ -235,21 +259,13 @@ func (s *sqlStore) ManifestVersion(ctx context.Context, app string, version int6
 func (s *sqlStore) Manifests(ctx context.Context, app string) ([]Document, error) {
 	rs, err := s.db.query(ctx, `SELECT m.version, m.root_version, m.sha256, m.issued_at, m.expires, m.source, m.created_at
 		FROM manifests m WHERE m.app = $1 ORDER BY m.version DESC`, app)
-	if err != nil {
-		return nil, err
-	}
-	defer rs.Close()
-	var out []Document
-	for rs.Next() {
+	return scanRows(rs, err, nil, func(r row) (Document, error) {
 		d := Document{App: app}
 		var issued, exp, created int64
-		if err := rs.Scan(&d.Version, &d.RootVersion, &d.SHA256, &issued, &exp, &d.Source, &created); err != nil {
-			return nil, err
-		}
+		err := r.Scan(&d.Version, &d.RootVersion, &d.SHA256, &issued, &exp, &d.Source, &created)
 		d.IssuedAt, d.Expires, d.CreatedAt = fromUnix(issued), fromUnix(exp), fromUnix(created)
-		out = append(out, d)
-	}
-	return out, rs.Err()
+		return d, err
+	})
 }
 
 func b2i(b bool) int64 {
@@ -586,21 +602,13 @@ func (s *sqlStore) AddToken(ctx context.Context, name string, hash TokenHash, no
 
 func (s *sqlStore) Tokens(ctx context.Context) ([]Token, error) {
 	rs, err := s.db.query(ctx, `SELECT name, created_at, COALESCE(revoked_at, 0) FROM tokens ORDER BY created_at, name`)
-	if err != nil {
-		return nil, err
-	}
-	defer rs.Close()
-	var out []Token
-	for rs.Next() {
+	return scanRows(rs, err, nil, func(r row) (Token, error) {
 		var t Token
-		var c, r int64
-		if err := rs.Scan(&t.Name, &c, &r); err != nil {
-			return nil, err
-		}
-		t.CreatedAt, t.RevokedAt = fromUnix(c), fromUnix(r)
-		out = append(out, t)
-	}
-	return out, rs.Err()
+		var c, rv int64
+		err := r.Scan(&t.Name, &c, &rv)
+		t.CreatedAt, t.RevokedAt = fromUnix(c), fromUnix(rv)
+		return t, err
+	})
 }
 
 func (s *sqlStore) RevokeToken(ctx context.Context, name string, now time.Time) error {
@@ -668,26 +676,16 @@ func (s *sqlStore) ProbeResults(ctx context.Context, host string, since time.Tim
 		args = append(args, host)
 	}
 	rs, err := s.db.query(ctx, q+fmt.Sprintf(` ORDER BY time DESC, id DESC LIMIT %d`, limit), args...)
-	if err != nil {
-		return nil, err
-	}
-	return scanProbeResults(rs)
+	return scanRows(rs, err, nil, scanProbeResult)
 }
 
-// scanProbeResults reads rows of probe_results' columns app, host, port,
-// addr, time, ok, not_after, covered and detail, and closes them.
-func scanProbeResults(rs rows) ([]ProbeResult, error) {
-	defer rs.Close()
-	var out []ProbeResult
-	for rs.Next() {
-		var r ProbeResult
-		var port, t, ok, na, cov int64
-		var detail string
-		if err := rs.Scan(&r.App, &r.Host, &port, &r.Addr, &t, &ok, &na, &cov, &detail); err != nil {
-			return nil, err
-		}
-		r.Port, r.Time, r.OK, r.NotAfter, r.Covered, r.Detail = int(port), fromUnix(t), ok == 1, fromUnix(na), cov == 1, []byte(detail)
-		out = append(out, r)
-	}
-	return out, rs.Err()
+// scanProbeResult reads a row of probe_results' columns app, host, port,
+// addr, time, ok, not_after, covered and detail.
+func scanProbeResult(row row) (ProbeResult, error) {
+	var r ProbeResult
+	var port, t, ok, na, cov int64
+	var detail string
+	err := row.Scan(&r.App, &r.Host, &port, &r.Addr, &t, &ok, &na, &cov, &detail)
+	r.Port, r.Time, r.OK, r.NotAfter, r.Covered, r.Detail = int(port), fromUnix(t), ok == 1, fromUnix(na), cov == 1, []byte(detail)
+	return r, err
 }

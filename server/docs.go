@@ -331,10 +331,8 @@ func (s *Server) handleRootLatest(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) handleRootVersion(w http.ResponseWriter, r *http.Request) {
 	app := r.PathValue("app")
-	name := r.PathValue("file")
-	num, ok := strings.CutSuffix(name, ".json")
-	v, err := strconv.ParseInt(num, 10, 64)
-	if !ok || err != nil || v < 1 || num[0] == '0' {
+	v, num, ok := docVersion(r.PathValue("file"))
+	if !ok {
 		writeError(w, http.StatusNotFound, "not_found", "no such root: want /v1/apps/{app}/roots/{N}.json")
 		return
 	}
@@ -343,12 +341,7 @@ func (s *Server) handleRootVersion(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	d, err := s.docs.root(r.Context(), app, v)
-	if errors.Is(err, store.ErrNotFound) {
-		writeError(w, http.StatusNotFound, "not_found", "app "+app+" has no root version "+num)
-		return
-	}
-	if err != nil {
-		s.internalError(w, r, err)
+	if s.readFailed(w, r, err, "app "+app+" has no root version "+num) {
 		return
 	}
 	serveDoc(w, r, d, true)

@@ -2,12 +2,15 @@ package server
 
 import (
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
 	"pinset.dev/pinset/check"
+	"pinset.dev/pinset/store"
 )
 
 // apiError is the JSON body of every error answer.
@@ -39,6 +42,29 @@ func writeError(w http.ResponseWriter, code int, reason, msg string) {
 func (s *Server) internalError(w http.ResponseWriter, r *http.Request, err error) {
 	s.log.Error("internal error", "method", r.Method, "path", r.URL.Path, "err", err)
 	writeError(w, http.StatusInternalServerError, "internal", "internal error")
+}
+
+// readFailed answers a failed read from the store: 404 with notFound when
+// the store has no such thing (store.ErrNotFound), 500 otherwise. It says
+// whether it answered (false: err is nil, the caller goes on).
+func (s *Server) readFailed(w http.ResponseWriter, r *http.Request, err error, notFound string) bool {
+	switch {
+	case err == nil:
+		return false
+	case errors.Is(err, store.ErrNotFound):
+		writeError(w, http.StatusNotFound, "not_found", notFound)
+	default:
+		s.internalError(w, r, err)
+	}
+	return true
+}
+
+// docVersion reads the {N}.json of a document's URL by version: N from 1,
+// in decimal without leading zeros.
+func docVersion(file string) (v int64, num string, ok bool) {
+	num, ok = strings.CutSuffix(file, ".json")
+	v, err := strconv.ParseInt(num, 10, 64)
+	return v, num, ok && err == nil && v >= 1 && num[0] != '0'
 }
 
 // statusWriter records the status for logs and metrics, and the route's

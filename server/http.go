@@ -64,7 +64,8 @@ func (s *Server) readFailed(w http.ResponseWriter, r *http.Request, err error, n
 func docVersion(file string) (v int64, num string, ok bool) {
 	num, ok = strings.CutSuffix(file, ".json")
 	v, err := strconv.ParseInt(num, 10, 64)
-	return v, num, ok && err == nil && v >= 1 && num[0] != '0'
+	// ParseInt takes a sign ("+1"): the first byte must be 1 to 9.
+	return v, num, ok && err == nil && num[0] >= '1' && num[0] <= '9'
 }
 
 // statusWriter records the status for logs and metrics, and the route's

@@ -67,25 +67,20 @@ func (s *Server) deviceRoutes(pub, adm func(string, http.HandlerFunc)) {
 
 // deviceStatus maps the authority's errors to the HTTP status and code.
 func deviceStatus(err error) (int, string) {
-	switch {
-	case errors.Is(err, device.ErrTooLarge):
-		return http.StatusRequestEntityTooLarge, "too_large"
-	case errors.Is(err, device.ErrMalformed):
-		return http.StatusBadRequest, "malformed"
-	case errors.Is(err, device.ErrBadCSR):
-		return http.StatusBadRequest, "bad_csr"
-	case errors.Is(err, device.ErrBadToken):
-		return http.StatusForbidden, "bad_token"
-	case errors.Is(err, device.ErrRevoked):
-		return http.StatusForbidden, "revoked"
-	case errors.Is(err, device.ErrNotDeviceCert):
-		return http.StatusForbidden, "not_device_certificate"
-	case errors.Is(err, device.ErrKeyMismatch):
-		return http.StatusForbidden, "key_mismatch"
-	case errors.Is(err, device.ErrUnknownDevice):
-		return http.StatusNotFound, "not_found"
-	}
-	return http.StatusInternalServerError, "internal"
+	a := answerFor(err, deviceAnswers, answer{Status: http.StatusInternalServerError, Code: "internal"})
+	return a.Status, a.Code
+}
+
+// deviceAnswers are deviceStatus's answers, the first that matches decides.
+var deviceAnswers = []answer{
+	{device.ErrTooLarge, http.StatusRequestEntityTooLarge, "too_large"},
+	{device.ErrMalformed, http.StatusBadRequest, "malformed"},
+	{device.ErrBadCSR, http.StatusBadRequest, "bad_csr"},
+	{device.ErrBadToken, http.StatusForbidden, "bad_token"},
+	{device.ErrRevoked, http.StatusForbidden, "revoked"},
+	{device.ErrNotDeviceCert, http.StatusForbidden, "not_device_certificate"},
+	{device.ErrKeyMismatch, http.StatusForbidden, "key_mismatch"},
+	{device.ErrUnknownDevice, http.StatusNotFound, "not_found"},
 }
 
 // deviceRefuse answers a refused device request and counts it.

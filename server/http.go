@@ -44,6 +44,24 @@ func (s *Server) internalError(w http.ResponseWriter, r *http.Request, err error
 	writeError(w, http.StatusInternalServerError, "internal", "internal error")
 }
 
+// answer is the HTTP status and code of a refusal for the typed error Err
+// of another package (trust, store, device), which makes the decision.
+type answer struct {
+	Err    error
+	Status int
+	Code   string
+}
+
+// answerFor is the first answer of table whose Err err wraps, else def.
+func answerFor(err error, table []answer, def answer) answer {
+	for _, a := range table {
+		if errors.Is(err, a.Err) {
+			return a
+		}
+	}
+	return def
+}
+
 // readFailed answers a failed read from the store: 404 with notFound when
 // the store has no such thing (store.ErrNotFound), 500 otherwise. It says
 // whether it answered (false: err is nil, the caller goes on).

@@ -39,6 +39,7 @@ import (
 	"strings"
 
 	"pinset.dev/pinset/internal/ecdsakey"
+	"pinset.dev/pinset/internal/input"
 	"pinset.dev/pinset/pin"
 )
 
@@ -184,14 +185,9 @@ func ParsePEM(data []byte) (crypto.Signer, error) {
 
 // ReadFile reads a private key file with ParsePEM, at most MaxKeyFile bytes.
 func ReadFile(name string) (crypto.Signer, error) {
-	f, err := os.Open(name)
+	b, err := input.ReadFile(name, MaxKeyFile)
 	if err != nil {
 		return nil, err
-	}
-	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, MaxKeyFile+1))
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", name, err)
 	}
 	k, err := ParsePEM(b)
 	if err != nil {

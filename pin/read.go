@@ -205,37 +205,19 @@ func positionCerts(certs []*x509.Certificate) []Item {
 }
 
 func parseBlock(typ string, der []byte) (Item, error) {
+	var pub, priv any
+	var err error
 	switch typ {
 	case "PUBLIC KEY":
-		pub, err := x509.ParsePKIXPublicKey(der)
-		if err != nil {
-			return Item{}, fmt.Errorf("PUBLIC KEY: %w", err)
-		}
-		return keyItem(pub)
+		pub, err = x509.ParsePKIXPublicKey(der)
 	case "RSA PUBLIC KEY":
-		pub, err := x509.ParsePKCS1PublicKey(der)
-		if err != nil {
-			return Item{}, fmt.Errorf("RSA PUBLIC KEY: %w", err)
-		}
-		return keyItem(pub)
+		pub, err = x509.ParsePKCS1PublicKey(der)
 	case "PRIVATE KEY":
-		k, err := x509.ParsePKCS8PrivateKey(der)
-		if err != nil {
-			return Item{}, fmt.Errorf("PRIVATE KEY: %w", err)
-		}
-		return privItem(k)
+		priv, err = x509.ParsePKCS8PrivateKey(der)
 	case "EC PRIVATE KEY":
-		k, err := x509.ParseECPrivateKey(der)
-		if err != nil {
-			return Item{}, fmt.Errorf("EC PRIVATE KEY: %w", err)
-		}
-		return privItem(k)
+		priv, err = x509.ParseECPrivateKey(der)
 	case "RSA PRIVATE KEY":
-		k, err := x509.ParsePKCS1PrivateKey(der)
-		if err != nil {
-			return Item{}, fmt.Errorf("RSA PRIVATE KEY: %w", err)
-		}
-		return privItem(k)
+		priv, err = x509.ParsePKCS1PrivateKey(der)
 	case "CERTIFICATE REQUEST", "NEW CERTIFICATE REQUEST":
 		csr, err := x509.ParseCertificateRequest(der)
 		if err != nil {
@@ -247,6 +229,13 @@ func parseBlock(typ string, der []byte) (Item, error) {
 	default:
 		return Item{}, fmt.Errorf("unsupported PEM block type %q (expected CERTIFICATE, PUBLIC KEY, RSA PUBLIC KEY, PRIVATE KEY, EC PRIVATE KEY, RSA PRIVATE KEY or CERTIFICATE REQUEST)", typ)
 	}
+	if err != nil {
+		return Item{}, fmt.Errorf("%s: %w", typ, err)
+	}
+	if pub != nil {
+		return keyItem(pub)
+	}
+	return privItem(priv)
 }
 
 func keyItem(pub crypto.PublicKey) (Item, error) {

@@ -280,19 +280,10 @@ func (p *jparser) object(depth int) (*jvalue, error) {
 			return nil, err
 		}
 		p.open = append(p.open, jmember{key: k, val: e})
-		p.space()
-		if p.pos >= len(p.data) {
-			return nil, p.fail("unexpected end of input in an object")
-		}
-		switch p.data[p.pos] {
-		case ',':
-			p.pos++
-		case '}':
-			p.pos++
-			v.kids = p.closeKids(base)
+		if done, err := p.next(v, base, '}', "an object"); err != nil {
+			return nil, err
+		} else if done {
 			return v, nil
-		default:
-			return nil, p.fail("expected ',' or '}' in an object")
 		}
 	}
 }
@@ -313,21 +304,32 @@ func (p *jparser) array(depth int) (*jvalue, error) {
 			return nil, err
 		}
 		p.open = append(p.open, jmember{val: e})
-		p.space()
-		if p.pos >= len(p.data) {
-			return nil, p.fail("unexpected end of input in an array")
-		}
-		switch p.data[p.pos] {
-		case ',':
-			p.pos++
-		case ']':
-			p.pos++
-			v.kids = p.closeKids(base)
+		if done, err := p.next(v, base, ']', "an array"); err != nil {
+			return nil, err
+		} else if done {
 			return v, nil
-		default:
-			return nil, p.fail("expected ',' or ']' in an array")
 		}
 	}
+}
+
+// next reads what follows a member of the container v (an object or an
+// array, named by what in errors): a comma, more members to come, or its
+// closing byte, which closes v's members from base on (done).
+func (p *jparser) next(v *jvalue, base int, closing byte, what string) (done bool, err error) {
+	p.space()
+	if p.pos >= len(p.data) {
+		return false, p.fail("unexpected end of input in %s", what)
+	}
+	switch p.data[p.pos] {
+	case ',':
+		p.pos++
+		return false, nil
+	case closing:
+		p.pos++
+		v.kids = p.closeKids(base)
+		return true, nil
+	}
+	return false, p.fail("expected ',' or '%c' in %s", closing, what)
 }
 
 func (p *jparser) number() (*jvalue, error) {

@@ -317,16 +317,9 @@ func acceptsGzip(lines []string) bool {
 }
 
 func (s *Server) handleRootLatest(w http.ResponseWriter, r *http.Request) {
-	app := r.PathValue("app")
-	snap, ok := s.appSnapshot(w, r, app)
-	if !ok {
-		return
+	if _, d, ok := s.latestDoc(w, r, "root", func(a *appDocs) *doc { return a.root }); ok {
+		serveDoc(w, r, d, false)
 	}
-	if snap.root == nil {
-		writeError(w, http.StatusNotFound, "not_found", "app "+app+" has no root")
-		return
-	}
-	serveDoc(w, r, snap.root, false)
 }
 
 func (s *Server) handleRootVersion(w http.ResponseWriter, r *http.Request) {
@@ -348,18 +341,30 @@ func (s *Server) handleRootVersion(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleManifest(w http.ResponseWriter, r *http.Request) {
-	app := r.PathValue("app")
-	snap, ok := s.appSnapshot(w, r, app)
+	app, d, ok := s.latestDoc(w, r, "manifest", func(a *appDocs) *doc { return a.manifest })
 	if !ok {
 		return
 	}
-	if snap.manifest == nil {
-		writeError(w, http.StatusNotFound, "not_found", "app "+app+" has no manifest")
-		return
-	}
-	s.setManifestProof(w, r, app, snap.manifest)
-	serveDoc(w, r, snap.manifest, false)
+	s.setManifestProof(w, r, app, d)
+	serveDoc(w, r, d, false)
 	s.recordFetch(r, app)
+}
+
+// latestDoc finds the latest document of the request's app that pick
+// takes from its snapshot, or answers 404 when the app has none (what
+// names the document) and the other refusals of appSnapshot.
+func (s *Server) latestDoc(w http.ResponseWriter, r *http.Request, what string, pick func(*appDocs) *doc) (string, *doc, bool) {
+	app := r.PathValue("app")
+	snap, ok := s.appSnapshot(w, r, app)
+	if !ok {
+		return app, nil, false
+	}
+	d := pick(snap)
+	if d == nil {
+		writeError(w, http.StatusNotFound, "not_found", "app "+app+" has no "+what)
+		return app, nil, false
+	}
+	return app, d, true
 }
 
 func (s *Server) appSnapshot(w http.ResponseWriter, r *http.Request, app string) (*appDocs, bool) {

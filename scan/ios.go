@@ -13,7 +13,7 @@ import (
 
 // IOS decides the findings for an iOS app read by scan/ipa.
 func IOS(app *ipa.App, opts Options) *Report {
-	r := &Report{File: app.File, Platform: "ios", Format: app.Format, Findings: []Finding{}, Pins: []EmbeddedPin{}}
+	r := newReport(app.File, "ios", app.Format)
 	info := app.Info
 	r.App = App{ID: string(info.BundleID), MinimumOS: string(info.MinimumOS), Plist: app.PlistFormat}
 	loc := func(element string) Location {

@@ -160,13 +160,9 @@ func Read(a *archive.Archive) (*android.App, error) {
 		tableErr = &archive.Error{File: a.Name, Entry: "resources.arsc", Err: archive.ErrNotFound}
 	}
 	table.resolveAttrs(mroot, android.ManifestRefAttrs...)
-	m, err := android.ParseManifestIn(a, app.ManifestEntry, mroot)
-	if err != nil {
+	files := android.NSCFiles{Archive: a, TableEntry: "resources.arsc", Entry: table.ResolveString, Decode: DecodeXML, ResolveAttrs: table.resolveAttrs}
+	if err := app.ReadManifest(mroot, files, tableErr); err != nil {
 		return nil, err
-	}
-	app.Manifest = m
-	if ref := m.NetworkSecurityConfig; ref != "" {
-		app.NSCEntry, app.NSC, app.NSCErr = readNSC(a, table, tableErr, ref)
 	}
 	app.URLs = android.FindURLs(a, func(name string) bool {
 		return name == "resources.arsc" || strings.HasSuffix(name, ".dex") ||
@@ -174,12 +170,4 @@ func Read(a *archive.Archive) (*android.App, error) {
 			strings.HasPrefix(name, "lib/") || name == app.ManifestEntry
 	})
 	return app, nil
-}
-
-func readNSC(a *archive.Archive, table *Table, tableErr error, ref string) (string, *android.NSC, error) {
-	if table == nil {
-		return "", nil, fmt.Errorf("cannot resolve %s: %w", ref, tableErr)
-	}
-	return android.LoadNSC(android.NSCFiles{Archive: a, TableEntry: "resources.arsc", Entry: table.ResolveString,
-		Decode: DecodeXML, ResolveAttrs: table.resolveAttrs, MaxXML: android.MaxXML, MaxCert: android.MaxCert}, ref)
 }

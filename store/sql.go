@@ -145,13 +145,23 @@ func digest(b []byte) string {
 	return hex.EncodeToString(h[:])
 }
 
-func (s *sqlStore) PublishRoot(ctx context.Context, d Document, prev int64) error {
+// publishable refuses a document whose version is not above prev
+// (ErrConflict) and returns the time it is stored as created at: its own
+// CreatedAt, or the clock's when unset.
+func publishable(kind string, d Document, prev int64) (time.Time, error) {
 	if d.Version <= prev {
-		return fmt.Errorf("root version %d is not above %d: %w", d.Version, prev, ErrConflict)
+		return time.Time{}, fmt.Errorf("%s version %d is not above %d: %w", kind, d.Version, prev, ErrConflict)
 	}
-	now := d.CreatedAt
-	if now.IsZero() {
-		now = time.Now()
+	if d.CreatedAt.IsZero() {
+		return time.Now(), nil
+	}
+	return d.CreatedAt, nil
+}
+
+func (s *sqlStore) PublishRoot(ctx context.Context, d Document, prev int64) error {
+	now, err := publishable("root", d, prev)
+	if err != nil {
+		return err
 	}
 	return s.db.inTx(ctx, func(c conn) error {
 		if prev == 0 {
@@ -206,12 +216,9 @@ func (s *sqlStore) LatestRoot(ctx context.Context, app string) (Document, error)
 }
 
 func (s *sqlStore) PublishManifest(ctx context.Context, d Document, prev int64) error {
-	if d.Version <= prev {
-		return fmt.Errorf("manifest version %d is not above %d: %w", d.Version, prev, ErrConflict)
-	}
-	now := d.CreatedAt
-	if now.IsZero() {
-		now = time.Now()
+	now, err := publishable("manifest", d, prev)
+	if err != nil {
+		return err
 	}
 	if d.Source == "" {
 		d.Source = "publish"

@@ -241,12 +241,8 @@ func (p *jparser) literal(lit string) bool {
 }
 
 func (p *jparser) object(depth int) (*jvalue, error) {
-	v := p.node(jObject, p.pos)
-	base := len(p.open)
-	p.pos++ // {
-	p.space()
-	if p.pos < len(p.data) && p.data[p.pos] == '}' {
-		p.pos++
+	v, base, empty := p.begin(jObject, '}')
+	if empty {
 		return v, nil
 	}
 	for {
@@ -289,12 +285,8 @@ func (p *jparser) object(depth int) (*jvalue, error) {
 }
 
 func (p *jparser) array(depth int) (*jvalue, error) {
-	v := p.node(jArray, p.pos)
-	base := len(p.open)
-	p.pos++ // [
-	p.space()
-	if p.pos < len(p.data) && p.data[p.pos] == ']' {
-		p.pos++
+	v, base, empty := p.begin(jArray, ']')
+	if empty {
 		return v, nil
 	}
 	for {
@@ -310,6 +302,21 @@ func (p *jparser) array(depth int) (*jvalue, error) {
 			return v, nil
 		}
 	}
+}
+
+// begin starts a container of kind at its opening byte: its node, where
+// its members start in p.open, and whether closing follows at once (an
+// empty container, read whole).
+func (p *jparser) begin(kind jkind, closing byte) (v *jvalue, base int, empty bool) {
+	v = p.node(kind, p.pos)
+	base = len(p.open)
+	p.pos++ // { or [
+	p.space()
+	if p.pos < len(p.data) && p.data[p.pos] == closing {
+		p.pos++
+		return v, base, true
+	}
+	return v, base, false
 }
 
 // next reads what follows a member of the container v (an object or an

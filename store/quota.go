@@ -356,18 +356,16 @@ func (s *sqlStore) ReportUsage(ctx context.Context, app string) (Usage, error) {
 func (s *sqlStore) ReportEvents(ctx context.Context, app string, since, until time.Time) (map[string]int64, error) {
 	rs, err := s.db.query(ctx, `SELECT host, CAST(SUM(count) AS BIGINT) FROM report_events WHERE app = $1 AND minute >= $2 AND minute < $3 GROUP BY host`,
 		app, unix(since)/60, (unix(until)+59)/60)
+	out := map[string]int64{}
+	err = eachRow(rs, err, func(r row) error {
+		var host string
+		var n int64
+		err := r.Scan(&host, &n)
+		out[host] = n
+		return err
+	})
 	if err != nil {
 		return nil, err
 	}
-	defer rs.Close()
-	out := map[string]int64{}
-	for rs.Next() {
-		var host string
-		var n int64
-		if err := rs.Scan(&host, &n); err != nil {
-			return nil, err
-		}
-		out[host] = n
-	}
-	return out, rs.Err()
+	return out, nil
 }

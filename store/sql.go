@@ -52,22 +52,35 @@ func scanOne[T any](r row) (T, error) {
 // conn.query whole. The first error of the query, a scan or the iteration
 // is returned.
 func scanRows[T any](rs rows, err error, out []T, scan func(r row) (T, error)) ([]T, error) {
+	err = eachRow(rs, err, func(r row) error {
+		v, err := scan(r)
+		if err == nil {
+			out = append(out, v)
+		}
+		return err
+	})
 	if err != nil {
 		return nil, err
 	}
+	return out, nil
+}
+
+// eachRow calls fn for every row of a query and closes the rows before it
+// returns, as scanRows does, for a reader that does more with a row than
+// append it to a list. The first error of the query, fn or the iteration
+// is returned.
+func eachRow(rs rows, err error, fn func(r row) error) error {
+	if err != nil {
+		return err
+	}
 	defer rs.Close()
 	for rs.Next() {
-		v, err := scan(rs)
-		if err != nil {
-			return nil, err
+		if err := fn(rs); err != nil {
+			return err
 		}
-		out = append(out, v)
 	}
 	rs.Close()
-	if err := rs.Err(); err != nil {
-		return nil, err
-	}
-	return out, nil
+	return rs.Err()
 }
 
 // backend is one database: a conn plus transactions and lifecycle.
@@ -327,20 +340,14 @@ func fetchCerts(ctx context.Context, c conn, hashes []string) (map[string][]byte
 			args[i] = todo[i]
 		}
 		rs, err := c.query(ctx, `SELECT sha256, der FROM certificates WHERE sha256 IN (`+strings.Join(ph, ",")+`)`, args...)
-		if err != nil {
-			return nil, err
-		}
-		for rs.Next() {
+		err = eachRow(rs, err, func(r row) error {
 			var h string
 			var der []byte
-			if err := rs.Scan(&h, &der); err != nil {
-				rs.Close()
-				return nil, err
-			}
+			err := r.Scan(&h, &der)
 			out[h] = der
-		}
-		rs.Close()
-		if err := rs.Err(); err != nil {
+			return err
+		})
+		if err != nil {
 			return nil, err
 		}
 		todo = todo[n:]
@@ -409,30 +416,24 @@ func (s *sqlStore) Reports(ctx context.Context, q ReportQuery) ([]StoredReport, 
 	}
 	rs, err := s.db.query(ctx, `SELECT id, count, first_seen, last_seen, normalized FROM reports`+w+
 		fmt.Sprintf(` ORDER BY %s DESC, id DESC LIMIT %d`, order, limit), args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rs.Close()
-	out := []StoredReport{}
 	var refs []string
-	for rs.Next() {
+	out, err := scanRows(rs, err, []StoredReport{}, func(r row) (StoredReport, error) {
 		var sr StoredReport
 		var first, last int64
 		var norm string
-		if err := rs.Scan(&sr.ID, &sr.Count, &first, &last, &norm); err != nil {
-			return nil, err
+		if err := r.Scan(&sr.ID, &sr.Count, &first, &last, &norm); err != nil {
+			return sr, err
 		}
 		if err := json.Unmarshal([]byte(norm), &sr.Report); err != nil {
-			return nil, fmt.Errorf("report %d: %w", sr.ID, err)
+			return sr, fmt.Errorf("report %d: %w", sr.ID, err)
 		}
 		sr.FirstSeen, sr.LastSeen = fromUnix(first), fromUnix(last)
 		refs = append(refs, certRefs(&sr.Report)...)
-		out = append(out, sr)
-	}
-	if err := rs.Err(); err != nil {
+		return sr, nil
+	})
+	if err != nil {
 		return nil, err
 	}
-	rs.Close()
 	certs, err := fetchCerts(ctx, s.db, refs)
 	if err != nil {
 		return nil, err
@@ -631,19 +632,14 @@ func (s *sqlStore) RevokeToken(ctx context.Context, name string, now time.Time) 
 
 func (s *sqlStore) CheckToken(ctx context.Context, secret string) (string, error) {
 	rs, err := s.db.query(ctx, `SELECT name, hash FROM tokens WHERE revoked_at IS NULL`)
-	if err != nil {
-		return "", err
-	}
-	defer rs.Close()
 	var names, hashes []string
-	for rs.Next() {
+	err = eachRow(rs, err, func(r row) error {
 		var n, h string
-		if err := rs.Scan(&n, &h); err != nil {
-			return "", err
-		}
+		err := r.Scan(&n, &h)
 		names, hashes = append(names, n), append(hashes, h)
-	}
-	if err := rs.Err(); err != nil {
+		return err
+	})
+	if err != nil {
 		return "", err
 	}
 	if name, ok := matchToken(secret, names, hashes); ok {

@@ -6,12 +6,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
 
 	"pinset.dev/pinset/internal/atomicfile"
+	"pinset.dev/pinset/internal/input"
 	"pinset.dev/pinset/tlog"
 )
 
@@ -39,30 +39,23 @@ func loadState(dir, app string) (*state, error) {
 	if dir == "" {
 		return nil, nil
 	}
-	f, err := os.Open(statePath(dir, app))
+	name := statePath(dir, app)
+	b, err := input.ReadFile(name, maxState)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, maxState+1))
-	if err != nil {
-		return nil, err
-	}
-	if len(b) > maxState {
-		return nil, fmt.Errorf("%s: over %d bytes", f.Name(), maxState)
-	}
 	var s state
 	d := json.NewDecoder(bytes.NewReader(b))
 	d.DisallowUnknownFields()
 	if err := d.Decode(&s); err != nil || d.More() {
-		return nil, fmt.Errorf("%s: not an audit state file (%v): move it away to start afresh", f.Name(), err)
+		return nil, fmt.Errorf("%s: not an audit state file (%v): move it away to start afresh", name, err)
 	}
 	h, err := base64.StdEncoding.Strict().DecodeString(s.Hash)
 	if s.Format != stateFormat || err != nil || len(h) != len(s.hash) || s.Size < 1 {
-		return nil, fmt.Errorf("%s: not an audit state file of format %s: move it away to start afresh", f.Name(), stateFormat)
+		return nil, fmt.Errorf("%s: not an audit state file of format %s: move it away to start afresh", name, stateFormat)
 	}
 	copy(s.hash[:], h)
 	return &s, nil

@@ -323,33 +323,21 @@ func salvageCache(b []byte) (cacheContents, error) {
 		return cacheContents{}, errors.New("cache is not a JSON object")
 	}
 	var c cached
+	members := map[string]any{"format": &c.Format, "roots": &c.Roots, "manifest": &c.Manifest,
+		"manifest_after": &c.ManifestAfter, "refreshed": &c.Refreshed, "log_proof": &c.LogProof,
+		"log_checkpoint": &c.LogCheckpoint}
 	haveFormat, haveAfter := false, false
-walk:
 	for dec.More() {
 		t, err := dec.Token()
 		if err != nil {
 			break
 		}
 		key, _ := t.(string)
-		var dst any
-		switch key {
-		case "format":
-			dst = &c.Format
-		case "roots":
-			dst = &c.Roots
-		case "manifest":
-			dst = &c.Manifest
-		case "manifest_after":
-			dst = &c.ManifestAfter
-		case "refreshed":
-			dst = &c.Refreshed
-		case "log_proof":
-			dst = &c.LogProof
-		case "log_checkpoint":
-			dst = &c.LogCheckpoint
-		case "etag":
-			break walk
-		default:
+		if key == "etag" {
+			break
+		}
+		dst, known := members[key]
+		if !known {
 			dst = new(json.RawMessage)
 		}
 		if err := dec.Decode(dst); err != nil {
@@ -360,7 +348,7 @@ walk:
 			case "manifest":
 				c.Manifest = ""
 			}
-			break walk
+			break
 		}
 		switch key {
 		case "format":

@@ -168,7 +168,7 @@ type edgeFixture struct {
 	upstream *httptest.Server
 	srv      *Server
 	addr     string
-	log      *testtool.Buffer
+	log      *testtool.SyncBuffer
 	logTo    io.Writer // default log
 	// tokenCache is tokens.cache: "off" by default here, so that tests
 	// see every key set change at once.
@@ -193,7 +193,7 @@ func writeFile(t testing.TB, name string, b []byte, mode os.FileMode) {
 // from a YAML configuration (extra is appended at the top level, routes
 // replace the default ones).
 func newEdgeFixture(t testing.TB) *edgeFixture {
-	f := &edgeFixture{dir: t.TempDir(), log: &testtool.Buffer{}, reg: prometheus.NewRegistry(), tokenCache: `"off"`}
+	f := &edgeFixture{dir: t.TempDir(), log: &testtool.SyncBuffer{}, reg: prometheus.NewRegistry(), tokenCache: `"off"`}
 	f.root = pki.Must(pki.NewRoot(pki.Template{CommonName: "edge test root"}))
 	leaf := pki.Must(f.root.NewLeaf(pki.Template{Hosts: []string{"127.0.0.1"}}))
 	writeFile(t, filepath.Join(f.dir, "cert.pem"), leaf.ChainPEM(), 0o644)

@@ -38,6 +38,8 @@ import (
 	"os"
 	"strings"
 
+	"pinset.dev/pinset/internal/ecdsakey"
+	"pinset.dev/pinset/internal/input"
 	"pinset.dev/pinset/pin"
 )
 
@@ -79,9 +81,9 @@ func Generate(t Type, rnd io.Reader) (crypto.Signer, error) {
 	}
 	switch t {
 	case P256, "":
-		return ecdsaKey(elliptic.P256(), 32, rnd)
+		return ecdsakey.FromReader(elliptic.P256(), rnd)
 	case P384:
-		return ecdsaKey(elliptic.P384(), 48, rnd)
+		return ecdsakey.FromReader(elliptic.P384(), rnd)
 	case RSA2048:
 		return rsa.GenerateKey(rnd, 2048)
 	case RSA3072:
@@ -89,22 +91,6 @@ func Generate(t Type, rnd io.Reader) (crypto.Signer, error) {
 	default:
 		return nil, fmt.Errorf("unknown server key type %q (want p256, p384, rsa2048 or rsa3072)", t)
 	}
-}
-
-// ecdsaKey reads candidate scalars from rnd until one is a valid private
-// key, so that a deterministic reader gives a deterministic key (Go's
-// ecdsa.GenerateKey does not promise that).
-func ecdsaKey(c elliptic.Curve, size int, rnd io.Reader) (*ecdsa.PrivateKey, error) {
-	buf := make([]byte, size)
-	for range 100 {
-		if _, err := io.ReadFull(rnd, buf); err != nil {
-			return nil, fmt.Errorf("reading ECDSA scalar: %w", err)
-		}
-		if k, err := ecdsa.ParseRawPrivateKey(c, buf); err == nil {
-			return k, nil
-		}
-	}
-	return nil, errors.New("random source gave no valid ECDSA scalar in 100 tries")
 }
 
 // TypeOf names the type of a key, or "" when it is none of Types.
@@ -199,14 +185,9 @@ func ParsePEM(data []byte) (crypto.Signer, error) {
 
 // ReadFile reads a private key file with ParsePEM, at most MaxKeyFile bytes.
 func ReadFile(name string) (crypto.Signer, error) {
-	f, err := os.Open(name)
+	b, err := input.ReadFile(name, MaxKeyFile)
 	if err != nil {
 		return nil, err
-	}
-	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, MaxKeyFile+1))
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", name, err)
 	}
 	k, err := ParsePEM(b)
 	if err != nil {

@@ -8,7 +8,6 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -97,15 +96,10 @@ func Open(dir, host string) (*Ring, error) {
 		return nil, err
 	}
 	name := filepath.Join(d, ringFile)
-	f, err := os.Open(name)
+	b, err := input.ReadFile(name, maxRingFile)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("%s: %w for %s (create one with pinset key new --tls --ring %s --host %s)", name, ErrNoRing, h, dir, h)
 	}
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, maxRingFile+1))
 	if err != nil {
 		return nil, err
 	}

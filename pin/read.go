@@ -204,49 +204,57 @@ func positionCerts(certs []*x509.Certificate) []Item {
 	return items
 }
 
+// keyBlocks are the key encodings read, by PEM block type, in the order
+// parseDER tries them on bare DER.
+var keyBlocks = []keyBlock{
+	{"PUBLIC KEY", false, func(der []byte) (any, error) { return x509.ParsePKIXPublicKey(der) }},
+	{"PRIVATE KEY", true, func(der []byte) (any, error) { return x509.ParsePKCS8PrivateKey(der) }},
+	{"EC PRIVATE KEY", true, func(der []byte) (any, error) { return x509.ParseECPrivateKey(der) }},
+	{"RSA PRIVATE KEY", true, func(der []byte) (any, error) { return x509.ParsePKCS1PrivateKey(der) }},
+	{"RSA PUBLIC KEY", false, func(der []byte) (any, error) { return x509.ParsePKCS1PublicKey(der) }},
+}
+
+// keyBlock is one key encoding: its PEM type, whether it holds a private
+// key, and its x509 parser.
+type keyBlock struct {
+	typ     string
+	private bool
+	parse   func(der []byte) (any, error)
+}
+
+// item pins the parsed key k (a private key by its public key).
+func (kb keyBlock) item(k any) (Item, error) {
+	if kb.private {
+		return privItem(k)
+	}
+	return keyItem(k)
+}
+
 func parseBlock(typ string, der []byte) (Item, error) {
+	for _, kb := range keyBlocks {
+		if kb.typ == typ {
+			k, err := kb.parse(der)
+			if err != nil {
+				return Item{}, fmt.Errorf("%s: %w", typ, err)
+			}
+			return kb.item(k)
+		}
+	}
 	switch typ {
-	case "PUBLIC KEY":
-		pub, err := x509.ParsePKIXPublicKey(der)
-		if err != nil {
-			return Item{}, fmt.Errorf("PUBLIC KEY: %w", err)
-		}
-		return keyItem(pub)
-	case "RSA PUBLIC KEY":
-		pub, err := x509.ParsePKCS1PublicKey(der)
-		if err != nil {
-			return Item{}, fmt.Errorf("RSA PUBLIC KEY: %w", err)
-		}
-		return keyItem(pub)
-	case "PRIVATE KEY":
-		k, err := x509.ParsePKCS8PrivateKey(der)
-		if err != nil {
-			return Item{}, fmt.Errorf("PRIVATE KEY: %w", err)
-		}
-		return privItem(k)
-	case "EC PRIVATE KEY":
-		k, err := x509.ParseECPrivateKey(der)
-		if err != nil {
-			return Item{}, fmt.Errorf("EC PRIVATE KEY: %w", err)
-		}
-		return privItem(k)
-	case "RSA PRIVATE KEY":
-		k, err := x509.ParsePKCS1PrivateKey(der)
-		if err != nil {
-			return Item{}, fmt.Errorf("RSA PRIVATE KEY: %w", err)
-		}
-		return privItem(k)
 	case "CERTIFICATE REQUEST", "NEW CERTIFICATE REQUEST":
 		csr, err := x509.ParseCertificateRequest(der)
 		if err != nil {
 			return Item{}, fmt.Errorf("CERTIFICATE REQUEST: %w", err)
 		}
-		return Item{Pin: FromSPKI(csr.RawSubjectPublicKeyInfo), Kind: KindCSR, Subject: csr.Subject.String(), KeyType: KeyType(csr.PublicKey)}, nil
+		return csrItem(csr), nil
 	case "ENCRYPTED PRIVATE KEY":
 		return Item{}, errors.New("ENCRYPTED PRIVATE KEY: encrypted keys are not read; pin the certificate or the public key instead")
-	default:
-		return Item{}, fmt.Errorf("unsupported PEM block type %q (expected CERTIFICATE, PUBLIC KEY, RSA PUBLIC KEY, PRIVATE KEY, EC PRIVATE KEY, RSA PRIVATE KEY or CERTIFICATE REQUEST)", typ)
 	}
+	return Item{}, fmt.Errorf("unsupported PEM block type %q (expected CERTIFICATE, PUBLIC KEY, RSA PUBLIC KEY, PRIVATE KEY, EC PRIVATE KEY, RSA PRIVATE KEY or CERTIFICATE REQUEST)", typ)
+}
+
+func csrItem(csr *x509.CertificateRequest) Item {
+	return Item{Pin: FromSPKI(csr.RawSubjectPublicKeyInfo), Kind: KindCSR, Subject: csr.Subject.String(), KeyType: KeyType(csr.PublicKey)}
 }
 
 func keyItem(pub crypto.PublicKey) (Item, error) {
@@ -271,28 +279,14 @@ func parseDER(der []byte) ([]Item, error) {
 	if certs, err := x509.ParseCertificates(der); err == nil && len(certs) > 0 {
 		return positionCerts(certs), nil
 	}
-	if pub, err := x509.ParsePKIXPublicKey(der); err == nil {
-		it, err := keyItem(pub)
-		return []Item{it}, err
-	}
-	if k, err := x509.ParsePKCS8PrivateKey(der); err == nil {
-		it, err := privItem(k)
-		return []Item{it}, err
-	}
-	if k, err := x509.ParseECPrivateKey(der); err == nil {
-		it, err := privItem(k)
-		return []Item{it}, err
-	}
-	if k, err := x509.ParsePKCS1PrivateKey(der); err == nil {
-		it, err := privItem(k)
-		return []Item{it}, err
-	}
-	if pub, err := x509.ParsePKCS1PublicKey(der); err == nil {
-		it, err := keyItem(pub)
-		return []Item{it}, err
+	for _, kb := range keyBlocks {
+		if k, err := kb.parse(der); err == nil {
+			it, err := kb.item(k)
+			return []Item{it}, err
+		}
 	}
 	if csr, err := x509.ParseCertificateRequest(der); err == nil {
-		return []Item{{Pin: FromSPKI(csr.RawSubjectPublicKeyInfo), Kind: KindCSR, Subject: csr.Subject.String(), KeyType: KeyType(csr.PublicKey)}}, nil
+		return []Item{csrItem(csr)}, nil
 	}
 	return nil, errors.New("not PEM, and not a DER certificate, public key, private key or CSR")
 }

@@ -350,16 +350,25 @@ func getStrings(f map[string]json.RawMessage, key string, max int) ([]string, er
 
 var platformRE = regexp.MustCompile(`^[A-Z][A-Z0-9_]{0,15}$`)
 
-func (r *Report) parseTrustKit(f map[string]json.RawMessage, cache *ChainCache) error {
-	var err error
-	get := func(key string) string {
-		if err != nil {
-			return ""
-		}
-		var s string
-		s, err = getString(f, key, MaxString)
-		return s
+// stringMembers reads string members of a body (getString, at most
+// MaxString bytes), keeping the first error: after it, every read is "".
+type stringMembers struct {
+	f   map[string]json.RawMessage
+	err error
+}
+
+func (m *stringMembers) get(key string) string {
+	if m.err != nil {
+		return ""
 	}
+	var s string
+	s, m.err = getString(m.f, key, MaxString)
+	return s
+}
+
+func (r *Report) parseTrustKit(f map[string]json.RawMessage, cache *ChainCache) error {
+	m := stringMembers{f: f}
+	get := m.get
 	r.BundleID = get("app-bundle-id")
 	r.AppVersion = get("app-version")
 	r.Platform = strings.ToUpper(get("app-platform"))
@@ -369,8 +378,8 @@ func (r *Report) parseTrustKit(f map[string]json.RawMessage, cache *ChainCache) 
 	host := get("hostname")
 	noted := get("noted-hostname")
 	exp := get("known-pins-expiration-date")
-	if err != nil {
-		return err
+	if m.err != nil {
+		return m.err
 	}
 	switch {
 	case r.Platform == "":
@@ -400,21 +409,13 @@ func (r *Report) parseTrustKit(f map[string]json.RawMessage, cache *ChainCache) 
 
 func (r *Report) parseHPKP(f map[string]json.RawMessage, cache *ChainCache) error {
 	r.Format = FormatHPKP
-	dt, err := getString(f, "date-time", MaxString)
-	if err != nil {
-		return err
-	}
-	host, err := getString(f, "hostname", MaxString)
-	if err != nil {
-		return err
-	}
-	noted, err := getString(f, "noted-hostname", MaxString)
-	if err != nil {
-		return err
-	}
-	exp, err := getString(f, "effective-expiration-date", MaxString)
-	if err != nil {
-		return err
+	m := stringMembers{f: f}
+	dt := m.get("date-time")
+	host := m.get("hostname")
+	noted := m.get("noted-hostname")
+	exp := m.get("effective-expiration-date")
+	if m.err != nil {
+		return m.err
 	}
 	if exp != "" {
 		t, perr := parseTime(exp)

@@ -286,17 +286,8 @@ func decide(p Plan, o Observation) Decision {
 		if o.CannotBuild != "" {
 			return Decision{State: AwaitingSignatures, Awaiting: AwaitAnnounce, BlockedBy: o.CannotBuild, Why: o.CannotBuild}
 		}
-		if o.CanSign && o.PublishErr == nil {
-			return Decision{State: p.State, Awaiting: p.Awaiting, Action: PublishAnnounce}
-		}
-		blocked := signaturesNeeded("adding the next pin "+next+" to "+p.Host, o)
-		if o.PublishErr != nil {
-			blocked = "publishing the manifest adding the next pin failed: " + o.PublishErr.Error()
-		}
-		if p.State == New {
-			return Decision{State: AwaitingSignatures, Awaiting: AwaitAnnounce, BlockedBy: blocked, Why: blocked}
-		}
-		return stay(blocked)
+		return publishStep(p, o, publish{action: PublishAnnounce, from: New, awaiting: AwaitAnnounce,
+			change: "adding the next pin", subject: next + " to " + p.Host})
 
 	case p.State == Announced:
 		return move(Adopting, "waiting for the installs to hold the next pin")
@@ -377,19 +368,38 @@ func decide(p Plan, o Observation) Decision {
 			}
 			return stay(o.CannotBuild)
 		}
-		if o.CanSign && o.PublishErr == nil {
-			return Decision{State: p.State, Awaiting: p.Awaiting, Action: PublishRetire}
-		}
-		blocked := signaturesNeeded("dropping the old pin "+old+" from "+p.Host, o)
-		if o.PublishErr != nil {
-			blocked = "publishing the manifest dropping the old pin failed: " + o.PublishErr.Error()
-		}
-		if p.State == Retiring {
-			return Decision{State: AwaitingSignatures, Awaiting: AwaitRetire, BlockedBy: blocked, Why: blocked}
-		}
-		return stay(blocked)
+		return publishStep(p, o, publish{action: PublishRetire, from: Retiring, awaiting: AwaitRetire,
+			change: "dropping the old pin", subject: old + " from " + p.Host})
 	}
 	return stay("")
+}
+
+// publish is a step that publishes a new manifest: announcing the next pin
+// (from New) or dropping the old one (from Retiring).
+type publish struct {
+	action   Action // what the service does when it can sign
+	from     State  // the state the step starts in
+	awaiting string // what an awaiting-signatures plan waits for
+	change   string // the manifest's change, in words
+	subject  string // the pin and host it is about
+}
+
+// publishStep decides a publishing step: the service publishes when it can
+// sign and its last try did not fail; otherwise the plan waits for
+// signatures (entering awaiting-signatures from the step's first state)
+// and says what blocks it.
+func publishStep(p Plan, o Observation, s publish) Decision {
+	if o.CanSign && o.PublishErr == nil {
+		return Decision{State: p.State, Awaiting: p.Awaiting, Action: s.action}
+	}
+	blocked := signaturesNeeded(s.change+" "+s.subject, o)
+	if o.PublishErr != nil {
+		blocked = "publishing the manifest " + s.change + " failed: " + o.PublishErr.Error()
+	}
+	if p.State == s.from {
+		return Decision{State: AwaitingSignatures, Awaiting: s.awaiting, BlockedBy: blocked, Why: blocked}
+	}
+	return Decision{State: p.State, Awaiting: p.Awaiting, BlockedBy: blocked}
 }
 
 func signaturesNeeded(what string, o Observation) string {

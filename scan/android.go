@@ -15,7 +15,7 @@ import (
 // Android decides the findings for an Android app read by scan/apk,
 // scan/aab or from a bare Network Security Config.
 func Android(app *android.App, opts Options) *Report {
-	r := &Report{File: app.File, Platform: "android", Format: app.Format, Findings: []Finding{}, Pins: []EmbeddedPin{}}
+	r := newReport(app.File, "android", app.Format)
 	now := opts.now()
 	m := app.Manifest
 	nsc := app.NSC

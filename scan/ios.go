@@ -13,7 +13,7 @@ import (
 
 // IOS decides the findings for an iOS app read by scan/ipa.
 func IOS(app *ipa.App, opts Options) *Report {
-	r := &Report{File: app.File, Platform: "ios", Format: app.Format, Findings: []Finding{}, Pins: []EmbeddedPin{}}
+	r := newReport(app.File, "ios", app.Format)
 	info := app.Info
 	r.App = App{ID: string(info.BundleID), MinimumOS: string(info.MinimumOS), Plist: app.PlistFormat}
 	loc := func(element string) Location {
@@ -94,32 +94,20 @@ func atsFindings(r *Report, ats *ipa.ATS, loc func(string) Location) {
 			scope = domain + " and all its subdomains"
 		}
 		exceptions := 0
-		for key, f := range map[string]ipa.Flag{
-			"NSExceptionAllowsInsecureHTTPLoads":           ex.AllowsInsecureHTTPLoads,
-			"NSTemporaryExceptionAllowsInsecureHTTPLoads":  ex.TemporaryAllowsInsecureHTTPLoads,
-			"NSThirdPartyExceptionAllowsInsecureHTTPLoads": ex.ThirdPartyAllowsInsecureHTTPLoads,
-		} {
+		for key, f := range exceptionKeys("AllowsInsecureHTTPLoads", ex.AllowsInsecureHTTPLoads, ex.TemporaryAllowsInsecureHTTPLoads, ex.ThirdPartyAllowsInsecureHTTPLoads) {
 			if f.True() {
 				exceptions++
 				r.add(newFinding("IOS-ATS-INSECURE-HTTP", keep, loc(el+"/"+key), "%s is %s: cleartext HTTP allowed for %s", key, f.Raw, scope))
 			}
 		}
-		for key, v := range map[string]ipa.Text{
-			"NSExceptionMinimumTLSVersion":           ex.MinimumTLSVersion,
-			"NSTemporaryExceptionMinimumTLSVersion":  ex.TemporaryMinimumTLSVersion,
-			"NSThirdPartyExceptionMinimumTLSVersion": ex.ThirdPartyMinimumTLSVersion,
-		} {
+		for key, v := range exceptionKeys("MinimumTLSVersion", ex.MinimumTLSVersion, ex.TemporaryMinimumTLSVersion, ex.ThirdPartyMinimumTLSVersion) {
 			switch strings.ToLower(strings.TrimSpace(string(v))) {
 			case "tlsv1.0", "tlsv1.1":
 				exceptions++
 				r.add(newFinding("IOS-ATS-TLS-MIN", keep, loc(el+"/"+key), "%s is %s: deprecated TLS accepted for %s", key, v, scope))
 			}
 		}
-		for key, f := range map[string]ipa.Flag{
-			"NSExceptionRequiresForwardSecrecy":           ex.RequiresForwardSecrecy,
-			"NSTemporaryExceptionRequiresForwardSecrecy":  ex.TemporaryRequiresForwardSecrecy,
-			"NSThirdPartyExceptionRequiresForwardSecrecy": ex.ThirdPartyRequiresForwardSecrecy,
-		} {
+		for key, f := range exceptionKeys("RequiresForwardSecrecy", ex.RequiresForwardSecrecy, ex.TemporaryRequiresForwardSecrecy, ex.ThirdPartyRequiresForwardSecrecy) {
 			if f.False() {
 				exceptions++
 				sev := keep
@@ -134,6 +122,13 @@ func atsFindings(r *Report, ats *ipa.ATS, loc func(string) Location) {
 				"the exceptions for %s (%d weakening) apply to every subdomain", domain, exceptions))
 		}
 	}
+}
+
+// exceptionKeys gives an ATS exception-domain setting under each of its
+// three keys (NSException…, NSTemporaryException…, NSThirdPartyException…;
+// Apple's NSAppTransportSecurity reference), with the value the plist gave.
+func exceptionKeys[V any](name string, plain, temporary, thirdParty V) map[string]V {
+	return map[string]V{"NSException" + name: plain, "NSTemporaryException" + name: temporary, "NSThirdPartyException" + name: thirdParty}
 }
 
 // pinnedDomain is one domain the app pins, and how far the rule reaches.

@@ -64,6 +64,12 @@ type Report struct {
 	seen map[findingKey]struct{} // the findings added, for add
 }
 
+// newReport is the report of one file before any finding: its lists are
+// empty, not null, in JSON.
+func newReport(file, platform, format string) *Report {
+	return &Report{File: file, Platform: platform, Format: format, Findings: []Finding{}, Pins: []EmbeddedPin{}}
+}
+
 // App summarises what was read, for the report header.
 type App struct {
 	ID         string `json:"id,omitempty"` // package name or bundle id

@@ -84,42 +84,29 @@ func (e *PublishError) Unwrap() error { return e.Err }
 // conflicts (rollback, equivocation, a concurrent publish), 413 for size,
 // 422 for everything a client would refuse.
 func classify(what string, err error) *PublishError {
-	pe := &PublishError{Status: http.StatusUnprocessableEntity, Err: fmt.Errorf("%s refused: %w", what, err)}
-	switch {
-	case errors.Is(err, trust.ErrTooLarge):
-		pe.Status, pe.Code = http.StatusRequestEntityTooLarge, "too_large"
-	case errors.Is(err, trust.ErrMalformed):
-		pe.Status, pe.Code = http.StatusBadRequest, "malformed"
-	case errors.Is(err, trust.ErrPayloadType):
-		pe.Code = "wrong_payload_type"
-	case errors.Is(err, trust.ErrThreshold):
-		pe.Code = "threshold_not_met"
-	case errors.Is(err, trust.ErrAlgorithm):
-		pe.Code = "bad_algorithm"
-	case errors.Is(err, trust.ErrWrongApp):
-		pe.Code = "wrong_app"
-	case errors.Is(err, trust.ErrBelowFloor), errors.Is(err, trust.ErrRollback):
-		pe.Status, pe.Code = http.StatusConflict, "rollback"
-	case errors.Is(err, trust.ErrEquivocation):
-		pe.Status, pe.Code = http.StatusConflict, "equivocation"
-	case errors.Is(err, trust.ErrRootVersionGap):
-		pe.Status, pe.Code = http.StatusConflict, "root_version_gap"
-	case errors.Is(err, trust.ErrRootMismatch):
-		pe.Code = "root_mismatch"
-	case errors.Is(err, trust.ErrExpired):
-		pe.Code = "expired"
-	case errors.Is(err, trust.ErrIssuedInFuture):
-		pe.Code = "issued_in_future"
-	case errors.Is(err, trust.ErrInvalidDocument), errors.Is(err, trust.ErrExpiresBeforeIssued):
-		pe.Code = "invalid_document"
-	case errors.Is(err, store.ErrConflict):
-		pe.Status, pe.Code = http.StatusConflict, "conflict"
-	case errors.Is(err, store.ErrNotFound):
-		pe.Status, pe.Code = http.StatusConflict, "no_root"
-	default:
-		pe.Code = "refused"
-	}
-	return pe
+	a := answerFor(err, publishAnswers, answer{Status: http.StatusUnprocessableEntity, Code: "refused"})
+	return &PublishError{Status: a.Status, Code: a.Code, Err: fmt.Errorf("%s refused: %w", what, err)}
+}
+
+// publishAnswers are classify's answers, the first that matches decides.
+var publishAnswers = []answer{
+	{trust.ErrTooLarge, http.StatusRequestEntityTooLarge, "too_large"},
+	{trust.ErrMalformed, http.StatusBadRequest, "malformed"},
+	{trust.ErrPayloadType, http.StatusUnprocessableEntity, "wrong_payload_type"},
+	{trust.ErrThreshold, http.StatusUnprocessableEntity, "threshold_not_met"},
+	{trust.ErrAlgorithm, http.StatusUnprocessableEntity, "bad_algorithm"},
+	{trust.ErrWrongApp, http.StatusUnprocessableEntity, "wrong_app"},
+	{trust.ErrBelowFloor, http.StatusConflict, "rollback"},
+	{trust.ErrRollback, http.StatusConflict, "rollback"},
+	{trust.ErrEquivocation, http.StatusConflict, "equivocation"},
+	{trust.ErrRootVersionGap, http.StatusConflict, "root_version_gap"},
+	{trust.ErrRootMismatch, http.StatusUnprocessableEntity, "root_mismatch"},
+	{trust.ErrExpired, http.StatusUnprocessableEntity, "expired"},
+	{trust.ErrIssuedInFuture, http.StatusUnprocessableEntity, "issued_in_future"},
+	{trust.ErrInvalidDocument, http.StatusUnprocessableEntity, "invalid_document"},
+	{trust.ErrExpiresBeforeIssued, http.StatusUnprocessableEntity, "invalid_document"},
+	{store.ErrConflict, http.StatusConflict, "conflict"},
+	{store.ErrNotFound, http.StatusConflict, "no_root"},
 }
 
 func readEnvelope(r *http.Request) ([]byte, error) {

@@ -67,25 +67,20 @@ func (s *Server) deviceRoutes(pub, adm func(string, http.HandlerFunc)) {
 
 // deviceStatus maps the authority's errors to the HTTP status and code.
 func deviceStatus(err error) (int, string) {
-	switch {
-	case errors.Is(err, device.ErrTooLarge):
-		return http.StatusRequestEntityTooLarge, "too_large"
-	case errors.Is(err, device.ErrMalformed):
-		return http.StatusBadRequest, "malformed"
-	case errors.Is(err, device.ErrBadCSR):
-		return http.StatusBadRequest, "bad_csr"
-	case errors.Is(err, device.ErrBadToken):
-		return http.StatusForbidden, "bad_token"
-	case errors.Is(err, device.ErrRevoked):
-		return http.StatusForbidden, "revoked"
-	case errors.Is(err, device.ErrNotDeviceCert):
-		return http.StatusForbidden, "not_device_certificate"
-	case errors.Is(err, device.ErrKeyMismatch):
-		return http.StatusForbidden, "key_mismatch"
-	case errors.Is(err, device.ErrUnknownDevice):
-		return http.StatusNotFound, "not_found"
-	}
-	return http.StatusInternalServerError, "internal"
+	a := answerFor(err, deviceAnswers, answer{Status: http.StatusInternalServerError, Code: "internal"})
+	return a.Status, a.Code
+}
+
+// deviceAnswers are deviceStatus's answers, the first that matches decides.
+var deviceAnswers = []answer{
+	{device.ErrTooLarge, http.StatusRequestEntityTooLarge, "too_large"},
+	{device.ErrMalformed, http.StatusBadRequest, "malformed"},
+	{device.ErrBadCSR, http.StatusBadRequest, "bad_csr"},
+	{device.ErrBadToken, http.StatusForbidden, "bad_token"},
+	{device.ErrRevoked, http.StatusForbidden, "revoked"},
+	{device.ErrNotDeviceCert, http.StatusForbidden, "not_device_certificate"},
+	{device.ErrKeyMismatch, http.StatusForbidden, "key_mismatch"},
+	{device.ErrUnknownDevice, http.StatusNotFound, "not_found"},
 }
 
 // deviceRefuse answers a refused device request and counts it.
@@ -157,45 +152,44 @@ func (s *Server) handleDeviceToken(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleDeviceEnroll(w http.ResponseWriter, r *http.Request) {
-	app := r.PathValue("app")
-	if s.deviceLimited(w, r, "enroll") || !s.knownApp(w, r, app) {
-		return
-	}
-	req, err := device.DecodeEnrollRequest(r.Body)
-	var iss *device.Issued
-	if err == nil {
-		iss, err = s.devices.auth.Enroll(r.Context(), app, req, s.now())
-	}
-	s.issued(w, r, "enroll", app, iss, err)
+	issueDevice(s, w, r, "enroll", device.DecodeEnrollRequest, func(app string, req *device.EnrollRequest) (*device.Issued, error) {
+		return s.devices.auth.Enroll(r.Context(), app, req, s.now())
+	})
 }
 
 func (s *Server) handleDeviceRenew(w http.ResponseWriter, r *http.Request) {
-	app := r.PathValue("app")
-	if s.deviceLimited(w, r, "renew") || !s.knownApp(w, r, app) {
-		return
-	}
-	req, err := device.DecodeRenewRequest(r.Body)
-	var iss *device.Issued
-	if err == nil {
+	issueDevice(s, w, r, "renew", device.DecodeRenewRequest, func(app string, req *device.RenewRequest) (*device.Issued, error) {
 		// The certificate presented in the handshake wins; without one,
 		// the request carries it and the CSR must be signed by its key.
 		viaTLS := r.TLS != nil && len(r.TLS.PeerCertificates) > 0
 		chain := []*x509.Certificate(nil)
+		var err error
 		if viaTLS {
 			chain = r.TLS.PeerCertificates
 		} else if req.Certificate == "" {
-			err = errors.Join(device.ErrNotDeviceCert, errors.New("present the current certificate over mutual TLS or in the certificate field"))
-		} else {
-			chain, err = device.ParseChainPEM(req.Certificate)
+			return nil, errors.Join(device.ErrNotDeviceCert, errors.New("present the current certificate over mutual TLS or in the certificate field"))
+		} else if chain, err = device.ParseChainPEM(req.Certificate); err != nil {
+			return nil, err
 		}
-		if err == nil {
-			iss, err = s.devices.auth.Renew(r.Context(), app, chain, viaTLS, req.CSR, s.now())
-		}
-	}
-	s.issued(w, r, "renew", app, iss, err)
+		return s.devices.auth.Renew(r.Context(), app, chain, viaTLS, req.CSR, s.now())
+	})
 }
 
-func (s *Server) issued(w http.ResponseWriter, r *http.Request, action, app string, iss *device.Issued, err error) {
+// issueDevice answers an enrollment or a renewal (action): refused when
+// the client is over its limit or the app unknown; otherwise the body is
+// decoded by decode and the certificate issued by issue, and the answer is
+// the issued certificate or the refusal (counted, logged).
+func issueDevice[Req any](s *Server, w http.ResponseWriter, r *http.Request, action string,
+	decode func(io.Reader) (Req, error), issue func(app string, req Req) (*device.Issued, error)) {
+	app := r.PathValue("app")
+	if s.deviceLimited(w, r, action) || !s.knownApp(w, r, app) {
+		return
+	}
+	req, err := decode(r.Body)
+	var iss *device.Issued
+	if err == nil {
+		iss, err = issue(app, req)
+	}
 	if err != nil {
 		s.deviceRefuse(w, r, action, app, err)
 		return

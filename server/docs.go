@@ -317,24 +317,15 @@ func acceptsGzip(lines []string) bool {
 }
 
 func (s *Server) handleRootLatest(w http.ResponseWriter, r *http.Request) {
-	app := r.PathValue("app")
-	snap, ok := s.appSnapshot(w, r, app)
-	if !ok {
-		return
+	if _, d, ok := s.latestDoc(w, r, "root", func(a *appDocs) *doc { return a.root }); ok {
+		serveDoc(w, r, d, false)
 	}
-	if snap.root == nil {
-		writeError(w, http.StatusNotFound, "not_found", "app "+app+" has no root")
-		return
-	}
-	serveDoc(w, r, snap.root, false)
 }
 
 func (s *Server) handleRootVersion(w http.ResponseWriter, r *http.Request) {
 	app := r.PathValue("app")
-	name := r.PathValue("file")
-	num, ok := strings.CutSuffix(name, ".json")
-	v, err := strconv.ParseInt(num, 10, 64)
-	if !ok || err != nil || v < 1 || num[0] == '0' {
+	v, num, ok := docVersion(r.PathValue("file"))
+	if !ok {
 		writeError(w, http.StatusNotFound, "not_found", "no such root: want /v1/apps/{app}/roots/{N}.json")
 		return
 	}
@@ -343,30 +334,37 @@ func (s *Server) handleRootVersion(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	d, err := s.docs.root(r.Context(), app, v)
-	if errors.Is(err, store.ErrNotFound) {
-		writeError(w, http.StatusNotFound, "not_found", "app "+app+" has no root version "+num)
-		return
-	}
-	if err != nil {
-		s.internalError(w, r, err)
+	if s.readFailed(w, r, err, "app "+app+" has no root version "+num) {
 		return
 	}
 	serveDoc(w, r, d, true)
 }
 
 func (s *Server) handleManifest(w http.ResponseWriter, r *http.Request) {
-	app := r.PathValue("app")
-	snap, ok := s.appSnapshot(w, r, app)
+	app, d, ok := s.latestDoc(w, r, "manifest", func(a *appDocs) *doc { return a.manifest })
 	if !ok {
 		return
 	}
-	if snap.manifest == nil {
-		writeError(w, http.StatusNotFound, "not_found", "app "+app+" has no manifest")
-		return
-	}
-	s.setManifestProof(w, r, app, snap.manifest)
-	serveDoc(w, r, snap.manifest, false)
+	s.setManifestProof(w, r, app, d)
+	serveDoc(w, r, d, false)
 	s.recordFetch(r, app)
+}
+
+// latestDoc finds the latest document of the request's app that pick
+// takes from its snapshot, or answers 404 when the app has none (what
+// names the document) and the other refusals of appSnapshot.
+func (s *Server) latestDoc(w http.ResponseWriter, r *http.Request, what string, pick func(*appDocs) *doc) (string, *doc, bool) {
+	app := r.PathValue("app")
+	snap, ok := s.appSnapshot(w, r, app)
+	if !ok {
+		return app, nil, false
+	}
+	d := pick(snap)
+	if d == nil {
+		writeError(w, http.StatusNotFound, "not_found", "app "+app+" has no "+what)
+		return app, nil, false
+	}
+	return app, d, true
 }
 
 func (s *Server) appSnapshot(w http.ResponseWriter, r *http.Request, app string) (*appDocs, bool) {

@@ -2,12 +2,15 @@ package server
 
 import (
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
 	"pinset.dev/pinset/check"
+	"pinset.dev/pinset/store"
 )
 
 // apiError is the JSON body of every error answer.
@@ -39,6 +42,48 @@ func writeError(w http.ResponseWriter, code int, reason, msg string) {
 func (s *Server) internalError(w http.ResponseWriter, r *http.Request, err error) {
 	s.log.Error("internal error", "method", r.Method, "path", r.URL.Path, "err", err)
 	writeError(w, http.StatusInternalServerError, "internal", "internal error")
+}
+
+// answer is the HTTP status and code of a refusal for the typed error Err
+// of another package (trust, store, device), which makes the decision.
+type answer struct {
+	Err    error
+	Status int
+	Code   string
+}
+
+// answerFor is the first answer of table whose Err err wraps, else def.
+func answerFor(err error, table []answer, def answer) answer {
+	for _, a := range table {
+		if errors.Is(err, a.Err) {
+			return a
+		}
+	}
+	return def
+}
+
+// readFailed answers a failed read from the store: 404 with notFound when
+// the store has no such thing (store.ErrNotFound), 500 otherwise. It says
+// whether it answered (false: err is nil, the caller goes on).
+func (s *Server) readFailed(w http.ResponseWriter, r *http.Request, err error, notFound string) bool {
+	switch {
+	case err == nil:
+		return false
+	case errors.Is(err, store.ErrNotFound):
+		writeError(w, http.StatusNotFound, "not_found", notFound)
+	default:
+		s.internalError(w, r, err)
+	}
+	return true
+}
+
+// docVersion reads the {N}.json of a document's URL by version: N from 1,
+// in decimal without leading zeros.
+func docVersion(file string) (v int64, num string, ok bool) {
+	num, ok = strings.CutSuffix(file, ".json")
+	v, err := strconv.ParseInt(num, 10, 64)
+	// ParseInt takes a sign ("+1"): the first byte must be 1 to 9.
+	return v, num, ok && err == nil && num[0] >= '1' && num[0] <= '9'
 }
 
 // statusWriter records the status for logs and metrics, and the route's

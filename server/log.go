@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/ed25519"
 	"encoding/base64"
-	"errors"
 	"fmt"
 	"hash/fnv"
 	"log/slog"
@@ -374,13 +373,11 @@ func (s *Server) handleLogTile(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		body = tlog.EntryBundle(recs)
-	} else if body, err = tlog.ReadTileData(t, s.tlog.hashes(ctx, app)); err != nil {
-		if errors.Is(err, store.ErrNotFound) {
-			writeError(w, http.StatusNotFound, "not_found", "tile beyond the log's size")
+	} else {
+		body, err = tlog.ReadTileData(t, s.tlog.hashes(ctx, app))
+		if s.readFailed(w, r, err, "tile beyond the log's size") {
 			return
 		}
-		s.internalError(w, r, err)
-		return
 	}
 	h := w.Header()
 	h["Content-Type"], h["X-Content-Type-Options"] = hOctets, hNosniff
@@ -400,19 +397,13 @@ func (s *Server) handleLogManifest(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "not_found", "no such app")
 		return
 	}
-	num, ok := strings.CutSuffix(r.PathValue("file"), ".json")
-	v, err := strconv.ParseInt(num, 10, 64)
-	if !ok || err != nil || v < 1 || num[0] == '0' {
+	v, num, ok := docVersion(r.PathValue("file"))
+	if !ok {
 		writeError(w, http.StatusNotFound, "not_found", "no such manifest: want /v1/apps/{app}/log/manifests/{N}.json")
 		return
 	}
 	d, err := s.store.ManifestVersion(r.Context(), app, v)
-	if errors.Is(err, store.ErrNotFound) {
-		writeError(w, http.StatusNotFound, "not_found", "app "+app+" has no manifest version "+num)
-		return
-	}
-	if err != nil {
-		s.internalError(w, r, err)
+	if s.readFailed(w, r, err, "app "+app+" has no manifest version "+num) {
 		return
 	}
 	serveDoc(w, r, newDoc(d), true)

@@ -223,55 +223,40 @@ func networkInstalls(ctx context.Context, c conn, keys [][2]string, since time.T
 
 func scanNetworkInstalls(ctx context.Context, c conn, q string, args []any, app string, out map[[2]string]map[string]bool) error {
 	rs, err := c.query(ctx, q, args...)
-	if err != nil {
-		return err
-	}
-	defer rs.Close()
-	for rs.Next() {
+	return eachRow(rs, err, func(r row) error {
 		var nw, id string
-		if err := rs.Scan(&nw, &id); err != nil {
+		if err := r.Scan(&nw, &id); err != nil {
 			return err
 		}
 		out[[2]string{app, nw}][id] = true
-	}
-	return rs.Err()
+		return nil
+	})
 }
 
 func (s *sqlStore) Adoption(ctx context.Context, app string, since time.Time) (AdoptionCounts, error) {
 	rs, err := s.db.query(ctx, `SELECT manifest_version, COUNT(*) FROM adoption_installs
 		WHERE app = $1 AND seen_at >= $2 GROUP BY manifest_version ORDER BY manifest_version`, app, unix(since))
+	var out AdoptionCounts
+	out.Versions, err = scanRows(rs, err, []VersionCount{}, func(r row) (VersionCount, error) {
+		var v VersionCount
+		err := r.Scan(&v.ManifestVersion, &v.Clients)
+		out.Active += v.Clients
+		return v, err
+	})
 	if err != nil {
 		return AdoptionCounts{}, err
 	}
-	defer rs.Close()
-	out := AdoptionCounts{Versions: []VersionCount{}}
-	for rs.Next() {
-		var v VersionCount
-		if err := rs.Scan(&v.ManifestVersion, &v.Clients); err != nil {
-			return AdoptionCounts{}, err
-		}
-		out.Active += v.Clients
-		out.Versions = append(out.Versions, v)
-	}
-	if err := rs.Err(); err != nil {
-		return AdoptionCounts{}, err
-	}
-	rs.Close()
 	rn, err := s.db.query(ctx, `SELECT network, manifest_version, COUNT(*) FROM adoption_installs
 		WHERE app = $1 AND seen_at >= $2 GROUP BY network, manifest_version ORDER BY network, manifest_version`, app, unix(since))
+	out.Networks, err = scanRows(rn, err, []NetworkVersionCount{}, func(r row) (NetworkVersionCount, error) {
+		var v NetworkVersionCount
+		err := r.Scan(&v.Network, &v.ManifestVersion, &v.Clients)
+		return v, err
+	})
 	if err != nil {
 		return AdoptionCounts{}, err
 	}
-	defer rn.Close()
-	out.Networks = []NetworkVersionCount{}
-	for rn.Next() {
-		var v NetworkVersionCount
-		if err := rn.Scan(&v.Network, &v.ManifestVersion, &v.Clients); err != nil {
-			return AdoptionCounts{}, err
-		}
-		out.Networks = append(out.Networks, v)
-	}
-	return out, rn.Err()
+	return out, nil
 }
 
 func (s *sqlStore) PruneInstalls(ctx context.Context, before time.Time) (int64, error) {

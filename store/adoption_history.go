@@ -55,20 +55,8 @@ func (s *sqlStore) AddAdoptionSample(ctx context.Context, a AdoptionSample, minG
 // keeping the first and the newest.
 func thinAdoption(ctx context.Context, c conn, plan int64) error {
 	rs, err := c.query(ctx, `SELECT id FROM rotation_adoption WHERE plan_id = $1 ORDER BY at, id`, plan)
+	ids, err := scanRows(rs, err, nil, scanOne[int64])
 	if err != nil {
-		return err
-	}
-	var ids []int64
-	for rs.Next() {
-		var id int64
-		if err := rs.Scan(&id); err != nil {
-			rs.Close()
-			return err
-		}
-		ids = append(ids, id)
-	}
-	rs.Close()
-	if err := rs.Err(); err != nil {
 		return err
 	}
 	var drop []any
@@ -91,19 +79,11 @@ func thinAdoption(ctx context.Context, c conn, plan int64) error {
 
 func (s *sqlStore) AdoptionSamples(ctx context.Context, planID int64) ([]AdoptionSample, error) {
 	rs, err := s.db.query(ctx, `SELECT at, clients, active FROM rotation_adoption WHERE plan_id = $1 ORDER BY at, id`, planID)
-	if err != nil {
-		return nil, err
-	}
-	defer rs.Close()
-	var out []AdoptionSample
-	for rs.Next() {
+	return scanRows(rs, err, nil, func(r row) (AdoptionSample, error) {
 		a := AdoptionSample{PlanID: planID}
 		var at int64
-		if err := rs.Scan(&at, &a.Clients, &a.Active); err != nil {
-			return nil, err
-		}
+		err := r.Scan(&at, &a.Clients, &a.Active)
 		a.At = fromUnix(at)
-		out = append(out, a)
-	}
-	return out, rs.Err()
+		return a, err
+	})
 }

@@ -133,22 +133,16 @@ const (
 
 func validEOL(s string) bool { return s == "" || s == "\n" || s == "\r\n" }
 
-func leadingEOL(s string) string {
-	switch {
-	case strings.HasPrefix(s, "\r\n"):
-		return "\r\n"
-	case strings.HasPrefix(s, "\n"):
-		return "\n"
-	}
-	return ""
-}
+// leadingEOL and trailingEOL are the line ending s starts or ends with:
+// "\r\n", "\n" or none.
+func leadingEOL(s string) string  { return eol(s, strings.HasPrefix) }
+func trailingEOL(s string) string { return eol(s, strings.HasSuffix) }
 
-func trailingEOL(s string) string {
-	switch {
-	case strings.HasSuffix(s, "\r\n"):
-		return "\r\n"
-	case strings.HasSuffix(s, "\n"):
-		return "\n"
+func eol(s string, has func(s, affix string) bool) string {
+	for _, e := range []string{"\r\n", "\n"} {
+		if has(s, e) {
+			return e
+		}
 	}
 	return ""
 }

@@ -29,10 +29,7 @@ func (s *sqlStore) LatestProbes(ctx context.Context, app string) ([]ProbeResult,
 	}
 	rs, err := s.db.query(ctx, `SELECT app, host, port, addr, time, ok, not_after, covered, detail FROM probe_results
 		WHERE app = $1 AND time = $2 ORDER BY host, port, addr, id`, app, *latest)
-	if err != nil {
-		return nil, err
-	}
-	return scanProbeResults(rs)
+	return scanRows(rs, err, nil, scanProbeResult)
 }
 
 func (s *sqlStore) ProbeTimeline(ctx context.Context, app, host string, limit int) ([]ProbeResult, error) {
@@ -41,20 +38,13 @@ func (s *sqlStore) ProbeTimeline(ctx context.Context, app, host string, limit in
 	}
 	rs, err := s.db.query(ctx, `SELECT host, port, addr, time, ok, covered FROM probe_results
 		WHERE host = $1 AND app = $2 ORDER BY time DESC, id DESC LIMIT $3`, host, app, limit)
-	if err != nil {
-		return nil, err
-	}
-	defer rs.Close()
-	var out []ProbeResult
-	for rs.Next() {
+	out, err := scanRows(rs, err, nil, func(row row) (ProbeResult, error) {
 		r := ProbeResult{App: app}
 		var port, t, ok, cov int64
-		if err := rs.Scan(&r.Host, &port, &r.Addr, &t, &ok, &cov); err != nil {
-			return nil, err
-		}
+		err := row.Scan(&r.Host, &port, &r.Addr, &t, &ok, &cov)
 		r.Port, r.Time, r.OK, r.Covered = int(port), fromUnix(t), ok == 1, cov == 1
-		out = append(out, r)
-	}
+		return r, err
+	})
 	slices.Reverse(out)
-	return out, rs.Err()
+	return out, err
 }

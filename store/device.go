@@ -172,21 +172,13 @@ func (s *sqlStore) RevokeDevice(ctx context.Context, app, id string, now time.Ti
 func (s *sqlStore) RevokedDeviceCerts(ctx context.Context, app string, now time.Time) ([]DeviceCert, error) {
 	rs, err := s.db.query(ctx, `SELECT serial, device_id, not_before, not_after, revoked_at FROM device_certs
 		WHERE app = $1 AND revoked_at <> 0 AND not_after > $2 ORDER BY serial`, app, unix(now))
-	if err != nil {
-		return nil, err
-	}
-	defer rs.Close()
-	out := []DeviceCert{}
-	for rs.Next() {
+	return scanRows(rs, err, []DeviceCert{}, func(r row) (DeviceCert, error) {
 		d := DeviceCert{App: app}
 		var nb, na, rv int64
-		if err := rs.Scan(&d.Serial, &d.DeviceID, &nb, &na, &rv); err != nil {
-			return nil, err
-		}
+		err := r.Scan(&d.Serial, &d.DeviceID, &nb, &na, &rv)
 		d.NotBefore, d.NotAfter, d.RevokedAt = fromUnix(nb), fromUnix(na), fromUnix(rv)
-		out = append(out, d)
-	}
-	return out, rs.Err()
+		return d, err
+	})
 }
 
 func (s *sqlStore) NextCRLNumber(ctx context.Context, app string) (int64, error) {
@@ -198,19 +190,11 @@ func (s *sqlStore) NextCRLNumber(ctx context.Context, app string) (int64, error)
 
 func (s *sqlStore) DeviceAudit(ctx context.Context, app, id string) ([]DeviceAuditEntry, error) {
 	rs, err := s.db.query(ctx, `SELECT at, what, serial, why, actor FROM device_audit WHERE app = $1 AND device_id = $2 ORDER BY id`, app, id)
-	if err != nil {
-		return nil, err
-	}
-	defer rs.Close()
-	out := []DeviceAuditEntry{}
-	for rs.Next() {
+	return scanRows(rs, err, []DeviceAuditEntry{}, func(r row) (DeviceAuditEntry, error) {
 		var a DeviceAuditEntry
 		var at int64
-		if err := rs.Scan(&at, &a.What, &a.Serial, &a.Why, &a.Actor); err != nil {
-			return nil, err
-		}
+		err := r.Scan(&at, &a.What, &a.Serial, &a.Why, &a.Actor)
 		a.At = fromUnix(at)
-		out = append(out, a)
-	}
-	return out, rs.Err()
+		return a, err
+	})
 }

@@ -314,21 +314,13 @@ func (s *sqlStore) ReportCounts(ctx context.Context, app string, since, until ti
 	rs, err := s.db.query(ctx, `SELECT host, served_pin, app_version, platform, minute, count FROM report_counts
 		WHERE app = $1 AND minute >= $2 AND minute < $3 ORDER BY minute, host, served_pin, app_version, platform LIMIT `+strconv.Itoa(limit),
 		app, unix(since)/60, (unix(until)+59)/60)
-	if err != nil {
-		return nil, err
-	}
-	defer rs.Close()
-	var out []ReportCount
-	for rs.Next() {
+	return scanRows(rs, err, nil, func(r row) (ReportCount, error) {
 		var c ReportCount
 		var m int64
-		if err := rs.Scan(&c.Host, &c.ServedPin, &c.AppVersion, &c.Platform, &m, &c.Count); err != nil {
-			return nil, err
-		}
+		err := r.Scan(&c.Host, &c.ServedPin, &c.AppVersion, &c.Platform, &m, &c.Count)
 		c.Minute = fromUnix(m * 60)
-		out = append(out, c)
-	}
-	return out, rs.Err()
+		return c, err
+	})
 }
 
 func (s *sqlStore) ReportSamples(ctx context.Context, id int64) ([]Sample, error) {
@@ -342,25 +334,17 @@ func (s *sqlStore) ReportSamples(ctx context.Context, id int64) ([]Sample, error
 	}
 	out := []Sample{{Arrival: 1, Received: fromUnix(first), Raw: raw}}
 	rs, err := s.db.query(ctx, `SELECT slot, received, raw, raw_refs FROM report_samples WHERE report_id = $1 ORDER BY slot = 0, slot`, id)
-	if err != nil {
-		return nil, err
-	}
 	type stored struct {
 		slot, received int64
 		raw            []byte
 		refs           string
 	}
-	var ss []stored
-	for rs.Next() {
+	ss, err := scanRows(rs, err, nil, func(r row) (stored, error) {
 		var x stored
-		if err := rs.Scan(&x.slot, &x.received, &x.raw, &x.refs); err != nil {
-			rs.Close()
-			return nil, err
-		}
-		ss = append(ss, x)
-	}
-	rs.Close()
-	if err := rs.Err(); err != nil {
+		err := r.Scan(&x.slot, &x.received, &x.raw, &x.refs)
+		return x, err
+	})
+	if err != nil {
 		return nil, err
 	}
 	for _, x := range ss {

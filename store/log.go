@@ -96,25 +96,20 @@ func readHashes(ctx context.Context, c conn, app string, indexes []int64) ([]tlo
 		}
 		q.WriteByte(')')
 		rs, err := c.query(ctx, q.String(), args...)
-		if err != nil {
-			return nil, err
-		}
 		got := make(map[int64]tlog.Hash, len(part))
-		for rs.Next() {
+		err = eachRow(rs, err, func(r row) error {
 			var x int64
 			var h []byte
-			if err := rs.Scan(&x, &h); err != nil {
-				rs.Close()
-				return nil, err
+			if err := r.Scan(&x, &h); err != nil {
+				return err
 			}
 			if len(h) != len(tlog.Hash{}) {
-				rs.Close()
-				return nil, fmt.Errorf("log of %s: stored hash %d has %d bytes", app, x, len(h))
+				return fmt.Errorf("log of %s: stored hash %d has %d bytes", app, x, len(h))
 			}
 			got[x] = tlog.Hash(h)
-		}
-		rs.Close()
-		if err := rs.Err(); err != nil {
+			return nil
+		})
+		if err != nil {
 			return nil, err
 		}
 		for i, x := range part {
@@ -141,23 +136,20 @@ func (s *sqlStore) LogRecords(ctx context.Context, app string, start, end int64)
 		return nil, fmt.Errorf("log records [%d, %d): at most %d at a time", start, end, 1<<tlog.TileHeight)
 	}
 	rs, err := s.db.query(ctx, `SELECT idx, record FROM log_entries WHERE app = $1 AND idx >= $2 AND idx < $3 ORDER BY idx`, app, start, end)
-	if err != nil {
-		return nil, err
-	}
-	defer rs.Close()
 	var out [][]byte
-	for rs.Next() {
+	err = eachRow(rs, err, func(r row) error {
 		var i int64
-		var r []byte
-		if err := rs.Scan(&i, &r); err != nil {
-			return nil, err
+		var rec []byte
+		if err := r.Scan(&i, &rec); err != nil {
+			return err
 		}
 		if i != start+int64(len(out)) {
-			return nil, fmt.Errorf("log of %s: entry %d missing", app, start+int64(len(out)))
+			return fmt.Errorf("log of %s: entry %d missing", app, start+int64(len(out)))
 		}
-		out = append(out, r)
-	}
-	if err := rs.Err(); err != nil {
+		out = append(out, rec)
+		return nil
+	})
+	if err != nil {
 		return nil, err
 	}
 	if int64(len(out)) != end-start {

@@ -279,20 +279,8 @@ func deleteReport(ctx context.Context, c conn, id int64) error {
 		return err
 	}
 	rs, err := c.query(ctx, `SELECT cert FROM report_certs WHERE report_id = $1`, id)
+	certs, err := scanRows(rs, err, nil, scanOne[string])
 	if err != nil {
-		return err
-	}
-	var certs []string
-	for rs.Next() {
-		var h string
-		if err := rs.Scan(&h); err != nil {
-			rs.Close()
-			return err
-		}
-		certs = append(certs, h)
-	}
-	rs.Close()
-	if err := rs.Err(); err != nil {
 		return err
 	}
 	for _, q := range []string{`DELETE FROM report_certs WHERE report_id = $1`, `DELETE FROM report_samples WHERE report_id = $1`,
@@ -321,20 +309,8 @@ const pruneBatch = 500
 func prune(ctx context.Context, c conn, now time.Time, lim ReportLimits) (int64, error) {
 	rs, err := c.query(ctx, `SELECT id FROM reports WHERE last_seen < $1 ORDER BY last_seen, id LIMIT `+fmt.Sprint(pruneBatch),
 		unix(now.Add(-lim.Retention)))
+	ids, err := scanRows(rs, err, nil, scanOne[int64])
 	if err != nil {
-		return 0, err
-	}
-	var ids []int64
-	for rs.Next() {
-		var id int64
-		if err := rs.Scan(&id); err != nil {
-			rs.Close()
-			return 0, err
-		}
-		ids = append(ids, id)
-	}
-	rs.Close()
-	if err := rs.Err(); err != nil {
 		return 0, err
 	}
 	for _, id := range ids {
@@ -380,18 +356,16 @@ func (s *sqlStore) ReportUsage(ctx context.Context, app string) (Usage, error) {
 func (s *sqlStore) ReportEvents(ctx context.Context, app string, since, until time.Time) (map[string]int64, error) {
 	rs, err := s.db.query(ctx, `SELECT host, CAST(SUM(count) AS BIGINT) FROM report_events WHERE app = $1 AND minute >= $2 AND minute < $3 GROUP BY host`,
 		app, unix(since)/60, (unix(until)+59)/60)
+	out := map[string]int64{}
+	err = eachRow(rs, err, func(r row) error {
+		var host string
+		var n int64
+		err := r.Scan(&host, &n)
+		out[host] = n
+		return err
+	})
 	if err != nil {
 		return nil, err
 	}
-	defer rs.Close()
-	out := map[string]int64{}
-	for rs.Next() {
-		var host string
-		var n int64
-		if err := rs.Scan(&host, &n); err != nil {
-			return nil, err
-		}
-		out[host] = n
-	}
-	return out, rs.Err()
+	return out, nil
 }

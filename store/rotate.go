@@ -136,38 +136,18 @@ func (s *sqlStore) Plan(ctx context.Context, id int64) (PlanRecord, error) {
 func (s *sqlStore) Plans(ctx context.Context, app string, active bool) ([]PlanRecord, error) {
 	rs, err := s.db.query(ctx, `SELECT `+planCols+` FROM rotation_plans
 		WHERE ($1 = '' OR app = $1) AND ($2 = 0 OR active = 1) ORDER BY id DESC`, app, b2i(active))
-	if err != nil {
-		return nil, err
-	}
-	defer rs.Close()
-	var out []PlanRecord
-	for rs.Next() {
-		p, err := scanPlan(rs)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, p)
-	}
-	return out, rs.Err()
+	return scanRows(rs, err, nil, scanPlan)
 }
 
 func (s *sqlStore) PlanAudit(ctx context.Context, id int64) ([]AuditEntry, error) {
 	rs, err := s.db.query(ctx, `SELECT at, from_state, to_state, what, why, token FROM rotation_audit WHERE plan_id = $1 ORDER BY id`, id)
-	if err != nil {
-		return nil, err
-	}
-	defer rs.Close()
-	out := []AuditEntry{}
-	for rs.Next() {
+	return scanRows(rs, err, []AuditEntry{}, func(r row) (AuditEntry, error) {
 		var a AuditEntry
 		var at int64
-		if err := rs.Scan(&at, &a.From, &a.To, &a.What, &a.Why, &a.Token); err != nil {
-			return nil, err
-		}
+		err := r.Scan(&at, &a.From, &a.To, &a.What, &a.Why, &a.Token)
 		a.At = fromUnix(at)
-		out = append(out, a)
-	}
-	return out, rs.Err()
+		return a, err
+	})
 }
 
 // isUniqueViolation recognises a unique-index violation of either backend.

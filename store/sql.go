@@ -38,6 +38,51 @@ type rows interface {
 
 type row interface{ Scan(dest ...any) error }
 
+// scanOne reads a row of one column.
+func scanOne[T any](r row) (T, error) {
+	var v T
+	err := r.Scan(&v)
+	return v, err
+}
+
+// scanRows reads every row of a query with scan, appending to out (nil,
+// or empty for a list that must encode as []), and closes the rows before
+// it returns, so that the caller may run its next statement on the same
+// connection. err is the query's own error: a call takes the result of
+// conn.query whole. The first error of the query, a scan or the iteration
+// is returned.
+func scanRows[T any](rs rows, err error, out []T, scan func(r row) (T, error)) ([]T, error) {
+	err = eachRow(rs, err, func(r row) error {
+		v, err := scan(r)
+		if err == nil {
+			out = append(out, v)
+		}
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// eachRow calls fn for every row of a query and closes the rows before it
+// returns, as scanRows does, for a reader that does more with a row than
+// append it to a list. The first error of the query, fn or the iteration
+// is returned.
+func eachRow(rs rows, err error, fn func(r row) error) error {
+	if err != nil {
+		return err
+	}
+	defer rs.Close()
+	for rs.Next() {
+		if err := fn(rs); err != nil {
+			return err
+		}
+	}
+	rs.Close()
+	return rs.Err()
+}
+
 // backend is one database: a conn plus transactions and lifecycle.
 type backend interface {
 	conn
@@ -87,21 +132,13 @@ func (s *sqlStore) Backend() string { return s.db.name() }
 
 func (s *sqlStore) Apps(ctx context.Context) ([]App, error) {
 	rs, err := s.db.query(ctx, `SELECT id, root_version, manifest_version, created_at, updated_at FROM apps ORDER BY id`)
-	if err != nil {
-		return nil, err
-	}
-	defer rs.Close()
-	var out []App
-	for rs.Next() {
+	return scanRows(rs, err, nil, func(r row) (App, error) {
 		var a App
 		var c, u int64
-		if err := rs.Scan(&a.ID, &a.RootVersion, &a.ManifestVersion, &c, &u); err != nil {
-			return nil, err
-		}
+		err := r.Scan(&a.ID, &a.RootVersion, &a.ManifestVersion, &c, &u)
 		a.CreatedAt, a.UpdatedAt = fromUnix(c), fromUnix(u)
-		out = append(out, a)
-	}
-	return out, rs.Err()
+		return a, err
+	})
 }
 
 func (s *sqlStore) App(ctx context.Context, id string) (App, error) {
@@ -121,13 +158,23 @@ func digest(b []byte) string {
 	return hex.EncodeToString(h[:])
 }
 
-func (s *sqlStore) PublishRoot(ctx context.Context, d Document, prev int64) error {
+// publishable refuses a document whose version is not above prev
+// (ErrConflict) and returns the time it is stored as created at: its own
+// CreatedAt, or the clock's when unset.
+func publishable(kind string, d Document, prev int64) (time.Time, error) {
 	if d.Version <= prev {
-		return fmt.Errorf("root version %d is not above %d: %w", d.Version, prev, ErrConflict)
+		return time.Time{}, fmt.Errorf("%s version %d is not above %d: %w", kind, d.Version, prev, ErrConflict)
 	}
-	now := d.CreatedAt
-	if now.IsZero() {
-		now = time.Now()
+	if d.CreatedAt.IsZero() {
+		return time.Now(), nil
+	}
+	return d.CreatedAt, nil
+}
+
+func (s *sqlStore) PublishRoot(ctx context.Context, d Document, prev int64) error {
+	now, err := publishable("root", d, prev)
+	if err != nil {
+		return err
 	}
 	return s.db.inTx(ctx, func(c conn) error {
 		if prev == 0 {
@@ -182,12 +229,9 @@ func (s *sqlStore) LatestRoot(ctx context.Context, app string) (Document, error)
 }
 
 func (s *sqlStore) PublishManifest(ctx context.Context, d Document, prev int64) error {
-	if d.Version <= prev {
-		return fmt.Errorf("manifest version %d is not above %d: %w", d.Version, prev, ErrConflict)
-	}
-	now := d.CreatedAt
-	if now.IsZero() {
-		now = time.Now()
+	now, err := publishable("manifest", d, prev)
+	if err != nil {
+		return err
 	}
 	if d.Source == "" {
 		d.Source = "publish"
@@ -235,21 +279,13 @@ func (s *sqlStore) ManifestVersion(ctx context.Context, app string, version int6
 func (s *sqlStore) Manifests(ctx context.Context, app string) ([]Document, error) {
 	rs, err := s.db.query(ctx, `SELECT m.version, m.root_version, m.sha256, m.issued_at, m.expires, m.source, m.created_at
 		FROM manifests m WHERE m.app = $1 ORDER BY m.version DESC`, app)
-	if err != nil {
-		return nil, err
-	}
-	defer rs.Close()
-	var out []Document
-	for rs.Next() {
+	return scanRows(rs, err, nil, func(r row) (Document, error) {
 		d := Document{App: app}
 		var issued, exp, created int64
-		if err := rs.Scan(&d.Version, &d.RootVersion, &d.SHA256, &issued, &exp, &d.Source, &created); err != nil {
-			return nil, err
-		}
+		err := r.Scan(&d.Version, &d.RootVersion, &d.SHA256, &issued, &exp, &d.Source, &created)
 		d.IssuedAt, d.Expires, d.CreatedAt = fromUnix(issued), fromUnix(exp), fromUnix(created)
-		out = append(out, d)
-	}
-	return out, rs.Err()
+		return d, err
+	})
 }
 
 func b2i(b bool) int64 {
@@ -304,20 +340,14 @@ func fetchCerts(ctx context.Context, c conn, hashes []string) (map[string][]byte
 			args[i] = todo[i]
 		}
 		rs, err := c.query(ctx, `SELECT sha256, der FROM certificates WHERE sha256 IN (`+strings.Join(ph, ",")+`)`, args...)
-		if err != nil {
-			return nil, err
-		}
-		for rs.Next() {
+		err = eachRow(rs, err, func(r row) error {
 			var h string
 			var der []byte
-			if err := rs.Scan(&h, &der); err != nil {
-				rs.Close()
-				return nil, err
-			}
+			err := r.Scan(&h, &der)
 			out[h] = der
-		}
-		rs.Close()
-		if err := rs.Err(); err != nil {
+			return err
+		})
+		if err != nil {
 			return nil, err
 		}
 		todo = todo[n:]
@@ -386,30 +416,24 @@ func (s *sqlStore) Reports(ctx context.Context, q ReportQuery) ([]StoredReport, 
 	}
 	rs, err := s.db.query(ctx, `SELECT id, count, first_seen, last_seen, normalized FROM reports`+w+
 		fmt.Sprintf(` ORDER BY %s DESC, id DESC LIMIT %d`, order, limit), args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rs.Close()
-	out := []StoredReport{}
 	var refs []string
-	for rs.Next() {
+	out, err := scanRows(rs, err, []StoredReport{}, func(r row) (StoredReport, error) {
 		var sr StoredReport
 		var first, last int64
 		var norm string
-		if err := rs.Scan(&sr.ID, &sr.Count, &first, &last, &norm); err != nil {
-			return nil, err
+		if err := r.Scan(&sr.ID, &sr.Count, &first, &last, &norm); err != nil {
+			return sr, err
 		}
 		if err := json.Unmarshal([]byte(norm), &sr.Report); err != nil {
-			return nil, fmt.Errorf("report %d: %w", sr.ID, err)
+			return sr, fmt.Errorf("report %d: %w", sr.ID, err)
 		}
 		sr.FirstSeen, sr.LastSeen = fromUnix(first), fromUnix(last)
 		refs = append(refs, certRefs(&sr.Report)...)
-		out = append(out, sr)
-	}
-	if err := rs.Err(); err != nil {
+		return sr, nil
+	})
+	if err != nil {
 		return nil, err
 	}
-	rs.Close()
 	certs, err := fetchCerts(ctx, s.db, refs)
 	if err != nil {
 		return nil, err
@@ -586,21 +610,13 @@ func (s *sqlStore) AddToken(ctx context.Context, name string, hash TokenHash, no
 
 func (s *sqlStore) Tokens(ctx context.Context) ([]Token, error) {
 	rs, err := s.db.query(ctx, `SELECT name, created_at, COALESCE(revoked_at, 0) FROM tokens ORDER BY created_at, name`)
-	if err != nil {
-		return nil, err
-	}
-	defer rs.Close()
-	var out []Token
-	for rs.Next() {
+	return scanRows(rs, err, nil, func(r row) (Token, error) {
 		var t Token
-		var c, r int64
-		if err := rs.Scan(&t.Name, &c, &r); err != nil {
-			return nil, err
-		}
-		t.CreatedAt, t.RevokedAt = fromUnix(c), fromUnix(r)
-		out = append(out, t)
-	}
-	return out, rs.Err()
+		var c, rv int64
+		err := r.Scan(&t.Name, &c, &rv)
+		t.CreatedAt, t.RevokedAt = fromUnix(c), fromUnix(rv)
+		return t, err
+	})
 }
 
 func (s *sqlStore) RevokeToken(ctx context.Context, name string, now time.Time) error {
@@ -616,19 +632,14 @@ func (s *sqlStore) RevokeToken(ctx context.Context, name string, now time.Time) 
 
 func (s *sqlStore) CheckToken(ctx context.Context, secret string) (string, error) {
 	rs, err := s.db.query(ctx, `SELECT name, hash FROM tokens WHERE revoked_at IS NULL`)
-	if err != nil {
-		return "", err
-	}
-	defer rs.Close()
 	var names, hashes []string
-	for rs.Next() {
+	err = eachRow(rs, err, func(r row) error {
 		var n, h string
-		if err := rs.Scan(&n, &h); err != nil {
-			return "", err
-		}
+		err := r.Scan(&n, &h)
 		names, hashes = append(names, n), append(hashes, h)
-	}
-	if err := rs.Err(); err != nil {
+		return err
+	})
+	if err != nil {
 		return "", err
 	}
 	if name, ok := matchToken(secret, names, hashes); ok {
@@ -668,26 +679,16 @@ func (s *sqlStore) ProbeResults(ctx context.Context, host string, since time.Tim
 		args = append(args, host)
 	}
 	rs, err := s.db.query(ctx, q+fmt.Sprintf(` ORDER BY time DESC, id DESC LIMIT %d`, limit), args...)
-	if err != nil {
-		return nil, err
-	}
-	return scanProbeResults(rs)
+	return scanRows(rs, err, nil, scanProbeResult)
 }
 
-// scanProbeResults reads rows of probe_results' columns app, host, port,
-// addr, time, ok, not_after, covered and detail, and closes them.
-func scanProbeResults(rs rows) ([]ProbeResult, error) {
-	defer rs.Close()
-	var out []ProbeResult
-	for rs.Next() {
-		var r ProbeResult
-		var port, t, ok, na, cov int64
-		var detail string
-		if err := rs.Scan(&r.App, &r.Host, &port, &r.Addr, &t, &ok, &na, &cov, &detail); err != nil {
-			return nil, err
-		}
-		r.Port, r.Time, r.OK, r.NotAfter, r.Covered, r.Detail = int(port), fromUnix(t), ok == 1, fromUnix(na), cov == 1, []byte(detail)
-		out = append(out, r)
-	}
-	return out, rs.Err()
+// scanProbeResult reads a row of probe_results' columns app, host, port,
+// addr, time, ok, not_after, covered and detail.
+func scanProbeResult(row row) (ProbeResult, error) {
+	var r ProbeResult
+	var port, t, ok, na, cov int64
+	var detail string
+	err := row.Scan(&r.App, &r.Host, &port, &r.Addr, &t, &ok, &na, &cov, &detail)
+	r.Port, r.Time, r.OK, r.NotAfter, r.Covered, r.Detail = int(port), fromUnix(t), ok == 1, fromUnix(na), cov == 1, []byte(detail)
+	return r, err
 }

@@ -74,21 +74,16 @@ func (b *Bundle) Marshal() []byte {
 // MaxBundleSize bytes, bounded proofs, the record parsed by ParseRecord).
 // It verifies nothing; see VerifyBundle. Errors wrap ErrMalformed.
 func ParseBundle(data []byte) (*Bundle, error) {
-	if len(data) > MaxBundleSize {
-		return nil, malformed("log proof", "%d bytes, over the cap of %d", len(data), MaxBundleSize)
-	}
-	head, cp, ok := bytes.Cut(data, []byte("\n\n"))
-	if !ok {
-		return nil, malformed("log proof", "no empty line before the checkpoint")
-	}
-	n := bytes.Count(head, []byte("\n")) + 1
-	if n != 4 && n != 5 {
-		return nil, malformed("log proof", "%d header lines, expected 4 or 5", n)
-	}
-	lines, err := splitLines("log proof", append(head[:len(head):len(head)], '\n'), n)
+	lines, cp, err := splitHead("log proof", data, MaxBundleSize, func(n int) error {
+		if n != 4 && n != 5 {
+			return malformed("log proof", "%d header lines, expected 4 or 5", n)
+		}
+		return nil
+	})
 	if err != nil {
 		return nil, err
 	}
+	n := len(lines)
 	if lines[0] != bundleHeader {
 		return nil, malformed("log proof", "first line %q, expected %q", lines[0], bundleHeader)
 	}

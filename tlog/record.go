@@ -133,6 +133,29 @@ func ParseRecord(b []byte) (Record, error) {
 	return r, nil
 }
 
+// splitHead splits a body of at most max bytes made of header lines, an
+// empty line and a checkpoint (the layout of proof bundles and of
+// add-checkpoint requests). count refuses a number of header lines before
+// any is read; the lines are then split as by splitLines.
+func splitHead(what string, data []byte, max int, count func(n int) error) (lines []string, checkpoint []byte, err error) {
+	if len(data) > max {
+		return nil, nil, malformed(what, "%d bytes, over the cap of %d", len(data), max)
+	}
+	head, cp, ok := bytes.Cut(data, []byte("\n\n"))
+	if !ok {
+		return nil, nil, malformed(what, "no empty line before the checkpoint")
+	}
+	n := bytes.Count(head, []byte("\n")) + 1
+	if err := count(n); err != nil {
+		return nil, nil, err
+	}
+	lines, err = splitLines(what, append(head[:len(head):len(head)], '\n'), n)
+	if err != nil {
+		return nil, nil, err
+	}
+	return lines, cp, nil
+}
+
 // splitLines splits b into exactly n lines, each ending in "\n", with no
 // empty line.
 func splitLines(what string, b []byte, n int) ([]string, error) {

@@ -130,21 +130,16 @@ func (a *AddCheckpoint) Marshal() []byte {
 // zeros, at most 63 proof hashes of 32 bytes in padded standard base64,
 // none when old is 0). It verifies nothing. Errors wrap ErrMalformed.
 func ParseAddCheckpoint(data []byte) (*AddCheckpoint, error) {
-	if len(data) > MaxAddCheckpointSize {
-		return nil, malformed("add-checkpoint", "%d bytes, over the cap of %d", len(data), MaxAddCheckpointSize)
-	}
-	head, cp, ok := bytes.Cut(data, []byte("\n\n"))
-	if !ok {
-		return nil, malformed("add-checkpoint", "no empty line before the checkpoint")
-	}
-	n := bytes.Count(head, []byte("\n")) + 1
-	if n > 1+MaxWitnessProof {
-		return nil, malformed("add-checkpoint", "%d proof lines, at most %d", n-1, MaxWitnessProof)
-	}
-	lines, err := splitLines("add-checkpoint", append(head[:len(head):len(head)], '\n'), n)
+	lines, cp, err := splitHead("add-checkpoint", data, MaxAddCheckpointSize, func(n int) error {
+		if n > 1+MaxWitnessProof {
+			return malformed("add-checkpoint", "%d proof lines, at most %d", n-1, MaxWitnessProof)
+		}
+		return nil
+	})
 	if err != nil {
 		return nil, err
 	}
+	n := len(lines)
 	old, ok := strings.CutPrefix(lines[0], "old ")
 	if !ok {
 		return nil, malformed("add-checkpoint", "first line %q: expected \"old SIZE\"", lines[0])

@@ -241,12 +241,8 @@ func (p *jparser) literal(lit string) bool {
 }
 
 func (p *jparser) object(depth int) (*jvalue, error) {
-	v := p.node(jObject, p.pos)
-	base := len(p.open)
-	p.pos++ // {
-	p.space()
-	if p.pos < len(p.data) && p.data[p.pos] == '}' {
-		p.pos++
+	v, base, empty := p.begin(jObject, '}')
+	if empty {
 		return v, nil
 	}
 	for {
@@ -280,30 +276,17 @@ func (p *jparser) object(depth int) (*jvalue, error) {
 			return nil, err
 		}
 		p.open = append(p.open, jmember{key: k, val: e})
-		p.space()
-		if p.pos >= len(p.data) {
-			return nil, p.fail("unexpected end of input in an object")
-		}
-		switch p.data[p.pos] {
-		case ',':
-			p.pos++
-		case '}':
-			p.pos++
-			v.kids = p.closeKids(base)
+		if done, err := p.next(v, base, '}', "an object"); err != nil {
+			return nil, err
+		} else if done {
 			return v, nil
-		default:
-			return nil, p.fail("expected ',' or '}' in an object")
 		}
 	}
 }
 
 func (p *jparser) array(depth int) (*jvalue, error) {
-	v := p.node(jArray, p.pos)
-	base := len(p.open)
-	p.pos++ // [
-	p.space()
-	if p.pos < len(p.data) && p.data[p.pos] == ']' {
-		p.pos++
+	v, base, empty := p.begin(jArray, ']')
+	if empty {
 		return v, nil
 	}
 	for {
@@ -313,21 +296,47 @@ func (p *jparser) array(depth int) (*jvalue, error) {
 			return nil, err
 		}
 		p.open = append(p.open, jmember{val: e})
-		p.space()
-		if p.pos >= len(p.data) {
-			return nil, p.fail("unexpected end of input in an array")
-		}
-		switch p.data[p.pos] {
-		case ',':
-			p.pos++
-		case ']':
-			p.pos++
-			v.kids = p.closeKids(base)
+		if done, err := p.next(v, base, ']', "an array"); err != nil {
+			return nil, err
+		} else if done {
 			return v, nil
-		default:
-			return nil, p.fail("expected ',' or ']' in an array")
 		}
 	}
+}
+
+// begin starts a container of kind at its opening byte: its node, where
+// its members start in p.open, and whether closing follows at once (an
+// empty container, read whole).
+func (p *jparser) begin(kind jkind, closing byte) (v *jvalue, base int, empty bool) {
+	v = p.node(kind, p.pos)
+	base = len(p.open)
+	p.pos++ // { or [
+	p.space()
+	if p.pos < len(p.data) && p.data[p.pos] == closing {
+		p.pos++
+		return v, base, true
+	}
+	return v, base, false
+}
+
+// next reads what follows a member of the container v (an object or an
+// array, named by what in errors): a comma, more members to come, or its
+// closing byte, which closes v's members from base on (done).
+func (p *jparser) next(v *jvalue, base int, closing byte, what string) (done bool, err error) {
+	p.space()
+	if p.pos >= len(p.data) {
+		return false, p.fail("unexpected end of input in %s", what)
+	}
+	switch p.data[p.pos] {
+	case ',':
+		p.pos++
+		return false, nil
+	case closing:
+		p.pos++
+		v.kids = p.closeKids(base)
+		return true, nil
+	}
+	return false, p.fail("expected ',' or '%c' in %s", closing, what)
 }
 
 func (p *jparser) number() (*jvalue, error) {

@@ -151,11 +151,26 @@ func (e *Envelope) Marshal() ([]byte, error) {
 	for _, s := range e.Signatures {
 		j.Signatures = append(j.Signatures, signatureJSON{KeyID: s.KeyID, Sig: base64.StdEncoding.EncodeToString(s.Sig)})
 	}
-	b, err := json.MarshalIndent(j, "", "  ")
+	return marshalIndent(j)
+}
+
+// marshalIndent is the layout of every file trust writes (envelopes, root
+// and manifest payloads): indented JSON with a final newline.
+func marshalIndent(v any) ([]byte, error) {
+	b, err := json.MarshalIndent(v, "", "  ")
 	if err != nil {
 		return nil, err
 	}
 	return append(b, '\n'), nil
+}
+
+// unsigned is an envelope with no signatures around a document's payload,
+// or the error that encoding the payload gave.
+func unsigned(payloadType string, payload []byte, err error) (*Envelope, error) {
+	if err != nil {
+		return nil, err
+	}
+	return &Envelope{PayloadType: payloadType, Payload: payload}, nil
 }
 
 // Sign adds a signature by s over PAE(PayloadType, Payload). Signing is

@@ -16,6 +16,8 @@ import (
 	"strconv"
 
 	"github.com/youmark/pkcs8"
+
+	"pinset.dev/pinset/internal/ecdsakey"
 )
 
 // Algorithm names a signature algorithm. A key's algorithm is fixed in the
@@ -239,20 +241,13 @@ func GenerateKey(alg Algorithm, rand io.Reader) (*Signer, error) {
 	}
 	switch alg {
 	case ECDSAP256SHA256:
-		// Draw the scalar ourselves: since Go 1.26 ecdsa.GenerateKey ignores
-		// its reader, and tests need keys that depend only on rand.
-		for range 64 {
-			var d [32]byte
-			if _, err := io.ReadFull(rand, d[:]); err != nil {
-				return nil, err
-			}
-			priv, err := ecdsa.ParseRawPrivateKey(elliptic.P256(), d[:])
-			if err != nil {
-				continue // zero or not below the group order: draw again
-			}
-			return NewSigner(priv)
+		// Not ecdsa.GenerateKey: since Go 1.26 it ignores its reader, and
+		// tests need keys that depend only on rand.
+		priv, err := ecdsakey.FromReader(elliptic.P256(), rand)
+		if err != nil {
+			return nil, err
 		}
-		return nil, errors.New("random source produced no valid P-256 scalar")
+		return NewSigner(priv)
 	case Ed25519:
 		var seed [ed25519.SeedSize]byte
 		if _, err := io.ReadFull(rand, seed[:]); err != nil {

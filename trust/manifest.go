@@ -1,7 +1,6 @@
 package trust
 
 import (
-	"encoding/json"
 	"fmt"
 	"time"
 
@@ -91,20 +90,13 @@ func (m *Manifest) Marshal() ([]byte, error) {
 	}
 	j := manifestJSON{AppID: m.AppID, Version: m.Version, RootVersion: m.RootVersion,
 		IssuedAt: formatTime(m.IssuedAt), Expires: formatTime(m.Expires), Hosts: m.Hosts}
-	b, err := json.MarshalIndent(j, "", "  ")
-	if err != nil {
-		return nil, err
-	}
-	return append(b, '\n'), nil
+	return marshalIndent(j)
 }
 
 // Envelope returns an unsigned envelope around the manifest's payload.
 func (m *Manifest) Envelope() (*Envelope, error) {
 	b, err := m.Marshal()
-	if err != nil {
-		return nil, err
-	}
-	return &Envelope{PayloadType: PayloadTypeManifest, Payload: b}, nil
+	return unsigned(PayloadTypeManifest, b, err)
 }
 
 // DecodeManifest strictly decodes and validates a manifest payload (the

@@ -2,7 +2,6 @@ package trust
 
 import (
 	"encoding/base64"
-	"encoding/json"
 	"fmt"
 	"slices"
 	"time"
@@ -232,20 +231,13 @@ func (r *Root) Marshal() ([]byte, error) {
 	for _, k := range r.Keys {
 		j.Keys = append(j.Keys, keyJSON{KeyID: k.ID, Alg: string(k.Alg), SPKI: base64.StdEncoding.EncodeToString(k.SPKI)})
 	}
-	b, err := json.MarshalIndent(j, "", "  ")
-	if err != nil {
-		return nil, err
-	}
-	return append(b, '\n'), nil
+	return marshalIndent(j)
 }
 
 // Envelope returns an unsigned envelope around the root's payload.
 func (r *Root) Envelope() (*Envelope, error) {
 	b, err := r.Marshal()
-	if err != nil {
-		return nil, err
-	}
-	return &Envelope{PayloadType: PayloadTypeRoot, Payload: b}, nil
+	return unsigned(PayloadTypeRoot, b, err)
 }
 
 // DecodeRoot strictly decodes and validates a root payload (the bytes

@@ -234,17 +234,15 @@ func (s *State) rootStep(b []byte) (*State, error) {
 	if r.AppID != s.root.AppID {
 		return nil, fmt.Errorf("root for app %q, trusted root is for %q: %w", r.AppID, s.root.AppID, ErrWrongApp)
 	}
-	switch {
-	case r.Version < s.floors.RootVersion:
+	if r.Version < s.floors.RootVersion {
 		return nil, &VersionError{Document: "root", Got: r.Version, Trusted: s.floors.RootVersion, Err: ErrBelowFloor}
-	case r.Version < s.root.Version:
-		return nil, &VersionError{Document: "root", Got: r.Version, Trusted: s.root.Version, Err: ErrRollback}
-	case r.Version == s.root.Version:
-		if bytes.Equal(env.Payload, s.rootPayload) {
-			return s, nil
-		}
-		return nil, &VersionError{Document: "root", Got: r.Version, Trusted: s.root.Version, Err: ErrEquivocation}
-	case r.Version != s.root.Version+1:
+	}
+	if held, err := checkHeld("root", r.Version, env.Payload, s.root.Version, s.rootPayload); err != nil {
+		return nil, err
+	} else if held {
+		return s, nil
+	}
+	if r.Version != s.root.Version+1 {
 		return nil, &VersionError{Document: "root", Got: r.Version, Trusted: s.root.Version, Err: ErrRootVersionGap}
 	}
 	// And a threshold of its own root keys: the new keys accept their role.
@@ -339,14 +337,10 @@ func (s *State) updateManifest(b, proof []byte, now time.Time, checkTime, requir
 		return nil, &VersionError{Document: "manifest", Got: m.Version, Trusted: s.floors.ManifestVersion, Err: ErrBelowFloor}
 	}
 	if s.manifest != nil && !s.versionReset {
-		switch {
-		case m.Version < s.manifest.Version:
-			return nil, &VersionError{Document: "manifest", Got: m.Version, Trusted: s.manifest.Version, Err: ErrRollback}
-		case m.Version == s.manifest.Version:
-			if bytes.Equal(env.Payload, s.manifestPayload) {
-				return s, nil
-			}
-			return nil, &VersionError{Document: "manifest", Got: m.Version, Trusted: s.manifest.Version, Err: ErrEquivocation}
+		if held, err := checkHeld("manifest", m.Version, env.Payload, s.manifest.Version, s.manifestPayload); err != nil {
+			return nil, err
+		} else if held {
+			return s, nil
 		}
 	}
 	if checkTime {
@@ -395,4 +389,19 @@ func parseTyped(b []byte, payloadType string) (*Envelope, string, error) {
 		return nil, "", fmt.Errorf("payload type %q, expected %q: %w", env.PayloadType, payloadType, ErrPayloadType)
 	}
 	return env, src, nil
+}
+
+// checkHeld compares an accepted document's version and payload with the
+// one held: an older version is a rollback (ErrRollback), the same version
+// with other bytes an equivocation (ErrEquivocation), and the same bytes
+// are the held document again (held: nothing changes). A newer version is
+// neither; what else it must satisfy is the caller's.
+func checkHeld(doc string, version uint64, payload []byte, heldVersion uint64, heldPayload []byte) (held bool, err error) {
+	switch {
+	case version < heldVersion:
+		return false, &VersionError{Document: doc, Got: version, Trusted: heldVersion, Err: ErrRollback}
+	case version == heldVersion && !bytes.Equal(payload, heldPayload):
+		return false, &VersionError{Document: doc, Got: version, Trusted: heldVersion, Err: ErrEquivocation}
+	}
+	return version == heldVersion, nil
 }

@@ -27,13 +27,14 @@ const MaxFile = 8 << 20
 var ErrDirectory = errors.New("is a directory")
 
 // Open opens a file for reading. Errors name the file without Go's "open"
-// prefix; a directory is refused (ErrDirectory).
+// prefix and wrap the system's (errors.Is(err, fs.ErrNotExist) holds for a
+// missing file); a directory is refused (ErrDirectory).
 func Open(name string) (*os.File, error) {
 	f, err := os.Open(name)
 	if err != nil {
 		var pe *fs.PathError
 		if errors.As(err, &pe) {
-			return nil, fmt.Errorf("%s: %v", name, pe.Err)
+			return nil, fmt.Errorf("%s: %w", name, pe.Err)
 		}
 		return nil, err
 	}
@@ -46,15 +47,24 @@ func Open(name string) (*os.File, error) {
 
 // Read reads a file of at most max bytes; "-" is standard input.
 func Read(name string, max int64) ([]byte, error) {
-	var r io.Reader = os.Stdin
-	if name != "-" {
-		f, err := Open(name)
-		if err != nil {
-			return nil, err
-		}
-		defer f.Close()
-		r = f
+	if name == "-" {
+		return readAtMost(name, os.Stdin, max)
 	}
+	return ReadFile(name, max)
+}
+
+// ReadFile reads the file name, of at most max bytes, as Open opens it
+// (never standard input).
+func ReadFile(name string, max int64) ([]byte, error) {
+	f, err := Open(name)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return readAtMost(name, f, max)
+}
+
+func readAtMost(name string, r io.Reader, max int64) ([]byte, error) {
 	b, err := io.ReadAll(io.LimitReader(r, max+1))
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)

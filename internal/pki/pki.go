@@ -25,7 +25,6 @@ package pki
 import (
 	"bytes"
 	"crypto"
-	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -42,6 +41,7 @@ import (
 	"strings"
 	"time"
 
+	"pinset.dev/pinset/internal/ecdsakey"
 	"pinset.dev/pinset/pin"
 )
 
@@ -69,9 +69,9 @@ func NewKey(kt KeyType, rnd io.Reader) (crypto.Signer, error) {
 	}
 	switch kt {
 	case P256, "":
-		return ecdsaKey(elliptic.P256(), 32, rnd)
+		return ecdsaKey(elliptic.P256(), rnd)
 	case P384:
-		return ecdsaKey(elliptic.P384(), 48, rnd)
+		return ecdsaKey(elliptic.P384(), rnd)
 	case Ed25519:
 		seed := make([]byte, ed25519.SeedSize)
 		if _, err := io.ReadFull(rnd, seed); err != nil {
@@ -85,19 +85,13 @@ func NewKey(kt KeyType, rnd io.Reader) (crypto.Signer, error) {
 	}
 }
 
-// ecdsaKey reads candidate scalars from rnd until one is a valid private key
-// (in [1, n-1]); for P-256 and P-384 the first almost always is.
-func ecdsaKey(c elliptic.Curve, size int, rnd io.Reader) (*ecdsa.PrivateKey, error) {
-	buf := make([]byte, size)
-	for range 100 {
-		if _, err := io.ReadFull(rnd, buf); err != nil {
-			return nil, fmt.Errorf("pki: reading ECDSA scalar: %w", err)
-		}
-		if k, err := ecdsa.ParseRawPrivateKey(c, buf); err == nil {
-			return k, nil
-		}
+// ecdsaKey is ecdsakey.FromReader with this package's prefix on errors.
+func ecdsaKey(c elliptic.Curve, rnd io.Reader) (crypto.Signer, error) {
+	k, err := ecdsakey.FromReader(c, rnd)
+	if err != nil {
+		return nil, fmt.Errorf("pki: %w", err)
 	}
-	return nil, errors.New("pki: random source gave no valid ECDSA scalar in 100 tries")
+	return k, nil
 }
 
 // Template describes a certificate to issue. Every field is optional.

@@ -8,7 +8,6 @@
 package aab
 
 import (
-	"fmt"
 	"path"
 	"strings"
 
@@ -35,13 +34,9 @@ func Read(a *archive.Archive) (*android.App, error) {
 		tableErr = &archive.Error{File: a.Name, Entry: tableEntry, Err: err}
 	}
 	table.resolveAttrs(mroot, android.ManifestRefAttrs...)
-	m, err := android.ParseManifestIn(a, app.ManifestEntry, mroot)
-	if err != nil {
+	files := android.NSCFiles{Archive: a, TableEntry: tableEntry, Entry: table.entryOf, Decode: DecodeXML, ResolveAttrs: table.resolveAttrs}
+	if err := app.ReadManifest(mroot, files, tableErr); err != nil {
 		return nil, err
-	}
-	app.Manifest = m
-	if ref := m.NetworkSecurityConfig; ref != "" {
-		app.NSCEntry, app.NSC, app.NSCErr = readNSC(a, table, tableErr, tableEntry, ref)
 	}
 	app.URLs = android.FindURLs(a, func(name string) bool {
 		return strings.HasSuffix(name, ".dex") || strings.Contains(name, "/assets/") ||
@@ -51,19 +46,13 @@ func Read(a *archive.Archive) (*android.App, error) {
 	return app, nil
 }
 
-func readNSC(a *archive.Archive, table *Table, tableErr error, tableEntry, ref string) (string, *android.NSC, error) {
-	if table == nil {
-		return "", nil, fmt.Errorf("cannot resolve %s: %w", ref, tableErr)
+// entryOf is the base module's entry a resource reference resolves to.
+func (t *Table) entryOf(ref string) (string, error) {
+	f, err := t.Resolve(ref)
+	if err != nil {
+		return "", err
 	}
-	entry := func(ref string) (string, error) {
-		f, err := table.Resolve(ref)
-		if err != nil {
-			return "", err
-		}
-		return Module + strings.TrimPrefix(path.Clean(f), "/"), nil
-	}
-	return android.LoadNSC(android.NSCFiles{Archive: a, TableEntry: tableEntry, Entry: entry,
-		Decode: DecodeXML, ResolveAttrs: table.resolveAttrs, MaxXML: android.MaxXML, MaxCert: android.MaxCert}, ref)
+	return Module + strings.TrimPrefix(path.Clean(f), "/"), nil
 }
 
 func (t *Table) resolveAttrs(root *android.Element, names ...string) {

@@ -74,6 +74,35 @@ func (f field) msg() ([]byte, error) {
 	return f.Bytes, nil
 }
 
+// fields calls fn for every field of the embedded message f (eachField
+// over msg).
+func (f field) fields(fn func(field) error) error {
+	m, err := f.msg()
+	if err != nil {
+		return err
+	}
+	return eachField(m, fn)
+}
+
+// setStr is a visitor of a message's fields that stores the string field
+// num in *dst (the last one, when repeated).
+func setStr(num protowire.Number, dst *string) func(field) error {
+	return func(f field) error {
+		if f.Num != num {
+			return nil
+		}
+		s, err := f.str()
+		*dst = s
+		return err
+	}
+}
+
+// appendMsg appends the embedded message f to list (a repeated field).
+func appendMsg(list [][]byte, f field) ([][]byte, error) {
+	m, err := f.msg()
+	return append(list, m), err
+}
+
 // uint returns a varint field, checking the wire type.
 func (f field) uint() (uint64, error) {
 	if f.Type != protowire.VarintType {

@@ -56,12 +56,8 @@ func DecodeTable(b []byte) (*Table, error) {
 }
 
 func wrappedID(f field) (uint32, error) {
-	m, err := f.msg()
-	if err != nil {
-		return 0, err
-	}
 	var id uint64
-	err = eachField(m, func(g field) error {
+	err := f.fields(func(g field) error {
 		if g.Num == idField {
 			var err error
 			id, err = g.uint()
@@ -81,9 +77,7 @@ func (t *Table) pkg(b []byte) error {
 		case pkgID:
 			pid, err = wrappedID(f)
 		case pkgType:
-			var m []byte
-			m, err = f.msg()
-			types = append(types, m)
+			types, err = appendMsg(types, f)
 		}
 		return err
 	})
@@ -110,9 +104,7 @@ func (t *Table) typ(pid uint32, b []byte) error {
 		case typeName:
 			name, err = f.str()
 		case typeEntry:
-			var m []byte
-			m, err = f.msg()
-			entries = append(entries, m)
+			entries, err = appendMsg(entries, f)
 		}
 		return err
 	})
@@ -176,11 +168,7 @@ func configValue(b []byte) (string, bool, error) {
 			}
 			isDefault = len(m) == 0
 		case configValueValue:
-			m, err := f.msg()
-			if err != nil {
-				return err
-			}
-			return eachField(m, func(g field) error {
+			return f.fields(func(g field) error {
 				if g.Num != valueItem {
 					return nil
 				}
@@ -189,35 +177,12 @@ func configValue(b []byte) (string, bool, error) {
 					return err
 				}
 				return eachField(item, func(h field) error {
-					if h.Num == itemFile {
-						fm, err := h.msg()
-						if err != nil {
-							return err
-						}
-						return eachField(fm, func(k field) error {
-							if k.Num == fileRefPath {
-								s, err := k.str()
-								out = s
-								return err
-							}
-							return nil
-						})
-					}
-					if h.Num == itemStr || h.Num == itemRawStr {
-						m, err := h.msg()
-						if err != nil {
-							return err
-						}
-						return eachField(m, func(k field) error {
-							if k.Num == 1 {
-								s, err := k.str()
-								out = s
-								return err
-							}
-							return nil
-						})
-					}
-					if h.Num == itemPrim || h.Num == itemRef {
+					switch h.Num {
+					case itemFile:
+						return h.fields(setStr(fileRefPath, &out))
+					case itemStr, itemRawStr:
+						return h.fields(setStr(1, &out))
+					case itemPrim, itemRef:
 						s, err := itemText(item)
 						out = s
 						return err

@@ -163,13 +163,9 @@ func itemText(b []byte) (string, error) {
 	err := eachField(b, func(f field) error {
 		switch f.Num {
 		case itemRef:
-			m, err := f.msg()
-			if err != nil {
-				return err
-			}
 			var id uint64
 			var name string
-			err = eachField(m, func(g field) error {
+			err := f.fields(func(g field) error {
 				var err error
 				switch g.Num {
 				case refID:
@@ -189,11 +185,7 @@ func itemText(b []byte) (string, error) {
 				out = "@" + name
 			}
 		case itemPrim:
-			m, err := f.msg()
-			if err != nil {
-				return err
-			}
-			return eachField(m, func(g field) error {
+			return f.fields(func(g field) error {
 				v, err := g.uint()
 				if err != nil {
 					// float and other fixed-width primitives: not ours.

@@ -1,6 +1,7 @@
 package android
 
 import (
+	"fmt"
 	"path"
 	"strings"
 
@@ -46,6 +47,28 @@ func ParseManifestIn(a *archive.Archive, entry string, root *Element) (*Manifest
 		return nil, &archive.Error{File: a.Name, Entry: entry, Err: err}
 	}
 	return m, nil
+}
+
+// ReadManifest parses the app's decoded manifest (root, its references
+// resolved) into app.Manifest and, when it names a Network Security
+// Config, loads that through files into app.NSCEntry, app.NSC and
+// app.NSCErr. tableErr says why the resource table could not be read: the
+// config is then not resolved, and NSCErr says so.
+func (app *App) ReadManifest(root *Element, files NSCFiles, tableErr error) error {
+	m, err := ParseManifestIn(files.Archive, app.ManifestEntry, root)
+	if err != nil {
+		return err
+	}
+	app.Manifest = m
+	ref := m.NetworkSecurityConfig
+	switch {
+	case ref == "":
+	case tableErr != nil:
+		app.NSCErr = fmt.Errorf("cannot resolve %s: %w", ref, tableErr)
+	default:
+		app.NSCEntry, app.NSC, app.NSCErr = LoadNSC(files, ref)
+	}
+	return nil
 }
 
 // What APK and AAB share once their XML and resource tables are decoded:
@@ -118,8 +141,6 @@ type NSCFiles struct {
 	// ResolveAttrs replaces references in the named attributes by their
 	// values in the resource table.
 	ResolveAttrs func(root *Element, names ...string)
-	// MaxXML and MaxCert cap the configuration and each anchor file.
-	MaxXML, MaxCert int64
 }
 
 // LoadNSC reads the configuration ref names (ParseNSC) and the
@@ -131,7 +152,7 @@ func LoadNSC(f NSCFiles, ref string) (string, *NSC, error) {
 	if err != nil {
 		return "", nil, &archive.Error{File: a.Name, Entry: f.TableEntry, Err: err}
 	}
-	b, err := a.ReadMax(entry, f.MaxXML)
+	b, err := a.ReadMax(entry, MaxXML)
 	if err != nil {
 		return entry, nil, err
 	}
@@ -150,7 +171,7 @@ func LoadNSC(f NSCFiles, ref string) (string, *NSC, error) {
 		if err != nil {
 			return "", nil, err
 		}
-		b, err := a.ReadMax(e, f.MaxCert)
+		b, err := a.ReadMax(e, MaxCert)
 		return e, b, err
 	})
 	return entry, nsc, nil

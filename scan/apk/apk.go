@@ -22,48 +22,52 @@ import (
 )
 
 // DecodeXML decodes a binary XML document into a tree.
-func DecodeXML(b []byte) (root *android.Element, err error) {
-	if err := validateXML(b); err != nil {
-		return nil, err
-	}
-	defer func() {
-		if p := recover(); p != nil {
-			root, err = nil, malformed("binary XML decoder failed: %v", p)
+func DecodeXML(b []byte) (*android.Element, error) {
+	return decodeGuarded("binary XML", b, validateXML, func(r *bytes.Reader) (*android.Element, error) {
+		x, err := androidbinary.NewXMLFile(r)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
 		}
-	}()
-	x, err := androidbinary.NewXMLFile(bytes.NewReader(b))
-	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
-	}
-	var buf bytes.Buffer
-	if _, err := buf.ReadFrom(x.Reader()); err != nil {
-		return nil, err
-	}
-	root, err = android.ParseXML(buf.Bytes())
-	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
-	}
-	return root, nil
+		var buf bytes.Buffer
+		if _, err := buf.ReadFrom(x.Reader()); err != nil {
+			return nil, err
+		}
+		root, err := android.ParseXML(buf.Bytes())
+		if err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
+		}
+		return root, nil
+	})
 }
 
 // Table is a decoded resources.arsc.
 type Table struct{ t *androidbinary.TableFile }
 
 // DecodeTable decodes a resource table.
-func DecodeTable(b []byte) (t *Table, err error) {
-	if err := validateTable(b); err != nil {
-		return nil, err
+func DecodeTable(b []byte) (*Table, error) {
+	return decodeGuarded("resource table", b, validateTable, func(r *bytes.Reader) (*Table, error) {
+		tf, err := androidbinary.NewTableFile(r)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
+		}
+		return &Table{tf}, nil
+	})
+}
+
+// decodeGuarded runs androidbinary's decoder of b, after validate has held
+// b to the limits the decoder does not check, and turns a panic of the
+// decoder into ErrMalformed (the bytes are untrusted).
+func decodeGuarded[T any](what string, b []byte, validate func([]byte) error, decode func(*bytes.Reader) (T, error)) (v T, err error) {
+	if err := validate(b); err != nil {
+		return v, err
 	}
 	defer func() {
 		if p := recover(); p != nil {
-			t, err = nil, malformed("resource table decoder failed: %v", p)
+			var zero T
+			v, err = zero, malformed("%s decoder failed: %v", what, p)
 		}
 	}()
-	tf, err := androidbinary.NewTableFile(bytes.NewReader(b))
-	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
-	}
-	return &Table{tf}, nil
+	return decode(bytes.NewReader(b))
 }
 
 // ParseRef reads a reference attribute value as written by the decoder
@@ -156,13 +160,9 @@ func Read(a *archive.Archive) (*android.App, error) {
 		tableErr = &archive.Error{File: a.Name, Entry: "resources.arsc", Err: archive.ErrNotFound}
 	}
 	table.resolveAttrs(mroot, android.ManifestRefAttrs...)
-	m, err := android.ParseManifestIn(a, app.ManifestEntry, mroot)
-	if err != nil {
+	files := android.NSCFiles{Archive: a, TableEntry: "resources.arsc", Entry: table.ResolveString, Decode: DecodeXML, ResolveAttrs: table.resolveAttrs}
+	if err := app.ReadManifest(mroot, files, tableErr); err != nil {
 		return nil, err
-	}
-	app.Manifest = m
-	if ref := m.NetworkSecurityConfig; ref != "" {
-		app.NSCEntry, app.NSC, app.NSCErr = readNSC(a, table, tableErr, ref)
 	}
 	app.URLs = android.FindURLs(a, func(name string) bool {
 		return name == "resources.arsc" || strings.HasSuffix(name, ".dex") ||
@@ -170,12 +170,4 @@ func Read(a *archive.Archive) (*android.App, error) {
 			strings.HasPrefix(name, "lib/") || name == app.ManifestEntry
 	})
 	return app, nil
-}
-
-func readNSC(a *archive.Archive, table *Table, tableErr error, ref string) (string, *android.NSC, error) {
-	if table == nil {
-		return "", nil, fmt.Errorf("cannot resolve %s: %w", ref, tableErr)
-	}
-	return android.LoadNSC(android.NSCFiles{Archive: a, TableEntry: "resources.arsc", Entry: table.ResolveString,
-		Decode: DecodeXML, ResolveAttrs: table.resolveAttrs, MaxXML: android.MaxXML, MaxCert: android.MaxCert}, ref)
 }

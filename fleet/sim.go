@@ -75,7 +75,7 @@ type sim struct {
 	lastVer   []uint8 // version that sighting reported
 	idBorn    []int64 // second the install id was drawn (noID: none yet)
 	bricked   []bool
-	refused   []bool // a handshake refused under the pins held, at least once
+	refused   []bool  // a handshake refused under the pins held, at least once
 	lastHeal  []int64 // seconds since Epoch of the last self-heal refresh (noHeal: never)
 
 	// buckets[h] are the installs with an event (a session hour) at h.

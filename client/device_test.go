@@ -78,7 +78,7 @@ func newDeviceWorld(t *testing.T) *deviceWorld {
 	live := pki.Must(w.ca.NewLeaf(pki.Template{Now: w.clock.Now, Hosts: []string{"127.0.0.1"}}))
 	backup := pki.Must(w.ca.NewLeaf(pki.Template{Now: w.clock.Now, Hosts: []string{"127.0.0.1"}}))
 	w.m1 = w.repo.Sign(1, ct.T0.Add(-time.Hour), 30*24*time.Hour, ct.Pol("127.0.0.1", live.Pin(), backup.Pin()))
-	if err := st.PublishRoot(context.Background(), store.Document{App: "com.example.dev", Version: 1, Body: w.repo.RootBytes(1), Expires: ct.T0.Add(365 * 24 * time.Hour)}, 0); err != nil {
+	if err := st.PublishRoot(context.Background(), store.Document{App: "com.example.dev", Version: 1, Body: w.repo.RootBytes(1), Expires: ct.T0.Add(365 * 24 * time.Hour), CreatedAt: ct.T0}, 0); err != nil {
 		t.Fatal(err)
 	}
 

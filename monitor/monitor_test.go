@@ -284,7 +284,7 @@ func TestExpiryBackupAndReportSpike(t *testing.T) {
 	// no key back and raises PinsetNoBackupPin.
 	// (A single enforced pin cannot be signed at all: trust refuses it.)
 	_, manifest := e.w.Documents(2, []policy.Policy{{Pattern: host, Pins: []pin.Pin{e.w.Pin("live"), e.w.Inter.Pin()}}})
-	if err := e.st.PublishManifest(ctx, store.Document{App: app, Version: 2, RootVersion: 1, Body: manifest, SHA256: sum(manifest), IssuedAt: checktest.Epoch, Expires: checktest.Epoch.Add(365 * day), Source: "publish"}, 1); err != nil {
+	if err := e.st.PublishManifest(ctx, store.Document{App: app, Version: 2, RootVersion: 1, Body: manifest, SHA256: sum(manifest), IssuedAt: checktest.Epoch, CreatedAt: checktest.Epoch, Expires: checktest.Epoch.Add(365 * day), Source: "publish"}, 1); err != nil {
 		t.Fatal(err)
 	}
 	e.clk.Add(time.Hour)
@@ -404,7 +404,7 @@ func TestUnreadableManifestKeepsAlertsAndSeries(t *testing.T) {
 	e := setup(t)
 	e.round(t)
 	e.slack.take()
-	if err := e.st.PublishManifest(context.Background(), store.Document{App: app, Version: 2, RootVersion: 1, Body: []byte("garbage"), SHA256: sum([]byte("garbage")), Expires: checktest.Epoch.Add(365 * day)}, 1); err != nil {
+	if err := e.st.PublishManifest(context.Background(), store.Document{App: app, Version: 2, RootVersion: 1, Body: []byte("garbage"), SHA256: sum([]byte("garbage")), Expires: checktest.Epoch.Add(365 * day), CreatedAt: checktest.Epoch}, 1); err != nil {
 		t.Fatal(err)
 	}
 	e.clk.Add(time.Minute)

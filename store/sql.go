@@ -159,14 +159,15 @@ func digest(b []byte) string {
 }
 
 // publishable refuses a document whose version is not above prev
-// (ErrConflict) and returns the time it is stored as created at: its own
-// CreatedAt, or the clock's when unset.
+// (ErrConflict) or has no CreatedAt, and returns the time it is stored as
+// created at.
 func publishable(kind string, d Document, prev int64) (time.Time, error) {
 	if d.Version <= prev {
 		return time.Time{}, fmt.Errorf("%s version %d is not above %d: %w", kind, d.Version, prev, ErrConflict)
 	}
 	if d.CreatedAt.IsZero() {
-		return time.Now(), nil
+		// The store never reads the clock: the caller says when.
+		return time.Time{}, fmt.Errorf("%s version %d: no publication time (Document.CreatedAt)", kind, d.Version)
 	}
 	return d.CreatedAt, nil
 }

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -178,6 +179,7 @@ func BenchmarkStormStoragePostgres(b *testing.B) {
 		if err := db.queryRow(ctx, `SELECT COALESCE(sum(pg_total_relation_size(c.oid)), 0) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = current_schema() AND c.relkind = 'r'`).Scan(&size); err != nil {
 			b.Fatal(err)
 		}
+		logRelationSizes(b, db)
 		return size
 	})
 }
@@ -197,4 +199,42 @@ func stormStorage(b *testing.B, s Store, size func() int64) {
 	b.ReportMetric(float64(size()), "bytes-stored")
 	b.ReportMetric(float64(rows), "report-rows")
 	b.ReportMetric(float64(counts), "count-rows")
+}
+
+// logRelationSizes logs the size of each table and index of the schema,
+// largest first, and reports the updates of the tables a storm bumps
+// (reports, report_tallies) and how many of them were heap-only (HOT: no
+// index touched). Statistics reach pg_stat_user_tables when each
+// connection flushes them (at most a second after it went idle).
+func logRelationSizes(b *testing.B, db backend) {
+	ctx := context.Background()
+	rs, err := db.query(ctx, `SELECT c.relname, pg_relation_size(c.oid) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+		WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'i') AND pg_relation_size(c.oid) > 1000000 ORDER BY 2 DESC`)
+	type rel struct {
+		name string
+		size int64
+	}
+	rels, err := scanRows(rs, err, nil, func(r row) (rel, error) {
+		var x rel
+		return x, r.Scan(&x.name, &x.size)
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, r := range rels {
+		b.Logf("%s: %.1f MB", r.name, float64(r.size)/1e6)
+	}
+	time.Sleep(2 * time.Second)
+	for _, t := range []struct{ table, metric string }{{"reports", "reports"}, {"report_tallies", "tallies"}} {
+		var upd, hot int64
+		err := db.queryRow(ctx, `SELECT n_tup_upd, n_tup_hot_upd FROM pg_stat_user_tables WHERE schemaname = current_schema() AND relname = $1`, t.table).Scan(&upd, &hot)
+		if errors.Is(err, ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.ReportMetric(float64(upd), t.metric+"-updates")
+		b.ReportMetric(float64(hot), t.metric+"-hot-updates")
+	}
 }

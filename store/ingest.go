@@ -141,9 +141,17 @@ func countStmts(batch []*addReq) []stmt {
 	return ss
 }
 
-// bumpReport counts n arrivals ($1, the latest at $2) on the row of dedup
-// key $3, if there is one.
-const bumpReport = `UPDATE reports SET count = count + $1, last_seen = $2 WHERE dedup_key = $3 RETURNING id, count, sampled`
+// bumpReport counts n arrivals ($1, the latest at $2) on the tallies of the
+// report of dedup key $3, if there is one. It writes only the narrow
+// report_tallies row, and no indexed column but last_hour, which changes
+// at most once an hour: on PostgreSQL a bump is a heap-only (HOT) update
+// (migration 014).
+const bumpReport = `UPDATE report_tallies SET ` + tallyBump + ` WHERE report_id = (SELECT id FROM reports WHERE dedup_key = $3)
+	RETURNING report_id, count, sampled`
+
+// tallyBump is the SET clause of every bump of a report's tallies: n
+// arrivals ($1), the latest at $2 (Unix seconds).
+const tallyBump = `count = count + $1, last_seen = $2, last_hour = CAST($2 AS BIGINT) / 3600`
 
 // bumped is what countAndBump found for one group.
 type bumped struct {
@@ -267,7 +275,8 @@ func putSample(ctx context.Context, c conn, id, slot int64, q *addReq, lim Repor
 		ON CONFLICT (report_id, slot) DO UPDATE SET received = excluded.received, raw = excluded.raw, raw_refs = excluded.raw_refs, size = excluded.size`,
 		args: []any{id, slot, unix(q.now), p.template, p.refs, size}})
 	if slot == slotLatest {
-		ss = append(ss, stmt{q: `UPDATE reports SET size = size + $2, sampled = $3 WHERE id = $1`, args: []any{id, size - oldSize, unix(q.now)}})
+		ss = append(ss, stmt{q: `UPDATE reports SET size = size + $2 WHERE id = $1`, args: []any{id, size - oldSize}},
+			stmt{q: `UPDATE report_tallies SET sampled = $2 WHERE report_id = $1`, args: []any{id, unix(q.now)}})
 	} else {
 		ss = append(ss, stmt{q: `UPDATE reports SET size = size + $2 WHERE id = $1`, args: []any{id, size - oldSize}})
 	}

@@ -196,8 +196,9 @@ func insertReport(ctx context.Context, c conn, q *addReq, n int64, lim ReportLim
 	if !ok {
 		// 1. A repeat of a stored failure is counted on its newest row.
 		var id int64
-		err := c.queryRow(ctx, `UPDATE reports SET count = count + $1, last_seen = $2 WHERE id = (SELECT id FROM reports
-			WHERE app = $3 AND fingerprint = $4 ORDER BY last_seen DESC, id DESC LIMIT 1) RETURNING id`, n, now, r.App, p.fingerprint).Scan(&id)
+		err := c.queryRow(ctx, `UPDATE report_tallies SET `+tallyBump+` WHERE report_id = (SELECT r.id FROM reports r
+			JOIN report_tallies t ON t.report_id = r.id WHERE r.app = $3 AND r.fingerprint = $4 ORDER BY t.last_seen DESC, r.id DESC LIMIT 1)
+			RETURNING report_id`, n, now, r.App, p.fingerprint).Scan(&id)
 		if err == nil {
 			res.id, res.dup = id, true
 			res.drops[DropDuplicate] += n
@@ -209,10 +210,10 @@ func insertReport(ctx context.Context, c conn, q *addReq, n int64, lim ReportLim
 		// 2. Stored repeats go, oldest first.
 		for i := 0; i < maxEvictions && !ok; i++ {
 			var victim int64
-			err := c.queryRow(ctx, `SELECT r.id FROM reports r WHERE r.app = $1 AND EXISTS (
-					SELECT 1 FROM reports n WHERE n.app = r.app AND n.fingerprint = r.fingerprint
-					AND (n.last_seen > r.last_seen OR (n.last_seen = r.last_seen AND n.id > r.id)))
-				ORDER BY r.last_seen, r.id LIMIT 1`, r.App).Scan(&victim)
+			err := c.queryRow(ctx, `SELECT r.id FROM reports r JOIN report_tallies rt ON rt.report_id = r.id WHERE r.app = $1 AND EXISTS (
+					SELECT 1 FROM reports n JOIN report_tallies nt ON nt.report_id = n.id WHERE n.app = r.app AND n.fingerprint = r.fingerprint
+					AND (nt.last_seen > rt.last_seen OR (nt.last_seen = rt.last_seen AND n.id > r.id)))
+				ORDER BY rt.last_seen, r.id LIMIT 1`, r.App).Scan(&victim)
 			if errors.Is(err, ErrNotFound) {
 				break
 			}
@@ -244,12 +245,12 @@ func insertReport(ctx context.Context, c conn, q *addReq, n int64, lim ReportLim
 	}
 	var id int64
 	err = c.queryRow(ctx, `INSERT INTO reports (app, host, port, platform, app_version, format, validation_result, enforce,
-			report_time, first_seen, last_seen, count, dedup_key, presented_pins, normalized, raw, fingerprint, raw_refs, size)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, $18, $11, $12, $13, $14, $15, $16, $17)
+			report_time, first_seen, dedup_key, presented_pins, normalized, raw, fingerprint, raw_refs, size)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
 		ON CONFLICT (dedup_key) DO NOTHING
 		RETURNING id`,
 		r.App, r.Host, int64(r.Port), r.Platform, r.AppVersion, r.Format, int64(r.ValidationResult), b2i(r.Enforce),
-		unix(r.Time), now, r.DedupKey, joinPins(r), p.norm, p.template, p.fingerprint, p.refs, p.size, n).Scan(&id)
+		unix(r.Time), now, r.DedupKey, joinPins(r), p.norm, p.template, p.fingerprint, p.refs, p.size).Scan(&id)
 	if errors.Is(err, ErrNotFound) {
 		// Another process stored the same dedup key meanwhile.
 		if _, err := c.exec(ctx, `UPDATE report_usage SET n_rows = n_rows - 1, n_bytes = n_bytes - $2 WHERE app = $1`, r.App, p.size); err != nil {
@@ -260,6 +261,10 @@ func insertReport(ctx context.Context, c conn, q *addReq, n int64, lim ReportLim
 		return res, count - n, err
 	}
 	if err != nil {
+		return res, -1, err
+	}
+	if _, err := c.exec(ctx, `INSERT INTO report_tallies (report_id, count, last_seen, last_hour, sampled) VALUES ($1, $2, $3, CAST($3 AS BIGINT) / 3600, 0)`,
+		id, n, now); err != nil {
 		return res, -1, err
 	}
 	if err := putCerts(ctx, c, id, p.certs, q.now); err != nil {
@@ -284,7 +289,7 @@ func deleteReport(ctx context.Context, c conn, id int64) error {
 		return err
 	}
 	for _, q := range []string{`DELETE FROM report_certs WHERE report_id = $1`, `DELETE FROM report_samples WHERE report_id = $1`,
-		`DELETE FROM reports WHERE id = $1`} {
+		`DELETE FROM report_tallies WHERE report_id = $1`, `DELETE FROM reports WHERE id = $1`} {
 		if _, err := c.exec(ctx, q, id); err != nil {
 			return err
 		}
@@ -307,8 +312,12 @@ const pruneBatch = 500
 // prune deletes reports whose last arrival is older than the retention
 // and arrival counts older than the event retention.
 func prune(ctx context.Context, c conn, now time.Time, lim ReportLimits) (int64, error) {
-	rs, err := c.query(ctx, `SELECT id FROM reports WHERE last_seen < $1 ORDER BY last_seen, id LIMIT `+fmt.Sprint(pruneBatch),
-		unix(now.Add(-lim.Retention)))
+	// last_hour (last_seen / 3600, rounded as both databases and Go
+	// round) is what the index holds: last_seen < cutoff implies
+	// last_hour <= cutoff / 3600.
+	cutoff := unix(now.Add(-lim.Retention))
+	rs, err := c.query(ctx, `SELECT report_id FROM report_tallies WHERE last_hour <= $2 AND last_seen < $1
+		ORDER BY last_seen, report_id LIMIT `+fmt.Sprint(pruneBatch), cutoff, cutoff/3600)
 	ids, err := scanRows(rs, err, nil, scanOne[int64])
 	if err != nil {
 		return 0, err

@@ -357,39 +357,7 @@ func TestUpgradeFromVersion1(t *testing.T) {
 	ctx := context.Background()
 	for _, backendName := range []string{"sqlite", "postgres"} {
 		t.Run(backendName, func(t *testing.T) {
-			var b backend
-			var reopen func() Store
-			if backendName == "sqlite" {
-				path := filepath.Join(t.TempDir(), SQLiteFile)
-				db, err := sql.Open("sqlite", "file:"+path)
-				if err != nil {
-					t.Fatal(err)
-				}
-				defer db.Close()
-				b = &sqliteDB{db: db}
-				reopen = func() Store {
-					s, err := OpenSQLite(ctx, path, WithReportLimits(ReportLimits{Retention: time.Hour}))
-					if err != nil {
-						t.Fatal(err)
-					}
-					return s
-				}
-			} else {
-				u := postgresURLForTest(t)
-				pool, err := pgxpool.New(ctx, u)
-				if err != nil {
-					t.Fatal(err)
-				}
-				defer pool.Close()
-				b = &pgDB{pool: pool}
-				reopen = func() Store {
-					s, err := OpenPostgres(ctx, u, WithReportLimits(ReportLimits{Retention: time.Hour}))
-					if err != nil {
-						t.Fatal(err)
-					}
-					return s
-				}
-			}
+			b, reopen := oldSchema(t, backendName, ReportLimits{Retention: time.Hour})
 			if err := migrateTo(ctx, b, backendName, "", 1); err != nil {
 				t.Fatal(err)
 			}
@@ -424,5 +392,41 @@ func TestUpgradeFromVersion1(t *testing.T) {
 				t.Errorf("usage after prune: %+v", u)
 			}
 		})
+	}
+}
+
+// oldSchema opens an empty database of backendName (a temporary SQLite
+// file, or a test schema of PostgreSQL) without migrating it, for a test
+// to build an older schema with migrateTo; reopen opens it as a Store
+// with lim, which migrates it to the current schema.
+func oldSchema(t *testing.T, backendName string, lim ReportLimits) (b backend, reopen func() Store) {
+	ctx := context.Background()
+	if backendName == "sqlite" {
+		path := filepath.Join(t.TempDir(), SQLiteFile)
+		db, err := sql.Open("sqlite", "file:"+path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { db.Close() })
+		return &sqliteDB{db: db}, func() Store {
+			s, err := OpenSQLite(ctx, path, WithReportLimits(lim))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return s
+		}
+	}
+	u := postgresURLForTest(t)
+	pool, err := pgxpool.New(ctx, u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	return &pgDB{pool: pool}, func() Store {
+		s, err := OpenPostgres(ctx, u, WithReportLimits(lim))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
 	}
 }

@@ -415,7 +415,7 @@ func (s *sqlStore) Reports(ctx context.Context, q ReportQuery) ([]StoredReport, 
 		w, args = q.whereTime("+report_time")
 		order = "+report_time"
 	}
-	rs, err := s.db.query(ctx, `SELECT id, count, first_seen, last_seen, normalized FROM reports`+w+
+	rs, err := s.db.query(ctx, `SELECT id, count, first_seen, last_seen, normalized FROM reports JOIN report_tallies ON report_id = id`+w+
 		fmt.Sprintf(` ORDER BY %s DESC, id DESC LIMIT %d`, order, limit), args...)
 	var refs []string
 	out, err := scanRows(rs, err, []StoredReport{}, func(r row) (StoredReport, error) {
@@ -482,7 +482,7 @@ func (s *sqlStore) Aggregate(ctx context.Context, q ReportQuery) (Aggregates, er
 	// come from clients, follow the platform's length, so that no value
 	// can shift another (splitAggKey).
 	rs, err := s.db.query(ctx, `SELECT host || ' ' || presented_pins || ' ' || length(platform) || ' ' || platform || app_version,
-		report_time, count FROM reports`+w, args...)
+		report_time, count FROM reports JOIN report_tallies ON report_id = id`+w, args...)
 	if err != nil {
 		return Aggregates{}, err
 	}
